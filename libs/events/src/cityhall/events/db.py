@@ -1,0 +1,87 @@
+"""Postgres plumbing shared by every service: pools bound to a schema, and migrations.
+
+In the embedded run all services share one database and each keeps its own schema;
+in the distributed run each service has its own database (`DATABASE_URL`) and uses
+its schema there. Either way a service's pool sees only its schema.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import asyncpg
+
+Pool = asyncpg.Pool
+Connection = asyncpg.Connection
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def check_schema_name(schema: str) -> str:
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"invalid schema name {schema!r}")
+    return schema
+
+
+async def _init_connection(conn: Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
+    """A pool whose connections use `schema` (created if missing) and decode JSON to Python."""
+    check_schema_name(schema)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    except asyncpg.UniqueViolationError:  # two processes created it at once
+        pass
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings={"search_path": schema, "application_name": f"cityhall-{schema}"},
+    )
+    assert pool is not None
+    return pool
+
+
+def migration_files(package: str) -> list[tuple[str, str]]:
+    """(name, sql) of the `.sql` files in `<package>.migrations`, in name order."""
+    folder = resources.files(package).joinpath("migrations")
+    files = [f for f in folder.iterdir() if f.name.endswith(".sql")]
+    return [(f.name, f.read_text(encoding="utf-8")) for f in sorted(files, key=lambda f: f.name)]
+
+
+async def migrate(pool: Pool, packages: Sequence[str]) -> list[str]:
+    """Apply each package's migrations once, in order; safe when several processes start together."""
+    applied: list[str] = []
+    async with pool.acquire() as conn, conn.transaction():
+        schema = await conn.fetchval("SELECT current_schema()")
+        # One migrator per schema at a time.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   package text NOT NULL, name text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (package, name))"""
+        )
+        done = {(r["package"], r["name"]) for r in await conn.fetch("SELECT package, name FROM schema_migrations")}
+        for package in packages:
+            for name, sql in migration_files(package):
+                if (package, name) in done:
+                    continue
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (package, name) VALUES ($1, $2)", package, name)
+                applied.append(f"{package}/{name}")
+    return applied
+
+
+def records_to_dicts(rows: Sequence[Any]) -> list[dict[str, Any]]:
+    return [dict(r) for r in rows]

@@ -1,0 +1,209 @@
+"""The event store on asyncpg.
+
+Streams are named `<category>-<id>`. Each event has a per-stream `version` (1, 2, …)
+and a global position `(tx, position)`: the writing transaction's id (xid8) and a
+sequence number. Readers only see events whose transaction id is below the oldest
+transaction still running (`pg_snapshot_xmin`), and read in `(tx, position)` order,
+so an event committed late with a lower sequence number is never skipped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import asyncpg
+
+from cityhall.events.db import Connection, Pool
+from cityhall.events.envelope import Envelope
+
+NO_STREAM = 0
+"""Expected version of a stream that must not exist yet."""
+
+
+class RetryableError(Exception):
+    """The operation lost a race and can be tried again."""
+
+
+class ConcurrencyError(RetryableError):
+    def __init__(self, stream: str, expected: int | None, actual: int) -> None:
+        super().__init__(f"stream {stream}: expected version {expected}, found {actual}")
+        self.stream, self.expected, self.actual = stream, expected, actual
+
+
+class Position(NamedTuple):
+    """A global position in commit order: (writing transaction id, sequence)."""
+
+    tx: int
+    seq: int
+
+
+START = Position(0, 0)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    position: Position
+    stream: str
+    version: int
+    envelope: Envelope
+    recorded_at: datetime
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.envelope.id
+
+    @property
+    def type(self) -> str:
+        return self.envelope.type
+
+
+def category_of(stream: str) -> str:
+    return stream.split("-", 1)[0]
+
+
+def _row_to_event(row: asyncpg.Record) -> RecordedEvent:
+    meta: dict[str, Any] = row["metadata"]
+    return RecordedEvent(
+        position=Position(int(row["tx"]), row["position"]),
+        stream=row["stream"],
+        version=row["version"],
+        recorded_at=row["recorded_at"],
+        envelope=Envelope(
+            id=row["id"],
+            type=row["type"],
+            source=meta.get("source", ""),
+            subject=row["stream"],
+            data=row["data"],
+            time=row["occurred_at"],
+            correlation_id=meta.get("correlation_id"),
+            causation_id=meta.get("causation_id"),
+            traceparent=meta.get("traceparent"),
+        ),
+    )
+
+
+_COLUMNS = "position, tx::text::bigint AS tx, stream, version, id, type, data, metadata, occurred_at, recorded_at"
+
+
+class EventStore:
+    """Append-only streams in the current schema (see `001_backbone.sql`)."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    async def append(
+        self,
+        stream: str,
+        expected_version: int | None,
+        envelopes: Sequence[Envelope],
+        *,
+        conn: Connection | None = None,
+    ) -> int:
+        """Append `envelopes` to `stream` and return the stream's new version.
+
+        `expected_version` is the version the caller decided on (`NO_STREAM` for a new
+        stream, `None` for no check). A mismatch raises `ConcurrencyError`. Appending
+        events whose ids are all stored already is a no-op; mixing stored and new ids
+        is refused. With `conn`, the append joins the caller's transaction.
+        """
+        if not envelopes:
+            raise ValueError("nothing to append")
+        if conn is None:
+            async with self.pool.acquire() as own:
+                return await self._append(own, stream, expected_version, envelopes)
+        return await self._append(conn, stream, expected_version, envelopes)
+
+    async def _append(
+        self, conn: Connection, stream: str, expected: int | None, envelopes: Sequence[Envelope]
+    ) -> int:
+        ids = [e.id for e in envelopes]
+        # A savepoint (or a transaction) so that a lost race leaves the caller's transaction usable.
+        async with conn.transaction():
+            stored = await conn.fetchval("SELECT count(*) FROM events WHERE id = ANY($1::uuid[])", ids)
+            current: int = await conn.fetchval(
+                "SELECT coalesce(max(version), 0) FROM events WHERE stream = $1", stream
+            )
+            if stored == len(ids):
+                return current
+            if stored:
+                raise ValueError(f"stream {stream}: some of these events are stored already, some are not")
+            if expected is not None and expected != current:
+                raise ConcurrencyError(stream, expected, current)
+            try:
+                async with conn.transaction():
+                    await conn.execute(
+                        """INSERT INTO events (stream, category, version, id, type, data, metadata, occurred_at)
+                           SELECT $1, $2, $3 + n, id, type, data, metadata, occurred_at
+                           FROM unnest($4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::timestamptz[])
+                                WITH ORDINALITY AS t(id, type, data, metadata, occurred_at, n)""",
+                        stream,
+                        category_of(stream),
+                        current,
+                        ids,
+                        [e.type for e in envelopes],
+                        [e.data for e in envelopes],
+                        [e.metadata() for e in envelopes],
+                        [e.time for e in envelopes],
+                    )
+            except asyncpg.UniqueViolationError as exc:
+                if "events_id_key" in str(exc.constraint_name or ""):
+                    # The same events were appended concurrently: that append is ours.
+                    return await conn.fetchval(
+                        "SELECT coalesce(max(version), 0) FROM events WHERE stream = $1", stream
+                    )
+                raise ConcurrencyError(stream, expected, current) from exc
+            await conn.execute("SELECT pg_notify('events_' || current_schema(), '')")
+            return current + len(envelopes)
+
+    async def read_stream(
+        self, stream: str, *, after_version: int = 0, conn: Connection | None = None
+    ) -> list[RecordedEvent]:
+        sql = f"SELECT {_COLUMNS} FROM events WHERE stream = $1 AND version > $2 ORDER BY version"
+        if conn is not None:
+            rows = await conn.fetch(sql, stream, after_version)
+        else:
+            rows = await self.pool.fetch(sql, stream, after_version)
+        return [_row_to_event(r) for r in rows]
+
+    async def read_all(
+        self,
+        after: Position = START,
+        *,
+        limit: int = 1000,
+        category: str | None = None,
+        conn: Connection | None = None,
+    ) -> list[RecordedEvent]:
+        """Events after `after` in commit order; never one that a running transaction could still precede."""
+        sql = f"""SELECT {_COLUMNS} FROM events
+                  WHERE (tx, position) > ($1::text::xid8, $2)
+                    AND tx < pg_snapshot_xmin(pg_current_snapshot())
+                    AND ($3::text IS NULL OR category = $3)
+                  ORDER BY tx, position LIMIT $4"""
+        args = (str(after.tx), after.seq, category, limit)
+        rows = await (conn.fetch(sql, *args) if conn is not None else self.pool.fetch(sql, *args))
+        return [_row_to_event(r) for r in rows]
+
+    async def stream_version(self, stream: str) -> int:
+        version: int = await self.pool.fetchval(
+            "SELECT coalesce(max(version), 0) FROM events WHERE stream = $1", stream
+        )
+        return version
+
+
+async def load_checkpoint(conn: Connection | Pool, name: str) -> Position:
+    row = await conn.fetchrow("SELECT tx::text::bigint AS tx, position FROM checkpoints WHERE name = $1", name)
+    return Position(row["tx"], row["position"]) if row else START
+
+
+async def save_checkpoint(conn: Connection | Pool, name: str, position: Position) -> None:
+    await conn.execute(
+        """INSERT INTO checkpoints (name, tx, position) VALUES ($1, $2::text::xid8, $3)
+           ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, position = excluded.position, updated_at = now()""",
+        name,
+        str(position.tx),
+        position.seq,
+    )

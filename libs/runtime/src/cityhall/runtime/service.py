@@ -1,0 +1,109 @@
+"""How a service plugs into the runtime.
+
+Each service package exposes one `ServiceSpec` under the `cityhall.services` entry-point
+group. The runtime gives it a `ServiceContext` (its pool, bus, store and settings) and
+gets back a `Running`: an optional FastAPI app to mount and background loops to run.
+The same spec serves the embedded run (all services in one process) and
+`cityhall service <name>` (one service alone on Kafka).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Literal
+
+from fastapi import FastAPI
+
+from cityhall.events.bus import Bus
+from cityhall.events.db import Pool
+from cityhall.events.store import EventStore
+
+Mode = Literal["embedded", "distributed"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration from environment variables; the same names in both run modes."""
+
+    port: int = 8000
+    database_url: str | None = None
+    kafka_bootstrap_servers: str | None = None
+    line_channel_secret: str | None = None
+    line_channel_access_token: str | None = None
+    line_api_url: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    data_dir: Path = Path(".cityhall")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        port = int(env.get("CITYHALL_PORT", "8000"))
+        return cls(
+            port=port,
+            database_url=env.get("DATABASE_URL") or None,
+            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            line_channel_secret=env.get("LINE_CHANNEL_SECRET") or None,
+            line_channel_access_token=env.get("LINE_CHANNEL_ACCESS_TOKEN") or None,
+            line_api_url=env.get("LINE_API_URL") or None,
+            public_url=env.get("CITYHALL_PUBLIC_URL", f"http://127.0.0.1:{port}").rstrip("/"),
+            data_dir=Path(env.get("CITYHALL_DATA_DIR", ".cityhall")),
+        )
+
+
+@dataclass
+class ServiceContext:
+    name: str
+    mode: Mode
+    settings: Settings
+    pool: Pool | None
+    bus: Bus
+    store: EventStore | None
+
+    def require_pool(self) -> Pool:
+        if self.pool is None:
+            raise RuntimeError(f"service {self.name} declared no database")
+        return self.pool
+
+    def require_store(self) -> EventStore:
+        if self.store is None:
+            raise RuntimeError(f"service {self.name} declared no database")
+        return self.store
+
+
+@dataclass
+class Running:
+    """What a started service hands back to the runtime."""
+
+    app: FastAPI | None = None
+    tasks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Long-running loops (consumers, relay, projections); cancelled on shutdown."""
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    ready: Callable[[], Awaitable[bool]] | None = None
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    mount: str
+    """URL prefix in the embedded run: "" mounts at the root (the gateway's /callback)."""
+    build: Callable[[ServiceContext], Awaitable[Running]]
+    migrations: tuple[str, ...] = ()
+    """Packages whose `migrations/` folder the runtime applies (after cityhall.events')."""
+    uses_database: bool = True
+    order: int = 100
+    """Mount order in the embedded run: more specific prefixes first, the root last."""
+
+
+def discover() -> dict[str, ServiceSpec]:
+    """Every installed service, by name (entry-point group `cityhall.services`)."""
+    specs: dict[str, ServiceSpec] = {}
+    for ep in entry_points(group="cityhall.services"):
+        spec = ep.load()
+        if not isinstance(spec, ServiceSpec):
+            raise TypeError(f"entry point {ep.name} is not a ServiceSpec")
+        specs[spec.name] = spec
+    return specs
