@@ -1,0 +1,41 @@
+"""Test support: real Postgres and Kafka for tests (see `plugin`), sample schemas, and `wait_for`.
+
+Tests wait on conditions, never on sleeps: `await wait_for(lambda: relay.published == 10)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+
+__all__ = ["wait_for"]
+
+
+async def wait_for(
+    predicate: Callable[[], object | Awaitable[object]],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    message: str = "",
+) -> None:
+    """Return as soon as `predicate()` (sync or async) is truthy; `AssertionError` after `timeout` s.
+
+    The predicate is always evaluated once more at the deadline, so a slow poll never turns
+    a met condition into a failure.
+    """
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        last = result
+        if result:
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        await asyncio.sleep(min(interval, remaining))
+    detail = f": {message}" if message else ""
+    raise AssertionError(f"condition not met within {timeout} s{detail} (last value: {last!r})")
