@@ -11,12 +11,19 @@ import json
 import re
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
-Pool = asyncpg.Pool
-Connection = asyncpg.Connection
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+    # A connection of our own or one borrowed from a pool: both serve a handler.
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+else:
+    Pool = asyncpg.Pool
+    Connection = asyncpg.Connection
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -27,7 +34,7 @@ def check_schema_name(schema: str) -> str:
     return schema
 
 
-async def _init_connection(conn: Connection) -> None:
+async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
@@ -72,13 +79,17 @@ async def migrate(pool: Pool, packages: Sequence[str]) -> list[str]:
                    package text NOT NULL, name text NOT NULL,
                    applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (package, name))"""
         )
-        done = {(r["package"], r["name"]) for r in await conn.fetch("SELECT package, name FROM schema_migrations")}
+        done = {
+            (r["package"], r["name"]) for r in await conn.fetch("SELECT package, name FROM schema_migrations")
+        }
         for package in packages:
             for name, sql in migration_files(package):
                 if (package, name) in done:
                     continue
                 await conn.execute(sql)
-                await conn.execute("INSERT INTO schema_migrations (package, name) VALUES ($1, $2)", package, name)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (package, name) VALUES ($1, $2)", package, name
+                )
                 applied.append(f"{package}/{name}")
     return applied
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
+from cityhall.events.telemetry import current_traceparent
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, ConfigDict
@@ -101,6 +102,10 @@ class Envelope:
     correlation_id: str | None = None
     causation_id: str | None = None
     traceparent: str | None = None
+    topic: str | None = None
+    """Where the outbox relay publishes it; None: `events.<domain>`."""
+    key: str | None = None
+    """Its partition key on that topic; None: the stream id."""
 
     @classmethod
     def wrap(
@@ -113,8 +118,15 @@ class Envelope:
         caused_by: Envelope | None = None,
         correlation_id: str | None = None,
         traceparent: str | None = None,
+        topic: str | None = None,
+        key: str | None = None,
     ) -> Envelope:
-        """Envelope a new event; `caused_by` carries correlation and trace from the message that led to it."""
+        """Envelope a new event; `caused_by` carries correlation and trace from the message that led to it.
+
+        The trace parent is the span running now (a request or a consumer's process span),
+        else the cause's.
+        """
+        traceparent = traceparent or current_traceparent()
         if caused_by is not None:
             correlation_id = correlation_id or caused_by.correlation_id or str(caused_by.id)
             traceparent = traceparent or caused_by.traceparent
@@ -127,6 +139,8 @@ class Envelope:
             correlation_id=correlation_id,
             causation_id=str(caused_by.id) if caused_by is not None else None,
             traceparent=traceparent,
+            topic=topic,
+            key=key,
         )
 
     def event(self, reg: EventRegistry | None = None) -> Event:
@@ -142,6 +156,8 @@ class Envelope:
             "correlation_id": self.correlation_id,
             "causation_id": self.causation_id,
             "traceparent": self.traceparent,
+            "topic": self.topic,
+            "key": self.key,
         }
 
     # --- CloudEvents binary mode -------------------------------------------------------------------

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import asyncpg
-
 from cityhall.events.db import Connection, Pool
 from cityhall.events.envelope import Envelope
 
@@ -82,11 +81,15 @@ def _row_to_event(row: asyncpg.Record) -> RecordedEvent:
             correlation_id=meta.get("correlation_id"),
             causation_id=meta.get("causation_id"),
             traceparent=meta.get("traceparent"),
+            topic=meta.get("topic"),
+            key=meta.get("key"),
         ),
     )
 
 
-_COLUMNS = "position, tx::text::bigint AS tx, stream, version, id, type, data, metadata, occurred_at, recorded_at"
+_COLUMNS = (
+    "position, tx::text::bigint AS tx, stream, version, id, type, data, metadata, occurred_at, recorded_at"
+)
 
 
 class EventStore:
@@ -195,7 +198,9 @@ class EventStore:
 
 
 async def load_checkpoint(conn: Connection | Pool, name: str) -> Position:
-    row = await conn.fetchrow("SELECT tx::text::bigint AS tx, position FROM checkpoints WHERE name = $1", name)
+    row = await conn.fetchrow(
+        "SELECT tx::text::bigint AS tx, position FROM checkpoints WHERE name = $1", name
+    )
     return Position(row["tx"], row["position"]) if row else START
 
 

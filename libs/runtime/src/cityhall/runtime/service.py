@@ -16,11 +16,11 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Literal
 
-from fastapi import FastAPI
-
 from cityhall.events.bus import Bus
 from cityhall.events.db import Pool
+from cityhall.events.projection import ProjectionRunner
 from cityhall.events.store import EventStore
+from fastapi import FastAPI
 
 Mode = Literal["embedded", "distributed"]
 
@@ -83,13 +83,18 @@ class Running:
     """Long-running loops (consumers, relay, projections); cancelled on shutdown."""
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     ready: Callable[[], Awaitable[bool]] | None = None
+    banner: list[str] = field(default_factory=list)
+    """Lines the embedded run prints at start (URLs, demo logins)."""
+    projections: list[ProjectionRunner] = field(default_factory=list)
+    """For `cityhall projections rebuild`."""
 
 
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
     mount: str
-    """URL prefix in the embedded run: "" mounts at the root (the gateway's /callback)."""
+    """URL prefix, e.g. "/staff/certificates". "" joins the root app (the gateway's /callback,
+    the simulator's /): such services' paths must not collide."""
     build: Callable[[ServiceContext], Awaitable[Running]]
     migrations: tuple[str, ...] = ()
     """Packages whose `migrations/` folder the runtime applies (after cityhall.events')."""

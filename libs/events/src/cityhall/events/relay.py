@@ -1,0 +1,89 @@
+"""The outbox relay: publishes a service's stored events to the bus, in commit order.
+
+The event store is the outbox. The relay reads after its checkpoint, publishes a
+batch, waits for the bus to acknowledge every record, and only then moves its
+checkpoint. A crash between the two republishes the batch; consumers dedupe on the
+event id. One relay per schema is active at a time (an advisory lock), so a second
+replica stands by instead of racing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from cityhall.events.bus import Bus, Record
+from cityhall.events.store import EventStore, RecordedEvent, load_checkpoint, save_checkpoint
+from cityhall.events.telemetry import span_from
+from opentelemetry.trace import SpanKind
+
+log = logging.getLogger(__name__)
+
+Route = Callable[[RecordedEvent], tuple[str, str]]
+
+
+def default_route(event: RecordedEvent) -> tuple[str, str]:
+    """The envelope's own topic and key if it names them, else `events.<domain>` keyed by stream."""
+    env = event.envelope
+    topic = env.topic or f"events.{env.type.split('.')[1]}"
+    return topic, env.key or event.stream
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        store: EventStore,
+        bus: Bus,
+        *,
+        name: str = "relay",
+        route: Route = default_route,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.store, self.bus, self.name, self.route = store, bus, name, route
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.published = 0
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        """Relay until cancelled; waits for the schema's relay lock first."""
+        conn = await self.store.pool.acquire()
+        try:
+            schema = await conn.fetchval("SELECT current_schema()")
+            while not await conn.fetchval(
+                "SELECT pg_try_advisory_lock(hashtext($1))", f"relay:{schema}:{self.name}"
+            ):
+                await asyncio.sleep(self.poll_interval)
+            await conn.add_listener(f"events_{schema}", self._notified)
+            while True:
+                self._wake.clear()
+                if await self.publish_pending() == 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.execute("SELECT pg_advisory_unlock_all()")
+            await self.store.pool.release(conn)
+
+    def _notified(self, *_args: object) -> None:
+        self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch after the checkpoint; returns how many were published."""
+        checkpoint = await load_checkpoint(self.store.pool, self.name)
+        events = await self.store.read_all(checkpoint, limit=self.batch_size)
+        if not events:
+            return 0
+        records = []
+        for event in events:
+            topic, key = self.route(event)
+            # A span per event, child of the span that stored it, so the trace shows the hop.
+            with span_from(event.envelope.traceparent, f"publish {topic}", SpanKind.PRODUCER):
+                records.append(Record.of(topic, key, event.envelope))
+        await self.bus.publish(records)
+        await save_checkpoint(self.store.pool, self.name, events[-1].position)
+        self.published += len(events)
+        return len(events)

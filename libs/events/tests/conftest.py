@@ -1,0 +1,22 @@
+"""Shared fixtures for the libs/events tests: a fresh database with the backbone schema."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from cityhall.events.db import Pool, create_pool, migrate
+from cityhall.events.store import EventStore
+
+
+@pytest.fixture
+async def pool(fresh_database: str) -> AsyncIterator[Pool]:
+    pool = await create_pool(fresh_database, "svc_test", max_size=12)
+    await migrate(pool, ["cityhall.events"])
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def store(pool: Pool) -> EventStore:
+    return EventStore(pool)

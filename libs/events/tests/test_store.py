@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from cityhall.events.db import Pool
+from cityhall.events.envelope import Envelope
+from cityhall.events.store import NO_STREAM, START, ConcurrencyError, EventStore, Position, RetryableError
+from cityhall.events.testing.samples import CounterIncremented
+
+
+def incremented(by: int = 1, stream: str = "counter-1") -> Envelope:
+    return Envelope.wrap(CounterIncremented(by=by), source="/services/test", subject=stream)
+
+
+async def test_append_and_read_stream_in_version_order(store: EventStore) -> None:
+    assert await store.append("counter-1", NO_STREAM, [incremented(1), incremented(2)]) == 2
+    assert await store.append("counter-1", 2, [incremented(3)]) == 3
+    events = await store.read_stream("counter-1")
+    assert [e.version for e in events] == [1, 2, 3]
+    assert [e.envelope.event() for e in events] == [CounterIncremented(by=b) for b in (1, 2, 3)]
+    assert await store.read_stream("counter-2") == []
+
+
+async def test_wrong_expected_version_is_a_retryable_conflict_and_writes_nothing(store: EventStore) -> None:
+    await store.append("counter-1", NO_STREAM, [incremented()])
+    with pytest.raises(ConcurrencyError) as caught:
+        await store.append("counter-1", NO_STREAM, [incremented()])
+    assert isinstance(caught.value, RetryableError)
+    assert caught.value.actual == 1
+    assert len(await store.read_stream("counter-1")) == 1
+
+
+async def test_reappending_stored_events_is_a_no_op(store: EventStore) -> None:
+    batch = [incremented(1), incremented(2)]
+    assert await store.append("counter-1", NO_STREAM, batch) == 2
+    assert await store.append("counter-1", NO_STREAM, batch) == 2  # same ids: already there
+    assert len(await store.read_stream("counter-1")) == 2
+    with pytest.raises(ValueError):
+        await store.append("counter-1", 2, [batch[0], incremented(3)])
+    assert len(await store.read_stream("counter-1")) == 2
+
+
+async def test_concurrent_appends_to_one_stream_let_exactly_one_win(store: EventStore) -> None:
+    await store.append("counter-1", NO_STREAM, [incremented()])
+    results = await asyncio.gather(
+        *(store.append("counter-1", 1, [incremented()]) for _ in range(8)), return_exceptions=True
+    )
+    assert sum(1 for r in results if r == 2) == 1
+    assert all(isinstance(r, ConcurrencyError) for r in results if r != 2)
+
+
+async def test_append_in_a_callers_transaction_survives_a_lost_race(store: EventStore, pool: Pool) -> None:
+    await store.append("counter-1", NO_STREAM, [incremented()])
+    async with pool.acquire() as conn, conn.transaction():
+        with pytest.raises(ConcurrencyError):
+            await store.append("counter-1", NO_STREAM, [incremented()], conn=conn)
+        # The caller's transaction is still usable after the conflict.
+        await store.append("counter-2", NO_STREAM, [incremented(stream="counter-2")], conn=conn)
+    assert len(await store.read_stream("counter-2")) == 1
+
+
+async def test_read_all_hides_events_of_a_transaction_still_running(store: EventStore, pool: Pool) -> None:
+    async with pool.acquire() as slow:
+        tr = slow.transaction()
+        await tr.start()
+        # The slow writer takes a lower position first...
+        await store.append("slow-1", NO_STREAM, [incremented(stream="slow-1")], conn=slow)
+        # ...and a fast one commits after it with a higher position.
+        await store.append("fast-1", NO_STREAM, [incremented(stream="fast-1")])
+        assert await store.read_all(START) == []  # nothing may be read past the running transaction
+        await tr.commit()
+    seen = [e.stream for e in await store.read_all(START)]
+    assert sorted(seen) == ["fast-1", "slow-1"]
+
+
+async def test_tailing_reader_never_skips_an_event_from_concurrent_writers(store: EventStore) -> None:
+    writers, per_writer = 8, 60
+    expected: set[uuid.UUID] = set()
+    done = asyncio.Event()
+
+    async def write(w: int) -> None:
+        for i in range(per_writer):
+            env = incremented(stream=f"writer{w}-{i % 3}")
+            expected.add(env.id)
+            await store.append(env.subject, None, [env])
+
+    async def tail() -> list[uuid.UUID]:
+        seen: list[uuid.UUID] = []
+        position: Position = START
+        while True:
+            finished = done.is_set()  # read once more after the writers are done
+            batch = await store.read_all(position, limit=50)
+            for event in batch:
+                assert event.position > position, "positions must only move forward"
+                position = event.position
+                seen.append(event.id)
+            if finished and not batch:
+                return seen
+            await asyncio.sleep(0)
+
+    reader = asyncio.create_task(tail())
+    await asyncio.gather(*(write(w) for w in range(writers)))
+    done.set()
+    seen = await asyncio.wait_for(reader, 30)
+    assert len(seen) == len(set(seen)), "no event read twice"
+    assert set(seen) == expected, f"missing {len(expected - set(seen))} events"

@@ -1,0 +1,169 @@
+"""The `cityhall` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import replace
+from importlib.metadata import entry_points
+
+import typer
+import uvicorn
+
+from cityhall.events.bus import Bus
+from cityhall.events.embedded_bus import EmbeddedBus
+from cityhall.events.kafka_bus import KafkaBus
+from cityhall.events.localpg import LocalPostgres
+from cityhall.runtime.service import ServiceSpec, Settings, discover
+from cityhall.runtime.system import System
+
+app = typer.Typer(help="Pocket City Hall: a municipality's front desk in LINE.", no_args_is_help=True)
+projections_app = typer.Typer(help="Read models.", no_args_is_help=True)
+app.add_typer(projections_app, name="projections")
+
+EMBEDDED_ACCESS_TOKEN = "embedded-emulator-token"
+
+
+def _channel_secret(settings: Settings) -> str:
+    """`LINE_CHANNEL_SECRET`, or one generated once and kept in the data directory."""
+    if settings.line_channel_secret:
+        return settings.line_channel_secret
+    path = settings.data_dir / "line-channel-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(16))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def embedded_settings(settings: Settings) -> Settings:
+    """Fill in what the embedded run provides itself: a channel secret and the LINE emulator."""
+    real_channel = settings.line_channel_access_token is not None
+    return replace(
+        settings,
+        line_channel_secret=_channel_secret(settings),
+        line_channel_access_token=settings.line_channel_access_token or EMBEDDED_ACCESS_TOKEN,
+        line_api_url=settings.line_api_url
+        or ("https://api.line.me" if real_channel else f"{settings.public_url}/line-api"),
+    )
+
+
+def _bus(settings: Settings, dsn: str | None) -> Bus:
+    if settings.kafka_bootstrap_servers:
+        return KafkaBus(settings.kafka_bootstrap_servers)
+    if dsn is None:
+        raise SystemExit("set KAFKA_BOOTSTRAP_SERVERS (or DATABASE_URL for the embedded bus)")
+    return EmbeddedBus(dsn)
+
+
+async def _serve(system: System, settings: Settings, banner: list[str]) -> None:
+    asgi = system.asgi()
+    system.run_background()
+    for line in banner + [line for s in system.services for line in s.running.banner]:
+        print(line, flush=True)
+    config = uvicorn.Config(asgi, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="off")
+    await uvicorn.Server(config).serve()
+
+
+async def _run_embedded(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    postgres: LocalPostgres | None = None
+    dsn = settings.database_url
+    if dsn is None:
+        postgres = LocalPostgres(settings.data_dir / "postgres")
+        dsn = await asyncio.to_thread(postgres.start)
+    system = System(settings, "embedded", _bus(settings, dsn), dsn)
+    try:
+        await system.start(list(discover().values()))
+        url = settings.public_url
+        await _serve(
+            system,
+            settings,
+            [
+                "",
+                "Pocket City Hall is running (embedded: one process, EmbeddedBus, local Postgres).",
+                f"  Resident simulator : {url}/",
+                f"  LINE webhook       : {url}/callback",
+                f"  Staff portal       : {url}/staff/",
+                f"  LINE API in use    : {settings.line_api_url}",
+                f"  Health             : {url}/healthz  {url}/readyz  {url}/metrics",
+                f"  Data               : {settings.data_dir.resolve()}",
+                "  Stop with Ctrl-C.",
+            ],
+        )
+    finally:
+        await system.stop()
+        if postgres is not None:
+            await asyncio.to_thread(postgres.stop)
+
+
+@app.command()
+def run() -> None:
+    """Run the whole system in one process (the embedded mode)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(_run_embedded(embedded_settings(Settings.from_env())))
+
+
+def _spec(name: str) -> ServiceSpec:
+    specs = discover()
+    if name not in specs:
+        raise typer.BadParameter(f"unknown service {name!r}; installed: {', '.join(sorted(specs))}")
+    return specs[name]
+
+
+@app.command()
+def service(name: str) -> None:
+    """Run one service alone (distributed mode: Kafka and the service's own DATABASE_URL)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    if not settings.kafka_bootstrap_servers:
+        raise typer.BadParameter("distributed mode needs KAFKA_BOOTSTRAP_SERVERS")
+    spec = _spec(name)
+
+    async def main() -> None:
+        system = System(settings, "distributed", _bus(settings, None), settings.database_url)
+        try:
+            await system.start([spec])
+            await _serve(system, settings, [f"{name} listening on 127.0.0.1:{settings.port}"])
+        finally:
+            await system.stop()
+
+    asyncio.run(main())
+
+
+@projections_app.command("rebuild")
+def rebuild(service_name: str, projection: str) -> None:
+    """Replay a service's events into a fresh copy of one projection and swap it in."""
+    settings = Settings.from_env()
+    spec = _spec(service_name)
+
+    async def main() -> None:
+        system = System(settings, "distributed", _bus(settings, settings.database_url), settings.database_url)
+        try:
+            await system.start([spec])
+            runners = {r.name: r for s in system.services for r in s.running.projections}
+            if projection not in runners:
+                raise typer.BadParameter(f"{service_name} has no projection {projection!r}: {sorted(runners)}")
+            count = await runners[projection].rebuild()
+            print(f"rebuilt {projection} from {count} events")
+        finally:
+            await system.stop()
+
+    asyncio.run(main())
+
+
+def _add_plugin_commands() -> None:
+    """Services add command groups (e.g. `cityhall line richmenu`) via `cityhall.cli` entry points."""
+    for ep in entry_points(group="cityhall.cli"):
+        sub = ep.load()
+        if isinstance(sub, typer.Typer):
+            app.add_typer(sub, name=ep.name)
+
+
+def main() -> None:
+    _add_plugin_commands()
+    app()
+
+
+__all__ = ["main"]

@@ -1,0 +1,148 @@
+"""Composes services into one ASGI app with their background loops.
+
+The embedded run composes every installed service on one EmbeddedBus and one
+Postgres (a schema each); `cityhall service <name>` composes one service on Kafka
+with its own database. Both go through `System`, so the two modes differ only in
+what they are given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cityhall.events import telemetry
+from cityhall.events.bus import Bus
+from cityhall.events.db import create_pool, migrate
+from cityhall.events.store import EventStore
+from cityhall.runtime.service import Mode, Running, ServiceContext, ServiceSpec, Settings
+
+log = logging.getLogger("cityhall")
+
+
+def schema_for(service: str) -> str:
+    return "svc_" + service.replace("-", "_")
+
+
+@dataclass
+class StartedService:
+    spec: ServiceSpec
+    context: ServiceContext
+    running: Running
+
+
+@dataclass
+class System:
+    settings: Settings
+    mode: Mode
+    bus: Bus
+    dsn: str | None
+    services: list[StartedService] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self, specs: Sequence[ServiceSpec]) -> None:
+        await self.bus.start()
+        for spec in sorted(specs, key=lambda s: s.order):
+            self.services.append(await self._build(spec))
+
+    async def _build(self, spec: ServiceSpec) -> StartedService:
+        pool = store = None
+        if spec.uses_database:
+            if self.dsn is None:
+                raise SystemExit(f"service {spec.name} needs DATABASE_URL")
+            pool = await create_pool(self.dsn, schema_for(spec.name), max_size=10)
+            await migrate(pool, ["cityhall.events", *spec.migrations])
+            store = EventStore(pool)
+        context = ServiceContext(spec.name, self.mode, self.settings, pool, self.bus, store)
+        running = await spec.build(context)
+        return StartedService(spec, context, running)
+
+    def run_background(self) -> None:
+        for service in self.services:
+            for loop in service.running.tasks:
+                name = f"{service.spec.name}:{getattr(loop, '__qualname__', 'task')}"
+                self._tasks.append(asyncio.create_task(supervise(name, loop), name=name))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for service in reversed(self.services):
+            for hook in service.running.on_stop:
+                with contextlib.suppress(Exception):
+                    await hook()
+            if service.context.pool is not None:
+                await service.context.pool.close()
+        await self.bus.stop()
+
+    async def ready(self) -> dict[str, bool]:
+        status: dict[str, bool] = {}
+        for service in self.services:
+            ok = True
+            try:
+                if service.context.pool is not None:
+                    await service.context.pool.fetchval("SELECT 1")
+                if service.running.ready is not None:
+                    ok = await service.running.ready()
+            except Exception:
+                ok = False
+            status[service.spec.name] = ok
+        status["background"] = all(not t.done() for t in self._tasks)
+        return status
+
+    def asgi(self) -> FastAPI:
+        """The one app: health, readiness and metrics, then each service at its prefix."""
+        app = FastAPI(title="Pocket City Hall", docs_url=None, redoc_url=None, openapi_url=None)
+
+        @app.get("/healthz", include_in_schema=False)
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @app.get("/readyz", include_in_schema=False)
+        async def readyz() -> Response:
+            status = await self.ready()
+            return JSONResponse(status, status_code=200 if all(status.values()) else 503)
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+        # Longer prefixes first so that no mount shadows a more specific one. Services with
+        # the empty prefix (the gateway's /callback, the simulator's /) share the root: their
+        # routes join the root app, after its own.
+        for service in sorted(self.services, key=lambda s: -len(s.spec.mount)):
+            sub = service.running.app
+            if sub is None:
+                continue
+            if service.spec.mount:
+                app.mount(service.spec.mount, sub, name=service.spec.name)
+            else:
+                app.router.routes.extend(sub.router.routes)
+                app.exception_handlers.update(sub.exception_handlers)
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+        telemetry.configure("cityhall")
+        return app
+
+
+async def supervise(name: str, loop: Callable[[], Awaitable[None]]) -> None:
+    """Run a background loop forever: a crash is logged and the loop restarted after a backoff."""
+    delay = 0.5
+    while True:
+        try:
+            await loop()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background loop %s crashed; restarting in %.1fs", name, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
