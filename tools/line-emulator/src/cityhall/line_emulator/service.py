@@ -1,0 +1,15 @@
+"""The emulator as a runtime service: the embedded run mounts it at /line-api."""
+
+from __future__ import annotations
+
+from cityhall.line_emulator.app import create_app
+from cityhall.line_emulator.settings import EmulatorSettings
+from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
+
+
+async def build(context: ServiceContext) -> Running:
+    # The emulator keeps its state in memory; it needs neither the pool nor the bus.
+    return Running(app=create_app(EmulatorSettings.from_env()))
+
+
+service = ServiceSpec(name="line-emulator", mount="/line-api", build=build, uses_database=False, order=10)
