@@ -93,7 +93,7 @@ async def test_a_duplicate_delivery_has_one_effect(bus: Bus, effects: Pool, topi
     same = uuid.uuid4()
     await bus.publish([record(topic, "k", 1, id=same), record(topic, "k", 1, id=same), record(topic, "k", 2)])
     consumer = IdempotentConsumer("c-dup", [topic], recording_handler("c-dup"), bus=bus, pool=effects)
-    await run_until(consumer, lambda: _handled(consumer, 3))
+    await run_until(consumer, _handled(consumer, 3))
     assert await count(effects, "c-dup") == 2
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Sequence
 
 import asyncpg
@@ -74,11 +75,12 @@ class EmbeddedBus(Bus):
                 await conn.execute("LOCK TABLE messages IN EXCLUSIVE MODE")
                 await conn.execute(
                     """INSERT INTO messages (topic, key, value, headers)
-                       SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::jsonb[])""",
+                       SELECT t, k, v, h::jsonb FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[])
+                            AS r(t, k, v, h)""",
                     [r.topic for r in records],
                     [r.key for r in records],
                     [r.value for r in records],
-                    [_headers_to_json(r.headers) for r in records],
+                    [json.dumps(_headers_to_json(r.headers)) for r in records],
                 )
                 await conn.execute("SELECT pg_notify($1, '')", _CHANNEL)
         except (asyncpg.PostgresError, OSError) as exc:

@@ -75,16 +75,21 @@ class ProjectionRunner:
     async def run(self, poll_interval: float = 1.0) -> None:
         await self.ensure()
         conn = await self.store.pool.acquire()
+        channel = "events_" + await conn.fetchval("SELECT current_schema()")
         try:
-            schema = await conn.fetchval("SELECT current_schema()")
-            await conn.add_listener(f"events_{schema}", lambda *_: self._wake.set())
+            await conn.add_listener(channel, self._notified)
             while True:
                 self._wake.clear()
                 await self.catch_up()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), poll_interval)
         finally:
+            with contextlib.suppress(Exception):
+                await conn.remove_listener(channel, self._notified)
             await self.store.pool.release(conn)
+
+    def _notified(self, *_args: object) -> None:
+        self._wake.set()
 
     async def rebuild(self) -> int:
         """Replay from the start into a fresh table, then swap it in. Returns events replayed."""

@@ -51,13 +51,14 @@ class OutboxRelay:
     async def run(self) -> None:
         """Relay until cancelled; waits for the schema's relay lock first."""
         conn = await self.store.pool.acquire()
+        schema = await conn.fetchval("SELECT current_schema()")
         try:
-            schema = await conn.fetchval("SELECT current_schema()")
             while not await conn.fetchval(
                 "SELECT pg_try_advisory_lock(hashtext($1))", f"relay:{schema}:{self.name}"
             ):
                 await asyncio.sleep(self.poll_interval)
-            await conn.add_listener(f"events_{schema}", self._notified)
+            channel = f"events_{schema}"
+            await conn.add_listener(channel, self._notified)
             while True:
                 self._wake.clear()
                 if await self.publish_pending() == 0:
@@ -65,6 +66,7 @@ class OutboxRelay:
                         await asyncio.wait_for(self._wake.wait(), self.poll_interval)
         finally:
             with contextlib.suppress(Exception):
+                await conn.remove_listener(f"events_{schema}", self._notified)
                 await conn.execute("SELECT pg_advisory_unlock_all()")
             await self.store.pool.release(conn)
 
