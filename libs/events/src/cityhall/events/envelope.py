@@ -30,10 +30,6 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     TYPE: ClassVar[str] = ""
 
-    @classmethod
-    def domain(cls) -> str:
-        return cls.TYPE.split(".")[1]
-
 
 E = TypeVar("E", bound=type[Event])
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
