@@ -197,8 +197,8 @@ class KafkaSubscription(Subscription):
             max_poll_records=MAX_RECORDS_PER_FETCH,
         )
         await consumer.start()
+        self._consumer = consumer  # before subscribing: the listener seeks through it
         consumer.subscribe(self.topics, listener=_SeekToStoredOffsets(self))
-        self._consumer = consumer
         self._last_lag_commit = time.monotonic()
 
     async def stop(self) -> None:

@@ -155,8 +155,27 @@ class LocalKafka:
         began = time.monotonic()
         kafka_dir = repo_root() / KAFKA_DIR
         lib = ensure_jars(kafka_dir)
-        classpath = f"{lib}/*"
+        java = shutil.which("java")
+        if java is None:
+            raise KafkaStartError("java is not installed (Kafka 4 needs Java 17 or newer)")
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        # Free ports are picked before the broker binds them, so another process (a parallel
+        # test session) can take one in between: then try again with new ports.
+        attempts = 3
+        for attempt in range(1, attempts + 1):
+            try:
+                bootstrap = self._start_once(java, kafka_dir, lib)
+            except KafkaStartError:
+                if attempt == attempts or "Address already in use" not in self.log_tail(200):
+                    raise
+                continue
+            self.bootstrap_servers = bootstrap
+            self.startup_seconds = time.monotonic() - began
+            return bootstrap
+        raise AssertionError("unreachable")
+
+    def _start_once(self, java: str, kafka_dir: Path, lib: Path) -> str:
+        classpath = f"{lib}/*"
         log_dirs = self.work_dir / "data"
         shutil.rmtree(log_dirs, ignore_errors=True)  # a fresh log every start
         broker_port, controller_port = free_port(), free_port()
@@ -167,9 +186,6 @@ class LocalKafka:
         properties.write_text(
             template.substitute(BROKER_PORT=broker_port, CONTROLLER_PORT=controller_port, LOG_DIRS=log_dirs)
         )
-        java = shutil.which("java")
-        if java is None:
-            raise KafkaStartError("java is not installed (Kafka 4 needs Java 17 or newer)")
         jvm = [
             java,
             f"-Dlog4j2.configurationFile={kafka_dir / 'log4j2.properties'}",
@@ -184,7 +200,7 @@ class LocalKafka:
         if fmt.returncode != 0:
             raise KafkaStartError(f"kafka-storage format failed:\n{fmt.stdout}\n{fmt.stderr}")
 
-        self._log = self.log_file.open("ab")
+        self._log = self.log_file.open("wb")  # this attempt's log only: its tail explains a failure
         self._process = subprocess.Popen(
             [*jvm, f"-Xms{self.heap}", f"-Xmx{self.heap}", "-cp", classpath, "kafka.Kafka", str(properties)],
             stdin=subprocess.DEVNULL,
@@ -199,8 +215,6 @@ class LocalKafka:
         except BaseException:
             self.stop()
             raise
-        self.bootstrap_servers = bootstrap
-        self.startup_seconds = time.monotonic() - began
         return bootstrap
 
     def _wait_ready(self, bootstrap: str) -> None:
