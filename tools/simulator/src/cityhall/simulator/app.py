@@ -1,0 +1,49 @@
+"""Composition root: the simulator as a runtime service, served at `/` in the embedded run.
+
+Settings come from the runtime (channel secret, LINE API URL, public URL); two optional
+variables point it elsewhere, for tests or a gateway on another host:
+`CITYHALL_SIMULATOR_CALLBACK_URL` (default `{public_url}/callback`) and
+`CITYHALL_SIMULATOR_BOT_USER_ID` (default: the emulator's GET /v2/bot/info).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import httpx
+from cityhall.runtime.service import Running, ServiceContext, ServiceSpec, Settings
+from cityhall.simulator.actions import Simulator, SimulatorConfig
+from cityhall.simulator.api import create_api
+from fastapi import FastAPI
+
+DEFAULT_ACCESS_TOKEN = "resident-simulator"
+"""Any non-empty bearer token satisfies an emulator without LINE_EMULATOR_TOKENS."""
+
+
+def config_from(settings: Settings, env: Mapping[str, str] | None = None) -> SimulatorConfig:
+    env = os.environ if env is None else env
+    if not settings.line_channel_secret:
+        raise SystemExit("the resident simulator signs webhooks: set LINE_CHANNEL_SECRET")
+    return SimulatorConfig(
+        channel_secret=settings.line_channel_secret,
+        access_token=settings.line_channel_access_token or DEFAULT_ACCESS_TOKEN,
+        line_api_url=settings.line_api_url or f"{settings.public_url}/line-api",
+        callback_url=env.get("CITYHALL_SIMULATOR_CALLBACK_URL") or f"{settings.public_url}/callback",
+        data_dir=settings.data_dir,
+        bot_user_id=env.get("CITYHALL_SIMULATOR_BOT_USER_ID") or None,
+    )
+
+
+def create_app(config: SimulatorConfig) -> tuple[FastAPI, httpx.AsyncClient]:
+    """The simulator's app and the HTTP client it owns (close it on stop)."""
+    client = httpx.AsyncClient(timeout=httpx.Timeout(10.0), limits=httpx.Limits(max_connections=100))
+    return create_api(Simulator(config, client)), client
+
+
+async def build(ctx: ServiceContext) -> Running:
+    app, client = create_app(config_from(ctx.settings))
+    return Running(app=app, on_stop=[client.aclose])
+
+
+service = ServiceSpec(name="simulator", mount="", build=build, uses_database=False, order=90)
