@@ -1,0 +1,113 @@
+"""Composition root: notify's consumers, dispatcher, relay and projection, from settings.
+
+Environment (besides the shared names): `NOTIFY_WORKERS` (requests delivered at once,
+default 32), `NOTIFY_LINE_TIMEOUT` (seconds per Messaging API request, default 10).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cityhall.events.consumer import IdempotentConsumer
+from cityhall.events.projection import ProjectionRunner
+from cityhall.events.relay import OutboxRelay
+from cityhall.line.contracts import OUTBOUND_TOPIC, intents_topic
+from cityhall.notify.api import create_api
+from cityhall.notify.delivery import Deliverer, Friends
+from cityhall.notify.dispatcher import DeliveryQueue, Dispatcher
+from cityhall.notify.handlers import Handlers
+from cityhall.notify.line_api import LINE_LIMITS, Backoff, Endpoint, Limit, LineApi
+from cityhall.notify.projections import DeliveriesProjection
+from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
+from linebot.v3.messaging import Configuration
+
+LINE_API = "https://api.line.me"
+
+
+@dataclass(frozen=True)
+class Options:
+    workers: int = 32
+    line_timeout: float = 10.0
+    limits: Mapping[Endpoint, Limit] = field(default_factory=lambda: dict(LINE_LIMITS))
+    backoff: Backoff = field(default_factory=Backoff)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Options:
+        env = os.environ if env is None else env
+        return cls(
+            workers=int(env.get("NOTIFY_WORKERS", "32")),
+            line_timeout=float(env.get("NOTIFY_LINE_TIMEOUT", "10")),
+        )
+
+
+@dataclass
+class Notify:
+    """The started parts, for tests and benchmarks."""
+
+    handlers: Handlers
+    queue: DeliveryQueue
+    dispatcher: Dispatcher
+    line: LineApi
+    outbound: IdempotentConsumer
+    intents: IdempotentConsumer
+    relay: OutboxRelay
+    deliveries: ProjectionRunner
+
+
+async def start(context: ServiceContext, options: Options | None = None) -> tuple[Notify, Running]:
+    options = options or Options.from_env()
+    settings = context.settings
+    if not settings.line_channel_access_token:
+        raise RuntimeError("notify sends through the Messaging API: set LINE_CHANNEL_ACCESS_TOKEN")
+    store = context.require_store()
+    pool = context.require_pool()
+    line = LineApi(
+        Configuration(
+            host=settings.line_api_url or LINE_API, access_token=settings.line_channel_access_token
+        ),
+        limits=options.limits,
+        timeout=options.line_timeout,
+        backoff=options.backoff,
+    )
+    queue = DeliveryQueue(store)
+    dispatcher = Dispatcher(queue, Deliverer(queue, line, Friends(pool)), workers=options.workers)
+    handlers = Handlers(store, queue)
+    parts = Notify(
+        handlers=handlers,
+        queue=queue,
+        dispatcher=dispatcher,
+        line=line,
+        outbound=IdempotentConsumer(
+            "notify-outbound", [OUTBOUND_TOPIC], handlers.on_outbound, bus=context.bus, pool=pool
+        ),
+        intents=IdempotentConsumer(
+            "notify-intents", [intents_topic("notify")], handlers.on_intent, bus=context.bus, pool=pool
+        ),
+        relay=OutboxRelay(store, context.bus),
+        deliveries=ProjectionRunner(store, DeliveriesProjection()),
+    )
+    running = Running(
+        app=create_api(pool, dispatcher),
+        tasks=[
+            parts.outbound.run,
+            parts.intents.run,
+            dispatcher.run,
+            parts.relay.run,
+            parts.deliveries.run,
+        ],
+        on_stop=[line.close],
+        projections=[parts.deliveries],
+    )
+    return parts, running
+
+
+async def build(context: ServiceContext) -> Running:
+    _parts, running = await start(context)
+    return running
+
+
+service = ServiceSpec(
+    name="notify", mount="/staff/notify", build=build, migrations=("cityhall.notify",), order=30
+)

@@ -1,0 +1,281 @@
+"""How one queued request reaches LINE, exactly once.
+
+- One recipient with a fresh reply token (the resident acted less than 50 s ago; LINE's
+  token lives about a minute): reply. Otherwise, or when LINE refuses the token: push.
+- Several recipients: multicast, in chunks of 500, each chunk with its own retry key.
+- Residents who blocked the account get no push or multicast: recorded as skipped.
+
+Exactly once across crashes. The request leaves the queue in the transaction that records
+its outcome, so a crash after LINE accepted but before that commit sends it again:
+- push and multicast carry `X-Line-Retry-Key` derived from the idempotency key (and the
+  chunk), so LINE answers the resend with 409 and nothing is delivered twice;
+- a reply has no retry key, but LINE honours a reply token only once. Before replying we
+  commit "reply attempted"; a resend of such a request replies again with the same token
+  while it is fresh: either it goes through (the first attempt never reached LINE) or LINE
+  refuses the used token, which tells us the first attempt was delivered. Only if the token
+  has gone stale by then do we not know, and push (see `_reply`).
+- a multicast's blocked recipients are fixed (and recorded) before the first chunk, so a
+  resend cuts the same chunks; chunks already recorded are not sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from cityhall.events.db import Pool
+from cityhall.events.envelope import Event
+from cityhall.notify.dispatcher import DeliveryQueue, Job, skipped_event
+from cityhall.notify.domain import Friend, friend_decider, friend_stream
+from cityhall.notify.events import (
+    DeliveryMethod,
+    FriendFollowed,
+    FriendUnfollowed,
+    MessageDelivered,
+    MessageDeliveryFailed,
+)
+from cityhall.notify.line_api import Answer, LineApi, retry_key, retryable
+from linebot.v3.messaging import (
+    ApiResponse,
+    MulticastRequest,
+    PushMessageRequest,
+    ReplyMessageRequest,
+)
+
+log = logging.getLogger(__name__)
+
+MULTICAST_MAX = 500
+REPLY_FRESH_FOR = timedelta(seconds=50)
+_LOOKUP_SLICE = 10_000
+
+
+class Friends:
+    """The friend registry, read from the `friend-<userId>` streams themselves (the write model),
+    so a follow or unfollow counts from the moment it is stored."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    async def blocked(self, user_ids: Sequence[str]) -> set[str]:
+        blocked: set[str] = set()
+        for start in range(0, len(user_ids), _LOOKUP_SLICE):
+            streams = [friend_stream(u) for u in user_ids[start : start + _LOOKUP_SLICE]]
+            # Each friend event carries the whole state, so the latest one decides.
+            rows = await self.pool.fetch(
+                """SELECT DISTINCT ON (stream) type, data FROM events
+                   WHERE stream = ANY($1::text[]) AND type = ANY($2::text[])
+                   ORDER BY stream, version DESC""",
+                streams,
+                [FriendFollowed.TYPE, FriendUnfollowed.TYPE],
+            )
+            for row in rows:
+                latest = (FriendFollowed if row["type"] == FriendFollowed.TYPE else FriendUnfollowed)(
+                    **row["data"]
+                )
+                state: Friend = friend_decider.fold([latest])
+                if not state.reachable:
+                    blocked.add(latest.user_id)
+        return blocked
+
+
+class Deliverer:
+    def __init__(
+        self,
+        queue: DeliveryQueue,
+        line: LineApi,
+        friends: Friends,
+        *,
+        reply_fresh_for: timedelta = REPLY_FRESH_FOR,
+        chunk_size: int = MULTICAST_MAX,
+        chunk_concurrency: int = 16,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.queue, self.line, self.friends = queue, line, friends
+        self.reply_fresh_for = reply_fresh_for
+        self.chunk_size = min(chunk_size, MULTICAST_MAX)
+        self.chunk_concurrency = chunk_concurrency
+        self.clock = clock
+
+    async def deliver(self, job: Job) -> None:
+        recipients = list(dict.fromkeys(job.request.to))
+        if len(recipients) > 1:
+            await self._multicast(job, recipients)
+            return
+        to = recipients[0]
+        if job.request.reply_token and self._fresh(job):
+            outcome = await self._reply(job, to)
+            if outcome is not None:
+                await self.queue.complete(job, [(outcome, "outcome")])
+                return
+        await self._push(job, to)
+
+    def _fresh(self, job: Job) -> bool:
+        issued = job.request.reply_token_issued_at
+        return issued is not None and self.clock() - issued < self.reply_fresh_for
+
+    # --- reply ---------------------------------------------------------------------------
+
+    async def _reply(self, job: Job, to: str) -> Event | None:
+        """Reply while the token is fresh; None: push instead."""
+        token = job.request.reply_token
+        assert token is not None
+        # Set when an earlier attempt may have reached LINE without us learning the outcome.
+        uncertain = job.reply_attempted
+        if not uncertain:
+            await self.queue.mark_reply_attempted(job)
+
+        async def call(timeout: float) -> ApiResponse:
+            request = ReplyMessageRequest(
+                reply_token=token,
+                messages=job.messages,
+                notification_disabled=job.request.notification_disabled,
+            )
+            return await self.line.api.reply_message_with_http_info(request, _request_timeout=timeout)
+
+        attempts = 0
+        while self._fresh(job):
+            attempts += 1
+            answer = await self.line.attempt("reply", call)
+            if answer.outcome == "accepted":
+                return self._delivered(job, "reply", answer, 1, to=to, attempts=attempts)
+            if answer.invalid_reply_token:
+                if uncertain:
+                    # LINE takes a reply token once: the earlier attempt used it, so it was delivered.
+                    return self._delivered(job, "reply", answer, 1, to=to, attempts=attempts, earlier=True)
+                return None  # never valid here (expired, or from a redelivered webhook): push
+            if not retryable(answer):
+                return self._failed(job, "reply", answer, 1, to=to, attempts=attempts)
+            uncertain = uncertain or answer.outcome == "no_answer" or answer.status >= 500
+            await asyncio.sleep(self.line.backoff.delay(attempts))
+        # The token went stale before we could settle it. If an earlier attempt may have reached
+        # LINE, this push can show the resident the message twice; we prefer that to no answer.
+        if uncertain:
+            log.warning("reply for %s uncertain and the token is stale: pushing", job.request_id)
+        return None
+
+    # --- push ----------------------------------------------------------------------------
+
+    async def _push(self, job: Job, to: str) -> None:
+        if to in await self.friends.blocked([to]):
+            await self.queue.complete(job, [(skipped_event(job, [to]), "skipped")])
+            return
+        key = retry_key(job.request.idempotency_key)
+
+        async def call(timeout: float) -> ApiResponse:
+            request = PushMessageRequest(
+                to=to, messages=job.messages, notification_disabled=job.request.notification_disabled
+            )
+            return await self.line.api.push_message_with_http_info(
+                request, x_line_retry_key=key, _request_timeout=timeout
+            )
+
+        answer = await self.line.send("push", call)
+        await self.queue.complete(job, [(self._outcome(job, "push", answer, 1, to=to), "outcome")])
+
+    # --- multicast -----------------------------------------------------------------------
+
+    async def _multicast(self, job: Job, recipients: list[str]) -> None:
+        if job.skipped is None:
+            blocked = await self.friends.blocked(recipients)
+            await self.queue.plan(job, [r for r in recipients if r in blocked])
+        skipped = set(job.skipped or ())
+        targets = [r for r in recipients if r not in skipped]
+        chunks = [targets[i : i + self.chunk_size] for i in range(0, len(targets), self.chunk_size)]
+        done = {
+            e.chunk
+            for e in await self.queue.recorded(job)
+            if isinstance(e, MessageDelivered | MessageDeliveryFailed)
+        }
+        gate = asyncio.Semaphore(self.chunk_concurrency)
+        recording = asyncio.Lock()  # appends to one stream must not race
+
+        async def send(index: int, chunk: list[str]) -> None:
+            key = retry_key(job.request.idempotency_key, index)
+            # The recipients are validated strings and at most 500: the SDK's per-item
+            # validation would cost more than the request itself at 200 requests/s.
+            request = MulticastRequest.construct(
+                to=chunk, messages=job.messages, notification_disabled=job.request.notification_disabled
+            )
+
+            async def call(timeout: float) -> ApiResponse:
+                return await self.line.api.multicast_with_http_info(
+                    request, x_line_retry_key=key, _request_timeout=timeout
+                )
+
+            async with gate:
+                answer = await self.line.send("multicast", call)
+            outcome = self._outcome(job, "multicast", answer, len(chunk), chunk=index)
+            async with recording:
+                await self.queue.record(job, outcome, f"chunk-{index}")
+
+        await asyncio.gather(*(send(i, c) for i, c in enumerate(chunks) if i not in done))
+        await self.queue.complete(job)
+
+    # --- outcomes ------------------------------------------------------------------------
+
+    def _outcome(
+        self,
+        job: Job,
+        method: DeliveryMethod,
+        answer: Answer,
+        recipients: int,
+        *,
+        to: str | None = None,
+        chunk: int | None = None,
+    ) -> Event:
+        if answer.delivered:
+            return self._delivered(job, method, answer, recipients, to=to, chunk=chunk)
+        return self._failed(job, method, answer, recipients, to=to, chunk=chunk)
+
+    def _delivered(
+        self,
+        job: Job,
+        method: DeliveryMethod,
+        answer: Answer,
+        recipients: int,
+        *,
+        to: str | None = None,
+        chunk: int | None = None,
+        attempts: int | None = None,
+        earlier: bool = False,
+    ) -> MessageDelivered:
+        return MessageDelivered(
+            request_id=job.request_id,
+            idempotency_key=job.request.idempotency_key,
+            requested_by=job.request.requested_by,
+            method=method,
+            recipients=recipients,
+            to=to,
+            chunk=chunk,
+            line_request_id=None if earlier else answer.request_id,
+            already_accepted=earlier or answer.outcome == "already_accepted",
+            attempts=attempts or answer.attempts,
+        )
+
+    def _failed(
+        self,
+        job: Job,
+        method: DeliveryMethod,
+        answer: Answer,
+        recipients: int,
+        *,
+        to: str | None = None,
+        chunk: int | None = None,
+        attempts: int | None = None,
+    ) -> MessageDeliveryFailed:
+        return MessageDeliveryFailed(
+            request_id=job.request_id,
+            idempotency_key=job.request.idempotency_key,
+            requested_by=job.request.requested_by,
+            method=method,
+            status=answer.status,
+            error=answer.message,
+            details=answer.details,
+            recipients=recipients,
+            to=to,
+            chunk=chunk,
+            line_request_id=answer.request_id,
+            attempts=attempts or answer.attempts,
+        )

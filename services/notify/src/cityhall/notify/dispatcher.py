@@ -1,0 +1,293 @@
+"""The delivery queue and the dispatcher that works it.
+
+The `line.outbound` consumer only records each request in `delivery_queue`, in the same
+transaction as its inbox row and offset, so consuming never waits on LINE. The dispatcher
+(one active per schema, an advisory lock) reads the queue in commit order and delivers with
+many workers at once, one request at a time per key (the resident), so each resident gets
+their messages in the order they were requested. A request leaves the queue in the same
+transaction that records its outcome; a crash leaves it queued and the next dispatcher
+sends it again, under the same retry key (see delivery.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cityhall.events.db import Connection, Pool
+from cityhall.events.envelope import Envelope, Event
+from cityhall.events.store import EventStore
+from cityhall.events.telemetry import span_from
+from cityhall.line.contracts import OutboundMessageRequested
+from cityhall.notify.events import SOURCE, MessageSkipped
+from linebot.v3.messaging import Message
+from opentelemetry.trace import SpanKind
+
+log = logging.getLogger(__name__)
+
+_CHANNEL = "notify_delivery_queue_{schema}"
+
+
+def delivery_stream(request_id: uuid.UUID) -> str:
+    return f"delivery-{request_id}"
+
+
+def parse_messages(raw: Sequence[dict[str, Any]]) -> list[Message]:
+    """The SDK's message models; `ValueError` (pydantic's included) for anything LINE would not take."""
+    return [Message.from_dict(m) for m in raw]
+
+
+@dataclass
+class Job:
+    """One queued `OutboundMessageRequested`."""
+
+    seq: int
+    tx: int
+    request_id: uuid.UUID
+    key: str
+    request: OutboundMessageRequested
+    messages: list[Message]
+    cause: Envelope
+    """A stand-in for the request's envelope: outcome events name it as their cause."""
+    reply_attempted: bool = False
+    """A reply was sent (or about to be) by an earlier attempt whose outcome was never recorded."""
+    skipped: list[str] | None = None
+    """For multicasts: the blocked recipients, fixed once before the first chunk goes out."""
+
+
+class DeliveryQueue:
+    """`delivery_queue` and the recording of outcomes in notify's event store."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.pool: Pool = store.pool
+        self._channel: str | None = None
+
+    # --- the consumer's side --------------------------------------------------------------
+
+    async def enqueue(self, conn: Connection, envelope: Envelope, key: str) -> None:
+        """Inside the consumer's transaction: the request is now notify's to deliver."""
+        await conn.execute(
+            """INSERT INTO delivery_queue (request_id, key, request, correlation_id, traceparent)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id) DO NOTHING""",
+            envelope.id,
+            key,
+            envelope.data,
+            envelope.correlation_id or str(envelope.id),
+            envelope.traceparent,
+        )
+        await conn.execute("SELECT pg_notify($1, '')", await self.channel())
+
+    async def channel(self) -> str:
+        """The LISTEN/NOTIFY channel that wakes the dispatcher (one per schema)."""
+        if self._channel is None:
+            schema: str = await self.pool.fetchval("SELECT current_schema()")
+            self._channel = _CHANNEL.format(schema=schema)
+        return self._channel
+
+    # --- the dispatcher's side ------------------------------------------------------------
+
+    async def load(self, after: tuple[int, int], limit: int) -> list[Job]:
+        """Queued requests after `after` = (tx, seq), in commit order: a row is read only once no
+        transaction that could still commit a row before it is running (as the event store does)."""
+        rows = await self.pool.fetch(
+            """SELECT seq, tx::text::bigint AS tx, request_id, key, request, correlation_id, traceparent,
+                      reply_attempted_at IS NOT NULL AS reply_attempted, skipped
+               FROM delivery_queue
+               WHERE (tx, seq) > ($1::text::xid8, $2) AND tx < pg_snapshot_xmin(pg_current_snapshot())
+               ORDER BY tx, seq LIMIT $3""",
+            str(after[0]),
+            after[1],
+            limit,
+        )
+        return [self._job(row) for row in rows]
+
+    def _job(self, row: Any) -> Job:
+        data: dict[str, Any] = row["request"]
+        request = OutboundMessageRequested.model_validate(data)  # validated when it was queued
+        cause = Envelope(
+            type=OutboundMessageRequested.TYPE,
+            source="",
+            subject="",
+            data={},
+            id=row["request_id"],
+            correlation_id=row["correlation_id"],
+            traceparent=row["traceparent"],
+        )
+        return Job(
+            seq=row["seq"],
+            tx=row["tx"],
+            request_id=row["request_id"],
+            key=row["key"],
+            request=request,
+            messages=parse_messages(request.messages),
+            cause=cause,
+            reply_attempted=row["reply_attempted"],
+            skipped=row["skipped"],
+        )
+
+    async def mark_reply_attempted(self, job: Job) -> None:
+        """Committed on its own, before LINE sees the reply token (see Deliverer._reply)."""
+        await self.pool.execute(
+            "UPDATE delivery_queue SET reply_attempted_at = now() WHERE request_id = $1", job.request_id
+        )
+        job.reply_attempted = True
+
+    async def plan(self, job: Job, skipped: list[str]) -> None:
+        """Fix a multicast's blocked recipients (and record them) before any chunk is sent."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE delivery_queue SET skipped = $2 WHERE request_id = $1", job.request_id, skipped
+            )
+            if skipped:
+                await self._append(conn, job, skipped_event(job, skipped), "skipped")
+        job.skipped = skipped
+
+    async def record(self, job: Job, event: Event, name: str) -> None:
+        """One outcome of a request that is not finished yet (a multicast chunk)."""
+        async with self.pool.acquire() as conn:
+            await self._append(conn, job, event, name)
+
+    async def complete(self, job: Job, outcomes: Sequence[tuple[Event, str]] = ()) -> None:
+        """Record the last outcomes and take the request off the queue, in one transaction."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            for event, name in outcomes:
+                await self._append(conn, job, event, name)
+            await conn.execute("DELETE FROM delivery_queue WHERE request_id = $1", job.request_id)
+
+    async def recorded(self, job: Job) -> list[Event]:
+        return [r.envelope.event() for r in await self.store.read_stream(delivery_stream(job.request_id))]
+
+    async def _append(self, conn: Connection, job: Job, event: Event, name: str) -> None:
+        stream = delivery_stream(job.request_id)
+        envelope = Envelope.wrap(
+            event, source=SOURCE, subject=stream, id=uuid.uuid5(job.request_id, name), caused_by=job.cause
+        )
+        await self.store.append(stream, None, [envelope], conn=conn)
+
+    async def depth(self) -> int:
+        count: int = await self.pool.fetchval("SELECT count(*) FROM delivery_queue")
+        return count
+
+
+def skipped_event(job: Job, recipients: list[str]) -> MessageSkipped:
+    return MessageSkipped(
+        request_id=job.request_id,
+        idempotency_key=job.request.idempotency_key,
+        requested_by=job.request.requested_by,
+        recipients=recipients,
+    )
+
+
+class Deliverer(Protocol):
+    """delivery.Deliverer: sends one job and records its outcome (raises if it could not record)."""
+
+    async def deliver(self, job: Job) -> None: ...
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        queue: DeliveryQueue,
+        deliverer: Deliverer,
+        *,
+        workers: int = 32,
+        max_buffered: int = 2000,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.queue, self.deliverer = queue, deliverer
+        self.workers = workers
+        self.max_buffered = max_buffered
+        self.poll_interval = poll_interval
+        self.completed = 0
+        self.active = False
+        self._wake = asyncio.Event()
+        self._lanes: dict[str, deque[Job]] = {}
+        self._ready: asyncio.Queue[str] = asyncio.Queue()
+        self._buffered = 0
+
+    async def run(self) -> None:
+        """Deliver until cancelled; waits for the schema's dispatcher lock first."""
+        pool = self.queue.pool
+        conn = await pool.acquire()
+        channel = await self.queue.channel()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", channel):
+                await asyncio.sleep(self.poll_interval)
+            await conn.add_listener(channel, self._notified)
+            # Everything still queued is ours now, including what a crashed dispatcher was sending.
+            self._lanes, self._ready, self._buffered = {}, asyncio.Queue(), 0
+            cursor = (0, 0)
+            tasks = [
+                asyncio.create_task(self._work(), name=f"notify-worker-{i}") for i in range(self.workers)
+            ]
+            self.active = True
+            while True:
+                self._wake.clear()
+                room = self.max_buffered - self._buffered
+                jobs = await self.queue.load(cursor, min(room, 500)) if room > 0 else []
+                for job in jobs:
+                    cursor = (job.tx, job.seq)
+                    self._add(job)
+                if not jobs:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+        finally:
+            self.active = False
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await conn.remove_listener(channel, self._notified)
+                await conn.execute("SELECT pg_advisory_unlock_all()")
+            await pool.release(conn)
+
+    def _notified(self, *_args: object) -> None:
+        self._wake.set()
+
+    def _add(self, job: Job) -> None:
+        self._buffered += 1
+        lane = self._lanes.get(job.key)
+        if lane is None:
+            self._lanes[job.key] = deque([job])
+            self._ready.put_nowait(job.key)
+        else:
+            lane.append(job)  # its key is running or ready: it follows in order
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._ready.get()
+            lane = self._lanes[key]
+            await self._deliver(lane[0])
+            lane.popleft()
+            self._buffered -= 1
+            self.completed += 1
+            if lane:
+                self._ready.put_nowait(key)
+            else:
+                del self._lanes[key]
+            self._wake.set()
+
+    async def _deliver(self, job: Job) -> None:
+        """Until the deliverer has recorded an outcome; a failure (the database, say) is retried."""
+        failures = 0
+        while True:
+            try:
+                with span_from(job.cause.traceparent, "deliver line.outbound", SpanKind.CLIENT) as span:
+                    span.set_attribute("cloudevents.event_id", str(job.request_id))
+                    await self.deliverer.deliver(job)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                delay = min(30.0, 0.2 * 2**failures)
+                log.exception("delivery of %s failed; retrying in %.1fs", job.request_id, delay)
+                await asyncio.sleep(delay)

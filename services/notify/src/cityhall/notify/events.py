@@ -1,0 +1,118 @@
+"""notify's commands and events.
+
+Friends (stream `friend-<userId>`): `Follow` / `Unfollow` decide `FriendFollowed` /
+`FriendUnfollowed`. Deliveries (stream `delivery-<requestId>`, the id of the
+`OutboundMessageRequested` they answer): one outcome event per LINE request, or one
+`MessageSkipped` for the recipients who blocked the account. All of them travel on
+`events.notify`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from cityhall.events.envelope import Event, registry
+from pydantic import BaseModel, ConfigDict, Field
+
+SOURCE = "/services/notify"
+
+DeliveryMethod = Literal["reply", "push", "multicast"]
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+class Follow(BaseModel):
+    """The resident added the account as a friend (or unblocked it)."""
+
+    model_config = ConfigDict(frozen=True)
+    user_id: str
+    at: datetime
+
+
+class Unfollow(BaseModel):
+    """The resident blocked the account."""
+
+    model_config = ConfigDict(frozen=True)
+    user_id: str
+    at: datetime
+
+
+FriendCommand = Follow | Unfollow
+
+
+# --- friends -------------------------------------------------------------------------------
+
+
+@registry.register
+class FriendFollowed(Event):
+    TYPE = "cityhall.notify.friend_followed.v1"
+    user_id: str
+    at: datetime
+
+
+@registry.register
+class FriendUnfollowed(Event):
+    TYPE = "cityhall.notify.friend_unfollowed.v1"
+    user_id: str
+    at: datetime
+
+
+# --- delivery outcomes ---------------------------------------------------------------------
+
+
+class _Outcome(Event):
+    request_id: uuid.UUID
+    """The id of the `OutboundMessageRequested` envelope."""
+    idempotency_key: str
+    requested_by: str
+
+
+@registry.register
+class MessageDelivered(_Outcome):
+    """LINE accepted one request (a reply, a push, or one multicast chunk of up to 500)."""
+
+    TYPE = "cityhall.notify.message_delivered.v1"
+    method: DeliveryMethod
+    recipients: int
+    to: str | None = None
+    """The resident, for a reply or a push."""
+    chunk: int | None = None
+    """The multicast chunk's index (recipients chunk*500 … chunk*500+499 of the plan)."""
+    line_request_id: str | None = None
+    already_accepted: bool = False
+    """An earlier attempt had got through: LINE answered 409 for its retry key, or refused a
+    reply token that attempt had used. Delivered once, counted here."""
+    attempts: int = 1
+
+
+@registry.register
+class MessageDeliveryFailed(_Outcome):
+    """LINE refused the request (a 4xx other than 409), or it could not be sent at all."""
+
+    TYPE = "cityhall.notify.message_delivery_failed.v1"
+    method: DeliveryMethod | None
+    status: int
+    """LINE's HTTP status; 0 when the request never got an answer or was invalid before sending."""
+    error: str
+    """LINE's error message (or why the request could not be sent)."""
+    details: list[dict[str, Any]] = Field(default_factory=list)
+    recipients: int
+    to: str | None = None
+    chunk: int | None = None
+    line_request_id: str | None = None
+    attempts: int = 1
+
+
+@registry.register
+class MessageSkipped(_Outcome):
+    """Recipients not sent to because they blocked the account."""
+
+    TYPE = "cityhall.notify.message_skipped.v1"
+    recipients: list[str]
+    reason: Literal["blocked"] = "blocked"
+
+
+Outcome = MessageDelivered | MessageDeliveryFailed | MessageSkipped

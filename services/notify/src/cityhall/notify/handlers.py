@@ -1,0 +1,114 @@
+"""What notify does with the messages it consumes (each call runs in the consumer's transaction).
+
+- `line.outbound`: a valid request is queued for the dispatcher; an invalid one is recorded as
+  failed at once (retrying cannot fix it).
+- `intents.notify`: follow and unfollow update the resident's friend stream; follow, 使い方
+  and 配信設定 are answered through notify's own outbound path: an `OutboundMessageRequested`
+  stored with the friend events, relayed to `line.outbound` and delivered like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from cityhall.events.db import Connection
+from cityhall.events.decider import CommandHandler
+from cityhall.events.envelope import Envelope
+from cityhall.events.store import EventStore
+from cityhall.line.contracts import (
+    DialogReleased,
+    OutboundMessageRequested,
+    ResidentIntent,
+    dialog_event,
+    outbound_message,
+)
+from cityhall.notify import dialog
+from cityhall.notify.dispatcher import DeliveryQueue, delivery_stream, parse_messages
+from cityhall.notify.domain import Friend, friend_decider, friend_stream
+from cityhall.notify.events import SOURCE, FriendCommand, MessageDeliveryFailed
+from pydantic import ValidationError
+
+log = logging.getLogger(__name__)
+
+
+class Handlers:
+    def __init__(self, store: EventStore, queue: DeliveryQueue) -> None:
+        self.store = store
+        self.queue = queue
+        self.friends: CommandHandler[FriendCommand, Friend] = CommandHandler(
+            store, friend_decider, source=SOURCE
+        )
+
+    async def on_outbound(self, envelope: Envelope, conn: Connection) -> None:
+        if envelope.type != OutboundMessageRequested.TYPE:
+            return  # nothing else travels on line.outbound today
+        try:
+            request = envelope.event()
+            assert isinstance(request, OutboundMessageRequested)
+            parse_messages(request.messages)
+        except (ValidationError, ValueError) as exc:
+            await self._refuse(envelope, conn, f"invalid request: {exc}")
+            return
+        key = request.to[0] if len(request.to) == 1 else request.idempotency_key
+        await self.queue.enqueue(conn, envelope, key)
+
+    async def _refuse(self, envelope: Envelope, conn: Connection, error: str) -> None:
+        data: dict[str, Any] = envelope.data
+        to = data.get("to")
+        event = MessageDeliveryFailed(
+            request_id=envelope.id,
+            idempotency_key=str(data.get("idempotency_key", "")),
+            requested_by=str(data.get("requested_by", "")),
+            method=None,
+            status=0,
+            error=error[:2000],
+            recipients=len(to) if isinstance(to, list) else 0,
+        )
+        stream = delivery_stream(envelope.id)
+        await self.store.append(
+            stream,
+            None,
+            [
+                Envelope.wrap(
+                    event,
+                    source=SOURCE,
+                    subject=stream,
+                    id=uuid.uuid5(envelope.id, "refused"),
+                    caused_by=envelope,
+                )
+            ],
+            conn=conn,
+        )
+
+    async def on_intent(self, envelope: Envelope, conn: Connection) -> None:
+        if envelope.type != ResidentIntent.TYPE:
+            return
+        intent = envelope.event()
+        assert isinstance(intent, ResidentIntent)
+        response = dialog.respond(intent)
+        if response.command is not None:
+            await self.friends.handle(
+                friend_stream(intent.user_id), response.command, caused_by=envelope, conn=conn
+            )
+        answers: list[Envelope] = []
+        if response.messages:
+            answers.append(
+                outbound_message(
+                    to=intent.user_id,
+                    messages=response.messages,
+                    source=SOURCE,
+                    idempotency_key=f"notify:{intent.kind}:{intent.webhook_event_id}",
+                    reply_to=intent,
+                    caused_by=envelope,
+                )
+            )
+        if response.release_dialog:
+            answers.append(
+                dialog_event(
+                    DialogReleased(user_id=intent.user_id, domain="notify"), source=SOURCE, caused_by=envelope
+                )
+            )
+        for answer in answers:
+            await self.store.append(answer.subject, None, [answer], conn=conn)

@@ -1,0 +1,78 @@
+"""Read models: `deliveries`, one row per delivery outcome (a LINE request, or a skip)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cityhall.events.db import Connection
+from cityhall.events.store import RecordedEvent
+from cityhall.notify.events import MessageDelivered, MessageDeliveryFailed, MessageSkipped
+
+
+class DeliveriesProjection:
+    name = "deliveries"
+
+    async def create(self, conn: Connection, table: str) -> None:
+        # Unnamed indexes: a rebuild creates them again beside the live table's.
+        await conn.execute(
+            f"""CREATE TABLE "{table}" (
+                    event_id         uuid        PRIMARY KEY,
+                    request_id       uuid        NOT NULL,
+                    idempotency_key  text        NOT NULL,
+                    requested_by     text        NOT NULL,
+                    outcome          text        NOT NULL CHECK (outcome IN ('delivered', 'failed', 'skipped')),
+                    method           text,
+                    recipients       integer     NOT NULL,
+                    user_id          text,
+                    skipped          text[],
+                    chunk            integer,
+                    status           integer,
+                    error            text,
+                    line_request_id  text,
+                    already_accepted boolean     NOT NULL DEFAULT false,
+                    attempts         integer     NOT NULL DEFAULT 1,
+                    recorded_at      timestamptz NOT NULL
+                );
+                CREATE INDEX ON "{table}" (request_id);
+                CREATE INDEX ON "{table}" (user_id, recorded_at);"""
+        )
+
+    async def apply(self, conn: Connection, table: str, events: Sequence[RecordedEvent]) -> None:
+        rows: list[tuple[Any, ...]] = []
+        for recorded in events:
+            if recorded.type not in _TYPES:
+                continue
+            event = recorded.envelope.event()
+            match event:
+                case MessageDelivered():
+                    rows.append(
+                        (recorded.id, event.request_id, event.idempotency_key, event.requested_by, "delivered",
+                         event.method, event.recipients, event.to, None, event.chunk, None, None,
+                         event.line_request_id, event.already_accepted, event.attempts, recorded.recorded_at)
+                    )  # fmt: skip
+                case MessageDeliveryFailed():
+                    rows.append(
+                        (recorded.id, event.request_id, event.idempotency_key, event.requested_by, "failed",
+                         event.method, event.recipients, event.to, None, event.chunk, event.status, event.error,
+                         event.line_request_id, False, event.attempts, recorded.recorded_at)
+                    )  # fmt: skip
+                case MessageSkipped():
+                    user = event.recipients[0] if len(event.recipients) == 1 else None
+                    rows.append(
+                        (recorded.id, event.request_id, event.idempotency_key, event.requested_by, "skipped",
+                         None, len(event.recipients), user, event.recipients, None, None, None,
+                         None, False, 1, recorded.recorded_at)
+                    )  # fmt: skip
+        if rows:
+            await conn.executemany(
+                f"""INSERT INTO "{table}" (event_id, request_id, idempotency_key, requested_by, outcome, method,
+                        recipients, user_id, skipped, chunk, status, error, line_request_id, already_accepted,
+                        attempts, recorded_at)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                    ON CONFLICT (event_id) DO NOTHING""",
+                rows,
+            )
+
+
+_TYPES = frozenset({MessageDelivered.TYPE, MessageDeliveryFailed.TYPE, MessageSkipped.TYPE})

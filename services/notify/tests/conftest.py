@@ -1,0 +1,203 @@
+"""notify on a real Postgres and the EmbeddedBus, sending to the real LINE emulator over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from cityhall.events.bus import Record
+from cityhall.events.db import Pool, create_pool, migrate
+from cityhall.events.embedded_bus import EmbeddedBus
+from cityhall.events.envelope import Envelope, Event
+from cityhall.events.store import EventStore
+from cityhall.events.testing import wait_for
+from cityhall.line.contracts import ResidentIntent, intent_id, intents_topic, outbound_message
+from cityhall.line_emulator.settings import EmulatorSettings
+from cityhall.line_emulator.testing import EmulatorServer
+from cityhall.notify.app import Notify, Options, start
+from cityhall.notify.line_api import Backoff
+from cityhall.runtime.service import ServiceContext, Settings
+from fastapi import FastAPI
+from linebot.v3.messaging import Message, TextMessage
+
+TOKEN = "notify-test-token"
+_counter = iter(range(10**9))
+
+
+def user(n: int | None = None) -> str:
+    return f"U{(n if n is not None else next(_counter) + 10**6):032x}"
+
+
+def webhook_event_id() -> str:
+    """A ULID-shaped id, as LINE sends."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    value = uuid.uuid4().int >> 2
+    return "".join(alphabet[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+def intent(kind: str, user_id: str, *, reply_token: str | None = None, **fields: Any) -> Envelope:
+    event_id = webhook_event_id()
+    event = ResidentIntent(
+        webhook_event_id=event_id,
+        user_id=user_id,
+        domain="notify",
+        kind=kind,  # type: ignore[arg-type]
+        timestamp=fields.pop("timestamp", None) or datetime.now(UTC),
+        reply_token=reply_token,
+        **fields,
+    )
+    return Envelope.wrap(
+        event,
+        source="/services/gateway",
+        subject=f"intent-{event_id}",
+        id=intent_id(event_id),
+        topic=intents_topic("notify"),
+        key=user_id,
+    )
+
+
+def outbound(
+    to: str | Sequence[str],
+    *messages: Message,
+    key: str | None = None,
+    reply_to: ResidentIntent | None = None,
+) -> Envelope:
+    return outbound_message(
+        to=to,
+        messages=list(messages) or [TextMessage(text="お知らせです。")],
+        source="/services/test",
+        idempotency_key=key or f"test-{uuid.uuid4()}",
+        reply_to=reply_to,
+    )
+
+
+@dataclass
+class Harness:
+    emulator: EmulatorServer
+    http: httpx.AsyncClient
+    bus: EmbeddedBus
+    pool: Pool
+    store: EventStore
+    notify: Notify
+    loops: list[Callable[[], Awaitable[None]]]
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def run(self, *loops: Callable[[], Awaitable[None]]) -> None:
+        """Start notify's loops (or only `loops`)."""
+        self.tasks += [asyncio.create_task(loop()) for loop in loops or self.loops]
+
+    async def publish(self, *envelopes: Envelope) -> None:
+        records = []
+        for env in envelopes:
+            assert env.topic is not None and env.key is not None
+            records.append(Record.of(env.topic, env.key, env))
+        await self.bus.publish(records)
+
+    async def messages(self, to: str) -> list[dict[str, Any]]:
+        response = await self.http.get("/_inspect/messages", params={"to": to})
+        response.raise_for_status()
+        messages: list[dict[str, Any]] = response.json()["messages"]
+        return messages
+
+    async def stats(self, endpoint: str) -> dict[str, int]:
+        response = await self.http.get("/_inspect/stats")
+        stats: dict[str, int] = response.json()["endpoints"].get(endpoint, {})
+        return stats
+
+    async def reply_token(self, user_id: str) -> str:
+        token = uuid.uuid4().hex
+        response = await self.http.post(
+            "/_inspect/reply-tokens", json={"replyToken": token, "userId": user_id}
+        )
+        response.raise_for_status()
+        return token
+
+    async def events(self, *types: type[Event], stream: str | None = None) -> list[Event]:
+        names = [t.TYPE for t in types]
+        recorded = await (self.store.read_stream(stream) if stream else self.store.read_all(limit=100_000))
+        return [r.envelope.event() for r in recorded if r.type in names]
+
+    async def outcomes(self, request_id: uuid.UUID) -> list[Event]:
+        return [r.envelope.event() for r in await self.store.read_stream(f"delivery-{request_id}")]
+
+    async def settled(self, request: Envelope, count: int = 1, timeout: float = 20) -> list[Event]:
+        """Wait until `request` has left the queue with `count` outcome events; return them."""
+
+        async def done() -> bool:
+            queued = await self.pool.fetchval(
+                "SELECT count(*) FROM delivery_queue WHERE request_id = $1", request.id
+            )
+            return queued == 0 and len(await self.outcomes(request.id)) >= count
+
+        await wait_for(done, timeout=timeout, message=f"request {request.id} settled")
+        return await self.outcomes(request.id)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+
+
+HarnessFactory = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def make_harness(fresh_database: str) -> AsyncIterator[HarnessFactory]:
+    """Build notify against a fresh database and its own emulator; `run=False` leaves it stopped."""
+    made: list[Harness] = []
+    cleanup: list[Callable[[], Awaitable[None]]] = []
+
+    async def make(
+        emulator_settings: EmulatorSettings | None = None,
+        options: Options | None = None,
+        emulator_app: FastAPI | None = None,
+        run: bool = True,
+    ) -> Harness:
+        server = EmulatorServer(emulator_settings or EmulatorSettings(), app=emulator_app)
+        server.start()
+        cleanup.append(_async(server.stop))
+        bus = EmbeddedBus(fresh_database, poll_interval=0.2)
+        await bus.start()
+        cleanup.append(bus.stop)
+        pool = await create_pool(fresh_database, "svc_notify", max_size=20)
+        cleanup.append(pool.close)
+        await migrate(pool, ["cityhall.events", "cityhall.notify"])
+        store = EventStore(pool)
+        settings = Settings(line_channel_access_token=TOKEN, line_api_url=server.url)
+        context = ServiceContext("notify", "embedded", settings, pool, bus, store)
+        notify, running = await start(
+            context, options or Options(workers=16, line_timeout=5.0, backoff=Backoff(base=0.05, cap=0.5))
+        )
+        cleanup.extend(running.on_stop)
+        http = httpx.AsyncClient(base_url=server.url, timeout=10)
+        cleanup.append(http.aclose)
+        harness = Harness(server, http, bus, pool, store, notify, running.tasks)
+        if run:
+            harness.run()
+        made.append(harness)
+        return harness
+
+    yield make
+    for harness in made:
+        await harness.stop()
+    for step in reversed(cleanup):
+        await step()
+
+
+def _async(fn: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        await asyncio.to_thread(fn)
+
+    return run
+
+
+@pytest.fixture
+async def harness(make_harness: HarnessFactory) -> Harness:
+    return await make_harness()

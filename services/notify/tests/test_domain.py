@@ -1,0 +1,157 @@
+"""The friend registry's rules, given/when/then; and the pure parts around it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cityhall.events.testing.decider import given
+from cityhall.line.contracts import ResidentIntent
+from cityhall.notify import dialog
+from cityhall.notify.domain import Friend, friend_decider
+from cityhall.notify.events import Follow, FriendFollowed, FriendUnfollowed, Unfollow
+from cityhall.notify.line_api import Limit, TokenBucket, retry_key
+
+USER = "U" + "a" * 32
+T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+T1 = T0 + timedelta(minutes=5)
+T2 = T0 + timedelta(minutes=10)
+
+
+def test_a_new_friend_follows() -> None:
+    given(friend_decider).when(Follow(user_id=USER, at=T0)).then(FriendFollowed(user_id=USER, at=T0))
+
+
+def test_following_twice_changes_nothing() -> None:
+    given(friend_decider, FriendFollowed(user_id=USER, at=T0)).when(Follow(user_id=USER, at=T1)).then()
+
+
+def test_a_friend_blocks_the_account() -> None:
+    given(friend_decider, FriendFollowed(user_id=USER, at=T0)).when(Unfollow(user_id=USER, at=T1)).then(
+        FriendUnfollowed(user_id=USER, at=T1)
+    )
+
+
+def test_a_friend_from_before_the_registry_can_block() -> None:
+    given(friend_decider).when(Unfollow(user_id=USER, at=T0)).then(FriendUnfollowed(user_id=USER, at=T0))
+
+
+def test_blocking_twice_changes_nothing() -> None:
+    given(friend_decider, FriendUnfollowed(user_id=USER, at=T0)).when(Unfollow(user_id=USER, at=T1)).then()
+
+
+def test_following_again_after_blocking() -> None:
+    given(friend_decider, FriendFollowed(user_id=USER, at=T0), FriendUnfollowed(user_id=USER, at=T1)).when(
+        Follow(user_id=USER, at=T2)
+    ).then(FriendFollowed(user_id=USER, at=T2))
+
+
+def test_a_late_older_webhook_changes_nothing() -> None:
+    given(friend_decider, FriendFollowed(user_id=USER, at=T2)).when(Unfollow(user_id=USER, at=T1)).then()
+
+
+@pytest.mark.parametrize(
+    ("history", "reachable"),
+    [
+        ((), True),
+        ((FriendFollowed(user_id=USER, at=T0),), True),
+        ((FriendFollowed(user_id=USER, at=T0), FriendUnfollowed(user_id=USER, at=T1)), False),
+        (
+            (
+                FriendFollowed(user_id=USER, at=T0),
+                FriendUnfollowed(user_id=USER, at=T1),
+                FriendFollowed(user_id=USER, at=T2),
+            ),
+            True,
+        ),
+    ],
+)
+def test_who_may_be_pushed_to(
+    history: tuple[FriendFollowed | FriendUnfollowed, ...], reachable: bool
+) -> None:
+    state: Friend = friend_decider.fold(history)
+    assert state.reachable is reachable
+
+
+# --- dialog --------------------------------------------------------------------------------
+
+
+def intent(kind: str, **fields: object) -> ResidentIntent:
+    return ResidentIntent.model_validate(
+        {
+            "webhook_event_id": "01J0000000000000000000000A",
+            "user_id": USER,
+            "domain": "notify",
+            "kind": kind,
+            "timestamp": T0,
+            "reply_token": "token",
+            **fields,
+        }
+    )
+
+
+def texts(response: dialog.Response) -> str:
+    return "\n".join(str(m.to_dict().get("text", "")) for m in response.messages)
+
+
+def test_follow_is_welcomed_with_the_menu_explained_and_quick_replies() -> None:
+    response = dialog.respond(intent("follow"))
+    assert response.command == Follow(user_id=USER, at=T0)
+    text = texts(response)
+    assert text.startswith("友だち追加ありがとうございます")
+    for item in ("証明書", "予約", "通報", "防災/避難所", "配信設定", "よくある質問"):
+        assert item in text
+    quick = response.messages[0].to_dict()["quickReply"]["items"]
+    labels = [q["action"]["label"] for q in quick]
+    assert labels == ["使い方", "よくある質問", "配信設定"]
+    assert quick[0]["action"]["data"] == "domain=notify&action=howto"
+
+
+def test_an_unblocking_resident_is_welcomed_back() -> None:
+    response = dialog.respond(intent("follow", raw={"follow": {"isUnblocked": True}}))
+    assert texts(response).startswith("おかえりなさい")
+
+
+def test_unfollow_records_the_block_and_says_nothing() -> None:
+    response = dialog.respond(intent("unfollow", reply_token=None))
+    assert response.command == Unfollow(user_id=USER, at=T0)
+    assert response.messages == []
+
+
+def test_howto_guides_through_each_menu_item_and_hands_the_dialog_back() -> None:
+    response = dialog.respond(intent("postback", postback_data="domain=notify&action=howto"))
+    text = texts(response)
+    for item in ("【証明書】", "【予約】", "【通報】", "【防災/避難所】", "【配信設定】", "【よくある質問】"):
+        assert item in text
+    assert response.release_dialog and response.command is None
+
+
+def test_settings_and_anything_else() -> None:
+    assert "配信設定" in texts(
+        dialog.respond(intent("postback", postback_data="domain=notify&action=settings"))
+    )
+    assert texts(dialog.respond(intent("text", text="こんにちは"))).startswith("申し訳ありません")
+
+
+# --- retry keys and the token bucket -------------------------------------------------------
+
+
+def test_retry_keys_are_stable_uuids_distinct_per_chunk() -> None:
+    assert retry_key("k") == retry_key("k")
+    keys = {retry_key("k"), retry_key("k", 0), retry_key("k", 1), retry_key("other")}
+    assert len(keys) == 4
+    for key in keys:
+        assert len(key) == 36 and key == key.lower()
+
+
+def test_the_bucket_allows_its_burst_then_its_rate() -> None:
+    now = [0.0]
+    bucket = TokenBucket(Limit(200, 1.0, 20), clock=lambda: now[0])
+    waits = [bucket.reserve() for _ in range(40)]
+    assert waits[:20] == [0.0] * 20
+    # The 21st waits one interval, the 40th twenty: 200/s exactly.
+    assert waits[20] == pytest.approx(1 / 200)
+    assert waits[39] == pytest.approx(20 / 200)
+    now[0] = 10.0  # idle: refilled up to the burst, not beyond
+    assert [bucket.reserve() for _ in range(20)] == [0.0] * 20
+    assert bucket.reserve() > 0

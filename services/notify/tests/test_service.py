@@ -1,0 +1,317 @@
+"""notify end to end: requests and intents on the EmbeddedBus, deliveries at the real LINE emulator."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from cityhall.events.testing import wait_for
+from cityhall.line.contracts import DialogReleased, OutboundMessageRequested, ResidentIntent
+from cityhall.line_emulator.rules import RateLimit
+from cityhall.line_emulator.settings import EmulatorSettings
+from cityhall.notify.events import (
+    FriendFollowed,
+    FriendUnfollowed,
+    MessageDelivered,
+    MessageDeliveryFailed,
+    MessageSkipped,
+)
+from cityhall.notify.line_api import retry_key
+from linebot.v3.messaging import (
+    AsyncApiClient,
+    AsyncMessagingApi,
+    Configuration,
+    MulticastRequest,
+    PushMessageRequest,
+    ReplyMessageRequest,
+    TextMessage,
+)
+
+from .conftest import TOKEN, Harness, HarnessFactory, intent, outbound, user
+
+
+async def wait_messages(
+    harness: Harness, to: str, count: int, timeout: float = 20
+) -> list[dict[str, object]]:
+    async def arrived() -> bool:
+        return len(await harness.messages(to)) >= count
+
+    await wait_for(arrived, timeout=timeout, message=f"{count} message(s) for {to}")
+    return await harness.messages(to)
+
+
+def request_of(envelope: object) -> OutboundMessageRequested:
+    event = envelope.event()  # type: ignore[attr-defined]
+    assert isinstance(event, OutboundMessageRequested)
+    return event
+
+
+# --- the welcome and the guide -------------------------------------------------------------
+
+
+async def test_follow_is_answered_with_the_welcome_as_a_reply(harness: Harness) -> None:
+    resident = user()
+    token = await harness.reply_token(resident)
+    await harness.publish(intent("follow", resident, reply_token=token))
+
+    [welcome] = await wait_messages(harness, resident, 1)
+    assert welcome["endpoint"] == "reply"
+    message = welcome["message"]
+    assert isinstance(message, dict)
+    assert message["text"].startswith("友だち追加ありがとうございます")
+    assert [i["action"]["label"] for i in message["quickReply"]["items"]] == [
+        "使い方",
+        "よくある質問",
+        "配信設定",
+    ]
+    [followed] = await harness.events(FriendFollowed, stream=f"friend-{resident}")
+    assert followed == FriendFollowed(user_id=resident, at=followed.at)
+
+    async def delivered() -> list[MessageDelivered]:
+        return [e for e in await harness.events(MessageDelivered) if e.to == resident]  # type: ignore[attr-defined]
+
+    await wait_for(delivered, message="MessageDelivered recorded")
+    [outcome] = await delivered()
+    assert outcome.method == "reply" and outcome.requested_by == "notify" and not outcome.already_accepted
+
+
+async def test_howto_postback_is_answered_with_the_guide(harness: Harness) -> None:
+    resident = user()
+    token = await harness.reply_token(resident)
+    await harness.publish(
+        intent("postback", resident, reply_token=token, postback_data="domain=notify&action=howto")
+    )
+    [guide] = await wait_messages(harness, resident, 1)
+    assert guide["endpoint"] == "reply"
+    text = guide["message"]["text"]  # type: ignore[index]
+    assert text.startswith("使い方のご案内です")
+    for item in ("【証明書】", "【予約】", "【通報】", "【防災/避難所】", "【配信設定】", "【よくある質問】"):
+        assert item in text
+    # The resident's next free text goes back to the guide.
+    await wait_for(lambda: harness.events(DialogReleased), message="DialogReleased stored")
+
+
+# --- reply or push -------------------------------------------------------------------------
+
+
+async def test_a_stale_reply_token_is_not_used_push_is(harness: Harness) -> None:
+    resident = user()
+    token = await harness.reply_token(resident)
+    envelope = outbound(resident)
+    stale = request_of(envelope).model_copy(
+        update={"reply_token": token, "reply_token_issued_at": datetime.now(UTC) - timedelta(seconds=55)}
+    )
+    envelope = replace(envelope, data=stale.model_dump(mode="json"))
+    await harness.publish(envelope)
+
+    [outcome] = await harness.settled(envelope)
+    assert isinstance(outcome, MessageDelivered) and outcome.method == "push"
+    [pushed] = await harness.messages(resident)
+    assert pushed["endpoint"] == "push"
+    assert pushed["retryKey"] == retry_key(stale.idempotency_key)
+
+
+async def test_a_refused_reply_token_falls_back_to_push(harness: Harness) -> None:
+    resident = user()
+    follow = intent("text", resident, reply_token="never-issued-by-line", text="こんにちは")
+    reply_to = follow.event()
+    assert isinstance(reply_to, ResidentIntent)
+    envelope = outbound(resident, reply_to=reply_to)
+    await harness.publish(envelope)
+
+    [outcome] = await harness.settled(envelope)
+    assert isinstance(outcome, MessageDelivered) and outcome.method == "push"
+    assert [m["endpoint"] for m in await harness.messages(resident)] == ["push"]
+    assert (await harness.stats("reply")).get("status400") == 1
+
+
+# --- LINE's answers ------------------------------------------------------------------------
+
+
+async def test_409_means_an_earlier_attempt_got_through_and_counts_as_delivered(harness: Harness) -> None:
+    resident = user()
+    envelope = outbound(resident)
+    request = request_of(envelope)
+    # A previous notify sent it and was killed before recording the outcome.
+    async with AsyncApiClient(Configuration(host=harness.emulator.url, access_token=TOKEN)) as client:
+        await AsyncMessagingApi(client).push_message(
+            PushMessageRequest(to=resident, messages=[TextMessage(text="お知らせです。")]),
+            x_line_retry_key=retry_key(request.idempotency_key),
+        )
+    await harness.publish(envelope)
+
+    [outcome] = await harness.settled(envelope)
+    assert isinstance(outcome, MessageDelivered)
+    assert outcome.already_accepted and outcome.line_request_id
+    assert len(await harness.messages(resident)) == 1
+    assert (await harness.stats("push")).get("conflicts") == 1
+
+
+async def test_429_is_retried_with_the_same_retry_key_until_delivered(make_harness: HarnessFactory) -> None:
+    harness = await make_harness(EmulatorSettings(rate_limits={"push": RateLimit(2, 1.0)}))
+    residents = [user() for _ in range(6)]
+    envelopes = [outbound(r) for r in residents]
+    await harness.publish(*envelopes)
+
+    for resident, envelope in zip(residents, envelopes, strict=True):
+        [outcome] = await harness.settled(envelope)
+        assert isinstance(outcome, MessageDelivered) and outcome.method == "push"
+        [message] = await harness.messages(resident)
+        assert message["retryKey"] == retry_key(request_of(envelope).idempotency_key)
+    stats = await harness.stats("push")
+    assert stats["rateLimited"] >= 1, stats
+    assert stats["accepted"] == 6
+    outcomes = [e for env in envelopes for e in await harness.outcomes(env.id)]
+    assert any(isinstance(o, MessageDelivered) and o.attempts > 1 for o in outcomes)
+
+
+async def test_a_400_is_recorded_as_failed_with_lines_message_and_not_retried(harness: Harness) -> None:
+    resident = user()
+    envelope = outbound(resident, TextMessage(text="あ" * 5001))
+    await harness.publish(envelope)
+
+    [outcome] = await harness.settled(envelope)
+    assert isinstance(outcome, MessageDeliveryFailed)
+    assert outcome.status == 400 and outcome.method == "push" and outcome.attempts == 1
+    assert outcome.error == "The request body has 1 error(s)"
+    assert outcome.details and "5000" in str(outcome.details[0]["message"])
+    assert await harness.messages(resident) == []
+    assert (await harness.stats("push")).get("requests") == 1
+
+
+async def test_an_invalid_request_is_recorded_as_failed_without_calling_line(harness: Harness) -> None:
+    resident = user()
+    envelope = outbound(resident)
+    broken = replace(envelope, data={**envelope.data, "messages": [{"type": "nope"}]})
+    await harness.publish(broken)
+
+    [outcome] = await harness.settled(broken)
+    assert isinstance(outcome, MessageDeliveryFailed) and outcome.status == 0
+    assert "invalid request" in outcome.error
+    assert await harness.stats("push") == {}
+
+
+# --- multicast -----------------------------------------------------------------------------
+
+
+async def test_1200_recipients_go_out_as_three_multicasts(harness: Harness) -> None:
+    residents = [user() for _ in range(1200)]
+    envelope = outbound(residents)
+    await harness.publish(envelope)
+
+    outcomes = await harness.settled(envelope, count=3)
+    delivered = sorted((o for o in outcomes if isinstance(o, MessageDelivered)), key=lambda o: o.chunk or 0)
+    assert [(o.method, o.chunk, o.recipients) for o in delivered] == [
+        ("multicast", 0, 500),
+        ("multicast", 1, 500),
+        ("multicast", 2, 200),
+    ]
+    stats = await harness.stats("multicast")
+    assert stats["accepted"] == 3 and stats["requests"] == 3
+    key = request_of(envelope).idempotency_key
+    for i, resident in ((0, residents[0]), (1, residents[500]), (2, residents[-1])):
+        [message] = await harness.messages(resident)
+        assert message["endpoint"] == "multicast" and message["retryKey"] == retry_key(key, i)
+
+
+async def test_a_resent_multicast_sends_no_chunk_twice(make_harness: HarnessFactory) -> None:
+    harness = await make_harness(run=False)
+    residents = [user() for _ in range(1000)]
+    envelope = outbound(residents)
+    key = request_of(envelope).idempotency_key
+    # A previous notify got chunk 0 through, then died.
+    async with AsyncApiClient(Configuration(host=harness.emulator.url, access_token=TOKEN)) as client:
+        await AsyncMessagingApi(client).multicast(
+            MulticastRequest(to=residents[:500], messages=[TextMessage(text="お知らせです。")]),
+            x_line_retry_key=retry_key(key, 0),
+        )
+    await harness.publish(envelope)
+    harness.run()
+
+    outcomes = await harness.settled(envelope, count=2)
+    by_chunk = {o.chunk: o for o in outcomes if isinstance(o, MessageDelivered)}
+    assert by_chunk[0].already_accepted and not by_chunk[1].already_accepted
+    for resident in (residents[0], residents[499], residents[500], residents[999]):
+        assert len(await harness.messages(resident)) == 1
+
+
+# --- the friend registry -------------------------------------------------------------------
+
+
+async def test_a_resident_who_blocked_the_account_is_skipped_until_they_follow_again(
+    harness: Harness,
+) -> None:
+    blocked, friend = user(), user()
+    await harness.publish(intent("unfollow", blocked))
+    await wait_for(lambda: harness.events(FriendUnfollowed, stream=f"friend-{blocked}"), message="unfollowed")
+
+    push = outbound(blocked)
+    multicast = outbound([friend, blocked])
+    await harness.publish(push, multicast)
+    [skipped] = await harness.settled(push)
+    assert isinstance(skipped, MessageSkipped) and skipped.recipients == [blocked]
+    outcomes = await harness.settled(multicast, count=2)
+    assert [o.recipients for o in outcomes if isinstance(o, MessageSkipped)] == [[blocked]]
+    assert [o.recipients for o in outcomes if isinstance(o, MessageDelivered)] == [1]
+    assert await harness.messages(blocked) == []
+    assert len(await harness.messages(friend)) == 1
+
+    token = await harness.reply_token(blocked)
+    await harness.publish(intent("follow", blocked, reply_token=token, raw={"follow": {"isUnblocked": True}}))
+    [welcome] = await wait_messages(harness, blocked, 1)
+    assert welcome["message"]["text"].startswith("おかえりなさい")  # type: ignore[index]
+    again = outbound(blocked)
+    await harness.publish(again)
+    [outcome] = await harness.settled(again)
+    assert isinstance(outcome, MessageDelivered) and outcome.method == "push"
+
+    async def projected() -> bool:
+        rows = await harness.pool.fetch("SELECT outcome FROM deliveries WHERE user_id = $1", blocked)
+        return sorted(r["outcome"] for r in rows) == ["delivered", "delivered", "skipped", "skipped"]
+
+    await wait_for(projected, message="deliveries projection")
+
+
+# --- exactly once --------------------------------------------------------------------------
+
+
+async def test_a_redelivered_request_is_sent_once(harness: Harness) -> None:
+    resident = user()
+    envelope = outbound(resident)
+    await harness.publish(envelope)
+    await harness.settled(envelope)
+    await harness.publish(envelope)  # the bus delivers it again (a producer's relay retried, say)
+    marker = outbound(resident)
+    await harness.publish(marker)
+    await harness.settled(marker)
+    assert len(await harness.messages(resident)) == 2  # the request once, and the marker
+    assert len(await harness.outcomes(envelope.id)) == 1
+
+
+async def test_a_reply_that_reached_line_before_a_crash_is_not_sent_again(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(run=False)
+    resident = user()
+    token = await harness.reply_token(resident)
+    asked = intent("text", resident, reply_token=token, text="こんにちは").event()
+    assert isinstance(asked, ResidentIntent)
+    envelope = outbound(resident, reply_to=asked)
+    # Consume and queue it, then play the notify that died: reply attempted, LINE delivered it.
+    await harness.publish(envelope)
+    queue = harness.notify.queue
+    harness.run(harness.notify.outbound.run)
+    await wait_for(queue.depth, message="queued")
+    await harness.stop()
+    [job] = await queue.load((0, 0), 10)
+    await queue.mark_reply_attempted(job)
+    async with AsyncApiClient(Configuration(host=harness.emulator.url, access_token=TOKEN)) as client:
+        await AsyncMessagingApi(client).reply_message(
+            ReplyMessageRequest(reply_token=token, messages=[TextMessage(text="お知らせです。")])
+        )
+
+    harness.run()
+    [outcome] = await harness.settled(envelope)
+    assert isinstance(outcome, MessageDelivered) and outcome.method == "reply" and outcome.already_accepted
+    assert len(await harness.messages(resident)) == 1
+    assert (await harness.stats("push")) == {}
