@@ -1,0 +1,71 @@
+"""Composition root of the gateway: webhook route, outbox relay, dialog consumer.
+
+Settings used: LINE_CHANNEL_SECRET (required), and in the embedded run LINE_API_URL and
+LINE_CHANNEL_ACCESS_TOKEN for the start-up rich menu.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from cityhall.events.relay import OutboxRelay
+from cityhall.gateway.api import create_app
+from cityhall.gateway.handlers import dialog_consumer
+from cityhall.gateway.intake import BUDGET, Intake
+from cityhall.gateway.publication import Acceptances, SignallingBus
+from cityhall.gateway.richmenu import LINE_API, ensure_default_rich_menu, sdk_configuration
+from cityhall.gateway.webhook import WebhookReader
+from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
+
+log = logging.getLogger(__name__)
+
+RELAY = "gateway-relay"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def build(
+    ctx: ServiceContext, *, budget: float = BUDGET, clock: Callable[[], datetime] = utc_now
+) -> Running:
+    if not ctx.settings.line_channel_secret:
+        raise SystemExit("the gateway needs LINE_CHANNEL_SECRET")
+    pool, store = ctx.require_pool(), ctx.require_store()
+    acceptances = Acceptances(pool, RELAY)
+    # Waits only for the bus: the relay's poll is a fallback, a NOTIFY wakes it on each append.
+    relay = OutboxRelay(store, SignallingBus(ctx.bus, acceptances), name=RELAY, poll_interval=1.0)
+    intake = Intake(
+        WebhookReader(ctx.settings.line_channel_secret), store, acceptances, budget=budget, clock=clock
+    )
+    consumer = dialog_consumer(ctx.bus, pool, clock)
+    running = Running(
+        app=create_app(intake),
+        tasks=[relay.run, consumer.run],
+    )
+    if _serves_an_emulator(ctx):
+        # Best effort and in the background: the emulator answers once the server listens.
+        task = asyncio.create_task(ensure_default_rich_menu(sdk_configuration(ctx.settings)))
+
+        async def cancel() -> None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+        running.on_stop.append(cancel)
+    return running
+
+
+def _serves_an_emulator(ctx: ServiceContext) -> bool:
+    """The embedded run against an emulator (not LINE itself), with a token to call it."""
+    url = (ctx.settings.line_api_url or "").rstrip("/")
+    return (
+        ctx.mode == "embedded" and bool(ctx.settings.line_channel_access_token) and url not in ("", LINE_API)
+    )
+
+
+service = ServiceSpec(name="gateway", mount="", build=build, migrations=("cityhall.gateway",), order=20)

@@ -1,0 +1,255 @@
+"""Test support: webhook bodies shaped as `webhook.yml` specifies them, signed as LINE signs them.
+
+Used by the gateway's tests, the integration tests, the fuzz tests and the benchmarks. The
+signer plays LINE's side: it computes `x-line-signature` (base64 HMAC-SHA256 of the body
+with the channel secret). The gateway verifies it with the SDK's `WebhookParser`.
+
+`WebhookSchemas` checks a body against LINE's own schemas (`shared/line-openapi/webhook.yml`),
+so a test vector that drifts from the spec fails its test. It needs the dev dependencies
+pyyaml and jsonschema-rs.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+DESTINATION = "U" + "0" * 32
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def sign(body: bytes, channel_secret: str) -> str:
+    """`x-line-signature` for `body`: what LINE computes (base64 of HMAC-SHA256)."""
+    digest = hmac.new(channel_secret.encode(), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def ulid() -> str:
+    """A ULID, as LINE's `webhookEventId`: 48-bit milliseconds + 80 random bits, Crockford base32."""
+    value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def user_id() -> str:
+    """A LINE user id: `U` and 32 hex digits."""
+    return "U" + secrets.token_hex(16)
+
+
+def _event(kind: str, user: str, *, reply: bool = True, **fields: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": kind,
+        "mode": "active",
+        "timestamp": int(time.time() * 1000),
+        "source": {"type": "user", "userId": user},
+        "webhookEventId": ulid(),
+        "deliveryContext": {"isRedelivery": False},
+    }
+    if reply:
+        event["replyToken"] = secrets.token_hex(16)
+    event.update(fields)
+    return event
+
+
+def _message_id() -> str:
+    return str(secrets.randbelow(10**18))
+
+
+def text_message(user: str, text: str) -> dict[str, Any]:
+    message = {"id": _message_id(), "type": "text", "text": text, "quoteToken": secrets.token_urlsafe(16)}
+    return _event("message", user, message=message)
+
+
+def image_message(user: str) -> dict[str, Any]:
+    message = {
+        "id": _message_id(),
+        "type": "image",
+        "contentProvider": {"type": "line"},
+        "quoteToken": secrets.token_urlsafe(16),
+    }
+    return _event("message", user, message=message)
+
+
+def location_message(
+    user: str, latitude: float, longitude: float, *, title: str | None = None, address: str | None = None
+) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "id": _message_id(),
+        "type": "location",
+        "latitude": latitude,
+        "longitude": longitude,
+    }
+    if title is not None:
+        message["title"] = title
+    if address is not None:
+        message["address"] = address
+    return _event("message", user, message=message)
+
+
+def sticker_message(user: str) -> dict[str, Any]:
+    message = {
+        "id": _message_id(),
+        "type": "sticker",
+        "packageId": "446",
+        "stickerId": "1988",
+        "stickerResourceType": "STATIC",
+        "quoteToken": secrets.token_urlsafe(16),
+    }
+    return _event("message", user, message=message)
+
+
+def postback(user: str, data: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+    content: dict[str, Any] = {"data": data}
+    if params is not None:
+        content["params"] = params
+    return _event("postback", user, postback=content)
+
+
+def follow(user: str, *, is_unblocked: bool = False) -> dict[str, Any]:
+    return _event("follow", user, follow={"isUnblocked": is_unblocked})
+
+
+def unfollow(user: str) -> dict[str, Any]:
+    return _event("unfollow", user, reply=False)
+
+
+def unsend(user: str, message_id: str) -> dict[str, Any]:
+    return _event("unsend", user, reply=False, unsend={"messageId": message_id})
+
+
+def redelivered(event: dict[str, Any]) -> dict[str, Any]:
+    """The same event as LINE redelivers it: same webhookEventId, `isRedelivery: true`."""
+    again = copy.deepcopy(event)
+    again["deliveryContext"] = {"isRedelivery": True}
+    return again
+
+
+def webhook(*events: dict[str, Any], destination: str = DESTINATION) -> dict[str, Any]:
+    return {"destination": destination, "events": list(events)}
+
+
+def signed(payload: dict[str, Any] | bytes, channel_secret: str) -> tuple[bytes, dict[str, str]]:
+    """(body, headers) of a webhook request as LINE sends it."""
+    body = payload if isinstance(payload, bytes) else encode(payload)
+    return body, {"content-type": "application/json", "x-line-signature": sign(body, channel_secret)}
+
+
+# --- LINE's schemas ------------------------------------------------------------------------------------
+
+EVENT_SCHEMAS = {
+    "message": "MessageEvent",
+    "postback": "PostbackEvent",
+    "follow": "FollowEvent",
+    "unfollow": "UnfollowEvent",
+    "unsend": "UnsendEvent",
+}
+MESSAGE_SCHEMAS = {
+    "text": "TextMessageContent",
+    "image": "ImageMessageContent",
+    "location": "LocationMessageContent",
+    "sticker": "StickerMessageContent",
+}
+
+
+def find_webhook_spec() -> Path:
+    """`$LINE_OPENAPI_DIR/webhook.yml`, else the first `shared/line-openapi/webhook.yml` above here."""
+    env = os.environ.get("LINE_OPENAPI_DIR")
+    if env:
+        return Path(env) / "webhook.yml"
+    for origin in (Path.cwd(), Path(__file__).resolve().parent):
+        for folder in (origin, *origin.parents):
+            candidate = folder / "shared" / "line-openapi" / "webhook.yml"
+            if candidate.is_file():
+                return candidate
+    raise FileNotFoundError("shared/line-openapi/webhook.yml not found; set LINE_OPENAPI_DIR")
+
+
+class WebhookSchemas:
+    """LINE's webhook schemas (OpenAPI 3.0 components) checked as JSON Schema.
+
+    JSON Schema ignores OpenAPI's `discriminator`, so an event is checked against the schema
+    of its own type (and a message against the schema of its message type).
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        import yaml
+
+        self.path = path or find_webhook_spec()
+        self.components: dict[str, Any] = yaml.safe_load(self.path.read_text())["components"]["schemas"]
+
+    @cached_property
+    def _validators(self) -> dict[str, Any]:
+        import jsonschema_rs
+
+        return {
+            name: jsonschema_rs.Draft202012Validator(
+                {"$ref": f"#/components/schemas/{name}", "components": {"schemas": self.components}}
+            )
+            for name in self.components
+        }
+
+    def errors(self, instance: Any, schema: str) -> list[str]:
+        return [str(e) for e in self._validators[schema].iter_errors(instance)]
+
+    def check_body(self, body: dict[str, Any]) -> list[str]:
+        """Why `body` is not a webhook LINE could send (empty when it conforms)."""
+        problems = self.errors(body, "CallbackRequest")
+        for i, event in enumerate(body.get("events", [])):
+            problems += [f"events[{i}]: {e}" for e in self.errors(event, self.event_schema(event))]
+            message = event.get("message")
+            if event.get("type") == "message" and isinstance(message, dict):
+                name = MESSAGE_SCHEMAS.get(message.get("type", ""), "MessageContent")
+                problems += [f"events[{i}].message: {e}" for e in self.errors(message, name)]
+        return problems
+
+    @staticmethod
+    def event_schema(event: dict[str, Any]) -> str:
+        return EVENT_SCHEMAS.get(str(event.get("type")), "Event")
+
+    def properties(self, schema: str) -> dict[str, dict[str, Any]]:
+        """A schema's properties, including those of the schemas it extends (allOf, $ref)."""
+        return dict(self._properties(self.components[schema]))
+
+    def _properties(self, schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        if "$ref" in schema:
+            yield from self._properties(self.components[schema["$ref"].rsplit("/", 1)[-1]])
+        for part in schema.get("allOf", []):
+            yield from self._properties(part)
+        for name, prop in schema.get("properties", {}).items():
+            yield name, self.resolve(prop)
+
+    def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in schema:
+            schema = self.components[schema["$ref"].rsplit("/", 1)[-1]]
+        return schema
+
+    def json_type(self, schema: dict[str, Any]) -> str:
+        """The JSON type a (resolved) property schema wants: object for allOf/ref composites."""
+        schema = self.resolve(schema)
+        if "type" in schema:
+            return str(schema["type"])
+        return "object" if "allOf" in schema or "properties" in schema else "string"
+
+
+def leaf_paths(value: Any, prefix: tuple[str | int, ...] = ()) -> Iterable[tuple[str | int, ...]]:
+    """Every path into a JSON value (objects and arrays included), for mutating one field."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from leaf_paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from leaf_paths(child, (*prefix, index))

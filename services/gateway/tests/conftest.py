@@ -1,0 +1,119 @@
+"""The gateway as the runtime composes it (System, FastAPI instrumentation) on the EmbeddedBus,
+in a fresh database, driven over ASGI; published intents are read back from the bus's log."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from cityhall.events.bus import Message, PublishError, Record
+from cityhall.events.embedded_bus import EmbeddedBus
+from cityhall.events.envelope import Envelope
+from cityhall.gateway.app import build
+from cityhall.gateway.testing import WebhookSchemas, signed
+from cityhall.runtime.service import ServiceSpec, Settings
+from cityhall.runtime.system import System
+
+SECRET = "gateway-test-channel-secret"
+
+
+class GatedBus(EmbeddedBus):
+    """An EmbeddedBus that acknowledges nothing while its gate is closed (a stalled broker)."""
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__(dsn)
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def publish(self, records: Sequence[Record], *, timeout: float = 10.0) -> None:
+        try:
+            await asyncio.wait_for(self.gate.wait(), timeout)
+        except TimeoutError:
+            raise PublishError("the broker did not acknowledge") from None
+        await super().publish(records, timeout=timeout)
+
+
+@dataclass
+class Clock:
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@dataclass
+class Gateway:
+    system: System
+    client: httpx.AsyncClient
+    bus: GatedBus
+    clock: Clock
+
+    @property
+    def pool(self) -> Any:
+        return self.system.services[0].context.pool
+
+    async def post(self, payload: dict[str, Any] | bytes, *, secret: str = SECRET) -> httpx.Response:
+        body, headers = signed(payload, secret)
+        return await self.client.post("/callback", content=body, headers=headers)
+
+    async def published(self, topic_prefix: str = "intents.") -> list[tuple[str, str, Envelope]]:
+        """(topic, key, envelope) of every record on the bus whose topic starts with the prefix."""
+        rows = await self.bus.pool.fetch(
+            """SELECT "offset", topic, key, value, headers FROM messages
+               WHERE starts_with(topic, $1) ORDER BY "offset" """,
+            topic_prefix,
+        )
+        out = []
+        for r in rows:
+            message = Message(
+                topic=r["topic"],
+                partition=0,
+                offset=r["offset"],
+                key=r["key"],
+                value=r["value"],
+                headers=tuple((k, v.encode("latin-1")) for k, v in r["headers"]),
+            )
+            out.append((message.topic, message.key, message.envelope()))
+        return out
+
+    async def stored_intents(self) -> int:
+        count: int = await self.pool.fetchval("SELECT count(*) FROM events WHERE category = 'intent'")
+        return count
+
+
+@pytest.fixture
+async def gateway(fresh_database: str) -> AsyncIterator[Gateway]:
+    clock = Clock()
+    spec = ServiceSpec(
+        name="gateway",
+        mount="",
+        build=functools.partial(build, clock=clock),
+        migrations=("cityhall.gateway",),
+        order=20,
+    )
+    bus = GatedBus(fresh_database)
+    settings = Settings(database_url=fresh_database, line_channel_secret=SECRET)
+    system = System(settings, "distributed", bus, fresh_database)
+    await system.start([spec])
+    system.run_background()
+    transport = httpx.ASGITransport(app=system.asgi())
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+        try:
+            yield Gateway(system, client, bus, clock)
+        finally:
+            bus.gate.set()
+            await system.stop()
+
+
+@pytest.fixture(scope="session")
+def schemas() -> WebhookSchemas:
+    return WebhookSchemas()

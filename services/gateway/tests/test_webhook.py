@@ -1,0 +1,297 @@
+"""POST /callback: signature, body checks, one intent per event, redelivery, the 2-second budget."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from cityhall.events.testing import wait_for
+from cityhall.gateway import testing as line
+from cityhall.gateway.testing import WebhookSchemas
+from cityhall.line.contracts import ResidentIntent, intent_id
+
+from .conftest import SECRET, Gateway
+
+
+async def only_intent(gateway: Gateway) -> tuple[str, str, ResidentIntent, Any]:
+    published = await gateway.published()
+    assert len(published) == 1, published
+    topic, key, envelope = published[0]
+    intent = envelope.event()
+    assert isinstance(intent, ResidentIntent)
+    return topic, key, intent, envelope
+
+
+async def nothing_recorded(gateway: Gateway) -> None:
+    assert await gateway.stored_intents() == 0
+    assert await gateway.published() == []
+
+
+# --- refused bodies -----------------------------------------------------------------------------------
+
+
+async def test_the_url_check_gets_200(gateway: Gateway) -> None:
+    response = await gateway.post(line.webhook())
+    assert response.status_code == 200
+    await nothing_recorded(gateway)
+
+
+async def test_a_missing_signature_gets_400_and_nothing_is_recorded(gateway: Gateway) -> None:
+    body = line.encode(line.webhook(line.follow(line.user_id())))
+    response = await gateway.client.post(
+        "/callback", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"message": "invalid signature"}
+    await nothing_recorded(gateway)
+
+
+async def test_a_wrong_signature_gets_400_and_nothing_is_recorded(gateway: Gateway) -> None:
+    response = await gateway.post(line.webhook(line.follow(line.user_id())), secret="someone-else")
+    assert response.status_code == 400
+    await nothing_recorded(gateway)
+
+
+async def test_a_signature_over_a_different_body_gets_400(gateway: Gateway) -> None:
+    body, headers = line.signed(line.webhook(line.follow(line.user_id())), SECRET)
+    tampered = body.replace(b'"follow"', b'"unfollow"', 1)
+    response = await gateway.client.post("/callback", content=tampered, headers=headers)
+    assert response.status_code == 400
+    await nothing_recorded(gateway)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"", b"[]", b'{"events": 1}', b'{"events": [1]}', b'{"destination": "U0"}', b"\xff\xfe"],
+    ids=["broken", "empty", "array", "events-not-a-list", "event-not-an-object", "no-events", "not-utf8"],
+)
+async def test_malformed_bodies_with_a_valid_signature_get_400(gateway: Gateway, body: bytes) -> None:
+    response = await gateway.post(body)
+    assert response.status_code == 400
+    assert "Traceback" not in response.text
+    await nothing_recorded(gateway)
+
+
+async def test_a_body_over_1_mb_gets_413(gateway: Gateway) -> None:
+    event = line.text_message(line.user_id(), "あ" * 400_000)  # 1.2 MB of UTF-8
+    response = await gateway.post(line.webhook(event))
+    assert response.status_code == 413
+    await nothing_recorded(gateway)
+
+
+async def test_a_streamed_body_over_1_mb_without_content_length_gets_413(gateway: Gateway) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b" " * 64 * 1024
+
+    response = await gateway.client.post("/callback", content=chunks(), headers={"x-line-signature": "x"})
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413
+    await nothing_recorded(gateway)
+
+
+async def test_a_known_event_type_with_wrong_fields_gets_400_and_nothing_of_the_body_is_recorded(
+    gateway: Gateway,
+) -> None:
+    good = line.follow(line.user_id())
+    bad = line.text_message(line.user_id(), "x")
+    bad["message"]["text"] = 42
+    response = await gateway.post(line.webhook(good, bad))
+    assert response.status_code == 400
+    assert "events[1]" in response.json()["message"]
+    await nothing_recorded(gateway)
+
+
+async def test_an_event_type_the_sdk_does_not_know_is_acknowledged_and_skipped(gateway: Gateway) -> None:
+    user = line.user_id()
+    novel = line.follow(user) | {"type": "somethingNew", "somethingNew": {"x": 1}}
+    response = await gateway.post(line.webhook(novel, line.follow(user)))
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 1}
+    topic, _key, intent, _env = await only_intent(gateway)
+    assert (topic, intent.kind) == ("intents.notify", "follow")
+
+
+async def test_events_from_group_chats_are_acknowledged_and_skipped(gateway: Gateway) -> None:
+    event = line.text_message(line.user_id(), "hello")
+    event["source"] = {"type": "group", "groupId": "C" + "1" * 32, "userId": line.user_id()}
+    response = await gateway.post(line.webhook(event))
+    assert response.status_code == 200
+    await nothing_recorded(gateway)
+
+
+# --- one intent per event -------------------------------------------------------------------------------
+
+
+async def test_a_text_message_becomes_one_intent_with_the_event_as_line_sent_it(
+    gateway: Gateway, schemas: WebhookSchemas
+) -> None:
+    user = line.user_id()
+    event = line.text_message(user, "住民票を取りたいです")
+    body = line.webhook(event)
+    assert schemas.check_body(body) == []
+    response = await gateway.post(body)
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 1}
+    topic, key, intent, envelope = await only_intent(gateway)
+    assert (topic, key) == ("intents.guide", user)
+    assert envelope.id == intent_id(event["webhookEventId"])
+    assert envelope.subject == f"intent-{event['webhookEventId']}"
+    assert envelope.source == "/services/gateway"
+    assert intent.kind == "text"
+    assert intent.text == "住民票を取りたいです"
+    assert intent.message_id == event["message"]["id"]
+    assert intent.reply_token == event["replyToken"]
+    assert intent.webhook_event_id == event["webhookEventId"]
+    assert int(intent.timestamp.timestamp() * 1000) == event["timestamp"]
+    assert intent.raw == event
+
+
+def _image(user: str) -> dict[str, Any]:
+    return line.image_message(user)
+
+
+def _location(user: str) -> dict[str, Any]:
+    return line.location_message(user, 35.6812, 139.7671, title="東京駅", address="東京都千代田区丸の内")
+
+
+def _picker(user: str) -> dict[str, Any]:
+    return line.postback(user, "domain=reservations&action=pick-slot", {"datetime": "2026-12-01T10:30"})
+
+
+def _follow(user: str) -> dict[str, Any]:
+    return line.follow(user)
+
+
+def _unfollow(user: str) -> dict[str, Any]:
+    return line.unfollow(user)
+
+
+def _sticker(user: str) -> dict[str, Any]:
+    return line.sticker_message(user)
+
+
+def _unsend(user: str) -> dict[str, Any]:
+    return line.unsend(user, "325708")
+
+
+@pytest.mark.parametrize(
+    ("make", "topic", "expected"),
+    [
+        (_image, "intents.guide", {"kind": "image"}),
+        (
+            _location,
+            "intents.guide",
+            {"kind": "location", "location": {"title": "東京駅", "address": "東京都千代田区丸の内",
+                                              "latitude": 35.6812, "longitude": 139.7671}},
+        ),
+        (
+            _picker,
+            "intents.reservations",
+            {"kind": "postback", "postback_data": "domain=reservations&action=pick-slot",
+             "postback_params": {"datetime": "2026-12-01T10:30"}},
+        ),
+        (_follow, "intents.notify", {"kind": "follow"}),
+        (_unfollow, "intents.notify", {"kind": "unfollow", "reply_token": None}),
+        (_sticker, "intents.guide", {"kind": "sticker"}),
+        (_unsend, "intents.guide", {"kind": "other", "reply_token": None}),
+    ],
+    ids=["image", "location", "postback-datetime-picker", "follow", "unfollow", "sticker", "unsend"],
+)  # fmt: skip
+async def test_each_kind_of_event_becomes_its_intent(
+    gateway: Gateway, schemas: WebhookSchemas, make: Any, topic: str, expected: dict[str, Any]
+) -> None:
+    user = line.user_id()
+    event = make(user)
+    body = line.webhook(event)
+    assert schemas.check_body(body) == []
+    assert (await gateway.post(body)).status_code == 200
+    got_topic, key, intent, _env = await only_intent(gateway)
+    assert (got_topic, key, intent.user_id) == (topic, user, user)
+    data = intent.model_dump(mode="json")
+    for field, value in expected.items():
+        assert data[field] == value, field
+    if event["type"] == "message":
+        assert intent.message_id == event["message"]["id"]
+    assert intent.raw == event
+
+
+async def test_several_events_in_one_body_each_become_an_intent_in_order(gateway: Gateway) -> None:
+    a, b = line.user_id(), line.user_id()
+    events = [line.follow(a), line.text_message(a, "こんにちは"), line.follow(b)]
+    response = await gateway.post(line.webhook(*events))
+    assert response.json() == {"accepted": 3}
+    published = await gateway.published()
+    assert [(t, k, e.event().kind) for t, k, e in published] == [  # type: ignore[attr-defined]
+        ("intents.notify", a, "follow"),
+        ("intents.guide", a, "text"),
+        ("intents.notify", b, "follow"),
+    ]
+
+
+async def test_a_redelivered_event_publishes_nothing_new(gateway: Gateway) -> None:
+    event = line.follow(line.user_id())
+    assert (await gateway.post(line.webhook(event))).status_code == 200
+    again = await gateway.post(line.webhook(line.redelivered(event)))
+    assert again.status_code == 200
+    assert again.json() == {"accepted": 1}
+    assert await gateway.stored_intents() == 1
+    _topic, _key, intent, _env = await only_intent(gateway)
+    assert intent.is_redelivery is False  # the first delivery is the one recorded
+
+
+async def test_the_same_event_twice_in_one_body_is_one_intent(gateway: Gateway) -> None:
+    event = line.follow(line.user_id())
+    assert (await gateway.post(line.webhook(event, line.redelivered(event)))).status_code == 200
+    await only_intent(gateway)
+
+
+# --- the budget --------------------------------------------------------------------------------------------
+
+
+async def test_when_the_bus_does_not_accept_in_time_the_answer_is_500_and_a_redelivery_succeeds_later(
+    gateway: Gateway,
+) -> None:
+    gateway.bus.gate.clear()  # the broker stops acknowledging
+    event = line.text_message(line.user_id(), "届いていますか")
+    began = time.monotonic()
+    response = await gateway.post(line.webhook(event))
+    elapsed = time.monotonic() - began
+    assert response.status_code == 500
+    assert "Traceback" not in response.text
+    assert elapsed < 2.0, "LINE waits 2 s for the answer"
+    assert await gateway.published() == []
+
+    gateway.bus.gate.set()  # the broker is back: the relay publishes what was recorded
+    await wait_for(gateway.published, timeout=15, message="the recorded intent was never published")
+    response = await gateway.post(line.webhook(line.redelivered(event)))
+    assert response.status_code == 200
+    await only_intent(gateway)
+
+
+async def test_a_redelivery_of_an_event_published_long_ago_gets_200(gateway: Gateway) -> None:
+    event = line.follow(line.user_id())
+    assert (await gateway.post(line.webhook(event))).status_code == 200
+    gateway.bus.gate.clear()  # even with the broker down: nothing new needs publishing
+    response = await gateway.post(line.webhook(line.redelivered(event)))
+    assert response.status_code == 200
+    await only_intent(gateway)
+
+
+async def test_the_intent_carries_the_webhook_requests_trace(gateway: Gateway) -> None:
+    from cityhall.events import telemetry
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    exporter = InMemorySpanExporter()
+    telemetry.configure("gateway-test", exporter=exporter)
+    assert (await gateway.post(line.webhook(line.follow(line.user_id())))).status_code == 200
+    _t, _k, _intent, envelope = await only_intent(gateway)
+    assert envelope.traceparent is not None
+    _version, trace_id, span_id, _flags = envelope.traceparent.split("-")
+    servers = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.SERVER]
+    assert any(
+        f"{s.context.trace_id:032x}" == trace_id and f"{s.context.span_id:016x}" == span_id for s in servers
+    ), "the intent's traceparent must name the webhook request's span"
