@@ -28,7 +28,7 @@ from cityhall.events.testing.samples import CounterIncremented
 
 from bench.infra import kafka, postgres
 
-WRITERS = 8
+WRITERS = 16
 
 
 def envelope(i: int, stream: str) -> Envelope:
@@ -41,17 +41,23 @@ async def timed(fn: Callable[[], Awaitable[int]]) -> float:
     return n / (time.perf_counter() - started)
 
 
-async def bench_append(store: EventStore, pool: Pool, per_writer: int) -> tuple[float, float]:
+async def bench_append(
+    store: EventStore, pool: Pool, per_writer: int, per_append: int = 1
+) -> tuple[float, float]:
     async def append_all() -> int:
         async def writer(w: int) -> None:
             stream = f"bench-{w}-{uuid.uuid4().hex[:6]}"
-            for version in range(per_writer):
-                await store.append(stream, version, [envelope(version, stream)])
+            for version in range(0, per_writer, per_append):
+                await store.append(
+                    stream, version, [envelope(version + i, stream) for i in range(per_append)]
+                )
 
         await asyncio.gather(*(writer(w) for w in range(WRITERS)))
         return WRITERS * per_writer
 
-    await pool.execute("CREATE TABLE raw_insert (id uuid PRIMARY KEY, stream text, data jsonb)")
+    await pool.execute(
+        "DROP TABLE IF EXISTS raw_insert; CREATE TABLE raw_insert (id uuid PRIMARY KEY, stream text, data jsonb)"
+    )
 
     async def raw_all() -> int:
         async def writer(w: int) -> None:
@@ -97,15 +103,18 @@ async def bench_relay(store: EventStore, bus: KafkaBus, bootstrap: str) -> tuple
     return await timed(relay_all), await timed(raw_all), int(total)
 
 
-async def bench_consume(pool: Pool, bus: KafkaBus, bootstrap: str, total: int) -> tuple[float, float]:
-    await pool.execute("CREATE TABLE consumed (event_id uuid PRIMARY KEY)")
+async def bench_consume(
+    pool: Pool, bus: KafkaBus, bootstrap: str, total: int, *, batched: bool
+) -> tuple[float, float]:
+    await pool.execute("DROP TABLE IF EXISTS consumed; CREATE TABLE consumed (event_id uuid PRIMARY KEY)")
 
     async def handler(env: Envelope, conn: Connection) -> None:
         await conn.execute("INSERT INTO consumed VALUES ($1)", env.id)
 
-    consumer = IdempotentConsumer("bench-consumer", ["events.testing"], handler, bus=bus, pool=pool)
-
     async def consume_all() -> int:
+        consumer = IdempotentConsumer(
+            f"bench-consumer-{batched}", ["events.testing"], handler, bus=bus, pool=pool, batched=batched
+        )
         task = asyncio.create_task(consumer.run())
         while consumer.handled < total:
             await asyncio.sleep(0.05)
@@ -115,7 +124,10 @@ async def bench_consume(pool: Pool, bus: KafkaBus, bootstrap: str, total: int) -
 
     async def raw_all() -> int:
         raw = AIOKafkaConsumer(
-            "events.testing", bootstrap_servers=bootstrap, group_id="bench-raw", auto_offset_reset="earliest"
+            "events.testing",
+            bootstrap_servers=bootstrap,
+            group_id=f"bench-raw-{batched}",
+            auto_offset_reset="earliest",
         )
         await raw.start()
         seen = 0

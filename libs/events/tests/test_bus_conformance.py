@@ -74,10 +74,15 @@ async def run_until(
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_order_per_key_and_each_message_once(bus: Bus, effects: Pool, topic: str) -> None:
+@pytest.mark.parametrize("batched", [False, True], ids=["per-message", "batched"])
+async def test_order_per_key_and_each_message_once(
+    bus: Bus, effects: Pool, topic: str, batched: bool
+) -> None:
     keys = [f"resident-{i}" for i in range(5)]
     await bus.publish([record(topic, k, seq) for seq in range(40) for k in keys])
-    consumer = IdempotentConsumer("c-order", [topic], recording_handler("c-order"), bus=bus, pool=effects)
+    consumer = IdempotentConsumer(
+        "c-order", [topic], recording_handler("c-order"), bus=bus, pool=effects, batched=batched
+    )
     await run_until(consumer, lambda: _at_least(effects, "c-order", 200))
     rows = await effects.fetch("SELECT key, seq FROM effects WHERE consumer = 'c-order' ORDER BY n")
     assert len(rows) == 200
@@ -89,10 +94,15 @@ async def _at_least(pool: Pool, consumer: str, n: int) -> bool:
     return await count(pool, consumer) >= n
 
 
-async def test_a_duplicate_delivery_has_one_effect(bus: Bus, effects: Pool, topic: str) -> None:
+@pytest.mark.parametrize("batched", [False, True], ids=["per-message", "batched"])
+async def test_a_duplicate_delivery_has_one_effect(
+    bus: Bus, effects: Pool, topic: str, batched: bool
+) -> None:
     same = uuid.uuid4()
     await bus.publish([record(topic, "k", 1, id=same), record(topic, "k", 1, id=same), record(topic, "k", 2)])
-    consumer = IdempotentConsumer("c-dup", [topic], recording_handler("c-dup"), bus=bus, pool=effects)
+    consumer = IdempotentConsumer(
+        "c-dup", [topic], recording_handler("c-dup"), bus=bus, pool=effects, batched=batched
+    )
     await run_until(consumer, _handled(consumer, 3))
     assert await count(effects, "c-dup") == 2
 
@@ -139,8 +149,9 @@ async def test_redelivery_after_a_crash_mid_handler(bus: Bus, effects: Pool, top
     assert seqs == list(range(10))
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["per-message", "batched"])
 async def test_poison_message_goes_to_the_dlq_and_the_partition_moves_on(
-    bus: Bus, effects: Pool, topic: str
+    bus: Bus, effects: Pool, topic: str, batched: bool
 ) -> None:
     garbage = Record(topic=topic, key="k", value=b"\x00garbage", headers=(("ce_type", b"x"),))
     await bus.publish([record(topic, "k", 1), record(topic, "k", 666), garbage, record(topic, "k", 2)])
@@ -150,19 +161,21 @@ async def test_poison_message_goes_to_the_dlq_and_the_partition_moves_on(
             raise RuntimeError("cannot handle 666")
         await recording_handler("c-poison")(env, conn)
 
+    name = f"c-poison-{topic[-8:]}"  # the DLQ topic outlives the test on a shared broker
     consumer = IdempotentConsumer(
-        "c-poison",
+        name,
         [topic],
         refuse_666,
         bus=bus,
         pool=effects,
         retry=RetryPolicy(max_attempts=3, base_delay=0.01),
+        batched=batched,
     )
     await run_until(consumer, lambda: _at_least(effects, "c-poison", 2))
     assert [r["seq"] for r in await effects.fetch("SELECT seq FROM effects ORDER BY n")] == [1, 2]
 
     dead: list[Message] = []
-    subscription = bus.subscribe("dlq-reader", [dlq_topic("c-poison")], effects)
+    subscription = bus.subscribe("dlq-reader", [dlq_topic(name)], effects)
     await subscription.start()
     try:
 

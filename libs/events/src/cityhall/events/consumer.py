@@ -52,13 +52,18 @@ class IdempotentConsumer:
         bus: Bus,
         pool: Pool,
         retry: RetryPolicy | None = None,
+        batched: bool = False,
     ) -> None:
+        """`batched=True` handles a fetched batch in one transaction (one commit instead of one per
+        message) and falls back to one message at a time when anything in it fails. Only for
+        handlers whose effects are all in the database: a failed batch runs its handlers again."""
         self.name = name
         self.topics = list(topics)
         self.handler = handler
         self.bus = bus
         self.pool = pool
         self.retry = retry or RetryPolicy()
+        self.batched = batched
         self.handled = 0
 
     async def run(self) -> None:
@@ -67,7 +72,10 @@ class IdempotentConsumer:
         await subscription.start()
         try:
             while True:
-                for message in await subscription.fetch(timeout=1.0):
+                messages = await subscription.fetch(timeout=1.0)
+                if self.batched and len(messages) > 1 and await self._process_together(messages):
+                    continue
+                for message in messages:
                     await self.process(message)
         finally:
             await subscription.stop()
@@ -106,6 +114,42 @@ class IdempotentConsumer:
                     return
                 log.warning("%s: attempt %d for %s failed: %s", self.name, attempt, envelope.id, exc)
                 await asyncio.sleep(self.retry.delay(attempt))
+
+    async def _process_together(self, messages: list[Message]) -> bool:
+        """All of `messages` in one transaction; False (and nothing written) if any fails."""
+        try:
+            envelopes = [m.envelope() for m in messages]
+        except ValueError:
+            return False  # a poison message: the one-by-one path dead-letters it in its place
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                fresh = {
+                    r["event_id"]
+                    for r in await conn.fetch(
+                        """INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])
+                           ON CONFLICT DO NOTHING RETURNING event_id""",
+                        self.name,
+                        [e.id for e in envelopes],
+                    )
+                }
+                for message, envelope in zip(messages, envelopes, strict=True):
+                    if envelope.id not in fresh:
+                        continue
+                    fresh.discard(envelope.id)  # a duplicate within the batch has one effect too
+                    with span_from(envelope.traceparent, f"process {message.topic}", SpanKind.CONSUMER):
+                        await self.handler(envelope, conn)
+                last: dict[tuple[str, int], Message] = {}
+                for message in messages:
+                    last[(message.topic, message.partition)] = message
+                for message in last.values():
+                    await self._commit_offset(conn, message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("%s: batch of %d failed (%s); handling one by one", self.name, len(messages), exc)
+            return False
+        self.handled += len(messages)
+        return True
 
     async def _handle_once(self, message: Message, envelope: Envelope) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -182,6 +182,7 @@ class KafkaSubscription(Subscription):
         self._error: BaseException | None = None
         self._lag_task: asyncio.Task[None] | None = None
         self._last_lag_commit = 0.0
+        self._floor: dict[tuple[str, int], int] = {}
 
     async def start(self) -> None:
         if self._consumer is not None:
@@ -232,6 +233,8 @@ class KafkaSubscription(Subscription):
             )
             for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition))
             for r in batches[tp]
+            # Records prefetched before the seek to the stored offsets were handled already.
+            if r.offset >= self._floor.get((tp.topic, tp.partition), 0)
         ]
         self._maybe_commit_lag()
         return messages
@@ -248,6 +251,7 @@ class KafkaSubscription(Subscription):
             return
         for tp in assigned:
             offset = stored.get((tp.topic, tp.partition))
+            self._floor[(tp.topic, tp.partition)] = offset or 0
             if offset is None:
                 await consumer.seek_to_beginning(tp)
             else:

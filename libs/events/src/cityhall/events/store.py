@@ -124,43 +124,55 @@ class EventStore:
         self, conn: Connection, stream: str, expected: int | None, envelopes: Sequence[Envelope]
     ) -> int:
         ids = [e.id for e in envelopes]
-        # A savepoint (or a transaction) so that a lost race leaves the caller's transaction usable.
-        async with conn.transaction():
-            stored = await conn.fetchval("SELECT count(*) FROM events WHERE id = ANY($1::uuid[])", ids)
-            current: int = await conn.fetchval(
-                "SELECT coalesce(max(version), 0) FROM events WHERE stream = $1", stream
-            )
-            if stored == len(ids):
-                return current
-            if stored:
-                raise ValueError(f"stream {stream}: some of these events are stored already, some are not")
-            if expected is not None and expected != current:
-                raise ConcurrencyError(stream, expected, current)
-            try:
-                async with conn.transaction():
-                    await conn.execute(
-                        """INSERT INTO events (stream, category, version, id, type, data, metadata, occurred_at)
+        try:
+            # A transaction, or a savepoint inside the caller's: a lost race leaves the caller usable.
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    """SELECT (SELECT count(*) FROM events WHERE id = ANY($1::uuid[])) AS stored,
+                              (SELECT coalesce(max(version), 0) FROM events WHERE stream = $2) AS current""",
+                    ids,
+                    stream,
+                )
+                assert row is not None
+                stored, current = row["stored"], row["current"]
+                if stored == len(ids):
+                    return int(current)
+                if stored:
+                    raise ValueError(
+                        f"stream {stream}: some of these events are stored already, some are not"
+                    )
+                if expected is not None and expected != current:
+                    raise ConcurrencyError(stream, expected, current)
+                version: int = await conn.fetchval(
+                    """WITH appended AS (
+                           INSERT INTO events (stream, category, version, id, type, data, metadata, occurred_at)
                            SELECT $1, $2, $3 + n, id, type, data, metadata, occurred_at
                            FROM unnest($4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::timestamptz[])
-                                WITH ORDINALITY AS t(id, type, data, metadata, occurred_at, n)""",
-                        stream,
-                        category_of(stream),
-                        current,
-                        ids,
-                        [e.type for e in envelopes],
-                        [e.data for e in envelopes],
-                        [e.metadata() for e in envelopes],
-                        [e.time for e in envelopes],
-                    )
-            except asyncpg.UniqueViolationError as exc:
-                if "events_id_key" in str(exc.constraint_name or ""):
-                    # The same events were appended concurrently: that append is ours.
-                    return await conn.fetchval(
-                        "SELECT coalesce(max(version), 0) FROM events WHERE stream = $1", stream
-                    )
-                raise ConcurrencyError(stream, expected, current) from exc
-            await conn.execute("SELECT pg_notify('events_' || current_schema(), '')")
-            return current + len(envelopes)
+                                WITH ORDINALITY AS t(id, type, data, metadata, occurred_at, n)
+                           RETURNING version)
+                       SELECT max(version) FROM appended, pg_notify('events_' || current_schema(), '')""",
+                    stream,
+                    category_of(stream),
+                    current,
+                    ids,
+                    [e.type for e in envelopes],
+                    [e.data for e in envelopes],
+                    [e.metadata() for e in envelopes],
+                    [e.time for e in envelopes],
+                )
+                return version
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "events_id_key":
+                # The same events were appended concurrently: that append is ours.
+                return await self._version(conn, stream)
+            raise ConcurrencyError(stream, expected, await self._version(conn, stream)) from exc
+
+    @staticmethod
+    async def _version(conn: Connection | Pool, stream: str) -> int:
+        version: int = await conn.fetchval(
+            "SELECT coalesce(max(version), 0) FROM events WHERE stream = $1", stream
+        )
+        return version
 
     async def read_stream(
         self, stream: str, *, after_version: int = 0, conn: Connection | None = None
@@ -191,10 +203,7 @@ class EventStore:
         return [_row_to_event(r) for r in rows]
 
     async def stream_version(self, stream: str) -> int:
-        version: int = await self.pool.fetchval(
-            "SELECT coalesce(max(version), 0) FROM events WHERE stream = $1", stream
-        )
-        return version
+        return await self._version(self.pool, stream)
 
 
 async def load_checkpoint(conn: Connection | Pool, name: str) -> Position:
