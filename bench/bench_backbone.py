@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.infra import kafka, postgres
 from cityhall.events.bus import Record
 from cityhall.events.consumer import IdempotentConsumer
 from cityhall.events.db import Connection, Pool, create_pool, migrate
@@ -25,8 +27,6 @@ from cityhall.events.projection import ProjectionRunner
 from cityhall.events.relay import OutboxRelay
 from cityhall.events.store import EventStore, RecordedEvent
 from cityhall.events.testing.samples import CounterIncremented
-
-from bench.infra import kafka, postgres
 
 WRITERS = 16
 

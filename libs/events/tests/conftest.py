@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+
 from cityhall.events.db import Pool, create_pool, migrate
 from cityhall.events.store import EventStore
 

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+
 from cityhall.events.bus import Bus, Message, Record
 from cityhall.events.consumer import IdempotentConsumer, RetryPolicy, dlq_topic
 from cityhall.events.db import Connection, Pool

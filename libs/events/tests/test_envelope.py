@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from cityhall.events.envelope import Envelope, Event, EventRegistry, UnknownEventType, registry
 from cityhall.events.testing.samples import CounterIncremented, NameGiven
 

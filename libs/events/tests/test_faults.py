@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+
 from cityhall.events.bus import Record
 from cityhall.events.consumer import IdempotentConsumer
 from cityhall.events.db import Connection, Pool, create_pool, migrate

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from cityhall.events.bus import Message, Record, Subscription
 from cityhall.events.db import Pool, create_pool, migrate
 from cityhall.events.envelope import Envelope

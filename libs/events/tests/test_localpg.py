@@ -11,6 +11,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from cityhall.events.localpg import LocalPostgres, create_database_async, drop_database_async
 
 

@@ -3,6 +3,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
 from cityhall.events import telemetry
 from cityhall.events.consumer import IdempotentConsumer
 from cityhall.events.db import Connection, Pool
@@ -13,8 +16,6 @@ from cityhall.events.relay import OutboxRelay
 from cityhall.events.store import NO_STREAM, EventStore
 from cityhall.events.testing import wait_for
 from cityhall.events.testing.samples import CounterIncremented
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
 
 
 async def test_personal_fields_round_trip_and_read_as_forgotten_after_forget(pool: Pool) -> None:

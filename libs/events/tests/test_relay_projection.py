@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+
 from cityhall.events.bus import Bus, Record, Subscription
 from cityhall.events.db import Connection, Pool
 from cityhall.events.embedded_bus import EmbeddedBus

@@ -4,6 +4,7 @@ import asyncio
 import uuid
 
 import pytest
+
 from cityhall.events.db import Pool
 from cityhall.events.envelope import Envelope
 from cityhall.events.store import NO_STREAM, START, ConcurrencyError, EventStore, Position, RetryableError

@@ -15,11 +15,12 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
 from cityhall.events.bus import Bus, Message, Record
 from cityhall.events.db import Connection, Pool
 from cityhall.events.envelope import Envelope
 from cityhall.events.telemetry import span_from
-from opentelemetry.trace import SpanKind, Status, StatusCode
 
 log = logging.getLogger(__name__)
 

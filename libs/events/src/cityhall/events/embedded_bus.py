@@ -15,6 +15,7 @@ import json
 from collections.abc import Sequence
 
 import asyncpg
+
 from cityhall.events.bus import Bus, Message, PublishError, Record, Subscription, stored_offsets
 from cityhall.events.db import Pool, create_pool
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
-from cityhall.events.telemetry import current_traceparent
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, ConfigDict
+
+from cityhall.events.telemetry import current_traceparent
 
 
 class Event(BaseModel):

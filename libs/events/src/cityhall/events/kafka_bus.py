@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+
 from cityhall.events.bus import Bus, Message, PublishError, Record, Subscription, stored_offsets
 from cityhall.events.db import Pool
 

@@ -11,9 +11,10 @@ import base64
 import os
 from typing import Final
 
-from cityhall.events.db import Connection, Pool
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from cityhall.events.db import Connection, Pool
 
 FORGOTTEN: Final = "[forgotten]"
 """What a field reads as once its resident was forgotten."""

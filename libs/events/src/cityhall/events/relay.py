@@ -14,10 +14,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from opentelemetry.trace import SpanKind
+
 from cityhall.events.bus import Bus, Record
 from cityhall.events.store import EventStore, RecordedEvent, load_checkpoint, save_checkpoint
 from cityhall.events.telemetry import span_from
-from opentelemetry.trace import SpanKind
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import asyncpg
+
 from cityhall.events.db import Connection, Pool
 from cityhall.events.envelope import Envelope
 

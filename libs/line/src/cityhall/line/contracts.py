@@ -141,7 +141,9 @@ def outbound_message(
     )
 
 
-def dialog_event(event: DialogClaimed | DialogReleased, *, source: str, caused_by: Envelope | None) -> Envelope:
+def dialog_event(
+    event: DialogClaimed | DialogReleased, *, source: str, caused_by: Envelope | None
+) -> Envelope:
     return Envelope.wrap(
         event,
         source=source,

@@ -144,7 +144,9 @@ def rebuild(service_name: str, projection: str) -> None:
             await system.start([spec])
             runners = {r.name: r for s in system.services for r in s.running.projections}
             if projection not in runners:
-                raise typer.BadParameter(f"{service_name} has no projection {projection!r}: {sorted(runners)}")
+                raise typer.BadParameter(
+                    f"{service_name} has no projection {projection!r}: {sorted(runners)}"
+                )
             count = await runners[projection].rebuild()
             print(f"rebuilt {projection} from {count} events")
         finally:

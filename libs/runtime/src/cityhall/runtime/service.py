@@ -16,11 +16,12 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Literal
 
+from fastapi import FastAPI
+
 from cityhall.events.bus import Bus
 from cityhall.events.db import Pool
 from cityhall.events.projection import ProjectionRunner
 from cityhall.events.store import EventStore
-from fastapi import FastAPI
 
 Mode = Literal["embedded", "distributed"]
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import pytest
+
 from cityhall.events.decider import Decider, DomainError
 from cityhall.events.envelope import Event
 

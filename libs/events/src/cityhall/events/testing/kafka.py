@@ -29,6 +29,7 @@ from typing import IO
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+
 from cityhall.events.localpg import free_port, run_coroutine_sync
 
 KAFKA_DIR = Path("deploy/local/kafka")
