@@ -85,7 +85,6 @@ async def _run_embedded(settings: Settings) -> None:
                 "Pocket City Hall is running (embedded: one process, EmbeddedBus, local Postgres).",
                 f"  Resident simulator : {url}/",
                 f"  LINE webhook       : {url}/callback",
-                f"  Staff portal       : {url}/staff/",
                 f"  LINE API in use    : {settings.line_api_url}",
                 f"  Health             : {url}/healthz  {url}/readyz  {url}/metrics",
                 f"  Data               : {settings.data_dir.resolve()}",
