@@ -9,11 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, AsyncMessagingApiBlob, Configuration
+
 from cityhall.line_emulator import EmulatorSettings, create_app
 from cityhall.line_emulator.spec import Spec, load_spec
 from cityhall.line_emulator.testing import EmulatorServer
-from fastapi import FastAPI
-from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, AsyncMessagingApiBlob, Configuration
 
 TOKEN = "test-channel-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from cityhall.line_emulator.rules import RateLimit, parse_rate_limits
 from cityhall.line_emulator.spec import Spec
 

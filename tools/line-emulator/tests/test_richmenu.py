@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from cityhall.line_emulator.rules import image_dimensions
 from cityhall.line_emulator.spec import Spec
 

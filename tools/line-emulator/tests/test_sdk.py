@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cityhall.line_emulator.testing import EmulatorServer
 from linebot.v3.messaging import (
     ApiException,
     AsyncMessagingApi,
@@ -29,6 +28,8 @@ from linebot.v3.messaging import (
     RichMenuSize,
     TextMessage,
 )
+
+from cityhall.line_emulator.testing import EmulatorServer
 
 Sdk = tuple[AsyncMessagingApi, AsyncMessagingApiBlob]
 

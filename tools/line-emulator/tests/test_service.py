@@ -6,10 +6,6 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import httpx
-from cityhall.events.bus import Bus
-from cityhall.line_emulator.service import service
-from cityhall.line_emulator.testing import EmulatorServer
-from cityhall.runtime.service import ServiceContext, Settings, discover
 from fastapi import FastAPI
 from linebot.v3.messaging import (
     AsyncApiClient,
@@ -18,6 +14,11 @@ from linebot.v3.messaging import (
     PushMessageRequest,
     TextMessage,
 )
+
+from cityhall.events.bus import Bus
+from cityhall.line_emulator.service import service
+from cityhall.line_emulator.testing import EmulatorServer
+from cityhall.runtime.service import ServiceContext, Settings, discover
 
 
 def test_registered_as_a_service() -> None:

@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from cityhall.line_emulator.spec import SPEC_FILE, Spec, SpecNotFoundError, find_spec_dir, load_spec
 from fastapi import FastAPI
+
+from cityhall.line_emulator.spec import SPEC_FILE, Spec, SpecNotFoundError, find_spec_dir, load_spec
 
 SPEC = load_spec()
 MESSAGE_TYPES = sorted(SPEC.document["components"]["schemas"]["Message"]["discriminator"]["mapping"])

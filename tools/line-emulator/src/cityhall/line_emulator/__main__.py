@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import uvicorn
+
 from cityhall.line_emulator.app import create_app
 from cityhall.line_emulator.settings import EmulatorSettings
 

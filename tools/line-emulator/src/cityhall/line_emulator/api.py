@@ -11,6 +11,9 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
+
 from cityhall.line_emulator.errors import LineApiError, bad_request
 from cityhall.line_emulator.rules import (
     AUTH_MESSAGE,
@@ -21,8 +24,6 @@ from cityhall.line_emulator.rules import (
     rich_menu_image_error,
 )
 from cityhall.line_emulator.spec import ErrorDetail
-from fastapi import APIRouter, Depends, Header, Request, Response
-from fastapi.responses import JSONResponse
 
 if TYPE_CHECKING:
     from cityhall.line_emulator.app import Emulator
@@ -46,12 +47,13 @@ def request_id(request: Request) -> str:
 def line_api_router(emulator: Emulator) -> APIRouter:
     state, spec = emulator.state, emulator.spec
 
-    def authenticate(request: Request) -> None:
+    # Dependencies are `async` so FastAPI runs them inline, not in its thread pool.
+    async def authenticate(request: Request) -> None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not emulator.settings.accepts(token.strip()):
             raise LineApiError(401, AUTH_MESSAGE)
 
-    def rate_limit(request: Request) -> None:
+    async def rate_limit(request: Request) -> None:
         if not emulator.limiter.allow(request.scope["route"].name):
             raise LineApiError(429, RATE_LIMIT_MESSAGE)
 

@@ -5,6 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from cityhall.line_emulator.api import LINE_TAG, line_api_router
 from cityhall.line_emulator.errors import LineApiError
 from cityhall.line_emulator.inspection import inspect_router
@@ -12,12 +19,6 @@ from cityhall.line_emulator.rules import RateLimiter
 from cityhall.line_emulator.settings import EmulatorSettings
 from cityhall.line_emulator.spec import ErrorDetail, Spec, find_spec_dir, json_path, load_spec
 from cityhall.line_emulator.state import EmulatorState
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.datastructures import MutableHeaders
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-line-request-id"
 

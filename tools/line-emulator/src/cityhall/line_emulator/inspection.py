@@ -13,11 +13,12 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from cityhall.line_emulator.errors import bad_request
-from cityhall.line_emulator.spec import ErrorDetail
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.datastructures import UploadFile
+
+from cityhall.line_emulator.errors import bad_request
+from cityhall.line_emulator.spec import ErrorDetail
 
 if TYPE_CHECKING:
     from cityhall.line_emulator.app import Emulator

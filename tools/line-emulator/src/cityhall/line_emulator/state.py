@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -55,25 +55,17 @@ class Delivery:
     recipients: int
 
 
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    """One message of a delivery as one recipient got it (kept small: there may be millions)."""
-
-    to: str
-    delivery: Delivery
-    index: int
-
-    def as_json(self) -> JSONObject:
-        d = self.delivery
-        return {
-            "to": self.to,
-            "endpoint": d.endpoint,
-            "id": d.sent[self.index]["id"],
-            "message": d.messages[self.index],
-            "requestId": d.request_id,
-            "retryKey": d.retry_key,
-            "receivedAt": d.received_at,
-        }
+def delivered_json(to: str, delivery: Delivery, index: int) -> JSONObject:
+    """One message of a delivery as one recipient got it: the /_inspect record."""
+    return {
+        "to": to,
+        "endpoint": delivery.endpoint,
+        "id": delivery.sent[index]["id"],
+        "message": delivery.messages[index],
+        "requestId": delivery.request_id,
+        "retryKey": delivery.retry_key,
+        "receivedAt": delivery.received_at,
+    }
 
 
 @dataclass
@@ -111,7 +103,7 @@ class EmulatorState:
 
     def reset(self) -> None:
         with self._lock:
-            self._inbox: dict[str, list[Delivered]] = {}
+            self._inbox: dict[str, Delivery | list[Delivery]] = {}
             self._users: dict[str, JSONObject] = {}
             self._blocked: set[str] = set()
             self._reply_tokens: dict[str, tuple[str, float]] = {}
@@ -146,7 +138,8 @@ class EmulatorState:
             now = self._clock()
             if retry_key is not None:
                 self._check_retry_key(retry_key, now)
-            targets = [to for to in recipients if to not in self._blocked]
+            blocked = self._blocked
+            targets = [to for to in recipients if to not in blocked] if blocked else list(recipients)
             self._stats[endpoint]["dropped"] += len(recipients) - len(targets)
             if endpoint in QUOTA_ENDPOINTS:
                 quota = self.settings.monthly_quota
@@ -197,26 +190,33 @@ class EmulatorState:
             sent["quoteToken"] = secrets.token_urlsafe(24)
         return sent
 
-    def _deliver(self, delivery: Delivery, targets: Iterable[str]) -> None:
+    def _deliver(self, delivery: Delivery, targets: Sequence[str]) -> None:
+        # Hot path (a 500-recipient multicast, 200 times a second): one list append per
+        # recipient; records are expanded only when someone reads them.
         keep = self.settings.max_messages_per_user
-        count = len(delivery.messages)
-        delivered = 0
-        for to in targets:
-            records = [Delivered(to, delivery, i) for i in range(count)]
-            delivered += count
-            if keep > 0:
-                inbox = self._inbox.setdefault(to, [])
-                inbox.extend(records)
-                if len(inbox) > keep * 2:  # trim in batches; reads slice to `keep`
-                    del inbox[:-keep]
-            if self._subscribers:
-                self._publish(to, records)
-        self._stats[delivery.endpoint]["delivered"] += delivered
+        if keep > 0:
+            inbox = self._inbox
+            for to in targets:
+                held = inbox.get(to)
+                if held is None:
+                    # A first delivery is stored bare: a million residents getting one alert
+                    # then cost a million dict entries, not a million lists for the GC to scan.
+                    inbox[to] = delivery
+                elif isinstance(held, Delivery):
+                    inbox[to] = [held, delivery]
+                else:
+                    held.append(delivery)
+                    if len(held) > keep * 2:  # trim in batches; reads slice to `keep`
+                        del held[:-keep]
+        if self._subscribers:
+            for to in targets:
+                self._publish(to, delivery)
+        self._stats[delivery.endpoint]["delivered"] += len(targets) * len(delivery.messages)
 
-    def _publish(self, to: str, records: Sequence[Delivered]) -> None:
+    def _publish(self, to: str, delivery: Delivery) -> None:
         listeners = self._subscribers.get(to, []) + self._subscribers.get(None, [])
-        for record in records:
-            item = record.as_json()
+        for index in range(len(delivery.messages)):
+            item = delivered_json(to, delivery, index)
             for subscription in listeners:
                 subscription.offer(item)
 
@@ -385,14 +385,18 @@ class EmulatorState:
     # --- inspection ----------------------------------------------------------------------
 
     def messages(self, to: str | None = None) -> list[JSONObject]:
+        """What was delivered to `to` (or to anyone), oldest first, the newest `keep` per user."""
         with self._lock:
             keep = self.settings.max_messages_per_user
-            if to is not None:
-                return [r.as_json() for r in self._inbox.get(to, [])[-keep:]]
-            records = [r for inbox in self._inbox.values() for r in inbox[-keep:]]
+            records: list[tuple[str, Delivery, int]] = []
+            for user in [to] if to is not None else list(self._inbox):
+                held = self._inbox.get(user, [])
+                deliveries = [held] if isinstance(held, Delivery) else held[-keep:]
+                flat = [(user, d, i) for d in deliveries for i in range(len(d.messages))]
+                records += flat[-keep:]  # a delivery holds up to 5 messages
         # Message ids grow with time, so they order deliveries across users.
-        records.sort(key=lambda r: int(r.delivery.sent[r.index]["id"]))
-        return [r.as_json() for r in records]
+        records.sort(key=lambda r: int(r[1].sent[r[2]]["id"]))
+        return [delivered_json(*r) for r in records]
 
     def subscribe(self, to: str | None) -> Subscription:
         subscription = Subscription(to, asyncio.get_running_loop())

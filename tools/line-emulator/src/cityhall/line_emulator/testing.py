@@ -16,10 +16,11 @@ import time
 from types import TracebackType
 
 import uvicorn
+from fastapi import FastAPI
+
 from cityhall.line_emulator.app import Emulator, create_app
 from cityhall.line_emulator.settings import EmulatorSettings
 from cityhall.line_emulator.state import EmulatorState
-from fastapi import FastAPI
 
 
 class EmulatorServer:
