@@ -1,7 +1,7 @@
 """Everything the emulator remembers, in memory, behind one lock.
 
-Handlers run on the event loop, but the state may also be touched from other threads
-(a test driving it directly, a threadpool handler), so every method takes the lock; a
+Handlers run on the event loop, but the state may also be touched from other threads (a
+test driving it directly while the app serves in a thread), so every method takes the lock; a
 send's retry-key check, reply-token use, quota check and delivery happen under it as one
 step, so two concurrent requests with the same retry key cannot both deliver.
 """
@@ -9,6 +9,7 @@ step, so two concurrent requests with the same retry key cannot both deliver.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import secrets
 import threading
@@ -89,7 +90,8 @@ class Subscription:
             if not self.queue.full():  # a reader that stopped reading loses messages, not memory
                 self.queue.put_nowait(item)
 
-        self.loop.call_soon_threadsafe(put)
+        with contextlib.suppress(RuntimeError):  # its loop is closed: the reader is gone
+            self.loop.call_soon_threadsafe(put)
 
 
 class EmulatorState:
@@ -157,6 +159,8 @@ class EmulatorState:
             )
             if retry_key is not None:
                 self._retry_keys[retry_key] = (now + self.settings.retry_key_ttl, delivery)
+                if len(self._retry_keys) % 10_000 == 0:  # forget expired keys now and then
+                    self._retry_keys = {k: v for k, v in self._retry_keys.items() if v[0] > now}
             self._deliver(delivery, targets)
             return delivery
 
