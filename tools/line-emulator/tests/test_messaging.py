@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cityhall.line_emulator import EmulatorSettings
 from cityhall.line_emulator.rules import RateLimit, parse_rate_limits
 from cityhall.line_emulator.spec import Spec
 
@@ -425,3 +427,45 @@ async def test_all_messages_in_order_stats_and_reset(client: httpx.AsyncClient) 
 async def test_unknown_paths_are_line_style_404s(client: httpx.AsyncClient) -> None:
     response = await client.get("/v2/bot/nothing")
     assert (response.status_code, response.json()) == (404, {"message": "Not found"})
+
+
+async def test_concurrent_requests_with_one_retry_key_deliver_once(client: httpx.AsyncClient) -> None:
+    key = str(uuid.uuid4())
+    body = {"to": ["Ualice", "Ubob"], "messages": [TEXT]}
+    responses = await asyncio.gather(
+        *(
+            client.post("/v2/bot/message/multicast", json=body, headers={"X-Line-Retry-Key": key})
+            for _ in range(10)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [200] + [409] * 9
+    [accepted] = [r for r in responses if r.status_code == 200]
+    assert {r.headers["x-line-accepted-request-id"] for r in responses if r.status_code == 409} == {
+        accepted.headers["x-line-request-id"]
+    }
+    assert len(await inbox(client, "Ubob")) == 1
+
+
+def test_settings_from_env() -> None:
+    settings = EmulatorSettings.from_env(
+        {
+            "LINE_EMULATOR_TOKENS": " a, b ,,",
+            "LINE_EMULATOR_RATE_LIMITS": "push=3/min",
+            "LINE_EMULATOR_REPLY_TOKEN_TTL": "5",
+            "LINE_EMULATOR_MAX_MESSAGES_PER_USER": "0",
+            "LINE_EMULATOR_MONTHLY_QUOTA": "1000",
+        }
+    )
+    assert settings.tokens == {"a", "b"}
+    assert settings.rate_limits["push"] == RateLimit(3, 60.0)
+    assert settings.rate_limits["multicast"] == RateLimit(200, 1.0)
+    assert (settings.reply_token_ttl, settings.max_messages_per_user, settings.monthly_quota) == (
+        5.0,
+        0,
+        1000,
+    )
+    defaults = EmulatorSettings.from_env({})
+    assert defaults.tokens is None and defaults.accepts("anything") and not defaults.accepts("")
+    assert defaults.monthly_quota is None and defaults.openapi_dir is None
+    with pytest.raises(ValueError, match="bad rate limit"):
+        EmulatorSettings.from_env({"LINE_EMULATOR_RATE_LIMITS": "push=3/fortnight"})
