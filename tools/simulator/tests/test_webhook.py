@@ -6,17 +6,6 @@ import json
 import time
 
 import pytest
-from cityhall.simulator.testing import WebhookSchema
-from cityhall.simulator.webhook import (
-    ULID_PATTERN,
-    USER_ID_PATTERN,
-    MessageIds,
-    WebhookBuilder,
-    new_user_id,
-    sign,
-    ulid,
-    ulid_time_ms,
-)
 from linebot.v3 import WebhookParser
 from linebot.v3.exceptions import InvalidSignatureError
 from linebot.v3.webhooks import (
@@ -27,6 +16,18 @@ from linebot.v3.webhooks import (
     PostbackEvent,
     TextMessageContent,
     UnfollowEvent,
+)
+
+from cityhall.simulator.testing import WebhookSchema
+from cityhall.simulator.webhook import (
+    ULID_PATTERN,
+    USER_ID_PATTERN,
+    MessageIds,
+    WebhookBuilder,
+    new_user_id,
+    sign,
+    ulid,
+    ulid_time_ms,
 )
 
 SECRET = "0123456789abcdef0123456789abcdef"

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from cityhall.simulator.emulator import EmulatorClient, EmulatorError
 from cityhall.simulator.residents import Resident, ResidentBook
 from cityhall.simulator.town import address_of
 from cityhall.simulator.webhook import SIGNATURE_HEADER, USER_ID_PATTERN, JSONObject, WebhookBuilder, sign
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 log = logging.getLogger("cityhall.simulator")
 
@@ -122,14 +123,27 @@ class Outcome:
 
 
 class Simulator:
-    def __init__(self, config: SimulatorConfig, client: httpx.AsyncClient) -> None:
+    def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
-        self.client = client
-        self.emulator = EmulatorClient(client, config.line_api_url, config.access_token)
+        self._http: httpx.AsyncClient | None = None
+        self.emulator = EmulatorClient(self.http, config.line_api_url, config.access_token)
         self.residents = ResidentBook(
             config.data_dir / "simulator-residents.json" if config.data_dir is not None else None
         )
         self._builder: WebhookBuilder | None = None
+
+    def http(self) -> httpx.AsyncClient:
+        """One client, made on first use so that it belongs to the event loop that serves."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(10.0), limits=httpx.Limits(max_connections=100)
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     async def builder(self) -> WebhookBuilder:
         """The bot user id comes from the emulator once it answers (it starts with the run)."""
@@ -217,7 +231,7 @@ class Simulator:
             **(display or {}),
         }
         try:
-            response = await self.client.post(
+            response = await self.http().post(
                 self.config.callback_url, content=body, headers=headers, timeout=self.config.webhook_timeout
             )
             item["status"] = response.status_code

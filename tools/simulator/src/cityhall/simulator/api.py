@@ -6,19 +6,21 @@ every path but `/` lives under `/sim/`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from cityhall.simulator.actions import Action, Outcome, Refused, Simulator
-from cityhall.simulator.emulator import EmulatorError
-from cityhall.simulator.residents import MAX_DISPLAY_NAME, Resident
-from cityhall.simulator.town import town_json
 from fastapi import APIRouter, Body, FastAPI, HTTPException, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+
+from cityhall.simulator.actions import Action, Outcome, Refused, Simulator
+from cityhall.simulator.emulator import EmulatorError
+from cityhall.simulator.residents import MAX_DISPLAY_NAME, Resident
+from cityhall.simulator.town import town_json
 
 STATIC_DIR = Path(str(files("cityhall.simulator") / "static"))
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
@@ -125,11 +127,17 @@ def create_api(simulator: Simulator) -> FastAPI:
         resident = resident_or_404(user_id)
         try:
             upstream = await simulator.emulator.stream(resident.user_id)
+            # The emulator's first chunk (": connected") comes once it has subscribed us: only
+            # then does the page see the stream open and load the history, so nothing falls
+            # between the two.
+            first = await asyncio.wait_for(anext(upstream, b""), timeout=10)
+        except TimeoutError as exc:
+            raise HTTPException(504, "LINE エミュレーターのストリームが応答しません。") from exc
         except EmulatorError as exc:
             raise emulator_failed(exc) from exc
 
         async def events() -> AsyncIterator[bytes]:
-            yield b"retry: 2000\n\n"
+            yield b"retry: 2000\n\n" + first
             async for chunk in upstream:
                 yield chunk
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-import httpx
+from fastapi import FastAPI
+
 from cityhall.runtime.service import Running, ServiceContext, ServiceSpec, Settings
 from cityhall.simulator.actions import Simulator, SimulatorConfig
 from cityhall.simulator.api import create_api
-from fastapi import FastAPI
 
 DEFAULT_ACCESS_TOKEN = "resident-simulator"
 """Any non-empty bearer token satisfies an emulator without LINE_EMULATOR_TOKENS."""
@@ -35,15 +35,15 @@ def config_from(settings: Settings, env: Mapping[str, str] | None = None) -> Sim
     )
 
 
-def create_app(config: SimulatorConfig) -> tuple[FastAPI, httpx.AsyncClient]:
-    """The simulator's app and the HTTP client it owns (close it on stop)."""
-    client = httpx.AsyncClient(timeout=httpx.Timeout(10.0), limits=httpx.Limits(max_connections=100))
-    return create_api(Simulator(config, client)), client
+def create_app(config: SimulatorConfig) -> tuple[FastAPI, Simulator]:
+    """The simulator's app, and the simulator itself (`await simulator.aclose()` on stop)."""
+    simulator = Simulator(config)
+    return create_api(simulator), simulator
 
 
 async def build(ctx: ServiceContext) -> Running:
-    app, client = create_app(config_from(ctx.settings))
-    return Running(app=app, on_stop=[client.aclose])
+    app, simulator = create_app(config_from(ctx.settings))
+    return Running(app=app, on_stop=[simulator.aclose])
 
 
 service = ServiceSpec(name="simulator", mount="", build=build, uses_database=False, order=90)

@@ -7,7 +7,7 @@ and reads back what the account delivered.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -22,15 +22,17 @@ class EmulatorError(Exception):
 
 
 class EmulatorClient:
-    def __init__(self, client: httpx.AsyncClient, base_url: str, access_token: str) -> None:
-        self.client = client
+    def __init__(self, http: Callable[[], httpx.AsyncClient], base_url: str, access_token: str) -> None:
+        self.http = http
         self.base_url = base_url.rstrip("/")
         self.headers = {"authorization": f"Bearer {access_token}"}
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         try:
-            response = await self.client.request(
-                method, f"{self.base_url}{path}", headers=self.headers, **kwargs
+            response = await self.http().request(
+                method, f"{self.base_url}{path}", headers={**self.headers, **(headers or {})}, **kwargs
             )
         except httpx.HTTPError as exc:
             raise EmulatorError(f"LINE emulator at {self.base_url} unreachable: {exc!r}") from exc
@@ -59,7 +61,7 @@ class EmulatorClient:
 
     async def add_content(self, data: bytes, content_type: str) -> str:
         response = await self._request(
-            "POST", "/_inspect/content", content=data, headers={**self.headers, "content-type": content_type}
+            "POST", "/_inspect/content", content=data, headers={"content-type": content_type}
         )
         return str(response.json()["messageId"])
 
@@ -72,22 +74,33 @@ class EmulatorClient:
         return list(response.json()["messages"])
 
     async def rich_menu(self, user_id: str) -> dict[str, Any] | None:
-        """The menu the user sees (linked, else default), or None."""
+        """The menu the user sees: the one linked to them, else the default; None if neither.
+
+        Asked through the Messaging API itself (as the LINE app would know it), so any
+        LINE-compatible emulator will do.
+        """
+        menu_id = await self._rich_menu_id(f"/v2/bot/user/{user_id}/richmenu")
+        if menu_id is None:
+            menu_id = await self._rich_menu_id("/v2/bot/user/all/richmenu")
+        if menu_id is None:
+            return None
+        return dict((await self._request("GET", f"/v2/bot/richmenu/{menu_id}")).json())
+
+    async def _rich_menu_id(self, path: str) -> str | None:
         try:
-            response = await self._request("GET", "/_inspect/richmenu", params={"userId": user_id})
+            return str((await self._request("GET", path)).json()["richMenuId"])
         except EmulatorError as exc:
             if exc.status == 404:
                 return None
             raise
-        return dict(response.json()["richMenu"])
 
     async def rich_menu_image(self, rich_menu_id: str) -> tuple[str, bytes]:
-        response = await self._request("GET", f"/_inspect/richmenu/{rich_menu_id}/image")
+        response = await self._request("GET", f"/v2/bot/richmenu/{rich_menu_id}/content")
         return response.headers.get("content-type", "image/png"), response.content
 
     async def stream(self, to: str) -> AsyncIterator[bytes]:
         """The emulator's live Server-Sent Events for one recipient, passed on as bytes."""
-        request = self.client.build_request(
+        request = self.http().build_request(
             "GET",
             f"{self.base_url}/_inspect/stream",
             params={"to": to},
@@ -95,7 +108,7 @@ class EmulatorClient:
             timeout=httpx.Timeout(10.0, read=None),
         )
         try:
-            response = await self.client.send(request, stream=True)
+            response = await self.http().send(request, stream=True)
         except httpx.HTTPError as exc:
             raise EmulatorError(f"LINE emulator stream unreachable: {exc!r}") from exc
         if response.status_code != 200:

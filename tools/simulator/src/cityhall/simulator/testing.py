@@ -1,69 +1,15 @@
-"""Test support: run an ASGI app on a real 127.0.0.1 port in a background thread.
+"""Test support: LINE's webhook schema as a checker of what the simulator sends.
 
-The simulator talks to the emulator and the gateway over HTTP (and streams Server-Sent
-Events), so its tests run each part as a real server rather than through an in-process
-transport.
+Used by the simulator's own tests and by the browser tests (imports its dev dependencies,
+jsonschema and pyyaml, lazily: production code never imports this module).
 """
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-import time
-from types import TracebackType
+import json
 from typing import Any
 
-import uvicorn
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ServerThread:
-    """`with ServerThread(app) as url:` serves `app` until the block ends."""
-
-    def __init__(self, app: Any, port: int | None = None, startup_timeout: float = 20.0) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self._run, name=f"server:{self.port}", daemon=True)
-        self.startup_timeout = startup_timeout
-
-    def _run(self) -> None:
-        asyncio.run(self.server.serve())
-
-    def start(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + self.startup_timeout
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"server on port {self.port} did not start")
-            time.sleep(0.02)
-        return self.url
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+from fastapi import FastAPI, Request, Response
 
 
 class WebhookSchema:
@@ -79,17 +25,16 @@ class WebhookSchema:
 
     def __init__(self, spec_dir: Any = None) -> None:
         import yaml
-        from cityhall.line_emulator.spec import find_spec_dir
         from jsonschema import Draft4Validator
         from referencing import Registry
         from referencing.jsonschema import DRAFT4
 
+        from cityhall.line_emulator.spec import find_spec_dir
+
         path = (spec_dir or find_spec_dir()) / "webhook.yml"
         self.spec: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
         self.schemas: dict[str, Any] = self.spec["components"]["schemas"]
-        registry: Registry[Any] = Registry().with_resource(
-            self.URI, DRAFT4.create_resource(self.spec)
-        )
+        registry: Registry[Any] = Registry().with_resource(self.URI, DRAFT4.create_resource(self.spec))
         self._validator = lambda name: Draft4Validator(
             {"$ref": f"{self.URI}#/components/schemas/{name}"}, registry=registry
         )
@@ -150,3 +95,38 @@ class WebhookSchema:
                 if part in event:
                     self._check(schema, event[part], f"{where}/{part}", problems)
         return problems
+
+
+class RecordingGateway:
+    """A stand-in for the gateway's `POST /callback` in the simulator's own tests.
+
+    It checks the signature with the SDK's WebhookParser (400 when it fails, as the gateway
+    does), keeps every accepted body, then answers `status`; `on_events` (if set) sees the
+    parsed events of each accepted body, e.g. to reply through the emulator.
+    """
+
+    def __init__(self, channel_secret: str, status: int = 200) -> None:
+        from linebot.v3 import WebhookParser
+        from linebot.v3.exceptions import InvalidSignatureError
+
+        self.status = status
+        self.received: list[dict[str, Any]] = []
+        self.rejected = 0
+        self.on_events: Any = None
+        parser = WebhookParser(channel_secret)
+        self.app = FastAPI()
+
+        @self.app.post("/callback")
+        async def callback(request: Request) -> Response:
+            raw = await request.body()
+            try:
+                events = parser.parse(raw.decode("utf-8"), request.headers.get("x-line-signature", ""))
+            except InvalidSignatureError:
+                self.rejected += 1
+                return Response(status_code=400)
+            self.received.append(
+                {"headers": dict(request.headers), "body": json.loads(raw), "events": events}
+            )
+            if self.on_events is not None:
+                await self.on_events(events)
+            return Response(status_code=self.status)

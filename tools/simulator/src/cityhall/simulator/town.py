@@ -38,6 +38,7 @@ class Place:
     x: float
     y: float
     icon: str
+    """One kanji drawn in the marker (no emoji font is needed)."""
 
     def as_json(self) -> dict[str, Any]:
         lat, lng = to_lat_lng(self.x, self.y)
@@ -54,13 +55,13 @@ class Place:
 
 
 PLACES = (
-    Place("cityhall", "ポケット市役所", f"{TOWN_NAME}本町1-1-1", 300, 235, "🏛"),
-    Place("station", "ポケット駅", f"{TOWN_NAME}北町2-3", 300, 95, "🚉"),
-    Place("park", "中央公園", f"{TOWN_NAME}東町1-5", 430, 260, "🌳"),
-    Place("library", "市立図書館", f"{TOWN_NAME}西町1-8", 175, 250, "📚"),
-    Place("school", "第一小学校（指定避難所）", f"{TOWN_NAME}南町3-2", 200, 390, "🏫"),
-    Place("hospital", "市民病院", f"{TOWN_NAME}北町4-1", 480, 110, "🏥"),
-    Place("riverside", "河川敷グラウンド", f"{TOWN_NAME}西町5-12", 70, 140, "⚾"),
+    Place("cityhall", "ポケット市役所", f"{TOWN_NAME}本町1-1-1", 300, 235, "役"),
+    Place("station", "ポケット駅", f"{TOWN_NAME}北町2-3", 300, 95, "駅"),
+    Place("park", "中央公園", f"{TOWN_NAME}東町1-5", 430, 260, "公"),
+    Place("library", "市立図書館", f"{TOWN_NAME}西町1-8", 175, 250, "図"),
+    Place("school", "第一小学校（指定避難所）", f"{TOWN_NAME}南町3-2", 200, 390, "学"),
+    Place("hospital", "市民病院", f"{TOWN_NAME}北町4-1", 480, 110, "病"),
+    Place("riverside", "河川敷グラウンド", f"{TOWN_NAME}西町5-12", 70, 140, "運"),
 )
 
 

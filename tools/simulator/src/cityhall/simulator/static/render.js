@@ -3,7 +3,7 @@
 
 import { renderFlex } from "./flex.js";
 
-const STICKER_FACES = ["🐻", "🐰", "🐥", "🐱", "🐶", "🙆", "🙇", "👍"];
+const PIN_SVG = "M12 2a7 7 0 0 1 7 7c0 5-7 13-7 13S5 14 5 9a7 7 0 0 1 7-7zm0 4.5a2.5 2.5 0 1 0 0 5 2.5 2.5 0 0 0 0-5z";
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -100,8 +100,15 @@ function image(url, alt, link) {
 
 function locationCard(message) {
   const card = el("div", "location-card");
-  const map = el("div", "mini-map", "📍");
+  const map = el("div", "mini-map");
   map.setAttribute("aria-hidden", "true");
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("d", PIN_SVG);
+  path.setAttribute("fill", "#e5484d");
+  svg.append(path);
+  map.append(svg);
   const info = el("div", "info");
   info.append(el("div", "title", message.title || "位置情報"));
   if (message.address) info.append(el("div", "address", message.address));
@@ -200,9 +207,10 @@ export function renderAccountMessage(message, ctx) {
     case "text": return textBubble(message);
     case "textV2": return textV2Bubble(message);
     case "sticker": {
-      const faces = STICKER_FACES[Number(message.stickerId || 0) % STICKER_FACES.length];
-      const node = el("div", "sticker", faces);
+      // Sticker images come from LINE's servers; offline, a labelled stand-in.
+      const node = el("div", "sticker", "スタンプ");
       node.setAttribute("role", "img");
+      node.title = `packageId ${message.packageId} / stickerId ${message.stickerId}`;
       node.setAttribute("aria-label", "スタンプ");
       return node;
     }
@@ -213,7 +221,7 @@ export function renderAccountMessage(message, ctx) {
       return wrap;
     }
     case "audio": {
-      const a = el("a", "bubble", `🎵 音声（${Math.round((message.duration || 0) / 1000)}秒）`);
+      const a = el("a", "bubble", `♪ 音声（${Math.round((message.duration || 0) / 1000)}秒）`);
       a.href = message.originalContentUrl;
       a.target = "_blank";
       a.rel = "noopener noreferrer";

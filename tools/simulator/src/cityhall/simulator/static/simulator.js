@@ -138,6 +138,7 @@ function renderFriendship() {
   $("prompt-follow").textContent = friendship === "blocked" ? "ブロック解除" : "追加";
   const disabled = !r || friendship === "blocked";
   for (const id of ["message-input", "send-button", "location-button", "photo-input"]) $(id).disabled = disabled;
+  $("photo-label").classList.toggle("disabled", disabled);
 }
 
 async function openResident(userId) {
@@ -152,7 +153,8 @@ async function openResident(userId) {
   $("chat").replaceChildren();
   $("quick-replies").hidden = true;
   $("rich-menu").hidden = true;
-  subscribe(userId);
+  await subscribe(userId);
+  if (state.resident?.userId !== userId) return;
   await loadHistory();
   await refreshRichMenu();
   $("message-input").focus();
@@ -294,10 +296,15 @@ async function loadHistory() {
   $("chat").scrollTop = $("chat").scrollHeight;
 }
 
+/** Opens the live stream; resolves once it is open (or after 5 s), so history comes after it. */
 function subscribe(userId) {
   state.source?.close();
   const source = new EventSource(`/sim/api/residents/${userId}/stream`);
   let dropped = false;
+  const opened = new Promise((resolve) => {
+    source.addEventListener("open", resolve, { once: true });
+    setTimeout(resolve, 5000);
+  });
   source.onmessage = (event) => {
     const delivered = JSON.parse(event.data);
     addItem({ from: "account", at: Date.parse(delivered.receivedAt) || Date.now(), ...delivered });
@@ -308,6 +315,7 @@ function subscribe(userId) {
     if (dropped) { dropped = false; loadHistory(); }
   };
   state.source = source;
+  return opened;
 }
 
 // --- what the resident does -------------------------------------------------------------------
@@ -374,7 +382,7 @@ async function sendPhoto(file) {
   if (!state.resident || !file) return;
   const form = new FormData();
   form.append("file", file);
-  const pending = pendingBubble(`🖼 ${file.name}`);
+  const pending = pendingBubble(`写真を送信中：${file.name}`);
   const response = await fetch(`/sim/api/residents/${state.resident.userId}/photos`, { method: "POST", body: form });
   let body = null;
   try { body = await response.json(); } catch { body = null; }
@@ -506,16 +514,18 @@ function setupTownMap() {
     const g = document.createElementNS("http://www.w3.org/2000/svg", "g");
     g.setAttribute("class", "place-marker");
     g.setAttribute("transform", `translate(${place.x} ${place.y})`);
+    const dot = document.createElementNS("http://www.w3.org/2000/svg", "circle");
+    dot.setAttribute("r", "10");
     const icon = document.createElementNS("http://www.w3.org/2000/svg", "text");
+    icon.setAttribute("class", "glyph");
     icon.setAttribute("text-anchor", "middle");
-    icon.setAttribute("dy", "6");
-    icon.setAttribute("font-size", "20");
+    icon.setAttribute("dy", "4");
     icon.textContent = place.icon;
     const label = document.createElementNS("http://www.w3.org/2000/svg", "text");
     label.setAttribute("text-anchor", "middle");
     label.setAttribute("dy", "24");
     label.textContent = place.title;
-    g.append(icon, label);
+    g.append(dot, icon, label);
     g.addEventListener("click", (e) => { e.stopPropagation(); selectPoint(place.x, place.y, place); });
     markers.append(g);
     const li = document.createElement("li");
@@ -523,7 +533,7 @@ function setupTownMap() {
     button.type = "button";
     button.dataset.key = place.key;
     button.setAttribute("aria-pressed", "false");
-    button.textContent = `${place.icon} ${place.title}`;
+    button.textContent = place.title;
     button.addEventListener("click", () => selectPoint(place.x, place.y, place));
     li.append(button);
     list.append(li);
@@ -559,7 +569,7 @@ async function submitLocation(event) {
   const action = { type: "location", latitude: point.latitude, longitude: point.longitude };
   if (point.title) action.title = point.title;
   if (point.address) action.address = point.address;
-  await send(action, `📍 ${point.title ?? "位置情報"}`);
+  await send(action, `位置情報：${point.title ?? "地図上の地点"}`);
 }
 
 // --- rich menu -------------------------------------------------------------------------------
