@@ -112,61 +112,41 @@ class EventStore:
         `expected_version` is the version the caller decided on (`NO_STREAM` for a new
         stream, `None` for no check). A mismatch raises `ConcurrencyError`. Appending
         events whose ids are all stored already is a no-op; mixing stored and new ids
-        is refused. With `conn`, the append joins the caller's transaction.
+        is refused. With `conn`, the append joins the caller's transaction (in a
+        savepoint, so a lost race leaves that transaction usable).
         """
         if not envelopes:
             raise ValueError("nothing to append")
-        if conn is None:
-            async with self.pool.acquire() as own:
-                return await self._append(own, stream, expected_version, envelopes)
-        return await self._append(conn, stream, expected_version, envelopes)
-
-    async def _append(
-        self, conn: Connection, stream: str, expected: int | None, envelopes: Sequence[Envelope]
-    ) -> int:
-        ids = [e.id for e in envelopes]
+        args = (
+            stream,
+            category_of(stream),
+            expected_version,
+            [e.id for e in envelopes],
+            [e.type for e in envelopes],
+            [e.data for e in envelopes],
+            [e.metadata() for e in envelopes],
+            [e.time for e in envelopes],
+        )
+        sql = "SELECT append_events($1, $2, $3, $4, $5, $6, $7, $8)"
+        target: Connection | Pool = conn if conn is not None else self.pool
         try:
-            # A transaction, or a savepoint inside the caller's: a lost race leaves the caller usable.
-            async with conn.transaction():
-                row = await conn.fetchrow(
-                    """SELECT (SELECT count(*) FROM events WHERE id = ANY($1::uuid[])) AS stored,
-                              (SELECT coalesce(max(version), 0) FROM events WHERE stream = $2) AS current""",
-                    ids,
-                    stream,
-                )
-                assert row is not None
-                stored, current = row["stored"], row["current"]
-                if stored == len(ids):
-                    return int(current)
-                if stored:
-                    raise ValueError(
-                        f"stream {stream}: some of these events are stored already, some are not"
-                    )
-                if expected is not None and expected != current:
-                    raise ConcurrencyError(stream, expected, current)
-                version: int = await conn.fetchval(
-                    """WITH appended AS (
-                           INSERT INTO events (stream, category, version, id, type, data, metadata, occurred_at)
-                           SELECT $1, $2, $3 + n, id, type, data, metadata, occurred_at
-                           FROM unnest($4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::timestamptz[])
-                                WITH ORDINALITY AS t(id, type, data, metadata, occurred_at, n)
-                           RETURNING version)
-                       SELECT max(version) FROM appended, pg_notify('events_' || current_schema(), '')""",
-                    stream,
-                    category_of(stream),
-                    current,
-                    ids,
-                    [e.type for e in envelopes],
-                    [e.data for e in envelopes],
-                    [e.metadata() for e in envelopes],
-                    [e.time for e in envelopes],
-                )
-                return version
+            if conn is None:
+                version: int = await self.pool.fetchval(sql, *args)  # one round trip, autocommit
+            else:
+                async with conn.transaction():
+                    version = await conn.fetchval(sql, *args)
+            return version
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "events_id_key":
                 # The same events were appended concurrently: that append is ours.
-                return await self._version(conn, stream)
-            raise ConcurrencyError(stream, expected, await self._version(conn, stream)) from exc
+                return await self._version(target, stream)
+            raise ConcurrencyError(stream, expected_version, await self._version(target, stream)) from exc
+        except asyncpg.PostgresError as exc:
+            if exc.sqlstate == "CH002":
+                raise ConcurrencyError(stream, expected_version, int(exc.detail or 0)) from exc
+            if exc.sqlstate == "CH001":
+                raise ValueError(exc.message) from exc
+            raise
 
     @staticmethod
     async def _version(conn: Connection | Pool, stream: str) -> int:
