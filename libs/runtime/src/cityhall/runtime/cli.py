@@ -62,7 +62,16 @@ async def _serve(system: System, settings: Settings, banner: list[str]) -> None:
     system.run_background()
     for line in banner + [line for s in system.services for line in s.running.banner]:
         print(line, flush=True)
-    config = uvicorn.Config(asgi, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="off")
+    # Open Server-Sent Events streams (the simulator's page, /line-api/_inspect/stream) never end
+    # by themselves: without a bound, Ctrl-C would wait for them forever.
+    config = uvicorn.Config(
+        asgi,
+        host="127.0.0.1",
+        port=settings.port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=3,
+    )
     await uvicorn.Server(config).serve()
 
 
