@@ -133,7 +133,7 @@ def service(name: str) -> None:
         system = System(settings, "distributed", _bus(settings, None), settings.database_url)
         try:
             await system.start([spec])
-            await _serve(system, settings, [f"{name} listening on 127.0.0.1:{settings.port}"])
+            await _serve(system, settings, [f"{name} listening on {settings.bind_host}:{settings.port}"])
         finally:
             await system.stop()
 

@@ -31,6 +31,8 @@ class Settings:
     """Configuration from environment variables; the same names in both run modes."""
 
     port: int = 8000
+    bind_host: str = "127.0.0.1"
+    """Where the HTTP server listens; containers set CITYHALL_BIND_HOST=0.0.0.0."""
     database_url: str | None = None
     kafka_bootstrap_servers: str | None = None
     line_channel_secret: str | None = None
@@ -45,6 +47,7 @@ class Settings:
         port = int(env.get("CITYHALL_PORT", "8000"))
         return cls(
             port=port,
+            bind_host=env.get("CITYHALL_BIND_HOST", "127.0.0.1"),
             database_url=env.get("DATABASE_URL") or None,
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             line_channel_secret=env.get("LINE_CHANNEL_SECRET") or None,
