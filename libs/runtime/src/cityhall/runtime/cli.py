@@ -66,7 +66,7 @@ async def _serve(system: System, settings: Settings, banner: list[str]) -> None:
     # by themselves: without a bound, Ctrl-C would wait for them forever.
     config = uvicorn.Config(
         asgi,
-        host="127.0.0.1",
+        host=settings.bind_host,
         port=settings.port,
         log_level="warning",
         lifespan="off",
