@@ -5,6 +5,7 @@ Postgres in a temporary data directory, a free port), driven in real Chromium.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from cityhall.events.localpg import LocalPostgres, free_port
+from cityhall.events.localpg import free_port
 
 from .conftest import screenshot
 
@@ -64,12 +65,23 @@ def embedded(tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         process.send_signal(signal.SIGINT)
+        stopped = True
         try:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
+            stopped = False
             process.kill()
             process.wait(timeout=10)
-            LocalPostgres(tmp_path / "data" / "postgres").stop()  # pg_ctl detached it from the run
+            stop_orphaned_postgres(tmp_path / "data" / "postgres")
+        assert stopped, f"cityhall run did not stop within 60 s of Ctrl-C:\n{log.read_text()[-4000:]}"
+
+
+def stop_orphaned_postgres(data_dir: Path) -> None:
+    """If the run had to be killed, its Postgres (detached by pg_ctl) is still up: stop it by pid."""
+    pid_file = data_dir / "postmaster.pid"
+    if pid_file.exists():
+        with contextlib.suppress(ValueError, ProcessLookupError):
+            os.kill(int(pid_file.read_text().split("\n", 1)[0]), signal.SIGQUIT)
 
 
 def test_follow_see_the_welcome_and_tap_the_guide(embedded: str, page: Page) -> None:

@@ -60,7 +60,7 @@ def own_bubbles(page: Page) -> list[str]:
     return page.locator(".msg.own .bubble").all_inner_texts()
 
 
-def test_a_resident_talks_to_the_account_with_every_kind_of_message(page: Page, system: System) -> None:
+def test_a_resident_talks_to_the_account_with_every_kind_of_message(system: System, page: Page) -> None:
     chat = page.locator("#chat")
     quick = page.locator("#quick-replies")
     page.goto(system.url)

@@ -345,18 +345,42 @@ async def test_the_rich_menu_the_resident_sees(
         ],
     }
     image = png(2500, 843)
-    async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as line:
-        created = await line.post("/v2/bot/richmenu", json=menu)
+
+    async def install(line: httpx.AsyncClient, name: str) -> str:
+        created = await line.post("/v2/bot/richmenu", json={**menu, "name": name})
         assert created.status_code == 200, created.text
-        menu_id = created.json()["richMenuId"]
+        menu_id = str(created.json()["richMenuId"])
         upload = await line.post(
             f"/v2/bot/richmenu/{menu_id}/content", content=image, headers={"content-type": "image/png"}
         )
         assert upload.status_code == 200, upload.text
-        assert (await line.post(f"/v2/bot/user/all/richmenu/{menu_id}")).status_code == 200
-    seen = (await simulator.get(f"/sim/api/residents/{user}/richmenu")).json()
-    assert seen["richMenu"]["richMenuId"] == menu_id
-    assert seen["richMenu"]["areas"] == menu["areas"]
-    served = await simulator.get(seen["imageUrl"])
-    assert served.status_code == 200 and served.content == image
+        return menu_id
+
+    async with httpx.AsyncClient(base_url=emulator.url, headers=AUTH) as line:
+        default_id = await install(line, "default")
+        assert (await line.post(f"/v2/bot/user/all/richmenu/{default_id}")).status_code == 200
+        seen = (await simulator.get(f"/sim/api/residents/{user}/richmenu")).json()
+        assert seen["richMenu"]["richMenuId"] == default_id
+        assert seen["richMenu"]["areas"] == menu["areas"]
+        served = await simulator.get(seen["imageUrl"])
+        assert served.status_code == 200 and served.content == image
+        # A menu linked to the resident wins over the default; others still see the default.
+        linked_id = await install(line, "linked")
+        assert (await line.post(f"/v2/bot/user/{user}/richmenu/{linked_id}")).status_code == 200
+    other = await new_resident(simulator, "別の住民")
+    assert (await simulator.get(f"/sim/api/residents/{user}/richmenu")).json()["richMenu"]["name"] == "linked"
+    assert (await simulator.get(f"/sim/api/residents/{other}/richmenu")).json()["richMenu"][
+        "name"
+    ] == "default"
     assert (await simulator.get("/sim/api/richmenus/richmenu-unknown/image")).status_code == 404
+
+
+def test_town_addresses() -> None:
+    from cityhall.simulator.town import PLACES, address_of, to_lat_lng, town_json
+
+    hall = next(p for p in PLACES if p.key == "cityhall")
+    assert address_of(*to_lat_lng(hall.x, hall.y)).startswith("ポケット市本町")
+    assert address_of(*to_lat_lng(300, 10)).startswith("ポケット市北町")
+    assert address_of(*to_lat_lng(590, 240)).startswith("ポケット市東町")
+    assert address_of(35.0, 135.0) == "北緯35.00000 東経135.00000"
+    assert len({(p["latitude"], p["longitude"]) for p in town_json()["places"]}) == len(PLACES)

@@ -18,12 +18,20 @@ const state = {
 
 // --- API ------------------------------------------------------------------------------------
 
-async function api(path, options = {}) {
-  const response = await fetch(`/sim/api${path}`, options);
+/** fetch, never throwing: a network failure is status 0 with a message the banner can show. */
+async function request(url, options = {}) {
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch {
+    return { ok: false, status: 0, body: { detail: "シミュレーターのサーバーに接続できません。" } };
+  }
   let body = null;
   try { body = await response.json(); } catch { body = null; }
   return { ok: response.ok, status: response.status, body };
 }
+
+const api = (path, options = {}) => request(`/sim/api${path}`, options);
 
 function detailOf(body, status) {
   const detail = body?.detail;
@@ -383,12 +391,10 @@ async function sendPhoto(file) {
   const form = new FormData();
   form.append("file", file);
   const pending = pendingBubble(`写真を送信中：${file.name}`);
-  const response = await fetch(`/sim/api/residents/${state.resident.userId}/photos`, { method: "POST", body: form });
-  let body = null;
-  try { body = await response.json(); } catch { body = null; }
+  const result = await api(`/residents/${state.resident.userId}/photos`, { method: "POST", body: form });
   pending.remove();
-  if (body?.item) addItem(body.item);
-  reportDelivery({ ok: response.ok, status: response.status, body });
+  if (result.body?.item) addItem(result.body.item);
+  reportDelivery(result);
 }
 
 /** What tapping an action does, per LINE's action types. */
