@@ -1,0 +1,138 @@
+"""Settings of the staff console kit, from environment variables (the same names in both run modes).
+
+- `CITYHALL_SESSION_SECRET`: the key that signs staff session cookies and CSRF tokens; every
+  service that serves staff pages must have the same one. In the embedded run, when unset, one
+  is generated once and kept in `<data_dir>/session-secret`.
+- `CITYHALL_SESSION_HOURS`: lifetime of a session cookie (default 8).
+- `CITYHALL_PUBLIC_URL`: an `https://` address makes cookies `Secure` even behind a proxy that
+  does not send `X-Forwarded-Proto`.
+- `CITYHALL_STAFF_PORTAL_URL`: where the portal (login, logout) lives; default `/staff`.
+- `CITYHALL_OIDC_ISSUER`, `CITYHALL_OIDC_AUDIENCE`, `CITYHALL_OIDC_JWKS_URL` (all three, or
+  none), `CITYHALL_OIDC_ROLES_CLAIM` (default `roles`; a dotted path such as
+  `realm_access.roles` reaches into nested claims), `CITYHALL_OIDC_USERNAME_CLAIM` (default
+  `preferred_username`, falling back to `sub`): bearer JWTs from that issuer are accepted.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cityhall.runtime.service import ServiceContext
+
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """The kit's settings are missing or inconsistent."""
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    issuer: str
+    audience: str
+    jwks_url: str
+    roles_claim: str = "roles"
+    username_claim: str = "preferred_username"
+    leeway_seconds: float = 30.0
+    algorithms: tuple[str, ...] = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OidcSettings | None:
+        names = ("CITYHALL_OIDC_ISSUER", "CITYHALL_OIDC_AUDIENCE", "CITYHALL_OIDC_JWKS_URL")
+        values = [env.get(n, "").strip() for n in names]
+        if not any(values):
+            return None
+        if not all(values):
+            missing = ", ".join(n for n, v in zip(names, values, strict=True) if not v)
+            raise ConfigError(f"OIDC is half configured: set {missing} as well")
+        issuer, audience, jwks_url = values
+        return cls(
+            issuer=issuer,
+            audience=audience,
+            jwks_url=jwks_url,
+            roles_claim=env.get("CITYHALL_OIDC_ROLES_CLAIM", "").strip() or "roles",
+            username_claim=env.get("CITYHALL_OIDC_USERNAME_CLAIM", "").strip() or "preferred_username",
+        )
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    session_secret: str
+    public_url: str = "http://127.0.0.1:8000"
+    session_lifetime: timedelta = timedelta(hours=8)
+    portal_url: str = "/staff"
+    """Path of the portal: `<portal_url>/login`, `<portal_url>/logout`, `<portal_url>/`."""
+    cookie_path: str = "/staff"
+    oidc: OidcSettings | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.session_secret) < MIN_SECRET_LENGTH:
+            raise ConfigError(f"CITYHALL_SESSION_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+
+    @property
+    def login_url(self) -> str:
+        return f"{self.portal_url}/login"
+
+    @property
+    def logout_url(self) -> str:
+        return f"{self.portal_url}/logout"
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        data_dir: Path | None = None,
+        public_url: str | None = None,
+    ) -> WebConfig:
+        """Read the settings; `data_dir` (the embedded run) allows a generated session secret."""
+        env = os.environ if env is None else env
+        secret = env.get("CITYHALL_SESSION_SECRET", "").strip()
+        if not secret:
+            if data_dir is None:
+                raise ConfigError(
+                    "set CITYHALL_SESSION_SECRET (the same value for every service with staff pages)"
+                )
+            secret = generated_secret(data_dir)
+        portal = (env.get("CITYHALL_STAFF_PORTAL_URL", "").strip() or "/staff").rstrip("/")
+        return cls(
+            session_secret=secret,
+            public_url=(public_url or env.get("CITYHALL_PUBLIC_URL") or cls.public_url).rstrip("/"),
+            session_lifetime=timedelta(hours=float(env.get("CITYHALL_SESSION_HOURS", "8"))),
+            portal_url=portal,
+            oidc=OidcSettings.from_env(env),
+        )
+
+    @classmethod
+    def from_context(cls, context: ServiceContext, env: Mapping[str, str] | None = None) -> WebConfig:
+        """The settings for a service started by the runtime (embedded: secret kept in data_dir)."""
+        settings = context.settings
+        return cls.from_env(
+            env,
+            data_dir=settings.data_dir if context.mode == "embedded" else None,
+            public_url=settings.public_url,
+        )
+
+
+def generated_secret(data_dir: Path) -> str:
+    """A session secret generated once and kept in `<data_dir>/session-secret` (mode 0600)."""
+    path = data_dir / "session-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(secrets.token_urlsafe(48))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # atomic: if two processes race, the first file wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path.read_text().strip()

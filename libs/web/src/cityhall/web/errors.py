@@ -1,0 +1,118 @@
+"""Errors without stack traces: a plain Japanese page for browsers, JSON for APIs.
+
+`install_error_handlers(app)` (done by `cityhall.web.install`) answers every
+`HTTPException`, every validation error and every unexpected exception; the trace of an
+unexpected one goes to the server log only, with an id the page shows so staff can quote it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("cityhall.web.errors")
+
+MESSAGES: dict[int, str] = {
+    400: "入力内容に誤りがあります。",
+    401: "ログインしてください。",
+    403: "このページを表示する権限がありません。",
+    404: "お探しのページが見つかりません。",
+    405: "この操作はできません。",
+    409: "ほかの操作と重なりました。ページを再読み込みしてご確認ください。",
+    413: "送信されたデータが大きすぎます。",
+    422: "入力内容に誤りがあります。",
+    429: "操作の回数が多すぎます。しばらくしてからもう一度お試しください。",
+    500: "システムエラーが発生しました。しばらくしてからもう一度お試しください。",
+    503: "ただいまご利用いただけません。しばらくしてからもう一度お試しください。",
+}
+
+
+def wants_json(request: Request) -> bool:
+    """Whether the caller is an API client (JSON) rather than a browser page (HTML)."""
+    path = request.url.path
+    if "/api/" in path or path.endswith("/api") or request.headers.get("authorization"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def message_for(status: int, detail: Any = None) -> str:
+    default = MESSAGES.get(status) or MESSAGES[500 if status >= 500 else 400]
+    if isinstance(detail, str) and detail:
+        try:
+            if detail == HTTPStatus(status).phrase:  # Starlette's English default
+                return default
+        except ValueError:
+            pass
+        return detail
+    return default
+
+
+def error_response(
+    request: Request,
+    status: int,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    errors: list[str] | None = None,
+    detail: Any = None,
+) -> Response:
+    """An error for this caller: JSON `{"detail": ...}` or the kit's error page."""
+    if wants_json(request):
+        body: dict[str, Any] = {"detail": detail if detail is not None else message}
+        return JSONResponse(body, status_code=status, headers=headers)
+    from cityhall.web.templates import kit_templates  # the templates import the auth that imports us
+
+    return kit_templates().TemplateResponse(
+        request,
+        "kit/error.html",
+        {"status": status, "message": message, "errors": errors or []},
+        status_code=status,
+        headers=headers,
+    )
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if 300 <= exc.status_code < 400 and "Location" in headers:
+        return Response(status_code=exc.status_code, headers=headers)
+    message = message_for(exc.status_code, exc.detail)
+    detail = exc.detail if not isinstance(exc.detail, str) else message
+    return error_response(request, exc.status_code, message, headers=headers, detail=detail)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form", "header", "cookie")]
+    return ".".join(parts) or "入力"
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [f"{_field(e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors()]
+    safe = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    status = 422 if wants_json(request) else 400
+    return error_response(request, status, MESSAGES[400], errors=errors, detail=safe)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    incident = uuid.uuid4().hex[:12]
+    log.error("unhandled error %s on %s %s", incident, request.method, request.url.path, exc_info=exc)
+    message = f"{MESSAGES[500]}（エラー番号: {incident}）"
+    return error_response(request, 500, message)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
