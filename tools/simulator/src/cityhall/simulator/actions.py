@@ -5,7 +5,6 @@ and posted to the gateway, and the outcome is recorded for the chat page.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import time
 from dataclasses import dataclass
@@ -16,12 +15,10 @@ from typing import Annotated, Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cityhall.simulator.emulator import EmulatorClient, EmulatorError
+from cityhall.simulator.emulator import EmulatorClient
 from cityhall.simulator.residents import Resident, ResidentBook
 from cityhall.simulator.town import address_of
 from cityhall.simulator.webhook import SIGNATURE_HEADER, USER_ID_PATTERN, JSONObject, WebhookBuilder, sign
-
-log = logging.getLogger("cityhall.simulator")
 
 WEBHOOK_USER_AGENT = "LineBotWebhook/2.0"
 PARAM_FORMATS = {
@@ -96,10 +93,9 @@ class UnfollowAction(_Action):
     type: Literal["unfollow"]
 
 
-Action = Annotated[
-    TextAction | PostbackAction | LocationAction | FollowAction | UnfollowAction,
-    Field(discriminator="type"),
-]
+AnyAction = TextAction | PostbackAction | LocationAction | FollowAction | UnfollowAction
+Action = Annotated[AnyAction, Field(discriminator="type")]
+"""What the page posts to /sim/api/residents/{userId}/actions, told apart by `type`."""
 
 
 class Refused(Exception):
@@ -146,16 +142,11 @@ class Simulator:
             self._http = None
 
     async def builder(self) -> WebhookBuilder:
-        """The bot user id comes from the emulator once it answers (it starts with the run)."""
+        """The webhooks' `destination` is the bot's user id: configured, else the emulator's."""
         if self._builder is None:
-            bot = self.config.bot_user_id
-            if bot is None:
-                try:
-                    bot = await self.emulator.bot_user_id()
-                except (EmulatorError, KeyError, ValueError):
-                    log.warning("no bot info from the emulator; deriving the destination from the secret")
-                    bot = "U" + hashlib.sha256(f"bot:{self.config.channel_secret}".encode()).hexdigest()[:32]
+            bot = self.config.bot_user_id or await self.emulator.bot_user_id()
             if not USER_ID_PATTERN.match(bot):
+                # LINE's is always U + 32 hex digits; keep the webhook valid whatever we were given.
                 bot = "U" + hashlib.sha256(bot.encode()).hexdigest()[:32]
             self._builder = WebhookBuilder(bot)
         return self._builder
@@ -165,11 +156,7 @@ class Simulator:
         await self.emulator.add_user(resident.user_id, resident.display_name)
         return resident
 
-    async def act(
-        self,
-        resident: Resident,
-        action: TextAction | PostbackAction | LocationAction | FollowAction | UnfollowAction,
-    ) -> Outcome:
+    async def act(self, resident: Resident, action: AnyAction) -> Outcome:
         builder = await self.builder()
         user = resident.user_id
         # The emulator forgets everything when it restarts; telling it again costs nothing.

@@ -44,8 +44,10 @@ class EmulatorClient:
         return response
 
     async def bot_user_id(self) -> str:
-        info = (await self._request("GET", "/v2/bot/info")).json()
-        return str(info["userId"])
+        try:
+            return str((await self._request("GET", "/v2/bot/info")).json()["userId"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EmulatorError(f"LINE emulator gave no bot user id: {exc!r}") from exc
 
     async def add_user(self, user_id: str, display_name: str) -> None:
         profile = {"userId": user_id, "displayName": display_name, "language": "ja"}
