@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from cityhall.events.bus import Message, PublishError, Record
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.envelope import Envelope

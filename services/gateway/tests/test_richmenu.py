@@ -15,6 +15,10 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 import typer
+from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApiBlob, Configuration
+from PIL import Image
+from typer.testing import CliRunner
+
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.localpg import free_port
 from cityhall.events.testing import wait_for
@@ -33,9 +37,6 @@ from cityhall.gateway.richmenu import (
 )
 from cityhall.runtime.service import Settings
 from cityhall.runtime.system import System
-from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApiBlob, Configuration
-from PIL import Image
-from typer.testing import CliRunner
 
 TOKEN = "richmenu-test-token"
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+
 from cityhall.events.testing import wait_for
 from cityhall.gateway import testing as line
 from cityhall.gateway.testing import WebhookSchemas
@@ -281,9 +282,10 @@ async def test_a_redelivery_of_an_event_published_long_ago_gets_200(gateway: Gat
 
 
 async def test_the_intent_carries_the_webhook_requests_trace(gateway: Gateway) -> None:
-    from cityhall.events import telemetry
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.trace import SpanKind
+
+    from cityhall.events import telemetry
 
     exporter = InMemorySpanExporter()
     telemetry.configure("gateway-test", exporter=exporter)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from cityhall.gateway.intake import Intake, NotAccepted
-from cityhall.gateway.webhook import BadWebhook, InvalidSignature
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from cityhall.gateway.intake import Intake, NotAccepted
+from cityhall.gateway.webhook import BadWebhook, InvalidSignature
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from cityhall.events.kafka_bus import KafkaBus
 from cityhall.events.relay import OutboxRelay
 from cityhall.gateway.api import create_app
 from cityhall.gateway.handlers import dialog_consumer
@@ -19,6 +20,7 @@ from cityhall.gateway.intake import BUDGET, Intake
 from cityhall.gateway.publication import Acceptances, SignallingBus
 from cityhall.gateway.richmenu import LINE_API, ensure_default_rich_menu, sdk_configuration
 from cityhall.gateway.webhook import WebhookReader
+from cityhall.line.contracts import DOMAINS, intents_topic
 from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
 
 log = logging.getLogger(__name__)
@@ -43,10 +45,14 @@ async def build(
         WebhookReader(ctx.settings.line_channel_secret), store, acceptances, budget=budget, clock=clock
     )
     consumer = dialog_consumer(ctx.bus, pool, clock)
-    running = Running(
-        app=create_app(intake),
-        tasks=[relay.run, consumer.run],
-    )
+
+    async def relay_intents() -> None:
+        if isinstance(ctx.bus, KafkaBus):
+            # Topics exist before the first webhook: creating one on first use can outlast the budget.
+            await ctx.bus.ensure_topics([intents_topic(d) for d in DOMAINS])
+        await relay.run()
+
+    running = Running(app=create_app(intake), tasks=[relay_intents, consumer.run])
     if _serves_an_emulator(ctx):
         # Best effort and in the background: the emulator answers once the server listens.
         task = asyncio.create_task(ensure_default_rich_menu(sdk_configuration(ctx.settings)))

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from cityhall.runtime.service import Settings
 from linebot.v3.messaging import (
     AsyncApiClient,
     AsyncMessagingApi,
@@ -34,6 +33,8 @@ from linebot.v3.messaging import (
 )
 from linebot.v3.messaging.exceptions import ApiException
 from PIL import Image, ImageDraw, ImageFont
+
+from cityhall.runtime.service import Settings
 
 log = logging.getLogger(__name__)
 

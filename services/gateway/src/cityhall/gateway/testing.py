@@ -204,14 +204,17 @@ class WebhookSchemas:
     def errors(self, instance: Any, schema: str) -> list[str]:
         return [str(e) for e in self._validators[schema].iter_errors(instance)]
 
-    def check_body(self, body: dict[str, Any]) -> list[str]:
+    def check_body(self, body: Any) -> list[str]:
         """Why `body` is not a webhook LINE could send (empty when it conforms)."""
         problems = self.errors(body, "CallbackRequest")
-        for i, event in enumerate(body.get("events", [])):
+        events = body.get("events") if isinstance(body, dict) else None
+        for i, event in enumerate(events if isinstance(events, list) else []):
+            if not isinstance(event, dict):
+                continue  # reported against CallbackRequest already
             problems += [f"events[{i}]: {e}" for e in self.errors(event, self.event_schema(event))]
             message = event.get("message")
             if event.get("type") == "message" and isinstance(message, dict):
-                name = MESSAGE_SCHEMAS.get(message.get("type", ""), "MessageContent")
+                name = MESSAGE_SCHEMAS.get(str(message.get("type", "")), "MessageContent")
                 problems += [f"events[{i}].message: {e}" for e in self.errors(message, name)]
         return problems
 

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from cityhall.line.contracts import IntentKind, Location
 from linebot.v3.exceptions import InvalidSignatureError
 from linebot.v3.models.events import UnknownEvent
 from linebot.v3.webhook import WebhookParser
@@ -49,6 +48,8 @@ from linebot.v3.webhooks import (
 )
 from linebot.v3.webhooks.models.message_content import MessageContent
 
+from cityhall.line.contracts import IntentKind, Location
+
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 32
@@ -58,6 +59,7 @@ MAX_EVENT_BYTES = 64 * 1024
 intent well inside Kafka's default 1 MB record limit, so no record can wedge the relay."""
 _ID = re.compile(r"^[\x21-\x7e]{1,64}$")
 """webhookEventId and user ids: printable ASCII, short (LINE's are 26 and 33 characters)."""
+_DESTINATION = re.compile(r"^U[0-9a-f]{32}$")
 _MIN_TIMESTAMP_MS = 0
 _MAX_TIMESTAMP_MS = 32503680000000  # year 3000
 
@@ -133,6 +135,9 @@ class WebhookReader:
         raw_events = raw.get("events") if isinstance(raw, dict) else None
         if not isinstance(raw_events, list) or len(raw_events) != len(payload.events):
             raise BadWebhook("the body must be an object with an events array")
+        # The SDK does not look at `destination`; LINE's schema requires it.
+        if not isinstance(raw.get("destination"), str) or not _DESTINATION.match(raw["destination"]):
+            raise BadWebhook("destination must be the bot's user id (U and 32 hex digits)")
         received = []
         for index, (event, raw_event) in enumerate(zip(payload.events, raw_events, strict=True)):
             item = _understand(index, event, raw_event)
@@ -164,12 +169,18 @@ def _strict_json(text: str) -> Any:
 
 
 def _check_storable(value: Any) -> None:
-    """Depth ≤ MAX_DEPTH and only strings Postgres's jsonb and UTF-8 can hold (iterative walk)."""
+    """Depth ≤ MAX_DEPTH, no nulls, and only strings Postgres's jsonb and UTF-8 can hold (iterative walk).
+
+    LINE leaves out a field that has no value; it never sends null. The SDK's models would
+    take a null for an optional string, so nulls are refused here.
+    """
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise BadWebhook(f"JSON nested deeper than {MAX_DEPTH} levels")
+        if item is None:
+            raise BadWebhook("null is not a value LINE sends")
         if isinstance(item, str):
             _check_string(item)
         elif isinstance(item, dict):
@@ -240,6 +251,8 @@ def _understand(index: int, event: Event, raw: Any) -> Received | None:
             return Received(kind="sticker", message_id=message.id, **common)
         return Received(kind="other_message", message_id=message.id, **common)
     if isinstance(event, PostbackEvent):
+        if not isinstance(raw["postback"].get("params", {}), dict):  # the SDK's dict also takes pairs
+            raise BadWebhook(f"{where}.postback.params must be an object")
         return Received(
             kind="postback",
             postback_data=event.postback.data,
