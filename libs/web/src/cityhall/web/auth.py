@@ -17,6 +17,7 @@ The dependencies `require_role(...)`, `require_user` and `current_user` read the
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -88,8 +89,14 @@ class StaffUser:
 
 # -- passwords ------------------------------------------------------------------------------
 
-_hasher = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) parameters
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+# argon2id with the library's parameters (RFC 9106's low-memory choice: t=3, m=64 MiB, p=4).
+# Hashing takes a few hundred milliseconds on purpose: call these through asyncio.to_thread.
+_hasher = PasswordHasher()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_hex(16))
 
 
 def hash_password(password: str) -> str:
@@ -99,7 +106,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Whether `password` matches; with no hash (unknown user) spends the same time and says no."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -39,7 +39,10 @@ STATIC_KIT_PATH = "/static-kit"
 def _request(context: Context) -> Request:
     request = context.get("request")
     if not isinstance(request, Request):
-        raise RuntimeError("render staff templates with TemplateResponse(request, ...)")
+        raise RuntimeError(
+            "no request in the template context: render with TemplateResponse(request, ...) and import "
+            'macros with context ({% import "kit/forms.html" as forms with context %})'
+        )
     return request
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -39,12 +40,22 @@ class Accounts:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
-    async def save(self, username: str, display_name: str, password: str, roles: Iterable[str]) -> None:
-        """Create or replace an account (enabled)."""
+    async def save(
+        self,
+        username: str,
+        display_name: str,
+        password: str,
+        roles: Iterable[str],
+        *,
+        password_hash: str | None = None,
+    ) -> None:
+        """Create or replace an account (enabled). `password_hash`: one made already for `password`."""
         if not USERNAME.match(username):
             raise ValueError("username: 2-64 of a-z 0-9 . _ -, starting with a letter or digit")
         if len(password) < 8:
             raise ValueError("password: at least 8 characters")
+        if password_hash is None:
+            password_hash = await asyncio.to_thread(hash_password, password)
         await self.pool.execute(
             """INSERT INTO staff_accounts (username, display_name, password_hash, roles)
                VALUES ($1, $2, $3, $4)
@@ -53,7 +64,7 @@ class Accounts:
                    disabled = false, updated_at = now()""",
             username,
             display_name,
-            hash_password(password),
+            password_hash,
             sorted(set(roles)),
         )
 
@@ -70,13 +81,13 @@ class Accounts:
             username,
         )
         stored = row["password_hash"] if row is not None and not row["disabled"] else None
-        if not verify_password(stored, password) or row is None:
+        if not await asyncio.to_thread(verify_password, stored, password) or row is None:
             return None
         if password_needs_rehash(row["password_hash"]):
             await self.pool.execute(
                 "UPDATE staff_accounts SET password_hash = $2, updated_at = now() WHERE username = $1",
                 username,
-                hash_password(password),
+                await asyncio.to_thread(hash_password, password),
             )
         return StaffUser(username=username, display_name=row["display_name"], roles=frozenset(row["roles"]))
 
