@@ -101,9 +101,14 @@ async def _run_embedded(settings: Settings) -> None:
             ],
         )
     finally:
-        await system.stop()
-        if postgres is not None:
-            await asyncio.to_thread(postgres.stop)
+        try:
+            await system.stop()
+        finally:
+            # Blocking on purpose: Ctrl-C cancels this task at its next await (asyncio.run's
+            # SIGINT handling, after uvicorn re-raises the signal), and the embedded Postgres
+            # must not outlive the run.
+            if postgres is not None:
+                postgres.stop()
 
 
 @app.command()
