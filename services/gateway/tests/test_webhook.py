@@ -10,7 +10,11 @@ import pytest
 
 from cityhall.events.testing import wait_for
 from cityhall.gateway import testing as line
+from cityhall.gateway.app import RELAY
+from cityhall.gateway.intake import Intake
+from cityhall.gateway.publication import Acceptances
 from cityhall.gateway.testing import WebhookSchemas
+from cityhall.gateway.webhook import WebhookReader
 from cityhall.line.contracts import ResidentIntent, intent_id
 
 from .conftest import SECRET, Gateway
@@ -297,3 +301,13 @@ async def test_the_intent_carries_the_webhook_requests_trace(gateway: Gateway) -
     assert any(
         f"{s.context.trace_id:032x}" == trace_id and f"{s.context.span_id:016x}" == span_id for s in servers
     ), "the intent's traceparent must name the webhook request's span"
+
+
+async def test_a_replica_whose_relay_stands_by_answers_from_the_relays_checkpoint(gateway: Gateway) -> None:
+    """Two replicas share a database and one relay: the other replica's waiters are never signalled
+    by it, so they learn from the checkpoint that the bus accepted their intents."""
+    store = gateway.system.services[0].context.require_store()
+    replica = Intake(WebhookReader(SECRET), store, Acceptances(store.pool, RELAY))
+    body, headers = line.signed(line.webhook(line.follow(line.user_id())), SECRET)
+    assert await replica.receive(body, headers["x-line-signature"]) == 1
+    await only_intent(gateway)
