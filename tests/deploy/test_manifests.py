@@ -1,0 +1,273 @@
+"""The deployment files agree with the code: every service and tool is built, composed and
+deployed; they use only settings the code documents; probes, users and references are sound.
+
+Pure file checks (no Docker engine or cluster here); `kubectl kustomize` renders each overlay
+when kubectl is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+COMPOSE = ROOT / "docker-compose.yml"
+
+# The shared names (DESIGN.md "Two ways to run", README.md); services add theirs in their READMEs
+# or module docstrings, which `documented_env()` reads.
+SHARED_ENV = {
+    "DATABASE_URL",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "LINE_CHANNEL_SECRET",
+    "LINE_CHANNEL_ACCESS_TOKEN",
+    "LINE_API_URL",
+    "CITYHALL_PORT",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "CITYHALL_PUBLIC_URL",
+    "CITYHALL_BIND_HOST",
+    "CITYHALL_SESSION_SECRET",
+}
+# Created by hand before the first production apply (deploy/README.md, "Secrets").
+PRODUCTION_SECRETS = {"line-channel", "cityhall-session", "payments"}
+# Services mounted at the root ("") serve these paths there; any other serves "/".
+ROOT_ROUTES = {"gateway": "/callback"}
+ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
+
+
+@dataclass(frozen=True)
+class Package:
+    dir: Path
+    name: str
+    services: tuple[str, ...]  # its `cityhall.services` entry points
+
+
+def packages() -> list[Package]:
+    found = []
+    for pyproject in sorted([*ROOT.glob("services/*/pyproject.toml"), *ROOT.glob("tools/*/pyproject.toml")]):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        names = tuple(project.get("entry-points", {}).get("cityhall.services", {}))
+        if names:
+            found.append(Package(pyproject.parent, project["name"], names))
+    return found
+
+
+PACKAGES = packages()
+IMAGES = {p.name: p for p in PACKAGES}  # image cityhall-gateway is built from package cityhall-gateway
+
+
+def dockerfile(package: Package) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the final stage; continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", (package.dir / "Dockerfile").read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    instructions = [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+    stages = [i for i, (op, _) in enumerate(instructions) if op == "FROM"]
+    return instructions[stages[-1] :] + [
+        ("BUILD", args) for op, args in instructions[: stages[-1]] if op == "RUN"
+    ]
+
+
+def image_cmd(image: str) -> list[str]:
+    package = IMAGES[image.split(":")[0].rsplit("/", 1)[-1]]
+    cmd: list[str] = json.loads(next(args for op, args in dockerfile(package) if op == "CMD"))
+    return cmd
+
+
+def documented_env() -> set[str]:
+    names = set(SHARED_ENV)
+    for readme in [ROOT / "README.md", *ROOT.glob("*/*/README.md")]:
+        if not readme.is_relative_to(ROOT / "deploy"):
+            names |= set(ENV_NAME.findall(readme.read_text()))
+    for source in ROOT.glob("*/*/src/**/*.py"):
+        match = re.match(r'\s*(?:#.*\n\s*)*(?:"""|\'\'\')(.*?)(?:"""|\'\'\')', source.read_text(), re.S)
+        if match:  # the module docstring
+            names |= set(ENV_NAME.findall(match.group(1)))
+    return names
+
+
+def k8s_documents() -> Iterator[tuple[Path, dict[str, Any]]]:
+    for path in sorted(K8S.rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            assert isinstance(doc, dict), f"{path}: not a mapping"
+            yield path, doc
+
+
+def cityhall_containers() -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, container) for every container of ours in a Deployment or Job under deploy/k8s."""
+    for path, doc in k8s_documents():
+        if doc.get("kind") in ("Deployment", "Job"):
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                if container["image"].split(":")[0] in IMAGES:
+                    yield f"{path.relative_to(ROOT)}:{doc['metadata']['name']}", container
+
+
+def compose() -> dict[str, Any]:
+    spec: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return spec
+
+
+def compose_services() -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, service in compose()["services"].items():
+        if service.get("image", "").split(":")[0] in IMAGES:
+            yield name, service
+
+
+def test_the_workspace_has_services_to_deploy() -> None:
+    assert {"gateway", "notify", "line-emulator", "simulator"} <= {s for p in PACKAGES for s in p.services}
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
+def test_dockerfile_builds_only_its_package_and_runs_it_as_a_non_root_container(package: Package) -> None:
+    steps = dockerfile(package)
+    args = {op: [a for o, a in steps if o == op] for op in {op for op, _ in steps}}
+    sync = " ".join(args.get("BUILD", []))
+    assert "uv sync --locked --no-dev" in sync and f"--package {package.name}" in sync
+    cmd = json.loads(args["CMD"][-1])
+    assert cmd[:2] == ["cityhall", "service"] and cmd[2] in package.services
+    user = args["USER"][-1].split(":")[0]
+    assert user not in ("root", "0")
+    assert "8000" in args["EXPOSE"]
+    assert "/healthz" in args["HEALTHCHECK"][-1]
+    env = " ".join(args["ENV"])
+    assert "CITYHALL_BIND_HOST=0.0.0.0" in env and "CITYHALL_PORT=8000" in env
+
+
+def test_every_service_is_run_by_compose_and_by_a_kubernetes_workload() -> None:
+    wanted = {s for p in PACKAGES for s in p.services}
+    composed = {
+        tuple(service.get("command") or image_cmd(service["image"])) for _, service in compose_services()
+    }
+    deployed = {
+        tuple(container.get("command", []) + container.get("args", []) or image_cmd(container["image"]))
+        for _, container in cityhall_containers()
+    }
+    for name in wanted:
+        assert ("cityhall", "service", name) in composed, f"no compose service runs {name}"
+        assert ("cityhall", "service", name) in deployed, f"no Deployment under deploy/k8s runs {name}"
+
+
+def test_compose_builds_each_image_from_its_own_dockerfile() -> None:
+    for name, service in compose_services():
+        image = service["image"].split(":")[0]
+        build = service["build"]
+        assert build["context"] == "."
+        assert (ROOT / build["dockerfile"]).parent == IMAGES[image].dir, name
+
+
+def test_manifests_use_only_documented_settings() -> None:
+    known = documented_env()
+    used: dict[str, set[str]] = {}
+    for name, service in compose_services():
+        used[f"compose {name}"] = set(service.get("environment", {}))
+    for where, container in cityhall_containers():
+        used[where] = {e["name"] for e in container.get("env", [])}
+    for kustomization in K8S.rglob("kustomization.yaml"):
+        for generator in yaml.safe_load(kustomization.read_text()).get("configMapGenerator", []):
+            used[str(kustomization)] = {literal.split("=", 1)[0] for literal in generator.get("literals", [])}
+    for where, names in used.items():
+        assert names <= known, f"{where}: undocumented {sorted(names - known)}"
+
+
+def test_probes_and_security_of_every_deployment() -> None:
+    for path, doc in k8s_documents():
+        if doc.get("kind") != "Deployment":
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, path
+        for container in pod["containers"]:
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", path
+            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", path
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, path
+            assert {"requests", "limits"} <= set(container["resources"]), path
+
+
+def test_every_mount_is_routed_by_the_ingress_and_the_compose_proxy() -> None:
+    ours = {p.name for p in PACKAGES}
+    mounts = {
+        ep.name: ep.load().mount
+        for ep in entry_points(group="cityhall.services")
+        if ep.dist and ep.dist.name in ours
+    }
+    ingress_paths = {
+        value["path"]
+        for _, doc in k8s_documents()
+        for value in _walk(doc)
+        if isinstance(value, dict) and "backend" in value and "path" in value
+    }
+    caddyfile = compose()["configs"]["caddyfile"]["content"]
+    for name, mount in mounts.items():
+        route = mount or ROOT_ROUTES.get(name, "/")
+        assert route in ingress_paths, f"{name}: no ingress path {route}"
+        assert (f"path {route}" if route != "/" else "\thandle {") in caddyfile, f"{name}: no proxy route"
+
+
+def _walk(value: Any) -> Iterator[Any]:
+    """Every node of a document, inline kustomize patches (YAML in a string) included."""
+    yield value
+    if isinstance(value, dict) and isinstance(value.get("patch"), str):
+        yield from _walk(yaml.safe_load(value["patch"]))
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    for child in children:
+        yield from _walk(child)
+
+
+def test_kustomizations_reference_files_that_exist() -> None:
+    kustomizations = list(K8S.rglob("kustomization.yaml"))
+    assert {"base", "overlays/dev", "overlays/production"} <= {
+        str(k.parent.relative_to(K8S)) for k in kustomizations
+    }
+    for kustomization in kustomizations:
+        spec = yaml.safe_load(kustomization.read_text())
+        refs = [*spec.get("resources", []), *spec.get("components", [])]
+        refs += [p["path"] for p in spec.get("patches", []) if "path" in p]
+        for generator in spec.get("configMapGenerator", []) + spec.get("secretGenerator", []):
+            refs += [f.split("=")[-1] for f in generator.get("files", []) + generator.get("envs", [])]
+        for ref in refs:
+            target = kustomization.parent / ref
+            assert target.is_file() or (target / "kustomization.yaml").is_file(), f"{kustomization}: {ref}"
+
+
+def test_compose_postgres_18_keeps_its_data_in_the_volume() -> None:
+    for name, service in compose()["services"].items():
+        if service.get("image", "").startswith("postgres:"):
+            assert service["image"] == "postgres:18"
+            assert any(v.endswith(":/var/lib/postgresql") for v in service["volumes"]), name
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+@pytest.mark.parametrize("overlay", ["dev", "production"])
+def test_overlay_renders(overlay: str) -> None:
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    config_maps = {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}
+    # Secrets: generated by the overlay, written by CloudNativePG (<cluster>-app), or created by
+    # the operator before a production apply (deploy/README.md).
+    secrets = {d["metadata"]["name"] for d in docs if d["kind"] == "Secret"}
+    secrets |= {f"{d['metadata']['name']}-app" for d in docs if d["kind"] == "Cluster"}
+    if overlay == "production":
+        secrets |= PRODUCTION_SECRETS
+    for doc in docs:
+        if doc["kind"] in ("Deployment", "Job"):
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                refs = {e["configMapRef"]["name"] for e in container.get("envFrom", [])}
+                assert refs <= config_maps, f"{doc['metadata']['name']}: {refs - config_maps}"
+                refs = {
+                    e["valueFrom"]["secretKeyRef"]["name"]
+                    for e in container.get("env", [])
+                    if "valueFrom" in e
+                }
+                assert refs <= secrets, f"{doc['metadata']['name']}: {refs - secrets}"
