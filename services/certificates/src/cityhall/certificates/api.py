@@ -1,0 +1,505 @@
+"""The certificates department's dashboard at /staff/certificates/, its staff API, and the
+payment provider's callback.
+
+Every page and staff API needs the `certificates` role (another department's staff get 403,
+nobody signed in is sent to the login page); the audit log page and `forget` need
+`certificates-admin`. Every view of a request's personal data or its identity-document photo
+is written to the audit log, in the same transaction as the read. The callback is the one
+route without a staff login: the provider's HMAC signature is its credential.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from cityhall.certificates import messages as say
+from cityhall.certificates.catalogue import Catalogue
+from cityhall.certificates.domain import Status
+from cityhall.certificates.events import PERSONAL_FIELDS, request_stream
+from cityhall.certificates.handlers import DEPARTMENT, Desk, PaymentCallbacks
+from cityhall.certificates.payments import SIGNATURE_HEADER
+from cityhall.certificates.photos import PhotoStore
+from cityhall.certificates.projections import DAILY, JST, REQUESTS
+from cityhall.events.db import Pool
+from cityhall.events.decider import DomainError
+from cityhall.events.personal import FORGOTTEN, PersonalData, is_encrypted
+from cityhall.events.store import EventStore
+from cityhall.web import (
+    LiveUpdates,
+    StaffAuth,
+    StaffUser,
+    create_templates,
+    csrf_protect,
+    install,
+    read_audit,
+    record_view,
+    require_role,
+)
+
+HERE = Path(__file__).parent
+CLERK_ROLE = "certificates"
+ADMIN_ROLE = "certificates-admin"
+
+Clerk = Annotated[StaffUser, Depends(require_role(CLERK_ROLE))]
+Admin = Annotated[StaffUser, Depends(require_role(ADMIN_ROLE))]
+
+ERRORS = {
+    "already_decided": "この申請は、すでに本人確認の判定が済んでいます（ほかの職員が先に処理しました）。",
+    "not_paid": "手数料のお支払いがまだのため、判定できません。",
+    "already_closed": "この申請はすでに終了しています。",
+    "not_approved": "本人確認が承認されていないため、発行を記録できません。",
+    "already_issued": "この申請は、すでに発行が記録されています（ほかの職員が先に処理しました）。",
+    "serial_required": "証明書の交付番号を入力してください。",
+    "not_issued": "発行が記録されていないため、発送を記録できません。",
+    "already_mailed": "この申請は、すでに発送が記録されています（ほかの職員が先に処理しました）。",
+    "tracking_required": "郵便の追跡番号を入力してください。",
+    "reason_required": "差し戻しの理由を一覧から選んでください。",
+    "not_started": "申請が見つかりません。",
+    "invalid_resident": "LINE ユーザー ID は U から始まる33文字で入力してください。",
+}
+NOTICES = {
+    "approved": "本人確認を承認しました。申請者に LINE でお知らせしました。",
+    "rejected": "差し戻しました。申請者に理由をお知らせし、手数料の返金を手配しました。",
+    "issued": "発行を記録しました。",
+    "mailed": "発送を記録しました。申請者に追跡番号をお知らせしました。",
+    "forgotten": "住民の個人情報を読めなくしました（元に戻せません）。",
+}
+ACTION_LABELS = {
+    "view_personal_data": "個人情報の閲覧",
+    "view_id_photo": "本人確認書類の写真の閲覧",
+    "approve_identity": "本人確認の承認",
+    "reject_identity": "差し戻し",
+    "issue_certificate": "発行の記録",
+    "mail_certificate": "発送の記録",
+    "forget_resident": "個人情報の消去",
+}
+HISTORY_LABELS = {
+    "request_started": "申請の入力を開始",
+    "request_submitted": "申請内容を確定",
+    "payment_requested": "お支払いを案内",
+    "payment_confirmed": "お支払いを確認",
+    "payment_failed": "お支払いが未完了",
+    "payment_expired": "お支払い期限切れ",
+    "draft_expired": "入力途中のまま期限切れ",
+    "request_cancelled": "申請者が取り消し",
+    "identity_approved": "本人確認を承認",
+    "identity_rejected": "差し戻し",
+    "refund_requested": "返金を手配",
+    "refund_completed": "返金が完了",
+    "certificate_issued": "証明書を発行",
+    "certificate_mailed": "証明書を発送",
+    "id_photo_attached": "本人確認書類の写真を受領",
+    "id_photo_purged": "本人確認書類の写真を削除",
+}
+
+
+@dataclass(frozen=True)
+class QueueSection:
+    key: str
+    title: str
+    statuses: tuple[Status, ...]
+    since_column: str
+    since_label: str
+    target: timedelta | None
+    note: str = ""
+    limit: int = 200
+
+
+def _age(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes}分"
+    hours = minutes // 60
+    return f"{hours}時間{minutes % 60:02d}分" if hours < 48 else f"{hours // 24}日{hours % 24}時間"
+
+
+def _target(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"目標 {int(hours)}時間以内" if hours >= 1 else f"期限 {int(delta.total_seconds() // 60)}分"
+
+
+class Dashboard:
+    def __init__(
+        self,
+        pool: Pool,
+        store: EventStore,
+        catalogue: Catalogue,
+        personal: PersonalData,
+        photos: PhotoStore,
+        desk: Desk,
+        payment_timeout: timedelta,
+    ) -> None:
+        self.pool, self.store, self.catalogue = pool, store, catalogue
+        self.personal, self.photos, self.desk = personal, photos, desk
+        sla = timedelta(hours=catalogue.service_level_hours)
+        self.sections = (
+            QueueSection("identity", "本人確認待ち", ("paid",), "paid_at", "受付（支払）", sla),
+            QueueSection("issue", "発行待ち", ("approved",), "paid_at", "受付（支払）", sla),
+            QueueSection("mail", "発送待ち", ("issued",), "paid_at", "受付（支払）", sla),
+            QueueSection(
+                "payment",
+                "お支払い待ち",
+                ("payment_pending", "payment_failed"),
+                "submitted_at",
+                "確定",
+                payment_timeout,
+                note="お支払いがないまま期限を過ぎると自動で取り消されます。",
+            ),
+            QueueSection(
+                "closed",
+                "最近終了した申請",
+                ("mailed", "rejected", "cancelled", "expired"),
+                "closed_at",
+                "終了",
+                None,
+                limit=20,
+            ),
+        )
+
+    async def queue(self, now: datetime) -> list[dict[str, Any]]:
+        sections = []
+        for section in self.sections:
+            order = "DESC" if section.key == "closed" else "ASC"
+            rows = await self.pool.fetch(
+                f"""SELECT request_id, number, certificate_name, copies, amount, status,
+                           {section.since_column} AS since
+                    FROM {REQUESTS} WHERE status = ANY($1::text[])
+                    ORDER BY {section.since_column} {order} NULLS LAST LIMIT $2""",
+                list(section.statuses),
+                section.limit,
+            )
+            items = []
+            for row in rows:
+                since: datetime | None = row["since"]
+                age = now - since if since else timedelta(0)
+                if section.target is None:
+                    sla, target = "ok", say.STATUS_LABELS[row["status"]]
+                else:
+                    ratio = age / section.target
+                    sla = "late" if ratio > 1 else "soon" if ratio > 0.75 else "ok"
+                    target = _target(section.target)
+                items.append(
+                    {**dict(row), "age": _age(age) if section.target else "－", "sla": sla, "target": target}
+                )
+            sections.append(
+                {
+                    "key": section.key,
+                    "title": section.title,
+                    "note": section.note,
+                    "since_label": section.since_label,
+                    "rows": items,
+                }
+            )
+        return sections
+
+    async def stats(self, today: date) -> dict[str, Any]:
+        rows = await self.pool.fetch(
+            f"SELECT * FROM {DAILY} WHERE day > $1 ORDER BY day DESC", today - timedelta(days=7)
+        )
+        days = [dict(r) for r in rows]
+        empty = {
+            k: 0
+            for k in (
+                "started",
+                "submitted",
+                "paid",
+                "approved",
+                "rejected",
+                "issued",
+                "mailed",
+                "cancelled",
+                "expired",
+                "fees_collected",
+                "fees_refunded",
+            )
+        }
+        today_row = next((d for d in days if d["day"] == today), {"day": today, **empty})
+        return {"today": today_row, "days": days}
+
+
+def _redirect(request: Request, path: str, **params: str) -> RedirectResponse:
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    query = f"?{urlencode(params)}" if params else ""
+    return RedirectResponse(f"{root}{path}{query}", status_code=303)
+
+
+def create_app(
+    auth: StaffAuth,
+    dashboard: Dashboard,
+    callbacks: PaymentCallbacks,
+    live: LiveUpdates,
+    clock: Any = None,
+) -> FastAPI:
+    app = FastAPI(title="certificates", docs_url=None, redoc_url=None, openapi_url=None)
+    install(app, auth)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="certificates-static")
+    templates = create_templates(HERE / "templates")
+    now = clock or (lambda: datetime.now(UTC))
+    pool, catalogue = dashboard.pool, dashboard.catalogue
+
+    def today() -> date:
+        return now().astimezone(JST).date()
+
+    # --- the provider's callback (no staff login: the signature is the credential) ----------
+
+    @app.post("/payments/callback", include_in_schema=False)
+    async def payment_callback(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > 64 * 1024:
+            return JSONResponse({"detail": "body too large"}, status_code=413)
+        result = await callbacks.receive(body, request.headers.get(SIGNATURE_HEADER))
+        return JSONResponse({"detail": result.message}, status_code=result.status)
+
+    # --- pages -----------------------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    async def home(request: Request, user: Clerk) -> Response:
+        return templates.TemplateResponse(
+            request,
+            "certificates/home.html",
+            {
+                "user": user,
+                "page": "queue",
+                "queue": await dashboard.queue(now()),
+                "stats": await dashboard.stats(today()),
+                "today": today(),
+            },
+        )
+
+    @app.get("/fragments/queue", include_in_schema=False)
+    async def queue_fragment(request: Request, user: Clerk) -> Response:
+        return templates.TemplateResponse(
+            request, "certificates/_queue.html", {"user": user, "queue": await dashboard.queue(now())}
+        )
+
+    @app.get("/fragments/stats", include_in_schema=False)
+    async def stats_fragment(request: Request, user: Clerk) -> Response:
+        return templates.TemplateResponse(
+            request,
+            "certificates/_stats.html",
+            {"user": user, "stats": await dashboard.stats(today()), "today": today()},
+        )
+
+    @app.get("/live", include_in_schema=False)
+    async def live_stream(user: Clerk) -> Response:
+        return live.response()
+
+    async def load_row(request_id: uuid.UUID) -> dict[str, Any] | None:
+        row = await pool.fetchrow(f"SELECT * FROM {REQUESTS} WHERE request_id = $1", request_id)
+        return dict(row) if row else None
+
+    @app.get("/requests/{request_id}", include_in_schema=False)
+    async def request_page(
+        request: Request, request_id: uuid.UUID, user: Clerk, done: str = "", error: str = ""
+    ) -> Response:
+        row = await load_row(request_id)
+        if row is None:
+            raise HTTPException(404, ERRORS["not_started"])
+        viewed_at = now()
+        person: dict[str, str] = {}
+        async with pool.acquire() as conn, conn.transaction():
+            shown = []
+            for name in PERSONAL_FIELDS:
+                token = row.get(f"{name}_token")
+                if token and is_encrypted(token):
+                    value = await dashboard.personal.decrypt(token, conn=conn)
+                    person[name] = "（消去済み）" if value == FORGOTTEN else value
+                    shown.append(name)
+                else:
+                    person[name] = "－"
+            if shown:
+                await record_view(
+                    conn,
+                    user,
+                    "view_personal_data",
+                    request_stream(request_id),
+                    {"number": row["number"], "fields": shown},
+                    department=DEPARTMENT,
+                )
+            photo_available = bool(
+                row["photo_id"]
+                and await conn.fetchval("SELECT true FROM id_photos WHERE photo_id = $1", row["photo_id"])
+            )
+        cert = catalogue.certificate(row["certificate_code"])
+        names = {o.key: o.label for o in cert.options} if cert else {}
+        options = [(names.get(k, k), v) for k, v in (row["options"] or {}).items()]
+        history = []
+        for recorded in await dashboard.store.read_stream(request_stream(request_id)):
+            kind = recorded.type.split(".")[2]
+            if kind in HISTORY_LABELS:
+                by = recorded.envelope.data.get("by")
+                history.append({"at": recorded.recorded_at, "label": HISTORY_LABELS[kind], "by": by})
+        return templates.TemplateResponse(
+            request,
+            "certificates/request.html",
+            {
+                "user": user,
+                "page": "queue",
+                "r": row,
+                "status_label": say.STATUS_LABELS.get(row["status"], row["status"]),
+                "person": person,
+                "options": options,
+                "photo_available": photo_available,
+                "reasons": [("", "選んでください")]
+                + [(r.code, r.label) for r in catalogue.rejection_reasons],
+                "history": history,
+                "notice": NOTICES.get(done, ""),
+                "error": ERRORS.get(error, ""),
+                "viewed_at": viewed_at,
+            },
+            headers={"cache-control": "no-store"},
+        )
+
+    @app.get("/requests/{request_id}/photo", include_in_schema=False)
+    async def photo(request_id: uuid.UUID, user: Clerk) -> Response:
+        row = await load_row(request_id)
+        if row is None or row["photo_id"] is None:
+            return PlainTextResponse("写真はありません。", status_code=404)
+        async with pool.acquire() as conn, conn.transaction():
+            found = await dashboard.photos.get(row["photo_id"], conn=conn)
+            if found is None:
+                return PlainTextResponse("写真はありません（削除済み）。", status_code=404)
+            await record_view(
+                conn,
+                user,
+                "view_id_photo",
+                request_stream(request_id),
+                {"number": row["number"], "photo_id": str(row["photo_id"])},
+                department=DEPARTMENT,
+            )
+        content_type, data = found
+        return Response(
+            data,
+            media_type=content_type,
+            headers={
+                "cache-control": "no-store, private",
+                "x-content-type-options": "nosniff",
+                "content-disposition": "inline",
+            },
+        )
+
+    # --- decisions -------------------------------------------------------------------------
+
+    async def decided(request: Request, request_id: uuid.UUID, action: Any, done: str) -> Response:
+        try:
+            await action
+        except DomainError as exc:
+            return _redirect(request, f"/requests/{request_id}", error=exc.reason)
+        return _redirect(request, f"/requests/{request_id}", done=done)
+
+    @app.post("/requests/{request_id}/approve", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+    async def approve(request: Request, request_id: uuid.UUID, user: Clerk) -> Response:
+        return await decided(request, request_id, dashboard.desk.approve(user, request_id), "approved")
+
+    @app.post("/requests/{request_id}/reject", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+    async def reject(
+        request: Request,
+        request_id: uuid.UUID,
+        user: Clerk,
+        reason: Annotated[str, Form(max_length=64)] = "",
+        note: Annotated[str, Form(max_length=500)] = "",
+    ) -> Response:
+        return await decided(
+            request, request_id, dashboard.desk.reject(user, request_id, reason, note), "rejected"
+        )
+
+    @app.post("/requests/{request_id}/issue", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+    async def issue(
+        request: Request, request_id: uuid.UUID, user: Clerk, serial: Annotated[str, Form(max_length=64)] = ""
+    ) -> Response:
+        return await decided(request, request_id, dashboard.desk.issue(user, request_id, serial), "issued")
+
+    @app.post("/requests/{request_id}/mail", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+    async def mail(
+        request: Request,
+        request_id: uuid.UUID,
+        user: Clerk,
+        tracking: Annotated[str, Form(max_length=64)] = "",
+    ) -> Response:
+        return await decided(request, request_id, dashboard.desk.mail(user, request_id, tracking), "mailed")
+
+    # --- the department's administrators ---------------------------------------------------
+
+    @app.get("/audit", include_in_schema=False)
+    async def audit(
+        request: Request,
+        user: Admin,
+        before: Annotated[int | None, Query(ge=1)] = None,
+        done: str = "",
+        error: str = "",
+    ) -> Response:
+        entries = await read_audit(pool, department=DEPARTMENT, limit=100, before_id=before)
+        numbers = {
+            request_stream(r["request_id"]): r["number"]
+            for r in await pool.fetch(
+                f"SELECT request_id, number FROM {REQUESTS} WHERE request_id = ANY($1::uuid[])",
+                [uuid.UUID(e.subject.split("-", 1)[1]) for e in entries if _is_request_stream(e.subject)],
+            )
+        }
+        return templates.TemplateResponse(
+            request,
+            "certificates/audit.html",
+            {
+                "user": user,
+                "page": "audit",
+                "entries": entries,
+                "action_labels": ACTION_LABELS,
+                "subjects": {k: f"申請 {v}" for k, v in numbers.items()},
+                "next_before": entries[-1].id if len(entries) == 100 else None,
+                "notice": NOTICES.get(done, ""),
+                "error": ERRORS.get(error, ""),
+            },
+        )
+
+    @app.post("/residents/forget", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+    async def forget(
+        request: Request, user: Admin, resident: Annotated[str, Form(max_length=64)] = ""
+    ) -> Response:
+        resident = resident.strip()
+        if (
+            len(resident) != 33
+            or not resident.startswith("U")
+            or not all(c in "0123456789abcdef" for c in resident[1:])
+        ):
+            return _redirect(request, "/audit", error="invalid_resident")
+        await dashboard.desk.forget(user, resident)
+        return _redirect(request, "/audit", done="forgotten")
+
+    # --- the staff API ---------------------------------------------------------------------
+
+    @app.get("/api/requests")
+    async def api_requests(
+        user: Clerk, status: Annotated[str | None, Query(max_length=32)] = None
+    ) -> list[dict[str, Any]]:
+        rows = await pool.fetch(
+            f"""SELECT request_id, number, certificate_name, copies, amount, status, submitted_at, paid_at,
+                       decided_at, issued_at, mailed_at, closed_at
+                FROM {REQUESTS} WHERE ($1::text IS NULL OR status = $1) ORDER BY started_at DESC LIMIT 500""",
+            status,
+        )
+        return [{k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(r).items()} for r in rows]
+
+    return app
+
+
+def _is_request_stream(subject: str) -> bool:
+    prefix, _, rest = subject.partition("-")
+    if prefix != "certificateRequest":
+        return False
+    try:
+        uuid.UUID(rest)
+    except ValueError:
+        return False
+    return True
+
+
+__all__ = ["Dashboard", "create_app"]

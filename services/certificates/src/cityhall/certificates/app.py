@@ -1,0 +1,226 @@
+"""Composition root of the certificates service, and its `ServiceSpec`.
+
+Environment (besides the shared names; see README.md):
+- `CITYHALL_CERTIFICATES_CATALOGUE`: the catalogue file (default: the packaged catalogue.yaml).
+- `CITYHALL_PAYMENTS_URL`: the payment provider's base URL (default `<public URL>/pay`, the
+  simulated provider of the embedded run); `CITYHALL_PAYMENTS_SECRET`: the secret shared with
+  it (the embedded run generates one); `CITYHALL_PAYMENTS_CALLBACK_URL`: where the provider
+  sends its notices (default `<public URL>/staff/certificates/payments/callback`);
+  `CITYHALL_PAYMENTS_RETURN_URL`: where the checkout page sends the resident back to.
+- `CITYHALL_PAYMENT_TIMEOUT_MINUTES` (default 30), `CITYHALL_DRAFT_IDLE_MINUTES` (default 30),
+  `CITYHALL_ID_PHOTO_RETENTION_DAYS` (default 30), `CITYHALL_CERTIFICATES_SWEEP_SECONDS`
+  (default 5).
+- The staff console kit's settings (`CITYHALL_SESSION_SECRET`, OIDC): see libs/web.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from cityhall.certificates.api import Dashboard, create_app
+from cityhall.certificates.catalogue import Catalogue, CatalogueError, load
+from cityhall.certificates.dialog import Dialog, DialogSettings
+from cityhall.certificates.domain import Request, certificate_decider
+from cityhall.certificates.events import SOURCE, Command
+from cityhall.certificates.handlers import Desk, Notices, PaymentCallbacks
+from cityhall.certificates.housekeeping import Housekeeping, Timers
+from cityhall.certificates.payments import HttpPaymentProvider, PaymentProvider, shared_secret
+from cityhall.certificates.photos import Downloader, LineContent, PhotoStore
+from cityhall.certificates.projections import DAILY, PROJECTIONS, REQUESTS
+from cityhall.events.consumer import IdempotentConsumer
+from cityhall.events.decider import CommandHandler
+from cityhall.events.personal import PersonalData
+from cityhall.events.projection import ProjectionRunner
+from cityhall.events.relay import OutboxRelay
+from cityhall.line.contracts import intents_topic
+from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
+from cityhall.web import LiveUpdates, StaffAuth, WebConfig
+
+MOUNT = "/staff/certificates"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name, "") or default)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a number") from exc
+    if value <= 0:
+        raise SystemExit(f"{name} must be positive")
+    return value
+
+
+@dataclass(frozen=True)
+class Options:
+    payment_timeout: timedelta = timedelta(minutes=30)
+    draft_idle: timedelta = timedelta(minutes=30)
+    photo_retention: timedelta = timedelta(days=30)
+    sweep_interval: float = 5.0
+    payments_url: str | None = None
+    callback_url: str | None = None
+    return_url: str = "https://line.me/R/"
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Options:
+        env = dict(os.environ if env is None else env)
+        return cls(
+            payment_timeout=timedelta(minutes=_number(env, "CITYHALL_PAYMENT_TIMEOUT_MINUTES", 30)),
+            draft_idle=timedelta(minutes=_number(env, "CITYHALL_DRAFT_IDLE_MINUTES", 30)),
+            photo_retention=timedelta(days=_number(env, "CITYHALL_ID_PHOTO_RETENTION_DAYS", 30)),
+            sweep_interval=_number(env, "CITYHALL_CERTIFICATES_SWEEP_SECONDS", 5),
+            payments_url=env.get("CITYHALL_PAYMENTS_URL") or None,
+            callback_url=env.get("CITYHALL_PAYMENTS_CALLBACK_URL") or None,
+            return_url=env.get("CITYHALL_PAYMENTS_RETURN_URL") or "https://line.me/R/",
+            env=env,
+        )
+
+
+@dataclass
+class Certificates:
+    """The started parts, for tests."""
+
+    catalogue: Catalogue
+    requests: CommandHandler[Command, Request]
+    personal: PersonalData
+    photos: PhotoStore
+    provider: PaymentProvider
+    dialog: Dialog
+    notices: Notices
+    callbacks: PaymentCallbacks
+    desk: Desk
+    housekeeping: Housekeeping
+    intents: IdempotentConsumer
+    notices_consumer: IdempotentConsumer
+    relay: OutboxRelay
+    projections: list[ProjectionRunner]
+    auth: StaffAuth
+
+
+async def start(
+    ctx: ServiceContext,
+    options: Options | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    content: Downloader | None = None,
+    provider: PaymentProvider | None = None,
+    web: WebConfig | None = None,
+) -> tuple[Certificates, Running]:
+    options = options or Options.from_env()
+    try:
+        catalogue = load(options.env or None)
+    except CatalogueError as exc:
+        raise SystemExit(str(exc)) from exc
+    settings = ctx.settings
+    pool, store = ctx.require_pool(), ctx.require_store()
+    web = web or WebConfig.from_context(ctx, options.env or None)
+    auth = StaffAuth(web)
+    if content is None:
+        if not settings.line_channel_access_token:
+            raise SystemExit(
+                "certificates downloads residents' photos from LINE: set LINE_CHANNEL_ACCESS_TOKEN"
+            )
+        content = LineContent(settings.line_api_url, settings.line_channel_access_token)
+    closing = []
+    if provider is None:
+        secret = shared_secret(dict(options.env) or None, settings.data_dir, embedded=ctx.mode == "embedded")
+        http_provider = HttpPaymentProvider(
+            options.payments_url or f"{settings.public_url}/pay",
+            secret,
+            options.callback_url or f"{settings.public_url}{MOUNT}/payments/callback",
+        )
+        closing.append(http_provider.close)
+        provider = http_provider
+    requests = CommandHandler(store, certificate_decider, source=SOURCE)
+    personal = PersonalData(pool)
+    photos = PhotoStore(pool, personal)
+    dialog = Dialog(
+        catalogue=catalogue,
+        store=store,
+        requests=requests,
+        personal=personal,
+        photos=photos,
+        content=content,
+        provider=provider,
+        clock=clock,
+        settings=DialogSettings(payment_timeout=options.payment_timeout, return_url=options.return_url),
+    )
+    notices = Notices(store, requests)
+    callbacks = PaymentCallbacks(pool, requests, provider, clock)
+    desk = Desk(pool, requests, catalogue, personal, photos, clock)
+    housekeeping = Housekeeping(
+        pool,
+        requests,
+        photos,
+        provider,
+        clock,
+        Timers(
+            draft_idle=options.draft_idle,
+            photo_retention=options.photo_retention,
+            interval=options.sweep_interval,
+        ),
+    )
+    runners = [ProjectionRunner(store, projection()) for projection in PROJECTIONS]
+    for runner in runners:
+        await runner.ensure()
+    live = LiveUpdates(pool, projections=[REQUESTS, DAILY])
+    parts = Certificates(
+        catalogue=catalogue,
+        requests=requests,
+        personal=personal,
+        photos=photos,
+        provider=provider,
+        dialog=dialog,
+        notices=notices,
+        callbacks=callbacks,
+        desk=desk,
+        housekeeping=housekeeping,
+        intents=IdempotentConsumer(
+            "certificates-intents", [intents_topic("certificates")], dialog.on_intent, bus=ctx.bus, pool=pool
+        ),
+        notices_consumer=IdempotentConsumer(
+            "certificates-notices",
+            ["events.certificates"],
+            notices.on_event,
+            bus=ctx.bus,
+            pool=pool,
+            batched=True,
+        ),
+        relay=OutboxRelay(store, ctx.bus, name="certificates-relay"),
+        projections=runners,
+        auth=auth,
+    )
+    dashboard = Dashboard(pool, store, catalogue, personal, photos, desk, options.payment_timeout)
+    running = Running(
+        app=create_app(auth, dashboard, callbacks, live, clock),
+        tasks=[
+            parts.intents.run,
+            parts.notices_consumer.run,
+            parts.relay.run,
+            housekeeping.run,
+            *[runner.run for runner in runners],
+        ],
+        on_stop=[live.close, *closing],
+        projections=runners,
+    )
+    return parts, running
+
+
+async def build(ctx: ServiceContext) -> Running:
+    _parts, running = await start(ctx)
+    return running
+
+
+service = ServiceSpec(
+    name="certificates",
+    mount=MOUNT,
+    build=build,
+    migrations=("cityhall.web", "cityhall.certificates"),
+    order=50,
+)

@@ -1,0 +1,175 @@
+"""The payment provider port: open a checkout, verify the provider's signed confirmation, refund.
+
+LINE Pay has closed in Japan, so the fee goes through a payment provider behind this port.
+`HttpPaymentProvider` speaks the small HTTP protocol below; the simulated provider that the
+embedded run serves at `/pay` (`cityhall.certificates.paysim`) implements its other side, and
+a real provider's adapter would implement `PaymentProvider` the same way.
+
+- `POST {base}/api/checkouts` `{reference, amount, currency, return_url, callback_url}` with
+  `Authorization: Bearer <secret>` and an `Idempotency-Key`: `{checkout_id, url}`.
+- The provider POSTs a JSON notice to `callback_url` with `X-Payment-Signature`: the hex
+  HMAC-SHA256 of the raw body under the shared secret. A notice whose signature does not match
+  is forged (the service answers 400); a replayed one is recognised by its payment id.
+- `POST {base}/api/refunds` `{payment_id, amount}`, idempotent per payment: `{refund_id}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, Protocol
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+SIGNATURE_HEADER = "X-Payment-Signature"
+
+
+@dataclass(frozen=True)
+class Checkout:
+    url: str
+    checkout_id: str
+
+
+@dataclass(frozen=True)
+class Refund:
+    refund_id: str
+    payment_id: str
+    amount: int
+
+
+class PaymentNotice(BaseModel):
+    """What the provider tells us about a checkout (the verified callback body)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    notice_id: str
+    kind: Literal["paid", "failed", "cancelled"]
+    checkout_id: str
+    reference: uuid.UUID
+    """The request id the checkout was opened for."""
+    amount: int
+    payment_id: str | None = None
+    at: datetime
+
+
+class ForgedCallback(ValueError):
+    """The callback's signature is missing or wrong, or its body is not a notice."""
+
+
+class ProviderError(Exception):
+    """The provider could not do what was asked (unreachable, refused, or answered nonsense)."""
+
+
+class PaymentProvider(Protocol):
+    async def create_checkout(
+        self, request_id: uuid.UUID, amount: int, return_url: str, *, attempt: int = 1
+    ) -> Checkout:
+        """A checkout for `amount` yen; the same `(request_id, attempt)` gives the same checkout."""
+
+    def verify_callback(self, body: bytes, signature: str | None) -> PaymentNotice:
+        """The notice in a callback, or `ForgedCallback`."""
+
+    async def refund(self, payment_id: str, amount: int) -> Refund:
+        """Give `amount` yen of a payment back; repeating it refunds once."""
+
+
+def sign(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, body: bytes, signature: str | None) -> PaymentNotice:
+    """Check the HMAC over the raw body, then parse it; `ForgedCallback` when either fails."""
+    if not signature or not hmac.compare_digest(sign(secret, body), signature.strip().lower()):
+        raise ForgedCallback("the payment notice's signature does not match")
+    try:
+        return PaymentNotice.model_validate(json.loads(body))
+    except (ValueError, ValidationError) as exc:
+        raise ForgedCallback(f"the payment notice is not valid: {exc}") from exc
+
+
+class HttpPaymentProvider:
+    """The provider port over HTTP (the simulated provider, or any provider speaking its protocol)."""
+
+    def __init__(self, base_url: str, secret: str, callback_url: str, *, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.secret = secret
+        self.callback_url = callback_url
+        self._http = httpx.AsyncClient(
+            timeout=timeout, headers={"authorization": f"Bearer {secret}"}, follow_redirects=False
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _post(self, path: str, payload: dict[str, object], key: str) -> dict[str, object]:
+        try:
+            response = await self._http.post(
+                f"{self.base_url}{path}", json=payload, headers={"idempotency-key": key}
+            )
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"payment provider unreachable: {exc!r}") from exc
+        if response.status_code >= 300:
+            raise ProviderError(f"payment provider answered {response.status_code}: {response.text[:300]}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ProviderError("payment provider answered with something that is not JSON") from exc
+        if not isinstance(body, dict):
+            raise ProviderError("payment provider answered with something that is not an object")
+        return body
+
+    async def create_checkout(
+        self, request_id: uuid.UUID, amount: int, return_url: str, *, attempt: int = 1
+    ) -> Checkout:
+        body = await self._post(
+            "/api/checkouts",
+            {
+                "reference": str(request_id),
+                "amount": amount,
+                "currency": "JPY",
+                "return_url": return_url,
+                "callback_url": self.callback_url,
+            },
+            key=f"checkout:{request_id}:{attempt}",
+        )
+        url, checkout_id = body.get("url"), body.get("checkout_id")
+        if not isinstance(url, str) or not isinstance(checkout_id, str):
+            raise ProviderError(f"payment provider's checkout lacks url or checkout_id: {body}")
+        return Checkout(url=url, checkout_id=checkout_id)
+
+    def verify_callback(self, body: bytes, signature: str | None) -> PaymentNotice:
+        return verify(self.secret, body, signature)
+
+    async def refund(self, payment_id: str, amount: int) -> Refund:
+        body = await self._post(
+            "/api/refunds", {"payment_id": payment_id, "amount": amount}, key=f"refund:{payment_id}"
+        )
+        refund_id = body.get("refund_id")
+        if not isinstance(refund_id, str):
+            raise ProviderError(f"payment provider's refund lacks refund_id: {body}")
+        return Refund(refund_id=refund_id, payment_id=payment_id, amount=amount)
+
+
+SECRET_ENV = "CITYHALL_PAYMENTS_SECRET"
+
+
+def shared_secret(env: dict[str, str] | None, data_dir: Path, *, embedded: bool) -> str:
+    """`CITYHALL_PAYMENTS_SECRET`; the embedded run generates one once and keeps it in its data dir."""
+    environ = dict(os.environ if env is None else env)
+    if environ.get(SECRET_ENV):
+        return environ[SECRET_ENV]
+    if not embedded:
+        raise SystemExit(f"set {SECRET_ENV}: the secret shared with the payment provider")
+    path = data_dir / "payments-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

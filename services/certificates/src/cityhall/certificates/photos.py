@@ -1,0 +1,135 @@
+"""Identity-document photos: downloaded from LINE, checked, stored encrypted, shredded with the resident.
+
+A photo never enters an event or the bus: events carry its id. The bytes are sealed with a
+fresh AES-256-GCM data key per photo, and that key is stored wrapped with the resident's own
+key (`cityhall.events.personal`), so `forget` on the resident makes the photo unreadable along
+with their other personal fields. Retention deletes the rows themselves.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApiBlob, Configuration
+from linebot.v3.messaging.exceptions import ApiException
+
+from cityhall.events.db import Connection, Pool
+from cityhall.events.personal import FORGOTTEN, PersonalData
+
+MAX_BYTES = 10 * 1024 * 1024
+LINE_API = "https://api.line.me"
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class PhotoRefused(Exception):
+    """The content cannot be an identity-document photo; `reason` says why."""
+
+    def __init__(self, reason: Literal["not_an_image", "too_large", "unavailable"]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def sniff(data: bytes) -> str:
+    """The content type by the file's own magic bytes (the claimed type is not trusted)."""
+    if len(data) > MAX_BYTES:
+        raise PhotoRefused("too_large")
+    if data.startswith(JPEG_MAGIC):
+        return "image/jpeg"
+    if data.startswith(PNG_MAGIC):
+        return "image/png"
+    raise PhotoRefused("not_an_image")
+
+
+class Downloader(Protocol):
+    async def download(self, message_id: str) -> bytes:
+        """The content a resident sent; `PhotoRefused("unavailable")` when LINE has none."""
+
+
+class LineContent:
+    """Downloads through the SDK's blob API (`AsyncMessagingApiBlob.get_message_content`)."""
+
+    def __init__(self, line_api_url: str | None, access_token: str, *, timeout: float = 20.0) -> None:
+        host = line_api_url.rstrip("/") if line_api_url else None
+        # LINE's own address: leave the blob API its own host (api-data.line.me).
+        self.configuration = Configuration(
+            host=None if host in (None, LINE_API) else host, access_token=access_token
+        )
+        self.timeout = timeout
+
+    async def download(self, message_id: str) -> bytes:
+        async with AsyncApiClient(self.configuration) as client:
+            try:
+                content = await AsyncMessagingApiBlob(client).get_message_content(
+                    message_id, _request_timeout=self.timeout
+                )
+            except ApiException as exc:
+                if exc.status in (400, 404, 410):
+                    raise PhotoRefused("unavailable") from exc
+                raise
+        return bytes(content)
+
+
+@dataclass(frozen=True)
+class Photo:
+    photo_id: uuid.UUID
+    content_type: str
+    size: int
+
+
+class PhotoStore:
+    """The `id_photos` table: sealed bytes and a data key wrapped with the resident's key."""
+
+    def __init__(self, pool: Pool, personal: PersonalData) -> None:
+        self.pool = pool
+        self.personal = personal
+
+    async def put(
+        self, conn: Connection, *, user_id: str, request_id: uuid.UUID, data: bytes, photo_id: uuid.UUID
+    ) -> Photo:
+        content_type = sniff(data)
+        data_key = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(12)
+        sealed = nonce + AESGCM(data_key).encrypt(nonce, data, photo_id.bytes)
+        wrapped = await self.personal.encrypt(user_id, base64.b64encode(data_key).decode(), conn=conn)
+        await conn.execute(
+            """INSERT INTO id_photos (photo_id, user_id, request_id, content_type, size, wrapped_key, sealed)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (photo_id) DO NOTHING""",
+            photo_id,
+            user_id,
+            request_id,
+            content_type,
+            len(data),
+            wrapped,
+            sealed,
+        )
+        return Photo(photo_id, content_type, len(data))
+
+    async def get(self, photo_id: uuid.UUID, *, conn: Connection | None = None) -> tuple[str, bytes] | None:
+        """(content type, bytes); None when deleted or when the resident was forgotten."""
+        target = conn or self.pool
+        row = await target.fetchrow(
+            "SELECT content_type, wrapped_key, sealed FROM id_photos WHERE photo_id = $1", photo_id
+        )
+        if row is None:
+            return None
+        wrapped = await self.personal.decrypt(row["wrapped_key"], conn=conn)
+        if wrapped == FORGOTTEN:
+            return None
+        sealed: bytes = row["sealed"]
+        data = AESGCM(base64.b64decode(wrapped)).decrypt(sealed[:12], sealed[12:], photo_id.bytes)
+        return row["content_type"], data
+
+    async def delete(self, conn: Connection | Pool, photo_id: uuid.UUID) -> bool:
+        status: str = await conn.execute("DELETE FROM id_photos WHERE photo_id = $1", photo_id)
+        return status.endswith(" 1")
+
+    async def delete_resident(self, conn: Connection | Pool, user_id: str) -> int:
+        status: str = await conn.execute("DELETE FROM id_photos WHERE user_id = $1", user_id)
+        return int(status.rsplit(" ", 1)[-1])

@@ -1,0 +1,89 @@
+"""What residents type: normalised when right, a specific message when wrong."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from cityhall.certificates.answers import (
+    BadAnswer,
+    parse_address,
+    parse_birth_date,
+    parse_copies,
+    parse_name,
+    parse_phone,
+)
+
+TODAY = date(2025, 4, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "born"),
+    [
+        ("1985-04-12", date(1985, 4, 12)),
+        ("1985/4/12", date(1985, 4, 12)),
+        ("１９８５年４月１２日", date(1985, 4, 12)),
+        ("19850412", date(1985, 4, 12)),
+        ("昭和60年4月12日", date(1985, 4, 12)),
+        ("S60.4.12", date(1985, 4, 12)),
+        ("平成元年1月8日", date(1989, 1, 8)),
+        ("令和2年2月29日", date(2020, 2, 29)),
+    ],
+)
+def test_dates_of_birth_in_the_usual_forms(text: str, born: date) -> None:
+    assert parse_birth_date(text, TODAY) == born
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("1990年2月30日", "1990年2月30日という日付は存在しません"),
+        ("2023/2/29", "2023年2月29日という日付は存在しません"),
+        ("1990/13/1", "13月という月はありません"),
+        ("平成32年1月1日", "平成の期間にない日付です"),
+        ("2030/1/1", "今日より後"),
+        ("きのう", "読み取れませんでした"),
+    ],
+)
+def test_a_date_that_does_not_exist_gets_its_own_message(text: str, says: str) -> None:
+    with pytest.raises(BadAnswer) as caught:
+        parse_birth_date(text, TODAY)
+    assert says in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text", ["090-1234-5678", "０９０１２３４５６７８", "03 1234 5678", "+81-90-1234-5678"]
+)
+def test_phone_numbers(text: str) -> None:
+    assert parse_phone(text)
+
+
+def test_a_phone_number_with_letters_gets_its_own_message() -> None:
+    with pytest.raises(BadAnswer) as caught:
+        parse_phone("090-12ab-5678")
+    assert "数字以外の文字が含まれています" in str(caught.value)
+    with pytest.raises(BadAnswer) as short:
+        parse_phone("090-1234")
+    assert "桁数" in str(short.value)
+
+
+def test_names_and_addresses() -> None:
+    assert parse_name("  山田　太郎 ") == "山田 太郎"
+    with pytest.raises(BadAnswer, match="数字"):
+        parse_name("山田1号")
+    with pytest.raises(BadAnswer, match="空"):
+        parse_name("   ")
+    assert parse_address("ポケット市中央1-2-3") == "ポケット市中央1-2-3"
+    with pytest.raises(BadAnswer, match="短すぎる"):
+        parse_address("中央")
+    with pytest.raises(BadAnswer, match="番地"):
+        parse_address("ポケット市中央町のあたり")
+
+
+def test_copies() -> None:
+    assert parse_copies("３通") == 3
+    with pytest.raises(BadAnswer, match="1〜10通の範囲"):
+        parse_copies("11")
+    with pytest.raises(BadAnswer, match="数字"):
+        parse_copies("たくさん")
