@@ -13,7 +13,6 @@ const state = {
   shown: new Set(),
   richMenuTimer: null,
   selectedPlace: null,
-  pending: 0,
 };
 
 // --- API ------------------------------------------------------------------------------------
@@ -197,10 +196,10 @@ function ensureDivider(at) {
   insertSorted(divider, start - 0.5);
 }
 
-function accountIcon(spacer) {
+function accountIcon() {
   const img = document.createElement("img");
-  img.className = spacer ? "icon spacer" : "icon";
-  img.src = state.config.iconUrl ?? "/sim/static/account.svg";
+  img.className = "icon";
+  img.src = "/sim/static/account.svg";
   img.alt = "";
   return img;
 }
@@ -208,7 +207,7 @@ function accountIcon(spacer) {
 function messageRow(own, content, metaLines, senderName) {
   const row = document.createElement("div");
   row.className = `msg ${own ? "own" : "theirs"}`;
-  if (!own) row.append(accountIcon(false));
+  if (!own) row.append(accountIcon());
   const body = document.createElement("div");
   body.className = "body";
   if (senderName) {
