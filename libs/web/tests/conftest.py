@@ -130,16 +130,19 @@ async def site(fresh_database: str) -> AsyncIterator[Site]:
         password_hash=hashed,
     )
     await accounts.save("roads-clerk", "道路管理課 品川", PASSWORD, ["roads"], password_hash=hashed)
-    config = new_config()
+    try:
+        yield make_site(new_config(), pool, accounts)
+    finally:
+        await pool.close()
+
+
+def make_site(config: WebConfig, pool: Pool, accounts: Accounts) -> Site:
     throttle = LoginThrottle(limit=5, window=900)
     root = FastAPI()
     # Longer prefixes first, as System.asgi mounts them.
     root.mount("/staff/certificates", department_app(config, pool))
     root.mount("/staff", create_portal(config, accounts, dashboards=DASHBOARDS, throttle=throttle))
-    try:
-        yield Site(config, pool, accounts, throttle, root)
-    finally:
-        await pool.close()
+    return Site(config, pool, accounts, throttle, root)
 
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')

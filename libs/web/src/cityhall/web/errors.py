@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("cityhall.web.errors")
 
@@ -105,14 +106,42 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(request, status, MESSAGES[400], errors=errors, detail=safe)
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    incident = uuid.uuid4().hex[:12]
-    log.error("unhandled error %s on %s %s", incident, request.method, request.url.path, exc_info=exc)
-    message = f"{MESSAGES[500]}（エラー番号: {incident}）"
-    return error_response(request, 500, message)
+class UnexpectedErrorMiddleware:
+    """Any exception a handler lets through: logged with its trace and an incident id, answered
+    with the plain 500 page (or JSON). Handled here rather than re-raised, so that the trace is
+    logged once and nothing of it can reach the browser."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            incident = uuid.uuid4().hex[:12]
+            log.error(
+                "unhandled error %s on %s %s", incident, scope.get("method"), scope.get("path"), exc_info=exc
+            )
+            if started:  # a streaming response broke midway: nothing more can be said
+                return
+            request = Request(scope)
+            response = error_response(request, 500, f"{MESSAGES[500]}（エラー番号: {incident}）")
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """HTTP and validation errors as pages or JSON; anything else as a plain 500."""
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(UnexpectedErrorMiddleware)
