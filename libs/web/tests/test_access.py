@@ -65,6 +65,7 @@ async def test_another_department_gets_403(site: Site) -> None:
         assert page.headers["content-type"].startswith("text/html")
         assert FORBIDDEN in page.text
         assert '<html lang="ja">' in page.text
+        assert "道路管理課 品川" in page.text and 'action="/staff/logout"' in page.text  # who, and a way out
         api = await client.get("/staff/certificates/api/notes")
         assert api.status_code == 403
         assert FORBIDDEN in api.json()["detail"]

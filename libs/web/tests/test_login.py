@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from http.cookies import SimpleCookie
 
+from cityhall.web.portal.accounts import LoginThrottle
+
 from .conftest import PASSWORD, Site, csrf_from, login
 
 GENERIC = "ユーザー名またはパスワードが正しくありません。"
@@ -121,3 +123,20 @@ async def test_login_does_not_redirect_to_another_site(site: Site) -> None:
             response = await login(client, "cert-clerk", next=target)
             assert response.status_code == 303
             assert response.headers["location"] == "/staff/"
+
+
+def test_throttle_window_and_memory_bound() -> None:
+    throttle = LoginThrottle(limit=2, window=900, max_keys=3)
+    throttle.failed("a", "1.1.1.1")
+    assert not throttle.blocked("A", "1.1.1.1")
+    throttle.failed("A", "1.1.1.1")
+    assert throttle.blocked("a", "1.1.1.1")  # usernames are case-insensitive
+    assert not throttle.blocked("a", "2.2.2.2")
+    throttle.succeeded("a", "1.1.1.1")
+    assert not throttle.blocked("a", "1.1.1.1")
+    for i in range(10):
+        throttle.failed(f"user{i}", "3.3.3.3")
+    assert len(throttle._failures) <= 3
+    expired = LoginThrottle(limit=1, window=0.0)
+    expired.failed("a", "1.1.1.1")
+    assert not expired.blocked("a", "1.1.1.1")

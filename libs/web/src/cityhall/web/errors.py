@@ -74,7 +74,13 @@ def error_response(
     return kit_templates().TemplateResponse(
         request,
         "kit/error.html",
-        {"status": status, "message": message, "errors": errors or []},
+        {
+            "status": status,
+            "message": message,
+            "errors": errors or [],
+            # Whoever is signed in, if the request got that far: the header shows them and logout.
+            "user": getattr(request.state, "cityhall_user", None),
+        },
         status_code=status,
         headers=headers,
     )

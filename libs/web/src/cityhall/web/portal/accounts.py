@@ -131,8 +131,8 @@ class LoginThrottle:
     """Failed logins per (username, client address): after `limit` in `window` seconds, refuse
     until the oldest falls out of the window. In memory: per portal process."""
 
-    def __init__(self, limit: int = 5, window: float = 900.0) -> None:
-        self.limit, self.window = limit, window
+    def __init__(self, limit: int = 5, window: float = 900.0, max_keys: int = 10_000) -> None:
+        self.limit, self.window, self.max_keys = limit, window, max_keys
         self._failures: dict[tuple[str, str], list[float]] = {}
 
     def _recent(self, key: tuple[str, str], now: float) -> list[float]:
@@ -150,9 +150,11 @@ class LoginThrottle:
         key = (username.lower(), address)
         now = time.monotonic()
         self._failures[key] = [*self._recent(key, now), now]
-        if len(self._failures) > 10_000:  # bound the memory an attacker can make us use
+        if len(self._failures) > self.max_keys:  # bound the memory an attacker can make us use
             for stale in [k for k in list(self._failures) if not self._recent(k, now)]:
                 self._failures.pop(stale, None)
+            while len(self._failures) > self.max_keys:  # still too many: forget the oldest
+                self._failures.pop(next(iter(self._failures)))
 
     def succeeded(self, username: str, address: str) -> None:
         self._failures.pop((username.lower(), address), None)
