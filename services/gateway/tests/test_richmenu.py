@@ -191,3 +191,17 @@ async def test_the_embedded_run_creates_the_menu_at_start(
         await wait_for(has_default, timeout=30, message="no default rich menu after start")
     finally:
         await system.stop()
+
+
+def test_a_real_channel_leaves_each_api_its_own_host() -> None:
+    """Unset or LINE's own address: no host override, so the image goes to api-data.line.me."""
+    for url in (None, "https://api.line.me", "https://api.line.me/"):
+        configuration = sdk_configuration(Settings(line_channel_access_token=TOKEN, line_api_url=url))
+        assert configuration.host is None
+        assert configuration.access_token == TOKEN
+    emulator = sdk_configuration(
+        Settings(line_channel_access_token=TOKEN, line_api_url="http://127.0.0.1:9/line-api/")
+    )
+    assert emulator.host == "http://127.0.0.1:9/line-api"
+    with pytest.raises(ValueError):
+        sdk_configuration(Settings(line_api_url="http://127.0.0.1:9"))
