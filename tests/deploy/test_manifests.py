@@ -53,9 +53,9 @@ class Package:
     services: tuple[str, ...]  # its `cityhall.services` entry points
 
 
-def packages() -> list[Package]:
+def packages(*folders: str) -> list[Package]:
     found = []
-    for pyproject in sorted([*ROOT.glob("services/*/pyproject.toml"), *ROOT.glob("tools/*/pyproject.toml")]):
+    for pyproject in sorted(p for folder in folders for p in ROOT.glob(f"{folder}/*/pyproject.toml")):
         project = tomllib.loads(pyproject.read_text())["project"]
         names = tuple(project.get("entry-points", {}).get("cityhall.services", {}))
         if names:
@@ -63,8 +63,10 @@ def packages() -> list[Package]:
     return found
 
 
-PACKAGES = packages()
+PACKAGES = packages("services", "tools")  # each has a Dockerfile
 IMAGES = {p.name: p for p in PACKAGES}  # image cityhall-gateway is built from package cityhall-gateway
+# Every runnable service, a library's too (libs/web's staff-portal runs from an image that holds it).
+SERVICES = {s for p in packages("libs", "services", "tools") for s in p.services}
 
 
 def dockerfile(package: Package) -> list[tuple[str, str]]:
@@ -124,7 +126,7 @@ def compose_services() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def test_the_workspace_has_services_to_deploy() -> None:
-    assert {"gateway", "notify", "line-emulator", "simulator"} <= {s for p in PACKAGES for s in p.services}
+    assert {"gateway", "notify", "line-emulator", "simulator"} <= SERVICES
 
 
 @pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
@@ -144,7 +146,7 @@ def test_dockerfile_builds_only_its_package_and_runs_it_as_a_non_root_container(
 
 
 def test_every_service_is_run_by_compose_and_by_a_kubernetes_workload() -> None:
-    wanted = {s for p in PACKAGES for s in p.services}
+    wanted = SERVICES
     composed = {
         tuple(service.get("command") or image_cmd(service["image"])) for _, service in compose_services()
     }
@@ -193,11 +195,8 @@ def test_probes_and_security_of_every_deployment() -> None:
 
 
 def test_every_mount_is_routed_by_the_ingress_and_the_compose_proxy() -> None:
-    ours = {p.name for p in PACKAGES}
     mounts = {
-        ep.name: ep.load().mount
-        for ep in entry_points(group="cityhall.services")
-        if ep.dist and ep.dist.name in ours
+        ep.name: ep.load().mount for ep in entry_points(group="cityhall.services") if ep.name in SERVICES
     }
     ingress_paths = {
         value["path"]
