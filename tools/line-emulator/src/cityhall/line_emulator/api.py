@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 LINE_TAG = "line"
 BOT_INFO = {
-    "userId": "U0000000000000000000000000000b07",
+    "userId": "U00000000000000000000000000000b07",  # U + 32 hex, as LINE ids are
     "basicId": "@cityhall",
     "displayName": "Pocket City Hall (emulator)",
     "chatMode": "bot",
