@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +17,10 @@ import pytest
 from fastapi import Depends, FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
-from cityhall.events.db import Pool, create_pool, migrate
+from cityhall.events.db import Connection, Pool, create_pool, migrate
+from cityhall.events.envelope import Envelope
+from cityhall.events.store import EventStore, RecordedEvent
+from cityhall.events.testing.samples import CounterIncremented
 from cityhall.web import (
     StaffUser,
     WebConfig,
@@ -143,6 +146,33 @@ def make_site(config: WebConfig, pool: Pool, accounts: Accounts) -> Site:
     root.mount("/staff/certificates", department_app(config, pool))
     root.mount("/staff", create_portal(config, accounts, dashboards=DASHBOARDS, throttle=throttle))
     return Site(config, pool, accounts, throttle, root)
+
+
+# A projection and an event for the live-update tests.
+
+
+class Totals:
+    name = "totals"
+
+    async def create(self, conn: Connection, table: str) -> None:
+        await conn.execute(f'CREATE TABLE "{table}" (stream text PRIMARY KEY, total bigint NOT NULL)')
+
+    async def apply(self, conn: Connection, table: str, events: Sequence[RecordedEvent]) -> None:
+        await conn.executemany(
+            f"""INSERT INTO "{table}" (stream, total) VALUES ($1, $2)
+                ON CONFLICT (stream) DO UPDATE SET total = "{table}".total + excluded.total""",
+            [(e.stream, e.envelope.data["by"]) for e in events],
+        )
+
+
+async def total(pool: Pool) -> int:
+    return int(await pool.fetchval("SELECT coalesce(sum(total), 0) FROM totals"))
+
+
+async def append(store: EventStore, by: int) -> None:
+    await store.append(
+        "counter-1", None, [Envelope.wrap(CounterIncremented(by=by), source="/t", subject="counter-1")]
+    )
 
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')

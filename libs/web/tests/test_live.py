@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import httpx
@@ -13,41 +13,15 @@ import pytest
 import uvicorn
 from fastapi import Depends, FastAPI
 
-from cityhall.events.db import Connection, Pool, create_pool, migrate
-from cityhall.events.envelope import Envelope
+from cityhall.events.db import Pool, create_pool, migrate
 from cityhall.events.projection import ProjectionRunner
-from cityhall.events.store import EventStore, RecordedEvent
+from cityhall.events.store import EventStore
 from cityhall.events.testing import wait_for
-from cityhall.events.testing.samples import CounterIncremented
 from cityhall.web import LiveUpdates, StaffUser, install, require_role
 
-from .conftest import new_config
+from .conftest import Totals, append, new_config, total
 
 Clerk = Annotated[StaffUser, Depends(require_role("certificates"))]
-
-
-class Totals:
-    name = "totals"
-
-    async def create(self, conn: Connection, table: str) -> None:
-        await conn.execute(f'CREATE TABLE "{table}" (stream text PRIMARY KEY, total bigint NOT NULL)')
-
-    async def apply(self, conn: Connection, table: str, events: Sequence[RecordedEvent]) -> None:
-        await conn.executemany(
-            f"""INSERT INTO "{table}" (stream, total) VALUES ($1, $2)
-                ON CONFLICT (stream) DO UPDATE SET total = "{table}".total + excluded.total""",
-            [(e.stream, e.envelope.data["by"]) for e in events],
-        )
-
-
-async def total(pool: Pool) -> int:
-    return int(await pool.fetchval("SELECT coalesce(sum(total), 0) FROM totals"))
-
-
-async def append(store: EventStore, by: int) -> None:
-    await store.append(
-        "counter-1", None, [Envelope.wrap(CounterIncremented(by=by), source="/t", subject="counter-1")]
-    )
 
 
 @pytest.fixture

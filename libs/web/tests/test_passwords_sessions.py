@@ -90,4 +90,4 @@ def test_user_departments() -> None:
     assert admin.department == "certificates"
     assert admin.has_role("roads", "certificates-admin")
     assert not CLERK.has_role("certificates-admin")
-    assert CLERK.department_label == "市民課（証明書）"
+    assert CLERK.department_label == "市民課 証明書係"

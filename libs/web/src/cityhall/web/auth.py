@@ -46,7 +46,7 @@ FORBIDDEN_MESSAGE = "このページを表示する権限がありません。"
 LOGIN_REQUIRED_MESSAGE = "ログインしてください。"
 
 DEPARTMENTS: dict[str, str] = {
-    "certificates": "市民課（証明書）",
+    "certificates": "市民課 証明書係",
     "roads": "道路管理課",
     "reservations": "予約受付",
     "notify": "広報・お知らせ",
