@@ -87,3 +87,19 @@ async def test_logout_needs_the_token(site: Site) -> None:
         await logged_in(client)
         assert (await client.post("/staff/logout")).status_code == 403
         assert (await client.get("/staff/certificates/")).status_code == 200
+
+
+async def test_signed_in_helper_gives_a_working_cookie_and_token(site: Site) -> None:
+    from cityhall.web import StaffAuth, StaffUser
+
+    cookie, token = StaffAuth(site.config).signed_in(
+        StaffUser("cert-clerk", "市川", frozenset({"certificates"}))
+    )
+    async with site.client() as client:
+        response = await client.post(
+            "/staff/certificates/notes",
+            data={"note": "from a test", "csrf_token": token},
+            headers={"Cookie": f"cityhall_staff={cookie}"},
+        )
+        assert response.status_code == 204
+    assert await site.notes() == ["from a test"]

@@ -250,6 +250,15 @@ class StaffAuth:
     def sign(self, value: str) -> str:
         return hmac.new(self._csrf_key, value.encode(), hashlib.sha256).hexdigest()
 
+    def csrf_token_for(self, session: Session) -> str:
+        """The CSRF token pages of this session carry (what `csrf_token()` gives them)."""
+        return self.sign(f"session:{session.sid}")
+
+    def signed_in(self, user: StaffUser) -> tuple[str, str]:
+        """For tests and tools: a new session for `user` as (`cityhall_staff` cookie value, CSRF token)."""
+        token, session = self.sessions.issue(user)
+        return token, self.csrf_token_for(session)
+
     async def authenticate(self, request: Request) -> StaffUser | None:
         """The person behind the request (cached on `request.state`), or None."""
         state = request.state
