@@ -15,8 +15,8 @@ from cityhall.events.bus import Bus
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.kafka_bus import KafkaBus
 from cityhall.events.localpg import LocalPostgres
-from cityhall.runtime.service import ServiceSpec, Settings, discover
-from cityhall.runtime.system import System
+from cityhall.runtime.service import ServiceSpec, Settings, discover, installed, load
+from cityhall.runtime.system import System, UnusedBus
 
 app = typer.Typer(help="Pocket City Hall: a municipality's front desk in LINE.", no_args_is_help=True)
 projections_app = typer.Typer(help="Read models.", no_args_is_help=True)
@@ -119,10 +119,9 @@ def run() -> None:
 
 
 def _spec(name: str) -> ServiceSpec:
-    specs = discover()
-    if name not in specs:
-        raise typer.BadParameter(f"unknown service {name!r}; installed: {', '.join(sorted(specs))}")
-    return specs[name]
+    if name not in installed():
+        raise typer.BadParameter(f"unknown service {name!r}; installed: {', '.join(installed())}")
+    return load(name)
 
 
 @app.command()
@@ -130,12 +129,13 @@ def service(name: str) -> None:
     """Run one service alone (distributed mode: Kafka and the service's own DATABASE_URL)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
-    if not settings.kafka_bootstrap_servers:
-        raise typer.BadParameter("distributed mode needs KAFKA_BOOTSTRAP_SERVERS")
     spec = _spec(name)
+    if spec.uses_bus and not settings.kafka_bootstrap_servers:
+        raise typer.BadParameter("distributed mode needs KAFKA_BOOTSTRAP_SERVERS")
 
     async def main() -> None:
-        system = System(settings, "distributed", _bus(settings, None), settings.database_url)
+        bus = _bus(settings, None) if spec.uses_bus else UnusedBus()
+        system = System(settings, "distributed", bus, settings.database_url)
         try:
             await system.start([spec])
             await _serve(system, settings, [f"{name} listening on {settings.bind_host}:{settings.port}"])

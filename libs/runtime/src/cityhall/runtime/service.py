@@ -103,16 +103,27 @@ class ServiceSpec:
     migrations: tuple[str, ...] = ()
     """Packages whose `migrations/` folder the runtime applies (after cityhall.events')."""
     uses_database: bool = True
+    uses_bus: bool = True
+    """False for tools that talk HTTP only (the emulator, the simulator): no Kafka needed alone."""
     order: int = 100
     """Mount order in the embedded run: more specific prefixes first, the root last."""
 
 
-def discover() -> dict[str, ServiceSpec]:
-    """Every installed service, by name (entry-point group `cityhall.services`)."""
-    specs: dict[str, ServiceSpec] = {}
-    for ep in entry_points(group="cityhall.services"):
+def installed() -> list[str]:
+    """The names of the installed services (entry-point group `cityhall.services`), unloaded."""
+    return sorted(ep.name for ep in entry_points(group="cityhall.services"))
+
+
+def load(name: str) -> ServiceSpec:
+    """One service's spec, importing only that service."""
+    for ep in entry_points(group="cityhall.services", name=name):
         spec = ep.load()
-        if not isinstance(spec, ServiceSpec):
-            raise TypeError(f"entry point {ep.name} is not a ServiceSpec")
-        specs[spec.name] = spec
-    return specs
+        if not isinstance(spec, ServiceSpec) or spec.name != name:
+            raise TypeError(f"entry point {name} is not the ServiceSpec of service {name!r}")
+        return spec
+    raise KeyError(name)
+
+
+def discover() -> dict[str, ServiceSpec]:
+    """Every installed service, by name."""
+    return {name: load(name) for name in installed()}

@@ -19,8 +19,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cityhall.events import telemetry
-from cityhall.events.bus import Bus
-from cityhall.events.db import create_pool, migrate
+from cityhall.events.bus import Bus, Record, Subscription
+from cityhall.events.db import Pool, create_pool, migrate
 from cityhall.events.store import EventStore
 from cityhall.runtime.service import Mode, Running, ServiceContext, ServiceSpec, Settings
 
@@ -129,8 +129,25 @@ class System:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
-        telemetry.configure("cityhall")
+        alone = self.mode == "distributed" and len(self.services) == 1
+        telemetry.configure(self.services[0].spec.name if alone else "cityhall")
         return app
+
+
+class UnusedBus(Bus):
+    """The bus of a service that declared it needs none (`uses_bus=False`): any use is a bug."""
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def publish(self, records: Sequence[Record], *, timeout: float = 10.0) -> None:
+        raise RuntimeError("this service declared uses_bus=False")
+
+    def subscribe(self, group: str, topics: Sequence[str], pool: Pool) -> Subscription:
+        raise RuntimeError("this service declared uses_bus=False")
 
 
 async def supervise(name: str, loop: Callable[[], Awaitable[None]]) -> None:

@@ -119,7 +119,10 @@ def inspect_router(emulator: Emulator) -> APIRouter:
     @router.get("/richmenu", name="inspect-richmenu")
     async def rich_menu(userId: str, request: Request) -> JSONResponse:
         menu, source = state.applied_rich_menu(userId)
-        image_url = str(request.url_for("inspect-richmenu-image", richMenuId=menu["richMenuId"]))
+        # Built from root_path, not url_for: under the embedded run's root router the route
+        # names of a mounted app are not resolvable.
+        base = str(request.base_url).rstrip("/") + request.scope.get("root_path", "")
+        image_url = f"{base}/_inspect/richmenu/{menu['richMenuId']}/image"
         return JSONResponse({"richMenu": menu, "source": source, "imageUrl": image_url})
 
     @router.get("/richmenu/{richMenuId}/image", name="inspect-richmenu-image")

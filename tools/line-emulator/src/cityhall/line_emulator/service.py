@@ -12,4 +12,6 @@ async def build(context: ServiceContext) -> Running:
     return Running(app=create_app(EmulatorSettings.from_env()))
 
 
-service = ServiceSpec(name="line-emulator", mount="/line-api", build=build, uses_database=False, order=10)
+service = ServiceSpec(
+    name="line-emulator", mount="/line-api", build=build, uses_database=False, uses_bus=False, order=10
+)
