@@ -185,6 +185,8 @@ async def test_bearer_tokens_on_staff_pages_and_apis(site: Site, issuer: Issuer)
         # Browsers never attach bearer tokens on their own: no CSRF token needed.
         added = await client.post("/staff/certificates/notes", data={"note": "from the API"}, headers=clerk)
         assert added.status_code == 204
+        stale = await client.post("/staff/certificates/notes", data={"note": "expired"}, headers=expired)
+        assert stale.status_code == 401
         me = await client.get("/staff/api/me", headers=clerk)
         assert me.json()["username"] == "yamada"
         assert [d["key"] for d in me.json()["dashboards"]] == ["certificates"]

@@ -322,7 +322,8 @@ def safe_next(target: str | None, default: str) -> str:
     return target
 
 
-def _login_required(request: Request) -> HTTPException:
+def login_required(request: Request) -> HTTPException:
+    """The answer to a request without a valid login: 303 to the login page, or 401."""
     auth = staff_auth(request)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     location = f"{auth.config.login_url}?next={quote(here, safe='/')}"
@@ -350,7 +351,7 @@ async def require_user(request: Request) -> StaffUser:
     """Dependency: any signed-in person (else 303 to the login page, or 401 for APIs)."""
     user = await staff_auth(request).authenticate(request)
     if user is None:
-        raise _login_required(request)
+        raise login_required(request)
     return user
 
 

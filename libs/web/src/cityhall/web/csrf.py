@@ -20,7 +20,7 @@ from fastapi import HTTPException, Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cityhall.web.auth import SESSION_COOKIE, is_https, staff_auth
+from cityhall.web.auth import SESSION_COOKIE, is_https, login_required, staff_auth
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -56,7 +56,9 @@ async def csrf_protect(request: Request) -> None:
         return
     auth = staff_auth(request)
     await auth.authenticate(request)
-    if getattr(request.state, "cityhall_bearer", False) and request.state.cityhall_user is not None:
+    if getattr(request.state, "cityhall_bearer", False):
+        if request.state.cityhall_user is None:
+            raise login_required(request)  # a bad bearer token is a login problem, not a CSRF one
         return
     supplied = request.headers.get(CSRF_HEADER)
     if not supplied:
