@@ -221,7 +221,7 @@ def ask_phone() -> TextMessage:
 
 def ask_id_document(request_id: uuid.UUID, documents: Sequence[Labelled]) -> TextMessage:
     return _text(
-        "本人確認のため、本人確認書類の写真をお送りいただきます。お手元の書類の種類をお選びください。",
+        "本人確認のため、本人確認書類の表面の写真をお送りいただきます。まず、お手元の本人確認書類の種類をお選びください。",
         *[_postback(d.label, postback_data("doc", request_id, d=d.code)) for d in documents],
     )
 

@@ -339,10 +339,15 @@ def create_app(provider: Provider) -> FastAPI:
     return app
 
 
-async def build(ctx: ServiceContext) -> Running:
+async def start(ctx: ServiceContext) -> tuple[Provider, Running]:
     secret = shared_secret(None, ctx.settings.data_dir, embedded=ctx.mode == "embedded")
     provider = Provider(ctx.require_pool(), secret, f"{ctx.settings.public_url}{MOUNT}")
-    return Running(app=create_app(provider), tasks=[provider.run], on_stop=[provider.close])
+    return provider, Running(app=create_app(provider), tasks=[provider.run], on_stop=[provider.close])
+
+
+async def build(ctx: ServiceContext) -> Running:
+    _provider, running = await start(ctx)
+    return running
 
 
 service = ServiceSpec(
