@@ -65,3 +65,26 @@ def test_a_bad_catalogue_is_a_clear_error(text: str, says: str) -> None:
 def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CatalogueError, match="cannot be read"):
         load({CATALOGUE_ENV: str(tmp_path / "nope.yaml")})
+
+
+async def test_a_bad_catalogue_stops_the_service_at_start(tmp_path: Path) -> None:
+    from cityhall.certificates.app import Options, start
+    from cityhall.events.embedded_bus import EmbeddedBus
+    from cityhall.runtime.service import ServiceContext, Settings
+
+    bad = tmp_path / "catalogue.yaml"
+    bad.write_text(
+        "certificates: [{code: juminhyo, name: 住民票の写し, fee: 三百, postage: 110}]\n", encoding="utf-8"
+    )
+    context = ServiceContext(
+        "certificates",
+        "embedded",
+        Settings(data_dir=tmp_path),
+        None,
+        EmbeddedBus("postgresql://unused"),
+        None,
+    )
+    with pytest.raises(SystemExit) as stopped:
+        await start(context, Options(env={CATALOGUE_ENV: str(bad)}))
+    message = str(stopped.value)
+    assert str(bad) in message and "certificates.0.fee" in message and "purposes: Field required" in message

@@ -208,6 +208,7 @@ async def start(
         ],
         on_stop=[live.close, *closing],
         projections=runners,
+        banner=[f"  Certificates       : {settings.public_url}{MOUNT}/  (role certificates)"],
     )
     return parts, running
 

@@ -342,7 +342,12 @@ def create_app(provider: Provider) -> FastAPI:
 async def start(ctx: ServiceContext) -> tuple[Provider, Running]:
     secret = shared_secret(None, ctx.settings.data_dir, embedded=ctx.mode == "embedded")
     provider = Provider(ctx.require_pool(), secret, f"{ctx.settings.public_url}{MOUNT}")
-    return provider, Running(app=create_app(provider), tasks=[provider.run], on_stop=[provider.close])
+    return provider, Running(
+        app=create_app(provider),
+        tasks=[provider.run],
+        on_stop=[provider.close],
+        banner=[f"  Payments (simulated): {ctx.settings.public_url}{MOUNT}/checkout/…  (ポケットペイ)"],
+    )
 
 
 async def build(ctx: ServiceContext) -> Running:

@@ -1,0 +1,310 @@
+"""住民票 by LINE across processes: signed webhooks → gateway → Kafka → certificates → Kafka → notify →
+the LINE emulator, with the simulated payment provider as its own process and a clerk on the
+certificates dashboard over HTTP.
+
+Processes: the LINE emulator, `cityhall service gateway`, `notify`, `certificates` and
+`payments-sim`, each with its own database on the test Postgres, all on the test Kafka.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import parse_qs
+
+import asyncpg
+import httpx
+import pytest
+from PIL import Image, ImageDraw
+
+from cityhall.events.testing import wait_for
+from cityhall.gateway import testing as webhooks
+from cityhall.runtime.service import discover
+from cityhall.web import StaffUser
+from cityhall.web.auth import StaffAuth
+from cityhall.web.config import WebConfig
+
+from .harness import Deployment, LineClient
+
+pytestmark = pytest.mark.timeout(900)
+
+SESSION_SECRET = "integration-session-secret-" + "s" * 24
+PAYMENTS_SECRET = "integration-payments-secret"
+CLERK = StaffUser("cert-clerk", "証明書係 市川", frozenset({"certificates"}))
+MENU = "domain=certificates&action=menu"
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    postgres_dsn: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    missing = {"gateway", "notify", "certificates", "payments-sim"} - set(discover())
+    if missing:
+        pytest.fail(f"services not installed: {sorted(missing)} (run `uv sync --all-packages`)")
+    deployment = Deployment(postgres_dsn, kafka_bootstrap, tmp_path_factory.mktemp("certificates"))
+    deployment.service("gateway")
+    deployment.service("notify", env={"NOTIFY_WORKERS": "4"})
+    sim = deployment.service("payments-sim", env={"CITYHALL_PAYMENTS_SECRET": PAYMENTS_SECRET})
+    deployment.service(
+        "certificates",
+        env={
+            "CITYHALL_PAYMENTS_URL": f"{sim.url}/pay",
+            "CITYHALL_PAYMENTS_SECRET": PAYMENTS_SECRET,
+            "CITYHALL_SESSION_SECRET": SESSION_SECRET,
+            "CITYHALL_CERTIFICATES_SWEEP_SECONDS": "0.5",
+        },
+    )
+    try:
+        deployment.start()
+        yield deployment
+    finally:
+        deployment.stop()
+
+
+@pytest.fixture
+async def line(deployment: Deployment) -> AsyncIterator[LineClient]:
+    client = LineClient(deployment.services["gateway"].url, deployment.emulator.url)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def licence_photo() -> bytes:
+    image = Image.new("RGB", (400, 250), (230, 238, 226))
+    ImageDraw.Draw(image).rectangle((8, 8, 392, 242), outline=(30, 80, 50), width=4)
+    out = io.BytesIO()
+    image.save(out, format="JPEG")
+    return out.getvalue()
+
+
+def text_of(message: dict[str, Any]) -> str:
+    return json.dumps(message["message"], ensure_ascii=False)
+
+
+def postback_of(message: dict[str, Any], label: str) -> str:
+    stack: list[Any] = [message["message"]]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, dict):
+            action = node.get("action")
+            if isinstance(action, dict) and action.get("label") == label and action.get("type") == "postback":
+                return str(action["data"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    raise AssertionError(f"no postback {label!r} in {text_of(message)[:500]}")
+
+
+def uri_of(message: dict[str, Any], label: str) -> str:
+    stack: list[Any] = [message["message"]]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, dict):
+            action = node.get("action")
+            if isinstance(action, dict) and action.get("label") == label and action.get("type") == "uri":
+                return str(action["uri"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    raise AssertionError(f"no link {label!r}")
+
+
+class Resident:
+    """A resident in LINE: signed webhooks to the gateway, messages read at the emulator."""
+
+    def __init__(self, line: LineClient) -> None:
+        self.line = line
+        self.user = webhooks.user_id()
+
+    async def messages(self) -> list[dict[str, Any]]:
+        return await self.line.messages(self.user)
+
+    async def expect(self, fragment: str, since: int = 0, timeout: float = 60) -> dict[str, Any]:
+        found: list[dict[str, Any]] = []
+
+        async def arrived() -> bool:
+            found[:] = [m for m in (await self.messages())[since:] if fragment in text_of(m)]
+            return bool(found)
+
+        await wait_for(arrived, timeout=timeout, interval=0.1, message=f"{fragment!r} for {self.user}")
+        return found[0]
+
+    async def send(self, event: dict[str, Any]) -> int:
+        mark = len(await self.messages())
+        response = await self.line.post_webhook(await self.line.issue_reply_token(event))
+        assert response.status_code == 200, response.text
+        return mark
+
+    async def tap(self, data: str, expect: str) -> dict[str, Any]:
+        return await self.expect(expect, since=await self.send(webhooks.postback(self.user, data)))
+
+    async def say(self, text: str, expect: str) -> dict[str, Any]:
+        return await self.expect(expect, since=await self.send(webhooks.text_message(self.user, text)))
+
+    async def photo(self, data: bytes, expect: str) -> dict[str, Any]:
+        event = webhooks.image_message(self.user)
+        stored = await self.line.emulator.post(
+            "/_inspect/content",
+            params={"messageId": event["message"]["id"]},
+            content=data,
+            headers={"content-type": "image/jpeg"},
+        )
+        stored.raise_for_status()
+        return await self.expect(expect, since=await self.send(event))
+
+    async def count(self, fragment: str) -> int:
+        return sum(fragment in text_of(m) for m in await self.messages())
+
+
+async def draft(resident: Resident) -> tuple[uuid.UUID, dict[str, Any]]:
+    carousel = await resident.tap(MENU, expect="申請できる証明書の一覧")
+    scope = await resident.tap(postback_of(carousel, "申請する"), expect="記載する人の範囲")
+    request_id = uuid.UUID(hex=parse_qs(postback_of(scope, "本人のみ"))["r"][0])
+    honseki = await resident.tap(postback_of(scope, "本人のみ"), expect="本籍・筆頭者")
+    zokugara = await resident.tap(postback_of(honseki, "記載なし"), expect="続柄")
+    copies = await resident.tap(postback_of(zokugara, "記載なし"), expect="部数")
+    purpose = await resident.tap(postback_of(copies, "1通"), expect="使用目的")
+    await resident.tap(postback_of(purpose, "年金の手続き"), expect="お名前")
+    await resident.say("市川 一郎", expect="生年月日")
+    await resident.say("昭和50年10月1日", expect="住民登録のある住所")
+    await resident.say("ポケット市港町7-8-9", expect="電話番号")
+    document = await resident.say("03-9876-5432", expect="本人確認書類の種類")
+    await resident.tap(postback_of(document, "運転免許証"), expect="表面を撮影")
+    summary = await resident.photo(licence_photo(), expect="申請内容の確認")
+    return request_id, summary
+
+
+async def pay(link: dict[str, Any]) -> None:
+    url = uri_of(link, "支払う")
+    async with httpx.AsyncClient(timeout=30) as browser:
+        assert (await browser.get(url)).status_code == 200
+        paid = await browser.post(f"{url}/pay", follow_redirects=True)
+        assert "お支払いが完了しました" in paid.text
+
+
+def clerk_client(deployment: Deployment) -> tuple[httpx.AsyncClient, str]:
+    auth = StaffAuth(WebConfig(session_secret=SESSION_SECRET))
+    token, session = auth.sessions.issue(CLERK)
+    client = httpx.AsyncClient(base_url=deployment.services["certificates"].url, timeout=30)
+    client.cookies.set("cityhall_staff", token)
+    return client, auth.sign(f"session:{session.sid}")
+
+
+async def status(deployment: Deployment, request_id: uuid.UUID) -> str | None:
+    conn = await asyncpg.connect(deployment.databases["certificates"])
+    try:
+        value: str | None = await conn.fetchval(
+            "SELECT status FROM svc_certificates.certificate_requests WHERE request_id = $1", request_id
+        )
+        return value
+    finally:
+        await conn.close()
+
+
+async def wait_status(deployment: Deployment, request_id: uuid.UUID, wanted: str) -> None:
+    async def reached() -> bool:
+        return await status(deployment, request_id) == wanted
+
+    await wait_for(reached, timeout=60, interval=0.2, message=f"{request_id} {wanted}")
+
+
+async def test_the_whole_flow_from_signed_webhooks_to_the_mailing_message(
+    line: LineClient, deployment: Deployment
+) -> None:
+    resident = Resident(line)
+    request_id, summary = await draft(resident)
+    assert "410円" in text_of(summary)
+    link = await resident.tap(postback_of(summary, "確定"), expect="お支払い額")
+    await pay(link)
+    received = await resident.expect("申請を受け付けました")
+    assert "受付番号：C-" in text_of(received)
+    await wait_status(deployment, request_id, "paid")
+
+    clerk, csrf = clerk_client(deployment)
+    async with clerk:
+        page = await clerk.get(f"/staff/certificates/requests/{request_id}")
+        assert page.status_code == 200 and "市川 一郎" in page.text
+        photo = await clerk.get(f"/staff/certificates/requests/{request_id}/photo")
+        assert photo.status_code == 200 and photo.content == licence_photo()
+        for action, data in (
+            ("approve", {}),
+            ("issue", {"serial": "J-IT-0001"}),
+            ("mail", {"tracking": "9999-0000-1111"}),
+        ):
+            response = await clerk.post(
+                f"/staff/certificates/requests/{request_id}/{action}", data={"csrf_token": csrf, **data}
+            )
+            assert response.status_code == 303 and "done=" in response.headers["location"], response.headers
+    await resident.expect("本人確認が完了しました")
+    mailed = await resident.expect("郵送しました")
+    assert "追跡番号：9999-0000-1111" in text_of(mailed)
+    for step in ("申請を受け付けました", "本人確認が完了しました", "郵送しました"):
+        assert await resident.count(step) == 1
+
+
+async def test_reject_and_refund(line: LineClient, deployment: Deployment) -> None:
+    resident = Resident(line)
+    request_id, summary = await draft(resident)
+    await pay(await resident.tap(postback_of(summary, "確定"), expect="お支払い額"))
+    await resident.expect("申請を受け付けました")
+    await wait_status(deployment, request_id, "paid")
+    clerk, csrf = clerk_client(deployment)
+    async with clerk:
+        response = await clerk.post(
+            f"/staff/certificates/requests/{request_id}/reject",
+            data={"csrf_token": csrf, "reason": "name_mismatch", "note": "旧姓の書類でした。"},
+        )
+        assert "done=rejected" in response.headers["location"]
+    told = await resident.expect("申請をお戻しします")
+    assert "申請の氏名と本人確認書類が一致しない" in text_of(told) and "410円は自動で返金します" in text_of(
+        told
+    )
+    await resident.expect("返金手続きが完了しました")
+    conn = await asyncpg.connect(deployment.databases["payments-sim"])
+    try:
+        refunded = await conn.fetchval("SELECT sum(amount) FROM svc_payments_sim.refunds")
+    finally:
+        await conn.close()
+    assert refunded >= 410
+    assert await resident.count("返金手続きが完了しました") == 1
+
+
+async def test_certificates_sigkilled_mid_flow_loses_nothing_and_sends_nothing_twice(
+    line: LineClient, deployment: Deployment
+) -> None:
+    certificates = deployment.services["certificates"]
+    residents = [Resident(line) for _ in range(6)]
+    # Everyone opens the menu; certificates is killed while those intents are in flight.
+    marks = [await r.send(webhooks.postback(r.user, MENU)) for r in residents]
+    await residents[0].expect("申請できる証明書の一覧", since=marks[0])
+    certificates.kill()
+    for r in residents:  # more arrives while it is down: the gateway keeps accepting
+        await r.send(webhooks.postback(r.user, "domain=certificates&action=status"))
+    certificates.start()
+    for r in residents:
+        await r.expect("申請できる証明書の一覧")
+        await r.expect("お申し込みいただいている証明書はありません")
+
+    # One resident carries on: 確定, then pays while certificates is down again. The provider's
+    # notice is retried until certificates is back, and counts once.
+    resident = residents[0]
+    request_id, summary = await draft(resident)
+    link = await resident.tap(postback_of(summary, "確定"), expect="お支払い額")
+    certificates.kill()
+    await pay(link)
+    certificates.start()
+    await resident.expect("申請を受け付けました")
+    await wait_status(deployment, request_id, "paid")
+
+    for r in residents:
+        menus = 2 if r is resident else 1
+        assert await r.count("申請できる証明書の一覧") == menus
+        assert await r.count("お申し込みいただいている証明書はありません") == 1
+    for r in residents[1:]:  # the menu (an introduction and the carousel) and the status: nothing else
+        assert len(await r.messages()) == 3
+    assert await resident.count("申請を受け付けました") == 1
+    assert await resident.count("申請内容の確認") == 1
