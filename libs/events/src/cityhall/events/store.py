@@ -9,6 +9,8 @@ so an event committed late with a lower sequence number is never skipped.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,6 +100,20 @@ class EventStore:
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
+        self._notify_task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        """Wake the store's listeners (relay, projections, live pages) soon, once for many appends.
+
+        Call it after committing a transaction in which you appended with `notify=False`.
+        """
+        if self._notify_task is None or self._notify_task.done():
+            self._notify_task = asyncio.create_task(self._send_notify())
+
+    async def _send_notify(self) -> None:
+        await asyncio.sleep(0.002)  # coalesce a burst of appends into one NOTIFY
+        with contextlib.suppress(Exception):  # a missed wake-up only costs a poll interval
+            await self.pool.execute("SELECT pg_notify('events_' || current_schema(), '')")
 
     async def append(
         self,
@@ -106,6 +122,7 @@ class EventStore:
         envelopes: Sequence[Envelope],
         *,
         conn: Connection | None = None,
+        notify: bool = True,
     ) -> int:
         """Append `envelopes` to `stream` and return the stream's new version.
 
@@ -113,7 +130,9 @@ class EventStore:
         stream, `None` for no check). A mismatch raises `ConcurrencyError`. Appending
         events whose ids are all stored already is a no-op; mixing stored and new ids
         is refused. With `conn`, the append joins the caller's transaction (in a
-        savepoint, so a lost race leaves that transaction usable).
+        savepoint, so a lost race leaves that transaction usable) and NOTIFYs the store's
+        listeners at its commit, unless `notify=False` (then call `notify()` after committing:
+        a NOTIFY inside a transaction serialises commits).
         """
         if not envelopes:
             raise ValueError("nothing to append")
@@ -126,12 +145,15 @@ class EventStore:
             [e.data for e in envelopes],
             [e.metadata() for e in envelopes],
             [e.time for e in envelopes],
+            conn is not None and notify,
         )
-        sql = "SELECT append_events($1, $2, $3, $4, $5, $6, $7, $8)"
+        sql = "SELECT append_events($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         target: Connection | Pool = conn if conn is not None else self.pool
         try:
             if conn is None:
                 version: int = await self.pool.fetchval(sql, *args)  # one round trip, autocommit
+                if notify:
+                    self.notify()
             else:
                 async with conn.transaction():
                     version = await conn.fetchval(sql, *args)

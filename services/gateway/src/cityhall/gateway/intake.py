@@ -103,4 +103,6 @@ class Intake:
             for event in events:
                 domain = await route(conn, event, now)
                 envelope = intent_envelope(event, domain)
-                await self.store.append(envelope.subject, NO_STREAM, [envelope], conn=conn)
+                # NOTIFY after the commit, not in it: notifying commits serialise on one lock.
+                await self.store.append(envelope.subject, NO_STREAM, [envelope], conn=conn, notify=False)
+        self.store.notify()
