@@ -39,6 +39,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's reset query (a round trip per release on a hot path).
+
+    asyncpg still ends open transactions and drops listener callbacks; our code removes
+    its own LISTENs and advisory locks before it releases a connection.
+    """
+
+
 async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
     """A pool whose connections use `schema` (created if missing) and decode JSON to Python."""
     check_schema_name(schema)
@@ -54,6 +62,7 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         server_settings={"search_path": schema, "application_name": f"cityhall-{schema}"},
     )
     assert pool is not None

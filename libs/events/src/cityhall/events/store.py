@@ -129,8 +129,8 @@ class EventStore:
         `expected_version` is the version the caller decided on (`NO_STREAM` for a new
         stream, `None` for no check). A mismatch raises `ConcurrencyError`. Appending
         events whose ids are all stored already is a no-op; mixing stored and new ids
-        is refused. With `conn`, the append joins the caller's transaction (in a
-        savepoint, so a lost race leaves that transaction usable) and NOTIFYs the store's
+        is refused. With `conn`, the append joins the caller's transaction (a lost race
+        leaves that transaction usable) and NOTIFYs the store's
         listeners at its commit, unless `notify=False` (then call `notify()` after committing:
         a NOTIFY inside a transaction serialises commits).
         """
@@ -147,28 +147,19 @@ class EventStore:
             [e.time for e in envelopes],
             conn is not None and notify,
         )
-        sql = "SELECT append_events($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        target: Connection | Pool = conn if conn is not None else self.pool
-        try:
-            if conn is None:
-                version: int = await self.pool.fetchval(sql, *args)  # one round trip, autocommit
-                if notify:
-                    self.notify()
-            else:
-                async with conn.transaction():
-                    version = await conn.fetchval(sql, *args)
-            return version
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == "events_id_key":
-                # The same events were appended concurrently: that append is ours.
-                return await self._version(target, stream)
-            raise ConcurrencyError(stream, expected_version, await self._version(target, stream)) from exc
-        except asyncpg.PostgresError as exc:
-            if exc.sqlstate == "CH002":
-                raise ConcurrencyError(stream, expected_version, int(exc.detail or 0)) from exc
-            if exc.sqlstate == "CH001":
-                raise ValueError(exc.message) from exc
-            raise
+        sql = "SELECT version, outcome FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        # One round trip, and never an error that would abort the caller's transaction.
+        row = await (conn.fetchrow(sql, *args) if conn is not None else self.pool.fetchrow(sql, *args))
+        assert row is not None
+        version: int = row["version"]
+        outcome: str = row["outcome"]
+        if outcome == "conflict":
+            raise ConcurrencyError(stream, expected_version, version)
+        if outcome == "partial":
+            raise ValueError(f"stream {stream}: some of these events are stored already, some are not")
+        if outcome == "appended" and conn is None and notify:
+            self.notify()
+        return version
 
     @staticmethod
     async def _version(conn: Connection | Pool, stream: str) -> int:

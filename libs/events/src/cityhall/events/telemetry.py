@@ -28,18 +28,23 @@ def tracer() -> trace.Tracer:
     return trace.get_tracer("cityhall")
 
 
-def configure(service_name: str, *, exporter: SpanExporter | None = None) -> TracerProvider:
+def configure(service_name: str, *, exporter: SpanExporter | None = None) -> TracerProvider | None:
     """Install a tracer provider once per process; add an exporter to it.
 
     With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are exported over OTLP/HTTP. Tests pass an
-    in-memory exporter. asyncpg and aiokafka are instrumented too.
+    in-memory exporter. asyncpg and aiokafka are instrumented too. With neither, tracing
+    stays off (no traceparent on events; correlation ids still link them).
     """
     global _instrumented
     provider = trace.get_tracer_provider()
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not isinstance(provider, TracerProvider) and not endpoint and exporter is None:
+        # Nowhere to send spans: keep the no-op provider, whose spans cost next to nothing.
+        return None
     if not isinstance(provider, TracerProvider):
         provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
         trace.set_tracer_provider(provider)
-        if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        if endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
