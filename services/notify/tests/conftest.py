@@ -11,6 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from linebot.v3.messaging import Message, TextMessage
+
 from cityhall.events.bus import Record
 from cityhall.events.db import Pool, create_pool, migrate
 from cityhall.events.embedded_bus import EmbeddedBus
@@ -23,8 +26,6 @@ from cityhall.line_emulator.testing import EmulatorServer
 from cityhall.notify.app import Notify, Options, start
 from cityhall.notify.line_api import Backoff
 from cityhall.runtime.service import ServiceContext, Settings
-from fastapi import FastAPI
-from linebot.v3.messaging import Message, TextMessage
 
 TOKEN = "notify-test-token"
 _counter = iter(range(10**9))

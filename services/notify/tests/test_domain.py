@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from cityhall.events.testing.decider import given
 from cityhall.line.contracts import ResidentIntent
 from cityhall.notify import dialog

@@ -5,6 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from linebot.v3.messaging import (
+    AsyncApiClient,
+    AsyncMessagingApi,
+    Configuration,
+    MulticastRequest,
+    PushMessageRequest,
+    ReplyMessageRequest,
+    TextMessage,
+)
+
 from cityhall.events.testing import wait_for
 from cityhall.line.contracts import DialogReleased, OutboundMessageRequested, ResidentIntent
 from cityhall.line_emulator.rules import RateLimit
@@ -17,15 +27,6 @@ from cityhall.notify.events import (
     MessageSkipped,
 )
 from cityhall.notify.line_api import retry_key
-from linebot.v3.messaging import (
-    AsyncApiClient,
-    AsyncMessagingApi,
-    Configuration,
-    MulticastRequest,
-    PushMessageRequest,
-    ReplyMessageRequest,
-    TextMessage,
-)
 
 from .conftest import TOKEN, Harness, HarnessFactory, intent, outbound, user
 

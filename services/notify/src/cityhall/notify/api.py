@@ -6,9 +6,10 @@ libs/web exists; nothing here names a resident.
 
 from __future__ import annotations
 
+from fastapi import FastAPI
+
 from cityhall.events.db import Pool
 from cityhall.notify.dispatcher import Dispatcher
-from fastapi import FastAPI
 
 
 def create_api(pool: Pool, dispatcher: Dispatcher) -> FastAPI:

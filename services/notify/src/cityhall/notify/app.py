@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from linebot.v3.messaging import Configuration
+
 from cityhall.events.consumer import IdempotentConsumer
 from cityhall.events.projection import ProjectionRunner
 from cityhall.events.relay import OutboxRelay
@@ -21,7 +23,6 @@ from cityhall.notify.handlers import Handlers
 from cityhall.notify.line_api import LINE_LIMITS, Backoff, Endpoint, Limit, LineApi
 from cityhall.notify.projections import DeliveriesProjection
 from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
-from linebot.v3.messaging import Configuration
 
 LINE_API = "https://api.line.me"
 
@@ -80,10 +81,20 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
         dispatcher=dispatcher,
         line=line,
         outbound=IdempotentConsumer(
-            "notify-outbound", [OUTBOUND_TOPIC], handlers.on_outbound, bus=context.bus, pool=pool
+            "notify-outbound",
+            [OUTBOUND_TOPIC],
+            handlers.on_outbound,
+            bus=context.bus,
+            pool=pool,
+            batched=True,
         ),
         intents=IdempotentConsumer(
-            "notify-intents", [intents_topic("notify")], handlers.on_intent, bus=context.bus, pool=pool
+            "notify-intents",
+            [intents_topic("notify")],
+            handlers.on_intent,
+            bus=context.bus,
+            pool=pool,
+            batched=True,
         ),
         relay=OutboxRelay(store, context.bus),
         deliveries=ProjectionRunner(store, DeliveriesProjection()),

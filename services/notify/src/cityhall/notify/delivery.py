@@ -25,9 +25,16 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+from linebot.v3.messaging import (
+    ApiResponse,
+    MulticastRequest,
+    PushMessageRequest,
+    ReplyMessageRequest,
+)
+
 from cityhall.events.db import Pool
 from cityhall.events.envelope import Event
-from cityhall.notify.dispatcher import DeliveryQueue, Job, skipped_event
+from cityhall.notify.dispatcher import Coalescer, DeliveryQueue, Job, skipped_event
 from cityhall.notify.domain import Friend, friend_decider, friend_stream
 from cityhall.notify.events import (
     DeliveryMethod,
@@ -37,12 +44,6 @@ from cityhall.notify.events import (
     MessageDeliveryFailed,
 )
 from cityhall.notify.line_api import Answer, LineApi, retry_key, retryable
-from linebot.v3.messaging import (
-    ApiResponse,
-    MulticastRequest,
-    PushMessageRequest,
-    ReplyMessageRequest,
-)
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +54,29 @@ _LOOKUP_SLICE = 10_000
 
 class Friends:
     """The friend registry, read from the `friend-<userId>` streams themselves (the write model),
-    so a follow or unfollow counts from the moment it is stored."""
+    so a follow or unfollow counts from the moment it is stored. Concurrent look-ups share a query."""
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
+        self._lookups: Coalescer[Sequence[str], set[str]] = Coalescer(self._blocked_each, concurrency=2)
 
     async def blocked(self, user_ids: Sequence[str]) -> set[str]:
+        """Those of `user_ids` who blocked the account."""
+        return await self._lookups.submit(user_ids)
+
+    async def _blocked_each(self, asked: list[Sequence[str]]) -> list[set[str]]:
+        blocked = await self._blocked(list(dict.fromkeys(u for ids in asked for u in ids)))
+        return [blocked.intersection(ids) for ids in asked]
+
+    async def _blocked(self, user_ids: list[str]) -> set[str]:
         blocked: set[str] = set()
         for start in range(0, len(user_ids), _LOOKUP_SLICE):
             streams = [friend_stream(u) for u in user_ids[start : start + _LOOKUP_SLICE]]
             # Each friend event carries the whole state, so the latest one decides.
             rows = await self.pool.fetch(
                 """SELECT DISTINCT ON (stream) type, data FROM events
-                   WHERE stream = ANY($1::text[]) AND type = ANY($2::text[])
-                   ORDER BY stream, version DESC""",
+                   WHERE stream = ANY($1::text[]) ORDER BY stream, version DESC""",
                 streams,
-                [FriendFollowed.TYPE, FriendUnfollowed.TYPE],
             )
             for row in rows:
                 latest = (FriendFollowed if row["type"] == FriendFollowed.TYPE else FriendUnfollowed)(
@@ -189,7 +197,7 @@ class Deliverer:
             if isinstance(e, MessageDelivered | MessageDeliveryFailed)
         }
         gate = asyncio.Semaphore(self.chunk_concurrency)
-        recording = asyncio.Lock()  # appends to one stream must not race
+        recording = asyncio.Lock()  # one append to this request's stream at a time
 
         async def send(index: int, chunk: list[str]) -> None:
             key = retry_key(job.request.idempotency_key, index)

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
-from cityhall.line.contracts import ResidentIntent
-from cityhall.notify.events import Follow, FriendCommand, Unfollow
 from linebot.v3.messaging import (
     Message,
     MessageAction,
@@ -19,6 +17,9 @@ from linebot.v3.messaging import (
     QuickReplyItem,
     TextMessage,
 )
+
+from cityhall.line.contracts import ResidentIntent
+from cityhall.notify.events import Follow, FriendCommand, Unfollow
 
 TOWN = "ポケット市役所"
 

@@ -13,8 +13,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from cityhall.events.envelope import Event, registry
 from pydantic import BaseModel, ConfigDict, Field
+
+from cityhall.events.envelope import Event, registry
 
 SOURCE = "/services/notify"
 

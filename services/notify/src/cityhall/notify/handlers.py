@@ -13,6 +13,8 @@ import logging
 import uuid
 from typing import Any
 
+from pydantic import ValidationError
+
 from cityhall.events.db import Connection
 from cityhall.events.decider import CommandHandler
 from cityhall.events.envelope import Envelope
@@ -28,7 +30,6 @@ from cityhall.notify import dialog
 from cityhall.notify.dispatcher import DeliveryQueue, delivery_stream, parse_messages
 from cityhall.notify.domain import Friend, friend_decider, friend_stream
 from cityhall.notify.events import SOURCE, FriendCommand, MessageDeliveryFailed
-from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,198 @@
+"""Faults between notify and LINE, and notify SIGKILLed mid-burst: every message arrives exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cityhall.events.testing import wait_for
+from cityhall.line.contracts import OutboundMessageRequested, ResidentIntent
+from cityhall.line_emulator.app import create_app
+from cityhall.line_emulator.settings import EmulatorSettings
+from cityhall.notify.app import Options
+from cityhall.notify.events import MessageDelivered
+from cityhall.notify.line_api import Backoff, retry_key
+
+from .conftest import TOKEN, HarnessFactory, intent, outbound, user
+
+
+class FaultInjector:
+    """ASGI middleware in front of the real emulator. For each request to a scripted path it takes
+    the next action: "503" answers 503 without the emulator seeing the request; "late" lets the
+    emulator accept it and holds the answer back for `delay` seconds (a timeout at the client)."""
+
+    def __init__(
+        self, app: ASGIApp, script: dict[str, list[str]], seen: list[str | None], delay: float
+    ) -> None:
+        self.app, self.script, self.seen, self.delay = app, script, seen, delay
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        actions = self.script.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if actions is None:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        self.seen.append(headers.get(b"x-line-retry-key", b"").decode() or None)
+        action = actions.pop(0) if actions else "pass"
+        if action == "pass":
+            await self.app(scope, receive, send)
+            return
+        if action == "503":
+            await send({"type": "http.response.start", "status": 503, "headers": []})
+            await send({"type": "http.response.body", "body": b'{"message":"Service Unavailable"}'})
+            return
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await self.app(scope, receive, hold)
+        await asyncio.sleep(self.delay)
+        for message in held:
+            await send(message)
+
+
+def faulty_emulator(script: dict[str, list[str]], seen: list[str | None]) -> object:
+    app = create_app(EmulatorSettings())
+    app.add_middleware(FaultInjector, script=script, seen=seen, delay=1.5)
+    return app
+
+
+FAST = Options(workers=4, line_timeout=0.5, backoff=Backoff(base=0.05, cap=0.2))
+
+
+async def test_5xx_and_timeouts_are_retried_under_the_same_retry_key(make_harness: HarnessFactory) -> None:
+    seen: list[str | None] = []
+    app = faulty_emulator({"/v2/bot/message/push": ["503", "late"]}, seen)
+    harness = await make_harness(emulator_app=app, options=FAST)
+    resident = user()
+    envelope = outbound(resident)
+    await harness.publish(envelope)
+
+    [outcome] = await harness.settled(envelope)
+    # 503; then accepted but answered too late; then 409 for the key the late one used.
+    assert isinstance(outcome, MessageDelivered)
+    assert outcome.method == "push" and outcome.already_accepted and outcome.attempts == 3
+    request = envelope.event()
+    assert isinstance(request, OutboundMessageRequested)
+    assert seen == [retry_key(request.idempotency_key)] * 3
+    assert len(await harness.messages(resident)) == 1
+
+
+async def test_a_reply_answered_too_late_is_not_delivered_twice(make_harness: HarnessFactory) -> None:
+    seen: list[str | None] = []
+    app = faulty_emulator({"/v2/bot/message/reply": ["late"]}, seen)
+    harness = await make_harness(emulator_app=app, options=FAST)
+    resident = user()
+    token = await harness.reply_token(resident)
+    asked = intent("text", resident, reply_token=token, text="こんにちは").event()
+    assert isinstance(asked, ResidentIntent)
+    envelope = outbound(resident, reply_to=asked)
+    await harness.publish(envelope)
+
+    [outcome] = await harness.settled(envelope)
+    # The token was used by the attempt whose answer never came: LINE refuses it now.
+    assert isinstance(outcome, MessageDelivered) and outcome.method == "reply" and outcome.already_accepted
+    assert [m["endpoint"] for m in await harness.messages(resident)] == ["reply"]
+    assert await harness.stats("push") == {}
+
+
+# --- SIGKILL -------------------------------------------------------------------------------
+
+
+class NotifyProcess:
+    def __init__(self, dsn: str, line_api_url: str) -> None:
+        self.args = [
+            sys.executable,
+            str(Path(__file__).with_name("notify_process.py")),
+            dsn,
+            line_api_url,
+            TOKEN,
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        assert self.proc.wait(timeout=10) == -signal.SIGKILL
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[NotifyProcess]]:
+    started: list[NotifyProcess] = []
+    yield started
+    for process in started:
+        process.stop()
+
+
+async def test_sigkill_in_a_burst_of_500_still_delivers_each_message_exactly_once(
+    make_harness: HarnessFactory, fresh_database: str, processes: list[NotifyProcess]
+) -> None:
+    harness = await make_harness(run=False)  # notify runs in the subprocess; this is the test's view
+    residents = [user() for _ in range(500)]
+    envelopes = []
+    for i, resident in enumerate(residents):
+        if i % 4 == 0:  # a quarter are replies, the rest pushes
+            token = await harness.reply_token(resident)
+            asked = intent("text", resident, reply_token=token, text="こんにちは").event()
+            assert isinstance(asked, ResidentIntent)
+            envelopes.append(outbound(resident, reply_to=asked))
+        else:
+            envelopes.append(outbound(resident))
+    await harness.publish(*envelopes)
+
+    async def settled() -> int:
+        count: int = await harness.pool.fetchval(
+            "SELECT count(DISTINCT stream) FROM events WHERE category = 'delivery' AND type = $1",
+            MessageDelivered.TYPE,
+        )
+        return count
+
+    notify = NotifyProcess(fresh_database, harness.emulator.url)
+    processes.append(notify)
+    notify.start()
+
+    def some_delivered() -> bool:
+        stats = harness.emulator.state.stats()["endpoints"]  # in-process: no HTTP round trip to wait on
+        return sum(stats.get(e, {}).get("accepted", 0) for e in ("push", "reply")) >= 50
+
+    await wait_for(some_delivered, timeout=60, interval=0.002, message="50 deliveries before the kill")
+    notify.kill()
+    settled_at_kill = await settled()
+    assert settled_at_kill < len(envelopes), "the kill came too late to land mid-burst"
+
+    restarted = NotifyProcess(fresh_database, harness.emulator.url)
+    processes.append(restarted)
+    started = time.monotonic()
+    restarted.start()
+
+    async def all_settled() -> bool:
+        queued = await harness.pool.fetchval("SELECT count(*) FROM delivery_queue")
+        return queued == 0 and await settled() == len(envelopes)
+
+    await wait_for(all_settled, timeout=90, interval=0.1, message="every request delivered after the restart")
+    print(f"\n{settled_at_kill} settled at the kill, all {time.monotonic() - started:.1f}s after the restart")
+
+    for resident in residents:
+        got = await harness.messages(resident)
+        assert len(got) == 1, (resident, got)
+    outcomes = await harness.pool.fetchval(
+        "SELECT count(*) FROM events WHERE category = 'delivery' AND type = $1", MessageDelivered.TYPE
+    )
+    assert outcomes == len(envelopes)  # one outcome per request, however often it was sent
