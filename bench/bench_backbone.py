@@ -168,11 +168,14 @@ async def main() -> None:
         bus = KafkaBus(bootstrap)
         await bus.start()
         try:
-            append_rate, insert_rate = await bench_append(store, pool, per_writer=1500)
-            print(
-                f"append with expected version: {append_rate:8.0f} events/s | plain INSERT {insert_rate:8.0f}/s"
-                f" | ratio {append_rate / insert_rate:.2f}"
-            )
+            for per_append in (1, 10):
+                append_rate, insert_rate = await bench_append(store, pool, 1000, per_append)
+                print(
+                    f"append with expected version, {per_append} event(s) per append, {WRITERS} writers:"
+                    f" {append_rate:8.0f} events/s | plain single-row INSERT {insert_rate:8.0f}/s"
+                    f" | ratio {append_rate / insert_rate:.2f}",
+                    flush=True,
+                )
             # More events for the read-side benchmarks, appended in batches.
             for b in range(40):
                 stream = f"bulk-{b}"
@@ -182,11 +185,14 @@ async def main() -> None:
                 f"relay to Kafka: {relay_rate:8.0f} events/s | raw aiokafka produce {produce_rate:8.0f}/s"
                 f" | ratio {relay_rate / produce_rate:.2f} ({total} events)"
             )
-            consume_rate, raw_consume = await bench_consume(pool, bus, bootstrap, total)
-            print(
-                f"consumer with inbox: {consume_rate:8.0f} events/s | raw aiokafka consume {raw_consume:8.0f}/s"
-                f" | ratio {consume_rate / raw_consume:.2f}"
-            )
+            for batched in (False, True):
+                consume_rate, raw_consume = await bench_consume(pool, bus, bootstrap, total, batched=batched)
+                mode = "a transaction per batch" if batched else "a transaction per message"
+                print(
+                    f"consumer with inbox, {mode}: {consume_rate:8.0f} events/s"
+                    f" | raw aiokafka consume {raw_consume:8.0f}/s | ratio {consume_rate / raw_consume:.2f}",
+                    flush=True,
+                )
             runner = ProjectionRunner(store, Totals(), batch_size=2000)
             await runner.ensure()
             rebuild_rate = await timed(runner.rebuild)

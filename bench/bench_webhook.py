@@ -1,6 +1,6 @@
 """Webhook acknowledgement: signature check, store and Kafka publish, at a fixed rate.
 
-    uv run python -m bench.bench_webhook [rate] [seconds]
+    uv run python -m bench.bench_webhook [events/s] [seconds] [events per request]
 
 Runs the gateway as its own process on Kafka (`cityhall service gateway`) and, in the same
 run, a bare FastAPI endpoint that only returns 200, and drives both with the same open-loop
@@ -41,19 +41,22 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 90) ->
     raise SystemExit("not ready in time")
 
 
-def requests(n: int) -> list[tuple[bytes, dict[str, str]]]:
+def requests(n: int, per_request: int = 1) -> list[tuple[bytes, dict[str, str]]]:
     residents = [user_id() for _ in range(200)]
     out = []
     for i in range(n):
-        body = encode(
-            {"destination": "U" + "0" * 32, "events": [text_message(residents[i % 200], "ごみの日")]}
-        )
+        events = [
+            text_message(residents[(i * per_request + j) % 200], "ごみの日") for j in range(per_request)
+        ]
+        body = encode({"destination": "U" + "0" * 32, "events": events})
         out.append((body, {"Content-Type": "application/json", "x-line-signature": sign(body, SECRET)}))
     return out
 
 
-def main(rate: float, seconds: float) -> None:
-    n = int(rate * seconds)
+def main(rate: float, seconds: float, per_request: int) -> None:
+    """`rate` events/s, `per_request` events in each webhook request (LINE batches events)."""
+    request_rate = rate / per_request
+    n = int(request_rate * seconds)
     with postgres() as admin_dsn, kafka() as bootstrap, tempfile.TemporaryDirectory() as tmp:
         results = {}
         for name in ("bare FastAPI", "gateway"):
@@ -75,18 +78,21 @@ def main(rate: float, seconds: float) -> None:
             proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 wait_ready(port, proc)
-                asyncio.run(loadgen.run(port, "/callback", requests(int(rate)), rate))  # warm-up, 1 s
-                results[name] = asyncio.run(loadgen.run(port, "/callback", requests(n), rate))
+                warm_up = requests(int(request_rate), per_request)  # 1 s
+                asyncio.run(loadgen.run(port, "/callback", warm_up, request_rate))
+                results[name] = asyncio.run(
+                    loadgen.run(port, "/callback", requests(n, per_request), request_rate)
+                )
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
+        print(f"{rate:.0f} events/s, {per_request} event(s) per webhook request:")
         for name, result in results.items():
-            print(f"{name:13s}: {result.summary()}")
+            print(f"  {name:13s}: {result.summary()}")
         ratio = results["gateway"].percentile(99) / results["bare FastAPI"].percentile(99)
         print(f"webhook ack p99 / bare p99 = {ratio:.1f}")
 
 
 if __name__ == "__main__":
-    main(
-        float(sys.argv[1]) if len(sys.argv) > 1 else 1000.0, float(sys.argv[2]) if len(sys.argv) > 2 else 10.0
-    )
+    args = [*sys.argv[1:], "", "", ""]
+    main(float(args[0] or 1000), float(args[1] or 10), int(args[2] or 1))

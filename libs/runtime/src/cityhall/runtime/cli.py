@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Coroutine
 from dataclasses import replace
 from importlib.metadata import entry_points
+from typing import Any
 
 import typer
 import uvicorn
+import uvloop
 
 from cityhall.events.bus import Bus
 from cityhall.events.embedded_bus import EmbeddedBus
@@ -111,11 +114,17 @@ async def _run_embedded(settings: Settings) -> None:
                 postgres.stop()
 
 
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop: its event loop and uvicorn's httptools parser halve the per-request cost."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
+
+
 @app.command()
 def run() -> None:
     """Run the whole system in one process (the embedded mode)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_run_embedded(embedded_settings(Settings.from_env())))
+    _run(_run_embedded(embedded_settings(Settings.from_env())))
 
 
 def _spec(name: str) -> ServiceSpec:
@@ -142,7 +151,7 @@ def service(name: str) -> None:
         finally:
             await system.stop()
 
-    asyncio.run(main())
+    _run(main())
 
 
 @projections_app.command("rebuild")
@@ -165,7 +174,7 @@ def rebuild(service_name: str, projection: str) -> None:
         finally:
             await system.stop()
 
-    asyncio.run(main())
+    _run(main())
 
 
 def _add_plugin_commands() -> None:

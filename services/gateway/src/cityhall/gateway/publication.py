@@ -27,8 +27,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from cityhall.events.bus import Bus, Record, Subscription
 from cityhall.events.db import Pool
 
-FIRST_CHECK = 0.05
-"""Seconds before the first look at the checkpoint (the local relay usually answers sooner)."""
+FIRST_CHECK = 0.25
+"""Seconds before the first look at the checkpoint: the local relay usually answers sooner, and
+under load early looks only add queries. Only a standby replica's requests rely on the looks."""
 CHECK_EVERY = 0.1
 
 

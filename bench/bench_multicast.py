@@ -1,0 +1,148 @@
+"""notify's multicast rate against the LINE emulator with LINE's rate limits on (multicast 200/s).
+
+    uv run python -m bench.bench_multicast
+
+The emulator runs as its own process (`python -m cityhall.line_emulator`, keeping counters
+only); notify runs here on the EmbeddedBus and a durable Postgres, as in the embedded run.
+A few emergency-alert-sized `OutboundMessageRequested` (tens of thousands of recipients each)
+go through the whole path: consumer, queue, friend look-up, chunks of 500, token bucket, HTTP.
+The rate is multicast requests LINE accepted per second, from the first answer to the last, as
+notify receives them; the emulator's /_inspect/stats confirms the count and that none got
+429. Target: >= 95% of 200/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+from linebot.v3.messaging import TextMessage
+
+from bench.infra import postgres
+from cityhall.events.bus import Record
+from cityhall.events.db import create_pool, migrate
+from cityhall.events.embedded_bus import EmbeddedBus
+from cityhall.events.localpg import create_database_async, drop_database_async, free_port
+from cityhall.events.store import EventStore
+from cityhall.line.contracts import outbound_message
+from cityhall.notify.app import Options, start
+from cityhall.runtime.service import ServiceContext, Settings
+
+LIMIT = 200.0  # LINE's multicast limit, requests per second
+REQUESTS = 20
+RECIPIENTS = 60_000  # per request: 120 chunks of 500; 2,400 multicasts in all, ~12 s at the limit
+TIMEOUT = 60.0
+
+
+async def wait_for_emulator(http: httpx.AsyncClient, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the LINE emulator exited")
+        try:
+            (await http.get("/_inspect/stats")).raise_for_status()
+            return
+        except httpx.HTTPError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the LINE emulator did not start")
+
+
+async def multicast_stats(http: httpx.AsyncClient) -> dict[str, int]:
+    stats: dict[str, int] = (await http.get("/_inspect/stats")).json()["endpoints"].get("multicast", {})
+    return stats
+
+
+async def run(admin_dsn: str, url: str, emulator: subprocess.Popen[bytes]) -> None:
+    name = f"bench_multicast_{uuid.uuid4().hex[:8]}"
+    dsn = await create_database_async(admin_dsn, name)
+    bus = EmbeddedBus(dsn, poll_interval=0.2)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+            await wait_for_emulator(http, emulator)
+            await bus.start()
+            pool = await create_pool(dsn, "svc_notify", max_size=10)
+            await migrate(pool, ["cityhall.events", "cityhall.notify"])
+            settings = Settings(line_channel_access_token="bench", line_api_url=url)
+            context = ServiceContext("notify", "embedded", settings, pool, bus, EventStore(pool))
+            notify, running = await start(context, Options())
+
+            residents = [f"U{i:032x}" for i in range(RECIPIENTS)]
+            alert = TextMessage(text="【防災】大雨警報が発表されました。早めの避難をお願いします。")
+            requests = [
+                outbound_message(
+                    to=residents, messages=[alert], source="/bench", idempotency_key=f"alert-{uuid.uuid4()}"
+                )
+                for _ in range(REQUESTS)
+            ]
+            await bus.publish([Record.of(r.topic or "", r.key or "", r) for r in requests])
+            total = REQUESTS * -(-RECIPIENTS // 500)
+
+            started = time.monotonic()
+            tasks = [asyncio.ensure_future(loop()) for loop in running.tasks]
+            # LINE's answers timed as notify gets them, first to last. (The emulator's own counters
+            # lag whenever its process falls behind; a window that starts mid-run would count a
+            # backlog being worked off as rate.) The token bucket's opening burst of 20 is included.
+            answers = notify.line.answers
+            first: float | None = None
+            while True:
+                now = time.monotonic()
+                done = answers["multicast", "accepted"] + answers["multicast", "already_accepted"]
+                if first is None and done:
+                    first = now
+                if done >= total:
+                    break
+                if now - started > TIMEOUT:
+                    raise RuntimeError(f"only {done} of {total} multicasts after {TIMEOUT} s")
+                await asyncio.sleep(0.002)
+            assert first is not None
+            elapsed = now - first
+            rate = (total - 1) / elapsed
+            stats = await multicast_stats(http)
+            assert stats.get("accepted") == total, stats
+            print(
+                f"multicast: {total} requests ({total * 500:,} recipients) in {elapsed:.1f} s: "
+                f"{rate:.1f} requests/s = {rate / LIMIT:.1%} of LINE's {LIMIT:.0f}/s "
+                f"limit; {stats.get('rateLimited', 0)} x 429, {stats.get('conflicts', 0)} x 409; "
+                f"all sent {now - started:.1f} s after start",
+                flush=True,
+            )
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            tasks = []
+            for hook in running.on_stop:
+                await hook()
+            await pool.close()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await bus.stop()
+        await drop_database_async(admin_dsn, name)
+
+
+def main() -> None:
+    port = free_port()
+    # Counters only (no per-user history), LINE's default rate limits on.
+    env = {**os.environ, "LINE_EMULATOR_MAX_MESSAGES_PER_USER": "0", "LINE_EMULATOR_RATE_LIMITS": ""}
+    with postgres() as admin_dsn:
+        emulator = subprocess.Popen(
+            [sys.executable, "-m", "cityhall.line_emulator", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            asyncio.run(run(admin_dsn, f"http://127.0.0.1:{port}", emulator))
+        finally:
+            emulator.terminate()
+            emulator.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
