@@ -264,14 +264,17 @@ class Harness:
     async def stop(self) -> None:
         for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        _done, pending = await asyncio.wait(self.tasks, timeout=20) if self.tasks else (set(), set())
+        assert not pending, f"background loops still running 20 s after cancel: {pending}"
         for client in self.clients:
             await client.aclose()
 
 
 async def _serve(app: FastAPI, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
+        )
     )
     task = asyncio.create_task(server.serve())
     await wait_for(lambda: server.started or task.done(), timeout=10, message="the test server listens")
@@ -358,6 +361,9 @@ async def harness(fresh_database: str, tmp_path: Path) -> AsyncIterator[Harness]
             server.should_exit = True
             await asyncio.wait_for(server_task, 10)
             for step in reversed(cleanup):
-                await step()
+                try:
+                    await asyncio.wait_for(step(), 20)
+                except TimeoutError as exc:
+                    raise AssertionError(f"teardown step {step!r} did not finish within 20 s") from exc
     finally:
         await asyncio.to_thread(emulator.stop)

@@ -107,7 +107,7 @@ async def test_a_resident_requests_pays_and_receives_a_juminhyo(harness: Harness
     clerk, csrf = harness.staff(CLERK)
     page = await clerk.get(f"/staff/certificates/requests/{request_id}")
     assert page.status_code == 200
-    assert NAME in page.text and ADDRESS in page.text and PHONE in page.text and "1985-04-12" in page.text
+    assert NAME in page.text and ADDRESS in page.text and PHONE in page.text and "1985年4月12日" in page.text
     photo = await clerk.get(f"/staff/certificates/requests/{request_id}/photo")
     assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
     assert photo.content == licence_photo()

@@ -10,6 +10,7 @@ route without a staff login: the provider's HMAC signature is its credential.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -34,6 +35,7 @@ from cityhall.events.decider import DomainError
 from cityhall.events.personal import FORGOTTEN, PersonalData, is_encrypted
 from cityhall.events.store import EventStore
 from cityhall.web import (
+    AuditEntry,
     LiveUpdates,
     StaffAuth,
     StaffUser,
@@ -165,6 +167,20 @@ class Dashboard:
             ),
         )
 
+    async def caught_up(self, request_id: uuid.UUID, version: int, timeout: float = 3.0) -> bool:
+        """Wait (briefly) until the read model shows `version` of the request, so the page a clerk
+        is sent to after a decision shows that decision."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            seen = await self.pool.fetchval(
+                f"SELECT version FROM {REQUESTS} WHERE request_id = $1", request_id
+            )
+            if seen is not None and seen >= version:
+                return True
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+
     async def queue(self, now: datetime) -> list[dict[str, Any]]:
         sections = []
         for section in self.sections:
@@ -243,6 +259,7 @@ def create_app(
     install(app, auth)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="certificates-static")
     templates = create_templates(HERE / "templates")
+    templates.env.filters["jst"] = _jst
     now = clock or (lambda: datetime.now(UTC))
     pool, catalogue = dashboard.pool, dashboard.catalogue
 
@@ -312,7 +329,7 @@ def create_app(
                 token = row.get(f"{name}_token")
                 if token and is_encrypted(token):
                     value = await dashboard.personal.decrypt(token, conn=conn)
-                    person[name] = "（消去済み）" if value == FORGOTTEN else value
+                    person[name] = "（消去済み）" if value == FORGOTTEN else _shown(name, value)
                     shown.append(name)
                 else:
                     person[name] = "－"
@@ -391,9 +408,10 @@ def create_app(
 
     async def decided(request: Request, request_id: uuid.UUID, action: Any, done: str) -> Response:
         try:
-            await action
+            decision = await action
         except DomainError as exc:
             return _redirect(request, f"/requests/{request_id}", error=exc.reason)
+        await dashboard.caught_up(request_id, decision.version)
         return _redirect(request, f"/requests/{request_id}", done=done)
 
     @app.post("/requests/{request_id}/approve", include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -451,7 +469,7 @@ def create_app(
             {
                 "user": user,
                 "page": "audit",
-                "entries": entries,
+                "entries": [(e, describe(e, catalogue)) for e in entries],
                 "action_labels": ACTION_LABELS,
                 "subjects": {k: f"申請 {v}" for k, v in numbers.items()},
                 "next_before": entries[-1].id if len(entries) == 100 else None,
@@ -489,6 +507,45 @@ def create_app(
         return [{k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(r).items()} for r in rows]
 
     return app
+
+
+def _jst(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Japan time, whatever the server's zone."""
+    return value.astimezone(JST).strftime(fmt) if value else ""
+
+
+def _shown(field: str, value: str) -> str:
+    if field == "birth_date":
+        try:
+            born = date.fromisoformat(value)
+        except ValueError:
+            return value
+        return f"{born.year}年{born.month}月{born.day}日"
+    return value
+
+
+FIELD_NAMES = {"name": "氏名", "birth_date": "生年月日", "address": "住所", "phone": "電話番号"}
+
+
+def describe(entry: AuditEntry, catalogue: Catalogue) -> str:
+    """An audit entry's detail in words."""
+    detail = entry.detail
+    match entry.action:
+        case "view_personal_data":
+            return "閲覧した項目：" + "・".join(FIELD_NAMES.get(f, f) for f in detail.get("fields", []))
+        case "view_id_photo":
+            return "本人確認書類の写真を表示"
+        case "reject_identity":
+            reason = catalogue.rejection_reason(str(detail.get("reason", "")))
+            return f"理由：{reason.label if reason else detail.get('reason', '')}"
+        case "issue_certificate":
+            return f"交付番号：{detail.get('serial', '')}"
+        case "mail_certificate":
+            return f"追跡番号：{detail.get('tracking_number', '')}"
+        case "forget_resident":
+            return f"削除した写真：{detail.get('photos_deleted', 0)}枚"
+        case _:
+            return "、".join(f"{k}: {v}" for k, v in detail.items() if k != "actor_name")
 
 
 def _is_request_stream(subject: str) -> bool:
