@@ -497,3 +497,48 @@ async def test_the_checkout_page_and_provider_api(harness: Harness) -> None:
     assert checkout.checkout_id != same.checkout_id
     page = await client.get(urlsplit(checkout.url).path)
     assert "410円を支払う" in page.text and "支払いをやめる" in page.text
+
+
+async def test_a_payment_after_expiry_is_refunded_and_explained(harness: Harness) -> None:
+    resident = harness.resident()
+    request_id, summary = await draft(harness, resident)
+    link = await resident.tap(find_postback(summary, "確定"), expect="お支払い額")
+    harness.clock.advance(timedelta(minutes=31))
+    await harness.sweep()
+    await resident.expect("お支払いの期限が過ぎたため")
+    await pay(harness, link)  # the checkout page was still open
+    told = await resident.expect("期限切れ・取り消しのあとにお支払いがあったため")
+    assert "710円を返金します" in content(told)
+    await wait_for(
+        lambda: harness.pool.fetchval("SELECT count(*) FROM certificate_refunds"), message="refund due"
+    )
+    await harness.sweep()
+    await resident.expect("返金手続きが完了しました")
+    assert (await harness.request_row(request_id) or {})["status"] == "expired"
+
+
+async def test_an_answer_to_a_request_that_closed_meanwhile_is_told_not_failed(harness: Harness) -> None:
+    resident = harness.resident()
+    carousel = await resident.tap(MENU, expect="申請できる証明書の一覧")
+    scope = await resident.tap(find_postback(carousel, "申請する"), expect="記載する人の範囲")
+    request_id = request_id_of(find_postback(scope, "本人のみ"))
+    harness.clock.advance(timedelta(minutes=31))
+    await harness.sweep()
+    await resident.expect("入力の途中のまま30分以上たったため")
+    # An old button: the request is over.
+    await resident.tap(find_postback(scope, "本人のみ"), expect="以前のご案内")
+    # A session that still pointed at it (the expiry notice not handled yet): told, not a failure.
+    await harness.pool.execute(
+        "INSERT INTO dialog_sessions (user_id, request_id, awaiting) VALUES ($1, $2, 'copies')",
+        resident.user_id,
+        request_id,
+    )
+    await resident.say("2", expect="すでに受付を終了しているため")
+    assert (
+        await harness.pool.fetchval(
+            "SELECT count(*) FROM dialog_sessions WHERE user_id = $1", resident.user_id
+        )
+        == 0
+    )
+    dead = await harness.bus.pool.fetchval("SELECT count(*) FROM messages WHERE topic LIKE 'dlq.%'")
+    assert dead == 0

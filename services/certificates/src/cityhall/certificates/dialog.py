@@ -151,23 +151,30 @@ class Dialog:
         if intent.kind in ("follow", "unfollow"):
             return  # notify keeps the friend registry; a blocked resident's draft simply expires
         turn = Turn(intent, envelope, conn, await self._load_session(conn, intent.user_id))
-        if intent.kind == "postback":
-            await self._postback(turn, postback_params(intent.postback_data))
-        elif intent.kind == "text":
-            await self._text(turn, intent.text or "")
-        elif intent.kind == "image":
-            await self._image(turn)
-        elif turn.session is not None:
-            turn.say(say.use_buttons())
-            await self._prompt(turn, turn.session)
-        else:
-            turn.say(say.not_in_progress())
+        try:
+            if intent.kind == "postback":
+                await self._postback(turn, postback_params(intent.postback_data))
+            elif intent.kind == "text":
+                await self._text(turn, intent.text or "")
+            elif intent.kind == "image":
+                await self._image(turn)
+            elif turn.session is not None:
+                turn.say(say.use_buttons())
+                await self._prompt(turn, turn.session)
+            else:
+                turn.say(say.not_in_progress())
+        except DomainError as exc:
+            # The request moved on meanwhile (it expired, or was cancelled from another device):
+            # say so instead of failing the message.
+            log.info("intent %s for %s refused: %s", envelope.id, intent.user_id, exc.reason)
+            turn.replies = [say.request_closed()]
+            turn.session = None
         await self._finish(turn)
 
     async def _finish(self, turn: Turn) -> None:
         user = turn.intent.user_id
         if turn.session is None:
-            await self.conn_execute(turn, "DELETE FROM dialog_sessions WHERE user_id = $1", user)
+            await turn.conn.execute("DELETE FROM dialog_sessions WHERE user_id = $1", user)
         else:
             await turn.conn.execute(
                 """INSERT INTO dialog_sessions (user_id, request_id, awaiting, editing, updated_at)
@@ -207,10 +214,6 @@ class Dialog:
             )
         for envelope in out:
             await self.store.append(envelope.subject, None, [envelope], conn=turn.conn)
-
-    @staticmethod
-    async def conn_execute(turn: Turn, sql: str, *args: object) -> None:
-        await turn.conn.execute(sql, *args)
 
     @staticmethod
     async def _load_session(conn: Connection, user_id: str) -> Session | None:

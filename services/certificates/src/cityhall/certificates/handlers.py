@@ -37,6 +37,7 @@ from cityhall.certificates.events import (
     PaymentExpired,
     PaymentFailed,
     RefundCompleted,
+    RefundRequested,
     Reject,
     request_stream,
 )
@@ -92,6 +93,8 @@ class Notices:
                 messages.append(say.rejected(state, event.reason_label, event.note))
             case CertificateMailed():
                 messages.append(say.mailed(state, event.tracking_number))
+            case RefundRequested() if event.reason in ("late_payment", "duplicate_payment"):
+                messages.append(say.late_payment_refund(state, event.amount, event.reason))
             case RefundCompleted():
                 messages.append(say.refunded(state, event.amount))
         out: list[Envelope] = []

@@ -380,6 +380,26 @@ def not_in_progress() -> TextMessage:
     )
 
 
+def request_closed() -> TextMessage:
+    return _text(
+        "この申請は、すでに受付を終了しているため、お手続きを続けられません。"
+        "必要な場合は、メニューの「証明書」からもう一度お申し込みください。",
+        _postback("証明書の申請", postback_data("menu")),
+        _postback("申請状況", postback_data("status")),
+    )
+
+
+def late_payment_refund(state: Request, amount: int, reason: str) -> TextMessage:
+    why = (
+        "申請の期限切れ・取り消しのあとにお支払いがあったため"
+        if reason == "late_payment"
+        else "同じ申請に重ねてお支払いがあったため"
+    )
+    return _text(
+        f"受付番号 {state.number} について、{why}、{yen(amount)}を返金します。返金が完了したら、あらためてお知らせします。"
+    )
+
+
 def stale_button() -> TextMessage:
     return _text("このボタンは以前のご案内のもののため、お受けできません。最新のご案内からお進みください。")
 
