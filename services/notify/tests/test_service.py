@@ -316,3 +316,18 @@ async def test_a_reply_that_reached_line_before_a_crash_is_not_sent_again(
     assert isinstance(outcome, MessageDelivered) and outcome.method == "reply" and outcome.already_accepted
     assert len(await harness.messages(resident)) == 1
     assert (await harness.stats("push")) == {}
+
+
+async def test_an_alert_to_many_reads_the_registry_once_and_still_skips_the_blocked(harness: Harness) -> None:
+    residents = [user() for _ in range(5200)]  # above the per-resident probe limit
+    await harness.publish(intent("unfollow", residents[4321]))
+    await wait_for(lambda: harness.events(FriendUnfollowed), message="unfollowed")
+    envelope = outbound(residents)
+    await harness.publish(envelope)
+
+    outcomes = await harness.settled(envelope, count=12)
+    assert [o.recipients for o in outcomes if isinstance(o, MessageSkipped)] == [[residents[4321]]]
+    delivered = [o for o in outcomes if isinstance(o, MessageDelivered)]
+    assert len(delivered) == 11 and sum(o.recipients for o in delivered) == 5199
+    assert await harness.messages(residents[4321]) == []
+    assert len(await harness.messages(residents[4322])) == 1

@@ -24,6 +24,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from linebot.v3.messaging import (
     ApiResponse,
@@ -49,7 +50,11 @@ log = logging.getLogger(__name__)
 
 MULTICAST_MAX = 500
 REPLY_FRESH_FOR = timedelta(seconds=50)
-_LOOKUP_SLICE = 10_000
+_PROBE_LIMIT = 5_000
+_FRIEND_EVENTS: dict[str, type[FriendFollowed] | type[FriendUnfollowed]] = {
+    FriendFollowed.TYPE: FriendFollowed,
+    FriendUnfollowed.TYPE: FriendUnfollowed,
+}
 
 
 class Friends:
@@ -69,22 +74,31 @@ class Friends:
         return [blocked.intersection(ids) for ids in asked]
 
     async def _blocked(self, user_ids: list[str]) -> set[str]:
-        blocked: set[str] = set()
-        for start in range(0, len(user_ids), _LOOKUP_SLICE):
-            streams = [friend_stream(u) for u in user_ids[start : start + _LOOKUP_SLICE]]
-            # Each friend event carries the whole state, so the latest one decides.
+        # Each friend event carries the whole state, so the latest one per stream decides.
+        if len(user_ids) > _PROBE_LIMIT:
+            # An alert to many: read the whole registry once rather than probe every resident.
             rows = await self.pool.fetch(
                 """SELECT DISTINCT ON (stream) type, data FROM events
-                   WHERE stream = ANY($1::text[]) ORDER BY stream, version DESC""",
-                streams,
+                   WHERE category = 'friend' ORDER BY stream, version DESC"""
             )
-            for row in rows:
-                latest = (FriendFollowed if row["type"] == FriendFollowed.TYPE else FriendUnfollowed)(
-                    **row["data"]
-                )
-                state: Friend = friend_decider.fold([latest])
-                if not state.reachable:
-                    blocked.add(latest.user_id)
+            return self._blocked_in(rows).intersection(user_ids)
+        rows = await self.pool.fetch(
+            """SELECT DISTINCT ON (stream) type, data FROM events
+               WHERE stream = ANY($1::text[]) ORDER BY stream, version DESC""",
+            [friend_stream(u) for u in user_ids],
+        )
+        return self._blocked_in(rows)
+
+    @staticmethod
+    def _blocked_in(rows: Sequence[Any]) -> set[str]:
+        blocked: set[str] = set()
+        for row in rows:
+            if row["type"] not in _FRIEND_EVENTS:
+                continue
+            latest = _FRIEND_EVENTS[row["type"]](**row["data"])
+            state: Friend = friend_decider.fold([latest])
+            if not state.reachable:
+                blocked.add(latest.user_id)
         return blocked
 
 

@@ -15,6 +15,7 @@ import logging
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -150,6 +151,10 @@ class LineApi:
         self.buckets = {name: TokenBucket(limit) for name, limit in limits.items()}
         self.timeout = timeout
         self.backoff = backoff or Backoff()
+        self.requests: Counter[Endpoint] = Counter()
+        """Requests sent so far, by endpoint."""
+        self.answers: Counter[tuple[Endpoint, str]] = Counter()
+        """Answers so far by (endpoint, outcome): "accepted", "already_accepted", "refused", "no_answer"."""
 
     async def close(self) -> None:
         await self.client.close()
@@ -159,13 +164,21 @@ class LineApi:
         bucket = self.buckets.get(endpoint)
         if bucket is not None:
             await bucket.acquire()
+        self.requests[endpoint] += 1
         try:
             response = await call(self.timeout)
         except ApiException as exc:
-            return _answer_from_error(exc)
+            answer = _answer_from_error(exc)
         except (TimeoutError, aiohttp.ClientError) as exc:
-            return Answer("no_answer", 0, message=f"no answer from LINE: {type(exc).__name__} {exc}".strip())
-        return Answer("accepted", response.status_code, request_id=_header(response.headers, REQUEST_ID))
+            answer = Answer(
+                "no_answer", 0, message=f"no answer from LINE: {type(exc).__name__} {exc}".strip()
+            )
+        else:
+            answer = Answer(
+                "accepted", response.status_code, request_id=_header(response.headers, REQUEST_ID)
+            )
+        self.answers[endpoint, answer.outcome] += 1
+        return answer
 
     async def send(self, endpoint: Endpoint, call: Callable[[float], Awaitable[ApiResponse]]) -> Answer:
         """`attempt` until LINE gives a final answer or `backoff.give_up_after` has passed.
