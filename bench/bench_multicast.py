@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -32,6 +33,7 @@ from cityhall.events.store import EventStore
 from cityhall.line.contracts import outbound_message
 from cityhall.notify.app import Options, start
 from cityhall.runtime.service import ServiceContext, Settings
+from cityhall.web import WebConfig
 
 LIMIT = 200.0  # LINE's multicast limit, requests per second
 REQUESTS = 20
@@ -70,7 +72,9 @@ async def run(admin_dsn: str, url: str, emulator: subprocess.Popen[bytes]) -> No
             await migrate(pool, ["cityhall.events", "cityhall.notify"])
             settings = Settings(line_channel_access_token="bench", line_api_url=url)
             context = ServiceContext("notify", "embedded", settings, pool, bus, EventStore(pool))
-            notify, running = await start(context, Options())
+            notify, running = await start(
+                context, Options(web=WebConfig(session_secret=secrets.token_hex(32)))
+            )
 
             residents = [f"U{i:032x}" for i in range(RECIPIENTS)]
             alert = TextMessage(text="【防災】大雨警報が発表されました。早めの避難をお願いします。")

@@ -26,8 +26,24 @@ from cityhall.line_emulator.testing import EmulatorServer
 from cityhall.notify.app import Notify, Options, start
 from cityhall.notify.line_api import Backoff
 from cityhall.runtime.service import ServiceContext, Settings
+from cityhall.web import WebConfig
 
 TOKEN = "notify-test-token"
+WEB = WebConfig(session_secret="notify-tests-session-secret-0123456789")
+
+
+def quick_options(**overrides: Any) -> Options:
+    """Quick timeouts and backoff for tests."""
+    values: dict[str, Any] = {
+        "workers": 16,
+        "line_timeout": 5.0,
+        "backoff": Backoff(base=0.05, cap=0.5),
+        "web": WEB,
+        **overrides,
+    }
+    return Options(**values)
+
+
 _counter = iter(range(10**9))
 
 
@@ -87,11 +103,12 @@ class Harness:
     store: EventStore
     notify: Notify
     loops: list[Callable[[], Awaitable[None]]]
+    app: FastAPI
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def run(self, *loops: Callable[[], Awaitable[None]]) -> None:
         """Start notify's loops (or only `loops`)."""
-        self.tasks += [asyncio.create_task(loop()) for loop in loops or self.loops]
+        self.tasks += [asyncio.ensure_future(loop()) for loop in loops or self.loops]
 
     async def publish(self, *envelopes: Envelope) -> None:
         records = []
@@ -173,13 +190,12 @@ async def make_harness(fresh_database: str) -> AsyncIterator[HarnessFactory]:
         store = EventStore(pool)
         settings = Settings(line_channel_access_token=TOKEN, line_api_url=server.url)
         context = ServiceContext("notify", "embedded", settings, pool, bus, store)
-        notify, running = await start(
-            context, options or Options(workers=16, line_timeout=5.0, backoff=Backoff(base=0.05, cap=0.5))
-        )
+        notify, running = await start(context, options or quick_options())
         cleanup.extend(running.on_stop)
         http = httpx.AsyncClient(base_url=server.url, timeout=10)
         cleanup.append(http.aclose)
-        harness = Harness(server, http, bus, pool, store, notify, running.tasks)
+        assert running.app is not None
+        harness = Harness(server, http, bus, pool, store, notify, running.tasks, running.app)
         if run:
             harness.run()
         made.append(harness)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -17,11 +18,10 @@ from cityhall.events.testing import wait_for
 from cityhall.line.contracts import OutboundMessageRequested, ResidentIntent
 from cityhall.line_emulator.app import create_app
 from cityhall.line_emulator.settings import EmulatorSettings
-from cityhall.notify.app import Options
 from cityhall.notify.events import MessageDelivered
 from cityhall.notify.line_api import Backoff, retry_key
 
-from .conftest import TOKEN, HarnessFactory, intent, outbound, user
+from .conftest import TOKEN, WEB, HarnessFactory, intent, outbound, quick_options, user
 
 
 class FaultInjector:
@@ -66,7 +66,7 @@ def faulty_emulator(script: dict[str, list[str]], seen: list[str | None]) -> obj
     return app
 
 
-FAST = Options(workers=4, line_timeout=0.5, backoff=Backoff(base=0.05, cap=0.2))
+FAST = quick_options(workers=4, line_timeout=0.5, backoff=Backoff(base=0.05, cap=0.2))
 
 
 async def test_5xx_and_timeouts_are_retried_under_the_same_retry_key(make_harness: HarnessFactory) -> None:
@@ -120,7 +120,8 @@ class NotifyProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {**os.environ, "CITYHALL_SESSION_SECRET": WEB.session_secret}
+        self.proc = subprocess.Popen(self.args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from linebot.v3.messaging import (
     AsyncApiClient,
     AsyncMessagingApi,
@@ -27,8 +28,9 @@ from cityhall.notify.events import (
     MessageSkipped,
 )
 from cityhall.notify.line_api import retry_key
+from cityhall.web import SESSION_COOKIE, StaffAuth, StaffUser
 
-from .conftest import TOKEN, Harness, HarnessFactory, intent, outbound, user
+from .conftest import TOKEN, WEB, Harness, HarnessFactory, intent, outbound, user
 
 
 async def wait_messages(
@@ -331,3 +333,39 @@ async def test_an_alert_to_many_reads_the_registry_once_and_still_skips_the_bloc
     assert len(delivered) == 11 and sum(o.recipients for o in delivered) == 5199
     assert await harness.messages(residents[4321]) == []
     assert len(await harness.messages(residents[4322])) == 1
+
+
+# --- the staff API -------------------------------------------------------------------------
+
+
+async def test_the_staff_api_shows_delivery_records_to_the_notify_department_only(harness: Harness) -> None:
+    resident = user()
+    envelope = outbound(resident)
+    await harness.publish(envelope)
+    await harness.settled(envelope)
+    auth = StaffAuth(WEB)
+    clerk, _ = auth.signed_in(StaffUser("notify-clerk", "広報係", frozenset({"notify"})))
+    roads, _ = auth.signed_in(StaffUser("roads-clerk", "道路管理課", frozenset({"roads"})))
+    transport = httpx.ASGITransport(app=harness.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://notify") as api:
+        json_only = {"accept": "application/json"}
+        assert (await api.get("/api/deliveries", headers=json_only)).status_code == 401
+        forbidden = await api.get(
+            "/api/deliveries", headers={**json_only, "cookie": f"{SESSION_COOKIE}={roads}"}
+        )
+        assert forbidden.status_code == 403
+        signed_in = {**json_only, "cookie": f"{SESSION_COOKIE}={clerk}"}
+        assert (await api.get("/api/deliveries?limit=0", headers=signed_in)).status_code == 422
+
+        async def listed() -> list[dict[str, object]]:
+            response = await api.get("/api/deliveries", params={"user_id": resident}, headers=signed_in)
+            assert response.status_code == 200
+            rows: list[dict[str, object]] = response.json()["deliveries"]
+            return rows
+
+        await wait_for(listed, message="the delivery in the projection")
+        [row] = await listed()
+        assert row["outcome"] == "delivered" and row["method"] == "push"
+        assert row["request_id"] == str(envelope.id)
+        status = (await api.get("/api/status", headers=signed_in)).json()
+        assert status["queued"] == 0 and status["outcomes"]["delivered"] >= 1

@@ -1,7 +1,8 @@
 """Composition root: notify's consumers, dispatcher, relay and projection, from settings.
 
 Environment (besides the shared names): `NOTIFY_WORKERS` (requests delivered at once,
-default 32), `NOTIFY_LINE_TIMEOUT` (seconds per Messaging API request, default 10).
+default 32), `NOTIFY_LINE_TIMEOUT` (seconds per Messaging API request, default 10), and the
+staff sign-in of libs/web (`CITYHALL_SESSION_SECRET`, `CITYHALL_OIDC_*`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from cityhall.notify.handlers import Handlers
 from cityhall.notify.line_api import LINE_LIMITS, Backoff, Endpoint, Limit, LineApi
 from cityhall.notify.projections import DeliveriesProjection
 from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
+from cityhall.web import StaffAuth, WebConfig
 
 LINE_API = "https://api.line.me"
 
@@ -33,6 +35,8 @@ class Options:
     line_timeout: float = 10.0
     limits: Mapping[Endpoint, Limit] = field(default_factory=lambda: dict(LINE_LIMITS))
     backoff: Backoff = field(default_factory=Backoff)
+    web: WebConfig | None = None
+    """Staff sign-in for the API; None: from the environment (`CITYHALL_SESSION_SECRET`, OIDC)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Options:
@@ -100,7 +104,7 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
         deliveries=ProjectionRunner(store, DeliveriesProjection()),
     )
     running = Running(
-        app=create_api(pool, dispatcher),
+        app=create_api(pool, dispatcher, StaffAuth(options.web or WebConfig.from_context(context))),
         tasks=[
             parts.outbound.run,
             parts.intents.run,
