@@ -306,7 +306,7 @@ async def test_a_reply_that_reached_line_before_a_crash_is_not_sent_again(
     harness.run(harness.notify.outbound.run)
     await wait_for(queue.depth, message="queued")
     await harness.stop()
-    [job] = await queue.load((0, 0), 10)
+    [job], _ = await queue.load((0, 0), 10)
     await queue.mark_reply_attempted(job)
     async with AsyncApiClient(Configuration(host=harness.emulator.url, access_token=TOKEN)) as client:
         await AsyncMessagingApi(client).reply_message(
@@ -369,3 +369,28 @@ async def test_the_staff_api_shows_delivery_records_to_the_notify_department_onl
         assert row["request_id"] == str(envelope.id)
         status = (await api.get("/api/status", headers=signed_in)).json()
         assert status["queued"] == 0 and status["outcomes"]["delivered"] >= 1
+
+
+async def test_the_dispatcher_loads_a_bounded_number_of_recipients(make_harness: HarnessFactory) -> None:
+    harness = await make_harness(run=False)
+    big, small = outbound([user() for _ in range(700)]), outbound(user())
+    await harness.publish(big, small)
+    harness.run(harness.notify.outbound.run)
+    await wait_for(lambda: harness.pool.fetchval("SELECT count(*) = 2 FROM delivery_queue"), message="queued")
+    jobs, position = await harness.notify.queue.load((0, 0), 10, recipients=100)
+    assert [j.request_id for j in jobs] == [big.id]  # always at least one request
+    jobs, _ = await harness.notify.queue.load(position, 10, recipients=100)
+    assert [j.request_id for j in jobs] == [small.id]
+
+
+async def test_an_unreadable_queued_request_is_recorded_as_failed_and_dropped(harness: Harness) -> None:
+    broken = outbound(user())
+    await harness.pool.execute(
+        "INSERT INTO delivery_queue (request_id, key, request) VALUES ($1, 'k', $2)",
+        broken.id,
+        {**broken.data, "to": []},
+    )
+    await harness.pool.execute("SELECT pg_notify($1, '')", await harness.notify.queue.channel())
+    [outcome] = await harness.settled(broken)
+    assert isinstance(outcome, MessageDeliveryFailed) and outcome.status == 0
+    assert "unreadable queued request" in outcome.error

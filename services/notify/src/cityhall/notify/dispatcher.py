@@ -28,7 +28,7 @@ from cityhall.events.envelope import Envelope, Event
 from cityhall.events.store import EventStore
 from cityhall.events.telemetry import span_from
 from cityhall.line.contracts import OutboundMessageRequested
-from cityhall.notify.events import SOURCE, MessageSkipped
+from cityhall.notify.events import SOURCE, MessageDeliveryFailed, MessageSkipped
 
 log = logging.getLogger(__name__)
 
@@ -159,20 +159,56 @@ class DeliveryQueue:
 
     # --- the dispatcher's side ------------------------------------------------------------
 
-    async def load(self, after: tuple[int, int], limit: int) -> list[Job]:
-        """Queued requests after `after` = (tx, seq), in commit order: a row is read only once no
-        transaction that could still commit a row before it is running (as the event store does)."""
+    async def load(
+        self, after: tuple[int, int], limit: int, recipients: int = 1_000_000
+    ) -> tuple[list[Job], tuple[int, int]]:
+        """Queued requests after `after` = (tx, seq), in commit order (a row is read only once no
+        transaction that could still commit a row before it is running, as the event store does),
+        up to `limit` requests and about `recipients` recipients (at least one request).
+        Returns them and the position read up to."""
         rows = await self.pool.fetch(
-            """SELECT seq, tx::text::bigint AS tx, request_id, key, request, correlation_id, traceparent,
-                      reply_attempted_at IS NOT NULL AS reply_attempted, skipped
-               FROM delivery_queue
-               WHERE (tx, seq) > ($1::text::xid8, $2) AND tx < pg_snapshot_xmin(pg_current_snapshot())
-               ORDER BY tx, seq LIMIT $3""",
+            """SELECT * FROM (
+                   SELECT seq, tx::text::bigint AS tx, request_id, key, request, correlation_id, traceparent,
+                          reply_attempted_at IS NOT NULL AS reply_attempted, skipped,
+                          sum(jsonb_array_length(request->'to')) OVER (ORDER BY tx, seq) AS running,
+                          jsonb_array_length(request->'to') AS size
+                   FROM delivery_queue
+                   WHERE (tx, seq) > ($1::text::xid8, $2) AND tx < pg_snapshot_xmin(pg_current_snapshot())
+                   ORDER BY tx, seq LIMIT $3) AS next
+               WHERE running - size < $4
+               ORDER BY tx, seq""",
             str(after[0]),
             after[1],
             limit,
+            max(1, recipients),
         )
-        return [self._job(row) for row in rows]
+        jobs = []
+        for row in rows:
+            try:
+                jobs.append(self._job(row))
+            except ValueError as exc:  # pydantic's too: validated when queued, so only after a schema change
+                await self._discard(row, f"unreadable queued request: {exc}")
+        return jobs, ((rows[-1]["tx"], rows[-1]["seq"]) if rows else after)
+
+    async def _discard(self, row: Any, error: str) -> None:
+        data: dict[str, Any] = row["request"] if isinstance(row["request"], dict) else {}
+        stream = delivery_stream(row["request_id"])
+        event = MessageDeliveryFailed(
+            request_id=row["request_id"],
+            idempotency_key=str(data.get("idempotency_key", "")),
+            requested_by=str(data.get("requested_by", "")),
+            method=None,
+            status=0,
+            error=error[:2000],
+            recipients=int(row["size"] or 0),
+        )
+        envelope = Envelope.wrap(
+            event, source=SOURCE, subject=stream, id=uuid.uuid5(row["request_id"], "unreadable")
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.store.append(stream, None, [envelope], conn=conn, notify=False)
+            await conn.execute("DELETE FROM delivery_queue WHERE request_id = $1", row["request_id"])
+        self.store.notify()
 
     def _job(self, row: Any) -> Job:
         data: dict[str, Any] = row["request"]
@@ -296,11 +332,14 @@ class Dispatcher:
         *,
         workers: int = 32,
         max_buffered: int = 2000,
+        max_buffered_recipients: int = 1_000_000,
         poll_interval: float = 1.0,
     ) -> None:
         self.queue, self.deliverer = queue, deliverer
         self.workers = workers
         self.max_buffered = max_buffered
+        self.max_buffered_recipients = max_buffered_recipients
+        self._recipients = 0
         self.poll_interval = poll_interval
         self.completed = 0
         self.active = False
@@ -320,7 +359,7 @@ class Dispatcher:
                 await asyncio.sleep(self.poll_interval)
             await conn.add_listener(channel, self._notified)
             # Everything still queued is ours now, including what a crashed dispatcher was sending.
-            self._lanes, self._ready, self._buffered = {}, asyncio.Queue(), 0
+            self._lanes, self._ready, self._buffered, self._recipients = {}, asyncio.Queue(), 0, 0
             cursor = (0, 0)
             tasks = [
                 asyncio.create_task(self._work(), name=f"notify-worker-{i}") for i in range(self.workers)
@@ -329,11 +368,15 @@ class Dispatcher:
             while True:
                 self._wake.clear()
                 room = self.max_buffered - self._buffered
-                jobs = await self.queue.load(cursor, min(room, 500)) if room > 0 else []
-                for job in jobs:
-                    cursor = (job.tx, job.seq)
-                    self._add(job)
-                if not jobs:
+                budget = self.max_buffered_recipients - self._recipients
+                loaded = 0
+                if room > 0 and budget > 0:
+                    jobs, read_to = await self.queue.load(cursor, min(room, 500), budget)
+                    loaded = len(jobs) + (read_to != cursor)
+                    cursor = read_to
+                    for job in jobs:
+                        self._add(job)
+                if not loaded:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll_interval)
         finally:
@@ -351,6 +394,7 @@ class Dispatcher:
 
     def _add(self, job: Job) -> None:
         self._buffered += 1
+        self._recipients += len(job.request.to)
         lane = self._lanes.get(job.key)
         if lane is None:
             self._lanes[job.key] = deque([job])
@@ -362,9 +406,11 @@ class Dispatcher:
         while True:
             key = await self._ready.get()
             lane = self._lanes[key]
-            await self._deliver(lane[0])
+            job = lane[0]
+            await self._deliver(job)
             lane.popleft()
             self._buffered -= 1
+            self._recipients -= len(job.request.to)
             self.completed += 1
             if lane:
                 self._ready.put_nowait(key)
