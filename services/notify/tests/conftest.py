@@ -14,10 +14,11 @@ import pytest
 from fastapi import FastAPI
 from linebot.v3.messaging import Message, TextMessage
 
-from cityhall.events.bus import Record
+from cityhall.events.bus import Bus, Record
 from cityhall.events.db import Pool, create_pool, migrate
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.envelope import Envelope, Event
+from cityhall.events.kafka_bus import KafkaBus
 from cityhall.events.store import EventStore
 from cityhall.events.testing import wait_for
 from cityhall.line.contracts import ResidentIntent, intent_id, intents_topic, outbound_message
@@ -98,7 +99,7 @@ def outbound(
 class Harness:
     emulator: EmulatorServer
     http: httpx.AsyncClient
-    bus: EmbeddedBus
+    bus: Bus
     pool: Pool
     store: EventStore
     notify: Notify
@@ -177,11 +178,12 @@ async def make_harness(fresh_database: str) -> AsyncIterator[HarnessFactory]:
         options: Options | None = None,
         emulator_app: FastAPI | None = None,
         run: bool = True,
+        kafka: str | None = None,
     ) -> Harness:
         server = EmulatorServer(emulator_settings or EmulatorSettings(), app=emulator_app)
         server.start()
         cleanup.append(_async(server.stop))
-        bus = EmbeddedBus(fresh_database, poll_interval=0.2)
+        bus: Bus = KafkaBus(kafka) if kafka else EmbeddedBus(fresh_database, poll_interval=0.2)
         await bus.start()
         cleanup.append(bus.stop)
         pool = await create_pool(fresh_database, "svc_notify", max_size=20)

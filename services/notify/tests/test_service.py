@@ -394,3 +394,18 @@ async def test_an_unreadable_queued_request_is_recorded_as_failed_and_dropped(ha
     [outcome] = await harness.settled(broken)
     assert isinstance(outcome, MessageDeliveryFailed) and outcome.status == 0
     assert "unreadable queued request" in outcome.error
+
+
+async def test_on_kafka_a_follow_is_welcomed_and_a_multicast_is_chunked(
+    make_harness: HarnessFactory, kafka_bootstrap: str
+) -> None:
+    harness = await make_harness(kafka=kafka_bootstrap)
+    resident = user()
+    token = await harness.reply_token(resident)
+    await harness.publish(intent("follow", resident, reply_token=token))
+    [welcome] = await wait_messages(harness, resident, 1, timeout=60)
+    assert welcome["endpoint"] == "reply"
+    envelope = outbound([user() for _ in range(600)])
+    await harness.publish(envelope)
+    outcomes = await harness.settled(envelope, count=2, timeout=60)
+    assert sorted(o.recipients for o in outcomes if isinstance(o, MessageDelivered)) == [100, 500]
