@@ -18,6 +18,7 @@ import asyncpg
 
 from cityhall.events.bus import Bus, Message, PublishError, Record, Subscription, stored_offsets
 from cityhall.events.db import Pool, create_pool
+from cityhall.events.waiting import wake_or_timeout
 
 _CHANNEL = "cityhall_bus"
 
@@ -122,8 +123,7 @@ class EmbeddedSubscription(Subscription):
             remaining = deadline - loop.time()
             if messages or remaining <= 0:
                 return messages
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(remaining, self.bus.poll_interval))
+            await wake_or_timeout(self._wake, min(remaining, self.bus.poll_interval))
 
     async def _read(self) -> list[Message]:
         rows = await self.bus.pool.fetch(

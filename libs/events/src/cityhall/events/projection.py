@@ -14,6 +14,7 @@ from typing import Protocol
 
 from cityhall.events.db import Connection, check_schema_name
 from cityhall.events.store import START, EventStore, Position, RecordedEvent, save_checkpoint
+from cityhall.events.waiting import wake_or_timeout
 
 
 class Projection(Protocol):
@@ -81,8 +82,7 @@ class ProjectionRunner:
             while True:
                 self._wake.clear()
                 await self.catch_up()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), poll_interval)
+                await wake_or_timeout(self._wake, poll_interval)
         finally:
             with contextlib.suppress(Exception):
                 await conn.remove_listener(channel, self._notified)

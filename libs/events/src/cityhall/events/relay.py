@@ -19,6 +19,7 @@ from opentelemetry.trace import SpanKind
 from cityhall.events.bus import Bus, Record
 from cityhall.events.store import EventStore, RecordedEvent, load_checkpoint, save_checkpoint
 from cityhall.events.telemetry import span_from
+from cityhall.events.waiting import wake_or_timeout
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,7 @@ class OutboxRelay:
             while True:
                 self._wake.clear()
                 if await self.publish_pending() == 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    await wake_or_timeout(self._wake, self.poll_interval)
         finally:
             with contextlib.suppress(Exception):
                 await conn.remove_listener(f"events_{schema}", self._notified)

@@ -33,6 +33,7 @@ from typing import Any
 from fastapi.responses import StreamingResponse
 
 from cityhall.events.db import Connection, Pool
+from cityhall.events.waiting import wake_or_timeout
 
 log = logging.getLogger("cityhall.web.live")
 
@@ -121,8 +122,7 @@ class LiveUpdates:
     async def _watch(self, conn: Connection) -> None:
         last = await self._signature(conn)
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            await wake_or_timeout(self._wake, self.poll_interval)
             notified = self._wake.is_set()
             self._wake.clear()
             deadline = time.monotonic() + (self.settle if notified else 0)
@@ -191,9 +191,7 @@ class LiveUpdates:
                     seen = self.generation
                     yield sse_event(self.event, str(seen))
                     continue
-                try:
-                    await asyncio.wait_for(self._changed.wait(), self.heartbeat)
-                except TimeoutError:
+                if not await wake_or_timeout(self._changed, self.heartbeat):
                     yield ": keep-alive\n\n"
         finally:
             self._unsubscribe()

@@ -27,6 +27,7 @@ from cityhall.events.db import Connection, Pool
 from cityhall.events.envelope import Envelope, Event
 from cityhall.events.store import EventStore
 from cityhall.events.telemetry import span_from
+from cityhall.events.waiting import wake_or_timeout
 from cityhall.line.contracts import OutboundMessageRequested
 from cityhall.notify.events import SOURCE, MessageDeliveryFailed, MessageSkipped
 
@@ -377,8 +378,7 @@ class Dispatcher:
                     for job in jobs:
                         self._add(job)
                 if not loaded:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    await wake_or_timeout(self._wake, self.poll_interval)
         finally:
             self.active = False
             for task in tasks:

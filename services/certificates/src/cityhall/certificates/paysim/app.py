@@ -19,7 +19,6 @@ certificates service through the data directory).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import html
 import json
@@ -34,6 +33,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from cityhall.certificates.payments import SIGNATURE_HEADER, shared_secret, sign
 from cityhall.events.db import Pool
+from cityhall.events.waiting import wake_or_timeout
 from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
 
 log = logging.getLogger(__name__)
@@ -167,8 +167,7 @@ class Provider:
             self._wake.clear()
             delivered = await self.deliver_due()
             if not delivered:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), poll_interval)
+                await wake_or_timeout(self._wake, poll_interval)
 
     async def deliver_due(self, limit: int = 20) -> int:
         rows = await self.pool.fetch(
