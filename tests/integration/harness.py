@@ -30,6 +30,8 @@ from cityhall.events.localpg import create_database, free_port
 from cityhall.gateway import testing as line
 
 CHANNEL_SECRET = "integration-channel-secret"
+SESSION_SECRET = "integration-session-secret-" + "s" * 24
+"""Staff sessions are signed with one secret shared by every service with staff pages."""
 ACCESS_TOKEN = "integration-channel-access-token"
 
 
@@ -213,6 +215,7 @@ class Deployment:
                 "LINE_CHANNEL_SECRET": CHANNEL_SECRET,
                 "LINE_CHANNEL_ACCESS_TOKEN": ACCESS_TOKEN,
                 "LINE_API_URL": self.emulator.url,
+                "CITYHALL_SESSION_SECRET": SESSION_SECRET,
                 "PYTHONUNBUFFERED": "1",
                 **(env or {}),
             },

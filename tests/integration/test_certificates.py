@@ -27,11 +27,10 @@ from cityhall.web import StaffUser
 from cityhall.web.auth import StaffAuth
 from cityhall.web.config import WebConfig
 
-from .harness import Deployment, LineClient
+from .harness import SESSION_SECRET, Deployment, LineClient
 
 pytestmark = pytest.mark.timeout(900)
 
-SESSION_SECRET = "integration-session-secret-" + "s" * 24
 PAYMENTS_SECRET = "integration-payments-secret"
 CLERK = StaffUser("cert-clerk", "証明書係 市川", frozenset({"certificates"}))
 MENU = "domain=certificates&action=menu"

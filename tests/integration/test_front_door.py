@@ -10,7 +10,6 @@ import uuid
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from linebot.v3.messaging import TextMessage
 
@@ -164,13 +163,15 @@ async def test_notify_sigkilled_mid_burst_of_500_still_delivers_each_message_exa
     )
 
     # Every request settled (nothing queued, so nothing can still be sent twice), then count.
-    async with httpx.AsyncClient(base_url=notify.url) as client:
+    async def settled() -> bool:
+        conn = await asyncpg.connect(deployment.databases["notify"])
+        try:
+            queued: int = await conn.fetchval("SELECT count(*) FROM svc_notify.delivery_queue")
+        finally:
+            await conn.close()
+        return queued == 0
 
-        async def settled() -> bool:
-            status = (await client.get("/staff/notify/status")).json()
-            return bool(status["queued"] == 0)
-
-        await wait_for(settled, timeout=120, interval=0.2, message="notify still has queued deliveries")
+    await wait_for(settled, timeout=120, interval=0.2, message="notify still has queued deliveries")
 
     final = await delivered()
     assert sorted(len(m) for m in final.values()) == [1] * len(residents), "each message exactly once"
