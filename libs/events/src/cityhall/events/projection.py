@@ -75,18 +75,17 @@ class ProjectionRunner:
 
     async def run(self, poll_interval: float = 1.0) -> None:
         await self.ensure()
-        conn = await self.store.pool.acquire()
-        channel = "events_" + await conn.fetchval("SELECT current_schema()")
-        try:
-            await conn.add_listener(channel, self._notified)
-            while True:
-                self._wake.clear()
-                await self.catch_up()
-                await wake_or_timeout(self._wake, poll_interval)
-        finally:
-            with contextlib.suppress(Exception):
-                await conn.remove_listener(channel, self._notified)
-            await self.store.pool.release(conn)
+        async with self.store.pool.acquire() as conn:  # released however run() ends
+            channel = "events_" + await conn.fetchval("SELECT current_schema()")
+            try:
+                await conn.add_listener(channel, self._notified)
+                while True:
+                    self._wake.clear()
+                    await self.catch_up()
+                    await wake_or_timeout(self._wake, poll_interval)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.remove_listener(channel, self._notified)
 
     def _notified(self, *_args: object) -> None:
         self._wake.set()

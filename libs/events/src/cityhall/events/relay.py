@@ -52,24 +52,23 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until cancelled; waits for the schema's relay lock first."""
-        conn = await self.store.pool.acquire()
-        schema = await conn.fetchval("SELECT current_schema()")
-        try:
-            while not await conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext($1))", f"relay:{schema}:{self.name}"
-            ):
-                await asyncio.sleep(self.poll_interval)
+        async with self.store.pool.acquire() as conn:  # released however run() ends
+            schema = await conn.fetchval("SELECT current_schema()")
             channel = f"events_{schema}"
-            await conn.add_listener(channel, self._notified)
-            while True:
-                self._wake.clear()
-                if await self.publish_pending() == 0:
-                    await wake_or_timeout(self._wake, self.poll_interval)
-        finally:
-            with contextlib.suppress(Exception):
-                await conn.remove_listener(f"events_{schema}", self._notified)
-                await conn.execute("SELECT pg_advisory_unlock_all()")
-            await self.store.pool.release(conn)
+            try:
+                while not await conn.fetchval(
+                    "SELECT pg_try_advisory_lock(hashtext($1))", f"relay:{schema}:{self.name}"
+                ):
+                    await asyncio.sleep(self.poll_interval)
+                await conn.add_listener(channel, self._notified)
+                while True:
+                    self._wake.clear()
+                    if await self.publish_pending() == 0:
+                        await wake_or_timeout(self._wake, self.poll_interval)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.remove_listener(channel, self._notified)
+                    await conn.execute("SELECT pg_advisory_unlock_all()")
 
     def _notified(self, *_args: object) -> None:
         self._wake.set()

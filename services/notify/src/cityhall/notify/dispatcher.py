@@ -352,9 +352,9 @@ class Dispatcher:
     async def run(self) -> None:
         """Deliver until cancelled; waits for the schema's dispatcher lock first."""
         pool = self.queue.pool
-        conn = await pool.acquire()
         channel = await self.queue.channel()
         tasks: list[asyncio.Task[None]] = []
+        conn = await pool.acquire()  # nothing may await between this and the try: see finally
         try:
             while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", channel):
                 await asyncio.sleep(self.poll_interval)
