@@ -304,7 +304,15 @@ async def harness(fresh_database: str, tmp_path: Path) -> AsyncIterator[Harness]
 
         async def service_pool(schema: str, packages: list[str]) -> Pool:
             pool = await create_pool(fresh_database, schema, max_size=10)
-            cleanup.append(pool.close)
+
+            async def close() -> None:
+                try:
+                    await asyncio.wait_for(pool.close(), 20)
+                except TimeoutError:
+                    tasks = "\n".join(repr(t) for t in asyncio.all_tasks())
+                    raise AssertionError(f"a {schema} connection was still in use; tasks:\n{tasks}") from None
+
+            cleanup.append(close)
             await migrate(pool, ["cityhall.events", *packages])
             return pool
 
