@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -19,38 +17,12 @@ from cityhall.events.kafka_bus import KafkaBus
 from cityhall.events.store import EventStore, load_checkpoint
 from cityhall.events.testing import wait_for
 from cityhall.events.testing.fault_worker import EFFECTS_SQL, SCHEMA, record_effect
+from cityhall.events.testing.processes import KillableProcess
 from cityhall.events.testing.samples import CounterIncremented
 
 
-class Worker:
-    def __init__(self, *args: str) -> None:
-        self.args = args
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cityhall.events.testing.fault_worker", *self.args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        assert self.proc.wait(timeout=10) == -signal.SIGKILL
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
-@pytest.fixture
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for w in started:
-        w.stop()
+def worker(*args: str) -> KillableProcess:
+    return KillableProcess([sys.executable, "-m", "cityhall.events.testing.fault_worker", *args])
 
 
 @pytest.fixture
@@ -73,7 +45,7 @@ def envelope(seq: int) -> Envelope:
 
 
 async def test_consumer_killed_mid_batch_has_each_effect_exactly_once(
-    fresh_database: str, kafka_bootstrap: str, fault_pool: Pool, workers: list[Worker]
+    fresh_database: str, kafka_bootstrap: str, fault_pool: Pool, child_processes: list[KillableProcess]
 ) -> None:
     topic = f"events.fault{uuid.uuid4().hex[:8]}"
     total = 2000
@@ -83,14 +55,14 @@ async def test_consumer_killed_mid_batch_has_each_effect_exactly_once(
         await bus.publish([Record.of(topic, f"counter-{i % 20}", envelope(i)) for i in range(total)])
     finally:
         await bus.stop()
-    worker = Worker("consume", fresh_database, kafka_bootstrap, topic)
-    workers.append(worker)
-    worker.start()
+    consumer_process = worker("consume", fresh_database, kafka_bootstrap, topic)
+    child_processes.append(consumer_process)
+    consumer_process.start()
     await wait_for(lambda: _at_least(fault_pool, 300), timeout=120, message="consumer made no progress")
-    worker.kill()
+    consumer_process.kill()
     killed_at, _ = await effects(fault_pool)
     assert killed_at < total, "the kill must land mid-stream"
-    worker.start()
+    consumer_process.start()
     await wait_for(
         lambda: _at_least(fault_pool, total), timeout=120, message="not every event had its effect"
     )
@@ -103,7 +75,7 @@ async def _at_least(pool: Pool, n: int) -> bool:
 
 
 async def test_relay_killed_mid_publish_loses_nothing_and_consumers_apply_once(
-    fresh_database: str, kafka_bootstrap: str, fault_pool: Pool, workers: list[Worker]
+    fresh_database: str, kafka_bootstrap: str, fault_pool: Pool, child_processes: list[KillableProcess]
 ) -> None:
     store = EventStore(fault_pool)
     total = 6000
@@ -111,8 +83,8 @@ async def test_relay_killed_mid_publish_loses_nothing_and_consumers_apply_once(
         for stream in {f"counter-{i % 20}" for i in range(start, start + 500)}:
             batch = [envelope(i) for i in range(start, start + 500) if f"counter-{i % 20}" == stream]
             await store.append(stream, None, batch)
-    relay = Worker("relay", fresh_database, kafka_bootstrap)
-    workers.append(relay)
+    relay = worker("relay", fresh_database, kafka_bootstrap)
+    child_processes.append(relay)
     relay.start()
 
     async def partly_published() -> bool:

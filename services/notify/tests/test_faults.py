@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityhall.events.testing import wait_for
+from cityhall.events.testing.processes import KillableProcess
 from cityhall.line.contracts import OutboundMessageRequested, ResidentIntent
 from cityhall.line_emulator.app import create_app
 from cityhall.line_emulator.settings import EmulatorSettings
@@ -108,42 +104,17 @@ async def test_a_reply_answered_too_late_is_not_delivered_twice(make_harness: Ha
 # --- SIGKILL -------------------------------------------------------------------------------
 
 
-class NotifyProcess:
-    def __init__(self, dsn: str, line_api_url: str) -> None:
-        self.args = [
-            sys.executable,
-            str(Path(__file__).with_name("notify_process.py")),
-            dsn,
-            line_api_url,
-            TOKEN,
-        ]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "CITYHALL_SESSION_SECRET": WEB.session_secret}
-        self.proc = subprocess.Popen(self.args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        assert self.proc.wait(timeout=10) == -signal.SIGKILL
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
-@pytest.fixture
-def processes() -> Iterator[list[NotifyProcess]]:
-    started: list[NotifyProcess] = []
-    yield started
-    for process in started:
-        process.stop()
+def notify_process(dsn: str, line_api_url: str) -> KillableProcess:
+    """notify alone in its own process, on this test's database and emulator."""
+    script = str(Path(__file__).with_name("notify_process.py"))
+    return KillableProcess(
+        [sys.executable, script, dsn, line_api_url, TOKEN],
+        env={"CITYHALL_SESSION_SECRET": WEB.session_secret},
+    )
 
 
 async def test_sigkill_in_a_burst_of_500_still_delivers_each_message_exactly_once(
-    make_harness: HarnessFactory, fresh_database: str, processes: list[NotifyProcess]
+    make_harness: HarnessFactory, fresh_database: str, child_processes: list[KillableProcess]
 ) -> None:
     harness = await make_harness(run=False)  # notify runs in the subprocess; this is the test's view
     residents = [user() for _ in range(500)]
@@ -165,8 +136,8 @@ async def test_sigkill_in_a_burst_of_500_still_delivers_each_message_exactly_onc
         )
         return count
 
-    notify = NotifyProcess(fresh_database, harness.emulator.url)
-    processes.append(notify)
+    notify = notify_process(fresh_database, harness.emulator.url)
+    child_processes.append(notify)
     notify.start()
 
     def some_delivered() -> bool:
@@ -178,8 +149,8 @@ async def test_sigkill_in_a_burst_of_500_still_delivers_each_message_exactly_onc
     settled_at_kill = await settled()
     assert settled_at_kill < len(envelopes), "the kill came too late to land mid-burst"
 
-    restarted = NotifyProcess(fresh_database, harness.emulator.url)
-    processes.append(restarted)
+    restarted = notify_process(fresh_database, harness.emulator.url)
+    child_processes.append(restarted)
     started = time.monotonic()
     restarted.start()
 

@@ -26,6 +26,10 @@ from pathlib import Path
 
 import pytest
 
+from cityhall.events.testing.processes import child_processes
+
+__all__ = ["child_processes"]  # re-exported: pytest collects a plugin's fixtures by name
+
 # What each session fixture ended up using, for the summary at the end of the run.
 _backends: dict[str, str] = {}
 
