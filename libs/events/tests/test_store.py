@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import asyncpg
 import pytest
 
 from cityhall.events.db import Pool
@@ -41,6 +42,40 @@ async def test_reappending_stored_events_is_a_no_op(store: EventStore) -> None:
     with pytest.raises(ValueError):
         await store.append("counter-1", 2, [batch[0], incremented(3)])
     assert len(await store.read_stream("counter-1")) == 2
+
+
+async def test_start_streams_writes_one_event_streams_at_once_and_skips_stored_ids(
+    store: EventStore, pool: Pool
+) -> None:
+    first = [incremented(i, stream=f"counter-s{i}") for i in range(3)]
+    async with pool.acquire() as conn, conn.transaction():
+        assert await store.start_streams(first, conn=conn) == 3
+    again = [*first[1:], incremented(9, stream="counter-s9")]  # two stored already, one new
+    async with pool.acquire() as conn, conn.transaction():
+        assert await store.start_streams(again, conn=conn) == 1
+    events = await store.read_all()
+    assert [(e.stream, e.version, e.id) for e in events] == [
+        (e.subject, 1, e.id) for e in [*first, again[-1]]
+    ]
+
+
+async def test_start_streams_refuses_a_stream_that_holds_other_events(store: EventStore, pool: Pool) -> None:
+    await store.append("counter-taken", NO_STREAM, [incremented()])
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.UniqueViolationError):
+            async with conn.transaction():
+                await store.start_streams([incremented(stream="counter-taken")], conn=conn)
+    assert len(await store.read_stream("counter-taken")) == 1
+
+
+async def test_notify_wakes_listeners_of_this_process_at_once(store: EventStore) -> None:
+    woken: list[str] = []
+    stop = store.on_notify(lambda: woken.append("woken"))
+    await store.append("counter-1", NO_STREAM, [incremented()])
+    assert woken == ["woken"]
+    stop()
+    store.notify()
+    assert woken == ["woken"]
 
 
 async def test_concurrent_appends_to_one_stream_let_exactly_one_win(store: EventStore) -> None:

@@ -62,7 +62,7 @@ class KafkaBus(Bus):
             client_id=self.client_id,
             enable_idempotence=True,
             acks="all",
-            linger_ms=5,
+            linger_ms=0,  # senders hand over whole batches; lingering would only add latency
             max_batch_size=256 * 1024,
         )
         await producer.start()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -101,12 +101,24 @@ class EventStore:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self._notify_task: asyncio.Task[None] | None = None
+        self._local_listeners: set[Callable[[], None]] = set()
+
+    def on_notify(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` at once when this process notifies (no round trip through Postgres).
+
+        Returns the function that removes it.
+        """
+        self._local_listeners.add(callback)
+        return lambda: self._local_listeners.discard(callback)
 
     def notify(self) -> None:
         """Wake the store's listeners (relay, projections, live pages) soon, once for many appends.
 
         Call it after committing a transaction in which you appended with `notify=False`.
+        Listeners in this process (`on_notify`) are woken at once; others by a NOTIFY.
         """
+        for callback in list(self._local_listeners):
+            callback()
         if self._notify_task is None or self._notify_task.done():
             self._notify_task = asyncio.create_task(self._send_notify())
 
@@ -160,6 +172,33 @@ class EventStore:
         if outcome == "appended" and conn is None and notify:
             self.notify()
         return version
+
+    async def start_streams(self, envelopes: Sequence[Envelope], *, conn: Connection) -> int:
+        """Each envelope starts its own stream (its `subject`) as version 1, in one statement.
+
+        For one-event streams, such as the gateway's intents, written many at a time in the
+        caller's transaction. An envelope whose id is stored already is skipped, so a redelivery
+        is a no-op, even one racing another writer. A subject that already names a stream with
+        other events is an error (a unique violation). NOTIFY is left to the caller (`notify()`
+        after commit). Returns how many envelopes were new.
+        """
+        if not envelopes:
+            return 0
+        status = await conn.execute(
+            """INSERT INTO events (stream, category, version, id, type, data, metadata, occurred_at)
+               SELECT t.stream, t.category, 1, t.id, t.type, t.data, t.metadata, t.occurred_at
+               FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[],
+                           $7::timestamptz[]) AS t(stream, category, id, type, data, metadata, occurred_at)
+               ON CONFLICT (id) DO NOTHING""",
+            [e.subject for e in envelopes],
+            [category_of(e.subject) for e in envelopes],
+            [e.id for e in envelopes],
+            [e.type for e in envelopes],
+            [e.data for e in envelopes],
+            [e.metadata() for e in envelopes],
+            [e.time for e in envelopes],
+        )
+        return int(status.rsplit(" ", 1)[1])
 
     @staticmethod
     async def _version(conn: Connection | Pool, stream: str) -> int:
