@@ -42,6 +42,26 @@ async def test_a_postback_goes_to_its_domain_and_the_residents_messages_follow_i
     assert await topics(gateway) == ["intents.certificates"] * 4
 
 
+async def test_in_one_body_a_message_after_a_postback_follows_it(gateway: Gateway) -> None:
+    user = line.user_id()
+    body = line.webhook(
+        line.text_message(user, "こんにちは"),
+        line.postback(user, "domain=certificates&action=menu"),
+        line.text_message(user, "住民票を1通"),
+        line.unfollow(user),
+        line.text_message(user, "まだいますか"),
+    )
+    assert (await gateway.post(body)).status_code == 200
+    assert await topics(gateway) == [
+        "intents.guide",
+        "intents.certificates",
+        "intents.certificates",
+        "intents.notify",
+        "intents.guide",
+    ]
+    assert await _dialog(gateway, user) is None
+
+
 async def test_another_residents_messages_are_not_affected(gateway: Gateway) -> None:
     alice, bob = line.user_id(), line.user_id()
     assert (

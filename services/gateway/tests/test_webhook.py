@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 
+from cityhall.events.envelope import Envelope
+from cityhall.events.store import NO_STREAM
 from cityhall.events.testing import wait_for
+from cityhall.events.testing.samples import CounterIncremented
 from cityhall.gateway import testing as line
 from cityhall.gateway.app import RELAY
-from cityhall.gateway.intake import Intake
+from cityhall.gateway.intake import Intake, stream_of
 from cityhall.gateway.publication import Acceptances
 from cityhall.gateway.testing import WebhookSchemas
 from cityhall.gateway.webhook import WebhookReader
@@ -253,6 +258,45 @@ async def test_the_same_event_twice_in_one_body_is_one_intent(gateway: Gateway) 
     await only_intent(gateway)
 
 
+# --- group commit: concurrent requests share a transaction -------------------------------------------
+
+
+async def test_concurrent_requests_share_transactions_and_each_event_becomes_one_intent(
+    gateway: Gateway,
+) -> None:
+    events = [line.text_message(line.user_id(), f"こんにちは {i}") for i in range(40)]
+    responses = await asyncio.gather(*(gateway.post(line.webhook(e)) for e in events))
+    assert [r.status_code for r in responses] == [200] * 40
+    assert await gateway.stored_intents() == 40
+    transactions = await gateway.pool.fetchval(
+        "SELECT count(DISTINCT tx) FROM events WHERE category = 'intent'"
+    )
+    assert transactions < 40, "requests that arrive together are recorded together"
+    published = await gateway.published()
+    assert sorted(e.id for _t, _k, e in published) == sorted(intent_id(e["webhookEventId"]) for e in events)
+
+
+async def test_a_request_that_cannot_be_recorded_fails_alone(gateway: Gateway) -> None:
+    """A failed group commit is written again one request at a time: only the bad request gets 500."""
+    poisoned = line.text_message(line.user_id(), "壊れた記録")
+    # Its stream already holds another event (a state the gateway never makes): its append must fail.
+    squatter = Envelope.wrap(
+        CounterIncremented(by=1), source="/tests", subject=stream_of(poisoned["webhookEventId"])
+    )
+    store = gateway.system.services[0].context.require_store()
+    await store.append(squatter.subject, NO_STREAM, [squatter])
+    others = [line.text_message(line.user_id(), f"ふつう {i}") for i in range(10)]
+    responses = await asyncio.gather(
+        *(gateway.post(line.webhook(e)) for e in [*others[:5], poisoned, *others[5:]])
+    )
+    statuses = [r.status_code for r in responses]
+    assert statuses == [200] * 5 + [500] + [200] * 5
+    assert "Traceback" not in responses[5].text
+    assert await gateway.stored_intents() == 11  # the ten, and the squatter
+    published = await gateway.published()
+    assert sorted(e.id for _t, _k, e in published) == sorted(intent_id(e["webhookEventId"]) for e in others)
+
+
 # --- the budget --------------------------------------------------------------------------------------------
 
 
@@ -293,7 +337,11 @@ async def test_the_intent_carries_the_webhook_requests_trace(gateway: Gateway) -
 
     exporter = InMemorySpanExporter()
     telemetry.configure("gateway-test", exporter=exporter)
-    assert (await gateway.post(line.webhook(line.follow(line.user_id())))).status_code == 200
+    # The app is instrumented when it is built with tracing on.
+    transport = httpx.ASGITransport(app=gateway.system.asgi())
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as traced:
+        body, headers = line.signed(line.webhook(line.follow(line.user_id())), SECRET)
+        assert (await traced.post("/callback", content=body, headers=headers)).status_code == 200
     _t, _k, _intent, envelope = await only_intent(gateway)
     assert envelope.traceparent is not None
     _version, trace_id, span_id, _flags = envelope.traceparent.split("-")

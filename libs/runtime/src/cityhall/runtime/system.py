@@ -99,7 +99,17 @@ class System:
 
     def asgi(self) -> FastAPI:
         """The one app: health, readiness and metrics, then each service at its prefix."""
-        app = FastAPI(title="Pocket City Hall", docs_url=None, redoc_url=None, openapi_url=None)
+        alone = self.mode == "distributed" and len(self.services) == 1
+        tracing = telemetry.configure(self.services[0].spec.name if alone else "cityhall") is not None
+        # Traced by OpenTelemetry's FastAPI instrumentation when tracing is on; FastAPI's own
+        # telemetry stays off, so requests are not traced twice and cost nothing when it is off.
+        app = FastAPI(
+            title="Pocket City Hall",
+            docs_url=None,
+            redoc_url=None,
+            openapi_url=None,
+            telemetry={"tracing": False, "metrics": False, "logs": False},
+        )
 
         @app.get("/healthz", include_in_schema=False)
         async def healthz() -> dict[str, str]:
@@ -126,11 +136,10 @@ class System:
             else:
                 app.router.routes.extend(sub.router.routes)
                 app.exception_handlers.update(sub.exception_handlers)
-        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+        if tracing:
+            from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
-        alone = self.mode == "distributed" and len(self.services) == 1
-        telemetry.configure(self.services[0].spec.name if alone else "cityhall")
+            FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
         return app
 
 

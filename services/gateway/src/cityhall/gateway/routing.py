@@ -15,6 +15,8 @@ Services move a resident's dialog with `DialogClaimed` / `DialogReleased` on `li
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 
@@ -26,6 +28,14 @@ from cityhall.line.contracts import DEFAULT_DOMAIN, DOMAINS, DialogClaimed, Dial
 IDLE = timedelta(minutes=30)
 
 
+@dataclass(frozen=True)
+class Dialog:
+    """A row of `dialogs`: the domain a resident talks to, and when they last did."""
+
+    domain: str
+    updated_at: datetime
+
+
 def postback_domain(data: str) -> str | None:
     """The domain a postback's data names, if it names one we know."""
     try:
@@ -35,30 +45,51 @@ def postback_domain(data: str) -> str | None:
     return values[0] if len(values) == 1 and values[0] in DOMAINS else None
 
 
-async def route(conn: Connection, event: Received, now: datetime) -> str:
-    """The domain for `event`, updating the resident's dialog row inside the caller's transaction."""
+def route(dialog: Dialog | None, event: Received, now: datetime) -> tuple[str, Dialog | None]:
+    """The domain for `event`, and the resident's dialog after it."""
     match event.routing:
         case "notify":
-            await conn.execute("DELETE FROM dialogs WHERE user_id = $1", event.user_id)
-            return "notify"
+            return "notify", None
         case "guide":
-            return DEFAULT_DOMAIN
+            return DEFAULT_DOMAIN, dialog
         case "postback":
             domain = postback_domain(event.postback_data or "")
             if domain is None:
-                return DEFAULT_DOMAIN
-            await _enter(conn, event.user_id, domain, now)
-            return domain
+                return DEFAULT_DOMAIN, dialog
+            return domain, Dialog(domain, now)
         case "dialog":
-            # Touch the row only while the dialog is fresh; a stale row is left to be replaced.
-            current: str | None = await conn.fetchval(
-                """UPDATE dialogs SET updated_at = greatest(updated_at, $2)
-                   WHERE user_id = $1 AND updated_at > $3 RETURNING domain""",
-                event.user_id,
-                now,
-                now - IDLE,
-            )
-            return current or DEFAULT_DOMAIN
+            if dialog is None or dialog.updated_at <= now - IDLE:
+                return DEFAULT_DOMAIN, dialog  # a stale row is left to be replaced
+            return dialog.domain, Dialog(dialog.domain, max(dialog.updated_at, now))
+
+
+async def load_dialogs(conn: Connection, user_ids: Iterable[str]) -> dict[str, Dialog]:
+    """The residents' dialogs, locked until the caller's transaction ends."""
+    rows = await conn.fetch(
+        "SELECT user_id, domain, updated_at FROM dialogs WHERE user_id = ANY($1::text[]) FOR UPDATE",
+        list(user_ids),
+    )
+    return {r["user_id"]: Dialog(r["domain"], r["updated_at"]) for r in rows}
+
+
+async def save_dialogs(
+    conn: Connection, before: Mapping[str, Dialog], after: Mapping[str, Dialog | None]
+) -> None:
+    """Write the dialogs that routing changed, in one statement."""
+    ended = [user for user, dialog in after.items() if dialog is None]
+    changed = {user: d for user, d in after.items() if d is not None and d != before.get(user)}
+    if not ended and not changed:
+        return
+    await conn.execute(
+        """WITH ended AS (DELETE FROM dialogs WHERE user_id = ANY($1::text[]))
+           INSERT INTO dialogs (user_id, domain, updated_at)
+           SELECT * FROM unnest($2::text[], $3::text[], $4::timestamptz[])
+           ON CONFLICT (user_id) DO UPDATE SET domain = excluded.domain, updated_at = excluded.updated_at""",
+        ended,
+        list(changed),
+        [d.domain for d in changed.values()],
+        [d.updated_at for d in changed.values()],
+    )
 
 
 async def _enter(conn: Connection, user_id: str, domain: str, now: datetime) -> None:
