@@ -45,7 +45,7 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def run(
-    port: int, path: str, requests: list[tuple[bytes, dict[str, str]]], rate: float, connections: int = 64
+    port: int, path: str, requests: list[tuple[bytes, dict[str, str]]], rate: float, connections: int = 256
 ) -> Result:
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
     latencies: list[float] = []
@@ -53,6 +53,7 @@ async def run(
 
     async def worker() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        connected.release()
         try:
             while True:
                 due, raw = await queue.get()
@@ -71,7 +72,11 @@ async def run(
         head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         raws.append(head.encode() + b"\r\n" + body)
+    # Every connection is open before the clock starts, so set-up is not counted as latency.
+    connected = asyncio.Semaphore(0)
     workers = [asyncio.create_task(worker()) for _ in range(connections)]
+    for _ in range(connections):
+        await connected.acquire()
     start = time.perf_counter()
     for i, raw in enumerate(raws):
         due = start + i / rate
