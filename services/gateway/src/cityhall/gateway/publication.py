@@ -33,47 +33,63 @@ under load early looks only add queries. Only a standby replica's requests rely 
 CHECK_EVERY = 0.1
 
 
+class _Waiter:
+    """One request's intent ids that the bus has not acknowledged yet."""
+
+    def __init__(self, ids: Sequence[uuid.UUID]) -> None:
+        self.ids = tuple(dict.fromkeys(ids))
+        self.pending = set(self.ids)
+        self.all_accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def accept(self, id_: uuid.UUID) -> None:
+        self.pending.discard(id_)
+        if not self.pending and not self.all_accepted.done():
+            self.all_accepted.set_result(None)
+
+
 class Acceptances:
     """Waiters for intent ids, resolved when the bus acknowledges them."""
 
     def __init__(self, pool: Pool, relay_name: str) -> None:
         self.pool = pool
         self.relay_name = relay_name
-        self._waiting: dict[uuid.UUID, set[asyncio.Future[None]]] = {}
+        self._waiting: dict[uuid.UUID, set[_Waiter]] = {}
 
     def accepted(self, ids: Iterable[uuid.UUID]) -> None:
         for id_ in ids:
-            for future in self._waiting.get(id_, ()):
-                if not future.done():
-                    future.set_result(None)
+            for waiter in self._waiting.get(id_, ()):
+                waiter.accept(id_)
 
     @contextlib.contextmanager
-    def expect(self, ids: Sequence[uuid.UUID]) -> Iterator[dict[uuid.UUID, asyncio.Future[None]]]:
-        """Register waiters for `ids` (before appending them); removed on exit."""
-        loop = asyncio.get_running_loop()
-        futures = {id_: loop.create_future() for id_ in dict.fromkeys(ids)}
-        for id_, future in futures.items():
-            self._waiting.setdefault(id_, set()).add(future)
+    def expect(self, ids: Sequence[uuid.UUID]) -> Iterator[_Waiter]:
+        """Register a waiter for `ids` (before appending them); removed on exit."""
+        waiter = _Waiter(ids)
+        for id_ in waiter.ids:
+            self._waiting.setdefault(id_, set()).add(waiter)
         try:
-            yield futures
+            yield waiter
         finally:
-            for id_, future in futures.items():
+            for id_ in waiter.ids:
                 waiters = self._waiting.get(id_)
                 if waiters is not None:
-                    waiters.discard(future)
+                    waiters.discard(waiter)
                     if not waiters:
                         del self._waiting[id_]
-                future.cancel()
+            waiter.all_accepted.cancel()
 
-    async def wait(self, futures: dict[uuid.UUID, asyncio.Future[None]]) -> None:
+    async def wait(self, waiter: _Waiter) -> None:
         """Until every id is accepted; the caller bounds it with a timeout."""
-        pending = {id_ for id_, f in futures.items() if not f.done()}
         delay = FIRST_CHECK
-        while pending:
-            await asyncio.wait([futures[i] for i in pending], timeout=delay)
-            pending = {i for i in pending if not futures[i].done()}
-            if pending:
-                pending -= await self.published_already(pending)
+        while waiter.pending:
+            try:
+                async with asyncio.timeout(delay):
+                    await waiter.all_accepted
+                return
+            except TimeoutError:
+                # The timeout cancelled the future: a fresh one for the next round.
+                waiter.all_accepted = asyncio.get_running_loop().create_future()
+            for id_ in await self.published_already(waiter.pending):
+                waiter.accept(id_)
             delay = CHECK_EVERY
 
     async def published_already(self, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
