@@ -1,20 +1,23 @@
 """Webhook acknowledgement: signature check, store and Kafka publish, at a fixed rate.
 
-    uv run python -m bench.bench_webhook [events/s] [seconds] [events per request]
+    uv run python -m bench.bench_webhook [--rate 1000] [--seconds 10] [--per-request 1] [--replicas 1]
 
-Runs the gateway as its own process on Kafka (`cityhall service gateway`) and, in the same
-run, a bare FastAPI endpoint that only returns 200, and drives both with the same open-loop
-load of signed text-message webhooks (one event per request).
+Runs the gateway on Kafka as `--replicas` processes (`cityhall service gateway`, one database,
+as the Kubernetes deployment scales it) and, in the same run, a bare FastAPI endpoint that
+only returns 200, and drives both with the same open-loop load of signed text-message
+webhooks. The load generator spreads its connections over the replicas, as a Service does.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -53,40 +56,51 @@ def requests(n: int, per_request: int = 1) -> list[tuple[bytes, dict[str, str]]]
     return out
 
 
-def main(rate: float, seconds: float, per_request: int) -> None:
+def start(argv: list[str], env: dict[str, str], port: int, stack: ExitStack) -> None:
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop() -> None:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    stack.callback(stop)
+    wait_ready(port, proc)
+
+
+def main(rate: float, seconds: float, per_request: int, replicas: int) -> None:
     """`rate` events/s, `per_request` events in each webhook request (LINE batches events)."""
     request_rate = rate / per_request
     n = int(request_rate * seconds)
     with postgres() as admin_dsn, kafka() as bootstrap, tempfile.TemporaryDirectory() as tmp:
+        database_url = create_database(admin_dsn, "bench_gateway")
         results = {}
         for name in ("bare FastAPI", "gateway"):
-            port = free_port()
-            if name == "gateway":
-                env = {
-                    **os.environ,
-                    "DATABASE_URL": create_database(admin_dsn, "bench_gateway"),
-                    "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                    "CITYHALL_PORT": str(port),
-                    "LINE_CHANNEL_SECRET": SECRET,
-                    "LINE_CHANNEL_ACCESS_TOKEN": "bench",
-                    "LINE_API_URL": "http://127.0.0.1:9",
-                    "CITYHALL_DATA_DIR": tmp,
-                }
-                argv = [str(Path(sys.executable).with_name("cityhall")), "service", "gateway"]
-            else:
-                env, argv = dict(os.environ), [sys.executable, "-m", "bench.bare_app", str(port)]
-            proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                wait_ready(port, proc)
+            with ExitStack() as stack:
+                ports = [free_port() for _ in range(replicas if name == "gateway" else 1)]
+                for port in ports:
+                    if name == "gateway":
+                        env = {
+                            **os.environ,
+                            "DATABASE_URL": database_url,
+                            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                            "CITYHALL_PORT": str(port),
+                            "LINE_CHANNEL_SECRET": SECRET,
+                            "LINE_CHANNEL_ACCESS_TOKEN": "bench",
+                            "LINE_API_URL": "http://127.0.0.1:9",
+                            "CITYHALL_DATA_DIR": tmp,
+                        }
+                        argv = [str(Path(sys.executable).with_name("cityhall")), "service", "gateway"]
+                    else:
+                        env, argv = dict(os.environ), [sys.executable, "-m", "bench.bare_app", str(port)]
+                    start(argv, env, port, stack)
                 warm_up = requests(int(request_rate), per_request)  # 1 s
-                asyncio.run(loadgen.run(port, "/callback", warm_up, request_rate))
+                asyncio.run(loadgen.run(ports, "/callback", warm_up, request_rate))
                 results[name] = asyncio.run(
-                    loadgen.run(port, "/callback", requests(n, per_request), request_rate)
+                    loadgen.run(ports, "/callback", requests(n, per_request), request_rate)
                 )
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
-        print(f"{rate:.0f} events/s, {per_request} event(s) per webhook request:")
+        print(
+            f"{rate:.0f} events/s, {per_request} event(s) per webhook request, {replicas} gateway process(es):"
+        )
         for name, result in results.items():
             print(f"  {name:13s}: {result.summary()}")
         ratio = results["gateway"].percentile(99) / results["bare FastAPI"].percentile(99)
@@ -94,5 +108,10 @@ def main(rate: float, seconds: float, per_request: int) -> None:
 
 
 if __name__ == "__main__":
-    args = [*sys.argv[1:], "", "", ""]
-    main(float(args[0] or 1000), float(args[1] or 10), int(args[2] or 1))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=1000, help="events per second")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--per-request", type=int, default=1, help="events in each webhook request")
+    parser.add_argument("--replicas", type=int, default=1, help="gateway processes sharing one database")
+    args = parser.parse_args()
+    main(args.rate, args.seconds, args.per_request, args.replicas)

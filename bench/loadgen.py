@@ -45,13 +45,18 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def run(
-    port: int, path: str, requests: list[tuple[bytes, dict[str, str]]], rate: float, connections: int = 256
+    ports: list[int],
+    path: str,
+    requests: list[tuple[bytes, dict[str, str]]],
+    rate: float,
+    connections: int = 256,
 ) -> Result:
+    """Send `requests` at `rate` per second over `connections`, spread evenly over `ports`."""
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
 
-    async def worker() -> None:
+    async def worker(port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         connected.release()
         try:
@@ -74,7 +79,7 @@ async def run(
         raws.append(head.encode() + b"\r\n" + body)
     # Every connection is open before the clock starts, so set-up is not counted as latency.
     connected = asyncio.Semaphore(0)
-    workers = [asyncio.create_task(worker()) for _ in range(connections)]
+    workers = [asyncio.create_task(worker(ports[i % len(ports)])) for i in range(connections)]
     for _ in range(connections):
         await connected.acquire()
     start = time.perf_counter()

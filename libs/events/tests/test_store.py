@@ -49,14 +49,17 @@ async def test_start_streams_writes_one_event_streams_at_once_and_skips_stored_i
 ) -> None:
     first = [incremented(i, stream=f"counter-s{i}") for i in range(3)]
     async with pool.acquire() as conn, conn.transaction():
-        assert await store.start_streams(first, conn=conn) == 3
+        positions = await store.start_streams(first, conn=conn)
     again = [*first[1:], incremented(9, stream="counter-s9")]  # two stored already, one new
     async with pool.acquire() as conn, conn.transaction():
-        assert await store.start_streams(again, conn=conn) == 1
+        positions_again = await store.start_streams(again, conn=conn)
     events = await store.read_all()
     assert [(e.stream, e.version, e.id) for e in events] == [
         (e.subject, 1, e.id) for e in [*first, again[-1]]
     ]
+    stored = {e.id: e.position for e in events}
+    assert positions == {e.id: stored[e.id] for e in first}
+    assert positions_again == {e.id: stored[e.id] for e in again}  # the stored ones keep their place
 
 
 async def test_start_streams_refuses_a_stream_that_holds_other_events(store: EventStore, pool: Pool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +15,7 @@ from cityhall.events.envelope import Envelope
 from cityhall.events.store import NO_STREAM
 from cityhall.events.testing import wait_for
 from cityhall.events.testing.samples import CounterIncremented
+from cityhall.gateway import publication
 from cityhall.gateway import testing as line
 from cityhall.gateway.app import RELAY
 from cityhall.gateway.intake import Intake, stream_of
@@ -351,11 +353,31 @@ async def test_the_intent_carries_the_webhook_requests_trace(gateway: Gateway) -
     ), "the intent's traceparent must name the webhook request's span"
 
 
-async def test_a_replica_whose_relay_stands_by_answers_from_the_relays_checkpoint(gateway: Gateway) -> None:
-    """Two replicas share a database and one relay: the other replica's waiters are never signalled
-    by it, so they learn from the checkpoint that the bus accepted their intents."""
+async def test_a_replica_whose_relay_stands_by_hears_the_active_relays_announcements(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replicas share a database and one relay: the other replica learns from the relay's
+    NOTIFY that the bus accepted its intents."""
+    monkeypatch.setattr(publication, "CHECK_EVERY", 60.0)  # no fallback: only the announcement can answer
     store = gateway.system.services[0].context.require_store()
-    replica = Intake(WebhookReader(SECRET), store, Acceptances(store.pool, RELAY))
+    acceptances = Acceptances(store.pool, RELAY)
+    listening = asyncio.create_task(acceptances.listen())
+    try:
+        replica = Intake(WebhookReader(SECRET), store, acceptances)
+        body, headers = line.signed(line.webhook(line.follow(line.user_id())), SECRET)
+        assert await replica.receive(body, headers["x-line-signature"]) == 1
+    finally:
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
+    await only_intent(gateway)
+
+
+async def test_a_replica_that_missed_the_announcements_answers_from_the_relays_checkpoint(
+    gateway: Gateway,
+) -> None:
+    store = gateway.system.services[0].context.require_store()
+    replica = Intake(WebhookReader(SECRET), store, Acceptances(store.pool, RELAY))  # not listening
     body, headers = line.signed(line.webhook(line.follow(line.user_id())), SECRET)
     assert await replica.receive(body, headers["x-line-signature"]) == 1
     await only_intent(gateway)

@@ -6,6 +6,10 @@ checkpoint. A crash between the two republishes the batch; consumers dedupe on t
 event id. One relay per schema is active at a time (an advisory lock), so a second
 replica stands by instead of racing.
 
+After each acknowledged batch the relay tells `on_acknowledged` (in its process) and
+NOTIFYs `relay_channel(schema, name)` with the position (for other processes): everything
+up to that position is on the bus. The gateway answers webhooks from that.
+
 Because a lost checkpoint only means republishing, the relay (on its own connection, the
 one that holds the lock) commits its checkpoint without waiting for the WAL flush
 (`synchronous_commit = off`), and keeps its position in memory instead of reading it back
@@ -32,6 +36,11 @@ log = logging.getLogger(__name__)
 Route = Callable[[RecordedEvent], tuple[str, str]]
 
 
+def relay_channel(schema: str, name: str) -> str:
+    """Where the relay of `schema` named `name` announces each position the bus acknowledged."""
+    return f"relay_{schema}_{name}"
+
+
 def default_route(event: RecordedEvent) -> tuple[str, str]:
     """The envelope's own topic and key if it names them, else `events.<domain>` keyed by stream."""
     env = event.envelope
@@ -49,8 +58,10 @@ class OutboxRelay:
         route: Route = default_route,
         batch_size: int = 500,
         poll_interval: float = 1.0,
+        on_acknowledged: Callable[[Position], None] | None = None,
     ) -> None:
         self.store, self.bus, self.name, self.route = store, bus, name, route
+        self.on_acknowledged = on_acknowledged
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.published = 0
@@ -73,7 +84,7 @@ class OutboxRelay:
                 await conn.add_listener(channel, self._notified)
                 while True:
                     self._wake.clear()
-                    if await self.publish_pending(conn) == 0:
+                    if await self.publish_pending(conn, announce=relay_channel(schema, self.name)) == 0:
                         await wake_or_timeout(self._wake, self.poll_interval)
             finally:
                 stop_listening_locally()
@@ -85,8 +96,11 @@ class OutboxRelay:
     def _notified(self, *_args: object) -> None:
         self._wake.set()
 
-    async def publish_pending(self, conn: Connection | None = None) -> int:
-        """Publish one batch after the checkpoint; returns how many were published."""
+    async def publish_pending(self, conn: Connection | None = None, *, announce: str | None = None) -> int:
+        """Publish one batch after the checkpoint; returns how many were published.
+
+        `announce`: the channel to NOTIFY with the acknowledged position.
+        """
         db = conn or self.store.pool
         if self._position is None:
             self._position = await load_checkpoint(db, self.name)
@@ -105,7 +119,10 @@ class OutboxRelay:
             ):
                 records.append(Record.of(topic, key, event.envelope))
         await self.bus.publish(records)
-        await save_checkpoint(db, self.name, events[-1].position)
-        self._position = events[-1].position
+        acknowledged = events[-1].position
+        if self.on_acknowledged is not None:
+            self.on_acknowledged(acknowledged)
+        await save_checkpoint(db, self.name, acknowledged, announce=announce)
+        self._position = acknowledged
         self.published += len(events)
         return len(events)

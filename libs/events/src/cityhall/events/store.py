@@ -173,23 +173,26 @@ class EventStore:
             self.notify()
         return version
 
-    async def start_streams(self, envelopes: Sequence[Envelope], *, conn: Connection) -> int:
+    async def start_streams(
+        self, envelopes: Sequence[Envelope], *, conn: Connection
+    ) -> dict[uuid.UUID, Position]:
         """Each envelope starts its own stream (its `subject`) as version 1, in one statement.
 
         For one-event streams, such as the gateway's intents, written many at a time in the
         caller's transaction. An envelope whose id is stored already is skipped, so a redelivery
         is a no-op, even one racing another writer. A subject that already names a stream with
         other events is an error (a unique violation). NOTIFY is left to the caller (`notify()`
-        after commit). Returns how many envelopes were new.
+        after commit). Returns the position of each envelope's event, new or stored before.
         """
         if not envelopes:
-            return 0
-        status = await conn.execute(
+            return {}
+        rows = await conn.fetch(
             """INSERT INTO events (stream, category, version, id, type, data, metadata, occurred_at)
                SELECT t.stream, t.category, 1, t.id, t.type, t.data, t.metadata, t.occurred_at
                FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[],
                            $7::timestamptz[]) AS t(stream, category, id, type, data, metadata, occurred_at)
-               ON CONFLICT (id) DO NOTHING""",
+               ON CONFLICT (id) DO NOTHING
+               RETURNING id, tx::text::bigint AS tx, position""",
             [e.subject for e in envelopes],
             [category_of(e.subject) for e in envelopes],
             [e.id for e in envelopes],
@@ -198,7 +201,15 @@ class EventStore:
             [e.metadata() for e in envelopes],
             [e.time for e in envelopes],
         )
-        return int(status.rsplit(" ", 1)[1])
+        positions = {r["id"]: Position(r["tx"], r["position"]) for r in rows}
+        stored_before = [e.id for e in envelopes if e.id not in positions]
+        if stored_before:
+            rows = await conn.fetch(
+                "SELECT id, tx::text::bigint AS tx, position FROM events WHERE id = ANY($1::uuid[])",
+                stored_before,
+            )
+            positions.update({r["id"]: Position(r["tx"], r["position"]) for r in rows})
+        return positions
 
     @staticmethod
     async def _version(conn: Connection | Pool, stream: str) -> int:
@@ -246,11 +257,25 @@ async def load_checkpoint(conn: Connection | Pool, name: str) -> Position:
     return Position(row["tx"], row["position"]) if row else START
 
 
-async def save_checkpoint(conn: Connection | Pool, name: str, position: Position) -> None:
+async def save_checkpoint(
+    conn: Connection | Pool, name: str, position: Position, *, announce: str | None = None
+) -> None:
+    """Store `name`'s position; with `announce`, also NOTIFY that channel with it ("tx:seq") at commit."""
     await conn.execute(
-        """INSERT INTO checkpoints (name, tx, position) VALUES ($1, $2::text::xid8, $3)
-           ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, position = excluded.position, updated_at = now()""",
+        """WITH saved AS (
+               INSERT INTO checkpoints (name, tx, position) VALUES ($1, $2::text::xid8, $3)
+               ON CONFLICT (name) DO UPDATE
+               SET tx = excluded.tx, position = excluded.position, updated_at = now()
+               RETURNING 1)
+           SELECT pg_notify($4, $2 || ':' || $3) FROM saved WHERE $4::text IS NOT NULL""",
         name,
         str(position.tx),
         position.seq,
+        announce,
     )
+
+
+def parse_announced(payload: str) -> Position:
+    """The position in a `save_checkpoint(..., announce=...)` notification."""
+    tx, _, seq = payload.partition(":")
+    return Position(int(tx), int(seq))

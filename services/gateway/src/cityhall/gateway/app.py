@@ -17,7 +17,7 @@ from cityhall.events.relay import OutboxRelay
 from cityhall.gateway.api import create_app
 from cityhall.gateway.handlers import dialog_consumer
 from cityhall.gateway.intake import BUDGET, Intake
-from cityhall.gateway.publication import Acceptances, SignallingBus
+from cityhall.gateway.publication import Acceptances
 from cityhall.gateway.richmenu import LINE_API, ensure_default_rich_menu, sdk_configuration
 from cityhall.gateway.webhook import WebhookReader
 from cityhall.line.contracts import DOMAINS, intents_topic
@@ -39,8 +39,8 @@ async def build(
         raise SystemExit("the gateway needs LINE_CHANNEL_SECRET")
     pool, store = ctx.require_pool(), ctx.require_store()
     acceptances = Acceptances(pool, RELAY)
-    # Waits only for the bus: the relay's poll is a fallback, a NOTIFY wakes it on each append.
-    relay = OutboxRelay(store, SignallingBus(ctx.bus, acceptances), name=RELAY, poll_interval=1.0)
+    # The relay's poll is a fallback: each append wakes it.
+    relay = OutboxRelay(store, ctx.bus, name=RELAY, poll_interval=1.0, on_acknowledged=acceptances.advance)
     intake = Intake(
         WebhookReader(ctx.settings.line_channel_secret), store, acceptances, budget=budget, clock=clock
     )
@@ -52,7 +52,7 @@ async def build(
             await ctx.bus.ensure_topics([intents_topic(d) for d in DOMAINS])
         await relay.run()
 
-    running = Running(app=create_app(intake), tasks=[relay_intents, consumer.run])
+    running = Running(app=create_app(intake), tasks=[relay_intents, acceptances.listen, consumer.run])
     if _serves_an_emulator(ctx):
         # Best effort and in the background: the emulator answers once the server listens.
         task = asyncio.create_task(ensure_default_rich_menu(sdk_configuration(ctx.settings)))

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from cityhall.events.db import Connection
 from cityhall.events.envelope import Envelope
-from cityhall.events.store import EventStore
+from cityhall.events.store import EventStore, Position
 from cityhall.events.telemetry import current_traceparent
 from cityhall.gateway.publication import Acceptances
 from cityhall.gateway.routing import Dialog, load_dialogs, route, save_dialogs
@@ -77,7 +77,7 @@ def intent_envelope(event: Received, domain: str, traceparent: str | None) -> En
 class _Request:
     events: list[Received]
     traceparent: str | None  # the webhook request's span, for the intents to carry
-    recorded: asyncio.Future[None]
+    recorded: asyncio.Future[Position]  # where its last intent is in the store
 
 
 class Intake:
@@ -107,24 +107,24 @@ class Intake:
         events = self.reader.read(body, signature)
         if not events:
             return 0
-        ids = [intent_id(e.webhook_event_id) for e in events]
         try:
             async with asyncio.timeout(self.budget):
-                with self.acceptances.expect(ids) as waiters:
-                    await self._record(events)
-                    await self.acceptances.wait(waiters)
+                position = await self._record(events)
+                await self.acceptances.wait(position)
         except TimeoutError:
-            raise NotAccepted(f"the bus did not accept {len(ids)} intent(s) within {self.budget} s") from None
+            raise NotAccepted(
+                f"the bus did not accept {len(events)} intent(s) within {self.budget} s"
+            ) from None
         return len(events)
 
-    async def _record(self, events: list[Received]) -> None:
-        """Queue the events for the next group commit and wait until it committed them."""
+    async def _record(self, events: list[Received]) -> Position:
+        """Queue the events for the next group commit; the position of the last, once committed."""
         request = _Request(events, current_traceparent(), asyncio.get_running_loop().create_future())
         self._queue.append(request)
         if self._writer is None or self._writer.done():
             # Its own context: the writer serves many requests, not the one that started it.
             self._writer = asyncio.create_task(self._write_queued(), context=contextvars.Context())
-        await request.recorded
+        return await request.recorded
 
     async def _write_queued(self) -> None:
         """Write batches until the queue is empty, on one connection held meanwhile."""
@@ -144,21 +144,21 @@ class Intake:
                     await conn.execute("RESET synchronous_commit")
         except Exception as exc:  # no connection: every queued request fails (500, LINE redelivers)
             queued, self._queue = self._queue, []
-            _settle(queued, exc)
+            _fail(queued, exc)
 
     async def _write_batch(self, conn: Connection, batch: list[_Request]) -> None:
         try:
             await self._write(conn, batch)
         except Exception as exc:
             if len(batch) == 1:
-                _settle(batch, exc)
+                _fail(batch, exc)
                 return
             log.warning("group commit of %d requests failed (%r); writing them one by one", len(batch), exc)
             for request in batch:
                 try:
                     await self._write(conn, [request])
                 except Exception as alone:
-                    _settle([request], alone)
+                    _fail([request], alone)
 
     async def _write(self, conn: Connection, batch: list[_Request]) -> None:
         """One transaction: route every event in arrival order, save the dialogs, append the intents."""
@@ -173,17 +173,16 @@ class Intake:
                 domain, dialogs[event.user_id] = route(dialogs.get(event.user_id), event, now)
                 envelopes.append(intent_envelope(event, domain, traceparent))
             await save_dialogs(conn, before, dialogs)
-            await self.store.start_streams(envelopes, conn=conn)
+            positions = await self.store.start_streams(envelopes, conn=conn)
         # NOTIFY after the commit, not in it: notifying commits serialise on one lock.
         self.store.notify()
-        _settle(batch, None)
+        for request in batch:
+            if not request.recorded.done():  # done: the request gave up (its budget ran out)
+                last = max(positions[intent_id(e.webhook_event_id)] for e in request.events)
+                request.recorded.set_result(last)
 
 
-def _settle(batch: list[_Request], error: Exception | None) -> None:
+def _fail(batch: list[_Request], error: Exception) -> None:
     for request in batch:
-        if request.recorded.done():  # the request gave up (its budget ran out)
-            continue
-        if error is None:
-            request.recorded.set_result(None)
-        else:
+        if not request.recorded.done():
             request.recorded.set_exception(error)

@@ -1,133 +1,99 @@
 """Knowing when the bus has accepted a request's intents, so the webhook can answer 200.
 
-The gateway records intents in its store (the outbox) and the `OutboxRelay`, a background
-task of the same process, publishes them. A request must not answer 200 before the bus
-has acknowledged its intents, so:
+The gateway records intents in its store (the outbox), and the `OutboxRelay` publishes them
+in (tx, position) order, moving past a position only once the bus has acknowledged
+everything up to it. So an intent is accepted as soon as the relay's acknowledged position
+has reached the intent's own position, which the store returns when the intent is recorded.
+A redelivered event published long ago is already behind it: answered at once.
 
-1. the handler registers a waiter for its intent ids *before* appending them;
-2. the relay publishes through `SignallingBus`, which, once the bus has acknowledged a
-   batch, resolves the waiters of the ids in it (the CloudEvents `ce_id` header);
-3. an intent that was published earlier (a redelivery of an event already relayed) or by
-   the relay of another replica (one relay per schema holds the lock) never signals here:
-   the handler also checks, now and then, whether the relay's checkpoint has passed it.
+Every gateway process runs a relay, but only one is active per database (an advisory lock).
+`Acceptances` learns the acknowledged position:
 
-A checkpoint is only saved after the bus acknowledged, so "at or before the checkpoint"
-means "accepted" too. Registering before appending closes the race: either the
-acknowledgement comes after registration and resolves the waiter, or it came before and
-the checkpoint (read after registration) already covers the intent.
+- from the relay of its own process, at once (`advance` is the relay's `on_acknowledged`);
+- from the active relay of another replica, by the NOTIFY it sends with each checkpoint
+  (`listen`, a background task);
+- and, should a notification be missed (a dropped connection), from the relay's checkpoint
+  row, read when a request has waited `CHECK_EVERY` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
-from collections.abc import Iterable, Iterator, Sequence
+import heapq
+import itertools
+import logging
 
-from cityhall.events.bus import Bus, Record, Subscription
 from cityhall.events.db import Pool
+from cityhall.events.relay import relay_channel
+from cityhall.events.store import START, Position, load_checkpoint, parse_announced
 
-FIRST_CHECK = 0.25
-"""Seconds before the first look at the checkpoint: the local relay usually answers sooner, and
-under load early looks only add queries. Only a standby replica's requests rely on the looks."""
-CHECK_EVERY = 0.1
+log = logging.getLogger(__name__)
 
-
-class _Waiter:
-    """One request's intent ids that the bus has not acknowledged yet."""
-
-    def __init__(self, ids: Sequence[uuid.UUID]) -> None:
-        self.ids = tuple(dict.fromkeys(ids))
-        self.pending = set(self.ids)
-        self.all_accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def accept(self, id_: uuid.UUID) -> None:
-        self.pending.discard(id_)
-        if not self.pending and not self.all_accepted.done():
-            self.all_accepted.set_result(None)
+CHECK_EVERY = 0.25
+"""Seconds a request waits for news of the relay before reading its checkpoint."""
+PING_EVERY = 30.0
+"""Seconds between checks that the listening connection is alive (a dead one ends `listen`)."""
 
 
 class Acceptances:
-    """Waiters for intent ids, resolved when the bus acknowledges them."""
+    """The position up to which the bus has accepted the gateway's intents, and who waits for it."""
 
     def __init__(self, pool: Pool, relay_name: str) -> None:
         self.pool = pool
         self.relay_name = relay_name
-        self._waiting: dict[uuid.UUID, set[_Waiter]] = {}
+        self.acknowledged: Position = START
+        self._waiters: list[tuple[Position, int, asyncio.Future[None]]] = []  # a heap, lowest first
+        self._order = itertools.count()  # breaks ties in the heap
+        self._reading: asyncio.Task[None] | None = None
 
-    def accepted(self, ids: Iterable[uuid.UUID]) -> None:
-        for id_ in ids:
-            for waiter in self._waiting.get(id_, ()):
-                waiter.accept(id_)
+    def advance(self, position: Position) -> None:
+        """Everything up to `position` is on the bus."""
+        if position <= self.acknowledged:
+            return
+        self.acknowledged = position
+        while self._waiters and self._waiters[0][0] <= position:
+            future = heapq.heappop(self._waiters)[2]
+            if not future.done():
+                future.set_result(None)
 
-    @contextlib.contextmanager
-    def expect(self, ids: Sequence[uuid.UUID]) -> Iterator[_Waiter]:
-        """Register a waiter for `ids` (before appending them); removed on exit."""
-        waiter = _Waiter(ids)
-        for id_ in waiter.ids:
-            self._waiting.setdefault(id_, set()).add(waiter)
-        try:
-            yield waiter
-        finally:
-            for id_ in waiter.ids:
-                waiters = self._waiting.get(id_)
-                if waiters is not None:
-                    waiters.discard(waiter)
-                    if not waiters:
-                        del self._waiting[id_]
-            waiter.all_accepted.cancel()
-
-    async def wait(self, waiter: _Waiter) -> None:
-        """Until every id is accepted; the caller bounds it with a timeout."""
-        delay = FIRST_CHECK
-        while waiter.pending:
+    async def wait(self, position: Position) -> None:
+        """Until the bus has accepted everything up to `position`; the caller bounds it with a timeout."""
+        while position > self.acknowledged:
+            future = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiters, (position, next(self._order), future))
             try:
-                async with asyncio.timeout(delay):
-                    await waiter.all_accepted
-                return
+                async with asyncio.timeout(CHECK_EVERY):
+                    await future
             except TimeoutError:
-                # The timeout cancelled the future: a fresh one for the next round.
-                waiter.all_accepted = asyncio.get_running_loop().create_future()
-            for id_ in await self.published_already(waiter.pending):
-                waiter.accept(id_)
-            delay = CHECK_EVERY
+                await self.read_checkpoint()
 
-    async def published_already(self, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
-        """The ids that the relay's checkpoint has passed."""
-        rows = await self.pool.fetch(
-            """SELECT e.id FROM events e JOIN checkpoints c ON c.name = $2
-               WHERE e.id = ANY($1::uuid[]) AND (e.tx, e.position) <= (c.tx, c.position)""",
-            list(ids),
-            self.relay_name,
-        )
-        return {r["id"] for r in rows}
+    async def read_checkpoint(self) -> None:
+        """Advance to the relay's stored checkpoint (one query, however many requests ask at once)."""
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.create_task(self._read())
+        await asyncio.shield(self._reading)
 
+    async def _read(self) -> None:
+        try:
+            self.advance(await load_checkpoint(self.pool, self.relay_name))
+        except Exception as exc:  # the requests keep waiting, within their budget
+            log.warning("could not read the relay's checkpoint: %r", exc)
 
-class SignallingBus(Bus):
-    """The bus as the relay sees it: publishes through `inner`, then tells `acceptances`."""
+    async def listen(self) -> None:
+        """Follow the announcements of whichever relay is active, until cancelled."""
 
-    def __init__(self, inner: Bus, acceptances: Acceptances) -> None:
-        self.inner = inner
-        self.acceptances = acceptances
+        def announced(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+            self.advance(parse_announced(str(payload)))
 
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def stop(self) -> None:
-        await self.inner.stop()
-
-    async def publish(self, records: Sequence[Record], *, timeout: float = 10.0) -> None:
-        await self.inner.publish(records, timeout=timeout)
-        self.acceptances.accepted(_ids(records))
-
-    def subscribe(self, group: str, topics: Sequence[str], pool: Pool) -> Subscription:
-        return self.inner.subscribe(group, topics, pool)
-
-
-def _ids(records: Iterable[Record]) -> Iterator[uuid.UUID]:
-    for record in records:
-        for name, value in record.headers:
-            if name == "ce_id":
-                with contextlib.suppress(ValueError):
-                    yield uuid.UUID(value.decode("ascii", errors="replace"))
-                break
+        async with self.pool.acquire() as conn:
+            channel = relay_channel(await conn.fetchval("SELECT current_schema()"), self.relay_name)
+            await conn.add_listener(channel, announced)
+            try:
+                await self.read_checkpoint()  # what was acknowledged before we listened
+                while True:
+                    await asyncio.sleep(PING_EVERY)
+                    await conn.fetchval("SELECT 1")  # raises on a dead connection: the loop restarts
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.remove_listener(channel, announced)
