@@ -28,6 +28,7 @@ from cityhall.events.localpg import create_database, free_port
 from cityhall.gateway.testing import encode, sign, text_message, user_id
 
 SECRET = "bench-channel-secret"
+WARM_UP_SECONDS = 5
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
@@ -93,7 +94,9 @@ def main(rate: float, seconds: float, per_request: int, replicas: int) -> None:
                     else:
                         env, argv = dict(os.environ), [sys.executable, "-m", "bench.bare_app", str(port)]
                     start(argv, env, port, stack)
-                warm_up = requests(int(request_rate), per_request)  # 1 s
+                # 5 s at the same rate first: the broker's JIT, pools and caches settle, as in a server
+                # that has been up for a while.
+                warm_up = requests(int(request_rate * WARM_UP_SECONDS), per_request)
                 asyncio.run(loadgen.run(ports, "/callback", warm_up, request_rate))
                 results[name] = asyncio.run(
                     loadgen.run(ports, "/callback", requests(n, per_request), request_rate)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from cityhall.events.envelope import Envelope
-from cityhall.events.store import NO_STREAM
+from cityhall.events.store import NO_STREAM, EventStore
 from cityhall.events.testing import wait_for
 from cityhall.events.testing.samples import CounterIncremented
 from cityhall.gateway import publication
@@ -297,6 +297,46 @@ async def test_a_request_that_cannot_be_recorded_fails_alone(gateway: Gateway) -
     assert await gateway.stored_intents() == 11  # the ten, and the squatter
     published = await gateway.published()
     assert sorted(e.id for _t, _k, e in published) == sorted(intent_id(e["webhookEventId"]) for e in others)
+
+
+class HookedPool:
+    """A pool whose first release of a connection runs `on_release` before letting it go."""
+
+    def __init__(self, pool: Any, on_release: Callable[[], Awaitable[None]]) -> None:
+        self.pool, self.on_release, self.hooked = pool, on_release, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pool, name)
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Any]:
+        async with self.pool.acquire() as conn:
+            yield conn
+            if not self.hooked:
+                self.hooked = True
+                await self.on_release()
+
+
+async def test_a_request_queued_while_the_writer_lets_go_of_its_connection_is_still_written(
+    gateway: Gateway,
+) -> None:
+    store = gateway.system.services[0].context.require_store()
+    second: list[asyncio.Task[int]] = []
+
+    async def another_request_arrives() -> None:
+        body, headers = line.signed(line.webhook(line.follow(line.user_id())), SECRET)
+        second.append(asyncio.create_task(intake.receive(body, headers["x-line-signature"])))
+        await asyncio.sleep(0)  # it queues its intent while the writer is still finishing
+
+    intake = Intake(
+        WebhookReader(SECRET),
+        EventStore(HookedPool(store.pool, another_request_arrives)),
+        Acceptances(store.pool, RELAY),
+    )
+    body, headers = line.signed(line.webhook(line.follow(line.user_id())), SECRET)
+    assert await intake.receive(body, headers["x-line-signature"]) == 1
+    assert await second[0] == 1, "the request queued at the end of a session must be written too"
+    assert len(await gateway.published()) == 2
 
 
 # --- the budget --------------------------------------------------------------------------------------------

@@ -128,23 +128,27 @@ class Intake:
 
     async def _write_queued(self) -> None:
         """Write batches until the queue is empty, on one connection held meanwhile."""
-        try:
-            async with self.store.pool.acquire() as conn:
-                # No waiting for the WAL flush: LINE gets its 200 only once Kafka has acknowledged
-                # the intents, so the bus, not this commit, makes the answer safe. A commit lost in
-                # a crash before the relay read it was never answered 200, and LINE redelivers it;
-                # one lost after it was published is on the bus already, and intent ids derive
-                # from webhookEventId, so a republished intent is the same message to consumers.
-                await conn.execute("SET synchronous_commit = off")
-                try:
-                    while self._queue:
-                        batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                        await self._write_batch(conn, batch)
-                finally:
-                    await conn.execute("RESET synchronous_commit")
-        except Exception as exc:  # no connection: every queued request fails (500, LINE redelivers)
-            queued, self._queue = self._queue, []
-            _fail(queued, exc)
+        # The outer loop looks at the queue again after the awaits that end a session (RESET,
+        # release): a request queued during them saw this task running and started no writer.
+        while self._queue:
+            try:
+                async with self.store.pool.acquire() as conn:
+                    # No waiting for the WAL flush: LINE gets its 200 only once Kafka has
+                    # acknowledged the intents, so the bus, not this commit, makes the answer safe.
+                    # A commit lost in a crash before the relay read it was never answered 200,
+                    # and LINE redelivers it; one lost after it was published is on the bus
+                    # already, and intent ids derive from webhookEventId, so a republished intent
+                    # is the same message to consumers.
+                    await conn.execute("SET synchronous_commit = off")
+                    try:
+                        while self._queue:
+                            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                            await self._write_batch(conn, batch)
+                    finally:
+                        await conn.execute("RESET synchronous_commit")
+            except Exception as exc:  # no connection: every queued request fails (500, LINE redelivers)
+                queued, self._queue = self._queue, []
+                _fail(queued, exc)
 
     async def _write_batch(self, conn: Connection, batch: list[_Request]) -> None:
         try:

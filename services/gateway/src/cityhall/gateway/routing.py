@@ -76,7 +76,7 @@ async def save_dialogs(
     conn: Connection, before: Mapping[str, Dialog], after: Mapping[str, Dialog | None]
 ) -> None:
     """Write the dialogs that routing changed, in one statement."""
-    ended = [user for user, dialog in after.items() if dialog is None]
+    ended = [user for user, dialog in after.items() if dialog is None and user in before]
     changed = {user: d for user, d in after.items() if d is not None and d != before.get(user)}
     if not ended and not changed:
         return
