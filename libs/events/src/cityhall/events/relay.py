@@ -66,6 +66,8 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.published = 0
         self._wake = asyncio.Event()
+        self.active = False
+        """Holds the schema's relay lock: this is the relay that publishes."""
         self._position: Position | None = None  # where this relay got to; None: read the checkpoint
 
     async def run(self) -> None:
@@ -80,6 +82,7 @@ class OutboxRelay:
                 ):
                     await asyncio.sleep(self.poll_interval)
                 self._position = None  # another relay may have moved the checkpoint while we stood by
+                self.active = True
                 await conn.execute("SET synchronous_commit = off")
                 await conn.add_listener(channel, self._notified)
                 while True:
@@ -87,6 +90,7 @@ class OutboxRelay:
                     if await self.publish_pending(conn, announce=relay_channel(schema, self.name)) == 0:
                         await wake_or_timeout(self._wake, self.poll_interval)
             finally:
+                self.active = False
                 stop_listening_locally()
                 with contextlib.suppress(Exception):
                     await conn.remove_listener(channel, self._notified)
@@ -94,6 +98,10 @@ class OutboxRelay:
                     await conn.execute("RESET synchronous_commit")
 
     def _notified(self, *_args: object) -> None:
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Look for new events now (for appends made in this process)."""
         self._wake.set()
 
     async def publish_pending(self, conn: Connection | None = None, *, announce: str | None = None) -> int:

@@ -41,8 +41,22 @@ async def build(
     acceptances = Acceptances(pool, RELAY)
     # The relay's poll is a fallback: each append wakes it.
     relay = OutboxRelay(store, ctx.bus, name=RELAY, poll_interval=1.0, on_acknowledged=acceptances.advance)
+
+    def wake_relay() -> None:
+        # A relay is the only listener to the gateway's store: when this process's relay is the
+        # active one, waking it in-process is enough, and the NOTIFY round trip is saved.
+        if relay.active:
+            relay.wake()
+        else:
+            store.notify()
+
     intake = Intake(
-        WebhookReader(ctx.settings.line_channel_secret), store, acceptances, budget=budget, clock=clock
+        WebhookReader(ctx.settings.line_channel_secret),
+        store,
+        acceptances,
+        budget=budget,
+        clock=clock,
+        wake_relay=wake_relay,
     )
     consumer = dialog_consumer(ctx.bus, pool, clock)
 

@@ -89,9 +89,12 @@ class Intake:
         *,
         budget: float = BUDGET,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wake_relay: Callable[[], None] | None = None,
     ) -> None:
         self.reader = reader
         self.store = store
+        self.wake_relay = wake_relay or store.notify
+        """Called after each commit; by default the store's NOTIFY."""
         self.acceptances = acceptances
         self.budget = budget
         self.clock = clock
@@ -178,8 +181,8 @@ class Intake:
                 envelopes.append(intent_envelope(event, domain, traceparent))
             await save_dialogs(conn, before, dialogs)
             positions = await self.store.start_streams(envelopes, conn=conn)
-        # NOTIFY after the commit, not in it: notifying commits serialise on one lock.
-        self.store.notify()
+        # After the commit, not in it: notifying commits serialise on one lock.
+        self.wake_relay()
         for request in batch:
             if not request.recorded.done():  # done: the request gave up (its budget ran out)
                 last = max(positions[intent_id(e.webhook_event_id)] for e in request.events)
