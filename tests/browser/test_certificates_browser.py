@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from cityhall.events.localpg import free_port
-
 from .conftest import screenshot
-from .test_issue3 import FOREIGN, stop_orphaned_postgres, wait_ready
+from .embedded import embedded_run
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -42,29 +37,13 @@ class Embedded:
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
-    """`cityhall run` on a free port, for the module; stopped with Ctrl-C."""
+    """`cityhall run` on a free port, for the module."""
     tmp = tmp_path_factory.mktemp("certificates-run")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in FOREIGN}
-    env |= {"CITYHALL_DATA_DIR": str(tmp / "data"), "CITYHALL_PORT": str(port)}
     log = tmp / "cityhall-run.log"
-    cityhall = Path(sys.executable).with_name("cityhall")
-    with log.open("wb") as out:
-        process = subprocess.Popen([str(cityhall), "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, process, log)
+    with embedded_run(tmp / "data", log) as url:
         banner = log.read_text()
         assert "cert-clerk" in banner and "/staff/certificates/" in banner, banner[-3000:]
         yield Embedded(url, tmp / "data")
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        stop_orphaned_postgres(tmp / "data" / "postgres")
 
 
 def licence_photo() -> bytes:
@@ -107,6 +86,28 @@ def new_page(browser: Browser, width: int = 1040) -> tuple[BrowserContext, Page]
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.cityhall_errors = errors  # type: ignore[attr-defined]
     return context, page
+
+
+@dataclass
+class Devices:
+    """The resident's phone and the clerk's desk, each a browser context of its own."""
+
+    resident_context: BrowserContext
+    phone: Page
+    desk: Page
+
+
+@pytest.fixture
+def devices(browser: Browser) -> Iterator[Devices]:
+    resident_context, phone = new_page(browser)
+    clerk_context, desk = new_page(browser, width=1280)
+    try:
+        yield Devices(resident_context, phone, desk)
+    finally:
+        resident_context.close()
+        clerk_context.close()
+    for page in (phone, desk):
+        assert page.cityhall_errors == []  # type: ignore[attr-defined]
 
 
 class Simulator:
@@ -218,116 +219,100 @@ class Dashboard:
 
 
 def test_a_resident_requests_a_juminhyo_and_a_clerk_approves_issues_and_mails(
-    embedded: Embedded, browser: Browser
+    embedded: Embedded, devices: Devices
 ) -> None:
-    resident_context, phone = new_page(browser)
-    clerk_context, desk = new_page(browser, width=1280)
-    try:
-        sim = Simulator(phone, embedded.url)
-        sim.open("山田 花子")
-        sim.request_certificate(licence_photo())
-        sim.chat.locator(".msg.theirs", has_text="申請内容の確認").last.scroll_into_view_if_needed()
-        screenshot(phone, "simulator-certificate-summary.png")
+    resident_context, phone, desk = devices.resident_context, devices.phone, devices.desk
+    sim = Simulator(phone, embedded.url)
+    sim.open("山田 花子")
+    sim.request_certificate(licence_photo())
+    sim.chat.locator(".msg.theirs", has_text="申請内容の確認").last.scroll_into_view_if_needed()
+    screenshot(phone, "simulator-certificate-summary.png")
 
-        clerk = Dashboard(desk, embedded.url)
-        clerk.login("cert-clerk", embedded.password("cert-clerk"))
-        number = sim.confirm_and_pay(resident_context, shot="payments-checkout.png")
+    clerk = Dashboard(desk, embedded.url)
+    clerk.login("cert-clerk", embedded.password("cert-clerk"))
+    number = sim.confirm_and_pay(resident_context, shot="payments-checkout.png")
 
-        # The queue updates live (SSE): the paid request appears without a reload.
-        row = desk.locator("table[data-queue='identity'] tr", has_text=number)
-        expect(row).to_be_visible(timeout=30_000)
-        expect(desk.locator("[data-stat='paid']")).not_to_have_text("0件")
-        screenshot(desk, "certificates-dashboard.png")
+    # The queue updates live (SSE): the paid request appears without a reload.
+    row = desk.locator("table[data-queue='identity'] tr", has_text=number)
+    expect(row).to_be_visible(timeout=30_000)
+    expect(desk.locator("[data-stat='paid']")).not_to_have_text("0件")
+    screenshot(desk, "certificates-dashboard.png")
 
-        clerk.open_request(number)
-        photo = desk.get_by_role("img", name=re.compile("運転免許証の写真"))
-        expect(photo).to_be_visible()
-        assert desk.evaluate("document.querySelector('img.id-photo').naturalWidth") == 640
-        expect(desk.locator("[data-field='name']")).to_have_text("山田 花子")
-        screenshot(desk, "certificates-identity-check.png")
+    clerk.open_request(number)
+    photo = desk.get_by_role("img", name=re.compile("運転免許証の写真"))
+    expect(photo).to_be_visible()
+    assert desk.evaluate("document.querySelector('img.id-photo').naturalWidth") == 640
+    expect(desk.locator("[data-field='name']")).to_have_text("山田 花子")
+    screenshot(desk, "certificates-identity-check.png")
 
-        desk.get_by_role("button", name="本人確認OK（承認する）").click()
-        expect(desk.get_by_role("status")).to_contain_text("本人確認を承認しました")
-        sim.wait_for("本人確認が完了しました")
+    desk.get_by_role("button", name="本人確認OK（承認する）").click()
+    expect(desk.get_by_role("status")).to_contain_text("本人確認を承認しました")
+    sim.wait_for("本人確認が完了しました")
 
-        desk.get_by_label("証明書の交付番号").fill("J-2025-000123")
-        desk.get_by_role("button", name="発行を記録する").click()
-        expect(desk.get_by_role("status")).to_contain_text("発行を記録しました")
-        desk.get_by_label("郵便の追跡番号").fill("1234-5678-9012")
-        desk.get_by_role("button", name="発送を記録する").click()
-        expect(desk.get_by_role("status")).to_contain_text("発送を記録しました")
+    desk.get_by_label("証明書の交付番号").fill("J-2025-000123")
+    desk.get_by_role("button", name="発行を記録する").click()
+    expect(desk.get_by_role("status")).to_contain_text("発行を記録しました")
+    desk.get_by_label("郵便の追跡番号").fill("1234-5678-9012")
+    desk.get_by_role("button", name="発送を記録する").click()
+    expect(desk.get_by_role("status")).to_contain_text("発送を記録しました")
 
-        sim.wait_for("郵送しました")
-        mailed = sim.chat.locator(".msg.theirs", has_text="郵送しました").last
-        expect(mailed).to_contain_text("追跡番号：1234-5678-9012")
-        mailed.scroll_into_view_if_needed()
-        screenshot(phone, "simulator-certificate-mailed.png")
+    sim.wait_for("郵送しました")
+    mailed = sim.chat.locator(".msg.theirs", has_text="郵送しました").last
+    expect(mailed).to_contain_text("追跡番号：1234-5678-9012")
+    mailed.scroll_into_view_if_needed()
+    screenshot(phone, "simulator-certificate-mailed.png")
 
-        # 申請状況 shows it as mailed.
-        sim.page.locator("#rich-menu-areas").get_by_role("button", name="証明書").click()
-        sim.wait_for("証明書のオンライン申請です")
-        sim.quick_reply("申請状況", then="お申し込みいただいた証明書の状況")
-        expect(sim.chat.locator(".msg.theirs").last).to_contain_text("発送済み")
-        for page in (phone, desk):
-            assert page.cityhall_errors == []  # type: ignore[attr-defined]
-    finally:
-        resident_context.close()
-        clerk_context.close()
+    # 申請状況 shows it as mailed.
+    sim.page.locator("#rich-menu-areas").get_by_role("button", name="証明書").click()
+    sim.wait_for("証明書のオンライン申請です")
+    sim.quick_reply("申請状況", then="お申し込みいただいた証明書の状況")
+    expect(sim.chat.locator(".msg.theirs").last).to_contain_text("発送済み")
 
 
 def test_a_clerk_rejects_and_the_resident_is_told_the_reason_and_refunded(
-    embedded: Embedded, browser: Browser
+    embedded: Embedded, browser: Browser, devices: Devices
 ) -> None:
-    resident_context, phone = new_page(browser)
-    clerk_context, desk = new_page(browser, width=1280)
+    resident_context, phone, desk = devices.resident_context, devices.phone, devices.desk
+    sim = Simulator(phone, embedded.url)
+    sim.open("佐藤 次郎")
+    sim.request_certificate(licence_photo())
+    number = sim.confirm_and_pay(resident_context)
+
+    clerk = Dashboard(desk, embedded.url)
+    clerk.login("cert-admin", embedded.password("cert-admin"))
+    expect(desk.locator("table[data-queue='identity'] tr", has_text=number)).to_be_visible()
+    clerk.open_request(number)
+    desk.get_by_label("差し戻しの理由").select_option(label="写真が不鮮明で読み取れない")
+    desk.get_by_label("申請者への補足（任意）").fill("明るい場所で、文字が読めるように撮り直してください。")
+    desk.get_by_role("button", name="差し戻して返金する").click()
+    expect(desk.get_by_role("status")).to_contain_text("差し戻しました")
+    screenshot(desk, "certificates-rejected.png")
+
+    sim.wait_for("申請をお戻しします")
+    told = sim.chat.locator(".msg.theirs", has_text="申請をお戻しします").last
+    expect(told).to_contain_text("写真が不鮮明で読み取れない")
+    expect(told).to_contain_text("710円は自動で返金します")
+    sim.wait_for("返金手続きが完了しました")
+    sim.chat.locator(".msg.theirs", has_text="返金手続きが完了しました").last.scroll_into_view_if_needed()
+    screenshot(phone, "simulator-certificate-rejected.png")
+
+    # The department's admin reads who looked at what.
+    desk.get_by_role("link", name="閲覧記録（管理者）").click()
+    expect(desk.get_by_role("heading", name="閲覧記録と操作記録")).to_be_visible()
+    expect(desk.locator("tr[data-action='view_personal_data']").first).to_contain_text("証明書係長 渋谷")
+    expect(desk.locator("tr[data-action='view_id_photo']").first).to_be_visible()
+    expect(desk.locator("tr[data-action='reject_identity']").first).to_be_visible()
+    screenshot(desk, "certificates-audit.png")
+
+    # Roads staff cannot open the certificates dashboard.
+    roads_context, roads = new_page(browser)
     try:
-        sim = Simulator(phone, embedded.url)
-        sim.open("佐藤 次郎")
-        sim.request_certificate(licence_photo())
-        number = sim.confirm_and_pay(resident_context)
-
-        clerk = Dashboard(desk, embedded.url)
-        clerk.login("cert-admin", embedded.password("cert-admin"))
-        expect(desk.locator("table[data-queue='identity'] tr", has_text=number)).to_be_visible()
-        clerk.open_request(number)
-        desk.get_by_label("差し戻しの理由").select_option(label="写真が不鮮明で読み取れない")
-        desk.get_by_label("申請者への補足（任意）").fill(
-            "明るい場所で、文字が読めるように撮り直してください。"
-        )
-        desk.get_by_role("button", name="差し戻して返金する").click()
-        expect(desk.get_by_role("status")).to_contain_text("差し戻しました")
-        screenshot(desk, "certificates-rejected.png")
-
-        sim.wait_for("申請をお戻しします")
-        told = sim.chat.locator(".msg.theirs", has_text="申請をお戻しします").last
-        expect(told).to_contain_text("写真が不鮮明で読み取れない")
-        expect(told).to_contain_text("710円は自動で返金します")
-        sim.wait_for("返金手続きが完了しました")
-        sim.chat.locator(".msg.theirs", has_text="返金手続きが完了しました").last.scroll_into_view_if_needed()
-        screenshot(phone, "simulator-certificate-rejected.png")
-
-        # The department's admin reads who looked at what.
-        desk.get_by_role("link", name="閲覧記録（管理者）").click()
-        expect(desk.get_by_role("heading", name="閲覧記録と操作記録")).to_be_visible()
-        expect(desk.locator("tr[data-action='view_personal_data']").first).to_contain_text("証明書係長 渋谷")
-        expect(desk.locator("tr[data-action='view_id_photo']").first).to_be_visible()
-        expect(desk.locator("tr[data-action='reject_identity']").first).to_be_visible()
-        screenshot(desk, "certificates-audit.png")
-
-        # Roads staff cannot open the certificates dashboard.
-        roads_context, roads = new_page(browser)
-        try:
-            Dashboard(roads, embedded.url).page.goto(f"{embedded.url}/staff/login")
-            roads.get_by_label("ユーザー名").fill("roads-clerk")
-            roads.get_by_label("パスワード").fill(embedded.password("roads-clerk"))
-            roads.get_by_role("button", name="ログイン").click()
-            response = roads.goto(f"{embedded.url}/staff/certificates/")
-            assert response is not None and response.status == 403
-            expect(roads.locator("body")).to_contain_text("権限がありません")
-        finally:
-            roads_context.close()
-        for page in (phone, desk):
-            assert page.cityhall_errors == []  # type: ignore[attr-defined]
+        Dashboard(roads, embedded.url).page.goto(f"{embedded.url}/staff/login")
+        roads.get_by_label("ユーザー名").fill("roads-clerk")
+        roads.get_by_label("パスワード").fill(embedded.password("roads-clerk"))
+        roads.get_by_role("button", name="ログイン").click()
+        response = roads.goto(f"{embedded.url}/staff/certificates/")
+        assert response is not None and response.status == 403
+        expect(roads.locator("body")).to_contain_text("権限がありません")
     finally:
-        resident_context.close()
-        clerk_context.close()
+        roads_context.close()

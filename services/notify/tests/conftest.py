@@ -137,6 +137,13 @@ class Harness:
         response.raise_for_status()
         return token
 
+    async def reply_to_text(self, user_id: str) -> Envelope:
+        """An outbound message answering a text the resident just sent, with a fresh reply token."""
+        token = await self.reply_token(user_id)
+        asked = intent("text", user_id, reply_token=token, text="こんにちは").event()
+        assert isinstance(asked, ResidentIntent)
+        return outbound(user_id, reply_to=asked)
+
     async def events(self, *types: type[Event], stream: str | None = None) -> list[Event]:
         names = [t.TYPE for t in types]
         recorded = await (self.store.read_stream(stream) if stream else self.store.read_all(limit=100_000))

@@ -11,13 +11,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityhall.events.testing import wait_for
 from cityhall.events.testing.processes import KillableProcess
-from cityhall.line.contracts import OutboundMessageRequested, ResidentIntent
+from cityhall.line.contracts import OutboundMessageRequested
 from cityhall.line_emulator.app import create_app
 from cityhall.line_emulator.settings import EmulatorSettings
 from cityhall.notify.events import MessageDelivered
 from cityhall.notify.line_api import Backoff, retry_key
 
-from .conftest import TOKEN, WEB, HarnessFactory, intent, outbound, quick_options, user
+from .conftest import TOKEN, WEB, HarnessFactory, outbound, quick_options, user
 
 
 class FaultInjector:
@@ -88,10 +88,7 @@ async def test_a_reply_answered_too_late_is_not_delivered_twice(make_harness: Ha
     app = faulty_emulator({"/v2/bot/message/reply": ["late"]}, seen)
     harness = await make_harness(emulator_app=app, options=FAST)
     resident = user()
-    token = await harness.reply_token(resident)
-    asked = intent("text", resident, reply_token=token, text="こんにちは").event()
-    assert isinstance(asked, ResidentIntent)
-    envelope = outbound(resident, reply_to=asked)
+    envelope = await harness.reply_to_text(resident)
     await harness.publish(envelope)
 
     [outcome] = await harness.settled(envelope)
@@ -121,10 +118,7 @@ async def test_sigkill_in_a_burst_of_500_still_delivers_each_message_exactly_onc
     envelopes = []
     for i, resident in enumerate(residents):
         if i % 4 == 0:  # a quarter are replies, the rest pushes
-            token = await harness.reply_token(resident)
-            asked = intent("text", resident, reply_token=token, text="こんにちは").event()
-            assert isinstance(asked, ResidentIntent)
-            envelopes.append(outbound(resident, reply_to=asked))
+            envelopes.append(await harness.reply_to_text(resident))
         else:
             envelopes.append(outbound(resident))
     await harness.publish(*envelopes)

@@ -296,10 +296,8 @@ async def test_a_reply_that_reached_line_before_a_crash_is_not_sent_again(
 ) -> None:
     harness = await make_harness(run=False)
     resident = user()
-    token = await harness.reply_token(resident)
-    asked = intent("text", resident, reply_token=token, text="こんにちは").event()
-    assert isinstance(asked, ResidentIntent)
-    envelope = outbound(resident, reply_to=asked)
+    envelope = await harness.reply_to_text(resident)
+    token = request_of(envelope).reply_token
     # Consume and queue it, then play the notify that died: reply attempted, LINE delivered it.
     await harness.publish(envelope)
     queue = harness.notify.queue
