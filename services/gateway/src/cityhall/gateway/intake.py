@@ -5,22 +5,21 @@ routing made: a request is recorded completely or not at all. Each intent is its
 stream, `intent-<webhookEventId>`, and its envelope id is derived from `webhookEventId`,
 so a redelivered event is a no-op append and publishes nothing new.
 
-Requests that arrive while a transaction is being written wait for the next one and share
-it (group commit): under load, one transaction with a few statements records the intents of
-many requests, instead of a transaction per request. A batch that fails is written again one
-request at a time, so a request can only fail on its own account.
+Requests that arrive together share a transaction (group commit, `Coalescer`): under load,
+one transaction with a few statements records the intents of many requests, instead of a
+transaction per request. A batch that fails is written again one request at a time, so a
+request can only fail on its own account.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cityhall.events.db import Connection
+from cityhall.events.coalescer import Coalescer
 from cityhall.events.envelope import Envelope
 from cityhall.events.store import EventStore, Position
 from cityhall.events.telemetry import current_traceparent
@@ -81,7 +80,6 @@ def intent_envelope(event: Received, domain: str, traceparent: str | None) -> En
 class _Request:
     events: list[Received]
     traceparent: str | None  # the webhook request's span, for the intents to carry
-    recorded: asyncio.Future[Position]  # where its last intent is in the store
 
 
 class Intake:
@@ -102,8 +100,9 @@ class Intake:
         self.acceptances = acceptances
         self.budget = budget
         self.clock = clock
-        self._queue: list[_Request] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writes: Coalescer[_Request, Position] = Coalescer(
+            self._write, max_batch=MAX_BATCH, gather=GATHER
+        )
 
     async def receive(self, body: bytes, signature: str | None) -> int:
         """Record the body's events as intents and wait until the bus accepted them.
@@ -116,7 +115,8 @@ class Intake:
             return 0
         try:
             async with asyncio.timeout(self.budget):
-                position = await self._record(events)
+                # The position of the request's last intent, once the group commit recorded it.
+                position = await self._writes.submit(_Request(events, current_traceparent()))
                 await self.acceptances.wait(position)
         except TimeoutError:
             raise NotAccepted(
@@ -124,61 +124,18 @@ class Intake:
             ) from None
         return len(events)
 
-    async def _record(self, events: list[Received]) -> Position:
-        """Queue the events for the next group commit; the position of the last, once committed."""
-        request = _Request(events, current_traceparent(), asyncio.get_running_loop().create_future())
-        self._queue.append(request)
-        if self._writer is None or self._writer.done():
-            # Its own context: the writer serves many requests, not the one that started it.
-            self._writer = asyncio.create_task(self._write_queued(), context=contextvars.Context())
-        return await request.recorded
-
-    async def _write_queued(self) -> None:
-        """Write batches until the queue is empty, on one connection held meanwhile."""
-        # The outer loop looks at the queue again after the awaits that end a session (RESET,
-        # release): a request queued during them saw this task running and started no writer.
-        while self._queue:
-            try:
-                async with self.store.pool.acquire() as conn:
-                    # No waiting for the WAL flush: LINE gets its 200 only once Kafka has
-                    # acknowledged the intents, so the bus, not this commit, makes the answer safe.
-                    # A commit lost in a crash before the relay read it was never answered 200,
-                    # and LINE redelivers it; one lost after it was published is on the bus
-                    # already, and intent ids derive from webhookEventId, so a republished intent
-                    # is the same message to consumers.
-                    await conn.execute("SET synchronous_commit = off")
-                    try:
-                        while self._queue:
-                            if len(self._queue) < MAX_BATCH:
-                                await asyncio.sleep(GATHER)  # let the requests arriving now join in
-                            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                            await self._write_batch(conn, batch)
-                    finally:
-                        await conn.execute("RESET synchronous_commit")
-            except Exception as exc:  # no connection: every queued request fails (500, LINE redelivers)
-                queued, self._queue = self._queue, []
-                _fail(queued, exc)
-
-    async def _write_batch(self, conn: Connection, batch: list[_Request]) -> None:
-        try:
-            await self._write(conn, batch)
-        except Exception as exc:
-            if len(batch) == 1:
-                _fail(batch, exc)
-                return
-            log.warning("group commit of %d requests failed (%r); writing them one by one", len(batch), exc)
-            for request in batch:
-                try:
-                    await self._write(conn, [request])
-                except Exception as alone:
-                    _fail([request], alone)
-
-    async def _write(self, conn: Connection, batch: list[_Request]) -> None:
+    async def _write(self, batch: list[_Request]) -> list[Position]:
         """One transaction: route every event in arrival order, save the dialogs, append the intents."""
         now = self.clock()
         unique = {e.webhook_event_id: (e, r.traceparent) for r in reversed(batch) for e in reversed(r.events)}
         events = list(reversed(unique.values()))  # the first of each webhookEventId, in arrival order
-        async with conn.transaction():
+        async with self.store.pool.acquire() as conn, conn.transaction():
+            # No waiting for the WAL flush: LINE gets its 200 only once Kafka has acknowledged the
+            # intents, so the bus, not this commit, makes the answer safe. A commit lost in a crash
+            # before the relay read it was never answered 200, and LINE redelivers it; one lost
+            # after it was published is on the bus already, and intent ids derive from
+            # webhookEventId, so a republished intent is the same message to consumers.
+            await conn.execute("SET LOCAL synchronous_commit = off")
             before = await load_dialogs(conn, {event.user_id for event, _ in events})
             dialogs: dict[str, Dialog | None] = dict(before)
             envelopes = []
@@ -189,13 +146,4 @@ class Intake:
             positions = await self.store.start_streams(envelopes, conn=conn)
         # After the commit, not in it: notifying commits serialise on one lock.
         self.wake_relay()
-        for request in batch:
-            if not request.recorded.done():  # done: the request gave up (its budget ran out)
-                last = max(positions[intent_id(e.webhook_event_id)] for e in request.events)
-                request.recorded.set_result(last)
-
-
-def _fail(batch: list[_Request], error: Exception) -> None:
-    for request in batch:
-        if not request.recorded.done():
-            request.recorded.set_exception(error)
+        return [max(positions[intent_id(e.webhook_event_id)] for e in r.events) for r in batch]

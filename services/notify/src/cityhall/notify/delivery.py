@@ -33,9 +33,10 @@ from linebot.v3.messaging import (
     ReplyMessageRequest,
 )
 
+from cityhall.events.coalescer import Coalescer
 from cityhall.events.db import Pool
 from cityhall.events.envelope import Event
-from cityhall.notify.dispatcher import Coalescer, DeliveryQueue, Job, skipped_event
+from cityhall.notify.dispatcher import DeliveryQueue, Job, skipped_event
 from cityhall.notify.domain import Friend, friend_decider, friend_stream
 from cityhall.notify.events import (
     DeliveryMethod,

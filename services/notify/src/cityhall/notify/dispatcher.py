@@ -16,13 +16,14 @@ import contextlib
 import logging
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 from linebot.v3.messaging import Message
 from opentelemetry.trace import SpanKind
 
+from cityhall.events.coalescer import Coalescer
 from cityhall.events.db import Connection, Pool
 from cityhall.events.envelope import Envelope, Event
 from cityhall.events.store import EventStore
@@ -63,62 +64,6 @@ class Job:
     """For multicasts: the blocked recipients, fixed once before the first chunk goes out."""
 
 
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-class Coalescer(Generic[T, R]):
-    """Group commit: `run` gets the items submitted while earlier calls were busy, so many workers'
-    small writes share one transaction (up to `concurrency` of them at once, `max_batch` items
-    each). `run` returns a result or an exception per item."""
-
-    def __init__(
-        self,
-        run: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]],
-        *,
-        max_batch: int = 100,
-        concurrency: int = 1,
-    ) -> None:
-        self._run = run
-        self.max_batch = max_batch
-        self.concurrency = concurrency
-        self._pending: list[tuple[T, asyncio.Future[R]]] = []
-        self._drains: set[asyncio.Task[None]] = set()
-
-    async def submit(self, item: T) -> R:
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
-        if len(self._drains) < self.concurrency:
-            task = asyncio.create_task(self._drain())
-            self._drains.add(task)
-            task.add_done_callback(self._drains.discard)
-        return await future
-
-    async def _drain(self) -> None:
-        await asyncio.sleep(0)  # let this tick's submitters join the first batch
-        while self._pending:
-            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-            results: Sequence[R | BaseException]
-            try:
-                results = await self._run([item for item, _ in batch])
-            except BaseException as exc:
-                results = [exc] * len(batch)
-                if not isinstance(exc, Exception):  # cancelled: pass it on after settling the batch
-                    self._settle(batch, results)
-                    raise
-            self._settle(batch, results)
-
-    @staticmethod
-    def _settle(batch: list[tuple[T, asyncio.Future[R]]], results: Sequence[R | BaseException]) -> None:
-        for (_, future), result in zip(batch, results, strict=True):
-            if future.done():
-                continue  # its submitter was cancelled
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
-
-
 @dataclass
 class _Write:
     job: Job
@@ -134,7 +79,7 @@ class DeliveryQueue:
         self.pool: Pool = store.pool
         self._channel: str | None = None
         self._marks: Coalescer[uuid.UUID, None] = Coalescer(self._mark_all, concurrency=2)
-        self._writes: Coalescer[_Write, None] = Coalescer(self._write_all, concurrency=4)
+        self._writes: Coalescer[_Write, None] = Coalescer(self._write, concurrency=4)
 
     # --- the consumer's side --------------------------------------------------------------
 
@@ -266,25 +211,8 @@ class DeliveryQueue:
         """Record the last outcomes and take the request off the queue, in one transaction."""
         await self._writes.submit(_Write(job, list(outcomes), done=True))
 
-    async def _write_all(self, writes: list[_Write]) -> list[BaseException | None]:
-        """Many workers' outcomes in one transaction, one commit (one fsync) for all of them. If
-        that fails, each on its own, so that one bad write fails alone."""
-        try:
-            await self._write(writes)
-            return [None] * len(writes)
-        except Exception as exc:
-            if len(writes) == 1:
-                return [exc]
-        results: list[BaseException | None] = []
-        for write in writes:
-            try:
-                await self._write([write])
-                results.append(None)
-            except Exception as exc:
-                results.append(exc)
-        return results
-
-    async def _write(self, writes: list[_Write]) -> None:
+    async def _write(self, writes: list[_Write]) -> list[None]:
+        """Many workers' outcomes in one transaction, one commit (one fsync) for all of them."""
         async with self.pool.acquire() as conn, conn.transaction():
             for write in writes:
                 for event, name in write.outcomes:
@@ -293,6 +221,7 @@ class DeliveryQueue:
             if done:
                 await conn.execute("DELETE FROM delivery_queue WHERE request_id = ANY($1::uuid[])", done)
         self.store.notify()
+        return [None] * len(writes)
 
     async def recorded(self, job: Job) -> list[Event]:
         return [r.envelope.event() for r in await self.store.read_stream(delivery_stream(job.request_id))]
