@@ -211,13 +211,6 @@ class EventStore:
             positions.update({r["id"]: Position(r["tx"], r["position"]) for r in rows})
         return positions
 
-    @staticmethod
-    async def _version(conn: Connection | Pool, stream: str) -> int:
-        version: int = await conn.fetchval(
-            "SELECT coalesce(max(version), 0) FROM events WHERE stream = $1", stream
-        )
-        return version
-
     async def read_stream(
         self, stream: str, *, after_version: int = 0, conn: Connection | None = None
     ) -> list[RecordedEvent]:
@@ -245,9 +238,6 @@ class EventStore:
         args = (str(after.tx), after.seq, category, limit)
         rows = await (conn.fetch(sql, *args) if conn is not None else self.pool.fetch(sql, *args))
         return [_row_to_event(r) for r in rows]
-
-    async def stream_version(self, stream: str) -> int:
-        return await self._version(self.pool, stream)
 
 
 async def load_checkpoint(conn: Connection | Pool, name: str) -> Position:

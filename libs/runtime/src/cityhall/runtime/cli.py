@@ -120,7 +120,7 @@ async def _run_embedded(settings: Settings) -> None:
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
-    """Run on uvloop: its event loop and uvicorn's httptools parser halve the per-request cost."""
+    """Run on uvloop, a faster event loop than asyncio's own (uvicorn serves HTTP with httptools on it)."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main)
 
