@@ -57,7 +57,13 @@ def requests(n: int, per_request: int = 1) -> list[tuple[bytes, dict[str, str]]]
     return out
 
 
-def start(argv: list[str], env: dict[str, str], port: int, stack: ExitStack) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far, all its threads (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start(argv: list[str], env: dict[str, str], port: int, stack: ExitStack) -> int:
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop() -> None:
@@ -66,6 +72,7 @@ def start(argv: list[str], env: dict[str, str], port: int, stack: ExitStack) -> 
 
     stack.callback(stop)
     wait_ready(port, proc)
+    return proc.pid
 
 
 def main(rate: float, seconds: float, per_request: int, replicas: int) -> None:
@@ -74,10 +81,11 @@ def main(rate: float, seconds: float, per_request: int, replicas: int) -> None:
     n = int(request_rate * seconds)
     with postgres() as admin_dsn, kafka() as bootstrap, tempfile.TemporaryDirectory() as tmp:
         database_url = create_database(admin_dsn, "bench_gateway")
-        results = {}
+        results, cpu = {}, {}
         for name in ("bare FastAPI", "gateway"):
             with ExitStack() as stack:
                 ports = [free_port() for _ in range(replicas if name == "gateway" else 1)]
+                pids = []
                 for port in ports:
                     if name == "gateway":
                         env = {
@@ -93,19 +101,22 @@ def main(rate: float, seconds: float, per_request: int, replicas: int) -> None:
                         argv = [str(Path(sys.executable).with_name("cityhall")), "service", "gateway"]
                     else:
                         env, argv = dict(os.environ), [sys.executable, "-m", "bench.bare_app", str(port)]
-                    start(argv, env, port, stack)
+                    pids.append(start(argv, env, port, stack))
                 # 5 s at the same rate first: the broker's JIT, pools and caches settle, as in a server
                 # that has been up for a while.
                 warm_up = requests(int(request_rate * WARM_UP_SECONDS), per_request)
                 asyncio.run(loadgen.run(ports, "/callback", warm_up, request_rate))
+                before = sum(cpu_seconds(pid) for pid in pids)
                 results[name] = asyncio.run(
                     loadgen.run(ports, "/callback", requests(n, per_request), request_rate)
                 )
+                used = sum(cpu_seconds(pid) for pid in pids) - before
+                cpu[name] = 100 * used / results[name].duration_s
         print(
             f"{rate:.0f} events/s, {per_request} event(s) per webhook request, {replicas} gateway process(es):"
         )
         for name, result in results.items():
-            print(f"  {name:13s}: {result.summary()}")
+            print(f"  {name:13s}: {result.summary()}; server CPU {cpu[name]:.0f} % of a core")
         ratio = results["gateway"].percentile(99) / results["bare FastAPI"].percentile(99)
         print(f"webhook ack p99 / bare p99 = {ratio:.1f}")
 

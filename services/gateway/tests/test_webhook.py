@@ -50,6 +50,15 @@ async def test_the_url_check_gets_200(gateway: Gateway) -> None:
     await nothing_recorded(gateway)
 
 
+async def test_the_webhook_only_takes_post_and_the_rest_of_the_app_still_answers(gateway: Gateway) -> None:
+    response = await gateway.client.get("/callback")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert (await gateway.client.get("/healthz")).status_code == 200
+    assert (await gateway.client.post("/callback/other")).status_code == 404
+    await nothing_recorded(gateway)
+
+
 async def test_a_missing_signature_gets_400_and_nothing_is_recorded(gateway: Gateway) -> None:
     body = line.encode(line.webhook(line.follow(line.user_id())))
     response = await gateway.client.post(

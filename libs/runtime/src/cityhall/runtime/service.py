@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from cityhall.events.bus import Bus
 from cityhall.events.db import Pool
@@ -83,6 +84,9 @@ class Running:
     """What a started service hands back to the runtime."""
 
     app: FastAPI | None = None
+    endpoints: dict[str, ASGIApp] = field(default_factory=dict)
+    """Exact paths (below the service's mount) answered by plain ASGI apps, ahead of FastAPI's
+    middleware and routing: for a hot endpoint that uses neither (the LINE webhook)."""
     tasks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """Long-running loops (consumers, relay, projections); cancelled on shutdown."""
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)

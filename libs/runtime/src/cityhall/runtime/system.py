@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cityhall.events import telemetry
 from cityhall.events.bus import Bus, Record, Subscription
@@ -97,8 +98,9 @@ class System:
         status["background"] = all(not t.done() for t in self._tasks)
         return status
 
-    def asgi(self) -> FastAPI:
-        """The one app: health, readiness and metrics, then each service at its prefix."""
+    def asgi(self) -> ASGIApp:
+        """The one app: the services' endpoints, then health, readiness and metrics, then each
+        service at its prefix."""
         alone = self.mode == "distributed" and len(self.services) == 1
         tracing = telemetry.configure(self.services[0].spec.name if alone else "cityhall") is not None
         # Traced by OpenTelemetry's FastAPI instrumentation when tracing is on; FastAPI's own
@@ -140,7 +142,31 @@ class System:
             from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
             FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
-        return app
+        endpoints = {
+            service.spec.mount + path: endpoint
+            for service in self.services
+            for path, endpoint in service.running.endpoints.items()
+        }
+        if tracing:
+            from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+            endpoints = {path: OpenTelemetryMiddleware(e) for path, e in endpoints.items()}
+        return ExactPaths(endpoints, app) if endpoints else app
+
+
+class ExactPaths:
+    """Sends HTTP requests for the paths of `endpoints` straight to them, all others to `app`.
+
+    FastAPI's middleware stack and router cost a webhook request more than its own signature
+    check; this costs a dictionary look-up.
+    """
+
+    def __init__(self, endpoints: dict[str, ASGIApp], app: ASGIApp) -> None:
+        self.endpoints, self.app = endpoints, app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.endpoints.get(scope["path"]) if scope["type"] == "http" else None
+        await (endpoint or self.app)(scope, receive, send)
 
 
 class UnusedBus(Bus):

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from cityhall.events.kafka_bus import KafkaBus
 from cityhall.events.relay import OutboxRelay
-from cityhall.gateway.api import create_app
+from cityhall.gateway.api import create_callback
 from cityhall.gateway.handlers import dialog_consumer
 from cityhall.gateway.intake import BUDGET, Intake
 from cityhall.gateway.publication import Acceptances
@@ -66,7 +66,10 @@ async def build(
             await ctx.bus.ensure_topics([intents_topic(d) for d in DOMAINS])
         await relay.run()
 
-    running = Running(app=create_app(intake), tasks=[relay_intents, acceptances.listen, consumer.run])
+    running = Running(
+        endpoints={"/callback": create_callback(intake)},
+        tasks=[relay_intents, acceptances.listen, consumer.run],
+    )
     if _serves_an_emulator(ctx):
         # Best effort and in the background: the emulator answers once the server listens.
         task = asyncio.create_task(ensure_default_rich_menu(sdk_configuration(ctx.settings)))
