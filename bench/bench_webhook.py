@@ -11,7 +11,6 @@ webhooks. The load generator spreads its connections over the replicas, as a Ser
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import subprocess
 import sys
@@ -105,18 +104,19 @@ def main(rate: float, seconds: float, per_request: int, replicas: int) -> None:
                 # 5 s at the same rate first: the broker's JIT, pools and caches settle, as in a server
                 # that has been up for a while.
                 warm_up = requests(int(request_rate * WARM_UP_SECONDS), per_request)
-                asyncio.run(loadgen.run(ports, "/callback", warm_up, request_rate))
+                loadgen.drive(ports, "/callback", warm_up, request_rate)
                 before = sum(cpu_seconds(pid) for pid in pids)
-                results[name] = asyncio.run(
-                    loadgen.run(ports, "/callback", requests(n, per_request), request_rate)
-                )
+                results[name] = loadgen.drive(ports, "/callback", requests(n, per_request), request_rate)
                 used = sum(cpu_seconds(pid) for pid in pids) - before
                 cpu[name] = 100 * used / results[name].duration_s
         print(
             f"{rate:.0f} events/s, {per_request} event(s) per webhook request, {replicas} gateway process(es):"
         )
         for name, result in results.items():
-            print(f"  {name:13s}: {result.summary()}; server CPU {cpu[name]:.0f} % of a core")
+            print(
+                f"  {name:13s}: {result.summary()}; server CPU {cpu[name]:.0f} % of a core"
+                f", load generator {100 * result.cpu_s / result.duration_s:.0f} %"
+            )
         ratio = results["gateway"].percentile(99) / results["bare FastAPI"].percentile(99)
         print(f"webhook ack p99 / bare p99 = {ratio:.1f}")
 
