@@ -99,7 +99,10 @@ def main(rate: float, seconds: float, per_request: int, replicas: int) -> None:
                         }
                         argv = [str(Path(sys.executable).with_name("cityhall")), "service", "gateway"]
                     else:
-                        env, argv = dict(os.environ), [sys.executable, "-m", "bench.bare_app", str(port)]
+                        env, argv = (
+                            dict(os.environ),
+                            [sys.executable, "-m", "bench.bare_app", str(port), "fastapi"],
+                        )
                     pids.append(start(argv, env, port, stack))
                 # 5 s at the same rate first: the broker's JIT, pools and caches settle, as in a server
                 # that has been up for a while.

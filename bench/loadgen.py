@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import uvloop
 
@@ -106,4 +106,4 @@ def drive(ports: list[int], path: str, requests: list[tuple[bytes, dict[str, str
     cpu = time.process_time()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         result = runner.run(run(ports, path, requests, rate))
-    return Result(result.latencies_ms, result.statuses, result.duration_s, time.process_time() - cpu)
+    return replace(result, cpu_s=time.process_time() - cpu)
