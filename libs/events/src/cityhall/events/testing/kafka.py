@@ -134,6 +134,15 @@ async def create_topics(bootstrap_servers: str, names: Sequence[str], partitions
         await admin.close()
 
 
+def _new_cluster_id() -> str:
+    """A random cluster id as Kafka makes them: URL-safe base64 of a UUID, never starting with "-"
+    (the storage tool would read such an id as an option, and the format fails)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class LocalKafka:
     """One broker process: `start()` returns its bootstrap address, `stop()` ends it."""
 
@@ -192,7 +201,7 @@ class LocalKafka:
             f"-Dlog4j2.configurationFile={kafka_dir / 'log4j2.properties'}",
             "-Djava.awt.headless=true",
         ]
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = _new_cluster_id()
         fmt = subprocess.run(
             [*jvm, "-cp", classpath, "kafka.tools.StorageTool", "format", "--standalone",
              "-t", cluster_id, "-c", str(properties)],
