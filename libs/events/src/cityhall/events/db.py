@@ -8,7 +8,8 @@ its schema there. Either way a service's pool sees only its schema.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -72,6 +73,24 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int
     )
     assert pool is not None
     return pool
+
+
+@asynccontextmanager
+async def unflushed_transaction(conn: Connection) -> AsyncIterator[None]:
+    """A transaction whose commit does not wait for the WAL flush (`synchronous_commit = off`).
+
+    For writes that something else makes safe, where a crash may lose the last few commits.
+    Begun in one round trip (`conn.transaction()` and a `SET LOCAL` would take two). A
+    connection released in the middle is rolled back by asyncpg.
+    """
+    await conn.execute("BEGIN; SET LOCAL synchronous_commit = off")
+    try:
+        yield
+    except BaseException:
+        with suppress(Exception):  # a broken connection: the error that broke it is the one to raise
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
 
 
 def migration_files(package: str) -> list[tuple[str, str]]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cityhall.events.coalescer import Coalescer
+from cityhall.events.db import unflushed_transaction
 from cityhall.events.envelope import Envelope
 from cityhall.events.store import EventStore, Position
 from cityhall.events.telemetry import current_traceparent
@@ -129,13 +130,12 @@ class Intake:
         now = self.clock()
         unique = {e.webhook_event_id: (e, r.traceparent) for r in reversed(batch) for e in reversed(r.events)}
         events = list(reversed(unique.values()))  # the first of each webhookEventId, in arrival order
-        async with self.store.pool.acquire() as conn, conn.transaction():
-            # No waiting for the WAL flush: LINE gets its 200 only once Kafka has acknowledged the
-            # intents, so the bus, not this commit, makes the answer safe. A commit lost in a crash
-            # before the relay read it was never answered 200, and LINE redelivers it; one lost
-            # after it was published is on the bus already, and intent ids derive from
-            # webhookEventId, so a republished intent is the same message to consumers.
-            await conn.execute("SET LOCAL synchronous_commit = off")
+        # No waiting for the WAL flush: LINE gets its 200 only once Kafka has acknowledged the
+        # intents, so the bus, not this commit, makes the answer safe. A commit lost in a crash
+        # before the relay read it was never answered 200, and LINE redelivers it; one lost
+        # after it was published is on the bus already, and intent ids derive from
+        # webhookEventId, so a republished intent is the same message to consumers.
+        async with self.store.pool.acquire() as conn, unflushed_transaction(conn):
             before = await load_dialogs(conn, {event.user_id for event, _ in events})
             dialogs: dict[str, Dialog | None] = dict(before)
             envelopes = []
