@@ -8,7 +8,16 @@ import pytest
 
 from cityhall.events.db import Pool
 from cityhall.events.envelope import Envelope
-from cityhall.events.store import NO_STREAM, START, ConcurrencyError, EventStore, Position, RetryableError
+from cityhall.events.store import (
+    NO_STREAM,
+    START,
+    ConcurrencyError,
+    EventStore,
+    Position,
+    RetryableError,
+    load_checkpoint,
+    parse_announced,
+)
 from cityhall.events.testing.samples import CounterIncremented
 
 
@@ -145,3 +154,33 @@ async def test_tailing_reader_never_skips_an_event_from_concurrent_writers(store
     seen = await asyncio.wait_for(reader, 30)
     assert len(seen) == len(set(seen)), "no event read twice"
     assert set(seen) == expected, f"missing {len(expected - set(seen))} events"
+
+
+async def test_save_checkpoint_and_read_all_stores_and_announces_the_position_and_reads_after_it(
+    store: EventStore, pool: Pool
+) -> None:
+    for i in range(4):
+        await store.append(f"counter-{i}", NO_STREAM, [incremented(stream=f"counter-{i}")])
+    first, second, *rest = await store.read_all()
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    async with pool.acquire() as listener:
+
+        def hear(*args: object) -> None:
+            heard.put_nowait(str(args[-1]))
+
+        await listener.add_listener("relay_test", hear)
+        after = await store.save_checkpoint_and_read_all(
+            "relay", second.position, limit=10, announce="relay_test"
+        )
+        assert [e.id for e in after] == [e.id for e in rest]
+        assert await load_checkpoint(pool, "relay") == second.position
+        assert parse_announced(await asyncio.wait_for(heard.get(), timeout=5)) == second.position
+        # Without a channel it only saves; the limit bounds the read as in read_all.
+        assert [e.id for e in await store.save_checkpoint_and_read_all("relay", first.position, limit=1)] == [
+            second.id
+        ]
+        assert await load_checkpoint(pool, "relay") == first.position
+        # Notifications arrive in commit order: had that save announced, it would be heard first.
+        await store.save_checkpoint_and_read_all("relay", rest[0].position, limit=1, announce="relay_test")
+        assert parse_announced(await asyncio.wait_for(heard.get(), timeout=5)) == rest[0].position
+        await listener.remove_listener("relay_test", hear)

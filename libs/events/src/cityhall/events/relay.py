@@ -6,9 +6,11 @@ checkpoint. A crash between the two republishes the batch; consumers dedupe on t
 event id. One relay per schema is active at a time (an advisory lock), so a second
 replica stands by instead of racing.
 
-After each acknowledged batch the relay tells `on_acknowledged` (in its process) and
-NOTIFYs `relay_channel(schema, name)` with the position (for other processes): everything
-up to that position is on the bus. The gateway answers webhooks from that.
+After each acknowledged batch the relay tells `on_acknowledged` (in its process) at once,
+and NOTIFYs `relay_channel(schema, name)` with the position (for other processes) when it
+saves the checkpoint: everything up to that position is on the bus. The gateway answers
+webhooks from that. The checkpoint is saved by the statement that reads the next batch,
+which follows at once: one round trip per batch, not two.
 
 Because a lost checkpoint only means republishing, the relay (on its own connection, the
 one that holds the lock) commits its checkpoint without waiting for the WAL flush
@@ -69,6 +71,7 @@ class OutboxRelay:
         self.active = False
         """Holds the schema's relay lock: this is the relay that publishes."""
         self._position: Position | None = None  # where this relay got to; None: read the checkpoint
+        self._saved = True  # whether the checkpoint holds `_position` yet
 
     async def run(self) -> None:
         """Relay until cancelled; waits for the schema's relay lock first."""
@@ -90,9 +93,11 @@ class OutboxRelay:
                     if await self.publish_pending(conn, announce=relay_channel(schema, self.name)) == 0:
                         await wake_or_timeout(self._wake, self.poll_interval)
             finally:
-                self.active = False
+                was_active, self.active = self.active, False
                 stop_listening_locally()
                 with contextlib.suppress(Exception):
+                    if was_active:  # still holding the lock: no other relay has moved the checkpoint
+                        await self.save_checkpoint(conn, announce=relay_channel(schema, self.name))
                     await conn.remove_listener(channel, self._notified)
                     await conn.execute("SELECT pg_advisory_unlock_all()")
                     await conn.execute("RESET synchronous_commit")
@@ -105,14 +110,22 @@ class OutboxRelay:
         self._wake.set()
 
     async def publish_pending(self, conn: Connection | None = None, *, announce: str | None = None) -> int:
-        """Publish one batch after the checkpoint; returns how many were published.
+        """Publish one batch after the last one; returns how many were published.
 
-        `announce`: the channel to NOTIFY with the acknowledged position.
+        The checkpoint moves past a batch with the read of the next call, in the same statement
+        (or with `save_checkpoint()`). `announce`: the channel to NOTIFY with that position.
         """
         db = conn or self.store.pool
         if self._position is None:
             self._position = await load_checkpoint(db, self.name)
-        events = await self.store.read_all(self._position, limit=self.batch_size, conn=conn)
+            self._saved = True
+        if self._saved:
+            events = await self.store.read_all(self._position, limit=self.batch_size, conn=conn)
+        else:  # the last batch's checkpoint goes with this read: one round trip, not two
+            events = await self.store.save_checkpoint_and_read_all(
+                self.name, self._position, limit=self.batch_size, conn=conn, announce=announce
+            )
+            self._saved = True
         if not events:
             return 0
         records = []
@@ -130,7 +143,12 @@ class OutboxRelay:
         acknowledged = events[-1].position
         if self.on_acknowledged is not None:
             self.on_acknowledged(acknowledged)
-        await save_checkpoint(db, self.name, acknowledged, announce=announce)
-        self._position = acknowledged
+        self._position, self._saved = acknowledged, False
         self.published += len(events)
         return len(events)
+
+    async def save_checkpoint(self, conn: Connection | None = None, *, announce: str | None = None) -> None:
+        """Store the position this relay got to, if the next read has not stored it yet."""
+        if self._position is not None and not self._saved:
+            await save_checkpoint(conn or self.store.pool, self.name, self._position, announce=announce)
+            self._saved = True

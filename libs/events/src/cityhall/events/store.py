@@ -95,6 +95,27 @@ _COLUMNS = (
 )
 
 
+def _read_all_sql(after_tx: str, after_seq: str, category: str, limit: str) -> str:
+    """`read_all`'s query, with its parameters at the given places ("$1", …)."""
+    return f"""SELECT {_COLUMNS} FROM events
+               WHERE (tx, position) > ({after_tx}::text::xid8, {after_seq})
+                 AND tx < pg_snapshot_xmin(pg_current_snapshot())
+                 AND ({category}::text IS NULL OR category = {category})
+               ORDER BY tx, position LIMIT {limit}"""
+
+
+_READ_ALL = _read_all_sql("$1", "$2", "$3", "$4")
+
+# $1 name, $2 tx (as text), $3 seq, $4 the channel to NOTIFY with "tx:seq", or NULL.
+_SAVE_CHECKPOINT = """INSERT INTO checkpoints (name, tx, position) VALUES ($1, $2::text::xid8, $3)
+                      ON CONFLICT (name) DO UPDATE
+                      SET tx = excluded.tx, position = excluded.position, updated_at = now()
+                      RETURNING CASE WHEN $4::text IS NOT NULL THEN pg_notify($4, $2 || ':' || $3) END"""
+
+# A data-modifying CTE runs to the end even though the query does not read it.
+_SAVE_CHECKPOINT_AND_READ_ALL = f"WITH saved AS ({_SAVE_CHECKPOINT}) {_read_all_sql('$2', '$3', '$5', '$6')}"
+
+
 class EventStore:
     """Append-only streams in the current schema (see `001_backbone.sql`)."""
 
@@ -230,13 +251,25 @@ class EventStore:
         conn: Connection | None = None,
     ) -> list[RecordedEvent]:
         """Events after `after` in commit order; never one that a running transaction could still precede."""
-        sql = f"""SELECT {_COLUMNS} FROM events
-                  WHERE (tx, position) > ($1::text::xid8, $2)
-                    AND tx < pg_snapshot_xmin(pg_current_snapshot())
-                    AND ($3::text IS NULL OR category = $3)
-                  ORDER BY tx, position LIMIT $4"""
         args = (str(after.tx), after.seq, category, limit)
-        rows = await (conn.fetch(sql, *args) if conn is not None else self.pool.fetch(sql, *args))
+        rows = await (conn or self.pool).fetch(_READ_ALL, *args)
+        return [_row_to_event(r) for r in rows]
+
+    async def save_checkpoint_and_read_all(
+        self,
+        name: str,
+        after: Position,
+        *,
+        limit: int,
+        conn: Connection | None = None,
+        announce: str | None = None,
+    ) -> list[RecordedEvent]:
+        """`save_checkpoint(name, after, announce=...)`, then `read_all(after)`, in one statement.
+
+        One round trip instead of two, for a relay that moves its checkpoint as it reads on.
+        """
+        args = (name, str(after.tx), after.seq, announce, None, limit)
+        rows = await (conn or self.pool).fetch(_SAVE_CHECKPOINT_AND_READ_ALL, *args)
         return [_row_to_event(r) for r in rows]
 
 
@@ -251,18 +284,7 @@ async def save_checkpoint(
     conn: Connection | Pool, name: str, position: Position, *, announce: str | None = None
 ) -> None:
     """Store `name`'s position; with `announce`, also NOTIFY that channel with it ("tx:seq") at commit."""
-    await conn.execute(
-        """WITH saved AS (
-               INSERT INTO checkpoints (name, tx, position) VALUES ($1, $2::text::xid8, $3)
-               ON CONFLICT (name) DO UPDATE
-               SET tx = excluded.tx, position = excluded.position, updated_at = now()
-               RETURNING 1)
-           SELECT pg_notify($4, $2 || ':' || $3) FROM saved WHERE $4::text IS NOT NULL""",
-        name,
-        str(position.tx),
-        position.seq,
-        announce,
-    )
+    await conn.execute(_SAVE_CHECKPOINT, name, str(position.tx), position.seq, announce)
 
 
 def parse_announced(payload: str) -> Position:
