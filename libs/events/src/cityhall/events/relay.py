@@ -95,9 +95,10 @@ class OutboxRelay:
             finally:
                 was_active, self.active = self.active, False
                 stop_listening_locally()
-                with contextlib.suppress(Exception):
-                    if was_active:  # still holding the lock: no other relay has moved the checkpoint
+                if was_active:  # still holding the lock: no other relay has moved the checkpoint
+                    with contextlib.suppress(Exception):  # a failed save must not keep the lock
                         await self.save_checkpoint(conn, announce=relay_channel(schema, self.name))
+                with contextlib.suppress(Exception):
                     await conn.remove_listener(channel, self._notified)
                     await conn.execute("SELECT pg_advisory_unlock_all()")
                     await conn.execute("RESET synchronous_commit")
