@@ -6,7 +6,13 @@ import runpy
 import sys
 from pathlib import Path
 
-BENCHES = ["bench.bench_backbone", "bench.bench_asgi_floor", "bench.bench_webhook", "bench.bench_multicast"]
+BENCHES = [
+    "bench.bench_backbone",
+    "bench.bench_round_trips",
+    "bench.bench_asgi_floor",
+    "bench.bench_webhook",
+    "bench.bench_multicast",
+]
 
 if __name__ == "__main__":
     here = Path(__file__).parent
