@@ -200,6 +200,10 @@ class LocalKafka:
             java,
             f"-Dlog4j2.configurationFile={kafka_dir / 'log4j2.properties'}",
             "-Djava.awt.headless=true",
+            # The client compiler only: a fresh broker's optimising (C2) compilations took 20-70 %
+            # of a core in bursts for minutes after each start, on the cores that the tests and
+            # benchmarks measure; C1's code serves a local broker's load at ~20 % of a core.
+            "-XX:TieredStopAtLevel=1",
         ]
         cluster_id = _new_cluster_id()
         fmt = subprocess.run(
