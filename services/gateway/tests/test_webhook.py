@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from cityhall.events.envelope import Envelope
-from cityhall.events.store import NO_STREAM, EventStore
+from cityhall.events.store import NO_STREAM, START, EventStore, Position, load_checkpoint
 from cityhall.events.testing import wait_for
 from cityhall.events.testing.samples import CounterIncremented
 from cityhall.gateway import publication
@@ -430,3 +430,33 @@ async def test_a_replica_that_missed_the_announcements_answers_from_the_relays_c
     body, headers = line.signed(line.webhook(line.follow(line.user_id())), SECRET)
     assert await replica.receive(body, headers["x-line-signature"]) == 1
     await only_intent(gateway)
+
+
+async def test_waits_given_up_are_forgotten_and_a_late_acknowledgement_still_answers_the_others(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One timer looks after all waiting requests: a request that ran out of time is dropped at
+    the next look, and the relay's checkpoint answers a wait that no announcement reached."""
+    monkeypatch.setattr(publication, "CHECK_EVERY", 0.2)
+    store = gateway.system.services[0].context.require_store()
+    acceptances = Acceptances(store.pool, RELAY)  # not listening: hears of no relay by itself
+    far = Position(2**62, 0)  # a position the relay will never reach
+    for _ in range(3):
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0):
+                await acceptances.wait(far)
+    assert acceptances.held_waits == 3
+    await wait_for(lambda: acceptances.held_waits == 0, timeout=5, message="given-up waits are dropped")
+
+    body, headers = line.signed(line.webhook(line.follow(line.user_id())), SECRET)
+    assert (await gateway.client.post("/callback", content=body, headers=headers)).status_code == 200
+    await only_intent(gateway)
+    await wait_for(lambda: stored_checkpoint(store), timeout=10, message="the relay saves its checkpoint")
+    reached = await load_checkpoint(store.pool, RELAY)
+    async with asyncio.timeout(5):  # answered from the checkpoint row by the watcher
+        await acceptances.wait(reached)
+    assert acceptances.acknowledged >= reached
+
+
+async def stored_checkpoint(store: EventStore) -> bool:
+    return await load_checkpoint(store.pool, RELAY) > START
