@@ -113,6 +113,23 @@ async def test_a_streamed_body_over_1_mb_without_content_length_gets_413(gateway
     await nothing_recorded(gateway)
 
 
+async def test_an_event_over_64_kb_gets_400_and_nothing_of_its_body_is_recorded(gateway: Gateway) -> None:
+    resident = line.user_id()
+    huge = line.text_message(resident, "あ" * 30_000)  # 90 KB of UTF-8; LINE's own texts stop at 5,000
+    response = await gateway.post(line.webhook(line.follow(resident), huge))
+    assert response.status_code == 400
+    assert "larger than 65536 bytes" in response.json()["message"]
+    await nothing_recorded(gateway)
+
+
+async def test_a_body_over_64_kb_of_small_events_is_accepted(gateway: Gateway) -> None:
+    resident = line.user_id()
+    events = [line.text_message(resident, "い" * 1_500) for _ in range(20)]  # ~95 KB in all
+    response = await gateway.post(line.webhook(*events))
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 20}
+
+
 async def test_a_known_event_type_with_wrong_fields_gets_400_and_nothing_of_the_body_is_recorded(
     gateway: Gateway,
 ) -> None:

@@ -36,10 +36,11 @@ BUDGET = 1.5
 """Seconds for recording and publishing a request's intents; LINE waits 2 s for the answer."""
 MAX_BATCH = 200
 """Requests recorded in one transaction at most."""
-GATHER = 0.002
+GATHER = 0.005
 """Seconds the writer waits before each transaction for more requests to join it. At 1,000
-requests/s this halves the transactions and the relay's rounds (and with them a tenth of the
-gateway's CPU), for 2 ms of latency."""
+requests/s, each transaction then records ~8 requests instead of ~3, and the relay publishes
+fewer, larger batches: the gateway's CPU went from 81-83 % of a core (2 ms) to 68-74 % (5 ms);
+10 ms saved ~10 points more but added 5 ms to every answer (bench/RESULTS.md, 2026-12-03)."""
 
 
 class NotAccepted(Exception):
@@ -138,12 +139,12 @@ class Intake:
         async with self.store.pool.acquire() as conn, unflushed_transaction(conn):
             before = await load_dialogs(conn, {event.user_id for event, _ in events})
             dialogs: dict[str, Dialog | None] = dict(before)
-            envelopes = []
+            envelopes = {}  # by webhookEventId
             for event, traceparent in events:
                 domain, dialogs[event.user_id] = route(dialogs.get(event.user_id), event, now)
-                envelopes.append(intent_envelope(event, domain, traceparent))
+                envelopes[event.webhook_event_id] = intent_envelope(event, domain, traceparent)
             await save_dialogs(conn, before, dialogs)
-            positions = await self.store.start_streams(envelopes, conn=conn)
+            positions = await self.store.start_streams(list(envelopes.values()), conn=conn)
         # After the commit, not in it: notifying commits serialise on one lock.
         self.wake_relay()
-        return [max(positions[intent_id(e.webhook_event_id)] for e in r.events) for r in batch]
+        return [max(positions[envelopes[e.webhook_event_id].id] for e in r.events) for r in batch]
