@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import heapq
 import itertools
 import logging
@@ -71,7 +72,8 @@ class Acceptances:
         future = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (position, next(self._order), future))
         if self._watching is None or self._watching.done():
-            self._watching = asyncio.create_task(self._watch())
+            # Its own context: the watcher serves every request, not the one that started it.
+            self._watching = asyncio.create_task(self._watch(), context=contextvars.Context())
         await future
 
     async def _watch(self) -> None:
