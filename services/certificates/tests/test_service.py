@@ -279,6 +279,8 @@ async def test_a_forged_callback_gets_400_and_a_replayed_one_changes_nothing(har
     )
     assert replay.status_code == 200 and replay.json()["detail"] == "already recorded"
     assert len(await harness.events(request_id)) == before
+    # notify delivers the receipt after the status changes; wait for it, then count it once
+    await resident.expect("申請を受け付けました")
     received = [m for m in await resident.messages() if "申請を受け付けました" in content(m)]
     assert len(received) == 1
 
