@@ -121,7 +121,11 @@ async def test_a_group_resumes_where_it_stopped(bus: Bus, effects: Pool, topic: 
     await run_until(first, lambda: _at_least(effects, "c-resume", 30))
     await bus.publish([record(topic, f"k{i % 3}", i) for i in range(30, 50)])
     second = IdempotentConsumer("c-resume", [topic], recording_handler("c-resume"), bus=bus, pool=effects)
-    await run_until(second, lambda: _at_least(effects, "c-resume", 50))
+
+    async def finished() -> bool:  # handled counts after the connection is released: wait for both
+        return second.handled >= 20 and await _at_least(effects, "c-resume", 50)
+
+    await run_until(second, finished)
     assert second.handled == 20, "the second run re-read messages the first had finished"
     assert await count(effects, "c-resume") == 50
 

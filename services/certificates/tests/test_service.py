@@ -217,6 +217,7 @@ async def test_unpaid_requests_expire_after_30_minutes_and_the_resident_is_told(
     resident = harness.resident()
     request_id, summary = await draft(harness, resident)
     await resident.tap(find_postback(summary, "確定"), expect="お支払い額")
+    await harness.wait_status(request_id, "payment_pending")
     await harness.sweep()
     assert (await harness.request_row(request_id) or {})["status"] == "payment_pending"
     harness.clock.advance(timedelta(minutes=31))
@@ -244,6 +245,7 @@ async def test_a_forged_callback_gets_400_and_a_replayed_one_changes_nothing(har
     resident = harness.resident()
     request_id, summary = await draft(harness, resident)
     link = await resident.tap(find_postback(summary, "確定"), expect="お支払い額")
+    await harness.wait_status(request_id, "payment_pending")
     state: Request = (await harness.cert.requests.load(request_stream(request_id)))[0]
     forged = json.dumps(
         {
@@ -401,6 +403,7 @@ async def test_a_resident_who_blocks_the_account_mid_flow_leaves_a_draft_that_ex
     request_id = request_id_of(find_postback(scope, "本人のみ"))
     (await harness.line.post(f"/_inspect/users/{resident.user_id}/block")).raise_for_status()
     count = await resident.count()
+    await harness.wait_status(request_id, "drafting")  # the sweep finds drafts in the projection
     harness.clock.advance(timedelta(minutes=31))
     await harness.sweep()
     await harness.wait_status(request_id, "expired")
@@ -467,8 +470,12 @@ async def test_the_dashboard_shows_the_queue_and_todays_counts(harness: Harness)
     await wait_for(listed, message="the request is in the queue")
     home = await clerk.get("/staff/certificates/")
     assert home.status_code == 200 and "本人確認待ち" in home.text and "目標 48時間以内" in home.text
-    stats = await clerk.get("/staff/certificates/fragments/stats")
-    assert re.search(r'data-stat="paid">\s*1件', stats.text)
+
+    async def counted() -> bool:  # the daily counts are a projection of their own
+        stats = await clerk.get("/staff/certificates/fragments/stats")
+        return re.search(r'data-stat="paid">\s*1件', stats.text) is not None
+
+    await wait_for(counted, message="today's counts include the payment")
     api = await clerk.get("/staff/certificates/api/requests", params={"status": "paid"})
     assert [r["number"] for r in api.json()] == [number]
     assert "name_token" not in api.text
@@ -505,6 +512,7 @@ async def test_a_payment_after_expiry_is_refunded_and_explained(harness: Harness
     resident = harness.resident()
     request_id, summary = await draft(harness, resident)
     link = await resident.tap(find_postback(summary, "確定"), expect="お支払い額")
+    await harness.wait_status(request_id, "payment_pending")
     harness.clock.advance(timedelta(minutes=31))
     await harness.sweep()
     await resident.expect("お支払いの期限が過ぎたため")
@@ -516,7 +524,7 @@ async def test_a_payment_after_expiry_is_refunded_and_explained(harness: Harness
     )
     await harness.sweep()
     await resident.expect("返金手続きが完了しました")
-    assert (await harness.request_row(request_id) or {})["status"] == "expired"
+    await harness.wait_status(request_id, "expired")
 
 
 async def test_an_answer_to_a_request_that_closed_meanwhile_is_told_not_failed(harness: Harness) -> None:
@@ -524,6 +532,7 @@ async def test_an_answer_to_a_request_that_closed_meanwhile_is_told_not_failed(h
     carousel = await resident.tap(MENU, expect="申請できる証明書の一覧")
     scope = await resident.tap(find_postback(carousel, "申請する"), expect="記載する人の範囲")
     request_id = request_id_of(find_postback(scope, "本人のみ"))
+    await harness.wait_status(request_id, "drafting")
     harness.clock.advance(timedelta(minutes=31))
     await harness.sweep()
     await resident.expect("入力の途中のまま30分以上たったため")
