@@ -169,6 +169,8 @@ async def test_messages_postbacks_and_locations_reach_the_gateway_as_line_shapes
         {"type": "text", "text": "x" * 5001},
         {"type": "location", "latitude": 91, "longitude": 0},
         {"type": "sticker", "packageId": "1"},
+        {"type": "sticker", "packageId": "446", "stickerId": "1"},
+        {"type": "sticker", "packageId": "1", "stickerId": "1988"},
         {"type": "text", "text": "hi", "extra": True},
     ],
 )
@@ -179,6 +181,25 @@ async def test_bad_actions_get_422_and_send_nothing(
     response = await act(simulator, user, action)
     assert response.status_code == 422, response.text
     assert gateway[0].received == []
+
+
+async def test_a_sticker_from_the_panel_reaches_the_gateway_as_line_shapes_it(
+    simulator: httpx.AsyncClient, gateway: Gateway, schema: WebhookSchema
+) -> None:
+    user = await new_resident(simulator)
+    await act(simulator, user, {"type": "follow"})
+    offered = (await simulator.get("/sim/api/stickers")).json()["stickers"]
+    assert len(offered) >= 4 and all(s["standIn"] and s["label"] for s in offered)
+    chosen = offered[-1]
+    sent = {"type": "sticker", "packageId": chosen["packageId"], "stickerId": chosen["stickerId"]}
+    response = await act(simulator, user, sent)
+    assert response.status_code == 200, response.text
+    message = last_event(gateway, schema)["message"]
+    assert message["type"] == "sticker" and message["stickerResourceType"] == "STATIC"
+    assert (message["packageId"], message["stickerId"]) == (chosen["packageId"], chosen["stickerId"])
+    assert message["id"].isdigit() and message["quoteToken"]
+    history = (await simulator.get(f"/sim/api/residents/{user}/history")).json()["items"]
+    assert history[-1]["event"]["message"] == message
 
 
 async def test_unknown_residents_get_404(simulator: httpx.AsyncClient, gateway: Gateway) -> None:

@@ -14,6 +14,7 @@ from linebot.v3.webhooks import (
     LocationMessageContent,
     MessageEvent,
     PostbackEvent,
+    StickerMessageContent,
     TextMessageContent,
     UnfollowEvent,
 )
@@ -51,6 +52,7 @@ def every_event(builder: WebhookBuilder) -> dict[str, dict]:
         "image": builder.image(USER, "468789577898262530"),
         "location": builder.location(USER, 35.66, 139.535, "ポケット市役所", "ポケット市本町1-1-1"),
         "location-bare": builder.location(USER, 35.66, 139.535),
+        "sticker": builder.sticker(USER, "446", "1988"),
         "postback": builder.postback(USER, "domain=guide&action=help"),
         "postback-date": builder.postback(USER, "d=1", {"date": "2025-05-01"}),
         "postback-time": builder.postback(USER, "d=1", {"time": "09:30"}),
@@ -142,6 +144,7 @@ def test_signature_verifies_with_the_sdk_and_events_parse(builder: WebhookBuilde
         (MessageEvent.__name__, ImageMessageContent.__name__),
         (MessageEvent.__name__, LocationMessageContent.__name__),
         (MessageEvent.__name__, LocationMessageContent.__name__),
+        (MessageEvent.__name__, StickerMessageContent.__name__),
         *[(PostbackEvent.__name__, "NoneType")] * 4,
         (FollowEvent.__name__, "NoneType"),
         (FollowEvent.__name__, "NoneType"),
@@ -156,9 +159,13 @@ def test_signature_verifies_with_the_sdk_and_events_parse(builder: WebhookBuilde
     assert isinstance(image.message, ImageMessageContent)
     assert image.message.content_provider.type == "line"
     assert image.message.id == "468789577898262530"
-    date = parsed[5]
+    sticker = parsed[4]
+    assert isinstance(sticker.message, StickerMessageContent)
+    assert (sticker.message.package_id, sticker.message.sticker_id) == ("446", "1988")
+    assert sticker.message.sticker_resource_type == "STATIC"
+    date = parsed[6]
     assert isinstance(date, PostbackEvent) and date.postback.params == {"date": "2025-05-01"}
-    assert parsed[9].follow.is_unblocked is True
+    assert parsed[10].follow.is_unblocked is True
 
 
 def test_a_wrong_secret_or_a_changed_body_fails_the_signature(builder: WebhookBuilder) -> None:

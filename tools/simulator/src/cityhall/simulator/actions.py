@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cityhall.simulator.emulator import EmulatorClient
 from cityhall.simulator.residents import Resident, ResidentBook
+from cityhall.simulator.stickers import sticker
 from cityhall.simulator.town import address_of
 from cityhall.simulator.webhook import SIGNATURE_HEADER, USER_ID_PATTERN, JSONObject, WebhookBuilder, sign
 
@@ -85,6 +86,19 @@ class LocationAction(_Action):
     address: str | None = Field(default=None, max_length=100)
 
 
+class StickerAction(_Action):
+    type: Literal["sticker"]
+    packageId: str
+    stickerId: str
+
+    @model_validator(mode="after")
+    def _known(self) -> StickerAction:
+        # Only the stickers the page offers, whose stickerResourceType is known (STATIC).
+        if sticker(self.packageId, self.stickerId) is None:
+            raise ValueError("not one of the simulator's stickers (GET /sim/api/stickers)")
+        return self
+
+
 class FollowAction(_Action):
     type: Literal["follow"]
 
@@ -93,7 +107,7 @@ class UnfollowAction(_Action):
     type: Literal["unfollow"]
 
 
-AnyAction = TextAction | PostbackAction | LocationAction | FollowAction | UnfollowAction
+AnyAction = TextAction | PostbackAction | LocationAction | StickerAction | FollowAction | UnfollowAction
 Action = Annotated[AnyAction, Field(discriminator="type")]
 """What the page posts to /sim/api/residents/{userId}/actions, told apart by `type`."""
 
@@ -184,6 +198,8 @@ class Simulator:
                 event = builder.postback(user, data, params)
                 if display_text:
                     display["displayText"] = display_text
+            case StickerAction(packageId=package_id, stickerId=sticker_id):
+                event = builder.sticker(user, package_id, sticker_id)
             case LocationAction():
                 address = action.address or address_of(action.latitude, action.longitude)
                 event = builder.location(user, action.latitude, action.longitude, action.title, address)

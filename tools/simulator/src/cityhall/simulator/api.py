@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from cityhall.simulator.actions import Action, Outcome, Refused, Simulator
 from cityhall.simulator.emulator import EmulatorError
 from cityhall.simulator.residents import MAX_DISPLAY_NAME, Resident
+from cityhall.simulator.stickers import stickers_json
 from cityhall.simulator.town import town_json
 
 STATIC_DIR = Path(str(files("cityhall.simulator") / "static"))
@@ -65,6 +66,10 @@ def create_api(simulator: Simulator) -> FastAPI:
     @api.get("/town")
     async def town() -> dict[str, Any]:
         return town_json()
+
+    @api.get("/stickers")
+    async def stickers() -> dict[str, Any]:
+        return stickers_json()
 
     @api.get("/residents")
     async def residents() -> dict[str, Any]:

@@ -120,6 +120,21 @@ class WebhookBuilder:
             },
         )
 
+    def sticker(
+        self, user_id: str, package_id: str, sticker_id: str, resource_type: str = "STATIC"
+    ) -> JSONObject:
+        return self._message(
+            user_id,
+            {
+                "type": "sticker",
+                "id": self.message_ids.next(),
+                "quoteToken": new_quote_token(),
+                "packageId": package_id,
+                "stickerId": sticker_id,
+                "stickerResourceType": resource_type,
+            },
+        )
+
     def location(
         self,
         user_id: str,
