@@ -29,12 +29,11 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def _page(browser: Browser, width: int, height: int) -> Iterator[Page]:
     context = browser.new_context(
         locale="ja-JP",
         timezone_id="Asia/Tokyo",
-        viewport={"width": 1040, "height": 900},
+        viewport={"width": width, "height": height},
         device_scale_factor=1,
     )
     context.set_default_timeout(15_000)
@@ -44,6 +43,17 @@ def page(browser: Browser) -> Iterator[Page]:
     yield opened
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    yield from _page(browser, 1040, 900)
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    """A page at a phone's viewport (390 × 844 CSS pixels)."""
+    yield from _page(browser, 390, 844)
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -5,6 +5,7 @@ Postgres in a temporary data directory, a free port), driven in real Chromium.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def test_follow_see_the_welcome_and_tap_the_guide(embedded: str, page: Page) -> 
     # The gateway installs the default rich menu at start; the page shows it from the emulator.
     expect(page.locator("#rich-menu-image")).to_be_visible()
     expect(page.locator("#rich-menu-areas").get_by_role("button")).to_have_count(6)
+    expect(page.locator("#rich-menu-image")).to_have_attribute(
+        "alt", re.compile(r"^リッチメニュー：証明書・[^A-Za-z]+$")
+    )
     chat.evaluate("c => { c.scrollTop = 0; }")  # the follow line and the start of the welcome
     screenshot(page, "simulator-welcome.png")
 
@@ -50,6 +54,13 @@ def test_follow_see_the_welcome_and_tap_the_guide(embedded: str, page: Page) -> 
     expect(page.locator("#error-banner")).to_be_hidden()
     chat.locator(".msg.own").last.evaluate("row => row.scrollIntoView({block: 'start'})")
     screenshot(page, "simulator-guide.png")
+
+    # A sticker from the sticker panel: the gateway takes LINE's sticker event (既読, no banner).
+    page.get_by_role("button", name="スタンプを送る").click()
+    page.locator("#sticker-panel").get_by_role("button").first.click()
+    expect(chat.locator(".msg.own .sticker").last).to_be_visible()
+    expect(chat.locator(".msg.own .meta").last).to_contain_text("既読")
+    expect(page.locator("#error-banner")).to_be_hidden()
 
     # Each arrived once at the emulator (the account replied with the simulator's reply tokens).
     delivered = httpx.get(f"{embedded}/line-api/_inspect/messages", params={"to": user_id}, timeout=10).json()

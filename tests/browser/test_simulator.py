@@ -141,6 +141,8 @@ def test_a_resident_talks_to_the_account_with_every_kind_of_message(system: Syst
     date_input.fill("2030-05-03")
     dialog.get_by_role("button", name="決定").click()
     expect(chat.locator(".msg.theirs").last).to_contain_text("date=2030-05-03")
+    # LINE shows nothing for a picked date; the simulator shows the resident what they picked.
+    assert own_bubbles(page)[-1] == "2030年5月3日"
     assert system.events()[-1]["postback"] == {
         "data": "domain=reservations&pick=date",
         "params": {"date": "2030-05-03"},
@@ -153,6 +155,7 @@ def test_a_resident_talks_to_the_account_with_every_kind_of_message(system: Syst
     page.locator("#datetime-input").fill("2030-05-03T10:30")
     page.keyboard.press("Enter")
     expect(chat.locator(".msg.theirs").last).to_contain_text("datetime=2030-05-03T10:30")
+    assert own_bubbles(page)[-1] == "2030年5月3日 10時30分"
     assert system.events()[-1]["postback"]["params"] == {"datetime": "2030-05-03T10:30"}
 
     # Location: a preset place, then a point moved on the map with the keyboard.
@@ -204,6 +207,10 @@ def test_a_resident_talks_to_the_account_with_every_kind_of_message(system: Syst
     expect(page.locator("#rich-menu-bar")).to_contain_text("メニュー")
     expect(page.locator("#rich-menu-panel")).to_be_visible()
     assert page.locator("#rich-menu-image").evaluate("img => img.naturalWidth") == 2500
+    # The menu's `name` ("test menu") is for managing it, never shown: the alt names the tiles.
+    expect(page.locator("#rich-menu-image")).to_have_attribute(
+        "alt", "リッチメニュー：よくある質問・使い方・位置情報を送る"
+    )
     page.locator("#rich-menu-areas").get_by_role("button", name="よくある質問").click()
     expect(chat.locator(".msg.theirs").last).to_contain_text("domain=guide&menu=faq")
     page.locator("#rich-menu-areas").get_by_role("button", name="使い方").click()
@@ -247,4 +254,113 @@ def test_a_resident_talks_to_the_account_with_every_kind_of_message(system: Syst
     assert all(schema.problems(b) == [] for b in bodies)
     ids = [e["webhookEventId"] for e in system.events()]
     assert len(ids) == len(set(ids)) >= 20
+    assert system.account.gateway.rejected == 0
+
+
+NEWEST_MESSAGE = """() => {
+  const box = (node) => node.getBoundingClientRect();
+  const chat = box(document.getElementById("chat"));
+  const rows = document.querySelectorAll("#chat .msg, #chat .system-line");
+  const newest = box(rows[rows.length - 1]);
+  const below = {};
+  for (const id of ["quick-replies", "composer", "sticker-panel", "rich-menu"]) {
+    const node = document.getElementById(id);
+    if (!node.hidden) below[id] = box(node).top;
+  }
+  const floor = Math.min(chat.bottom, innerHeight, ...Object.values(below));
+  return {
+    inView: newest.top >= chat.top - 0.5 && newest.bottom <= floor + 0.5,
+    newest: [newest.top, newest.bottom], chat: [chat.top, chat.bottom], below, innerHeight,
+    text: rows[rows.length - 1].innerText,
+  };
+}"""
+
+
+def expect_newest_message_in_view(page: Page) -> None:
+    """The newest message lies wholly inside the message list, above the quick replies, the
+    composer, the sticker panel and the rich menu, and inside the window."""
+    # The rich menu's image sets its height once loaded: measure the settled layout.
+    expect(page.locator("#rich-menu-image")).to_have_js_property("complete", True)
+    try:
+        page.wait_for_function(f"({NEWEST_MESSAGE})().inView", timeout=5_000)
+    except Exception as exc:
+        raise AssertionError(f"newest message hidden: {page.evaluate(NEWEST_MESSAGE)}") from exc
+
+
+def test_on_a_phone_the_newest_message_stays_in_view(system: System, phone: Page) -> None:
+    page, chat, quick = phone, phone.locator("#chat"), phone.locator("#quick-replies")
+    message = page.get_by_label("メッセージ", exact=True)
+    page.goto(system.url)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    for name in ("スマホ 花子", "スマホ 次郎"):
+        page.get_by_label("新しい住民の表示名").fill(name)
+        page.get_by_label("新しい住民の表示名").press("Enter")
+        expect(page.locator("#resident-list button[aria-current=true]")).to_contain_text(name)
+    page.locator("#follow-button").click()
+    expect(chat.locator(".msg.theirs").last).to_contain_text("友だち追加ありがとうございます。")
+
+    # More messages than the list holds, with the rich menu open.
+    for text in ("使い方", "flex", "template", "使い方", "menu"):
+        message.fill(text)
+        message.press("Enter")
+        expect(chat.locator(".msg.own .bubble").last).to_have_text(text)
+        expect(chat.locator(".msg").last).to_have_class(re.compile(r"\btheirs\b"))
+        expect_newest_message_in_view(page)
+    assert chat.evaluate("c => c.scrollHeight > 2 * c.clientHeight")
+    expect(page.locator("#rich-menu-panel")).to_be_visible()
+
+    # The quick-reply bar sits below the message that carries it, never over it.
+    expect(quick).to_be_visible()
+    expect(chat.locator(".msg").last).to_contain_text("何をしますか？")
+    expect_newest_message_in_view(page)
+
+    # Closing and opening the rich menu keeps the newest message in view.
+    page.locator("#rich-menu-bar").click()
+    expect(page.locator("#rich-menu-panel")).to_be_hidden()
+    expect_newest_message_in_view(page)
+    page.locator("#rich-menu-bar").click()
+    expect(page.locator("#rich-menu-panel")).to_be_visible()
+    expect_newest_message_in_view(page)
+    screenshot(page, "simulator-phone.png")
+
+    # Reopening the chat (another resident, then back) shows the newest message above the open menu.
+    newest = chat.locator(".msg").last.get_attribute("data-id")
+    assert newest
+    page.locator("#resident-list button", has_text="スマホ 花子").click()
+    expect(page.locator("#resident-badge")).to_contain_text("スマホ 花子")
+    page.locator("#resident-list button", has_text="スマホ 次郎").click()
+    expect(chat.locator(".msg").last).to_have_attribute("data-id", newest)
+    expect(page.locator("#rich-menu-panel")).to_be_visible()
+    expect_newest_message_in_view(page)
+
+    # A picked date leaves the resident's bubble.
+    quick.get_by_role("button", name="日付を選ぶ").click()
+    page.locator("#datetime-input").fill("2030-12-05")
+    page.locator("#datetime-dialog").get_by_role("button", name="決定").click()
+    expect(chat.locator(".msg.own .bubble").last).to_have_text("2030年12月5日")
+    expect(chat.locator(".msg.theirs").last).to_contain_text("date=2030-12-05")
+    expect_newest_message_in_view(page)
+
+    # A sticker: the panel takes the rich menu's place; LINE's sticker event reaches the account.
+    page.get_by_role("button", name="スタンプを送る").click()
+    panel = page.locator("#sticker-panel")
+    expect(panel).to_be_visible()
+    expect(page.locator("#rich-menu-panel")).to_be_hidden()
+    panel.get_by_role("button", name="スタンプ（ムーン スペシャル 1988）").click()
+    expect(chat.locator(".msg.own .sticker").last).to_have_attribute(
+        "aria-label", "スタンプ（ムーン スペシャル 1988）"
+    )
+    expect(chat.locator(".msg.own .meta").last).to_contain_text("既読")
+    sticker = system.events()[-1]["message"]
+    assert (sticker["type"], sticker["packageId"], sticker["stickerId"], sticker["stickerResourceType"]) == (
+        "sticker",
+        "446",
+        "1988",
+        "STATIC",
+    )
+    expect_newest_message_in_view(page)
+    screenshot(page, "simulator-phone-sticker.png")
+
+    schema = WebhookSchema()
+    assert all(schema.problems(r["body"]) == [] for r in system.account.gateway.received)
     assert system.account.gateway.rejected == 0

@@ -201,19 +201,28 @@ function renderImagemap(message, ctx) {
   return node;
 }
 
+/**
+ * A sticker: its pictures come from LINE's servers, so offline a stand-in — the simulator's
+ * emoji for the stickers it offers (ctx.stickers), else a labelled box.
+ */
+export function stickerNode(message, ctx) {
+  const known = (ctx?.stickers || []).find(
+    (s) => s.packageId === message.packageId && s.stickerId === message.stickerId,
+  );
+  const node = el("div", "sticker", known?.standIn ?? "スタンプ");
+  if (known) node.classList.add("stand-in");
+  node.setAttribute("role", "img");
+  node.title = `packageId ${message.packageId} / stickerId ${message.stickerId}`;
+  node.setAttribute("aria-label", known ? `スタンプ（${known.label}）` : "スタンプ");
+  return node;
+}
+
 /** The content of one message the account sent. */
 export function renderAccountMessage(message, ctx) {
   switch (message?.type) {
     case "text": return textBubble(message);
     case "textV2": return textV2Bubble(message);
-    case "sticker": {
-      // Sticker images come from LINE's servers; offline, a labelled stand-in.
-      const node = el("div", "sticker", "スタンプ");
-      node.setAttribute("role", "img");
-      node.title = `packageId ${message.packageId} / stickerId ${message.stickerId}`;
-      node.setAttribute("aria-label", "スタンプ");
-      return node;
-    }
+    case "sticker": return stickerNode(message, ctx);
     case "image": return image(message.previewImageUrl || message.originalContentUrl, "画像", message.originalContentUrl);
     case "video": {
       const wrap = el("div", "video-wrap");
@@ -240,7 +249,7 @@ export function renderAccountMessage(message, ctx) {
  * (a postback without display text shows nothing in LINE either). `kind` "system" is a
  * centered line (follow, block).
  */
-export function renderResidentEvent(item) {
+export function renderResidentEvent(item, ctx) {
   const event = item.event || {};
   if (event.type === "follow") {
     return { kind: "system", node: el("div", "system-line", event.follow?.isUnblocked ? "ブロックを解除しました" : "友だち追加しました") };
@@ -257,6 +266,7 @@ export function renderResidentEvent(item) {
       return { kind: "bubble", node: image(url, "送信した写真", url) };
     }
     case "location": return { kind: "bubble", node: locationCard(message) };
+    case "sticker": return { kind: "bubble", node: stickerNode(message, ctx) };
     default: return null;
   }
 }

@@ -13,7 +13,11 @@ const state = {
   shown: new Set(),
   richMenuTimer: null,
   selectedPlace: null,
+  stickers: [],
+  pinned: true,
+  ownScrollTop: null,
 };
+const renderContext = { onAction: (action) => performAction(action), stickers: state.stickers };
 
 // --- API ------------------------------------------------------------------------------------
 
@@ -144,8 +148,11 @@ function renderFriendship() {
     : "このアカウントを友だち追加すると、市からのお知らせが届きます。";
   $("prompt-follow").textContent = friendship === "blocked" ? "ブロック解除" : "追加";
   const disabled = !r || friendship === "blocked";
-  for (const id of ["message-input", "send-button", "location-button", "photo-input"]) $(id).disabled = disabled;
+  for (const id of ["message-input", "send-button", "location-button", "photo-input", "sticker-button"]) {
+    $(id).disabled = disabled;
+  }
   $("photo-label").classList.toggle("disabled", disabled);
+  if (disabled) setStickerPanelOpen(false);
 }
 
 async function openResident(userId) {
@@ -158,13 +165,41 @@ async function openResident(userId) {
   clearError();
   state.shown = new Set();
   $("chat").replaceChildren();
+  chatResizes.disconnect();
+  chatResizes.observe($("chat"));
+  scrollToNewest();
   $("quick-replies").hidden = true;
   $("rich-menu").hidden = true;
+  $("rich-menu").dataset.menuId = "";  // each resident's menu is drawn afresh
+  // On a phone the resident list stacks above the chat: bring the whole chat into view.
+  if (matchMedia("(max-width: 780px)").matches) document.querySelector(".phone").scrollIntoView({ block: "start" });
   await subscribe(userId);
   if (state.resident?.userId !== userId) return;
   await loadHistory();
   await refreshRichMenu();
-  $("message-input").focus();
+  $("message-input").focus({ preventScroll: true });
+}
+
+// --- keeping the newest message in view ---------------------------------------------------------
+// As in LINE, the message list ends where the quick replies, the composer and the rich menu
+// begin. While the resident is at the newest message it stays in view whatever changes size
+// (the rich menu or a quick-reply bar opening or closing, an image loading); scrolling up to
+// read unpins it, and every new message scrolls to the newest again.
+
+const chatResizes = new ResizeObserver(() => { if (state.pinned) scrollToNewest(); });
+
+function scrollToNewest() {
+  const chat = $("chat");
+  chat.scrollTop = chat.scrollHeight;
+  state.pinned = true;
+  state.ownScrollTop = chat.scrollTop;
+}
+
+function onChatScroll() {
+  const chat = $("chat");
+  const atBottom = chat.scrollHeight - chat.scrollTop - chat.clientHeight <= 4;
+  // The scroll event of our own scrollToNewest may come after more content did: not the resident's.
+  state.pinned = atBottom || (state.pinned && chat.scrollTop === state.ownScrollTop);
 }
 
 // --- the chat ------------------------------------------------------------------------------------
@@ -227,10 +262,15 @@ function messageRow(own, content, metaLines, senderName) {
   return row;
 }
 
+/** Shows a new node in the chat, in time order, and scrolls to the newest message. */
+function insertNew(node, at) {
+  ensureDivider(at);
+  insertSorted(node, at);
+  chatResizes.observe(node);
+  scrollToNewest();
+}
+
 function addRow(item, content, own, metaLines) {
-  const chat = $("chat");
-  const wasAtBottom = chat.scrollHeight - chat.scrollTop - chat.clientHeight < 80;
-  ensureDivider(item.at);
   const time = document.createElement("time");
   time.dateTime = new Date(item.at).toISOString();
   time.textContent = timeFormat.format(new Date(item.at));
@@ -239,8 +279,7 @@ function addRow(item, content, own, metaLines) {
   row.dataset.id = item.id;
   row.dataset.from = item.from;
   row.quickReply = item.message?.quickReply ?? null;
-  insertSorted(row, item.at);
-  if (wasAtBottom || own) chat.scrollTop = chat.scrollHeight;
+  insertNew(row, item.at);
   return row;
 }
 
@@ -249,15 +288,14 @@ function addItem(item) {
   if (item.id) state.shown.add(item.id);
   $("chat-empty")?.remove();
   if (item.from === "account") {
-    addRow(item, renderAccountMessage(item.message, { onAction: performAction }), false, []);
+    addRow(item, renderAccountMessage(item.message, renderContext), false, []);
     scheduleRichMenuRefresh();
   } else {
-    const rendered = renderResidentEvent(item);
+    const rendered = renderResidentEvent(item, renderContext);
     if (rendered) {
       if (rendered.kind === "system") {
-        ensureDivider(item.at);
         rendered.node.dataset.id = item.id;
-        insertSorted(rendered.node, item.at);
+        insertNew(rendered.node, item.at);
       } else {
         const meta = [];
         const status = document.createElement("span");
@@ -300,7 +338,7 @@ async function loadHistory() {
   const result = await api(`/residents/${state.resident.userId}/history`);
   if (!result.ok) { showError(detailOf(result.body, result.status)); return; }
   for (const item of result.body.items) addItem(item);
-  $("chat").scrollTop = $("chat").scrollHeight;
+  scrollToNewest();
 }
 
 /** Opens the live stream; resolves once it is open (or after 5 s), so history comes after it. */
@@ -337,7 +375,7 @@ function pendingBubble(text) {
   row.classList.add("pending");
   $("chat-empty")?.remove();
   $("chat").append(row);
-  $("chat").scrollTop = $("chat").scrollHeight;
+  scrollToNewest();
   return row;
 }
 
@@ -442,6 +480,30 @@ async function performAction(action) {
   }
 }
 
+// --- stickers -------------------------------------------------------------------------------------
+
+function setStickerPanelOpen(open) {
+  $("sticker-panel").hidden = !open;
+  $("sticker-button").setAttribute("aria-expanded", String(open));
+  // Like LINE's sticker keyboard, the panel takes the rich menu's place.
+  if (open) setRichMenuOpen(false);
+}
+
+function setupStickers() {
+  const panel = $("sticker-panel");
+  for (const sticker of state.stickers) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = sticker.standIn;
+    button.title = sticker.label;
+    button.setAttribute("aria-label", `スタンプ（${sticker.label}）`);
+    button.addEventListener("click", () =>
+      send({ type: "sticker", packageId: sticker.packageId, stickerId: sticker.stickerId }, sticker.standIn),
+    );
+    panel.append(button);
+  }
+}
+
 // --- datetime picker ----------------------------------------------------------------------
 
 const PICKER = {
@@ -471,7 +533,19 @@ async function submitDatetime(event) {
   if (!input.value || !input.checkValidity()) { input.reportValidity(); return; }
   $("datetime-dialog").close();
   const value = pickerAction.mode === "datetime" ? input.value.slice(0, 16) : input.value.slice(0, pickerAction.mode === "time" ? 5 : 10);
-  await sendPostback(pickerAction.data, { [pickerAction.mode]: value });
+  // LINE shows nothing for a datetime picker; the simulator shows the resident what they
+  // picked as the postback's display text (recorded, never sent in the webhook).
+  await sendPostback(pickerAction.data, { [pickerAction.mode]: value }, pickedText(value));
+}
+
+/** "2026-12-05" → 2026年12月5日, "09:05" → 9時05分, "2026-12-05T09:05" → both. */
+function pickedText(value) {
+  const date = value.match(/^(\d{4})-(\d{2})-(\d{2})/);
+  const time = value.match(/(\d{2}):(\d{2})$/);
+  const parts = [];
+  if (date) parts.push(`${Number(date[1])}年${Number(date[2])}月${Number(date[3])}日`);
+  if (time) parts.push(`${Number(time[1])}時${time[2]}分`);
+  return parts.join(" ");
 }
 
 // --- location picker -----------------------------------------------------------------------
@@ -582,6 +656,7 @@ async function submitLocation(event) {
 function setRichMenuOpen(open) {
   $("rich-menu-panel").hidden = !open;
   $("rich-menu-bar").setAttribute("aria-expanded", String(open));
+  if (open) setStickerPanelOpen(false);
 }
 
 function scheduleRichMenuRefresh() {
@@ -601,7 +676,9 @@ async function refreshRichMenu() {
   container.dataset.menuId = menu.richMenuId;
   $("rich-menu-label").textContent = menu.chatBarText || "メニュー";
   $("rich-menu-image").src = result.body.imageUrl;
-  $("rich-menu-image").alt = menu.name ? `リッチメニュー：${menu.name}` : "リッチメニュー";
+  // A menu's `name` is for managing it and never shown to users (LINE): the alt names the tiles.
+  const labels = (menu.areas || []).map((area) => area.action?.label).filter(Boolean);
+  $("rich-menu-image").alt = labels.length ? `リッチメニュー：${labels.join("・")}` : "リッチメニュー";
   const areas = $("rich-menu-areas");
   areas.replaceChildren();
   const { width, height } = menu.size;
@@ -625,9 +702,10 @@ async function refreshRichMenu() {
 // --- start --------------------------------------------------------------------------------------
 
 async function start() {
-  const [config, town] = await Promise.all([api("/config"), api("/town")]);
+  const [config, town, stickers] = await Promise.all([api("/config"), api("/town"), api("/stickers")]);
   if (config.ok) state.config = config.body;
   if (town.ok) { state.town = town.body; setupTownMap(); }
+  if (stickers.ok) { state.stickers.push(...stickers.body.stickers); setupStickers(); }
   $("account-name").textContent = state.config.accountName;
   renderFriendship();
 
@@ -646,6 +724,8 @@ async function start() {
     await sendPhoto(file);
   });
   $("location-button").addEventListener("click", openLocationPicker);
+  $("sticker-button").addEventListener("click", () => setStickerPanelOpen($("sticker-panel").hidden));
+  $("chat").addEventListener("scroll", onChatScroll);
   $("follow-button").addEventListener("click", follow);
   $("prompt-follow").addEventListener("click", follow);
   $("block-button").addEventListener("click", block);
