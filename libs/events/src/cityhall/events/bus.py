@@ -9,8 +9,11 @@ transaction as their effects; a subscription starts from those positions.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from prometheus_client import Gauge
 
 from cityhall.events.db import Pool
 from cityhall.events.envelope import Envelope
@@ -51,6 +54,25 @@ class Message:
             if k == name:
                 return v.decode(errors="replace")
         return None
+
+
+CONSUMER_LAG = Gauge(
+    "cityhall_consumer_lag",
+    "Records a consumer group has yet to read, per topic and partition, sampled when it fetches.",
+    ["consumer", "topic", "partition"],
+)
+"""Set by each bus's subscription: Kafka's high-water mark minus the consumer's position, or the
+embedded log's records after the group's position. Sampled on fetch, so a scrape costs nothing."""
+
+
+def record_lag(group: str, topic: str, partition: int, lag: int) -> None:
+    CONSUMER_LAG.labels(group, topic, str(partition)).set(max(0, lag))
+
+
+def forget_lag(group: str, topic: str, partition: int) -> None:
+    """A partition this member no longer reads: another member (or none) reports it."""
+    with contextlib.suppress(KeyError):
+        CONSUMER_LAG.remove(group, topic, str(partition))
 
 
 class PublishError(Exception):
