@@ -65,22 +65,14 @@ CONSUMER_LAG = Gauge(
 embedded log's records after the group's position. Sampled on fetch, so a scrape costs nothing."""
 
 
-def record_lag(group: str, topic: str, partition: int, lag: int) -> None:
-    CONSUMER_LAG.labels(group, topic, str(partition)).set(max(0, lag))
-
-
-def forget_lag(group: str, topic: str, partition: int) -> None:
-    """A partition this member no longer reads: another member (or none) reports it."""
-    with contextlib.suppress(KeyError):
-        CONSUMER_LAG.remove(group, topic, str(partition))
-
-
 class PublishError(Exception):
     """The bus did not acknowledge a record."""
 
 
 class Subscription(abc.ABC):
     """A consumer group's view of some topics, starting from the positions stored in `pool`."""
+
+    group: str
 
     @abc.abstractmethod
     async def start(self) -> None: ...
@@ -91,6 +83,14 @@ class Subscription(abc.ABC):
     @abc.abstractmethod
     async def fetch(self, timeout: float) -> list[Message]:
         """The next messages in order per partition (empty after `timeout` seconds without any)."""
+
+    def record_lag(self, topic: str, partition: int, lag: int) -> None:
+        CONSUMER_LAG.labels(self.group, topic, str(partition)).set(max(0, lag))
+
+    def forget_lag(self, topic: str, partition: int) -> None:
+        """A partition this member no longer reads: another member (or none) reports it."""
+        with contextlib.suppress(KeyError):
+            CONSUMER_LAG.remove(self.group, topic, str(partition))
 
 
 class Bus(abc.ABC):

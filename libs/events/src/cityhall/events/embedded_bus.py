@@ -17,16 +17,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from cityhall.events.bus import (
-    Bus,
-    Message,
-    PublishError,
-    Record,
-    Subscription,
-    forget_lag,
-    record_lag,
-    stored_offsets,
-)
+from cityhall.events.bus import Bus, Message, PublishError, Record, Subscription, stored_offsets
 from cityhall.events.db import Pool, create_pool
 from cityhall.events.waiting import wake_or_timeout
 
@@ -128,7 +119,7 @@ class EmbeddedSubscription(Subscription):
                 await self._listener.close()
             self._listener = None
         for topic in self.topics:
-            forget_lag(self.group, topic, 0)
+            self.forget_lag(topic, 0)
 
     async def fetch(self, timeout: float) -> list[Message]:
         loop = asyncio.get_running_loop()
@@ -174,7 +165,7 @@ class EmbeddedSubscription(Subscription):
         count of its records, not a difference of offsets."""
         if not full:
             for topic in self.topics:
-                record_lag(self.group, topic, 0, 0)
+                self.record_lag(topic, 0, 0)
             return
         now = time.monotonic()
         if now - self._lag_counted_at < LAG_COUNT_INTERVAL:
@@ -188,4 +179,4 @@ class EmbeddedSubscription(Subscription):
             list(self._next.values()),
         )
         for r in rows:
-            record_lag(self.group, r["topic"], 0, r["lag"])
+            self.record_lag(r["topic"], 0, r["lag"])

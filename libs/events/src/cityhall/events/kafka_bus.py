@@ -19,16 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import IllegalStateError, KafkaError, TopicAlreadyExistsError, for_code
 
-from cityhall.events.bus import (
-    Bus,
-    Message,
-    PublishError,
-    Record,
-    Subscription,
-    forget_lag,
-    record_lag,
-    stored_offsets,
-)
+from cityhall.events.bus import Bus, Message, PublishError, Record, Subscription, stored_offsets
 from cityhall.events.db import Pool
 
 log = logging.getLogger(__name__)
@@ -171,7 +162,7 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         # Offsets are written with the handlers' effects: nothing to save here.
         for tp in revoked:
-            forget_lag(self.subscription.group, tp.topic, tp.partition)
+            self.subscription.forget_lag(tp.topic, tp.partition)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         await self.subscription._seek_assigned(list(assigned))
@@ -222,7 +213,7 @@ class KafkaSubscription(Subscription):
             await asyncio.gather(task, return_exceptions=True)
         if consumer is not None:
             for tp in consumer.assignment():
-                forget_lag(self.group, tp.topic, tp.partition)
+                self.forget_lag(tp.topic, tp.partition)
             await consumer.stop()  # leaves the group at once, so the others rebalance without waiting
 
     async def fetch(self, timeout: float) -> list[Message]:
@@ -264,7 +255,7 @@ class KafkaSubscription(Subscription):
                 position = await consumer.position(tp)
             except IllegalStateError:  # revoked meanwhile by a rebalance
                 continue
-            record_lag(self.group, tp.topic, tp.partition, highwater - position)
+            self.record_lag(tp.topic, tp.partition, highwater - position)
 
     async def _seek_assigned(self, assigned: list[TopicPartition]) -> None:
         consumer = self._consumer

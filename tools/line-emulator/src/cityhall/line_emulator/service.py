@@ -13,9 +13,9 @@ async def build(context: ServiceContext) -> Running:
 
 
 service = ServiceSpec(
-    name="line-emulator",
-    mount="/line-api",
-    build=build,
+    "line-emulator",
+    "/line-api",
+    build,
     uses_database=False,
     uses_bus=False,
     order=10,

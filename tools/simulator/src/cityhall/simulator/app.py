@@ -47,11 +47,5 @@ async def build(ctx: ServiceContext) -> Running:
 
 
 service = ServiceSpec(
-    name="simulator",
-    mount="",
-    build=build,
-    uses_database=False,
-    uses_bus=False,
-    order=90,
-    stands_in_for_line=True,
+    "simulator", "", build, uses_database=False, uses_bus=False, order=90, stands_in_for_line=True
 )
