@@ -7,7 +7,9 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from prometheus_client import REGISTRY
 
+from cityhall.events import embedded_bus, kafka_bus
 from cityhall.events.bus import Bus, Message, Record
 from cityhall.events.consumer import IdempotentConsumer, RetryPolicy, dlq_topic
 from cityhall.events.db import Connection, Pool
@@ -196,3 +198,41 @@ async def test_poison_message_goes_to_the_dlq_and_the_partition_moves_on(
     assert errors[1].startswith("undecodable")
     assert all(m.header("dlq_topic") == topic for m in dead)
     assert {m.header("dlq_attempts") for m in dead} == {"3", "1"}
+
+
+def lag(group: str, topic: str, partition: int) -> float | None:
+    labels = {"consumer": group, "topic": topic, "partition": str(partition)}
+    return REGISTRY.get_sample_value("cityhall_consumer_lag", labels)
+
+
+async def test_consumer_lag_is_what_the_group_has_yet_to_read(
+    bus: Bus, pool: Pool, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small fetches, so that a fetch leaves records behind.
+    monkeypatch.setattr(embedded_bus, "READ_LIMIT", 3)
+    monkeypatch.setattr(kafka_bus, "MAX_RECORDS_PER_FETCH", 3)
+    await bus.publish([record(topic, "k", i) for i in range(10)])  # one key: one partition
+    group = f"lag-{topic[-8:]}"
+    subscription = bus.subscribe(group, [topic], pool)
+    await subscription.start()
+    fetched: list[Message] = []
+
+    async def fetch_until(done: Callable[[], bool]) -> bool:
+        fetched.extend(await subscription.fetch(timeout=0.5))
+        return done()
+
+    def read_up_to() -> int:
+        """Records 0..n-1 read: n. (Kafka may deliver again after a rebalance, so not a count.)"""
+        return int(fetched[-1].envelope().data["by"]) + 1
+
+    try:
+        await wait_for(lambda: fetch_until(lambda: bool(fetched)), timeout=60)
+        partition = fetched[0].partition
+        assert read_up_to() < 10
+        assert lag(group, topic, partition) == 10 - read_up_to()
+        await wait_for(
+            lambda: fetch_until(lambda: read_up_to() == 10 and lag(group, topic, partition) == 0), timeout=60
+        )
+    finally:
+        await subscription.stop()
+    assert lag(group, topic, partition) is None  # a stopped member reports nothing

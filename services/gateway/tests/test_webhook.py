@@ -13,7 +13,7 @@ import pytest
 
 from cityhall.events.envelope import Envelope
 from cityhall.events.store import NO_STREAM, START, EventStore, Position, load_checkpoint
-from cityhall.events.testing import wait_for
+from cityhall.events.testing import sample, wait_for
 from cityhall.events.testing.samples import CounterIncremented
 from cityhall.gateway import publication
 from cityhall.gateway import testing as line
@@ -477,3 +477,28 @@ async def test_waits_given_up_are_forgotten_and_a_late_acknowledgement_still_ans
 
 async def stored_checkpoint(store: EventStore) -> bool:
     return await load_checkpoint(store.pool, RELAY) > START
+
+
+# --- /metrics ------------------------------------------------------------------------------------------
+
+
+async def test_metrics_count_intents_by_domain_and_webhooks_by_answer(gateway: Gateway) -> None:
+    """Counters are per process (and the embedded run's one registry): compare before and after."""
+    before = (await gateway.client.get("/metrics")).text
+    user = line.user_id()
+    events = [line.follow(user), line.text_message(user, "こんにちは"), line.text_message(user, "ごみの日")]
+    assert (await gateway.post(line.webhook(*events))).status_code == 200
+    assert (await gateway.post(line.webhook(line.follow(user)), secret="someone-else")).status_code == 400
+    assert (await gateway.post(b"{not json")).status_code == 400
+    assert (await gateway.client.get("/callback")).status_code == 405
+    after = (await gateway.client.get("/metrics")).text
+
+    def moved(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert moved("cityhall_gateway_intents_total", domain="notify") == 1
+    assert moved("cityhall_gateway_intents_total", domain="guide") == 2
+    assert moved("cityhall_gateway_webhooks_total", code="200", outcome="accepted") == 1
+    assert moved("cityhall_gateway_webhooks_total", code="400", outcome="invalid_signature") == 1
+    assert moved("cityhall_gateway_webhooks_total", code="400", outcome="bad_request") == 1
+    assert moved("cityhall_gateway_webhooks_total", code="405", outcome="wrong_method") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +17,7 @@ from linebot.v3.messaging import (
     TextMessage,
 )
 
-from cityhall.events.testing import wait_for
+from cityhall.events.testing import sample, wait_for
 from cityhall.line.contracts import DialogReleased, OutboundMessageRequested, ResidentIntent
 from cityhall.line_emulator.rules import RateLimit
 from cityhall.line_emulator.settings import EmulatorSettings
@@ -28,6 +29,8 @@ from cityhall.notify.events import (
     MessageSkipped,
 )
 from cityhall.notify.line_api import retry_key
+from cityhall.runtime.service import Settings
+from cityhall.runtime.system import System, UnusedBus
 from cityhall.web import SESSION_COOKIE, StaffAuth, StaffUser
 
 from .conftest import TOKEN, WEB, Harness, HarnessFactory, intent, outbound, user
@@ -407,3 +410,44 @@ async def test_on_kafka_a_follow_is_welcomed_and_a_multicast_is_chunked(
     await harness.publish(envelope)
     outcomes = await harness.settled(envelope, count=2, timeout=60)
     assert sorted(o.recipients for o in outcomes if isinstance(o, MessageDelivered)) == [100, 500]
+
+
+# --- /metrics ------------------------------------------------------------------------------
+
+
+async def test_metrics_count_deliveries_by_method_and_outcome(harness: Harness) -> None:
+    # The runtime's own /metrics (the one registry of the process), served as `cityhall run` does.
+    system = System(Settings(), "embedded", UnusedBus(), None)
+    transport = httpx.ASGITransport(app=system.asgi())
+    async with httpx.AsyncClient(transport=transport, base_url="http://cityhall.test") as scraper:
+        before = (await scraper.get("/metrics")).text
+        welcomed, blocked = user(), user()
+        await harness.publish(intent("follow", welcomed, reply_token=await harness.reply_token(welcomed)))
+        await harness.publish(intent("unfollow", blocked))
+        await wait_for(lambda: harness.events(FriendUnfollowed, stream=f"friend-{blocked}"))
+        requests = [outbound(welcomed), outbound(welcomed, TextMessage(text="あ" * 5001)), outbound(blocked)]
+        await harness.publish(*requests)
+        for request in requests:
+            await harness.settled(request)
+
+        expected = {
+            ("reply", "delivered"): 1,
+            ("push", "delivered"): 1,
+            ("push", "failed"): 1,
+            ("none", "skipped"): 1,
+        }
+
+        moved: dict[tuple[str, str], float] = {}
+
+        async def as_expected() -> bool:
+            after = (await scraper.get("/metrics")).text
+            name = "cityhall_notify_deliveries_total"
+            for method, outcome in expected:
+                labels = {"method": method, "outcome": outcome}
+                moved[(method, outcome)] = sample(after, name, **labels) - sample(before, name, **labels)
+            return moved == expected
+
+        # Counted right after each outcome's commit, which the harness may see first.
+        with contextlib.suppress(AssertionError):
+            await wait_for(as_expected)
+        assert moved == expected

@@ -9,8 +9,11 @@ transaction as their effects; a subscription starts from those positions.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from prometheus_client import Gauge
 
 from cityhall.events.db import Pool
 from cityhall.events.envelope import Envelope
@@ -53,12 +56,23 @@ class Message:
         return None
 
 
+CONSUMER_LAG = Gauge(
+    "cityhall_consumer_lag",
+    "Records a consumer group has yet to read, per topic and partition, sampled when it fetches.",
+    ["consumer", "topic", "partition"],
+)
+"""Set by each bus's subscription: Kafka's high-water mark minus the consumer's position, or the
+embedded log's records after the group's position. Sampled on fetch, so a scrape costs nothing."""
+
+
 class PublishError(Exception):
     """The bus did not acknowledge a record."""
 
 
 class Subscription(abc.ABC):
     """A consumer group's view of some topics, starting from the positions stored in `pool`."""
+
+    group: str
 
     @abc.abstractmethod
     async def start(self) -> None: ...
@@ -69,6 +83,14 @@ class Subscription(abc.ABC):
     @abc.abstractmethod
     async def fetch(self, timeout: float) -> list[Message]:
         """The next messages in order per partition (empty after `timeout` seconds without any)."""
+
+    def record_lag(self, topic: str, partition: int, lag: int) -> None:
+        CONSUMER_LAG.labels(self.group, topic, str(partition)).set(max(0, lag))
+
+    def forget_lag(self, topic: str, partition: int) -> None:
+        """A partition this member no longer reads: another member (or none) reports it."""
+        with contextlib.suppress(KeyError):
+            CONSUMER_LAG.remove(self.group, topic, str(partition))
 
 
 class Bus(abc.ABC):

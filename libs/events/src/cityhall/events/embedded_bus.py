@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Sequence
 
 import asyncpg
@@ -21,6 +22,9 @@ from cityhall.events.db import Pool, create_pool
 from cityhall.events.waiting import wake_or_timeout
 
 _CHANNEL = "cityhall_bus"
+READ_LIMIT = 500
+LAG_COUNT_INTERVAL = 5.0
+"""Seconds between counts of a backlog (see `EmbeddedSubscription._sample_lag`)."""
 
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -98,6 +102,7 @@ class EmbeddedSubscription(Subscription):
         self._next: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
+        self._lag_counted_at = float("-inf")
 
     async def start(self) -> None:
         stored = await stored_offsets(self.pool, self.group, self.topics)
@@ -113,6 +118,8 @@ class EmbeddedSubscription(Subscription):
             with contextlib.suppress(Exception):
                 await self._listener.close()
             self._listener = None
+        for topic in self.topics:
+            self.forget_lag(topic, 0)
 
     async def fetch(self, timeout: float) -> list[Message]:
         loop = asyncio.get_running_loop()
@@ -130,9 +137,10 @@ class EmbeddedSubscription(Subscription):
             """SELECT m."offset", m.topic, m.key, m.value, m.headers
                FROM messages m JOIN unnest($1::text[], $2::bigint[]) AS p(topic, next)
                  ON m.topic = p.topic AND m."offset" >= p.next
-               ORDER BY m."offset" LIMIT 500""",
+               ORDER BY m."offset" LIMIT $3""",
             list(self._next),
             list(self._next.values()),
+            READ_LIMIT,
         )
         messages = [
             Message(
@@ -147,4 +155,28 @@ class EmbeddedSubscription(Subscription):
         ]
         for m in messages:
             self._next[m.topic] = m.offset + 1
+        await self._sample_lag(full=len(rows) == READ_LIMIT)
         return messages
+
+    async def _sample_lag(self, full: bool) -> None:
+        """A read that was not full has read everything there was: no lag. Behind a full read
+        lies a backlog: count it (at most every LAG_COUNT_INTERVAL s, as counting costs the
+        backlog's size). The log's offsets are shared by all topics, so a topic's lag is a
+        count of its records, not a difference of offsets."""
+        if not full:
+            for topic in self.topics:
+                self.record_lag(topic, 0, 0)
+            return
+        now = time.monotonic()
+        if now - self._lag_counted_at < LAG_COUNT_INTERVAL:
+            return
+        self._lag_counted_at = now
+        rows = await self.bus.pool.fetch(
+            """SELECT p.topic, (SELECT count(*) FROM messages m
+                                WHERE m.topic = p.topic AND m."offset" >= p.next) AS lag
+               FROM unnest($1::text[], $2::bigint[]) AS p(topic, next)""",
+            list(self._next),
+            list(self._next.values()),
+        )
+        for r in rows:
+            self.record_lag(r["topic"], 0, r["lag"])

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import IllegalStateError, KafkaError, TopicAlreadyExistsError, for_code
 
 from cityhall.events.bus import Bus, Message, PublishError, Record, Subscription, stored_offsets
 from cityhall.events.db import Pool
@@ -160,7 +160,9 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):
         self.subscription = subscription
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        pass  # offsets are written with the handlers' effects: nothing to save here
+        # Offsets are written with the handlers' effects: nothing to save here.
+        for tp in revoked:
+            self.subscription.forget_lag(tp.topic, tp.partition)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         await self.subscription._seek_assigned(list(assigned))
@@ -210,6 +212,8 @@ class KafkaSubscription(Subscription):
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         if consumer is not None:
+            for tp in consumer.assignment():
+                self.forget_lag(tp.topic, tp.partition)
             await consumer.stop()  # leaves the group at once, so the others rebalance without waiting
 
     async def fetch(self, timeout: float) -> list[Message]:
@@ -237,8 +241,21 @@ class KafkaSubscription(Subscription):
             # Records prefetched before the seek to the stored offsets were handled already.
             if r.offset >= self._floor.get((tp.topic, tp.partition), 0)
         ]
+        await self._sample_lag(consumer)
         self._maybe_commit_lag()
         return messages
+
+    async def _sample_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """High-water mark minus position, both as the last fetch responses left them: no round trip."""
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:  # known once a fetch response for the partition came back
+                continue
+            try:
+                position = await consumer.position(tp)
+            except IllegalStateError:  # revoked meanwhile by a rebalance
+                continue
+            self.record_lag(tp.topic, tp.partition, highwater - position)
 
     async def _seek_assigned(self, assigned: list[TopicPartition]) -> None:
         consumer = self._consumer

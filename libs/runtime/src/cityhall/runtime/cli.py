@@ -27,6 +27,7 @@ projections_app = typer.Typer(help="Read models.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
 
 EMBEDDED_ACCESS_TOKEN = "embedded-emulator-token"
+LINE_API = "https://api.line.me"
 
 
 def _channel_secret(settings: Settings) -> str:
@@ -41,16 +42,81 @@ def _channel_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def embedded_settings(settings: Settings) -> Settings:
-    """Fill in what the embedded run provides itself: a channel secret and the LINE emulator."""
-    real_channel = settings.line_channel_access_token is not None
+def emulator_url(settings: Settings) -> str:
+    """Where the embedded run serves its LINE emulator."""
+    return f"{settings.public_url}/line-api"
+
+
+def serves_emulator(configured: Settings) -> bool:
+    """The embedded run's one rule for its stand-ins for LINE (`ServiceSpec.stands_in_for_line`:
+    the emulator at /line-api and the resident simulator at /).
+
+    Served only when the run talks to its own emulator: the operator set no channel access token
+    and no LINE_API_URL other than the emulator's. Never beside a real channel, since
+    /line-api/_inspect shows every message to every user and the simulator signs webhooks with
+    the channel secret.
+    """
+    url = (configured.line_api_url or "").rstrip("/")
+    return configured.line_channel_access_token is None and url in ("", emulator_url(configured))
+
+
+def embedded_settings(configured: Settings) -> Settings:
+    """Fill in what the embedded run provides itself: a channel secret and, unless a real channel
+    is configured, the LINE emulator and a token for it."""
+    emulator = serves_emulator(configured)
+    if not emulator and (configured.line_api_url or "").rstrip("/") == emulator_url(configured):
+        raise SystemExit(
+            "LINE_API_URL points at the embedded LINE emulator, which is not served when "
+            "LINE_CHANNEL_ACCESS_TOKEN is set (a real channel): unset one of the two"
+        )
     return replace(
-        settings,
-        line_channel_secret=_channel_secret(settings),
-        line_channel_access_token=settings.line_channel_access_token or EMBEDDED_ACCESS_TOKEN,
-        line_api_url=settings.line_api_url
-        or ("https://api.line.me" if real_channel else f"{settings.public_url}/line-api"),
+        configured,
+        line_channel_secret=_channel_secret(configured),
+        line_channel_access_token=configured.line_channel_access_token or EMBEDDED_ACCESS_TOKEN,
+        line_api_url=emulator_url(configured) if emulator else configured.line_api_url or LINE_API,
     )
+
+
+def embedded_services(configured: Settings) -> list[ServiceSpec]:
+    """Every installed service, but the stand-ins for LINE only with the emulator."""
+    emulator = serves_emulator(configured)
+    return [spec for spec in discover().values() if emulator or not spec.stands_in_for_line]
+
+
+def embedded_banner(settings: Settings, emulator: bool) -> list[str]:
+    """What `cityhall run` prints at start, before the services' own lines."""
+    url = settings.public_url
+    if emulator:
+        simulator = [f"  Resident simulator : {url}/"]
+        line = (
+            f"  LINE emulator      : on, development only ({url}/line-api/_inspect shows every "
+            "message to every user)"
+        )
+    else:
+        simulator = []
+        line = (
+            "  LINE emulator      : off (LINE_CHANNEL_ACCESS_TOKEN or LINE_API_URL is set): "
+            "no /line-api, no resident simulator"
+        )
+    return [
+        "",
+        "Pocket City Hall is running (embedded: one process, EmbeddedBus, local Postgres).",
+        *simulator,
+        f"  LINE webhook       : {url}/callback",
+        f"  LINE API in use    : {settings.line_api_url}",
+        line,
+        f"  Health             : {url}/healthz  {url}/readyz  {url}/metrics",
+        f"  Data               : {settings.data_dir.resolve()}",
+        "  Stop with Ctrl-C.",
+    ]
+
+
+def configure_logging() -> None:
+    """INFO for what an operator needs. HTTP clients log every request at INFO (the services'
+    calls to each other, to the emulator, to LINE): from them, only warnings and errors."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _bus(settings: Settings, dsn: str | None) -> Bus:
@@ -71,19 +137,23 @@ async def _serve(system: System, settings: Settings, banner: list[str]) -> None:
     for line in banner + [line for s in system.services for line in s.running.banner]:
         print(line, flush=True)
     # Open Server-Sent Events streams (the simulator's page, /line-api/_inspect/stream) never end
-    # by themselves: without a bound, Ctrl-C would wait for them forever.
+    # by themselves: without a bound, Ctrl-C would wait for them forever. No access log: a line
+    # per webhook (1,000/s at peak) and per internal call would drown everything else; request
+    # counts and answers are in /metrics, and traces go to OTLP when it is set.
     config = uvicorn.Config(
         asgi,
         host=settings.bind_host,
         port=settings.port,
         log_level="warning",
+        access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=3,
     )
     await uvicorn.Server(config).serve()
 
 
-async def _run_embedded(settings: Settings) -> None:
+async def _run_embedded(configured: Settings) -> None:
+    settings = embedded_settings(configured)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     postgres: LocalPostgres | None = None
     dsn = settings.database_url
@@ -92,22 +162,8 @@ async def _run_embedded(settings: Settings) -> None:
         dsn = await asyncio.to_thread(postgres.start)
     system = System(settings, "embedded", _bus(settings, dsn), dsn)
     try:
-        await system.start(list(discover().values()))
-        url = settings.public_url
-        await _serve(
-            system,
-            settings,
-            [
-                "",
-                "Pocket City Hall is running (embedded: one process, EmbeddedBus, local Postgres).",
-                f"  Resident simulator : {url}/",
-                f"  LINE webhook       : {url}/callback",
-                f"  LINE API in use    : {settings.line_api_url}",
-                f"  Health             : {url}/healthz  {url}/readyz  {url}/metrics",
-                f"  Data               : {settings.data_dir.resolve()}",
-                "  Stop with Ctrl-C.",
-            ],
-        )
+        await system.start(embedded_services(configured))
+        await _serve(system, settings, embedded_banner(settings, serves_emulator(configured)))
     finally:
         try:
             await system.stop()
@@ -128,8 +184,8 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 @app.command()
 def run() -> None:
     """Run the whole system in one process (the embedded mode)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _run(_run_embedded(embedded_settings(Settings.from_env())))
+    configure_logging()
+    _run(_run_embedded(Settings.from_env()))
 
 
 def _spec(name: str) -> ServiceSpec:
@@ -141,7 +197,7 @@ def _spec(name: str) -> ServiceSpec:
 @app.command()
 def service(name: str) -> None:
     """Run one service alone (distributed mode: Kafka and the service's own DATABASE_URL)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = Settings.from_env()
     spec = _spec(name)
     if spec.uses_bus and not settings.kafka_bootstrap_servers:

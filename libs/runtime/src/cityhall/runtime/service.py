@@ -111,6 +111,10 @@ class ServiceSpec:
     """False for tools that talk HTTP only (the emulator, the simulator): no Kafka needed alone."""
     order: int = 100
     """Mount order in the embedded run: more specific prefixes first, the root last."""
+    stands_in_for_line: bool = False
+    """The LINE emulator and the resident simulator: the embedded run serves them only with its
+    own emulator, never beside a real channel (the emulator shows every message to every user;
+    the simulator signs webhooks with the channel secret). See `cli.serves_emulator`."""
 
 
 def installed() -> list[str]:

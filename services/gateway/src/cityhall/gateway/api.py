@@ -9,7 +9,9 @@ LINE redelivers. No answer carries a stack trace.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -21,9 +23,22 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
 
+WEBHOOKS = Counter(
+    "cityhall_gateway_webhooks",
+    "Requests to /callback, by the answer: HTTP status code and outcome.",
+    ["code", "outcome"],
+)
 
-def _answer(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"message": message}, status_code=status)
+
+def _answer(
+    status: int, outcome: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    WEBHOOKS.labels(str(status), outcome).inc()
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _refuse(status: int, outcome: str, message: str) -> JSONResponse:
+    return _answer(status, outcome, {"message": message})
 
 
 def create_callback(intake: Intake) -> ASGIApp:
@@ -31,7 +46,7 @@ def create_callback(intake: Intake) -> ASGIApp:
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
-            response = JSONResponse({"message": "use POST"}, status_code=405, headers={"Allow": "POST"})
+            response = _answer(405, "wrong_method", {"message": "use POST"}, {"Allow": "POST"})
         else:
             response = await callback(Request(scope, receive))
         await response(scope, receive, send)
@@ -40,28 +55,28 @@ def create_callback(intake: Intake) -> ASGIApp:
         declared = request.headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
-                return _answer(400, "invalid Content-Length")
+                return _refuse(400, "bad_request", "invalid Content-Length")
             if int(declared) > MAX_BODY:
-                return _answer(413, f"the body is larger than {MAX_BODY} bytes")
+                return _refuse(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
         body = bytearray()
         async for chunk in request.stream():  # also bounds a body sent without Content-Length
             body += chunk
             if len(body) > MAX_BODY:
-                return _answer(413, f"the body is larger than {MAX_BODY} bytes")
+                return _refuse(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
         try:
             count = await intake.receive(bytes(body), request.headers.get("x-line-signature"))
         except InvalidSignature as exc:
             log.warning("webhook refused: %s", exc)
-            return _answer(400, "invalid signature")
+            return _refuse(400, "invalid_signature", "invalid signature")
         except BadWebhook as exc:
             log.warning("webhook refused: %s", exc)
-            return _answer(400, str(exc))
+            return _refuse(400, "bad_request", str(exc))
         except NotAccepted as exc:
             log.error("webhook not acknowledged, LINE will redeliver: %s", exc)
-            return _answer(500, "not accepted yet; please redeliver")
+            return _refuse(500, "not_accepted", "not accepted yet; please redeliver")
         except Exception:
             log.exception("webhook failed")
-            return _answer(500, "internal error; please redeliver")
-        return JSONResponse({"accepted": count})
+            return _refuse(500, "error", "internal error; please redeliver")
+        return _answer(200, "accepted", {"accepted": count})
 
     return app

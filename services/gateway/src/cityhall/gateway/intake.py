@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from prometheus_client import Counter
+
 from cityhall.events.coalescer import Coalescer
 from cityhall.events.db import unflushed_transaction
 from cityhall.events.envelope import Envelope
@@ -41,6 +43,12 @@ GATHER = 0.005
 requests/s, each transaction then records ~8 requests instead of ~3, and the relay publishes
 fewer, larger batches: the gateway's CPU went from 81-83 % of a core (2 ms) to 68-74 % (5 ms);
 10 ms saved ~10 points more but added 5 ms to every answer (bench/RESULTS.md, 2026-12-03)."""
+
+INTENTS = Counter(
+    "cityhall_gateway_intents",
+    "Resident intents recorded, by the domain they were routed to (a redelivered event counts again).",
+    ["domain"],
+)
 
 
 class NotAccepted(Exception):
@@ -147,4 +155,6 @@ class Intake:
             positions = await self.store.start_streams(list(envelopes.values()), conn=conn)
         # After the commit, not in it: notifying commits serialise on one lock.
         self.wake_relay()
+        for envelope in envelopes.values():
+            INTENTS.labels(envelope.data["domain"]).inc()
         return [max(positions[envelopes[e.webhook_event_id].id] for e in r.events) for r in batch]

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from linebot.v3.messaging import Message
 from opentelemetry.trace import SpanKind
+from prometheus_client import Counter
 
 from cityhall.events.coalescer import Coalescer
 from cityhall.events.db import Connection, Pool
@@ -30,11 +31,29 @@ from cityhall.events.store import EventStore
 from cityhall.events.telemetry import span_from
 from cityhall.events.waiting import wake_or_timeout
 from cityhall.line.contracts import OutboundMessageRequested
-from cityhall.notify.events import SOURCE, MessageDeliveryFailed, MessageSkipped
+from cityhall.notify.events import SOURCE, MessageDelivered, MessageDeliveryFailed, MessageSkipped
 
 log = logging.getLogger(__name__)
 
 _CHANNEL = "notify_delivery_queue_{schema}"
+
+DELIVERIES = Counter(
+    "cityhall_notify_deliveries",
+    "Outcomes of sending to LINE as recorded (a multicast counts once per chunk), by method "
+    "(reply, push, multicast; none when skipped or unreadable) and outcome (delivered, failed, skipped).",
+    ["method", "outcome"],
+)
+
+
+def _count(events: Sequence[Event]) -> None:
+    """Called after the outcomes' commit, so a retried transaction does not count twice."""
+    for event in events:
+        if isinstance(event, MessageDelivered):
+            DELIVERIES.labels(event.method, "delivered").inc()
+        elif isinstance(event, MessageDeliveryFailed):
+            DELIVERIES.labels(event.method or "none", "failed").inc()
+        elif isinstance(event, MessageSkipped):
+            DELIVERIES.labels("none", "skipped").inc()
 
 
 def delivery_stream(request_id: uuid.UUID) -> str:
@@ -155,6 +174,7 @@ class DeliveryQueue:
             await self.store.append(stream, None, [envelope], conn=conn, notify=False)
             await conn.execute("DELETE FROM delivery_queue WHERE request_id = $1", row["request_id"])
         self.store.notify()
+        _count([event])
 
     def _job(self, row: Any) -> Job:
         data: dict[str, Any] = row["request"]
@@ -198,9 +218,11 @@ class DeliveryQueue:
             await conn.execute(
                 "UPDATE delivery_queue SET skipped = $2 WHERE request_id = $1", job.request_id, skipped
             )
-            if skipped:
-                await self._append(conn, job, skipped_event(job, skipped), "skipped")
+            outcomes = [skipped_event(job, skipped)] if skipped else []
+            for event in outcomes:
+                await self._append(conn, job, event, "skipped")
         self.store.notify()
+        _count(outcomes)
         job.skipped = skipped
 
     async def record(self, job: Job, event: Event, name: str) -> None:
@@ -221,6 +243,7 @@ class DeliveryQueue:
             if done:
                 await conn.execute("DELETE FROM delivery_queue WHERE request_id = ANY($1::uuid[])", done)
         self.store.notify()
+        _count([event for w in writes for event, _name in w.outcomes])
         return [None] * len(writes)
 
     async def recorded(self, job: Job) -> list[Event]:

@@ -13,5 +13,11 @@ async def build(context: ServiceContext) -> Running:
 
 
 service = ServiceSpec(
-    name="line-emulator", mount="/line-api", build=build, uses_database=False, uses_bus=False, order=10
+    "line-emulator",
+    "/line-api",
+    build,
+    uses_database=False,
+    uses_bus=False,
+    order=10,
+    stands_in_for_line=True,
 )

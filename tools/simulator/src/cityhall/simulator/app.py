@@ -46,4 +46,6 @@ async def build(ctx: ServiceContext) -> Running:
     return Running(app=app, on_stop=[simulator.aclose])
 
 
-service = ServiceSpec(name="simulator", mount="", build=build, uses_database=False, uses_bus=False, order=90)
+service = ServiceSpec(
+    "simulator", "", build, uses_database=False, uses_bus=False, order=90, stands_in_for_line=True
+)

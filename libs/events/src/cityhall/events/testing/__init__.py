@@ -1,6 +1,7 @@
 """Test support: real Postgres and Kafka for tests (see `plugin`), sample schemas, and `wait_for`.
 
 Tests wait on conditions, never on sleeps: `await wait_for(lambda: relay.published == 10)`.
+Metrics are read from what `/metrics` served: `sample(text, "cityhall_x_total", outcome="ok")`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,19 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable
 
-__all__ = ["wait_for"]
+from prometheus_client.parser import text_string_to_metric_families
+
+__all__ = ["sample", "wait_for"]
+
+
+def sample(exposition: str, name: str, **labels: str) -> float:
+    """The value of sample `name` with exactly `labels` in a /metrics page; 0 if there is none
+    (a counter whose labels were never counted)."""
+    for family in text_string_to_metric_families(exposition):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return float(s.value)
+    return 0.0
 
 
 async def wait_for(
