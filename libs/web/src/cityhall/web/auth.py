@@ -86,6 +86,19 @@ class StaffUser:
     def department_label(self) -> str:
         return "・".join(DEPARTMENTS.get(d, d) for d in self.departments) or "所属なし"
 
+    @property
+    def header_department(self) -> str:
+        """The departments to show beside the name in the page header: those the display name
+        does not already say (「道路管理課 品川」 needs no 「（道路管理課）」 after it)."""
+        if not self.departments:
+            return "所属なし"
+        missing = [
+            label
+            for label in (DEPARTMENTS.get(d, d) for d in self.departments)
+            if label.split()[-1] not in self.display_name
+        ]
+        return "・".join(missing)
+
 
 # -- passwords ------------------------------------------------------------------------------
 
