@@ -28,7 +28,7 @@ def portal_client(site: Site) -> httpx.AsyncClient:
 def header(html: str) -> str:
     match = re.search(r'<header class="site-header">(.*?)</header>', html, re.S)
     assert match, "no site header"
-    return re.sub(r"<[^>]+>|\s+", " ", match.group(1))
+    return " ".join(re.sub(r"<[^>]+>", " ", match.group(1)).split())
 
 
 async def test_a_department_without_a_dashboard_is_told_so_and_not_asked_to_choose(site: Site) -> None:
@@ -63,6 +63,7 @@ async def test_a_person_with_every_dashboard_sees_no_notice(site: Site) -> None:
         page = await client.get("/staff/")
     assert CHOOSE in page.text and "まだ用意されていません" not in page.text
     assert page.text.count('class="card"') == 2
+    assert "証明書係長 渋谷 （市民課 証明書係）" in header(page.text)
 
 
 async def test_no_department_at_all_is_explained(site: Site) -> None:
@@ -87,7 +88,9 @@ def test_header_department() -> None:
         return StaffUser("u", name, frozenset(roles))
 
     assert user("道路管理課 品川", "roads").header_department == ""
-    assert user("証明書係長 渋谷", "certificates", "certificates-admin").header_department == ""
+    assert user("市民課 証明書係 渋谷", "certificates", "certificates-admin").header_department == ""
+    # 「市民課」 is news to a reader of 「証明書係 市川」: the whole name of the department stays.
+    assert user("証明書係 市川", "certificates").header_department == "市民課 証明書係"
     assert user("山田 太郎", "certificates").header_department == "市民課 証明書係"
     assert user("道路管理課 品川", "roads", "notify").header_department == "広報・お知らせ"
     assert user("山田 太郎").header_department == "所属なし"

@@ -92,12 +92,8 @@ class StaffUser:
         does not already say (「道路管理課 品川」 needs no 「（道路管理課）」 after it)."""
         if not self.departments:
             return "所属なし"
-        missing = [
-            label
-            for label in (DEPARTMENTS.get(d, d) for d in self.departments)
-            if label.split()[-1] not in self.display_name
-        ]
-        return "・".join(missing)
+        labels = (DEPARTMENTS.get(d, d) for d in self.departments)
+        return "・".join(label for label in labels if label not in self.display_name)
 
 
 # -- passwords ------------------------------------------------------------------------------
