@@ -300,9 +300,33 @@ def test_a_clerk_rejects_and_the_resident_is_told_the_reason_and_refunded(
     desk.get_by_role("link", name="閲覧記録（管理者）").click()
     expect(desk.get_by_role("heading", name="閲覧記録と操作記録")).to_be_visible()
     expect(desk.locator("tr[data-action='view_personal_data']").first).to_contain_text("証明書係長 渋谷")
-    expect(desk.locator("tr[data-action='view_id_photo']").first).to_be_visible()
+    # One view of the request page is one entry: the photo the page showed is part of it.
+    views = desk.locator("tr[data-action='view_personal_data']")
+    expect(views.first).to_contain_text("本人確認書類の写真")
+    expect(views.filter(has_not_text="本人確認書類の写真")).to_have_count(0)
+    expect(desk.locator("tr[data-action='view_id_photo']")).to_have_count(0)
     expect(desk.locator("tr[data-action='reject_identity']").first).to_be_visible()
     screenshot(desk, "certificates-audit.png")
+    desk.get_by_label("操作").select_option(label="差し戻し")
+    desk.get_by_role("button", name="この条件で表示").click()
+    expect(desk.locator("tbody tr")).to_have_count(1)
+    expect(desk.locator("tr[data-action='reject_identity']")).to_be_visible()
+
+    # On a phone the log is one block per entry, each value labelled, nothing wider than the screen.
+    phone_context, audit_phone = new_page(browser, width=390)
+    try:
+        phone_context.add_cookies(desk.context.cookies())
+        audit_phone.goto(desk.url)
+        row = audit_phone.locator("tr[data-action='reject_identity']")
+        expect(row).to_be_visible()
+        when, what = (row.locator(f"td[data-label='{n}']").bounding_box() for n in ("日時", "操作"))
+        assert when and what and when["x"] == what["x"] and what["y"] > when["y"]  # stacked, not columns
+        label = row.locator("td[data-label='操作']").evaluate("e => getComputedStyle(e, '::before').content")
+        assert label == '"操作："', label
+        assert audit_phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        screenshot(audit_phone, "certificates-audit-phone.png")
+    finally:
+        phone_context.close()
 
     # Roads staff cannot open the certificates dashboard.
     roads_context, roads = new_page(browser)
@@ -311,6 +335,13 @@ def test_a_clerk_rejects_and_the_resident_is_told_the_reason_and_refunded(
         roads.get_by_label("ユーザー名").fill("roads-clerk")
         roads.get_by_label("パスワード").fill(embedded.password("roads-clerk"))
         roads.get_by_role("button", name="ログイン").click()
+        # Their department has no dashboard yet: the portal says so, and does not ask them to choose.
+        expect(
+            roads.get_by_role("heading", name="道路管理課の業務画面は、まだ用意されていません")
+        ).to_be_visible()
+        expect(roads.locator("main")).not_to_contain_text("選んでください")
+        expect(roads.locator(".site-header")).to_have_text(re.compile(r"^[^道]*道路管理課 品川[^道]*$"))
+        screenshot(roads, "portal-no-dashboard-yet.png")
         response = roads.goto(f"{embedded.url}/staff/certificates/")
         assert response is not None and response.status == 403
         expect(roads.locator("body")).to_contain_text("権限がありません")

@@ -445,10 +445,14 @@ async def test_photos_are_deleted_after_the_retention_period(harness: Harness) -
 async def test_forget_makes_the_residents_personal_fields_unreadable(harness: Harness) -> None:
     resident, request_id = await paid_request(harness)
     admin, csrf = harness.staff(ADMIN)
+    # The admin finds the applicant by the request (see test_staff_pages for the confirm step).
     response = await admin.post(
-        "/staff/certificates/residents/forget", data={"csrf_token": csrf, "resident": resident.user_id}
+        "/staff/certificates/residents/forget", data={"csrf_token": csrf, "request_id": str(request_id)}
     )
     assert "done=forgotten" in response.headers["location"]
+    assert not await harness.pool.fetchval(
+        "SELECT count(*) FROM subject_keys WHERE subject = $1", resident.user_id
+    )
     page = await admin.get(f"/staff/certificates/requests/{request_id}")
     assert NAME not in page.text and ADDRESS not in page.text and "（消去済み）" in page.text
     assert (await admin.get(f"/staff/certificates/requests/{request_id}/photo")).status_code == 404

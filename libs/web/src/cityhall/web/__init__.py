@@ -22,7 +22,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from cityhall.web.audit import AuditEntry, read_audit, record_view
+from cityhall.web.audit import AUDIT_PAGE_SIZE, AuditEntry, actor_names, read_audit, record_view
 from cityhall.web.auth import (
     DEPARTMENTS,
     SESSION_COOKIE,
@@ -55,6 +55,7 @@ def install(app: FastAPI, config: WebConfig | StaffAuth) -> StaffAuth:
 
 
 __all__ = [
+    "AUDIT_PAGE_SIZE",
     "CSRF_FIELD",
     "CSRF_HEADER",
     "DEPARTMENTS",
@@ -67,6 +68,7 @@ __all__ = [
     "StaffAuth",
     "StaffUser",
     "WebConfig",
+    "actor_names",
     "create_environment",
     "create_templates",
     "csrf_protect",

@@ -86,6 +86,15 @@ class StaffUser:
     def department_label(self) -> str:
         return "・".join(DEPARTMENTS.get(d, d) for d in self.departments) or "所属なし"
 
+    @property
+    def header_department(self) -> str:
+        """The departments to show beside the name in the page header: those the display name
+        does not already say (「道路管理課 品川」 needs no 「（道路管理課）」 after it)."""
+        if not self.departments:
+            return "所属なし"
+        labels = (DEPARTMENTS.get(d, d) for d in self.departments)
+        return "・".join(label for label in labels if label not in self.display_name)
+
 
 # -- passwords ------------------------------------------------------------------------------
 

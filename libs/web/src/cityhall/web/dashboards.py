@@ -92,3 +92,16 @@ def discover_dashboards(env: Mapping[str, str] | None = None) -> list[Dashboard]
 def dashboards_for(user: StaffUser, dashboards: Iterable[Dashboard]) -> list[Dashboard]:
     """The dashboards this person may open."""
     return [d for d in dashboards if d.allows(user)]
+
+
+def departments_without_dashboard(user: StaffUser, dashboards: Iterable[Dashboard]) -> list[str]:
+    """The person's departments with no dashboard they may open (its service is not built or
+    not deployed yet), so the portal can say so instead of offering an empty choice. The
+    generic `staff` role is no department of its own."""
+    opened = [d for d in dashboards if d.allows(user)]
+    return [
+        department
+        for department in user.departments
+        if department != "staff"
+        and not any(department in d.roles or f"{department}-admin" in d.roles for d in opened)
+    ]

@@ -4,13 +4,16 @@ payment provider's callback.
 Every page and staff API needs the `certificates` role (another department's staff get 403,
 nobody signed in is sent to the login page); the audit log page and `forget` need
 `certificates-admin`. Every view of a request's personal data or its identity-document photo
-is written to the audit log, in the same transaction as the read. The callback is the one
+is written to the audit log, in the same transaction as the read: one entry per view of the
+request page (the photo the page shows is added to the page's entry). The callback is the one
 route without a staff login: the provider's HMAC signature is its credential.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -35,10 +38,12 @@ from cityhall.events.decider import DomainError
 from cityhall.events.personal import FORGOTTEN, PersonalData, is_encrypted
 from cityhall.events.store import EventStore
 from cityhall.web import (
+    AUDIT_PAGE_SIZE,
     AuditEntry,
     LiveUpdates,
     StaffAuth,
     StaffUser,
+    actor_names,
     create_templates,
     csrf_protect,
     install,
@@ -66,7 +71,10 @@ ERRORS = {
     "tracking_required": "郵便の追跡番号を入力してください。",
     "reason_required": "差し戻しの理由を一覧から選んでください。",
     "not_started": "申請が見つかりません。",
-    "invalid_resident": "LINE ユーザー ID は U から始まる33文字で入力してください。",
+    "invalid_number": "受付番号は「C-」と英数字8文字で入力してください（例：C-1A2B3C4D）。",
+    "unknown_number": "その受付番号の申請は見つかりません。受付番号をお確かめください。",
+    "ambiguous_number": "その受付番号に当たる申請が複数あります。申請の画面から消去してください。",
+    "invalid_dates": "期間の日付を正しく入力してください（開始日は終了日以前の日付にしてください）。",
 }
 NOTICES = {
     "approved": "本人確認を承認しました。申請者に LINE でお知らせしました。",
@@ -323,6 +331,7 @@ def create_app(
             raise HTTPException(404, ERRORS["not_started"])
         viewed_at = now()
         person: dict[str, str] = {}
+        view: int | None = None
         async with pool.acquire() as conn, conn.transaction():
             shown = []
             for name in PERSONAL_FIELDS:
@@ -334,7 +343,7 @@ def create_app(
                 else:
                     person[name] = "－"
             if shown:
-                await record_view(
+                view = await record_view(
                     conn,
                     user,
                     "view_personal_data",
@@ -349,12 +358,16 @@ def create_app(
         cert = catalogue.certificate(row["certificate_code"])
         names = {o.key: o.label for o in cert.options} if cert else {}
         options = [(names.get(k, k), v) for k, v in (row["options"] or {}).items()]
-        history = []
-        for recorded in await dashboard.store.read_stream(request_stream(request_id)):
-            kind = recorded.type.split(".")[2]
-            if kind in HISTORY_LABELS:
-                by = recorded.envelope.data.get("by")
-                history.append({"at": recorded.recorded_at, "label": HISTORY_LABELS[kind], "by": by})
+        steps = [
+            (recorded.recorded_at, HISTORY_LABELS[kind], recorded.envelope.data.get("by"))
+            for recorded in await dashboard.store.read_stream(request_stream(request_id))
+            if (kind := recorded.type.split(".")[2]) in HISTORY_LABELS
+        ]
+        # Events keep the clerk's username: show the name (the username when none is known).
+        clerks = await actor_names(pool, department=DEPARTMENT, usernames=[by for _, _, by in steps if by])
+        history = [
+            {"at": at, "label": label, "by": clerks.get(by, by) if by else None} for at, label, by in steps
+        ]
         return templates.TemplateResponse(
             request,
             "certificates/request.html",
@@ -372,12 +385,17 @@ def create_app(
                 "notice": NOTICES.get(done, ""),
                 "error": ERRORS.get(error, ""),
                 "viewed_at": viewed_at,
+                "view": view,
             },
             headers={"cache-control": "no-store"},
         )
 
     @app.get("/requests/{request_id}/photo", include_in_schema=False)
-    async def photo(request_id: uuid.UUID, user: Clerk) -> Response:
+    async def photo(
+        request_id: uuid.UUID, user: Clerk, view: Annotated[int | None, Query(ge=1)] = None
+    ) -> Response:
+        """The ID photo. `view`: the audit entry of the request page showing it, which the
+        photo is added to (one view, one entry); fetched on its own it gets an entry of its own."""
         row = await load_row(request_id)
         if row is None or row["photo_id"] is None:
             return PlainTextResponse("写真はありません。", status_code=404)
@@ -392,6 +410,7 @@ def create_app(
                 request_stream(request_id),
                 {"number": row["number"], "photo_id": str(row["photo_id"])},
                 department=DEPARTMENT,
+                part_of=view,
             )
         content_type, data = found
         return Response(
@@ -452,10 +471,34 @@ def create_app(
         request: Request,
         user: Admin,
         before: Annotated[int | None, Query(ge=1)] = None,
+        actor: Annotated[str, Query(max_length=64)] = "",
+        action: Annotated[str, Query(max_length=64)] = "",
+        since: Annotated[str, Query(alias="from", max_length=32)] = "",
+        until: Annotated[str, Query(alias="to", max_length=32)] = "",
         done: str = "",
         error: str = "",
     ) -> Response:
-        entries = await read_audit(pool, department=DEPARTMENT, limit=100, before_id=before)
+        filters = {
+            "actor": actor.strip(),
+            "action": action.strip(),
+            "from": since.strip(),
+            "to": until.strip(),
+        }
+        period = _period(filters["from"], filters["to"])
+        entries: list[AuditEntry] = []
+        if period is None:
+            error = "invalid_dates"
+        else:
+            entries = await read_audit(
+                pool,
+                department=DEPARTMENT,
+                limit=AUDIT_PAGE_SIZE,
+                before_id=before,
+                actor=filters["actor"] or None,
+                action=filters["action"] or None,
+                since=period[0],
+                until=period[1],
+            )
         numbers = {
             request_stream(r["request_id"]): r["number"]
             for r in await pool.fetch(
@@ -463,33 +506,82 @@ def create_app(
                 [uuid.UUID(e.subject.split("-", 1)[1]) for e in entries if _is_request_stream(e.subject)],
             )
         }
+        people = await actor_names(pool, department=DEPARTMENT)
+        kept = {k: v for k, v in filters.items() if v}
         return templates.TemplateResponse(
             request,
             "certificates/audit.html",
             {
                 "user": user,
                 "page": "audit",
-                "entries": [(e, describe(e, catalogue)) for e in entries],
+                "entries": [(e, _subject(e, numbers), describe(e, catalogue)) for e in entries],
                 "action_labels": ACTION_LABELS,
-                "subjects": {k: f"申請 {v}" for k, v in numbers.items()},
-                "next_before": entries[-1].id if len(entries) == 100 else None,
+                "people": [(u, f"{n}（{u}）") for u, n in sorted(people.items(), key=lambda i: (i[1], i[0]))],
+                "filters": filters,
+                "filtered": bool(kept),
+                "older": urlencode({**kept, "before": entries[-1].id})
+                if len(entries) == AUDIT_PAGE_SIZE
+                else None,
+                "newest": urlencode(kept) if before else None,
                 "notice": NOTICES.get(done, ""),
                 "error": ERRORS.get(error, ""),
             },
         )
 
+    async def forget_target(number: str, request_id: uuid.UUID | None) -> dict[str, Any] | str:
+        """The request whose applicant is to be forgotten (by its id, or the number a resident
+        quotes), or the code of the error to show."""
+        if request_id is not None:
+            row = await load_row(request_id)
+            return row if row is not None else "unknown_number"
+        normalised = _request_number(number)
+        if normalised is None:
+            return "invalid_number"
+        rows = await pool.fetch(f"SELECT * FROM {REQUESTS} WHERE number = $1", normalised)
+        if len({r["user_id"] for r in rows}) > 1:
+            return "ambiguous_number"
+        return dict(rows[0]) if rows else "unknown_number"
+
+    @app.get("/residents/forget", include_in_schema=False)
+    async def forget_confirm(
+        request: Request,
+        user: Admin,
+        number: Annotated[str, Query(max_length=64)] = "",
+        request_id: Annotated[uuid.UUID | None, Query(alias="request")] = None,
+    ) -> Response:
+        """The confirm step: which request, and every request of the same applicant it affects."""
+        found = await forget_target(number, request_id)
+        if isinstance(found, str):
+            return _redirect(request, "/audit", error=found)
+        affected = await pool.fetch(
+            f"""SELECT request_id, number, certificate_name, status, started_at FROM {REQUESTS}
+                WHERE user_id = $1 ORDER BY started_at""",
+            found["user_id"],
+        )
+        return templates.TemplateResponse(
+            request,
+            "certificates/forget.html",
+            {
+                "user": user,
+                "page": "audit",
+                "r": found,
+                "affected": [
+                    {**dict(a), "status_label": say.STATUS_LABELS.get(a["status"], a["status"])}
+                    for a in affected
+                ],
+            },
+            headers={"cache-control": "no-store"},
+        )
+
     @app.post("/residents/forget", include_in_schema=False, dependencies=[Depends(csrf_protect)])
     async def forget(
-        request: Request, user: Admin, resident: Annotated[str, Form(max_length=64)] = ""
+        request: Request, user: Admin, request_id: Annotated[uuid.UUID | None, Form()] = None
     ) -> Response:
-        resident = resident.strip()
-        if (
-            len(resident) != 33
-            or not resident.startswith("U")
-            or not all(c in "0123456789abcdef" for c in resident[1:])
-        ):
-            return _redirect(request, "/audit", error="invalid_resident")
-        await dashboard.desk.forget(user, resident)
+        """Crypto-shred the applicant of a request (after the confirm step)."""
+        row = await load_row(request_id) if request_id is not None else None
+        if row is None:
+            return _redirect(request, "/audit", error="unknown_number")
+        await dashboard.desk.forget(user, row["user_id"], number=row["number"])
         return _redirect(request, "/audit", done="forgotten")
 
     # --- the staff API ---------------------------------------------------------------------
@@ -532,7 +624,10 @@ def describe(entry: AuditEntry, catalogue: Catalogue) -> str:
     detail = entry.detail
     match entry.action:
         case "view_personal_data":
-            return "閲覧した項目：" + "・".join(FIELD_NAMES.get(f, f) for f in detail.get("fields", []))
+            fields = [FIELD_NAMES.get(f, f) for f in detail.get("fields", [])]
+            if detail.get("photo_id"):  # the photo the page showed (see `photo`)
+                fields.append("本人確認書類の写真")
+            return "閲覧した項目：" + "・".join(fields)
         case "view_id_photo":
             return "本人確認書類の写真を表示"
         case "reject_identity":
@@ -546,6 +641,45 @@ def describe(entry: AuditEntry, catalogue: Catalogue) -> str:
             return f"削除した写真：{detail.get('photos_deleted', 0)}枚"
         case _:
             return "、".join(f"{k}: {v}" for k, v in detail.items() if k != "actor_name")
+
+
+REQUEST_NUMBER = re.compile(r"C-[0-9A-F]{8}")
+DASHES = str.maketrans({"ー": "-", "−": "-", "‐": "-"})
+
+
+def _request_number(text: str) -> str | None:
+    """A request number as typed (full-width, lower case, without 「C-」), or None."""
+    # NFKC makes full-width letters and 「－」 plain; an IME may also give 「ー」 or 「−」.
+    number = unicodedata.normalize("NFKC", text).strip().upper().translate(DASHES)
+    if re.fullmatch(r"[0-9A-F]{8}", number):
+        number = f"C-{number}"
+    return number if REQUEST_NUMBER.fullmatch(number) else None
+
+
+def _period(since: str, until: str) -> tuple[datetime | None, datetime | None] | None:
+    """[first day 00:00, day after the last 00:00) in Japan time from the form's dates (either
+    may be empty), or None when a date is malformed or the period runs backwards."""
+    try:
+        first = date.fromisoformat(since) if since else None
+        last = date.fromisoformat(until) if until else None
+    except ValueError:
+        return None
+    if first and last and first > last:
+        return None
+
+    def midnight(day: date | None) -> datetime | None:
+        return datetime(day.year, day.month, day.day, tzinfo=JST) if day else None
+
+    return midnight(first), midnight(last + timedelta(days=1) if last else None)
+
+
+def _subject(entry: AuditEntry, numbers: dict[str, str]) -> str:
+    """What an entry is about, in words: a request by its number."""
+    if entry.subject in numbers:
+        return f"申請 {numbers[entry.subject]}"
+    if entry.action == "forget_resident" and entry.detail.get("number"):
+        return f"申請 {entry.detail['number']} の申請者"
+    return entry.subject
 
 
 def _is_request_stream(subject: str) -> bool:

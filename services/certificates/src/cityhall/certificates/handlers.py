@@ -234,8 +234,9 @@ class Desk:
             user, request_id, command, "mail_certificate", {"tracking_number": tracking_number.strip()[:64]}
         )
 
-    async def forget(self, user: StaffUser, resident: str) -> int:
-        """Crypto-shred a resident: their key goes (every personal field unreadable), photos deleted."""
+    async def forget(self, user: StaffUser, resident: str, *, number: str | None = None) -> int:
+        """Crypto-shred a resident: their key goes (every personal field unreadable), photos deleted.
+        `number`: the request the resident was found by, kept in the audit log."""
         async with self.pool.acquire() as conn, conn.transaction():
             await self.personal.forget(resident, conn=conn)
             deleted = await self.photos.delete_resident(conn, resident)
@@ -244,7 +245,7 @@ class Desk:
                 user,
                 "forget_resident",
                 f"resident-{resident}",
-                {"photos_deleted": deleted},
+                {"photos_deleted": deleted} | ({"number": number} if number else {}),
                 department=DEPARTMENT,
             )
         return deleted

@@ -17,10 +17,22 @@ from fastapi.responses import RedirectResponse
 from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
 from cityhall.web import install
 from cityhall.web.audit import record_view
-from cityhall.web.auth import StaffUser, current_user, require_user, safe_next, staff_auth
+from cityhall.web.auth import (
+    StaffUser,
+    current_user,
+    department_label,
+    require_user,
+    safe_next,
+    staff_auth,
+)
 from cityhall.web.config import WebConfig
 from cityhall.web.csrf import csrf_protect
-from cityhall.web.dashboards import Dashboard, dashboards_for, discover_dashboards
+from cityhall.web.dashboards import (
+    Dashboard,
+    dashboards_for,
+    departments_without_dashboard,
+    discover_dashboards,
+)
 from cityhall.web.portal.accounts import Accounts, LoginThrottle, ensure_demo_accounts
 from cityhall.web.templates import kit_templates
 
@@ -66,7 +78,14 @@ def create_portal(
     @app.get("/", include_in_schema=False)
     async def portal(request: Request, user: Annotated[StaffUser, Depends(require_user)]) -> Response:
         return templates.TemplateResponse(
-            request, "portal/home.html", {"user": user, "dashboards": dashboards_for(user, dashboards)}
+            request,
+            "portal/home.html",
+            {
+                "user": user,
+                "dashboards": dashboards_for(user, dashboards),
+                "pending": [department_label(d) for d in departments_without_dashboard(user, dashboards)],
+                "elsewhere": [d for d in dashboards if not d.allows(user)],
+            },
         )
 
     @app.get("/login", include_in_schema=False)
