@@ -30,7 +30,9 @@ def test_the_override_is_read_instead_and_a_folder_without_the_document_fails_lo
     (tmp_path / openapi.WEBHOOK).write_text("openapi: 3.0.0\n", encoding="utf-8")
     monkeypatch.setenv(openapi.OVERRIDE_ENV, str(tmp_path))
     assert openapi.read_document(openapi.WEBHOOK) == "openapi: 3.0.0\n"
-    with pytest.raises(openapi.SpecNotFoundError, match=f"{openapi.OVERRIDE_ENV}=.* has no messaging-api.yml"):
+    with pytest.raises(
+        openapi.SpecNotFoundError, match=f"{openapi.OVERRIDE_ENV}=.* has no messaging-api.yml"
+    ):
         openapi.read_document(openapi.MESSAGING_API)
 
 

@@ -174,9 +174,9 @@ class WebhookSchemas:
     def __init__(self) -> None:
         import yaml
 
-        self.components: dict[str, Any] = yaml.safe_load(openapi.read_document(openapi.WEBHOOK))["components"][
-            "schemas"
-        ]
+        self.components: dict[str, Any] = yaml.safe_load(openapi.read_document(openapi.WEBHOOK))[
+            "components"
+        ]["schemas"]
 
     @cached_property
     def _validators(self) -> dict[str, Any]:
