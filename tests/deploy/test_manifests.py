@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 COMPOSE = ROOT / "docker-compose.yml"
 
-# The shared names (DESIGN.md "Two ways to run", README.md); services add theirs in their READMEs
+# The shared names (docs/architecture.md "Two ways to run", README.md); services add theirs in their READMEs
 # or module docstrings, which `documented_env()` reads.
 SHARED_ENV = {
     "DATABASE_URL",
