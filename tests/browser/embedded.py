@@ -5,10 +5,13 @@ tests/repo): its own Postgres in a temporary data directory, a free port, stoppe
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import pty
 import signal
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -43,31 +46,43 @@ def embedded_run(
 ) -> Iterator[str]:
     """The run's base URL while it is up; its output goes to `log`.
 
-    `command` defaults to this environment's `cityhall run`. It runs in a process group of its
-    own, and Ctrl-C goes to the whole group, as a terminal sends it (`make run` is make, uv and
-    cityhall).
+    `command` defaults to this environment's `cityhall run`. It runs in a session of its own
+    with a pseudo-terminal, and stops when Ctrl-C is typed there: the terminal sends SIGINT to
+    the whole foreground group, and `make run` is make, uv and cityhall (uv passes a SIGINT on
+    to its child only when no terminal did).
     """
     port = free_port()
     env = {k: v for k, v in (os.environ if env is None else env).items() if k not in FOREIGN}
     env |= {"CITYHALL_DATA_DIR": str(data_dir), "CITYHALL_PORT": str(port)}
     argv = list(command) or [str(Path(sys.executable).with_name("cityhall")), "run"]
+    terminal, tty = pty.openpty()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=tty,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_take_terminal,
         )
+    os.close(tty)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, process, log, startup_timeout)
         yield url
     finally:
-        signal_group(process, signal.SIGINT)
+        os.write(terminal, CTRL_C)
         stopped = True
         try:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             stopped = False
-        signal_group(process, signal.SIGKILL)  # anything of the group still there
+        with contextlib.suppress(ProcessLookupError):  # anything of the group still there
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+        os.close(terminal)
         # A clean stop stops its own Postgres, which removes its pid file.
         postgres_left = (data_dir / "postgres" / "postmaster.pid").exists()
         stop_orphaned_postgres(data_dir / "postgres")
@@ -75,9 +90,12 @@ def embedded_run(
         assert not postgres_left, f"{' '.join(argv)} left its Postgres running:\n{log.read_text()[-4000:]}"
 
 
-def signal_group(process: subprocess.Popen[bytes], signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):  # the group has ended
-        os.killpg(process.pid, signum)
+CTRL_C = b"\x03"
+
+
+def _take_terminal() -> None:
+    """In the child, after setsid: its stdin, the pseudo-terminal, becomes its controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = STARTUP_TIMEOUT) -> None:
