@@ -98,7 +98,9 @@ def _take_terminal() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = STARTUP_TIMEOUT) -> None:
+def wait_ready(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = STARTUP_TIMEOUT
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

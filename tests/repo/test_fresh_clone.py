@@ -8,6 +8,7 @@ everything. Only committed files take part: that is what a clone gets.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -35,7 +36,7 @@ def newcomer_env() -> dict[str, str]:
 
 
 @pytest.mark.timeout(FIRST_START + 240)
-async def test_a_fresh_clone_serves_make_run_and_welcomes_a_new_friend(
+def test_a_fresh_clone_serves_make_run_and_welcomes_a_new_friend(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     clone = tmp_path / "clone"
@@ -54,22 +55,25 @@ async def test_a_fresh_clone_serves_make_run_and_welcomes_a_new_friend(
         startup_timeout=FIRST_START,
     ) as url:
         secret = (clone / ".cityhall" / "line-channel-secret").read_text().strip()
-        line = LineClient(url, f"{url}/line-api", secret)
-        try:
-            user = webhooks.user_id()
-            await line.add_resident(user)
-            follow = await line.issue_reply_token(webhooks.follow(user))
-            response = await line.post_webhook(follow)
-            assert response.status_code == 200, response.text
-
-            async def welcomed() -> bool:
-                return any("友だち追加" in m["message"].get("text", "") for m in await line.messages(user))
-
-            await wait_for(welcomed, timeout=60, interval=0.2, message=f"the welcome for {user}")
-        finally:
-            await line.close()
+        asyncio.run(follow_and_see_the_welcome(LineClient(url, f"{url}/line-api", secret)))
 
     output = log.read_text(errors="replace")
     assert "Pocket City Hall is running" in output
     assert "Traceback" not in output, output[-4000:]
     shutil.rmtree(clone)  # its virtualenv is large; a failure keeps it for a look
+
+
+async def follow_and_see_the_welcome(line: LineClient) -> None:
+    try:
+        user = webhooks.user_id()
+        await line.add_resident(user)
+        follow = await line.issue_reply_token(webhooks.follow(user))
+        response = await line.post_webhook(follow)
+        assert response.status_code == 200, response.text
+
+        async def welcomed() -> bool:
+            return any("友だち追加" in m["message"].get("text", "") for m in await line.messages(user))
+
+        await wait_for(welcomed, timeout=60, interval=0.2, message=f"the welcome for {user}")
+    finally:
+        await line.close()

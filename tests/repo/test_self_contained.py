@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 CLIMBING = re.compile(r"(?<![\w.])(?:\.\./)+[^\s'\"`()\[\]<>,;|*]*")
 MACHINE_FOLDERS = ("home", "root", "work", "Users", "mnt")
-MACHINE_PATH = re.compile(r"(?<![\w.~-])/(?:%s)/[^\s'\"`()<>,;]*" % "|".join(MACHINE_FOLDERS))
+MACHINE_PATH = re.compile(r"(?<![\w.~-])/(?:" + "|".join(MACHINE_FOLDERS) + r")/[^\s'\"`()<>,;]*")
 
 
 def tracked_text_files() -> dict[Path, str]:
@@ -62,7 +62,9 @@ def test_the_files_are_listed() -> None:
 
 def test_no_tracked_file_refers_to_a_path_outside_the_repository() -> None:
     problems = {
-        str(path.relative_to(ROOT)): refs for path, text in FILES.items() if (refs := outside_references(path, text))
+        str(path.relative_to(ROOT)): refs
+        for path, text in FILES.items()
+        if (refs := outside_references(path, text))
     }
     assert problems == {}
 
