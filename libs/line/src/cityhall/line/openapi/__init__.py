@@ -2,8 +2,8 @@
 
 They are package data of cityhall-line, copied unchanged from upstream (see SOURCE here for
 the repository, the commit and how to update them; LICENSE is upstream's Apache-2.0). This is
-the one place that finds them: the emulator, the test helpers, the simulator and the
-benchmarks all read them through `read_document`.
+the one place that finds them: the emulator and the webhook test helpers (the gateway's and the
+simulator's) read them through `read_document`.
 
 Environment: `LINE_OPENAPI_DIR`, a folder holding the same file names, overrides the shipped
 copies (to try another upstream version before copying it here).
