@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 COMPOSE = ROOT / "docker-compose.yml"
 
-# The shared names (DESIGN.md "Two ways to run", README.md); services add theirs in their READMEs
+# The shared names (docs/architecture.md "Two ways to run", README.md); services add theirs in their READMEs
 # or module docstrings, which `documented_env()` reads.
 SHARED_ENV = {
     "DATABASE_URL",
@@ -145,6 +145,14 @@ def test_dockerfile_builds_only_its_package_and_runs_it_as_a_non_root_container(
     assert "CITYHALL_BIND_HOST=0.0.0.0" in env and "CITYHALL_PORT=8000" in env
 
 
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
+def test_the_image_gets_its_files_only_from_its_build_stage(package: Package) -> None:
+    # The build stage installs from the repository (the one context); anything else copied in
+    # (`COPY --from=<name>`, a file beside the repository) would need another build context.
+    copies = [args for op, args in dockerfile(package) if op in ("COPY", "ADD")]
+    assert copies and all(args.startswith("--from=build ") for args in copies), copies
+
+
 def test_every_service_is_run_by_compose_and_by_a_kubernetes_workload() -> None:
     wanted = SERVICES
     composed = {
@@ -164,6 +172,7 @@ def test_compose_builds_each_image_from_its_own_dockerfile() -> None:
         image = service["image"].split(":")[0]
         build = service["build"]
         assert build["context"] == "."
+        assert set(build) == {"context", "dockerfile"}, f"{name}: the repository is the only build context"
         assert (ROOT / build["dockerfile"]).parent == IMAGES[image].dir, name
 
 

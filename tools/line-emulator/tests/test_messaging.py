@@ -466,6 +466,6 @@ def test_settings_from_env() -> None:
     )
     defaults = EmulatorSettings.from_env({})
     assert defaults.tokens is None and defaults.accepts("anything") and not defaults.accepts("")
-    assert defaults.monthly_quota is None and defaults.openapi_dir is None
+    assert defaults.monthly_quota is None
     with pytest.raises(ValueError, match="bad rate limit"):
         EmulatorSettings.from_env({"LINE_EMULATOR_RATE_LIMITS": "push=3/fortnight"})

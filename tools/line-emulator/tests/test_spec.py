@@ -1,42 +1,23 @@
-"""The spec: found, parsed once, and turned into validation that follows its discriminators."""
+"""The spec (cityhall.line.openapi's messaging-api.yml): parsed once, and turned into validation
+that follows its discriminators."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from cityhall.line_emulator.spec import SPEC_FILE, Spec, SpecNotFoundError, find_spec_dir, load_spec
+from cityhall.line_emulator.spec import Spec, load_spec
 
 SPEC = load_spec()
 MESSAGE_TYPES = sorted(SPEC.document["components"]["schemas"]["Message"]["discriminator"]["mapping"])
 
 
-def test_found_by_walking_up_from_the_package_and_from_the_cwd(tmp_path: Path) -> None:
-    found = find_spec_dir()
-    assert (found / SPEC_FILE).is_file()
-    assert found.parts[-2:] == ("shared", "line-openapi")
-    nested = tmp_path / "repo" / "tools" / "x"
-    nested.mkdir(parents=True)
-    (tmp_path / "shared" / "line-openapi").mkdir(parents=True)
-    (tmp_path / "shared" / "line-openapi" / SPEC_FILE).write_text("openapi: 3.0.0\n")
-    assert find_spec_dir([nested]) == tmp_path / "shared" / "line-openapi"
-
-
-def test_env_overrides_and_a_wrong_dir_fails_loudly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("LINE_OPENAPI_DIR", str(find_spec_dir()))
-    assert find_spec_dir() == find_spec_dir([tmp_path])
-    monkeypatch.setenv("LINE_OPENAPI_DIR", str(tmp_path))
-    with pytest.raises(SpecNotFoundError):
-        find_spec_dir()
-
-
-def test_parsed_once_per_directory() -> None:
-    assert load_spec(find_spec_dir().resolve()) is load_spec(find_spec_dir().resolve())
+def test_parsed_once() -> None:
+    assert load_spec() is load_spec()
 
 
 def test_every_route_is_an_operation_of_the_spec(app: FastAPI, spec: Spec) -> None:

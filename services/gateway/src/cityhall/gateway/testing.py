@@ -4,7 +4,7 @@ Used by the gateway's tests, the integration tests, the fuzz tests and the bench
 signer plays LINE's side: it computes `x-line-signature` (base64 HMAC-SHA256 of the body
 with the channel secret). The gateway verifies it with the SDK's `WebhookParser`.
 
-`WebhookSchemas` checks a body against LINE's own schemas (`shared/line-openapi/webhook.yml`),
+`WebhookSchemas` checks a body against LINE's own schemas (`webhook.yml`, from cityhall.line.openapi),
 so a test vector that drifts from the spec fails its test. It needs the dev dependencies
 pyyaml and jsonschema-rs.
 """
@@ -16,13 +16,13 @@ import copy
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
 from collections.abc import Iterable, Iterator
 from functools import cached_property
-from pathlib import Path
 from typing import Any
+
+from cityhall.line import openapi
 
 DESTINATION = "U" + "0" * 32
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -164,19 +164,6 @@ MESSAGE_SCHEMAS = {
 }
 
 
-def find_webhook_spec() -> Path:
-    """`$LINE_OPENAPI_DIR/webhook.yml`, else the first `shared/line-openapi/webhook.yml` above here."""
-    env = os.environ.get("LINE_OPENAPI_DIR")
-    if env:
-        return Path(env) / "webhook.yml"
-    for origin in (Path.cwd(), Path(__file__).resolve().parent):
-        for folder in (origin, *origin.parents):
-            candidate = folder / "shared" / "line-openapi" / "webhook.yml"
-            if candidate.is_file():
-                return candidate
-    raise FileNotFoundError("shared/line-openapi/webhook.yml not found; set LINE_OPENAPI_DIR")
-
-
 class WebhookSchemas:
     """LINE's webhook schemas (OpenAPI 3.0 components) checked as JSON Schema.
 
@@ -184,11 +171,12 @@ class WebhookSchemas:
     of its own type (and a message against the schema of its message type).
     """
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self) -> None:
         import yaml
 
-        self.path = path or find_webhook_spec()
-        self.components: dict[str, Any] = yaml.safe_load(self.path.read_text())["components"]["schemas"]
+        self.components: dict[str, Any] = yaml.safe_load(openapi.read_document(openapi.WEBHOOK))[
+            "components"
+        ]["schemas"]
 
     @cached_property
     def _validators(self) -> dict[str, Any]:

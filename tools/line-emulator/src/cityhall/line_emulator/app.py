@@ -17,7 +17,7 @@ from cityhall.line_emulator.errors import LineApiError
 from cityhall.line_emulator.inspection import inspect_router
 from cityhall.line_emulator.rules import RateLimiter
 from cityhall.line_emulator.settings import EmulatorSettings
-from cityhall.line_emulator.spec import ErrorDetail, Spec, find_spec_dir, json_path, load_spec
+from cityhall.line_emulator.spec import ErrorDetail, Spec, json_path, load_spec
 from cityhall.line_emulator.state import EmulatorState
 
 REQUEST_ID_HEADER = "x-line-request-id"
@@ -40,7 +40,7 @@ class Emulator:
 def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
     settings = settings or EmulatorSettings.from_env()
     # Parsed here, not on the first request: a missing spec should stop start-up.
-    spec = load_spec((settings.openapi_dir or find_spec_dir()).resolve())
+    spec = load_spec()
     state = EmulatorState(settings)
     emulator = Emulator(settings, spec, state, RateLimiter(settings.rate_limits))
 

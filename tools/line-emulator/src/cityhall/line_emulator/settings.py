@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cityhall.line_emulator.rules import DEFAULT_RATE_LIMITS, RateLimit, parse_rate_limits
 
@@ -22,15 +21,12 @@ class EmulatorSettings:
     """Delivered messages kept per recipient for /_inspect; 0 keeps none (counters only)."""
     monthly_quota: int | None = None
     """Messages per month before 429 "You have reached your monthly limit."; None: no limit."""
-    openapi_dir: Path | None = None
-    """Folder holding messaging-api.yml; None: LINE_OPENAPI_DIR or the first shared/line-openapi above."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EmulatorSettings:
         env = os.environ if env is None else env
         tokens = {t.strip() for t in env.get("LINE_EMULATOR_TOKENS", "").split(",") if t.strip()}
         quota = env.get("LINE_EMULATOR_MONTHLY_QUOTA", "").strip()
-        spec_dir = env.get("LINE_OPENAPI_DIR", "").strip()
         return cls(
             tokens=frozenset(tokens) or None,
             rate_limits=parse_rate_limits(env.get("LINE_EMULATOR_RATE_LIMITS", "")),
@@ -38,7 +34,6 @@ class EmulatorSettings:
             retry_key_ttl=float(env.get("LINE_EMULATOR_RETRY_KEY_TTL", str(24 * 3600))),
             max_messages_per_user=int(env.get("LINE_EMULATOR_MAX_MESSAGES_PER_USER", "1000")),
             monthly_quota=int(quota) if quota else None,
-            openapi_dir=Path(spec_dir) if spec_dir else None,
         )
 
     def accepts(self, token: str) -> bool:

@@ -1,4 +1,4 @@
-"""LINE's OpenAPI spec: finding it, parsing it once, and validating JSON bodies against it.
+"""LINE's OpenAPI spec (cityhall.line.openapi's messaging-api.yml): parsing it once, and validating JSON bodies against it.
 
 The spec is OpenAPI 3.0; its schemas become JSON Schema (draft 7) definitions, checked with
 jsonschema-rs (a 500-recipient multicast validates in microseconds, where a pure-Python
@@ -16,18 +16,17 @@ Two rewrites make OpenAPI's schemas plain JSON Schema:
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 import yaml
 
-SPEC_FILE = "messaging-api.yml"
+from cityhall.line import openapi
+
 _REF_PREFIX = "#/components/schemas/"
 _DEF_PREFIX = "#/definitions/"
 _BASE_SUFFIX = "__base"
@@ -46,34 +45,6 @@ class ErrorDetail:
         return {"message": self.message, "property": self.property}
 
 
-class SpecNotFoundError(FileNotFoundError):
-    pass
-
-
-def find_spec_dir(start: Iterable[Path] | None = None) -> Path:
-    """`LINE_OPENAPI_DIR`, else the first `shared/line-openapi` above the cwd or this package.
-
-    The repository sits beside `shared/` (`<root>/main` and `<root>/shared`), so walking up
-    from anywhere inside the checkout reaches `<root>/shared/line-openapi`.
-    """
-    env = os.environ.get("LINE_OPENAPI_DIR")
-    if env:
-        path = Path(env)
-        if not (path / SPEC_FILE).is_file():
-            raise SpecNotFoundError(f"LINE_OPENAPI_DIR={env} has no {SPEC_FILE}")
-        return path
-    starts = list(start) if start is not None else [Path.cwd(), Path(__file__).resolve().parent]
-    for origin in starts:
-        for folder in (origin, *origin.parents):
-            candidate = folder / "shared" / "line-openapi"
-            if (candidate / SPEC_FILE).is_file():
-                return candidate
-    raise SpecNotFoundError(
-        f"cannot find shared/line-openapi/{SPEC_FILE} above {', '.join(map(str, starts))}; "
-        "set LINE_OPENAPI_DIR"
-    )
-
-
 class _SpecLoader(yaml.CSafeLoader):
     """YAML 1.1 would turn unquoted example timestamps into datetimes; keep them strings."""
 
@@ -87,9 +58,8 @@ _SpecLoader.yaml_implicit_resolvers = {
 class Spec:
     """The parsed spec plus one compiled validator per component schema (built on demand)."""
 
-    def __init__(self, document: dict[str, JSON], path: Path) -> None:
+    def __init__(self, document: dict[str, JSON]) -> None:
         self.document = document
-        self.path = path
         components: dict[str, JSON] = document["components"]["schemas"]
         self.definitions = _to_json_schema_definitions(components)
         self._validators: dict[str, jsonschema_rs.Validator] = {}
@@ -126,13 +96,9 @@ class Spec:
 
 
 @cache
-def load_spec(spec_dir: Path | None = None) -> Spec:
-    """Parse the spec once per directory; it is ~180 KB of YAML."""
-    folder = spec_dir if spec_dir is not None else find_spec_dir()
-    path = folder / SPEC_FILE
-    with path.open(encoding="utf-8") as fh:
-        document = yaml.load(fh, Loader=_SpecLoader)
-    return Spec(document, path)
+def load_spec() -> Spec:
+    """Parse the spec once per process; it is ~180 KB of YAML."""
+    return Spec(yaml.load(openapi.read_document(openapi.MESSAGING_API), Loader=_SpecLoader))
 
 
 # --- OpenAPI 3.0 schema -> JSON Schema -------------------------------------------------------

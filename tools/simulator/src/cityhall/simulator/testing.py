@@ -23,16 +23,15 @@ class WebhookSchema:
 
     URI = "urn:line:webhook.yml"
 
-    def __init__(self, spec_dir: Any = None) -> None:
+    def __init__(self) -> None:
         import yaml
         from jsonschema import Draft4Validator
         from referencing import Registry
         from referencing.jsonschema import DRAFT4
 
-        from cityhall.line_emulator.spec import find_spec_dir
+        from cityhall.line import openapi
 
-        path = (spec_dir or find_spec_dir()) / "webhook.yml"
-        self.spec: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+        self.spec: dict[str, Any] = yaml.safe_load(openapi.read_document(openapi.WEBHOOK))
         self.schemas: dict[str, Any] = self.spec["components"]["schemas"]
         registry: Registry[Any] = Registry().with_resource(self.URI, DRAFT4.create_resource(self.spec))
         self._validator = lambda name: Draft4Validator(
