@@ -37,22 +37,29 @@ def what_arrives(user: str) -> list[tuple[dict[str, Any], str]]:
     ]
 
 
+async def answer_to(line: LineClient, event: dict[str, Any]) -> dict[str, Any]:
+    """Send `event` as LINE would and wait for the one message that answers it."""
+    user = event["source"]["userId"]
+    before = len(await line.messages(user))
+    await line.issue_reply_token(event)
+    response = await line.post_webhook(event)
+    assert response.status_code == 200, response.text
+    got: list[dict[str, Any]] = []
+
+    async def answered() -> bool:
+        got[:] = (await line.messages(user))[before:]
+        return bool(got)
+
+    await wait_for(answered, timeout=60, interval=0.1, message=f"an answer to {event}")
+    [answer] = got
+    return answer
+
+
 async def test_every_resident_message_gets_an_answer(line: LineClient) -> None:
     user = webhooks.user_id()
     await line.add_resident(user)
     for event, expected in what_arrives(user):
-        before = len(await line.messages(user))
-        await line.issue_reply_token(event)
-        response = await line.post_webhook(event)
-        assert response.status_code == 200, response.text
-        got: list[dict[str, Any]] = []
-
-        async def answered(before: int = before) -> bool:
-            got[:] = (await line.messages(user))[before:]
-            return bool(got)
-
-        await wait_for(answered, timeout=60, interval=0.1, message=f"an answer to {event}")
-        [answer] = got
+        answer = await answer_to(line, event)
         assert answer["endpoint"] == "reply", answer
         assert expected in answer["message"]["text"], (event, answer)
     assert PREPARING in (await line.messages(user))[0]["message"]["text"]
