@@ -197,6 +197,11 @@ class Intake:
             )
         # After the commit, not in it: notifying commits serialise on one lock.
         self.wake_relay()
+        for group in envelopes.values():  # counted once recorded: a failed batch is written again
+            domain = group[0].data["domain"]
+            if domain not in self.served:
+                UNSERVED.labels(domain=domain).inc()
+                log.warning("no running service consumes intents.%s: the gateway answered it", domain)
         return [
             max(positions[e.id] for event in r.events for e in envelopes[event.webhook_event_id])
             for r in batch
@@ -224,8 +229,6 @@ class Intake:
         ):
             out.append(left_envelope(intent, previous.domain, envelope))
         if domain not in self.served:
-            UNSERVED.labels(domain=domain).inc()
-            log.warning("no running service consumes intents.%s: the gateway answered it", domain)
             messages = answer(intent, self.served)
             if messages:
                 out.append(
