@@ -25,6 +25,7 @@ from bench import loadgen
 from bench.infra import kafka, postgres
 from cityhall.events.localpg import create_database, free_port
 from cityhall.gateway.testing import encode, sign, text_message, user_id
+from cityhall.line.contracts import DOMAINS
 
 SECRET = "bench-channel-secret"
 WARM_UP_SECONDS = 5
@@ -96,6 +97,8 @@ def main(rate: float, seconds: float, per_request: int, replicas: int) -> None:
                             "LINE_CHANNEL_ACCESS_TOKEN": "bench",
                             "LINE_API_URL": "http://127.0.0.1:9",
                             "CITYHALL_DATA_DIR": tmp,
+                            # Every domain served, as in production: intents only, no answers.
+                            "CITYHALL_SERVED_DOMAINS": ",".join(DOMAINS),
                         }
                         argv = [str(Path(sys.executable).with_name("cityhall")), "service", "gateway"]
                     else:

@@ -279,3 +279,26 @@ def test_overlay_renders(overlay: str) -> None:
                     if "valueFrom" in e
                 }
                 assert refs <= secrets, f"{doc['metadata']['name']}: {refs - secrets}"
+
+
+def served_domains(commands: list[tuple[str, ...]]) -> str:
+    """The domains the services run by `commands` consume, as the gateway's setting names them."""
+    names = {c[2] for c in commands if c[:2] == ("cityhall", "service")}
+    served = {
+        d for ep in entry_points(group="cityhall.services") if ep.name in names for d in ep.load().domains
+    }
+    return ",".join(sorted(served))
+
+
+def test_the_gateway_is_told_the_domains_of_the_services_deployed_with_it() -> None:
+    services = dict(compose_services())
+    composed = [tuple(s.get("command") or image_cmd(s["image"])) for s in services.values()]
+    configured = services["gateway"]["environment"]["CITYHALL_SERVED_DOMAINS"]
+    assert sorted(configured.split(",")) == served_domains(composed).split(","), "docker-compose.yml"
+    containers = dict(cityhall_containers())
+    deployed = [
+        tuple(c.get("command", []) + c.get("args", []) or image_cmd(c["image"])) for c in containers.values()
+    ]
+    [gateway] = [c for where, c in containers.items() if where.endswith(":gateway")]
+    env = {e["name"]: e.get("value") for e in gateway.get("env", [])}
+    assert sorted(env["CITYHALL_SERVED_DOMAINS"].split(",")) == served_domains(deployed).split(","), "k8s"

@@ -28,6 +28,7 @@ import httpx
 
 from cityhall.events.localpg import create_database, free_port
 from cityhall.gateway import testing as line
+from cityhall.runtime.service import load
 
 CHANNEL_SECRET = "integration-channel-secret"
 SESSION_SECRET = "integration-session-secret-" + "s" * 24
@@ -190,7 +191,15 @@ class Deployment:
         self.databases: dict[str, str] = {}
 
     def start(self, timeout: float = 180.0) -> None:
-        """Start the emulator and every service declared with `service`, all at once."""
+        """Start the emulator and every service declared with `service`, all at once.
+
+        The gateway is told the domains the declared services serve (CITYHALL_SERVED_DOMAINS),
+        unless the test set them itself, as an operator names them in the gateway's configuration.
+        """
+        gateway = self.services.get("gateway")
+        if gateway is not None and "CITYHALL_SERVED_DOMAINS" not in gateway.env:
+            served = sorted({domain for name in self.services for domain in load(name).domains})
+            gateway.env["CITYHALL_SERVED_DOMAINS"] = ",".join(served)
         processes = [self.emulator, *self.services.values()]
         for process in processes:
             process.launch()

@@ -28,6 +28,7 @@ from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.gateway import testing as line
 from cityhall.gateway.app import service
 from cityhall.gateway.testing import WebhookSchemas, leaf_paths
+from cityhall.line.contracts import DOMAINS
 from cityhall.runtime.service import Settings
 from cityhall.runtime.system import System
 
@@ -58,7 +59,11 @@ class InProcessGateway:
         self.runner = asyncio.Runner()
         self.bus = EmbeddedBus(dsn)
         self.system = System(
-            Settings(database_url=dsn, line_channel_secret=SECRET), "distributed", self.bus, dsn
+            # Every domain served: the gateway answers nothing itself, so a body leaves its intents only.
+            Settings(database_url=dsn, line_channel_secret=SECRET, served_domains=DOMAINS),
+            "distributed",
+            self.bus,
+            dsn,
         )
         self.runner.run(self._start())
 

@@ -4,6 +4,7 @@ in a fresh database, driven over ASGI; published intents are read back from the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.envelope import Envelope
 from cityhall.gateway.app import build
 from cityhall.gateway.testing import WebhookSchemas, signed
+from cityhall.line.contracts import DOMAINS
 from cityhall.runtime.service import ServiceSpec, Settings
 from cityhall.runtime.system import System
 
@@ -91,8 +93,8 @@ class Gateway:
         return count
 
 
-@pytest.fixture
-async def gateway(fresh_database: str) -> AsyncIterator[Gateway]:
+@contextlib.asynccontextmanager
+async def running_gateway(database: str, served: Sequence[str]) -> AsyncIterator[Gateway]:
     clock = Clock()
     spec = ServiceSpec(
         name="gateway",
@@ -101,9 +103,9 @@ async def gateway(fresh_database: str) -> AsyncIterator[Gateway]:
         migrations=("cityhall.gateway",),
         order=20,
     )
-    bus = GatedBus(fresh_database)
-    settings = Settings(database_url=fresh_database, line_channel_secret=SECRET)
-    system = System(settings, "distributed", bus, fresh_database)
+    bus = GatedBus(database)
+    settings = Settings(database_url=database, line_channel_secret=SECRET, served_domains=tuple(served))
+    system = System(settings, "distributed", bus, database)
     await system.start([spec])
     system.run_background()
     transport = httpx.ASGITransport(app=system.asgi())
@@ -113,6 +115,20 @@ async def gateway(fresh_database: str) -> AsyncIterator[Gateway]:
         finally:
             bus.gate.set()
             await system.stop()
+
+
+@pytest.fixture
+async def gateway(fresh_database: str) -> AsyncIterator[Gateway]:
+    """A gateway as if every domain's service ran: it routes and answers nothing itself."""
+    async with running_gateway(fresh_database, DOMAINS) as gateway:
+        yield gateway
+
+
+@pytest.fixture
+async def front_desk(fresh_database: str) -> AsyncIterator[Gateway]:
+    """A gateway for today's services (notify and certificates): it answers the other domains."""
+    async with running_gateway(fresh_database, ("notify", "certificates")) as gateway:
+        yield gateway
 
 
 @pytest.fixture(scope="session")

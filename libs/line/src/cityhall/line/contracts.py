@@ -7,6 +7,10 @@
   `line.outbound` (key: the recipient). Only notify talks to the Messaging API.
 - `DialogClaimed` / `DialogReleased`: a service tells the gateway that a resident's
   free text, photos and locations belong to it now (topic `line.dialogs`).
+- `DialogLeft`: the gateway tells a domain, on its `intents.<domain>`, that a postback took
+  the resident out of its dialog (to another domain's); the domain may say what became of
+  anything the resident left unfinished (key: the LINE user id). Consumers that do not know it
+  skip it, as any other type they do not handle.
 """
 
 from __future__ import annotations
@@ -76,6 +80,19 @@ class ResidentIntent(Event):
     postback_params: dict[str, str] | None = None
     raw: dict[str, Any] = Field(default_factory=dict)
     """The webhook event exactly as LINE sent it."""
+
+
+@registry.register
+class DialogLeft(Event):
+    TYPE = "cityhall.gateway.dialog_left.v1"
+
+    user_id: str
+    domain: str
+    """The domain whose dialog the resident left."""
+    to_domain: str
+    webhook_event_id: str
+    """The postback that took the resident elsewhere."""
+    timestamp: datetime
 
 
 @registry.register

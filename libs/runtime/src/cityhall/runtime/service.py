@@ -41,6 +41,10 @@ class Settings:
     line_api_url: str | None = None
     public_url: str = "http://127.0.0.1:8000"
     data_dir: Path = Path(".cityhall")
+    served_domains: tuple[str, ...] | None = None
+    """The LINE domains whose intents some running service consumes (the gateway answers the
+    others itself). The embedded run fills it from the composed services' `domains`; a gateway
+    run alone reads CITYHALL_SERVED_DOMAINS (comma-separated; unset is None)."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -56,7 +60,14 @@ class Settings:
             line_api_url=env.get("LINE_API_URL") or None,
             public_url=env.get("CITYHALL_PUBLIC_URL", f"http://127.0.0.1:{port}").rstrip("/"),
             data_dir=Path(env.get("CITYHALL_DATA_DIR", ".cityhall")),
+            served_domains=_names(env["CITYHALL_SERVED_DOMAINS"])
+            if "CITYHALL_SERVED_DOMAINS" in env
+            else None,
         )
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
 
 
 @dataclass
@@ -115,6 +126,8 @@ class ServiceSpec:
     """The LINE emulator and the resident simulator: the embedded run serves them only with its
     own emulator, never beside a real channel (the emulator shows every message to every user;
     the simulator signs webhooks with the channel secret). See `cli.serves_emulator`."""
+    domains: tuple[str, ...] = ()
+    """The LINE domains whose intents (`intents.<domain>`) this service consumes."""
 
 
 def installed() -> list[str]:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -50,6 +50,10 @@ class System:
 
     async def start(self, specs: Sequence[ServiceSpec]) -> None:
         await self.bus.start()
+        if self.mode == "embedded":
+            # Every service runs here: what they consume is what is served.
+            served = tuple(sorted({domain for spec in specs for domain in spec.domains}))
+            self.settings = replace(self.settings, served_domains=served)
         for spec in sorted(specs, key=lambda s: s.order):
             self.services.append(await self._build(spec))
 

@@ -224,4 +224,5 @@ service = ServiceSpec(
     build=build,
     migrations=("cityhall.web", "cityhall.certificates"),
     order=50,
+    domains=("certificates",),
 )

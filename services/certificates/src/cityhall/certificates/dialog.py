@@ -60,6 +60,7 @@ from cityhall.events.personal import PersonalData
 from cityhall.events.store import EventStore
 from cityhall.line.contracts import (
     DialogClaimed,
+    DialogLeft,
     DialogReleased,
     ResidentIntent,
     dialog_event,
@@ -144,6 +145,9 @@ class Dialog:
     # --- the consumer's handler ------------------------------------------------------------
 
     async def on_intent(self, envelope: Envelope, conn: Connection) -> None:
+        if envelope.type == DialogLeft.TYPE:
+            await self._left(envelope, conn)
+            return
         if envelope.type != ResidentIntent.TYPE:
             return
         intent = envelope.event()
@@ -214,6 +218,22 @@ class Dialog:
             )
         for envelope in out:
             await self.store.append(envelope.subject, None, [envelope], conn=turn.conn)
+
+    async def _left(self, envelope: Envelope, conn: Connection) -> None:
+        """The resident tapped another domain's tile mid-request: the draft stays, say how to go on."""
+        left = envelope.event()
+        assert isinstance(left, DialogLeft)
+        if await self._load_session(conn, left.user_id) is None:
+            return  # nothing unfinished
+        # A push: the postback's reply token belongs to the domain the resident went to.
+        notice = outbound_message(
+            to=left.user_id,
+            messages=[say.draft_kept()],
+            source=SOURCE,
+            idempotency_key=f"certificates:left:{left.webhook_event_id}",
+            caused_by=envelope,
+        )
+        await self.store.append(notice.subject, None, [notice], conn=conn)
 
     @staticmethod
     async def _load_session(conn: Connection, user_id: str) -> Session | None:

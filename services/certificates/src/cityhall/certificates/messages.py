@@ -380,6 +380,15 @@ def not_in_progress() -> TextMessage:
     )
 
 
+def draft_kept() -> TextMessage:
+    return _text(
+        "入力途中の証明書の申請は、下書きとして保存しています。\n"
+        "続きは、下の「入力を続ける」か、メニューの「証明書」から「入力を続ける」を押すと再開できます。\n"
+        "操作のないまま時間がたつと、下書きは取り消されますのでご注意ください。",
+        _postback("入力を続ける", postback_data("resume")),
+    )
+
+
 def request_closed() -> TextMessage:
     return _text(
         "この申請は、すでに受付を終了しているため、お手続きを続けられません。"

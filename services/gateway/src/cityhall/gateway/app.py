@@ -1,7 +1,8 @@
 """Composition root of the gateway: webhook route, outbox relay, dialog consumer.
 
-Settings used: LINE_CHANNEL_SECRET (required), and in the embedded run LINE_API_URL and
-LINE_CHANNEL_ACCESS_TOKEN for the start-up rich menu.
+Settings used: LINE_CHANNEL_SECRET (required); the served domains (run alone:
+CITYHALL_SERVED_DOMAINS, required, e.g. `notify,certificates`; the embedded run knows them);
+and in the embedded run LINE_API_URL and LINE_CHANNEL_ACCESS_TOKEN for the start-up rich menu.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from cityhall.gateway.intake import BUDGET, Intake
 from cityhall.gateway.publication import Acceptances
 from cityhall.gateway.richmenu import LINE_API, ensure_default_rich_menu, sdk_configuration
 from cityhall.gateway.webhook import WebhookReader
-from cityhall.line.contracts import DOMAINS, intents_topic
+from cityhall.line.contracts import DOMAINS, OUTBOUND_TOPIC, intents_topic
 from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ async def build(
 ) -> Running:
     if not ctx.settings.line_channel_secret:
         raise SystemExit("the gateway needs LINE_CHANNEL_SECRET")
+    served = served_domains(ctx)
+    log.info("served domains: %s; the gateway answers the others itself", ", ".join(served) or "none")
     pool, store = ctx.require_pool(), ctx.require_store()
     acceptances = Acceptances(pool, RELAY)
     # The relay's poll is a fallback: each append wakes it.
@@ -57,13 +60,14 @@ async def build(
         budget=budget,
         clock=clock,
         wake_relay=wake_relay,
+        served=served,
     )
     consumer = dialog_consumer(ctx.bus, pool, clock)
 
     async def relay_intents() -> None:
         if isinstance(ctx.bus, KafkaBus):
             # Topics exist before the first webhook: creating one on first use can outlast the budget.
-            await ctx.bus.ensure_topics([intents_topic(d) for d in DOMAINS])
+            await ctx.bus.ensure_topics([*(intents_topic(d) for d in DOMAINS), OUTBOUND_TOPIC])
         await relay.run()
 
     running = Running(
@@ -81,6 +85,22 @@ async def build(
 
         running.on_stop.append(cancel)
     return running
+
+
+def served_domains(ctx: ServiceContext) -> tuple[str, ...]:
+    """The domains whose intents some running service consumes; a clear error if not known."""
+    served = ctx.settings.served_domains
+    if served is None:
+        raise SystemExit(
+            "the gateway needs CITYHALL_SERVED_DOMAINS: the domains whose services run, comma-separated "
+            f"(of {', '.join(DOMAINS)}), e.g. CITYHALL_SERVED_DOMAINS=notify,certificates"
+        )
+    unknown = [d for d in served if d not in DOMAINS]
+    if unknown:
+        raise SystemExit(
+            f"CITYHALL_SERVED_DOMAINS names unknown domain(s) {', '.join(unknown)}; known: {', '.join(DOMAINS)}"
+        )
+    return served
 
 
 def _serves_an_emulator(ctx: ServiceContext) -> bool:

@@ -5,6 +5,12 @@ routing made: a request is recorded completely or not at all. Each intent is its
 stream, `intent-<webhookEventId>`, and its envelope id is derived from `webhookEventId`,
 so a redelivered event is a no-op append and publishes nothing new.
 
+An intent for a domain that no running service consumes (`served`) is answered here, in the
+same transaction: the answer (`answers.py`) is an `OutboundMessageRequested` with the
+intent's reply token, appended to this store, which is the gateway's outbox too. A postback
+that takes a resident out of a served domain's dialog also tells that domain (`DialogLeft`).
+Neither costs a round trip: they join the intents' one statement.
+
 Requests that arrive together share a transaction (group commit, `Coalescer`): under load,
 one transaction with a few statements records the intents of many requests, instead of a
 transaction per request. A batch that fails is written again one request at a time, so a
@@ -15,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,12 +33,32 @@ from cityhall.events.db import unflushed_transaction
 from cityhall.events.envelope import Envelope
 from cityhall.events.store import EventStore, Position
 from cityhall.events.telemetry import current_traceparent
+from cityhall.gateway.answers import answer
 from cityhall.gateway.publication import Acceptances
-from cityhall.gateway.routing import Dialog, load_dialogs, route, save_dialogs
+from cityhall.gateway.routing import IDLE, Dialog, load_dialogs, route, save_dialogs
 from cityhall.gateway.webhook import Received, WebhookReader
-from cityhall.line.contracts import ResidentIntent, intent_id, intents_topic
+from cityhall.line.contracts import (
+    DOMAINS,
+    DialogLeft,
+    ResidentIntent,
+    intent_id,
+    intents_topic,
+    outbound_message,
+)
 
 log = logging.getLogger(__name__)
+
+INTENTS = Counter(
+    "cityhall_gateway_intents",
+    "Resident intents recorded, by the domain they were routed to (a redelivered event counts again).",
+    ["domain"],
+)
+
+UNSERVED = Counter(
+    "cityhall_gateway_unserved_intents",
+    "Intents for a domain that no running service consumes; the gateway answered them itself.",
+    ["domain"],
+)
 
 SOURCE = "/services/gateway"
 BUDGET = 1.5
@@ -44,12 +71,6 @@ requests/s, each transaction then records ~8 requests instead of ~3, and the rel
 fewer, larger batches: the gateway's CPU went from 81-83 % of a core (2 ms) to 68-74 % (5 ms);
 10 ms saved ~10 points more but added 5 ms to every answer (bench/RESULTS.md, 2026-12-03)."""
 
-INTENTS = Counter(
-    "cityhall_gateway_intents",
-    "Resident intents recorded, by the domain they were routed to (a redelivered event counts again).",
-    ["domain"],
-)
-
 
 class NotAccepted(Exception):
     """The intents were not recorded and accepted by the bus within the budget: answer 500."""
@@ -59,8 +80,8 @@ def stream_of(webhook_event_id: str) -> str:
     return f"intent-{webhook_event_id}"
 
 
-def intent_envelope(event: Received, domain: str, traceparent: str | None) -> Envelope:
-    intent = ResidentIntent(
+def resident_intent(event: Received, domain: str) -> ResidentIntent:
+    return ResidentIntent(
         webhook_event_id=event.webhook_event_id,
         user_id=event.user_id,
         domain=domain,
@@ -75,14 +96,37 @@ def intent_envelope(event: Received, domain: str, traceparent: str | None) -> En
         postback_params=event.postback_params,
         raw=event.raw,
     )
+
+
+def intent_envelope(intent: ResidentIntent, traceparent: str | None) -> Envelope:
     return Envelope.wrap(
         intent,
         source=SOURCE,
         traceparent=traceparent,
-        subject=stream_of(event.webhook_event_id),
-        id=intent_id(event.webhook_event_id),
-        topic=intents_topic(domain),
-        key=event.user_id,
+        subject=stream_of(intent.webhook_event_id),
+        id=intent_id(intent.webhook_event_id),
+        topic=intents_topic(intent.domain),
+        key=intent.user_id,
+    )
+
+
+def left_envelope(intent: ResidentIntent, left: str, caused_by: Envelope) -> Envelope:
+    """Tells `left` that this intent's postback took the resident out of its dialog."""
+    notice = DialogLeft(
+        user_id=intent.user_id,
+        domain=left,
+        to_domain=intent.domain,
+        webhook_event_id=intent.webhook_event_id,
+        timestamp=intent.timestamp,
+    )
+    return Envelope.wrap(
+        notice,
+        source=SOURCE,
+        subject=f"dialogLeft-{intent.webhook_event_id}",
+        id=uuid.uuid5(caused_by.id, "dialog-left"),
+        caused_by=caused_by,
+        topic=intents_topic(left),
+        key=intent.user_id,
     )
 
 
@@ -102,8 +146,11 @@ class Intake:
         budget: float = BUDGET,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         wake_relay: Callable[[], None] | None = None,
+        served: Collection[str] = DOMAINS,
     ) -> None:
         self.reader = reader
+        self.served = frozenset(served)
+        """The domains some running service consumes; the gateway answers intents to the others."""
         self.store = store
         self.wake_relay = wake_relay or store.notify
         """Called after each commit; by default the store's NOTIFY."""
@@ -147,14 +194,58 @@ class Intake:
         async with self.store.pool.acquire() as conn, unflushed_transaction(conn):
             before = await load_dialogs(conn, {event.user_id for event, _ in events})
             dialogs: dict[str, Dialog | None] = dict(before)
-            envelopes = {}  # by webhookEventId
+            envelopes = {}  # by webhookEventId: the intent and what it brings about
             for event, traceparent in events:
-                domain, dialogs[event.user_id] = route(dialogs.get(event.user_id), event, now)
-                envelopes[event.webhook_event_id] = intent_envelope(event, domain, traceparent)
+                envelopes[event.webhook_event_id] = self._route(event, traceparent, dialogs, now)
             await save_dialogs(conn, before, dialogs)
-            positions = await self.store.start_streams(list(envelopes.values()), conn=conn)
+            positions = await self.store.start_streams(
+                [e for group in envelopes.values() for e in group], conn=conn
+            )
         # After the commit, not in it: notifying commits serialise on one lock.
         self.wake_relay()
-        for envelope in envelopes.values():
-            INTENTS.labels(envelope.data["domain"]).inc()
-        return [max(positions[envelopes[e.webhook_event_id].id] for e in r.events) for r in batch]
+        for group in envelopes.values():  # counted once recorded: a failed batch is written again
+            domain = group[0].data["domain"]
+            INTENTS.labels(domain).inc()
+            if domain not in self.served:
+                UNSERVED.labels(domain=domain).inc()
+                log.warning("no running service consumes intents.%s: the gateway answered it", domain)
+        return [
+            max(positions[e.id] for event in r.events for e in envelopes[event.webhook_event_id])
+            for r in batch
+        ]
+
+    def _route(
+        self, event: Received, traceparent: str | None, dialogs: dict[str, Dialog | None], now: datetime
+    ) -> list[Envelope]:
+        """The intent's envelope, then a notice to the dialog it leaves and the answer it gets."""
+        previous = dialogs.get(event.user_id)
+        domain, after = route(previous, event, now)
+        if after is not None and after.domain not in self.served:
+            after = None  # nothing would answer there: the resident's words go to the guide
+        dialogs[event.user_id] = after
+        intent = resident_intent(event, domain)
+        envelope = intent_envelope(intent, traceparent)
+        out = [envelope]
+        if (
+            event.routing == "postback"
+            and previous is not None
+            and previous.updated_at > now - IDLE
+            and previous.domain != domain
+            and previous.domain in self.served
+            and after != previous
+        ):
+            out.append(left_envelope(intent, previous.domain, envelope))
+        if domain not in self.served:
+            messages = answer(intent, self.served)
+            if messages:
+                out.append(
+                    outbound_message(
+                        to=intent.user_id,
+                        messages=messages,
+                        source=SOURCE,
+                        idempotency_key=f"gateway:{intent.webhook_event_id}",
+                        reply_to=intent,
+                        caused_by=envelope,
+                    )
+                )
+        return out

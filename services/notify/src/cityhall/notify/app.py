@@ -124,5 +124,10 @@ async def build(context: ServiceContext) -> Running:
 
 
 service = ServiceSpec(
-    name="notify", mount="/staff/notify", build=build, migrations=("cityhall.notify",), order=30
+    name="notify",
+    mount="/staff/notify",
+    build=build,
+    migrations=("cityhall.notify",),
+    order=30,
+    domains=("notify",),
 )
