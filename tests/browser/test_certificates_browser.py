@@ -282,7 +282,7 @@ def test_a_clerk_rejects_and_the_resident_is_told_the_reason_and_refunded(
     clerk.login("cert-admin", embedded.password("cert-admin"))
     expect(desk.locator("table[data-queue='identity'] tr", has_text=number)).to_be_visible()
     clerk.open_request(number)
-    desk.get_by_label("差し戻しの理由").select_option(label="写真が不鮮明で読み取れない")
+    desk.get_by_label("差し戻しの理由").select_option(label="写真が不鮮明で読み取れませんでした")
     desk.get_by_label("申請者への補足（任意）").fill("明るい場所で、文字が読めるように撮り直してください。")
     desk.get_by_role("button", name="差し戻して返金する").click()
     expect(desk.get_by_role("status")).to_contain_text("差し戻しました")
@@ -290,7 +290,7 @@ def test_a_clerk_rejects_and_the_resident_is_told_the_reason_and_refunded(
 
     sim.wait_for("申請をお戻しします")
     told = sim.chat.locator(".msg.theirs", has_text="申請をお戻しします").last
-    expect(told).to_contain_text("写真が不鮮明で読み取れない")
+    expect(told).to_contain_text("写真が不鮮明で読み取れませんでした")
     expect(told).to_contain_text("710円は自動で返金します")
     sim.wait_for("返金手続きが完了しました")
     sim.chat.locator(".msg.theirs", has_text="返金手続きが完了しました").last.scroll_into_view_if_needed()

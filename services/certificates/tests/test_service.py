@@ -177,7 +177,7 @@ async def test_bad_answers_get_specific_messages_and_the_question_again(harness:
     await resident.say(ADDRESS, expect="電話番号")
     await resident.say("090-ABCD-5678", expect="数字以外の文字が含まれています")
     document = await resident.say("０３−１２３４−５６７８", expect="本人確認書類の種類")
-    await resident.tap(find_postback(document, "マイナンバーカード（表面）"), expect="表面を撮影")
+    await resident.tap(find_postback(document, "マイナンバーカード"), expect="表面を撮影")
     await resident.send_photo(
         b"GIF89a" + b"\0" * 200, expect="写真として読み取れませんでした", content_type="image/jpeg"
     )
@@ -308,7 +308,7 @@ async def test_reject_sends_the_reason_back_and_refunds(harness: Harness) -> Non
     )
     assert "done=rejected" in rejected.headers["location"]
     told = await resident.expect("申請をお戻しします")
-    assert "写真が不鮮明で読み取れない" in content(told) and "明るい場所で撮り直してください。" in content(
+    assert "写真が不鮮明で読み取れませんでした" in content(told) and "明るい場所で撮り直してください。" in content(
         told
     )
     assert "710円は自動で返金します" in content(told)

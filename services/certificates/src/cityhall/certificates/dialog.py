@@ -58,6 +58,7 @@ from cityhall.events.decider import CommandHandler, Decision, DomainError
 from cityhall.events.envelope import Envelope
 from cityhall.events.personal import PersonalData
 from cityhall.events.store import EventStore
+from cityhall.line.japanese import jst
 from cityhall.line.contracts import (
     DialogClaimed,
     DialogReleased,
@@ -237,7 +238,7 @@ class Dialog:
         return self.clock()
 
     def _today(self) -> date:
-        return say.jst(self.clock()).date()
+        return jst(self.clock()).date()
 
     # --- steps -----------------------------------------------------------------------------
 
@@ -657,7 +658,7 @@ class Dialog:
         assert state.payment_deadline is not None or state.status not in ("payment_pending", "payment_failed")
         if state.status == "payment_pending":
             assert state.payment_deadline is not None
-            turn.say(*say.payment_link(state, state.checkout_url, state.payment_deadline))
+            turn.say(*say.payment_link(state, state.checkout_url, state.payment_deadline, "reminder"))
             return
         if state.status != "payment_failed":
             turn.say(say.no_payment_needed(state))
@@ -680,4 +681,4 @@ class Dialog:
             turn.say(say.no_payment_needed(await self._state(turn, request_id)))
             return
         assert decision.state.payment_deadline is not None
-        turn.say(*say.payment_link(decision.state, checkout.url, decision.state.payment_deadline))
+        turn.say(*say.payment_link(decision.state, checkout.url, decision.state.payment_deadline, "renewed"))

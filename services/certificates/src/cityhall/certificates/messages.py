@@ -9,7 +9,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from typing import Literal
+from datetime import date, datetime
 from urllib.parse import urlencode
 
 from linebot.v3.messaging import (
@@ -35,8 +36,8 @@ from linebot.v3.messaging import (
 from cityhall.certificates.catalogue import Catalogue, Certificate, Labelled, Option
 from cityhall.certificates.domain import Request, Status
 from cityhall.certificates.events import MAX_COPIES, MIN_COPIES
+from cityhall.line.japanese import date_ja, datetime_ja, jst
 
-JST = timezone(timedelta(hours=9), "JST")
 ACCENT = "#1e6fd9"
 
 STATUS_LABELS: dict[Status, str] = {
@@ -83,10 +84,6 @@ def _text(text: str, *actions: object) -> TextMessage:
 
 def yen(amount: int) -> str:
     return f"{amount:,}円"
-
-
-def jst(moment: datetime) -> datetime:
-    return moment.astimezone(JST)
 
 
 # --- masking ---------------------------------------------------------------------------------
@@ -407,7 +404,16 @@ def stale_button() -> TextMessage:
 # --- submission and payment -----------------------------------------------------------------------
 
 
-def payment_link(state: Request, url: str, deadline: datetime) -> list[Message]:
+PaymentIntro = Literal["submitted", "renewed", "reminder"]
+PAYMENT_INTROS: dict[PaymentIntro, str] = {
+    "submitted": "申請内容を確定しました。続けて手数料と郵送料のお支払いをお願いします。\n"
+    "お支払いが確認できしだい、申請を受け付けます。",
+    "renewed": "新しいお支払いのリンクを作成しました。以前のリンクは使えませんので、こちらからお支払いください。",
+    "reminder": "お支払いのご案内です。こちらからお支払いください。",
+}
+
+
+def payment_link(state: Request, url: str, deadline: datetime, intro: PaymentIntro = "submitted") -> list[Message]:
     bubble = FlexBubble(
         body=FlexBox(
             layout="vertical",
@@ -419,7 +425,7 @@ def payment_link(state: Request, url: str, deadline: datetime) -> list[Message]:
                 _row("証明書", f"{state.certificate_name} {state.copies}通", margin="md"),
                 _row("お支払い額", yen(state.amount or state.total), bold=True),
                 FlexText(
-                    text=f"{jst(deadline):%H時%M分}までにお支払いください。期限を過ぎると申請は取り消されます。",
+                    text=f"{datetime_ja(deadline)}までにお支払いください。期限を過ぎると申請は取り消されます。",
                     size="sm",
                     wrap=True,
                     margin="md",
@@ -432,10 +438,7 @@ def payment_link(state: Request, url: str, deadline: datetime) -> list[Message]:
         ),
     )
     return [
-        _text(
-            "申請内容を確定しました。続けて手数料と郵送料のお支払いをお願いします。\n"
-            "お支払いが確認できしだい、申請を受け付けます。"
-        ),
+        _text(PAYMENT_INTROS[intro]),
         FlexMessage(alt_text=f"お支払いのご案内（{yen(state.amount or state.total)}）", contents=bubble),
     ]
 
@@ -493,9 +496,16 @@ def identity_confirmed(state: Request) -> TextMessage:
     )
 
 
+def issued(state: Request) -> TextMessage:
+    return _text(
+        f"{state.certificate_name}を発行しました（受付番号 {state.number}）。\n"
+        "郵送の準備ができしだいお送りし、追跡番号をこのトークでお知らせします。"
+    )
+
+
 def mailed(state: Request, tracking_number: str) -> TextMessage:
     return _text(
-        f"{state.certificate_name}を発行し、郵送しました。\n"
+        f"{state.certificate_name}を郵送しました。\n"
         f"受付番号：{state.number}\n"
         f"追跡番号：{tracking_number}\n\n"
         "日本郵便の追跡サービスで配達状況をご確認いただけます。お手元に届くまで数日かかることがあります。"
@@ -565,7 +575,7 @@ def _status_bubble(item: StatusItem) -> FlexBubble:
         _row("状況", STATUS_LABELS[item.status], margin="md", bold=True),
         _row("部数", f"{item.copies}通" if item.copies else "－"),
         _row("金額", yen(item.amount) if item.amount else "－"),
-        _row("更新", f"{jst(item.updated_at):%m月%d日 %H:%M}"),
+        _row("更新", datetime_ja(item.updated_at)),
     ]
     if item.tracking_number:
         rows.append(_row("追跡番号", item.tracking_number))
@@ -603,7 +613,10 @@ def status_list(items: Sequence[StatusItem]) -> list[Message]:
             )
         ]
     return [
-        _text(f"お申し込みいただいた証明書の状況です（新しい順に{len(items)}件）。"),
+        _text(
+            "お申し込みいただいた証明書の状況です"
+            + (f"（新しい順に{len(items)}件）。" if len(items) > 1 else "。")
+        ),
         FlexMessage(
             alt_text="申請状況",
             contents=FlexCarousel(contents=[_status_bubble(i) for i in items[:10]]),
