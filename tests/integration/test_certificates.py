@@ -259,9 +259,9 @@ async def test_reject_and_refund(line: LineClient, deployment: Deployment) -> No
         )
         assert "done=rejected" in response.headers["location"]
     told = await resident.expect("申請をお戻しします")
-    assert "申請の氏名と本人確認書類の氏名が一致しませんでした" in text_of(told) and "410円は自動で返金します" in text_of(
+    assert "申請の氏名と本人確認書類の氏名が一致しませんでした" in text_of(
         told
-    )
+    ) and "410円は自動で返金します" in text_of(told)
     await resident.expect("返金手続きが完了しました")
     conn = await asyncpg.connect(deployment.databases["payments-sim"])
     try:

@@ -8,7 +8,8 @@ except the photo download through the SDK's blob API, and nothing talks to anoth
 except the payment provider behind its port.
 
 Steps of a request: certificate → its options → copies → purpose → name → date of birth →
-address → phone → identity document → its photo → summary (確定 / 修正 / 中止) → payment link.
+address (postal code, then 番地・建物名) → phone → identity document → its photo → summary
+(内容を確認する / 確定 / 修正 / 中止) → payment link.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from linebot.v3.messaging import Message
 from cityhall.certificates import messages as say
 from cityhall.certificates.answers import (
     BadAnswer,
+    Locality,
     normalise,
-    parse_address,
     parse_birth_date,
     parse_copies,
     parse_name,
     parse_phone,
+    parse_postal_code,
+    parse_street,
 )
 from cityhall.certificates.catalogue import Catalogue
 from cityhall.certificates.domain import Request
@@ -53,12 +56,12 @@ from cityhall.certificates.events import (
 from cityhall.certificates.payments import PaymentProvider, ProviderError
 from cityhall.certificates.photos import Downloader, PhotoRefused, PhotoStore
 from cityhall.certificates.projections import resident_request_ids
+from cityhall.certificates.resident import ResidentLinks
 from cityhall.events.db import Connection
 from cityhall.events.decider import CommandHandler, Decision, DomainError
 from cityhall.events.envelope import Envelope
 from cityhall.events.personal import PersonalData
 from cityhall.events.store import EventStore
-from cityhall.line.japanese import jst
 from cityhall.line.contracts import (
     DialogClaimed,
     DialogReleased,
@@ -66,10 +69,13 @@ from cityhall.line.contracts import (
     dialog_event,
     outbound_message,
 )
+from cityhall.line.japanese import jst
 
 log = logging.getLogger(__name__)
 
 DOMAIN = "certificates"
+STREET = "address:"
+"""The step after the postal code: `address:<the postal code, encrypted>`."""
 ABORT_WORDS = {"中止", "やめる", "キャンセル", "中断"}
 STATUS_WORDS = {"申請状況", "状況"}
 
@@ -129,9 +135,11 @@ class Dialog:
         photos: PhotoStore,
         content: Downloader,
         provider: PaymentProvider,
+        links: ResidentLinks,
         clock: Callable[[], datetime],
         settings: DialogSettings | None = None,
     ) -> None:
+        self.links = links
         self.catalogue = catalogue
         self.store = store
         self.requests = requests
@@ -285,7 +293,9 @@ class Dialog:
         elif step == "birth_date":
             turn.say(say.ask_birth_date(rid, self._today()))
         elif step == "address":
-            turn.say(say.ask_address())
+            turn.say(say.ask_postal_code())
+        elif step.startswith(STREET):
+            turn.say(say.ask_street(rid, await self._locality(turn, step)))
         elif step == "phone":
             turn.say(say.ask_phone())
         elif step == "id_document":
@@ -304,7 +314,9 @@ class Dialog:
         }
         cert = self.catalogue.certificate(state.certificate_code)
         names = {o.key: o.label for o in cert.options} if cert else {}
-        return say.summary(say.SummaryView(state, masked, names))
+        assert state.request_id is not None
+        review = self.links.review_url(state.request_id, state.user_id)
+        return say.summary(say.SummaryView(state, masked, names, review))
 
     async def _advance(
         self, turn: Turn, session: Session, answered: str, decision: Decision[Request]
@@ -415,6 +427,9 @@ class Dialog:
             case "edit":
                 turn.session = Session(request_id, "edit")
                 await self._prompt(turn, turn.session)
+            case "postal":
+                turn.session = Session(request_id, "address", session.editing)
+                await self._prompt(turn, turn.session)
             case "editfield":
                 await self._edit_field(turn, session, params.get("f", ""))
             case "abort":
@@ -463,7 +478,8 @@ class Dialog:
                 case "birth_date":
                     value = parse_birth_date(text, self._today()).isoformat()
                 case "address":
-                    value = parse_address(text)
+                    locality = await self._locality(turn, session.awaiting)
+                    value = locality.address(parse_street(text, locality))
                 case _:
                     value = parse_phone(text)
         except BadAnswer as exc:
@@ -476,6 +492,21 @@ class Dialog:
             turn, session.request_id, GiveDetail(field=name, value=token, at=self._now())
         )
         await self._advance(turn, session, name, decision)
+
+    async def _postal_code(self, turn: Turn, session: Session, text: str) -> None:
+        """The postal code fills the prefecture and town; it waits, encrypted, in the session for the rest."""
+        try:
+            locality = parse_postal_code(text)
+        except BadAnswer as exc:
+            turn.say(say.invalid(str(exc)))
+            return
+        token = await self.personal.encrypt(turn.intent.user_id, locality.postal_code, conn=turn.conn)
+        turn.session = Session(session.request_id, STREET + token, session.editing)
+        turn.say(say.ask_street(session.request_id, locality))
+
+    async def _locality(self, turn: Turn, step: str) -> Locality:
+        code = await self.personal.decrypt(step.removeprefix(STREET), conn=turn.conn)
+        return parse_postal_code(code)
 
     async def _edit_field(self, turn: Turn, session: Session, name: str) -> None:
         state = await self._state(turn, session.request_id)
@@ -539,7 +570,7 @@ class Dialog:
                 return
             raise
         turn.session = None  # the rest happens through buttons and links, not free text
-        turn.say(*say.payment_link(decision.state, checkout.url, deadline))
+        turn.say(*say.payment_link(decision.state, self._pay_url(decision.state), deadline))
 
     # --- free text and photos --------------------------------------------------------------
 
@@ -555,8 +586,17 @@ class Dialog:
         if words in ABORT_WORDS:
             await self._abort(turn, session)
             return
+        if words == say.REVIEW_LABEL and session.awaiting == "confirm":
+            await self._prompt(turn, session)  # a fresh 内容を確認する link (the last one expired)
+            return
+        if await self._typed_button(turn, session, words):
+            return
         step = session.awaiting
-        if step in ("name", "birth_date", "address", "phone"):
+        if step == "address":
+            await self._postal_code(turn, session, text)
+        elif step.startswith(STREET):
+            await self._detail(turn, session, "address", text)
+        elif step in ("name", "birth_date", "phone"):
             await self._detail(turn, session, step, text)
         elif step == "copies":
             await self._copies(turn, session, text)
@@ -565,6 +605,19 @@ class Dialog:
             await self._prompt(turn, session)
         else:
             await self._reask(turn, session)
+
+    async def _typed_button(self, turn: Turn, session: Session, words: str) -> bool:
+        """A typed label of a button the resident's current step shows counts as tapping it."""
+        shown = Turn(turn.intent, turn.envelope, turn.conn, session)
+        await self._prompt(shown, session)
+        if shown.session is None:  # the step could not be shown (the draft was closed): say so
+            turn.session, turn.replies = None, shown.replies
+            return True
+        for button in say.postback_buttons(shown.replies):
+            if words in (normalise(button.label), normalise(button.display_text)):
+                await self._postback(turn, postback_params(button.data))
+                return True
+        return False
 
     async def _image(self, turn: Turn) -> None:
         session = turn.session
@@ -658,7 +711,7 @@ class Dialog:
         assert state.payment_deadline is not None or state.status not in ("payment_pending", "payment_failed")
         if state.status == "payment_pending":
             assert state.payment_deadline is not None
-            turn.say(*say.payment_link(state, state.checkout_url, state.payment_deadline, "reminder"))
+            turn.say(*say.payment_link(state, self._pay_url(state), state.payment_deadline, "reminder"))
             return
         if state.status != "payment_failed":
             turn.say(say.no_payment_needed(state))
@@ -681,4 +734,13 @@ class Dialog:
             turn.say(say.no_payment_needed(await self._state(turn, request_id)))
             return
         assert decision.state.payment_deadline is not None
-        turn.say(*say.payment_link(decision.state, checkout.url, decision.state.payment_deadline, "renewed"))
+        turn.say(
+            *say.payment_link(
+                decision.state, self._pay_url(decision.state), decision.state.payment_deadline, "renewed"
+            )
+        )
+
+    def _pay_url(self, state: Request) -> str:
+        """The 支払う button leads through the town's server to whichever checkout is current."""
+        assert state.request_id is not None
+        return self.links.pay_url(state.request_id, state.user_id)

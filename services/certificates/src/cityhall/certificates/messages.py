@@ -6,11 +6,12 @@ Pure builders, SDK models in and out. Personal fields never appear in clear in a
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 from datetime import date, datetime
+from typing import Literal
 from urllib.parse import urlencode
 
 from linebot.v3.messaging import (
@@ -32,11 +33,11 @@ from linebot.v3.messaging import (
     TextMessage,
     URIAction,
 )
-
+from cityhall.certificates.answers import Locality
 from cityhall.certificates.catalogue import Catalogue, Certificate, Labelled, Option
 from cityhall.certificates.domain import Request, Status
 from cityhall.certificates.events import MAX_COPIES, MIN_COPIES
-from cityhall.line.japanese import date_ja, datetime_ja, jst
+from cityhall.line.japanese import datetime_ja
 
 ACCENT = "#1e6fd9"
 
@@ -53,6 +54,8 @@ STATUS_LABELS: dict[Status, str] = {
     "cancelled": "取り消し",
     "expired": "期限切れ",
 }
+
+REVIEW_LABEL = "内容を確認する"
 
 FIELD_LABELS = {
     "name": "お名前",
@@ -86,6 +89,34 @@ def yen(amount: int) -> str:
     return f"{amount:,}円"
 
 
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str
+    display_text: str
+
+
+def postback_buttons(messages: Sequence[Message]) -> list[Button]:
+    """Every postback button and quick reply in `messages`, in the order they appear."""
+    found: list[Button] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            action = node.get("action")
+            if isinstance(action, dict) and action.get("type") == "postback":
+                found.append(
+                    Button(action.get("label", ""), action.get("data", ""), action.get("displayText", ""))
+                )
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk([m.to_dict() for m in messages])
+    return found
+
+
 # --- masking ---------------------------------------------------------------------------------
 
 
@@ -100,6 +131,7 @@ def mask(field: str, value: str) -> str:
             return "＊＊＊＊"
         return f"{born.year}年＊月＊日"
     if field == "address":
+        value = re.sub(r"^〒\S+\s*", "", value)  # the postal code is not shown either
         return (value[:6] + "…") if len(value) > 6 else value[:2] + "…"
     if field == "phone":
         digits = [c for c in value if c.isdigit()]
@@ -205,10 +237,17 @@ def ask_birth_date(request_id: uuid.UUID, today: date) -> TextMessage:
     )
 
 
-def ask_address() -> TextMessage:
+def ask_postal_code() -> TextMessage:
     return _text(
-        "住民登録のある住所を、番地・建物名・部屋番号まで入力してください。証明書はこの住所へ郵送します。\n"
-        "（例：ポケット市中央1-2-3 ポケットハイツ101）"
+        "住民登録のある住所の郵便番号を入力してください。証明書はこの住所へ郵送します。\n（例：140-0001）"
+    )
+
+
+def ask_street(request_id: uuid.UUID, locality: Locality) -> TextMessage:
+    return _text(
+        f"〒{locality.postal_code} {locality.area}\n"
+        "ですね。続けて、番地・建物名・部屋番号を入力してください。\n（例：1-2-3 ポケットハイツ101）",
+        _postback("郵便番号を入力し直す", postback_data("postal", request_id)),
     )
 
 
@@ -288,6 +327,8 @@ class SummaryView:
     state: Request
     masked: dict[str, str]
     option_names: dict[str, str]
+    review_url: str
+    """The full request on the town's own server (a signed, short-lived link)."""
 
 
 def summary(view: SummaryView) -> list[Message]:
@@ -309,7 +350,8 @@ def summary(view: SummaryView) -> list[Message]:
         _row("郵送料", yen(state.postage)),
         _row("合計", yen(state.total), bold=True),
         FlexText(
-            text="個人情報保護のため、お名前・生年月日・住所・電話番号は一部を伏せて表示しています。",
+            text="個人情報保護のため、お名前・生年月日・住所・電話番号は一部を伏せて表示しています。"
+            "「内容を確認する」で、すべての内容を市のサーバーのページで確認できます（15分間有効）。",
             size="xxs",
             color="#8a94a0",
             wrap=True,
@@ -327,6 +369,7 @@ def summary(view: SummaryView) -> list[Message]:
             layout="vertical",
             spacing="sm",
             contents=[
+                FlexButton(style="secondary", action=URIAction(label=REVIEW_LABEL, uri=view.review_url)),
                 FlexButton(
                     style="primary",
                     color=ACCENT,
@@ -413,7 +456,9 @@ PAYMENT_INTROS: dict[PaymentIntro, str] = {
 }
 
 
-def payment_link(state: Request, url: str, deadline: datetime, intro: PaymentIntro = "submitted") -> list[Message]:
+def payment_link(
+    state: Request, url: str, deadline: datetime, intro: PaymentIntro = "submitted"
+) -> list[Message]:
     bubble = FlexBubble(
         body=FlexBox(
             layout="vertical",
