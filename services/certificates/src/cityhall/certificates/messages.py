@@ -33,6 +33,7 @@ from linebot.v3.messaging import (
     TextMessage,
     URIAction,
 )
+
 from cityhall.certificates.answers import Locality
 from cityhall.certificates.catalogue import Catalogue, Certificate, Labelled, Option
 from cityhall.certificates.domain import Request, Status
