@@ -13,6 +13,7 @@ from cityhall.certificates.answers import (
     parse_name,
     parse_phone,
     parse_postal_code,
+    parse_seal_number,
     parse_street,
 )
 
@@ -118,6 +119,25 @@ def test_the_rest_of_the_address() -> None:
         parse_street("駅の近く", town)
     with pytest.raises(BadAnswer, match="空"):
         parse_street(town.area, town)
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("00123456", "00123456"),
+        ("００１２－３４５６", "00123456"),
+        ("第1234号", "1234"),
+        (" 12 3456 ", "123456"),
+    ],
+)
+def test_seal_card_numbers(text: str, number: str) -> None:
+    assert parse_seal_number(text) == number
+
+
+@pytest.mark.parametrize("text", ["", "123", "12345678901", "印鑑", "1985年4月12日", "AB123456"])
+def test_what_is_not_a_seal_card_number_gets_its_own_message(text: str) -> None:
+    with pytest.raises(BadAnswer, match="4〜10桁の数字"):
+        parse_seal_number(text)
 
 
 def test_copies() -> None:

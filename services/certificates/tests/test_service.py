@@ -234,6 +234,52 @@ async def test_bad_answers_get_specific_messages_and_the_question_again(harness:
     assert await harness.cert.personal.decrypt(given[0].value) == ADDRESS
 
 
+async def test_a_seal_registration_certificate_is_for_the_registrant_with_the_cards_number(
+    harness: Harness,
+) -> None:
+    resident = harness.resident()
+    carousel = await resident.tap(MENU, expect="申請できる証明書の一覧")
+    assert "印鑑登録証明書" in content(carousel) and "代理人による申請はできません" in content(carousel)
+    start = "domain=certificates&action=start&c=inkan"
+    assert start in content(carousel)
+    copies = await resident.tap(start, expect="部数")  # no option asks whose certificate it is
+    assert "記載する人" not in content(copies)
+    told = await resident.expect("印鑑登録証明書の申請を始めます")
+    assert "登録しているご本人のみ申請できます" in content(told)
+    purpose = await resident.say("1", expect="使用目的")
+    await resident.tap(
+        find_postback(purpose, "不動産・登記の手続き"), expect="印鑑登録をしているご本人のお名前"
+    )
+    await resident.say(NAME, expect="生年月日")
+    await resident.say("1985年4月12日", expect="郵便番号")
+    await resident.say(POSTAL_CODE, expect="北品川")
+    await resident.say(STREET, expect="電話番号")
+    await resident.say(PHONE, expect="印鑑登録証")
+    await resident.say("いんかん", expect="4〜10桁の数字")
+    document = await resident.say("0012-3456", expect="本人確認書類の種類")
+    await resident.tap(find_postback(document, "運転免許証"), expect="表面を撮影")
+    summary = await resident.send_photo(licence_photo(), expect="申請内容の確認")
+    assert "印鑑登録証の番号" in content(summary) and "＊＊＊＊＊＊56" in content(summary)
+    assert "00123456" not in content(summary)
+    review = await harness.http().get(find_uri(summary, "内容を確認する"))
+    assert "印鑑登録証の番号" in review.text and "00123456" in review.text
+    # The number is personal data: encrypted in the event like the other answers.
+    request_id = request_id_of(find_postback(summary, "確定"))
+    given = [
+        e
+        for e in await harness.events(request_id)
+        if isinstance(e, RequesterDetailGiven) and e.field == "seal_number"
+    ]
+    assert len(given) == 1 and "00123456" not in given[0].value
+    assert await harness.cert.personal.decrypt(given[0].value) == "00123456"
+    assert "00123456" not in await outbound_texts(harness)
+    # It can be corrected like the other answers.
+    edit = await resident.tap(find_postback(summary, "修正"), expect="修正する項目")
+    await resident.tap(find_postback(edit, "印鑑登録証の番号"), expect="印鑑登録証")
+    again = await resident.say("00123457", expect="申請内容の確認")
+    assert "＊＊＊＊＊＊57" in content(again)
+
+
 async def test_the_summary_opens_the_full_request_on_the_towns_server_for_15_minutes(
     harness: Harness,
 ) -> None:

@@ -179,6 +179,20 @@ def parse_phone(text: str) -> str:
     return value if not value.startswith("+81") else digits
 
 
+# --- the 印鑑登録証 number -----------------------------------------------------------------------
+
+
+def parse_seal_number(text: str) -> str:
+    """The registration number printed on the 印鑑登録証 (digits; hyphens and spaces dropped)."""
+    value = re.sub(_DASHES, "", normalise(text).replace(" ", "")).removeprefix("No.").removeprefix("第")
+    value = value.removesuffix("号")
+    if not value.isdigit() or not 4 <= len(value) <= 10:
+        raise BadAnswer(
+            "印鑑登録証の番号は、カードに記載されている4〜10桁の数字で入力してください。（例：12345678）"
+        )
+    return value
+
+
 # --- copies -----------------------------------------------------------------------------------
 
 

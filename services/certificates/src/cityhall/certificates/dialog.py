@@ -8,7 +8,8 @@ except the photo download through the SDK's blob API, and nothing talks to anoth
 except the payment provider behind its port.
 
 Steps of a request: certificate → its options → copies → purpose → name → date of birth →
-address (postal code, then 番地・建物名) → phone → identity document → its photo → summary
+address (postal code, then 番地・建物名) → phone → what the certificate also asks (the
+印鑑登録証 number) → identity document → its photo → summary
 (内容を確認する / 確定 / 修正 / 中止) → payment link.
 """
 
@@ -34,6 +35,7 @@ from cityhall.certificates.answers import (
     parse_name,
     parse_phone,
     parse_postal_code,
+    parse_seal_number,
     parse_street,
 )
 from cityhall.certificates.catalogue import Catalogue
@@ -289,7 +291,9 @@ class Dialog:
         elif step == "purpose":
             turn.say(say.ask_purpose(rid, self.catalogue.purposes))
         elif step == "name":
-            turn.say(say.ask_name())
+            turn.say(say.ask_name(bool(cert and cert.registrant_only)))
+        elif step == "seal_number":
+            turn.say(say.ask_seal_number())
         elif step == "birth_date":
             turn.say(say.ask_birth_date(rid, self._today()))
         elif step == "address":
@@ -303,7 +307,7 @@ class Dialog:
         elif step == "photo":
             turn.say(say.ask_photo(state.id_document_label or "本人確認書類"))
         elif step == "edit":
-            turn.say(say.edit_menu(rid, bool(state.option_keys)))
+            turn.say(say.edit_menu(state))
         else:
             turn.say(*await self._summary(turn, state))
 
@@ -366,6 +370,7 @@ class Dialog:
                 fee=cert.fee,
                 postage=cert.postage,
                 option_keys=tuple(o.key for o in cert.options),
+                extra_fields=tuple(cert.asks),
                 at=self._now(),
             ),
         )
@@ -477,6 +482,8 @@ class Dialog:
                     value = parse_name(text)
                 case "birth_date":
                     value = parse_birth_date(text, self._today()).isoformat()
+                case "seal_number":
+                    value = parse_seal_number(text)
                 case "address":
                     locality = await self._locality(turn, session.awaiting)
                     value = locality.address(parse_street(text, locality))
@@ -514,7 +521,7 @@ class Dialog:
             step = f"option:{state.option_keys[0]}"
         elif name == "photo":
             step = "id_document"
-        elif name in ("copies", "purpose", "name", "birth_date", "address", "phone"):
+        elif name in ("copies", "purpose", *say.personal_fields(state)):
             step = name
         else:
             await self._reask(turn, session)
@@ -596,7 +603,7 @@ class Dialog:
             await self._postal_code(turn, session, text)
         elif step.startswith(STREET):
             await self._detail(turn, session, "address", text)
-        elif step in ("name", "birth_date", "phone"):
+        elif step in ("name", "birth_date", "phone", "seal_number"):
             await self._detail(turn, session, step, text)
         elif step == "copies":
             await self._copies(turn, session, text)

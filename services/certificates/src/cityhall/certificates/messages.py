@@ -37,7 +37,7 @@ from linebot.v3.messaging import (
 from cityhall.certificates.answers import Locality
 from cityhall.certificates.catalogue import Catalogue, Certificate, Labelled, Option
 from cityhall.certificates.domain import Request, Status
-from cityhall.certificates.events import MAX_COPIES, MIN_COPIES
+from cityhall.certificates.events import MAX_COPIES, MIN_COPIES, PERSONAL_FIELDS
 from cityhall.line.japanese import datetime_ja
 
 ACCENT = "#1e6fd9"
@@ -63,7 +63,14 @@ FIELD_LABELS = {
     "birth_date": "生年月日",
     "address": "住所",
     "phone": "電話番号",
+    "seal_number": "印鑑登録証の番号",
 }
+REGISTRANT_ONLY = "登録しているご本人のみ申請できます（代理人による申請はできません）。"
+
+
+def personal_fields(state: Request) -> list[str]:
+    """The personal fields this request asks for, in the order the dialog asks them."""
+    return [*PERSONAL_FIELDS, *state.extra_fields]
 
 
 def postback_data(action: str, request_id: uuid.UUID | None = None, **params: str | int) -> str:
@@ -137,6 +144,8 @@ def mask(field: str, value: str) -> str:
     if field == "phone":
         digits = [c for c in value if c.isdigit()]
         return "＊" * max(0, len(digits) - 4) + "".join(digits[-4:])
+    if field == "seal_number":
+        return "＊" * max(0, len(value) - 2) + value[-2:]
     return "＊＊＊"
 
 
@@ -149,6 +158,8 @@ def _certificate_bubble(cert: Certificate) -> FlexBubble:
     ]
     if cert.description:
         body.append(FlexText(text=cert.description, size="sm", color="#5b6775", wrap=True, margin="md"))
+    if cert.registrant_only and REGISTRANT_ONLY not in cert.description:
+        body.append(FlexText(text=REGISTRANT_ONLY, size="sm", color="#5b6775", wrap=True, margin="md"))
     body += [
         FlexSeparator(margin="lg"),
         _row("手数料", f"1通 {yen(cert.fee)}", margin="lg"),
@@ -190,7 +201,8 @@ def menu(catalogue: Catalogue, *, draft: bool) -> list[Message]:
 
 
 def started(cert: Certificate) -> TextMessage:
-    return _text(f"{cert.name}の申請を始めます。いくつか質問しますので、順にお答えください。")
+    note = f"\n{cert.name}は、{REGISTRANT_ONLY}" if cert.registrant_only else ""
+    return _text(f"{cert.name}の申請を始めます。いくつか質問しますので、順にお答えください。{note}")
 
 
 def ask_option(request_id: uuid.UUID, option: Option) -> TextMessage:
@@ -220,8 +232,13 @@ def ask_purpose(request_id: uuid.UUID, purposes: Sequence[Labelled]) -> TextMess
     )
 
 
-def ask_name() -> TextMessage:
-    return _text("申請される方のお名前を、フルネームで入力してください。\n（例：山田 太郎）")
+def ask_name(registrant_only: bool = False) -> TextMessage:
+    who = "印鑑登録をしているご本人" if registrant_only else "申請される方"
+    return _text(f"{who}のお名前を、フルネームで入力してください。\n（例：山田 太郎）")
+
+
+def ask_seal_number() -> TextMessage:
+    return _text("お手元の印鑑登録証（カード）に記載されている登録番号を入力してください。\n（例：12345678）")
 
 
 def ask_birth_date(request_id: uuid.UUID, today: date) -> TextMessage:
@@ -343,7 +360,7 @@ def summary(view: SummaryView) -> list[Message]:
         _row("使用目的", state.purpose_label),
         FlexSeparator(margin="md"),
     ]
-    rows += [_row(FIELD_LABELS[f], view.masked.get(f, "")) for f in FIELD_LABELS]
+    rows += [_row(FIELD_LABELS[f], view.masked.get(f, "")) for f in personal_fields(state)]
     rows += [
         _row("本人確認書類", f"{state.id_document_label}（写真あり）"),
         FlexSeparator(margin="md"),
@@ -389,17 +406,13 @@ def summary(view: SummaryView) -> list[Message]:
     ]
 
 
-def edit_menu(request_id: uuid.UUID, has_options: bool) -> TextMessage:
-    fields = [("options", "証明書の内容")] if has_options else []
-    fields += [
-        ("copies", "部数"),
-        ("purpose", "使用目的"),
-        ("name", "お名前"),
-        ("birth_date", "生年月日"),
-        ("address", "住所"),
-        ("phone", "電話番号"),
-        ("photo", "本人確認書類"),
-    ]
+def edit_menu(state: Request) -> TextMessage:
+    assert state.request_id is not None
+    request_id = state.request_id
+    fields = [("options", "証明書の内容")] if state.option_keys else []
+    fields += [("copies", "部数"), ("purpose", "使用目的")]
+    fields += [(f, FIELD_LABELS[f]) for f in personal_fields(state)]
+    fields.append(("photo", "本人確認書類"))
     return _text(
         "修正する項目をお選びください。",
         *[

@@ -16,6 +16,7 @@ from typing import Any
 
 from cityhall.certificates.events import (
     CATEGORY,
+    PERSONAL_FIELDS,
     CertificateIssued,
     CertificateMailed,
     CopiesChosen,
@@ -143,7 +144,9 @@ class RequestsProjection:
                 case PurposeChosen():
                     changes.update(purpose=event.label, last_activity=at)
                 case RequesterDetailGiven():
-                    changes.update({f"{event.field}_token": event.value, "last_activity": at})
+                    changes["last_activity"] = at
+                    if event.field in PERSONAL_FIELDS:  # the view has a column for each of these
+                        changes[f"{event.field}_token"] = event.value
                 case IdDocumentChosen():
                     changes.update(id_document=event.label, last_activity=at)
                 case IdPhotoAttached():

@@ -30,7 +30,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from cityhall.certificates.catalogue import Catalogue
 from cityhall.certificates.domain import Request as CertificateRequest
 from cityhall.certificates.events import Command, request_stream
-from cityhall.certificates.messages import FIELD_LABELS, STATUS_LABELS, yen
+from cityhall.certificates.messages import FIELD_LABELS, STATUS_LABELS, personal_fields, yen
 from cityhall.events.db import Pool
 from cityhall.events.decider import CommandHandler
 from cityhall.events.personal import FORGOTTEN, PersonalData
@@ -185,8 +185,8 @@ def _rows(state: CertificateRequest, details: dict[str, str], catalogue: Catalog
     rows.append(("証明書", state.certificate_name))
     rows += [(names.get(key, key), state.option_labels.get(key, "")) for key in state.option_keys]
     rows += [("部数", f"{state.copies}通" if state.copies else ""), ("使用目的", state.purpose_label)]
-    for name, label in FIELD_LABELS.items():
-        value = details.get(name, "")
+    for name in personal_fields(state):
+        label, value = FIELD_LABELS[name], details.get(name, "")
         if value == FORGOTTEN:
             value = "（消去済み）"
         elif name == "birth_date" and value:
