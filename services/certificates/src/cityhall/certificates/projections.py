@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
 from cityhall.certificates.events import (
@@ -42,8 +42,7 @@ from cityhall.certificates.events import (
 from cityhall.events.db import Connection
 from cityhall.events.envelope import registry
 from cityhall.events.store import RecordedEvent
-
-JST = timezone(timedelta(hours=9), "JST")
+from cityhall.line.japanese import JST
 
 REQUESTS = "certificate_requests"
 DAILY = "certificate_daily"
