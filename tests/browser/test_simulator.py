@@ -8,7 +8,6 @@ state the real services are in; test_issue3.py runs the whole embedded system.
 from __future__ import annotations
 
 import contextlib
-
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
