@@ -1,8 +1,9 @@
 """The deployment files agree with the code: every service and tool is built, composed and
 deployed; they use only settings the code documents; probes, users and references are sound.
 
-Pure file checks (no Docker engine or cluster here); `kubectl kustomize` renders each overlay
-when kubectl is installed.
+Pure file checks (no Docker engine or cluster here). Every image is built from deploy/Dockerfile
+with the build arguments docker-compose.yml gives it; the Kubernetes workloads are what
+`kubectl kustomize` renders from each overlay (those checks need kubectl).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+SERVICE_COMPONENT = K8S / "components" / "service"  # a service's Deployment and Service
+OVERLAYS = ("dev", "production")
 
 # The shared names (docs/architecture.md "Two ways to run", README.md); services add theirs in their READMEs
 # or module docstrings, which `documented_env()` reads.
@@ -48,7 +53,6 @@ ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
 
 @dataclass(frozen=True)
 class Package:
-    dir: Path
     name: str
     services: tuple[str, ...]  # its `cityhall.services` entry points
 
@@ -59,31 +63,70 @@ def packages(*folders: str) -> list[Package]:
         project = tomllib.loads(pyproject.read_text())["project"]
         names = tuple(project.get("entry-points", {}).get("cityhall.services", {}))
         if names:
-            found.append(Package(pyproject.parent, project["name"], names))
+            found.append(Package(project["name"], names))
     return found
 
 
-PACKAGES = packages("services", "tools")  # each has a Dockerfile
-IMAGES = {p.name: p for p in PACKAGES}  # image cityhall-gateway is built from package cityhall-gateway
-# Every runnable service, a library's too (libs/web's staff-portal runs from an image that holds it).
-SERVICES = {s for p in packages("libs", "services", "tools") for s in p.services}
+# The workspace packages with services to run (a library's too: libs/web's staff-portal).
+PACKAGES = {p.name: p for p in packages("libs", "services", "tools")}
+SERVICES = {s for p in PACKAGES.values() for s in p.services}
 
 
-def dockerfile(package: Package) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of the final stage; continuation lines joined, comments dropped."""
-    text = re.sub(r"\\\n", " ", (package.dir / "Dockerfile").read_text())
+@dataclass(frozen=True)
+class Image:
+    name: str
+    packages: tuple[str, ...]  # build argument PACKAGES
+    service: str  # build argument SERVICE: the image runs `cityhall service <service>`
+    build: dict[str, Any]  # its compose `build:`
+
+
+def compose() -> dict[str, Any]:
+    spec: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return spec
+
+
+def image_name(reference: str) -> str:
+    """cityhall-gateway of registry.example.jp/cityhall/cityhall-gateway:0.1.0 (overlays may
+    move an image to a registry)."""
+    return reference.split(":")[0].rsplit("/", 1)[-1]
+
+
+def images() -> dict[str, Image]:
+    """Every image compose builds, by name, with the build arguments it is built with."""
+    found: dict[str, Image] = {}
+    for name, service in compose()["services"].items():
+        if "build" not in service:
+            continue
+        args = service["build"].get("args", {})
+        image = Image(
+            image_name(service["image"]),
+            tuple(args.get("PACKAGES", "").split()),
+            args.get("SERVICE", ""),
+            service["build"],
+        )
+        assert found.setdefault(image.name, image) == image, f"{name}: {image.name} is built two ways"
+    return found
+
+
+IMAGES = images()
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the final stage, then ("BUILD", ...) for the build stage's
+    RUNs and ("BUILD-ARG", ...) for its ARGs; continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     instructions = [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
     stages = [i for i, (op, _) in enumerate(instructions) if op == "FROM"]
     return instructions[stages[-1] :] + [
-        ("BUILD", args) for op, args in instructions[: stages[-1]] if op == "RUN"
+        ("BUILD" if op == "RUN" else "BUILD-ARG", args)
+        for op, args in instructions[: stages[-1]]
+        if op in ("RUN", "ARG")
     ]
 
 
 def image_cmd(image: str) -> list[str]:
-    package = IMAGES[image.split(":")[0].rsplit("/", 1)[-1]]
-    cmd: list[str] = json.loads(next(args for op, args in dockerfile(package) if op == "CMD"))
-    return cmd
+    return ["cityhall", "service", IMAGES[image_name(image)].service]
 
 
 def documented_env() -> set[str]:
@@ -105,23 +148,35 @@ def k8s_documents() -> Iterator[tuple[Path, dict[str, Any]]]:
             yield path, doc
 
 
-def cityhall_containers() -> Iterator[tuple[str, dict[str, Any]]]:
-    """(where, container) for every container of ours in a Deployment or Job under deploy/k8s."""
-    for path, doc in k8s_documents():
-        if doc.get("kind") in ("Deployment", "Job"):
+needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+
+
+@cache
+def rendered(overlay: str) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def cityhall_containers(overlay: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, container) for every container of ours in a Deployment or Job the overlay renders."""
+    for doc in rendered(overlay):
+        if doc["kind"] in ("Deployment", "Job"):
             for container in doc["spec"]["template"]["spec"]["containers"]:
-                if container["image"].split(":")[0] in IMAGES:
-                    yield f"{path.relative_to(ROOT)}:{doc['metadata']['name']}", container
+                if image_name(container["image"]) in IMAGES:
+                    yield f"overlays/{overlay}:{doc['metadata']['name']}", container
 
 
-def compose() -> dict[str, Any]:
-    spec: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
-    return spec
+def deployed(container: dict[str, Any]) -> tuple[str, ...]:
+    """The command a container runs: its own, or its image's."""
+    return tuple(container.get("command", []) + container.get("args", []) or image_cmd(container["image"]))
 
 
 def compose_services() -> Iterator[tuple[str, dict[str, Any]]]:
     for name, service in compose()["services"].items():
-        if service.get("image", "").split(":")[0] in IMAGES:
+        if image_name(service.get("image", "")) in IMAGES:
             yield name, service
 
 
@@ -129,14 +184,20 @@ def test_the_workspace_has_services_to_deploy() -> None:
     assert {"gateway", "notify", "line-emulator", "simulator"} <= SERVICES
 
 
-@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
-def test_dockerfile_builds_only_its_package_and_runs_it_as_a_non_root_container(package: Package) -> None:
-    steps = dockerfile(package)
+def test_the_dockerfile_installs_only_the_named_packages_and_runs_the_service_as_a_non_root_container() -> (
+    None
+):
+    steps = dockerfile()
     args = {op: [a for o, a in steps if o == op] for op in {op for op, _ in steps}}
-    sync = " ".join(args.get("BUILD", []))
-    assert "uv sync --locked --no-dev" in sync and f"--package {package.name}" in sync
-    cmd = json.loads(args["CMD"][-1])
-    assert cmd[:2] == ["cityhall", "service"] and cmd[2] in package.services
+    sync = " ".join(args["BUILD"])
+    assert (
+        "uv sync --locked --no-dev" in sync
+        and '--package "$package"' in sync
+        and "--all-packages" not in sync
+    )
+    assert "for package in $PACKAGES" in sync and "PACKAGES" in args["BUILD-ARG"]
+    assert "SERVICE" in args["ARG"] and "CITYHALL_SERVICE=${SERVICE}" in " ".join(args["ENV"])
+    assert json.loads(args["CMD"][-1]) == ["sh", "-c", 'exec cityhall service "$CITYHALL_SERVICE"']
     user = args["USER"][-1].split(":")[0]
     assert user not in ("root", "0")
     assert "8000" in args["EXPOSE"]
@@ -145,35 +206,59 @@ def test_dockerfile_builds_only_its_package_and_runs_it_as_a_non_root_container(
     assert "CITYHALL_BIND_HOST=0.0.0.0" in env and "CITYHALL_PORT=8000" in env
 
 
-@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
-def test_the_image_gets_its_files_only_from_its_build_stage(package: Package) -> None:
+def test_the_image_gets_its_files_only_from_its_build_stage() -> None:
     # The build stage installs from the repository (the one context); anything else copied in
     # (`COPY --from=<name>`, a file beside the repository) would need another build context.
-    copies = [args for op, args in dockerfile(package) if op in ("COPY", "ADD")]
+    copies = [args for op, args in dockerfile() if op in ("COPY", "ADD")]
     assert copies and all(args.startswith("--from=build ") for args in copies), copies
 
 
-def test_every_service_is_run_by_compose_and_by_a_kubernetes_workload() -> None:
-    wanted = SERVICES
+@pytest.mark.parametrize("image", IMAGES.values(), ids=lambda i: i.name)
+def test_each_image_holds_the_package_of_the_service_it_runs(image: Image) -> None:
+    assert image.packages and set(image.packages) <= set(PACKAGES), f"{image.name}: unknown {image.packages}"
+    assert any(image.service in PACKAGES[p].services for p in image.packages), image
+    assert image.name == f"cityhall-{image.service}"
+
+
+def test_compose_builds_every_image_from_the_one_dockerfile() -> None:
+    declared = {args.split("=")[0] for op, args in dockerfile() if op in ("ARG", "BUILD-ARG")}
+    for image in IMAGES.values():
+        build = image.build
+        assert build["context"] == "."
+        assert set(build) <= {"context", "dockerfile", "args"}, (
+            f"{image.name}: the repository is the only build context"
+        )
+        assert ROOT / build["dockerfile"] == DOCKERFILE, image.name
+        assert {"PACKAGES", "SERVICE"} <= set(build["args"]) <= declared, image.name
+
+
+def test_every_service_is_built_and_run_by_compose() -> None:
+    built = {image.service for image in IMAGES.values()}
     composed = {
         tuple(service.get("command") or image_cmd(service["image"])) for _, service in compose_services()
     }
-    deployed = {
-        tuple(container.get("command", []) + container.get("args", []) or image_cmd(container["image"]))
-        for _, container in cityhall_containers()
-    }
-    for name in wanted:
+    for name in SERVICES:
+        assert name in built, f"no image in docker-compose.yml runs {name}"
         assert ("cityhall", "service", name) in composed, f"no compose service runs {name}"
-        assert ("cityhall", "service", name) in deployed, f"no Deployment under deploy/k8s runs {name}"
 
 
-def test_compose_builds_each_image_from_its_own_dockerfile() -> None:
-    for name, service in compose_services():
-        image = service["image"].split(":")[0]
-        build = service["build"]
-        assert build["context"] == "."
-        assert set(build) == {"context", "dockerfile"}, f"{name}: the repository is the only build context"
-        assert (ROOT / build["dockerfile"]).parent == IMAGES[image].dir, name
+def test_every_service_has_a_kubernetes_folder() -> None:
+    """A service's folder uses components/service and names the service (kubectl-free; the
+    rendered overlays are checked below)."""
+    named: set[str] = set()
+    for kustomization in K8S.rglob("kustomization.yaml"):
+        spec = yaml.safe_load(kustomization.read_text())
+        if any((kustomization.parent / c).resolve() == SERVICE_COMPONENT for c in spec.get("components", [])):
+            [generator] = spec["configMapGenerator"]
+            named |= {literal.removeprefix("name=") for literal in generator["literals"]}
+    assert named >= SERVICES, f"no folder under deploy/k8s names {sorted(SERVICES - named)}"
+
+
+@needs_kubectl
+def test_every_service_is_run_by_a_kubernetes_workload() -> None:
+    commands = {deployed(container) for overlay in OVERLAYS for _, container in cityhall_containers(overlay)}
+    for name in SERVICES:
+        assert ("cityhall", "service", name) in commands, f"no Deployment under deploy/k8s runs {name}"
 
 
 def test_manifests_use_only_documented_settings() -> None:
@@ -181,26 +266,36 @@ def test_manifests_use_only_documented_settings() -> None:
     used: dict[str, set[str]] = {}
     for name, service in compose_services():
         used[f"compose {name}"] = set(service.get("environment", {}))
-    for where, container in cityhall_containers():
-        used[where] = {e["name"] for e in container.get("env", [])}
+    if shutil.which("kubectl"):
+        for overlay in OVERLAYS:
+            for where, container in cityhall_containers(overlay):
+                used[where] = {e["name"] for e in container.get("env", [])}
     for kustomization in K8S.rglob("kustomization.yaml"):
         for generator in yaml.safe_load(kustomization.read_text()).get("configMapGenerator", []):
-            used[str(kustomization)] = {literal.split("=", 1)[0] for literal in generator.get("literals", [])}
+            if generator["name"] == "cityhall-config":  # the settings (the others name a service)
+                used[str(kustomization)] = {
+                    literal.split("=", 1)[0] for literal in generator.get("literals", [])
+                }
+    assert any(where.endswith("kustomization.yaml") for where in used)
     for where, names in used.items():
         assert names <= known, f"{where}: undocumented {sorted(names - known)}"
 
 
-def test_probes_and_security_of_every_deployment() -> None:
-    for path, doc in k8s_documents():
-        if doc.get("kind") != "Deployment":
-            continue
-        pod = doc["spec"]["template"]["spec"]
-        assert pod["securityContext"]["runAsNonRoot"] is True, path
-        for container in pod["containers"]:
-            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", path
-            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", path
-            assert container["securityContext"]["readOnlyRootFilesystem"] is True, path
-            assert {"requests", "limits"} <= set(container["resources"]), path
+def assert_probes_and_security(where: str, deployment: dict[str, Any]) -> None:
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True, where
+    for container in pod["containers"]:
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", where
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", where
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True, where
+        assert {"requests", "limits"} <= set(container["resources"]), where
+
+
+def test_probes_and_security_of_every_deployment_file() -> None:
+    found = [(path, doc) for path, doc in k8s_documents() if doc.get("kind") == "Deployment"]
+    assert found  # components/service/service.yaml at least
+    for path, doc in found:
+        assert_probes_and_security(str(path), doc)
 
 
 def test_every_mount_is_routed_by_the_ingress_and_the_compose_proxy() -> None:
@@ -253,14 +348,10 @@ def test_compose_postgres_18_keeps_its_data_in_the_volume() -> None:
             assert any(v.endswith(":/var/lib/postgresql") for v in service["volumes"]), name
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
-@pytest.mark.parametrize("overlay", ["dev", "production"])
+@needs_kubectl
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlay_renders(overlay: str) -> None:
-    out = subprocess.run(
-        ["kubectl", "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True, timeout=60
-    )
-    assert out.returncode == 0, out.stderr
-    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    docs = rendered(overlay)
     config_maps = {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}
     # Secrets: generated by the overlay, written by CloudNativePG (<cluster>-app), or created by
     # the operator before a production apply (deploy/README.md).
@@ -269,6 +360,10 @@ def test_overlay_renders(overlay: str) -> None:
     if overlay == "production":
         secrets |= PRODUCTION_SECRETS
     for doc in docs:
+        if doc["kind"] == "Deployment":
+            assert_probes_and_security(f"overlays/{overlay}:{doc['metadata']['name']}", doc)
+            [container] = doc["spec"]["template"]["spec"]["containers"]
+            assert image_name(container["image"]) in IMAGES, f"{container['image']}: not built"
         if doc["kind"] in ("Deployment", "Job"):
             for container in doc["spec"]["template"]["spec"]["containers"]:
                 refs = {e["configMapRef"]["name"] for e in container.get("envFrom", [])}
@@ -290,15 +385,18 @@ def served_domains(commands: list[tuple[str, ...]]) -> str:
     return ",".join(sorted(served))
 
 
-def test_the_gateway_is_told_the_domains_of_the_services_deployed_with_it() -> None:
+def test_the_gateway_is_told_the_domains_of_the_services_composed_with_it() -> None:
     services = dict(compose_services())
     composed = [tuple(s.get("command") or image_cmd(s["image"])) for s in services.values()]
     configured = services["gateway"]["environment"]["CITYHALL_SERVED_DOMAINS"]
     assert sorted(configured.split(",")) == served_domains(composed).split(","), "docker-compose.yml"
-    containers = dict(cityhall_containers())
-    deployed = [
-        tuple(c.get("command", []) + c.get("args", []) or image_cmd(c["image"])) for c in containers.values()
-    ]
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_is_told_the_domains_of_the_services_deployed_with_it(overlay: str) -> None:
+    containers = dict(cityhall_containers(overlay))
     [gateway] = [c for where, c in containers.items() if where.endswith(":gateway")]
     env = {e["name"]: e.get("value") for e in gateway.get("env", [])}
-    assert sorted(env["CITYHALL_SERVED_DOMAINS"].split(",")) == served_domains(deployed).split(","), "k8s"
+    served = served_domains([deployed(c) for c in containers.values()])
+    assert sorted(env["CITYHALL_SERVED_DOMAINS"].split(",")) == served.split(","), f"overlays/{overlay}"

@@ -79,7 +79,7 @@ def test_no_tracked_file_refers_to_a_path_outside_the_repository() -> None:
         ("tools/simulator/README.md", "![](../../docs/screenshots/a.png)", False),
         ("tests/x.py", 'LINE_OPENAPI_DIR = "' + "/" + 'work/shared/line-openapi"', True),
         ("Makefile", "cd " + "/" + "root/project && make", True),
-        ("tools/line-emulator/Dockerfile", "RUN --mount=type=cache,target=/" + "root/.cache/uv", False),
+        ("deploy/Dockerfile", "RUN --mount=type=cache,target=/" + "root/.cache/uv", False),
         ("libs/web/README.md", "https://example.com/home/page and /var/lib/cityhall", False),
     ],
 )
