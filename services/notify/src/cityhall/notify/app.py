@@ -17,11 +17,12 @@ from cityhall.events.consumer import IdempotentConsumer
 from cityhall.events.projection import ProjectionRunner
 from cityhall.events.relay import OutboxRelay
 from cityhall.line.contracts import OUTBOUND_TOPIC, intents_topic
+from cityhall.line.ratelimit import RateLimit
 from cityhall.notify.api import create_api
 from cityhall.notify.delivery import Deliverer, Friends
 from cityhall.notify.dispatcher import DeliveryQueue, Dispatcher
 from cityhall.notify.handlers import Handlers
-from cityhall.notify.line_api import LINE_LIMITS, Backoff, Endpoint, Limit, LineApi
+from cityhall.notify.line_api import LINE_LIMITS, Backoff, Endpoint, LineApi
 from cityhall.notify.projections import DeliveriesProjection
 from cityhall.runtime.env import EnvSettings
 from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
@@ -34,7 +35,7 @@ LINE_API = "https://api.line.me"
 class Options:
     workers: int = 32
     line_timeout: float = 10.0
-    limits: Mapping[Endpoint, Limit] = field(default_factory=lambda: dict(LINE_LIMITS))
+    limits: Mapping[Endpoint, RateLimit] = field(default_factory=lambda: dict(LINE_LIMITS))
     backoff: Backoff = field(default_factory=Backoff)
     web: WebConfig | None = None
     """Staff sign-in for the API; None: from the environment (`CITYHALL_SESSION_SECRET`, OIDC)."""

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import aiohttp
@@ -28,6 +28,8 @@ from linebot.v3.messaging import (
     AsyncMessagingApi,
     Configuration,
 )
+
+from cityhall.line.ratelimit import LINE_RATE_LIMITS, RateLimit, TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -51,48 +53,15 @@ def retry_key(idempotency_key: str, chunk: int | None = None) -> str:
 # --- rate limits ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Limit:
-    count: int
-    per_seconds: float
-    burst: float
-    """Requests that may go out at once. Kept small for per-second limits, so that LINE's own
-    bucket is never drained by a burst and network jitter cannot push us over."""
-
-
-LINE_LIMITS: Mapping[Endpoint, Limit] = {
-    # developers.line.biz/en/reference/messaging-api/#rate-limits ("other endpoints": 2,000/s)
-    "push": Limit(2000, 1.0, 200),
-    "reply": Limit(2000, 1.0, 200),
-    "multicast": Limit(200, 1.0, 20),
-    "broadcast": Limit(60, 3600.0, 1),
-    "narrowcast": Limit(60, 3600.0, 1),
+# LINE's limits, with small bursts for the per-second ones so that LINE's own bucket is never
+# drained by a burst and network jitter cannot push us over.
+LINE_LIMITS: Mapping[Endpoint, RateLimit] = {
+    "push": replace(LINE_RATE_LIMITS["push"], burst=200),
+    "reply": replace(LINE_RATE_LIMITS["reply"], burst=200),
+    "multicast": replace(LINE_RATE_LIMITS["multicast"], burst=20),
+    "broadcast": replace(LINE_RATE_LIMITS["broadcast"], burst=1),
+    "narrowcast": replace(LINE_RATE_LIMITS["narrowcast"], burst=1),
 }
-
-
-class TokenBucket:
-    """Refills at count/per_seconds up to `burst`. `acquire` reserves the next token and sleeps
-    until it exists (the balance may go negative), so waiters are served in order, without polling."""
-
-    def __init__(self, limit: Limit, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = limit.count / limit.per_seconds
-        self.burst = max(1.0, limit.burst)
-        self._tokens = self.burst
-        self._clock = clock
-        self._updated = clock()
-
-    def reserve(self) -> float:
-        """Take a token; returns how long to wait until it is really there."""
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
-        self._updated = now
-        self._tokens -= 1.0
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-
-    async def acquire(self) -> None:
-        wait = self.reserve()
-        if wait > 0:
-            await asyncio.sleep(wait)
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -140,7 +109,7 @@ class LineApi:
         self,
         configuration: Configuration,
         *,
-        limits: Mapping[Endpoint, Limit] = LINE_LIMITS,
+        limits: Mapping[Endpoint, RateLimit] = LINE_LIMITS,
         timeout: float = 10.0,
         backoff: Backoff | None = None,
         max_connections: int = 64,

@@ -9,7 +9,8 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field
 from pydantic_settings import NoDecode
 
-from cityhall.line_emulator.rules import DEFAULT_RATE_LIMITS, RateLimit, parse_rate_limits
+from cityhall.line.ratelimit import LINE_RATE_LIMITS, RateLimit
+from cityhall.line_emulator.rules import parse_rate_limits
 from cityhall.runtime.env import EnvSettings
 
 
@@ -17,7 +18,7 @@ from cityhall.runtime.env import EnvSettings
 class EmulatorSettings:
     tokens: frozenset[str] | None = None
     """Accepted channel access tokens; None accepts any non-empty bearer token."""
-    rate_limits: Mapping[str, RateLimit] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
+    rate_limits: Mapping[str, RateLimit] = field(default_factory=lambda: dict(LINE_RATE_LIMITS))
     """Per endpoint (push, multicast, reply, broadcast, narrowcast); an empty map disables them."""
     reply_token_ttl: float = 60.0
     retry_key_ttl: float = 24 * 3600.0
@@ -62,7 +63,7 @@ class EmulatorEnv(EnvSettings):
     )
     """Comma-separated accepted tokens."""
     rate_limits: Annotated[dict[str, RateLimit], NoDecode, BeforeValidator(_rate_limits)] = Field(
-        default_factory=lambda: dict(DEFAULT_RATE_LIMITS), alias="LINE_EMULATOR_RATE_LIMITS"
+        default_factory=lambda: dict(LINE_RATE_LIMITS), alias="LINE_EMULATOR_RATE_LIMITS"
     )
     """`off`, or overrides of LINE's limits: `push=10/s,broadcast=5/h`."""
     reply_token_ttl: float = Field(
