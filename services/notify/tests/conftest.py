@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from linebot.v3.messaging import Message, TextMessage
 
+from cityhall.events.backoff import Backoff
 from cityhall.events.bus import Bus, Record
 from cityhall.events.db import Pool, create_pool, migrate
 from cityhall.events.embedded_bus import EmbeddedBus
@@ -26,7 +27,6 @@ from cityhall.line.webhooks import ulid
 from cityhall.line_emulator.settings import EmulatorSettings
 from cityhall.line_emulator.testing import EmulatorServer
 from cityhall.notify.app import Notify, Options, start
-from cityhall.notify.line_api import Backoff
 from cityhall.runtime.service import ServiceContext, Settings
 from cityhall.web import WebConfig
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from linebot.v3.messaging import Configuration
 from pydantic import Field
 
+from cityhall.events.backoff import Backoff
 from cityhall.events.consumer import IdempotentConsumer
 from cityhall.events.projection import ProjectionRunner
 from cityhall.events.relay import OutboxRelay
@@ -22,7 +23,7 @@ from cityhall.notify.api import create_api
 from cityhall.notify.delivery import Deliverer, Friends
 from cityhall.notify.dispatcher import DeliveryQueue, Dispatcher
 from cityhall.notify.handlers import Handlers
-from cityhall.notify.line_api import LINE_LIMITS, Backoff, Endpoint, LineApi
+from cityhall.notify.line_api import LINE_BACKOFF, LINE_LIMITS, Endpoint, LineApi
 from cityhall.notify.projections import DeliveriesProjection
 from cityhall.runtime.env import EnvSettings
 from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
@@ -36,7 +37,7 @@ class Options:
     workers: int = 32
     line_timeout: float = 10.0
     limits: Mapping[Endpoint, RateLimit] = field(default_factory=lambda: dict(LINE_LIMITS))
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: Backoff = LINE_BACKOFF
     web: WebConfig | None = None
     """Staff sign-in for the API; None: from the environment (`CITYHALL_SESSION_SECRET`, OIDC)."""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 import uuid
 from collections import Counter
@@ -29,6 +28,7 @@ from linebot.v3.messaging import (
     Configuration,
 )
 
+from cityhall.events.backoff import Backoff
 from cityhall.line.ratelimit import LINE_RATE_LIMITS, RateLimit, TokenBucket
 
 log = logging.getLogger(__name__)
@@ -67,15 +67,9 @@ LINE_LIMITS: Mapping[Endpoint, RateLimit] = {
 # --- answers -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Backoff:
-    base: float = 0.2
-    cap: float = 30.0
-    give_up_after: float = 600.0
-    """Seconds of retrying before the request is recorded as failed (LINE keeps retry keys 24 h)."""
-
-    def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
+LINE_BACKOFF = Backoff(base=0.2, cap=30.0, give_up_after=600.0)
+"""Retries of one request: jittered, for ten minutes before it is recorded as failed (LINE keeps
+retry keys 24 h)."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +113,7 @@ class LineApi:
         self.api = AsyncMessagingApi(self.client)
         self.buckets = {name: TokenBucket(limit) for name, limit in limits.items()}
         self.timeout = timeout
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or LINE_BACKOFF
         self.requests: Counter[Endpoint] = Counter()
         """Requests sent so far, by endpoint."""
         self.answers: Counter[tuple[Endpoint, str]] = Counter()
@@ -150,7 +144,7 @@ class LineApi:
         return answer
 
     async def send(self, endpoint: Endpoint, call: Callable[[float], Awaitable[ApiResponse]]) -> Answer:
-        """`attempt` until LINE gives a final answer or `backoff.give_up_after` has passed.
+        """`attempt` until LINE gives a final answer or the backoff gives up.
 
         `call(timeout)` must send the very same request each time (same body, same retry key).
         """
@@ -164,7 +158,7 @@ class LineApi:
             if not retryable(answer):
                 break
             delay = self.backoff.delay(attempts)
-            if time.monotonic() + delay - started > self.backoff.give_up_after:
+            if self.backoff.gives_up(attempts, time.monotonic() + delay - started):
                 answer = Answer(
                     "gave_up",
                     answer.status,
