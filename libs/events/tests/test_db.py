@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import asyncpg
@@ -51,75 +52,69 @@ async def test_an_unflushed_transaction_that_fails_leaves_nothing_and_the_connec
     assert await store.read_stream("counter-1") == []
 
 
-def _package(root: Path, name: str, files: dict[str, str]) -> str:
-    """A throwaway importable package `name` with `migrations/*.sql` under `root`."""
-    folder = root / name / "migrations"
-    folder.mkdir(parents=True, exist_ok=True)
-    (root / name / "__init__.py").write_text("")
-    for file, sql in files.items():
-        (folder / file).write_text(sql)
-    return name
+Packages = Callable[[str, dict[str, str]], str]
 
 
-async def test_migrate_applies_once_and_records_each_checksum(
-    fresh_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Packages:
+    """Writes a throwaway importable package with `migrations/*.sql` files (again: edits it)."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    sql = "CREATE TABLE widgets (id int)"
-    package = _package(tmp_path, "mig_once", {"001_widgets.sql": sql})
+
+    def write(name: str, files: dict[str, str]) -> str:
+        folder = tmp_path / name / "migrations"
+        folder.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name / "__init__.py").write_text("")
+        for file, sql in files.items():
+            (folder / file).write_text(sql)
+        return name
+
+    return write
+
+
+@pytest.fixture
+async def bare_pool(fresh_database: str) -> AsyncIterator[Pool]:
     pool = await create_pool(fresh_database, "svc_mig")
-    try:
-        assert await migrate(pool, [package]) == ["mig_once/001_widgets.sql"]
-        assert await migrate(pool, [package]) == []
-        rows = await pool.fetch("SELECT name, checksum FROM schema_migrations")
-        assert [(r["name"], r["checksum"]) for r in rows] == [("001_widgets.sql", migration_checksum(sql))]
-    finally:
-        await pool.close()
+    yield pool
+    await pool.close()
+
+
+WIDGETS = "CREATE TABLE widgets (id int)"
+EDITED = "CREATE TABLE widgets (id bigint)"
+
+
+async def test_migrate_applies_once_and_records_each_checksum(bare_pool: Pool, packages: Packages) -> None:
+    package = packages("mig_once", {"001_widgets.sql": WIDGETS})
+    assert await migrate(bare_pool, [package]) == ["mig_once/001_widgets.sql"]
+    assert await migrate(bare_pool, [package]) == []
+    rows = await bare_pool.fetch("SELECT name, checksum FROM schema_migrations")
+    assert [(r["name"], r["checksum"]) for r in rows] == [("001_widgets.sql", migration_checksum(WIDGETS))]
 
 
 async def test_migrate_refuses_an_applied_migration_that_was_edited_and_applies_nothing(
-    fresh_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bare_pool: Pool, packages: Packages
 ) -> None:
-    monkeypatch.syspath_prepend(str(tmp_path))
-    package = _package(tmp_path, "mig_edit", {"001_widgets.sql": "CREATE TABLE widgets (id int)"})
-    pool = await create_pool(fresh_database, "svc_mig")
-    try:
-        await migrate(pool, [package])
-        _package(
-            tmp_path,
-            package,
-            {
-                "001_widgets.sql": "CREATE TABLE widgets (id bigint)",
-                "002_gadgets.sql": "CREATE TABLE gadgets ()",
-            },
-        )
-        with pytest.raises(MigrationEdited, match=r"mig_edit/migrations/001_widgets\.sql"):
-            await migrate(pool, [package])
-        assert await pool.fetchval("SELECT to_regclass('gadgets')") is None  # nothing half-applied
-    finally:
-        await pool.close()
+    package = packages("mig_edit", {"001_widgets.sql": WIDGETS})
+    await migrate(bare_pool, [package])
+    packages(package, {"001_widgets.sql": EDITED, "002_gadgets.sql": "CREATE TABLE gadgets ()"})
+    with pytest.raises(MigrationEdited, match=r"mig_edit/migrations/001_widgets\.sql"):
+        await migrate(bare_pool, [package])
+    assert await bare_pool.fetchval("SELECT to_regclass('gadgets')") is None  # nothing half-applied
 
 
 async def test_migrate_records_checksums_for_a_database_from_before_checksums(
-    fresh_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bare_pool: Pool, packages: Packages
 ) -> None:
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sql = "CREATE TABLE widgets (id int)"
-    package = _package(tmp_path, "mig_old", {"001_widgets.sql": sql})
-    pool = await create_pool(fresh_database, "svc_mig")
-    try:
-        # The table as the runner created it before it recorded checksums, with one row applied.
-        await pool.execute(
-            """CREATE TABLE schema_migrations (
-                   package text NOT NULL, name text NOT NULL,
-                   applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (package, name));
-               CREATE TABLE widgets (id int);
-               INSERT INTO schema_migrations (package, name) VALUES ('mig_old', '001_widgets.sql')"""
-        )
-        assert await migrate(pool, [package]) == []
-        assert await pool.fetchval("SELECT checksum FROM schema_migrations") == migration_checksum(sql)
-        _package(tmp_path, package, {"001_widgets.sql": "CREATE TABLE widgets (id bigint)"})
-        with pytest.raises(MigrationEdited):
-            await migrate(pool, [package])
-    finally:
-        await pool.close()
+    package = packages("mig_old", {"001_widgets.sql": WIDGETS})
+    # The table as the runner created it before it recorded checksums, with one row applied.
+    await bare_pool.execute(
+        """CREATE TABLE schema_migrations (
+               package text NOT NULL, name text NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (package, name));
+           CREATE TABLE widgets (id int);
+           INSERT INTO schema_migrations (package, name) VALUES ('mig_old', '001_widgets.sql')"""
+    )
+    assert await migrate(bare_pool, [package]) == []
+    assert await bare_pool.fetchval("SELECT checksum FROM schema_migrations") == migration_checksum(WIDGETS)
+    packages(package, {"001_widgets.sql": EDITED})
+    with pytest.raises(MigrationEdited):
+        await migrate(bare_pool, [package])

@@ -15,16 +15,15 @@ def test_unset_variables_give_the_documented_defaults() -> None:
 
 
 def test_the_shared_names_are_read_and_blank_is_the_same_as_unset() -> None:
-    settings = Settings.from_env(
-        {
-            "CITYHALL_PORT": "9000",
-            "DATABASE_URL": "postgresql://db/cityhall",
-            "KAFKA_BOOTSTRAP_SERVERS": "",
-            "LINE_API_URL": "  ",
-            "CITYHALL_DATA_DIR": "/var/lib/cityhall",
-            "UNRELATED": "ignored",
-        }
+    env = dict(
+        CITYHALL_PORT="9000",
+        DATABASE_URL="postgresql://db/cityhall",
+        KAFKA_BOOTSTRAP_SERVERS="",
+        LINE_API_URL="  ",
+        CITYHALL_DATA_DIR="/var/lib/cityhall",
+        UNRELATED="ignored",
     )
+    settings = Settings.from_env(env)
     assert settings.port == 9000
     assert settings.public_url == "http://127.0.0.1:9000"  # follows the port unless set
     assert settings.database_url == "postgresql://db/cityhall"
