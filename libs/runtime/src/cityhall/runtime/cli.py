@@ -16,6 +16,7 @@ import uvicorn
 import uvloop
 
 from cityhall.events.bus import Bus
+from cityhall.events.db import MigrationEdited
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.kafka_bus import KafkaBus
 from cityhall.events.localpg import LocalPostgres
@@ -251,7 +252,7 @@ def main() -> None:
     _add_plugin_commands()
     try:
         app()
-    except ConfigError as exc:  # a bad setting: the message names the variable, no traceback
+    except (ConfigError, MigrationEdited) as exc:  # the message names the variable or the file
         raise SystemExit(f"cityhall: {exc}") from None
 
 
