@@ -162,8 +162,9 @@ class Simulator:
         self.quick_reply("就職・勤務先への提出", then="お名前")
         self.type("山田 花子", then="生年月日")
         self.type("1985年2月30日", then="という日付は存在しません")
-        self.type("1985年4月12日", then="住民登録のある住所")
-        self.type("ポケット市桜町4-5-6 さくら荘203", then="電話番号")
+        self.type("1985年4月12日", then="住民登録のある住所の郵便番号")
+        self.type("140-0001", then="東京都品川区北品川")
+        self.type("4-5-6 さくら荘203", then="電話番号")
         self.type("080-2468-1357", then="本人確認書類の種類")
         self.quick_reply("運転免許証", then="表面を撮影")
         self.page.locator("#photo-input").set_input_files(
@@ -227,6 +228,15 @@ def test_a_resident_requests_a_juminhyo_and_a_clerk_approves_issues_and_mails(
     sim.request_certificate(licence_photo())
     sim.chat.locator(".msg.theirs", has_text="申請内容の確認").last.scroll_into_view_if_needed()
     screenshot(phone, "simulator-certificate-summary.png")
+    # 内容を確認する: the whole request, unmasked, on the town's own server.
+    with resident_context.expect_page() as opened:
+        sim.button("内容を確認する", within="申請内容の確認").click()
+    review = opened.value
+    review.wait_for_load_state()
+    expect(review.get_by_role("heading", level=1)).to_have_text("申請内容の確認")
+    expect(review.locator("main")).to_contain_text("〒140-0001 東京都品川区北品川4-5-6 さくら荘203")
+    expect(review.locator("main")).to_contain_text("1985年4月12日")
+    review.close()
 
     clerk = Dashboard(desk, embedded.url)
     clerk.login("cert-clerk", embedded.password("cert-clerk"))
@@ -252,6 +262,7 @@ def test_a_resident_requests_a_juminhyo_and_a_clerk_approves_issues_and_mails(
     desk.get_by_label("証明書の交付番号").fill("J-2025-000123")
     desk.get_by_role("button", name="発行を記録する").click()
     expect(desk.get_by_role("status")).to_contain_text("発行を記録しました")
+    sim.wait_for("を発行しました")
     desk.get_by_label("郵便の追跡番号").fill("1234-5678-9012")
     desk.get_by_role("button", name="発送を記録する").click()
     expect(desk.get_by_role("status")).to_contain_text("発送を記録しました")
@@ -282,7 +293,7 @@ def test_a_clerk_rejects_and_the_resident_is_told_the_reason_and_refunded(
     clerk.login("cert-admin", embedded.password("cert-admin"))
     expect(desk.locator("table[data-queue='identity'] tr", has_text=number)).to_be_visible()
     clerk.open_request(number)
-    desk.get_by_label("差し戻しの理由").select_option(label="写真が不鮮明で読み取れない")
+    desk.get_by_label("差し戻しの理由").select_option(label="写真が不鮮明で読み取れませんでした")
     desk.get_by_label("申請者への補足（任意）").fill("明るい場所で、文字が読めるように撮り直してください。")
     desk.get_by_role("button", name="差し戻して返金する").click()
     expect(desk.get_by_role("status")).to_contain_text("差し戻しました")
@@ -290,7 +301,7 @@ def test_a_clerk_rejects_and_the_resident_is_told_the_reason_and_refunded(
 
     sim.wait_for("申請をお戻しします")
     told = sim.chat.locator(".msg.theirs", has_text="申請をお戻しします").last
-    expect(told).to_contain_text("写真が不鮮明で読み取れない")
+    expect(told).to_contain_text("写真が不鮮明で読み取れませんでした")
     expect(told).to_contain_text("710円は自動で返金します")
     sim.wait_for("返金手続きが完了しました")
     sim.chat.locator(".msg.theirs", has_text="返金手続きが完了しました").last.scroll_into_view_if_needed()

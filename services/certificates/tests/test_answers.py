@@ -8,11 +8,13 @@ import pytest
 
 from cityhall.certificates.answers import (
     BadAnswer,
-    parse_address,
     parse_birth_date,
     parse_copies,
     parse_name,
     parse_phone,
+    parse_postal_code,
+    parse_seal_number,
+    parse_street,
 )
 
 TODAY = date(2025, 4, 1)
@@ -74,11 +76,68 @@ def test_names_and_addresses() -> None:
         parse_name("山田1号")
     with pytest.raises(BadAnswer, match="空"):
         parse_name("   ")
-    assert parse_address("ポケット市中央1-2-3") == "ポケット市中央1-2-3"
-    with pytest.raises(BadAnswer, match="短すぎる"):
-        parse_address("中央")
-    with pytest.raises(BadAnswer, match="番地"):
-        parse_address("ポケット市中央町のあたり")
+
+
+@pytest.mark.parametrize("text", ["140-0001", "1400001", "〒140-0001", "１４０ー０００１", " 140 0001 "])
+def test_a_postal_code_fills_the_prefecture_and_town(text: str) -> None:
+    locality = parse_postal_code(text)
+    assert (locality.postal_code, locality.prefecture, locality.area) == (
+        "140-0001",
+        "東京都",
+        "東京都品川区北品川",
+    )
+    assert locality.address("1-2-3") == "〒140-0001 東京都品川区北品川1-2-3"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("000-0000", "当たる住所が見つかりませんでした"),
+        ("1985年4月12日", "7桁の数字"),
+        ("ポケット市中央1-2-3", "7桁の数字"),
+        ("140-001", "7桁の数字"),
+        ("", "7桁の数字"),
+    ],
+)
+def test_what_is_not_a_known_postal_code_gets_its_own_message(text: str, says: str) -> None:
+    with pytest.raises(BadAnswer, match=says):
+        parse_postal_code(text)
+
+
+def test_the_rest_of_the_address() -> None:
+    town = parse_postal_code("2310023")  # 神奈川県横浜市中区山下町
+    assert parse_street(" 1-2-3  ハイツ101 ", town) == "1-2-3 ハイツ101"
+    assert parse_street("三丁目4番", town) == "三丁目4番"
+    # Retyping the town (with or without the prefecture) does not double it.
+    assert parse_street(f"{town.area}1-2-3", town) == "1-2-3"
+    assert parse_street(f"{town.area.removeprefix('神奈川県')}1-2-3", town) == "1-2-3"
+    with pytest.raises(BadAnswer, match="日付のようです"):
+        parse_street("1985年4月12日", town)
+    with pytest.raises(BadAnswer, match="日付のようです"):
+        parse_street("令和6年1月1日", town)
+    with pytest.raises(BadAnswer, match="番地が見当たりません"):
+        parse_street("駅の近く", town)
+    with pytest.raises(BadAnswer, match="空"):
+        parse_street(town.area, town)
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("00123456", "00123456"),
+        ("００１２－３４５６", "00123456"),
+        ("第1234号", "1234"),
+        (" 12 3456 ", "123456"),
+    ],
+)
+def test_seal_card_numbers(text: str, number: str) -> None:
+    assert parse_seal_number(text) == number
+
+
+@pytest.mark.parametrize("text", ["", "123", "12345678901", "印鑑", "1985年4月12日", "AB123456"])
+def test_what_is_not_a_seal_card_number_gets_its_own_message(text: str) -> None:
+    with pytest.raises(BadAnswer, match="4〜10桁の数字"):
+        parse_seal_number(text)
 
 
 def test_copies() -> None:

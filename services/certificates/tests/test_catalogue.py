@@ -20,6 +20,10 @@ def test_the_packaged_catalogue_has_the_required_certificates() -> None:
     assert {"本人のみ", "世帯全員", "記載あり", "記載なし"} <= labels
     assert juminhyo.total(2) == 2 * 300 + juminhyo.postage
     assert catalogue.purposes and catalogue.id_documents and catalogue.rejection_reasons
+    # 印鑑登録証明書, as the rich menu and the welcome promise: only the registrant, with the card's number.
+    inkan = catalogue.certificate("inkan")
+    assert inkan is not None and inkan.name == "印鑑登録証明書"
+    assert inkan.registrant_only and inkan.asks == ["seal_number"] and not inkan.options
 
 
 def test_a_catalogue_file_from_the_environment(tmp_path: Path) -> None:

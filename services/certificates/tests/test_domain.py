@@ -222,6 +222,32 @@ def test_personal_data_enters_events_only_encrypted() -> None:
     g.when(GiveDetail(field="nickname", value=token("x"), at=at(1))).then_refused("unknown_field")
 
 
+def test_a_certificate_that_asks_for_the_seal_card_number_needs_it_before_submitting() -> None:
+    inkan = STARTED.model_copy(
+        update={"certificate_code": "inkan", "option_keys": (), "extra_fields": ("seal_number",)}
+    )
+    start = START.model_copy(
+        update={"certificate_code": "inkan", "option_keys": (), "extra_fields": ("seal_number",)}
+    )
+    given(certificate_decider).when(start).then(inkan)
+    answered = (inkan, *DRAFT[2:])
+    assert state(*answered).missing() == ["seal_number"]
+    refusal = given(certificate_decider, *answered).when(SUBMIT).then_refused("incomplete")
+    assert "seal_number" in str(refusal)
+    number = GiveDetail(field="seal_number", value=token("MDAxMjM0NTY"), at=at(9.5))
+    given(certificate_decider, *answered).when(number).then(
+        RequesterDetailGiven(field="seal_number", value=number.value, at=at(9.5))
+    )
+    assert not state(
+        *answered, RequesterDetailGiven(field="seal_number", value=number.value, at=at(9.5))
+    ).missing()
+    # Encrypted like the other answers, and only for a certificate that asks for it.
+    given(certificate_decider, *answered).when(
+        GiveDetail(field="seal_number", value="00123456", at=at(9.5))
+    ).then_refused("not_encrypted")
+    given(certificate_decider, *DRAFT).when(number).then_refused("unknown_field")
+
+
 # --- 確定 -----------------------------------------------------------------------------------------
 
 

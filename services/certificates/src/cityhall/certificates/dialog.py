@@ -8,7 +8,9 @@ except the photo download through the SDK's blob API, and nothing talks to anoth
 except the payment provider behind its port.
 
 Steps of a request: certificate → its options → copies → purpose → name → date of birth →
-address → phone → identity document → its photo → summary (確定 / 修正 / 中止) → payment link.
+address (postal code, then 番地・建物名) → phone → what the certificate also asks (the
+印鑑登録証 number) → identity document → its photo → summary
+(内容を確認する / 確定 / 修正 / 中止) → payment link.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ from linebot.v3.messaging import Message
 from cityhall.certificates import messages as say
 from cityhall.certificates.answers import (
     BadAnswer,
+    Locality,
     normalise,
-    parse_address,
     parse_birth_date,
     parse_copies,
     parse_name,
     parse_phone,
+    parse_postal_code,
+    parse_seal_number,
+    parse_street,
 )
 from cityhall.certificates.catalogue import Catalogue
 from cityhall.certificates.domain import Request
@@ -53,6 +58,7 @@ from cityhall.certificates.events import (
 from cityhall.certificates.payments import PaymentProvider, ProviderError
 from cityhall.certificates.photos import Downloader, PhotoRefused, PhotoStore
 from cityhall.certificates.projections import resident_request_ids
+from cityhall.certificates.resident import ResidentLinks
 from cityhall.events.db import Connection
 from cityhall.events.decider import CommandHandler, Decision, DomainError
 from cityhall.events.envelope import Envelope
@@ -66,10 +72,13 @@ from cityhall.line.contracts import (
     dialog_event,
     outbound_message,
 )
+from cityhall.line.japanese import jst
 
 log = logging.getLogger(__name__)
 
 DOMAIN = "certificates"
+STREET = "address:"
+"""The step after the postal code: `address:<the postal code, encrypted>`."""
 ABORT_WORDS = {"中止", "やめる", "キャンセル", "中断"}
 STATUS_WORDS = {"申請状況", "状況"}
 
@@ -129,9 +138,11 @@ class Dialog:
         photos: PhotoStore,
         content: Downloader,
         provider: PaymentProvider,
+        links: ResidentLinks,
         clock: Callable[[], datetime],
         settings: DialogSettings | None = None,
     ) -> None:
+        self.links = links
         self.catalogue = catalogue
         self.store = store
         self.requests = requests
@@ -257,7 +268,7 @@ class Dialog:
         return self.clock()
 
     def _today(self) -> date:
-        return say.jst(self.clock()).date()
+        return jst(self.clock()).date()
 
     # --- steps -----------------------------------------------------------------------------
 
@@ -300,11 +311,15 @@ class Dialog:
         elif step == "purpose":
             turn.say(say.ask_purpose(rid, self.catalogue.purposes))
         elif step == "name":
-            turn.say(say.ask_name())
+            turn.say(say.ask_name(bool(cert and cert.registrant_only)))
+        elif step == "seal_number":
+            turn.say(say.ask_seal_number())
         elif step == "birth_date":
             turn.say(say.ask_birth_date(rid, self._today()))
         elif step == "address":
-            turn.say(say.ask_address())
+            turn.say(say.ask_postal_code())
+        elif step.startswith(STREET):
+            turn.say(say.ask_street(rid, await self._locality(turn, step)))
         elif step == "phone":
             turn.say(say.ask_phone())
         elif step == "id_document":
@@ -312,7 +327,7 @@ class Dialog:
         elif step == "photo":
             turn.say(say.ask_photo(state.id_document_label or "本人確認書類"))
         elif step == "edit":
-            turn.say(say.edit_menu(rid, bool(state.option_keys)))
+            turn.say(say.edit_menu(state))
         else:
             turn.say(*await self._summary(turn, state))
 
@@ -323,7 +338,9 @@ class Dialog:
         }
         cert = self.catalogue.certificate(state.certificate_code)
         names = {o.key: o.label for o in cert.options} if cert else {}
-        return say.summary(say.SummaryView(state, masked, names))
+        assert state.request_id is not None
+        review = self.links.review_url(state.request_id, state.user_id)
+        return say.summary(say.SummaryView(state, masked, names, review))
 
     async def _advance(
         self, turn: Turn, session: Session, answered: str, decision: Decision[Request]
@@ -373,6 +390,7 @@ class Dialog:
                 fee=cert.fee,
                 postage=cert.postage,
                 option_keys=tuple(o.key for o in cert.options),
+                extra_fields=tuple(cert.asks),
                 at=self._now(),
             ),
         )
@@ -434,6 +452,9 @@ class Dialog:
             case "edit":
                 turn.session = Session(request_id, "edit")
                 await self._prompt(turn, turn.session)
+            case "postal":
+                turn.session = Session(request_id, "address", session.editing)
+                await self._prompt(turn, turn.session)
             case "editfield":
                 await self._edit_field(turn, session, params.get("f", ""))
             case "abort":
@@ -481,8 +502,11 @@ class Dialog:
                     value = parse_name(text)
                 case "birth_date":
                     value = parse_birth_date(text, self._today()).isoformat()
+                case "seal_number":
+                    value = parse_seal_number(text)
                 case "address":
-                    value = parse_address(text)
+                    locality = await self._locality(turn, session.awaiting)
+                    value = locality.address(parse_street(text, locality))
                 case _:
                     value = parse_phone(text)
         except BadAnswer as exc:
@@ -496,13 +520,28 @@ class Dialog:
         )
         await self._advance(turn, session, name, decision)
 
+    async def _postal_code(self, turn: Turn, session: Session, text: str) -> None:
+        """The postal code fills the prefecture and town; it waits, encrypted, in the session for the rest."""
+        try:
+            locality = parse_postal_code(text)
+        except BadAnswer as exc:
+            turn.say(say.invalid(str(exc)))
+            return
+        token = await self.personal.encrypt(turn.intent.user_id, locality.postal_code, conn=turn.conn)
+        turn.session = Session(session.request_id, STREET + token, session.editing)
+        turn.say(say.ask_street(session.request_id, locality))
+
+    async def _locality(self, turn: Turn, step: str) -> Locality:
+        code = await self.personal.decrypt(step.removeprefix(STREET), conn=turn.conn)
+        return parse_postal_code(code)
+
     async def _edit_field(self, turn: Turn, session: Session, name: str) -> None:
         state = await self._state(turn, session.request_id)
         if name == "options" and state.option_keys:
             step = f"option:{state.option_keys[0]}"
         elif name == "photo":
             step = "id_document"
-        elif name in ("copies", "purpose", "name", "birth_date", "address", "phone"):
+        elif name in ("copies", "purpose", *say.personal_fields(state)):
             step = name
         else:
             await self._reask(turn, session)
@@ -558,7 +597,7 @@ class Dialog:
                 return
             raise
         turn.session = None  # the rest happens through buttons and links, not free text
-        turn.say(*say.payment_link(decision.state, checkout.url, deadline))
+        turn.say(*say.payment_link(decision.state, self._pay_url(decision.state), deadline))
 
     # --- free text and photos --------------------------------------------------------------
 
@@ -574,8 +613,17 @@ class Dialog:
         if words in ABORT_WORDS:
             await self._abort(turn, session)
             return
+        if words == say.REVIEW_LABEL and session.awaiting == "confirm":
+            await self._prompt(turn, session)  # a fresh 内容を確認する link (the last one expired)
+            return
+        if await self._typed_button(turn, session, words):
+            return
         step = session.awaiting
-        if step in ("name", "birth_date", "address", "phone"):
+        if step == "address":
+            await self._postal_code(turn, session, text)
+        elif step.startswith(STREET):
+            await self._detail(turn, session, "address", text)
+        elif step in ("name", "birth_date", "phone", "seal_number"):
             await self._detail(turn, session, step, text)
         elif step == "copies":
             await self._copies(turn, session, text)
@@ -584,6 +632,19 @@ class Dialog:
             await self._prompt(turn, session)
         else:
             await self._reask(turn, session)
+
+    async def _typed_button(self, turn: Turn, session: Session, words: str) -> bool:
+        """A typed label of a button the resident's current step shows counts as tapping it."""
+        shown = Turn(turn.intent, turn.envelope, turn.conn, session)
+        await self._prompt(shown, session)
+        if shown.session is None:  # the step could not be shown (the draft was closed): say so
+            turn.session, turn.replies = None, shown.replies
+            return True
+        for button in say.postback_buttons(shown.replies):
+            if words in (normalise(button.label), normalise(button.display_text)):
+                await self._postback(turn, postback_params(button.data))
+                return True
+        return False
 
     async def _image(self, turn: Turn) -> None:
         session = turn.session
@@ -677,7 +738,7 @@ class Dialog:
         assert state.payment_deadline is not None or state.status not in ("payment_pending", "payment_failed")
         if state.status == "payment_pending":
             assert state.payment_deadline is not None
-            turn.say(*say.payment_link(state, state.checkout_url, state.payment_deadline))
+            turn.say(*say.payment_link(state, self._pay_url(state), state.payment_deadline, "reminder"))
             return
         if state.status != "payment_failed":
             turn.say(say.no_payment_needed(state))
@@ -700,4 +761,13 @@ class Dialog:
             turn.say(say.no_payment_needed(await self._state(turn, request_id)))
             return
         assert decision.state.payment_deadline is not None
-        turn.say(*say.payment_link(decision.state, checkout.url, decision.state.payment_deadline))
+        turn.say(
+            *say.payment_link(
+                decision.state, self._pay_url(decision.state), decision.state.payment_deadline, "renewed"
+            )
+        )
+
+    def _pay_url(self, state: Request) -> str:
+        """The 支払う button leads through the town's server to whichever checkout is current."""
+        assert state.request_id is not None
+        return self.links.pay_url(state.request_id, state.user_id)

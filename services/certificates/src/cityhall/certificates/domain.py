@@ -103,6 +103,7 @@ class Request:
     fee: int = 0
     postage: int = 0
     option_keys: tuple[str, ...] = ()
+    extra_fields: tuple[str, ...] = ()
     options: dict[str, str] = field(default_factory=dict)
     option_labels: dict[str, str] = field(default_factory=dict)
     copies: int | None = None
@@ -142,7 +143,7 @@ class Request:
             gaps.append("copies")
         if self.purpose is None:
             gaps.append("purpose")
-        gaps += [f for f in PERSONAL_FIELDS if f not in self.details]
+        gaps += [f for f in (*PERSONAL_FIELDS, *self.extra_fields) if f not in self.details]
         if self.id_document is None:
             gaps.append("id_document")
         if self.photo_id is None:
@@ -186,6 +187,7 @@ def decide(command: Command, state: Request) -> Sequence[Event]:
                     fee=command.fee,
                     postage=command.postage,
                     option_keys=command.option_keys,
+                    extra_fields=command.extra_fields,
                     at=command.at,
                 )
             ]
@@ -204,7 +206,7 @@ def decide(command: Command, state: Request) -> Sequence[Event]:
             return [PurposeChosen(code=command.code, label=command.label, at=command.at)]
         case GiveDetail():
             _require_drafting(state)
-            if command.field not in PERSONAL_FIELDS:
+            if command.field not in PERSONAL_FIELDS and command.field not in state.extra_fields:
                 raise _refuse("unknown_field", f"no personal field {command.field}")
             if not is_encrypted(command.value):
                 raise _refuse("not_encrypted", "personal data enters events only encrypted")
@@ -419,6 +421,7 @@ def evolve(state: Request, event: Event) -> Request:
                 fee=event.fee,
                 postage=event.postage,
                 option_keys=tuple(event.option_keys),
+                extra_fields=tuple(event.extra_fields),
                 last_activity=event.at,
             )
         case OptionChosen():

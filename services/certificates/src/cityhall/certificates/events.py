@@ -21,6 +21,10 @@ CATEGORY = "certificateRequest"
 
 PersonalField = Literal["name", "birth_date", "address", "phone"]
 PERSONAL_FIELDS: tuple[PersonalField, ...] = ("name", "birth_date", "address", "phone")
+"""What every request asks of the resident."""
+ExtraField = Literal["seal_number"]
+EXTRA_FIELDS: tuple[ExtraField, ...] = ("seal_number",)
+"""Personal fields only some certificates ask for (the catalogue's `asks`): the 印鑑登録証 number."""
 MIN_COPIES, MAX_COPIES = 1, 10
 
 
@@ -48,6 +52,7 @@ class Start(_Command):
     fee: int = Field(ge=0)
     postage: int = Field(ge=0)
     option_keys: tuple[str, ...]
+    extra_fields: tuple[ExtraField, ...] = ()
     at: datetime
 
 
@@ -214,6 +219,8 @@ class RequestStarted(Event):
     postage: int
     option_keys: tuple[str, ...]
     at: datetime
+    extra_fields: tuple[ExtraField, ...] = ()
+    """Personal fields this certificate asks for besides `PERSONAL_FIELDS`."""
 
 
 @registry.register
@@ -243,7 +250,7 @@ class PurposeChosen(Event):
 @registry.register
 class RequesterDetailGiven(Event):
     TYPE = "cityhall.certificates.requester_detail_given.v1"
-    field: PersonalField
+    field: PersonalField | ExtraField
     value: str
     """Encrypted with the resident's key (`pd1:…`)."""
     at: datetime

@@ -2,7 +2,7 @@
 
 - `Notices` (consumer of `events.certificates`): tells the resident about what happened to
   their request when it did not come from their own tap: 受付 after payment, 本人確認完了,
-  発行・発送, 差し戻し with the refund, payment failed or expired, refund done.
+  発行, 発送, 差し戻し with the refund, payment failed or expired, refund done.
 - `PaymentCallbacks`: the provider's signed notice in, `ConfirmPayment` / `FailPayment` out.
 - `Desk`: the dashboard's commands (approve, reject, issue, mail, forget), each recorded in
   the audit log in the same transaction.
@@ -24,6 +24,7 @@ from cityhall.certificates.events import (
     CATEGORY,
     SOURCE,
     Approve,
+    CertificateIssued,
     CertificateMailed,
     Command,
     ConfirmPayment,
@@ -91,6 +92,8 @@ class Notices:
                 messages.append(say.identity_confirmed(state))
             case IdentityRejected():
                 messages.append(say.rejected(state, event.reason_label, event.note))
+            case CertificateIssued():
+                messages.append(say.issued(state))
             case CertificateMailed():
                 messages.append(say.mailed(state, event.tracking_number))
             case RefundRequested() if event.reason in ("late_payment", "duplicate_payment"):

@@ -6,10 +6,12 @@ Pure builders, SDK models in and out. Personal fields never appear in clear in a
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
+from typing import Literal
 from urllib.parse import urlencode
 
 from linebot.v3.messaging import (
@@ -32,11 +34,12 @@ from linebot.v3.messaging import (
     URIAction,
 )
 
+from cityhall.certificates.answers import Locality
 from cityhall.certificates.catalogue import Catalogue, Certificate, Labelled, Option
 from cityhall.certificates.domain import Request, Status
-from cityhall.certificates.events import MAX_COPIES, MIN_COPIES
+from cityhall.certificates.events import MAX_COPIES, MIN_COPIES, PERSONAL_FIELDS
+from cityhall.line.japanese import datetime_ja
 
-JST = timezone(timedelta(hours=9), "JST")
 ACCENT = "#1e6fd9"
 
 STATUS_LABELS: dict[Status, str] = {
@@ -53,12 +56,21 @@ STATUS_LABELS: dict[Status, str] = {
     "expired": "期限切れ",
 }
 
+REVIEW_LABEL = "内容を確認する"
+
 FIELD_LABELS = {
     "name": "お名前",
     "birth_date": "生年月日",
     "address": "住所",
     "phone": "電話番号",
+    "seal_number": "印鑑登録証の番号",
 }
+REGISTRANT_ONLY = "登録しているご本人のみ申請できます（代理人による申請はできません）。"
+
+
+def personal_fields(state: Request) -> list[str]:
+    """The personal fields this request asks for, in the order the dialog asks them."""
+    return [*PERSONAL_FIELDS, *state.extra_fields]
 
 
 def postback_data(action: str, request_id: uuid.UUID | None = None, **params: str | int) -> str:
@@ -85,8 +97,32 @@ def yen(amount: int) -> str:
     return f"{amount:,}円"
 
 
-def jst(moment: datetime) -> datetime:
-    return moment.astimezone(JST)
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str
+    display_text: str
+
+
+def postback_buttons(messages: Sequence[Message]) -> list[Button]:
+    """Every postback button and quick reply in `messages`, in the order they appear."""
+    found: list[Button] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            action = node.get("action")
+            if isinstance(action, dict) and action.get("type") == "postback":
+                found.append(
+                    Button(action.get("label", ""), action.get("data", ""), action.get("displayText", ""))
+                )
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk([m.to_dict() for m in messages])
+    return found
 
 
 # --- masking ---------------------------------------------------------------------------------
@@ -103,10 +139,13 @@ def mask(field: str, value: str) -> str:
             return "＊＊＊＊"
         return f"{born.year}年＊月＊日"
     if field == "address":
+        value = re.sub(r"^〒\S+\s*", "", value)  # the postal code is not shown either
         return (value[:6] + "…") if len(value) > 6 else value[:2] + "…"
     if field == "phone":
         digits = [c for c in value if c.isdigit()]
         return "＊" * max(0, len(digits) - 4) + "".join(digits[-4:])
+    if field == "seal_number":
+        return "＊" * max(0, len(value) - 2) + value[-2:]
     return "＊＊＊"
 
 
@@ -119,6 +158,8 @@ def _certificate_bubble(cert: Certificate) -> FlexBubble:
     ]
     if cert.description:
         body.append(FlexText(text=cert.description, size="sm", color="#5b6775", wrap=True, margin="md"))
+    if cert.registrant_only and REGISTRANT_ONLY not in cert.description:
+        body.append(FlexText(text=REGISTRANT_ONLY, size="sm", color="#5b6775", wrap=True, margin="md"))
     body += [
         FlexSeparator(margin="lg"),
         _row("手数料", f"1通 {yen(cert.fee)}", margin="lg"),
@@ -160,7 +201,8 @@ def menu(catalogue: Catalogue, *, draft: bool) -> list[Message]:
 
 
 def started(cert: Certificate) -> TextMessage:
-    return _text(f"{cert.name}の申請を始めます。いくつか質問しますので、順にお答えください。")
+    note = f"\n{cert.name}は、{REGISTRANT_ONLY}" if cert.registrant_only else ""
+    return _text(f"{cert.name}の申請を始めます。いくつか質問しますので、順にお答えください。{note}")
 
 
 def ask_option(request_id: uuid.UUID, option: Option) -> TextMessage:
@@ -190,8 +232,13 @@ def ask_purpose(request_id: uuid.UUID, purposes: Sequence[Labelled]) -> TextMess
     )
 
 
-def ask_name() -> TextMessage:
-    return _text("申請される方のお名前を、フルネームで入力してください。\n（例：山田 太郎）")
+def ask_name(registrant_only: bool = False) -> TextMessage:
+    who = "印鑑登録をしているご本人" if registrant_only else "申請される方"
+    return _text(f"{who}のお名前を、フルネームで入力してください。\n（例：山田 太郎）")
+
+
+def ask_seal_number() -> TextMessage:
+    return _text("お手元の印鑑登録証（カード）に記載されている登録番号を入力してください。\n（例：12345678）")
 
 
 def ask_birth_date(request_id: uuid.UUID, today: date) -> TextMessage:
@@ -208,10 +255,17 @@ def ask_birth_date(request_id: uuid.UUID, today: date) -> TextMessage:
     )
 
 
-def ask_address() -> TextMessage:
+def ask_postal_code() -> TextMessage:
     return _text(
-        "住民登録のある住所を、番地・建物名・部屋番号まで入力してください。証明書はこの住所へ郵送します。\n"
-        "（例：ポケット市中央1-2-3 ポケットハイツ101）"
+        "住民登録のある住所の郵便番号を入力してください。証明書はこの住所へ郵送します。\n（例：140-0001）"
+    )
+
+
+def ask_street(request_id: uuid.UUID, locality: Locality) -> TextMessage:
+    return _text(
+        f"〒{locality.postal_code} {locality.area}\n"
+        "ですね。続けて、番地・建物名・部屋番号を入力してください。\n（例：1-2-3 ポケットハイツ101）",
+        _postback("郵便番号を入力し直す", postback_data("postal", request_id)),
     )
 
 
@@ -291,6 +345,8 @@ class SummaryView:
     state: Request
     masked: dict[str, str]
     option_names: dict[str, str]
+    review_url: str
+    """The full request on the town's own server (a signed, short-lived link)."""
 
 
 def summary(view: SummaryView) -> list[Message]:
@@ -304,7 +360,7 @@ def summary(view: SummaryView) -> list[Message]:
         _row("使用目的", state.purpose_label),
         FlexSeparator(margin="md"),
     ]
-    rows += [_row(FIELD_LABELS[f], view.masked.get(f, "")) for f in FIELD_LABELS]
+    rows += [_row(FIELD_LABELS[f], view.masked.get(f, "")) for f in personal_fields(state)]
     rows += [
         _row("本人確認書類", f"{state.id_document_label}（写真あり）"),
         FlexSeparator(margin="md"),
@@ -312,7 +368,8 @@ def summary(view: SummaryView) -> list[Message]:
         _row("郵送料", yen(state.postage)),
         _row("合計", yen(state.total), bold=True),
         FlexText(
-            text="個人情報保護のため、お名前・生年月日・住所・電話番号は一部を伏せて表示しています。",
+            text="個人情報保護のため、お名前・生年月日・住所・電話番号は一部を伏せて表示しています。"
+            "「内容を確認する」で、すべての内容を市のサーバーのページで確認できます（15分間有効）。",
             size="xxs",
             color="#8a94a0",
             wrap=True,
@@ -330,6 +387,7 @@ def summary(view: SummaryView) -> list[Message]:
             layout="vertical",
             spacing="sm",
             contents=[
+                FlexButton(style="secondary", action=URIAction(label=REVIEW_LABEL, uri=view.review_url)),
                 FlexButton(
                     style="primary",
                     color=ACCENT,
@@ -348,17 +406,13 @@ def summary(view: SummaryView) -> list[Message]:
     ]
 
 
-def edit_menu(request_id: uuid.UUID, has_options: bool) -> TextMessage:
-    fields = [("options", "証明書の内容")] if has_options else []
-    fields += [
-        ("copies", "部数"),
-        ("purpose", "使用目的"),
-        ("name", "お名前"),
-        ("birth_date", "生年月日"),
-        ("address", "住所"),
-        ("phone", "電話番号"),
-        ("photo", "本人確認書類"),
-    ]
+def edit_menu(state: Request) -> TextMessage:
+    assert state.request_id is not None
+    request_id = state.request_id
+    fields = [("options", "証明書の内容")] if state.option_keys else []
+    fields += [("copies", "部数"), ("purpose", "使用目的")]
+    fields += [(f, FIELD_LABELS[f]) for f in personal_fields(state)]
+    fields.append(("photo", "本人確認書類"))
     return _text(
         "修正する項目をお選びください。",
         *[
@@ -416,7 +470,18 @@ def stale_button() -> TextMessage:
 # --- submission and payment -----------------------------------------------------------------------
 
 
-def payment_link(state: Request, url: str, deadline: datetime) -> list[Message]:
+PaymentIntro = Literal["submitted", "renewed", "reminder"]
+PAYMENT_INTROS: dict[PaymentIntro, str] = {
+    "submitted": "申請内容を確定しました。続けて手数料と郵送料のお支払いをお願いします。\n"
+    "お支払いが確認できしだい、申請を受け付けます。",
+    "renewed": "新しいお支払いのリンクを作成しました。以前のリンクは使えませんので、こちらからお支払いください。",
+    "reminder": "お支払いのご案内です。こちらからお支払いください。",
+}
+
+
+def payment_link(
+    state: Request, url: str, deadline: datetime, intro: PaymentIntro = "submitted"
+) -> list[Message]:
     bubble = FlexBubble(
         body=FlexBox(
             layout="vertical",
@@ -428,7 +493,7 @@ def payment_link(state: Request, url: str, deadline: datetime) -> list[Message]:
                 _row("証明書", f"{state.certificate_name} {state.copies}通", margin="md"),
                 _row("お支払い額", yen(state.amount or state.total), bold=True),
                 FlexText(
-                    text=f"{jst(deadline):%H時%M分}までにお支払いください。期限を過ぎると申請は取り消されます。",
+                    text=f"{datetime_ja(deadline)}までにお支払いください。期限を過ぎると申請は取り消されます。",
                     size="sm",
                     wrap=True,
                     margin="md",
@@ -441,10 +506,7 @@ def payment_link(state: Request, url: str, deadline: datetime) -> list[Message]:
         ),
     )
     return [
-        _text(
-            "申請内容を確定しました。続けて手数料と郵送料のお支払いをお願いします。\n"
-            "お支払いが確認できしだい、申請を受け付けます。"
-        ),
+        _text(PAYMENT_INTROS[intro]),
         FlexMessage(alt_text=f"お支払いのご案内（{yen(state.amount or state.total)}）", contents=bubble),
     ]
 
@@ -502,9 +564,16 @@ def identity_confirmed(state: Request) -> TextMessage:
     )
 
 
+def issued(state: Request) -> TextMessage:
+    return _text(
+        f"{state.certificate_name}を発行しました（受付番号 {state.number}）。\n"
+        "郵送の準備ができしだいお送りし、追跡番号をこのトークでお知らせします。"
+    )
+
+
 def mailed(state: Request, tracking_number: str) -> TextMessage:
     return _text(
-        f"{state.certificate_name}を発行し、郵送しました。\n"
+        f"{state.certificate_name}を郵送しました。\n"
         f"受付番号：{state.number}\n"
         f"追跡番号：{tracking_number}\n\n"
         "日本郵便の追跡サービスで配達状況をご確認いただけます。お手元に届くまで数日かかることがあります。"
@@ -574,7 +643,7 @@ def _status_bubble(item: StatusItem) -> FlexBubble:
         _row("状況", STATUS_LABELS[item.status], margin="md", bold=True),
         _row("部数", f"{item.copies}通" if item.copies else "－"),
         _row("金額", yen(item.amount) if item.amount else "－"),
-        _row("更新", f"{jst(item.updated_at):%m月%d日 %H:%M}"),
+        _row("更新", datetime_ja(item.updated_at)),
     ]
     if item.tracking_number:
         rows.append(_row("追跡番号", item.tracking_number))
@@ -612,7 +681,10 @@ def status_list(items: Sequence[StatusItem]) -> list[Message]:
             )
         ]
     return [
-        _text(f"お申し込みいただいた証明書の状況です（新しい順に{len(items)}件）。"),
+        _text(
+            "お申し込みいただいた証明書の状況です"
+            + (f"（新しい順に{len(items)}件）。" if len(items) > 1 else "。")
+        ),
         FlexMessage(
             alt_text="申請状況",
             contents=FlexCarousel(contents=[_status_bubble(i) for i in items[:10]]),

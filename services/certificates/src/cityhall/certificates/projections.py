@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
 from cityhall.certificates.events import (
     CATEGORY,
+    PERSONAL_FIELDS,
     CertificateIssued,
     CertificateMailed,
     CopiesChosen,
@@ -41,8 +42,7 @@ from cityhall.certificates.events import (
 from cityhall.events.db import Connection
 from cityhall.events.envelope import registry
 from cityhall.events.store import RecordedEvent
-
-JST = timezone(timedelta(hours=9), "JST")
+from cityhall.line.japanese import JST
 
 REQUESTS = "certificate_requests"
 DAILY = "certificate_daily"
@@ -143,7 +143,9 @@ class RequestsProjection:
                 case PurposeChosen():
                     changes.update(purpose=event.label, last_activity=at)
                 case RequesterDetailGiven():
-                    changes.update({f"{event.field}_token": event.value, "last_activity": at})
+                    changes["last_activity"] = at
+                    if event.field in PERSONAL_FIELDS:  # the view has a column for each of these
+                        changes[f"{event.field}_token"] = event.value
                 case IdDocumentChosen():
                     changes.update(id_document=event.label, last_activity=at)
                 case IdPhotoAttached():
