@@ -24,8 +24,9 @@ import httpx
 from bench import loadgen
 from bench.infra import kafka, postgres
 from cityhall.events.localpg import create_database, free_port
-from cityhall.gateway.testing import encode, sign, text_message, user_id
+from cityhall.gateway.testing import encode, text_message, user_id
 from cityhall.line.contracts import DOMAINS
+from cityhall.line.webhooks import sign
 
 SECRET = "bench-channel-secret"
 WARM_UP_SECONDS = 5
@@ -53,7 +54,7 @@ def requests(n: int, per_request: int = 1) -> list[tuple[bytes, dict[str, str]]]
             text_message(residents[(i * per_request + j) % 200], "ごみの日") for j in range(per_request)
         ]
         body = encode({"destination": "U" + "0" * 32, "events": events})
-        out.append((body, {"Content-Type": "application/json", "x-line-signature": sign(body, SECRET)}))
+        out.append((body, {"Content-Type": "application/json", "x-line-signature": sign(SECRET, body)}))
     return out
 
 

@@ -29,6 +29,7 @@ from cityhall.gateway import testing as line
 from cityhall.gateway.app import service
 from cityhall.gateway.testing import WebhookSchemas, leaf_paths
 from cityhall.line.contracts import DOMAINS
+from cityhall.line.webhooks import SIGNATURE_HEADER, sign
 from cityhall.runtime.service import Settings
 from cityhall.runtime.system import System
 
@@ -81,9 +82,7 @@ class InProcessGateway:
         return self.runner.run(send())
 
     def signed(self, body: bytes) -> Outcome:
-        return self.post(
-            body, {"content-type": "application/json", "x-line-signature": line.sign(body, SECRET)}
-        )
+        return self.post(body, {"content-type": "application/json", SIGNATURE_HEADER: sign(SECRET, body)})
 
     def recorded(self) -> tuple[int, int]:
         """(intents in the gateway's store, records on the bus)."""

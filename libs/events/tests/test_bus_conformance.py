@@ -10,8 +10,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from cityhall.events import embedded_bus, kafka_bus
+from cityhall.events.backoff import Backoff
 from cityhall.events.bus import Bus, Message, Record
-from cityhall.events.consumer import IdempotentConsumer, RetryPolicy, dlq_topic
+from cityhall.events.consumer import IdempotentConsumer, dlq_topic
 from cityhall.events.db import Connection, Pool
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.envelope import Envelope
@@ -175,7 +176,7 @@ async def test_poison_message_goes_to_the_dlq_and_the_partition_moves_on(
         refuse_666,
         bus=bus,
         pool=effects,
-        retry=RetryPolicy(max_attempts=3, base_delay=0.01),
+        retry=Backoff(base=0.01, cap=5.0, max_attempts=3),
         batched=batched,
     )
     await run_until(consumer, lambda: _at_least(effects, "c-poison", 2))

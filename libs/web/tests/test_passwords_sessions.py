@@ -10,6 +10,7 @@ import pytest
 from cityhall.web import StaffUser, WebConfig
 from cityhall.web.auth import SessionCodec, hash_password, password_needs_rehash, verify_password
 from cityhall.web.config import ConfigError, generated_secret
+from cityhall.web.dashboards import discover_dashboards
 
 from .conftest import new_config
 
@@ -91,3 +92,12 @@ def test_user_departments() -> None:
     assert admin.has_role("roads", "certificates-admin")
     assert not CLERK.has_role("certificates-admin")
     assert CLERK.department_label == "市民課 証明書係"
+
+
+def test_the_kits_variables_are_validated_naming_the_variable() -> None:
+    secret = {"CITYHALL_SESSION_SECRET": "x" * 40}
+    with pytest.raises(ConfigError, match=r"^CITYHALL_SESSION_HOURS: .*valid number.*\(got 'eight'\)"):
+        WebConfig.from_env({**secret, "CITYHALL_SESSION_HOURS": "eight"})
+    with pytest.raises(ConfigError, match=r"^CITYHALL_DASHBOARDS: .*JSON"):
+        discover_dashboards({"CITYHALL_DASHBOARDS": "[not json"})
+    assert WebConfig.from_env({**secret, "CITYHALL_STAFF_PORTAL_URL": "/portal/"}).portal_url == "/portal"

@@ -28,6 +28,7 @@ from cityhall.certificates import app as certificates_app
 from cityhall.certificates.app import Certificates, Options
 from cityhall.certificates.events import request_stream
 from cityhall.certificates.paysim import app as paysim
+from cityhall.events.backoff import Backoff
 from cityhall.events.bus import Record
 from cityhall.events.db import Pool, create_pool, migrate
 from cityhall.events.embedded_bus import EmbeddedBus
@@ -38,7 +39,6 @@ from cityhall.events.testing import wait_for
 from cityhall.line.contracts import ResidentIntent, intent_id, intents_topic
 from cityhall.line_emulator.testing import EmulatorServer
 from cityhall.notify import app as notify_app
-from cityhall.notify.line_api import Backoff
 from cityhall.runtime.service import ServiceContext, Settings
 from cityhall.web import StaffUser
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cityhall.certificates.catalogue import CATALOGUE_ENV, CatalogueError, load, parse
+from cityhall.certificates.catalogue import CatalogueError, load, parse
+from cityhall.certificates.settings import CATALOGUE_ENV
 
 
 def test_the_packaged_catalogue_has_the_required_certificates() -> None:

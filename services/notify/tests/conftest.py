@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from linebot.v3.messaging import Message, TextMessage
 
+from cityhall.events.backoff import Backoff
 from cityhall.events.bus import Bus, Record
 from cityhall.events.db import Pool, create_pool, migrate
 from cityhall.events.embedded_bus import EmbeddedBus
@@ -22,10 +23,10 @@ from cityhall.events.kafka_bus import KafkaBus
 from cityhall.events.store import EventStore
 from cityhall.events.testing import wait_for
 from cityhall.line.contracts import ResidentIntent, intent_id, intents_topic, outbound_message
+from cityhall.line.webhooks import ulid
 from cityhall.line_emulator.settings import EmulatorSettings
 from cityhall.line_emulator.testing import EmulatorServer
 from cityhall.notify.app import Notify, Options, start
-from cityhall.notify.line_api import Backoff
 from cityhall.runtime.service import ServiceContext, Settings
 from cityhall.web import WebConfig
 
@@ -52,15 +53,8 @@ def user(n: int | None = None) -> str:
     return f"U{(n if n is not None else next(_counter) + 10**6):032x}"
 
 
-def webhook_event_id() -> str:
-    """A ULID-shaped id, as LINE sends."""
-    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-    value = uuid.uuid4().int >> 2
-    return "".join(alphabet[(value >> (5 * i)) & 31] for i in reversed(range(26)))
-
-
 def intent(kind: str, user_id: str, *, reply_token: str | None = None, **fields: Any) -> Envelope:
-    event_id = webhook_event_id()
+    event_id = ulid()
     event = ResidentIntent(
         webhook_event_id=event_id,
         user_id=user_id,

@@ -8,10 +8,11 @@ import pytest
 
 from cityhall.events.testing.decider import given
 from cityhall.line.contracts import ResidentIntent
+from cityhall.line.ratelimit import RateLimit, TokenBucket
 from cityhall.notify import dialog
 from cityhall.notify.domain import Friend, friend_decider
 from cityhall.notify.events import Follow, FriendFollowed, FriendUnfollowed, Unfollow
-from cityhall.notify.line_api import Limit, TokenBucket, retry_key
+from cityhall.notify.line_api import retry_key
 
 USER = "U" + "a" * 32
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
@@ -147,7 +148,7 @@ def test_retry_keys_are_stable_uuids_distinct_per_chunk() -> None:
 
 def test_the_bucket_allows_its_burst_then_its_rate() -> None:
     now = [0.0]
-    bucket = TokenBucket(Limit(200, 1.0, 20), clock=lambda: now[0])
+    bucket = TokenBucket(RateLimit(200, 1.0, 20), clock=lambda: now[0])
     waits = [bucket.reserve() for _ in range(40)]
     assert waits[:20] == [0.0] * 20
     # The 21st waits one interval, the 40th twenty: 200/s exactly.

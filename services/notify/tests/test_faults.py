@@ -9,13 +9,14 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cityhall.events.backoff import Backoff
 from cityhall.events.testing import wait_for
 from cityhall.events.testing.processes import KillableProcess
 from cityhall.line.contracts import OutboundMessageRequested
 from cityhall.line_emulator.app import create_app
 from cityhall.line_emulator.settings import EmulatorSettings
 from cityhall.notify.events import MessageDelivered
-from cityhall.notify.line_api import Backoff, retry_key
+from cityhall.notify.line_api import retry_key
 
 from .conftest import TOKEN, WEB, HarnessFactory, outbound, quick_options, user
 

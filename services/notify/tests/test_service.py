@@ -19,7 +19,7 @@ from linebot.v3.messaging import (
 
 from cityhall.events.testing import sample, wait_for
 from cityhall.line.contracts import DialogReleased, OutboundMessageRequested, ResidentIntent
-from cityhall.line_emulator.rules import RateLimit
+from cityhall.line.ratelimit import RateLimit
 from cityhall.line_emulator.settings import EmulatorSettings
 from cityhall.notify.events import (
     FriendFollowed,

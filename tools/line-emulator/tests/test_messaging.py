@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from cityhall.line.ratelimit import RateLimit
 from cityhall.line_emulator import EmulatorSettings
-from cityhall.line_emulator.rules import RateLimit, parse_rate_limits
+from cityhall.line_emulator.rules import parse_rate_limits
 from cityhall.line_emulator.spec import Spec
 
 TEXT = {"type": "text", "text": "住民票の申請を受け付けました"}

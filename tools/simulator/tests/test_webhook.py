@@ -19,17 +19,9 @@ from linebot.v3.webhooks import (
     UnfollowEvent,
 )
 
+from cityhall.line.webhooks import ULID_PATTERN, sign, ulid, ulid_time_ms
 from cityhall.simulator.testing import WebhookSchema
-from cityhall.simulator.webhook import (
-    ULID_PATTERN,
-    USER_ID_PATTERN,
-    MessageIds,
-    WebhookBuilder,
-    new_user_id,
-    sign,
-    ulid,
-    ulid_time_ms,
-)
+from cityhall.simulator.webhook import USER_ID_PATTERN, MessageIds, WebhookBuilder, new_user_id
 
 SECRET = "0123456789abcdef0123456789abcdef"
 BOT = "U" + "b" * 32

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from cityhall.events.backoff import Backoff
 from cityhall.events.bus import Bus, Message, Record
 from cityhall.events.db import Connection, Pool
 from cityhall.events.envelope import Envelope
@@ -28,15 +27,8 @@ Handler = Callable[[Envelope, Connection], Awaitable[None]]
 """Handles one message inside the consumer's transaction; its writes go through `conn`."""
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 5
-    base_delay: float = 0.05
-    max_delay: float = 5.0
-
-    def delay(self, attempt: int) -> float:
-        """Exponential backoff with full jitter (attempt counts from 1)."""
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+CONSUMER_RETRY = Backoff(base=0.05, cap=5.0, max_attempts=5)
+"""A failing handler: retried with jittered backoff, then its message is dead-lettered."""
 
 
 def dlq_topic(consumer: str) -> str:
@@ -52,7 +44,7 @@ class IdempotentConsumer:
         *,
         bus: Bus,
         pool: Pool,
-        retry: RetryPolicy | None = None,
+        retry: Backoff | None = None,
         batched: bool = False,
     ) -> None:
         """`batched=True` handles a fetched batch in one transaction (one commit instead of one per
@@ -63,7 +55,7 @@ class IdempotentConsumer:
         self.handler = handler
         self.bus = bus
         self.pool = pool
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or CONSUMER_RETRY
         self.batched = batched
         self.handled = 0
 
@@ -107,7 +99,7 @@ class IdempotentConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if attempt >= self.retry.max_attempts:
+                if self.retry.gives_up(attempt):
                     log.error(
                         "%s: giving up on %s after %d attempts: %s", self.name, envelope.id, attempt, exc
                     )

@@ -7,6 +7,7 @@ its schema there. Either way a service's pool sees only its schema.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -100,8 +101,21 @@ def migration_files(package: str) -> list[tuple[str, str]]:
     return [(f.name, f.read_text(encoding="utf-8")) for f in sorted(files, key=lambda f: f.name)]
 
 
+class MigrationEdited(RuntimeError):
+    """An applied migration's file changed since it ran: the database no longer matches the code."""
+
+
+def migration_checksum(sql: str) -> str:
+    return hashlib.sha256(sql.encode()).hexdigest()
+
+
 async def migrate(pool: Pool, packages: Sequence[str]) -> list[str]:
-    """Apply each package's migrations once, in order; safe when several processes start together."""
+    """Apply each package's migrations once, in order; safe when several processes start together.
+
+    Each applied migration's checksum is recorded; a file edited after it was applied raises
+    `MigrationEdited` (naming the file) before anything runs. Rows from before checksums were
+    recorded get the current file's checksum on the first run.
+    """
     applied: list[str] = []
     async with pool.acquire() as conn, conn.transaction():
         schema = await conn.fetchval("SELECT current_schema()")
@@ -112,18 +126,38 @@ async def migrate(pool: Pool, packages: Sequence[str]) -> list[str]:
                    package text NOT NULL, name text NOT NULL,
                    applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (package, name))"""
         )
-        done = {
-            (r["package"], r["name"]) for r in await conn.fetch("SELECT package, name FROM schema_migrations")
+        await conn.execute("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text")
+        done: dict[tuple[str, str], str | None] = {
+            (r["package"], r["name"]): r["checksum"]
+            for r in await conn.fetch("SELECT package, name, checksum FROM schema_migrations")
         }
+        pending: list[tuple[str, str, str, str]] = []
         for package in packages:
             for name, sql in migration_files(package):
-                if (package, name) in done:
-                    continue
-                await conn.execute(sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (package, name) VALUES ($1, $2)", package, name
-                )
-                applied.append(f"{package}/{name}")
+                checksum = migration_checksum(sql)
+                if (package, name) not in done:
+                    pending.append((package, name, sql, checksum))
+                elif done[(package, name)] is None:
+                    await conn.execute(
+                        "UPDATE schema_migrations SET checksum = $3 WHERE package = $1 AND name = $2",
+                        package,
+                        name,
+                        checksum,
+                    )
+                elif done[(package, name)] != checksum:
+                    raise MigrationEdited(
+                        f"migration {package}/migrations/{name} was edited after it was applied "
+                        f"to schema {schema!r}; add a new migration instead of changing an applied one"
+                    )
+        for package, name, sql, checksum in pending:
+            await conn.execute(sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (package, name, checksum) VALUES ($1, $2, $3)",
+                package,
+                name,
+                checksum,
+            )
+            applied.append(f"{package}/{name}")
     return applied
 
 

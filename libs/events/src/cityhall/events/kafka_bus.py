@@ -19,10 +19,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import IllegalStateError, KafkaError, TopicAlreadyExistsError, for_code
 
+from cityhall.events.backoff import Backoff
 from cityhall.events.bus import Bus, Message, PublishError, Record, Subscription, stored_offsets
 from cityhall.events.db import Pool
 
 log = logging.getLogger(__name__)
+
+_OFFSETS_RETRY = Backoff(base=0.2, cap=1.6, jitter=False, max_attempts=5)
 
 MAX_RECORDS_PER_FETCH = 500
 
@@ -277,15 +280,16 @@ class KafkaSubscription(Subscription):
 
     async def _load_offsets(self) -> dict[tuple[str, int], int]:
         # Rebalances happen when services restart, which is also when the database may blink.
-        for attempt in range(5):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 return await stored_offsets(self.pool, self.group, self.topics)
             except (TimeoutError, OSError) as exc:
-                if attempt == 4:
+                if _OFFSETS_RETRY.gives_up(attempt):
                     raise
                 log.warning("%s: reading stored offsets failed (%s), retrying", self.group, exc)
-                await asyncio.sleep(0.2 * 2**attempt)
-        raise AssertionError("unreachable")
+                await asyncio.sleep(_OFFSETS_RETRY.delay(attempt))
 
     def _maybe_commit_lag(self) -> None:
         """Now and then, copy the stored offsets to Kafka in the background (monitoring only)."""

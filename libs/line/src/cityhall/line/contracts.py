@@ -24,6 +24,7 @@ from linebot.v3.messaging import Message
 from pydantic import Field
 
 from cityhall.events.envelope import Envelope, Event, registry
+from cityhall.line.webhooks import ulid_uuid
 
 INTENTS_TOPIC = "intents.{domain}"
 OUTBOUND_TOPIC = "line.outbound"
@@ -36,10 +37,6 @@ IntentKind = Literal[
     "text", "image", "location", "sticker", "other_message", "postback", "follow", "unfollow", "other"
 ]
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_CROCKFORD_DIGITS = frozenset(_CROCKFORD)
-_CROCKFORD_TO_BASE32 = str.maketrans(_CROCKFORD, "0123456789abcdefghijklmnopqrstuv")  # Python's int(x, 32)
-
 
 def intents_topic(domain: str) -> str:
     return INTENTS_TOPIC.format(domain=domain)
@@ -47,10 +44,9 @@ def intents_topic(domain: str) -> str:
 
 def intent_id(webhook_event_id: str) -> uuid.UUID:
     """The intent's id: the ULID `webhookEventId` read as the 128-bit UUID it encodes."""
-    text = webhook_event_id.upper()
-    if len(text) == 26 and text[0] in "01234567" and _CROCKFORD_DIGITS.issuperset(text):
-        return uuid.UUID(int=int(text.translate(_CROCKFORD_TO_BASE32), 32))
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"line-webhook-event:{webhook_event_id}")
+    return ulid_uuid(webhook_event_id) or uuid.uuid5(
+        uuid.NAMESPACE_URL, f"line-webhook-event:{webhook_event_id}"
+    )
 
 
 class Location(Event):

@@ -16,9 +16,11 @@ import uvicorn
 import uvloop
 
 from cityhall.events.bus import Bus
+from cityhall.events.db import MigrationEdited
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.kafka_bus import KafkaBus
 from cityhall.events.localpg import LocalPostgres
+from cityhall.runtime.env import ConfigError
 from cityhall.runtime.service import ServiceSpec, Settings, discover, installed, load
 from cityhall.runtime.system import System, UnusedBus
 
@@ -248,7 +250,10 @@ def _add_plugin_commands() -> None:
 
 def main() -> None:
     _add_plugin_commands()
-    app()
+    try:
+        app()
+    except (ConfigError, MigrationEdited) as exc:  # the message names the variable or the file
+        raise SystemExit(f"cityhall: {exc}") from None
 
 
 __all__ = ["main"]

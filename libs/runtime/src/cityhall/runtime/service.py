@@ -9,20 +9,21 @@ The same spec serves the embedded run (all services in one process) and
 
 from __future__ import annotations
 
-import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI
+from pydantic import Field
 from starlette.types import ASGIApp
 
 from cityhall.events.bus import Bus
 from cityhall.events.db import Pool
 from cityhall.events.projection import ProjectionRunner
 from cityhall.events.store import EventStore
+from cityhall.runtime.env import EnvSettings
 
 Mode = Literal["embedded", "distributed"]
 
@@ -47,23 +48,38 @@ class Settings:
     run alone reads CITYHALL_SERVED_DOMAINS (comma-separated; unset is None)."""
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
-        port = int(env.get("CITYHALL_PORT", "8000"))
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        read = RuntimeEnv.read(env)
         return cls(
-            port=port,
-            bind_host=env.get("CITYHALL_BIND_HOST", "127.0.0.1"),
-            database_url=env.get("DATABASE_URL") or None,
-            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-            line_channel_secret=env.get("LINE_CHANNEL_SECRET") or None,
-            line_channel_access_token=env.get("LINE_CHANNEL_ACCESS_TOKEN") or None,
-            line_api_url=env.get("LINE_API_URL") or None,
-            public_url=env.get("CITYHALL_PUBLIC_URL", f"http://127.0.0.1:{port}").rstrip("/"),
-            data_dir=Path(env.get("CITYHALL_DATA_DIR", ".cityhall")),
-            served_domains=_names(env["CITYHALL_SERVED_DOMAINS"])
-            if "CITYHALL_SERVED_DOMAINS" in env
-            else None,
+            port=read.port,
+            bind_host=read.bind_host,
+            database_url=read.database_url,
+            kafka_bootstrap_servers=read.kafka_bootstrap_servers,
+            line_channel_secret=read.line_channel_secret,
+            line_channel_access_token=read.line_channel_access_token,
+            line_api_url=read.line_api_url,
+            public_url=(read.public_url or f"http://127.0.0.1:{read.port}").rstrip("/"),
+            data_dir=read.data_dir,
+            served_domains=None if read.served_domains is None else _names(read.served_domains),
         )
+
+
+class RuntimeEnv(EnvSettings):
+    """The shared variables, the same in both run modes (documented in the README)."""
+
+    keep_blank = frozenset({"CITYHALL_SERVED_DOMAINS"})  # blank: the gateway serves no domain
+
+    port: int = Field(Settings.port, alias="CITYHALL_PORT", gt=0, lt=65536)
+    bind_host: str = Field(Settings.bind_host, alias="CITYHALL_BIND_HOST")
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    kafka_bootstrap_servers: str | None = Field(None, alias="KAFKA_BOOTSTRAP_SERVERS")
+    line_channel_secret: str | None = Field(None, alias="LINE_CHANNEL_SECRET")
+    line_channel_access_token: str | None = Field(None, alias="LINE_CHANNEL_ACCESS_TOKEN")
+    line_api_url: str | None = Field(None, alias="LINE_API_URL")
+    public_url: str | None = Field(None, alias="CITYHALL_PUBLIC_URL")
+    """Default: `http://127.0.0.1:<port>`."""
+    data_dir: Path = Field(Settings.data_dir, alias="CITYHALL_DATA_DIR")
+    served_domains: str | None = Field(None, alias="CITYHALL_SERVED_DOMAINS")
 
 
 def _names(value: str) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cityhall.events import telemetry
+from cityhall.events.backoff import RESTART
 from cityhall.events.bus import Bus, Record, Subscription
 from cityhall.events.db import Pool, create_pool, migrate
 from cityhall.events.store import EventStore
@@ -191,7 +192,7 @@ class UnusedBus(Bus):
 
 async def supervise(name: str, loop: Callable[[], Awaitable[None]]) -> None:
     """Run a background loop forever: a crash is logged and the loop restarted after a backoff."""
-    delay = 0.5
+    crashes = 0
     while True:
         try:
             await loop()
@@ -199,6 +200,7 @@ async def supervise(name: str, loop: Callable[[], Awaitable[None]]) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:
+            crashes += 1
+            delay = RESTART.delay(crashes)
             log.exception("background loop %s crashed; restarting in %.1fs", name, delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)

@@ -21,7 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, Json
+
+from cityhall.runtime.env import ConfigError, EnvSettings
 
 if TYPE_CHECKING:
     from cityhall.runtime.service import ServiceContext
@@ -29,8 +33,21 @@ if TYPE_CHECKING:
 MIN_SECRET_LENGTH = 32
 
 
-class ConfigError(RuntimeError):
-    """The kit's settings are missing or inconsistent."""
+class WebEnv(EnvSettings):
+    """The kit's variables (see the module's docstring)."""
+
+    session_secret: str | None = Field(None, alias="CITYHALL_SESSION_SECRET")
+    session_hours: float = Field(8.0, alias="CITYHALL_SESSION_HOURS", gt=0)
+    public_url: str | None = Field(None, alias="CITYHALL_PUBLIC_URL")
+    portal_url: str = Field("/staff", alias="CITYHALL_STAFF_PORTAL_URL")
+    oidc_issuer: str | None = Field(None, alias="CITYHALL_OIDC_ISSUER")
+    oidc_audience: str | None = Field(None, alias="CITYHALL_OIDC_AUDIENCE")
+    oidc_jwks_url: str | None = Field(None, alias="CITYHALL_OIDC_JWKS_URL")
+    oidc_roles_claim: str = Field("roles", alias="CITYHALL_OIDC_ROLES_CLAIM")
+    oidc_username_claim: str = Field("preferred_username", alias="CITYHALL_OIDC_USERNAME_CLAIM")
+    demo_password: str | None = Field(None, alias="CITYHALL_DEMO_PASSWORD")
+    dashboards: Json[list[dict[str, Any]]] | None = Field(None, alias="CITYHALL_DASHBOARDS")
+    """Dashboards beside the installed ones: a JSON list of objects (see dashboards.py)."""
 
 
 @dataclass(frozen=True)
@@ -44,21 +61,22 @@ class OidcSettings:
     algorithms: tuple[str, ...] = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> OidcSettings | None:
+    def from_env(cls, env: Mapping[str, str] | WebEnv) -> OidcSettings | None:
+        read = env if isinstance(env, WebEnv) else WebEnv.read(env)
         names = ("CITYHALL_OIDC_ISSUER", "CITYHALL_OIDC_AUDIENCE", "CITYHALL_OIDC_JWKS_URL")
-        values = [env.get(n, "").strip() for n in names]
+        values = [read.oidc_issuer, read.oidc_audience, read.oidc_jwks_url]
         if not any(values):
             return None
         if not all(values):
             missing = ", ".join(n for n, v in zip(names, values, strict=True) if not v)
             raise ConfigError(f"OIDC is half configured: set {missing} as well")
-        issuer, audience, jwks_url = values
+        issuer, audience, jwks_url = (v or "" for v in values)
         return cls(
             issuer=issuer,
             audience=audience,
             jwks_url=jwks_url,
-            roles_claim=env.get("CITYHALL_OIDC_ROLES_CLAIM", "").strip() or "roles",
-            username_claim=env.get("CITYHALL_OIDC_USERNAME_CLAIM", "").strip() or "preferred_username",
+            roles_claim=read.oidc_roles_claim,
+            username_claim=read.oidc_username_claim,
         )
 
 
@@ -93,21 +111,20 @@ class WebConfig:
         public_url: str | None = None,
     ) -> WebConfig:
         """Read the settings; `data_dir` (the embedded run) allows a generated session secret."""
-        env = os.environ if env is None else env
-        secret = env.get("CITYHALL_SESSION_SECRET", "").strip()
+        read = WebEnv.read(env)
+        secret = read.session_secret
         if not secret:
             if data_dir is None:
                 raise ConfigError(
                     "set CITYHALL_SESSION_SECRET (the same value for every service with staff pages)"
                 )
             secret = generated_secret(data_dir)
-        portal = (env.get("CITYHALL_STAFF_PORTAL_URL", "").strip() or "/staff").rstrip("/")
         return cls(
             session_secret=secret,
-            public_url=(public_url or env.get("CITYHALL_PUBLIC_URL") or cls.public_url).rstrip("/"),
-            session_lifetime=timedelta(hours=float(env.get("CITYHALL_SESSION_HOURS", "8"))),
-            portal_url=portal,
-            oidc=OidcSettings.from_env(env),
+            public_url=(public_url or read.public_url or cls.public_url).rstrip("/"),
+            session_lifetime=timedelta(hours=read.session_hours),
+            portal_url=read.portal_url.rstrip("/"),
+            oidc=OidcSettings.from_env(read),
         )
 
     @classmethod

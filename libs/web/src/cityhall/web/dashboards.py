@@ -18,14 +18,13 @@ dashboards with `CITYHALL_DASHBOARDS`, a JSON list of objects with the same fiel
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from cityhall.web.auth import StaffUser
+from cityhall.web.config import WebEnv
 
 log = logging.getLogger("cityhall.web.dashboards")
 
@@ -66,7 +65,7 @@ def _from_mapping(raw: Mapping[str, object]) -> Dashboard:
 
 def discover_dashboards(env: Mapping[str, str] | None = None) -> list[Dashboard]:
     """Dashboards from installed entry points and `CITYHALL_DASHBOARDS`, by order then title."""
-    env = os.environ if env is None else env
+    configured = WebEnv.read(env).dashboards or []
     found: dict[str, Dashboard] = {}
     for ep in entry_points(group=GROUP):
         try:
@@ -81,11 +80,9 @@ def discover_dashboards(env: Mapping[str, str] | None = None) -> list[Dashboard]
                 found[str(item["key"])] = _from_mapping(item)
             else:
                 log.error("dashboard entry point %s is not a Dashboard; skipped", ep.name)
-    configured = env.get("CITYHALL_DASHBOARDS", "").strip()
-    if configured:
-        for raw in json.loads(configured):
-            dashboard = _from_mapping(raw)
-            found[dashboard.key] = dashboard
+    for raw in configured:
+        dashboard = _from_mapping(raw)
+        found[dashboard.key] = dashboard
     return sorted(found.values(), key=lambda d: (d.order, d.title))
 
 

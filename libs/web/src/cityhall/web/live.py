@@ -32,6 +32,7 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
+from cityhall.events.backoff import RESTART
 from cityhall.events.db import Connection, Pool
 from cityhall.events.waiting import wake_or_timeout
 
@@ -101,7 +102,7 @@ class LiveUpdates:
         self._wake.set()
 
     async def _listen(self) -> None:
-        delay = 0.5
+        failures = 0
         while True:
             try:
                 async with self.pool.acquire() as conn:
@@ -115,9 +116,10 @@ class LiveUpdates:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                failures += 1
+                delay = RESTART.delay(failures)
                 log.exception("live updates: listener failed; retrying in %.1f s", delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
 
     async def _watch(self, conn: Connection) -> None:
         last = await self._signature(conn)

@@ -32,6 +32,7 @@ from cityhall.certificates.payments import HttpPaymentProvider, PaymentProvider,
 from cityhall.certificates.photos import Downloader, LineContent, PhotoStore
 from cityhall.certificates.projections import DAILY, PROJECTIONS, REQUESTS
 from cityhall.certificates.resident import ResidentLinks
+from cityhall.certificates.settings import CertificatesEnv
 from cityhall.events.consumer import IdempotentConsumer
 from cityhall.events.decider import CommandHandler
 from cityhall.events.personal import PersonalData
@@ -48,16 +49,6 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    try:
-        value = float(env.get(name, "") or default)
-    except ValueError as exc:
-        raise SystemExit(f"{name} must be a number") from exc
-    if value <= 0:
-        raise SystemExit(f"{name} must be positive")
-    return value
-
-
 @dataclass(frozen=True)
 class Options:
     payment_timeout: timedelta = timedelta(minutes=30)
@@ -72,14 +63,15 @@ class Options:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Options:
         env = dict(os.environ if env is None else env)
+        read = CertificatesEnv.read(env)
         return cls(
-            payment_timeout=timedelta(minutes=_number(env, "CITYHALL_PAYMENT_TIMEOUT_MINUTES", 30)),
-            draft_idle=timedelta(minutes=_number(env, "CITYHALL_DRAFT_IDLE_MINUTES", 30)),
-            photo_retention=timedelta(days=_number(env, "CITYHALL_ID_PHOTO_RETENTION_DAYS", 30)),
-            sweep_interval=_number(env, "CITYHALL_CERTIFICATES_SWEEP_SECONDS", 5),
-            payments_url=env.get("CITYHALL_PAYMENTS_URL") or None,
-            callback_url=env.get("CITYHALL_PAYMENTS_CALLBACK_URL") or None,
-            return_url=env.get("CITYHALL_PAYMENTS_RETURN_URL") or "https://line.me/R/",
+            payment_timeout=timedelta(minutes=read.payment_timeout_minutes),
+            draft_idle=timedelta(minutes=read.draft_idle_minutes),
+            photo_retention=timedelta(days=read.photo_retention_days),
+            sweep_interval=read.sweep_seconds,
+            payments_url=read.payments_url,
+            callback_url=read.callback_url,
+            return_url=read.return_url,
             env=env,
         )
 

@@ -8,7 +8,6 @@ catalogue stops the start with a message naming the file, the place and what is 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -18,8 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cityhall.certificates.events import ExtraField
-
-CATALOGUE_ENV = "CITYHALL_CERTIFICATES_CATALOGUE"
+from cityhall.certificates.settings import CertificatesEnv
 
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 # LINE shows at most 20 characters on a quick-reply button.
@@ -151,8 +149,7 @@ def parse(text: str, origin: str) -> Catalogue:
 
 def load(env: Mapping[str, str] | None = None) -> Catalogue:
     """The catalogue named by `CITYHALL_CERTIFICATES_CATALOGUE`, else the packaged one."""
-    env = os.environ if env is None else env
-    path = env.get(CATALOGUE_ENV)
+    path = CertificatesEnv.read(env).catalogue
     if path:
         try:
             text = Path(path).read_text(encoding="utf-8")

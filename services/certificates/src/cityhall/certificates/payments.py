@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -28,6 +27,9 @@ from typing import Literal, Protocol
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from cityhall.certificates.settings import SECRET_ENV, CertificatesEnv
+from cityhall.runtime.env import ConfigError
 
 SIGNATURE_HEADER = "X-Payment-Signature"
 
@@ -157,16 +159,13 @@ class HttpPaymentProvider:
         return Refund(refund_id=refund_id, payment_id=payment_id, amount=amount)
 
 
-SECRET_ENV = "CITYHALL_PAYMENTS_SECRET"
-
-
 def shared_secret(env: dict[str, str] | None, data_dir: Path, *, embedded: bool) -> str:
     """`CITYHALL_PAYMENTS_SECRET`; the embedded run generates one once and keeps it in its data dir."""
-    environ = dict(os.environ if env is None else env)
-    if environ.get(SECRET_ENV):
-        return environ[SECRET_ENV]
+    configured = CertificatesEnv.read(env).payments_secret
+    if configured:
+        return configured
     if not embedded:
-        raise SystemExit(f"set {SECRET_ENV}: the secret shared with the payment provider")
+        raise ConfigError(f"{SECRET_ENV}: must be set (the secret shared with the payment provider)")
     path = data_dir / "payments-secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

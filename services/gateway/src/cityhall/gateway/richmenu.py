@@ -34,6 +34,7 @@ from linebot.v3.messaging import (
 from linebot.v3.messaging.exceptions import ApiException
 from PIL import Image, ImageDraw, ImageFont
 
+from cityhall.events.backoff import Backoff
 from cityhall.runtime.service import Settings
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,10 @@ async def ensure_default_rich_menu(
     Best effort: the emulator is served by the same process, which may not listen yet, so it
     tries `attempts` times; failures are logged, never raised. Returns the new menu's id.
     """
-    for attempt in range(1, attempts + 1):
+    retry = Backoff(base=delay, cap=delay, jitter=False, max_attempts=attempts)  # a steady pace
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             if await default_rich_menu_id(configuration) is not None:
                 return None
@@ -215,11 +219,10 @@ async def ensure_default_rich_menu(
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if attempt == attempts:
+            if retry.gives_up(attempt):
                 log.warning("could not create the rich menu (%s); run `cityhall line richmenu`", exc)
                 return None
-            await asyncio.sleep(delay)
-    return None
+            await asyncio.sleep(retry.delay(attempt))
 
 
 # --- the command ------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Test support: webhook bodies shaped as `webhook.yml` specifies them, signed as LINE signs them.
 
-Used by the gateway's tests, the integration tests, the fuzz tests and the benchmarks. The
-signer plays LINE's side: it computes `x-line-signature` (base64 HMAC-SHA256 of the body
-with the channel secret). The gateway verifies it with the SDK's `WebhookParser`.
+Used by the gateway's tests, the integration tests, the fuzz tests and the benchmarks. Bodies
+are signed and event ids made by `cityhall.line.webhooks`, as LINE does; the gateway verifies
+signatures with the SDK's `WebhookParser`.
 
 `WebhookSchemas` checks a body against LINE's own schemas (`webhook.yml`, from cityhall.line.openapi),
 so a test vector that drifts from the spec fails its test. It needs the dev dependencies
@@ -11,10 +11,7 @@ pyyaml and jsonschema-rs.
 
 from __future__ import annotations
 
-import base64
 import copy
-import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -23,25 +20,13 @@ from functools import cached_property
 from typing import Any
 
 from cityhall.line import openapi
+from cityhall.line.webhooks import SIGNATURE_HEADER, sign, ulid
 
 DESTINATION = "U" + "0" * 32
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def sign(body: bytes, channel_secret: str) -> str:
-    """`x-line-signature` for `body`: what LINE computes (base64 of HMAC-SHA256)."""
-    digest = hmac.new(channel_secret.encode(), body, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
 
 
 def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def ulid() -> str:
-    """A ULID, as LINE's `webhookEventId`: 48-bit milliseconds + 80 random bits, Crockford base32."""
-    value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
 def user_id() -> str:
@@ -144,7 +129,7 @@ def webhook(*events: dict[str, Any], destination: str = DESTINATION) -> dict[str
 def signed(payload: dict[str, Any] | bytes, channel_secret: str) -> tuple[bytes, dict[str, str]]:
     """(body, headers) of a webhook request as LINE sends it."""
     body = payload if isinstance(payload, bytes) else encode(payload)
-    return body, {"content-type": "application/json", "x-line-signature": sign(body, channel_secret)}
+    return body, {"content-type": "application/json", SIGNATURE_HEADER: sign(channel_secret, body)}
 
 
 # --- LINE's schemas ------------------------------------------------------------------------------------

@@ -7,22 +7,25 @@ staff sign-in of libs/web (`CITYHALL_SESSION_SECRET`, `CITYHALL_OIDC_*`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from linebot.v3.messaging import Configuration
+from pydantic import Field
 
+from cityhall.events.backoff import Backoff
 from cityhall.events.consumer import IdempotentConsumer
 from cityhall.events.projection import ProjectionRunner
 from cityhall.events.relay import OutboxRelay
 from cityhall.line.contracts import OUTBOUND_TOPIC, intents_topic
+from cityhall.line.ratelimit import RateLimit
 from cityhall.notify.api import create_api
 from cityhall.notify.delivery import Deliverer, Friends
 from cityhall.notify.dispatcher import DeliveryQueue, Dispatcher
 from cityhall.notify.handlers import Handlers
-from cityhall.notify.line_api import LINE_LIMITS, Backoff, Endpoint, Limit, LineApi
+from cityhall.notify.line_api import LINE_BACKOFF, LINE_LIMITS, Endpoint, LineApi
 from cityhall.notify.projections import DeliveriesProjection
+from cityhall.runtime.env import EnvSettings
 from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
 from cityhall.web import StaffAuth, WebConfig
 
@@ -33,18 +36,22 @@ LINE_API = "https://api.line.me"
 class Options:
     workers: int = 32
     line_timeout: float = 10.0
-    limits: Mapping[Endpoint, Limit] = field(default_factory=lambda: dict(LINE_LIMITS))
-    backoff: Backoff = field(default_factory=Backoff)
+    limits: Mapping[Endpoint, RateLimit] = field(default_factory=lambda: dict(LINE_LIMITS))
+    backoff: Backoff = LINE_BACKOFF
     web: WebConfig | None = None
     """Staff sign-in for the API; None: from the environment (`CITYHALL_SESSION_SECRET`, OIDC)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Options:
-        env = os.environ if env is None else env
-        return cls(
-            workers=int(env.get("NOTIFY_WORKERS", "32")),
-            line_timeout=float(env.get("NOTIFY_LINE_TIMEOUT", "10")),
-        )
+        read = NotifyEnv.read(env)
+        return cls(workers=read.workers, line_timeout=read.line_timeout)
+
+
+class NotifyEnv(EnvSettings):
+    """notify's own variables (see the module's docstring)."""
+
+    workers: int = Field(Options.workers, alias="NOTIFY_WORKERS", gt=0)
+    line_timeout: float = Field(Options.line_timeout, alias="NOTIFY_LINE_TIMEOUT", gt=0)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from linebot.v3.messaging import Message
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 
+from cityhall.events.backoff import Backoff
 from cityhall.events.coalescer import Coalescer
 from cityhall.events.db import Connection, Pool
 from cityhall.events.envelope import Envelope, Event
@@ -34,6 +35,9 @@ from cityhall.line.contracts import OutboundMessageRequested
 from cityhall.notify.events import SOURCE, MessageDelivered, MessageDeliveryFailed, MessageSkipped
 
 log = logging.getLogger(__name__)
+
+_DELIVERY_RETRY = Backoff(base=0.4, cap=30.0, jitter=False)
+"""A delivery that failed (the database, say): again after 0.4 s, doubling up to 30 s."""
 
 _CHANNEL = "notify_delivery_queue_{schema}"
 
@@ -383,6 +387,6 @@ class Dispatcher:
                 raise
             except Exception:
                 failures += 1
-                delay = min(30.0, 0.2 * 2**failures)
+                delay = _DELIVERY_RETRY.delay(failures)
                 log.exception("delivery of %s failed; retrying in %.1fs", job.request_id, delay)
                 await asyncio.sleep(delay)

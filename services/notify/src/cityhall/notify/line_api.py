@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import aiohttp
@@ -28,6 +27,9 @@ from linebot.v3.messaging import (
     AsyncMessagingApi,
     Configuration,
 )
+
+from cityhall.events.backoff import Backoff
+from cityhall.line.ratelimit import LINE_RATE_LIMITS, RateLimit, TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -51,62 +53,23 @@ def retry_key(idempotency_key: str, chunk: int | None = None) -> str:
 # --- rate limits ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Limit:
-    count: int
-    per_seconds: float
-    burst: float
-    """Requests that may go out at once. Kept small for per-second limits, so that LINE's own
-    bucket is never drained by a burst and network jitter cannot push us over."""
-
-
-LINE_LIMITS: Mapping[Endpoint, Limit] = {
-    # developers.line.biz/en/reference/messaging-api/#rate-limits ("other endpoints": 2,000/s)
-    "push": Limit(2000, 1.0, 200),
-    "reply": Limit(2000, 1.0, 200),
-    "multicast": Limit(200, 1.0, 20),
-    "broadcast": Limit(60, 3600.0, 1),
-    "narrowcast": Limit(60, 3600.0, 1),
+# LINE's limits, with small bursts for the per-second ones so that LINE's own bucket is never
+# drained by a burst and network jitter cannot push us over.
+LINE_LIMITS: Mapping[Endpoint, RateLimit] = {
+    "push": replace(LINE_RATE_LIMITS["push"], burst=200),
+    "reply": replace(LINE_RATE_LIMITS["reply"], burst=200),
+    "multicast": replace(LINE_RATE_LIMITS["multicast"], burst=20),
+    "broadcast": replace(LINE_RATE_LIMITS["broadcast"], burst=1),
+    "narrowcast": replace(LINE_RATE_LIMITS["narrowcast"], burst=1),
 }
-
-
-class TokenBucket:
-    """Refills at count/per_seconds up to `burst`. `acquire` reserves the next token and sleeps
-    until it exists (the balance may go negative), so waiters are served in order, without polling."""
-
-    def __init__(self, limit: Limit, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = limit.count / limit.per_seconds
-        self.burst = max(1.0, limit.burst)
-        self._tokens = self.burst
-        self._clock = clock
-        self._updated = clock()
-
-    def reserve(self) -> float:
-        """Take a token; returns how long to wait until it is really there."""
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
-        self._updated = now
-        self._tokens -= 1.0
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-
-    async def acquire(self) -> None:
-        wait = self.reserve()
-        if wait > 0:
-            await asyncio.sleep(wait)
 
 
 # --- answers -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Backoff:
-    base: float = 0.2
-    cap: float = 30.0
-    give_up_after: float = 600.0
-    """Seconds of retrying before the request is recorded as failed (LINE keeps retry keys 24 h)."""
-
-    def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
+LINE_BACKOFF = Backoff(base=0.2, cap=30.0, give_up_after=600.0)
+"""Retries of one request: jittered, for ten minutes before it is recorded as failed (LINE keeps
+retry keys 24 h)."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +103,7 @@ class LineApi:
         self,
         configuration: Configuration,
         *,
-        limits: Mapping[Endpoint, Limit] = LINE_LIMITS,
+        limits: Mapping[Endpoint, RateLimit] = LINE_LIMITS,
         timeout: float = 10.0,
         backoff: Backoff | None = None,
         max_connections: int = 64,
@@ -150,7 +113,7 @@ class LineApi:
         self.api = AsyncMessagingApi(self.client)
         self.buckets = {name: TokenBucket(limit) for name, limit in limits.items()}
         self.timeout = timeout
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or LINE_BACKOFF
         self.requests: Counter[Endpoint] = Counter()
         """Requests sent so far, by endpoint."""
         self.answers: Counter[tuple[Endpoint, str]] = Counter()
@@ -181,7 +144,7 @@ class LineApi:
         return answer
 
     async def send(self, endpoint: Endpoint, call: Callable[[float], Awaitable[ApiResponse]]) -> Answer:
-        """`attempt` until LINE gives a final answer or `backoff.give_up_after` has passed.
+        """`attempt` until LINE gives a final answer or the backoff gives up.
 
         `call(timeout)` must send the very same request each time (same body, same retry key).
         """
@@ -195,7 +158,7 @@ class LineApi:
             if not retryable(answer):
                 break
             delay = self.backoff.delay(attempts)
-            if time.monotonic() + delay - started > self.backoff.give_up_after:
+            if self.backoff.gives_up(attempts, time.monotonic() + delay - started):
                 answer = Answer(
                     "gave_up",
                     answer.status,

@@ -12,9 +12,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from cityhall.line.ratelimit import LINE_RATE_LIMITS, RateLimit, TokenBucket
 from cityhall.line_emulator.spec import ErrorDetail, json_path
 
 MAX_TEXT_UTF16 = 5000
@@ -134,23 +134,6 @@ def image_dimensions(content_type: str, data: bytes) -> tuple[int, int] | None:
 # --- rate limits ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RateLimit:
-    count: int
-    per_seconds: float
-
-    def __str__(self) -> str:
-        unit = {1.0: "s", 60.0: "min", 3600.0: "h"}.get(self.per_seconds)
-        return f"{self.count}/{unit}" if unit else f"{self.count}/{self.per_seconds}s"
-
-
-DEFAULT_RATE_LIMITS: Mapping[str, RateLimit] = {
-    "push": RateLimit(2000, 1.0),
-    "multicast": RateLimit(200, 1.0),
-    "reply": RateLimit(2000, 1.0),
-    "broadcast": RateLimit(60, 3600.0),
-    "narrowcast": RateLimit(60, 3600.0),
-}
 _UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
 
 
@@ -159,7 +142,7 @@ def parse_rate_limits(text: str) -> dict[str, RateLimit]:
     text = text.strip()
     if text.lower() in ("off", "none", "0", "false"):
         return {}
-    limits = dict(DEFAULT_RATE_LIMITS)
+    limits = dict(LINE_RATE_LIMITS)
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, spec = item.partition("=")
         count, _, unit = spec.strip().partition("/")
@@ -167,26 +150,6 @@ def parse_rate_limits(text: str) -> dict[str, RateLimit]:
             raise ValueError(f"bad rate limit {item!r}: expected NAME=COUNT/s|min|h")
         limits[name.strip()] = RateLimit(int(count), _UNITS[unit.strip()])
     return limits
-
-
-class TokenBucket:
-    """Holds up to `count` tokens, refilled continuously at count / per_seconds."""
-
-    def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = float(limit.count)
-        self.rate = limit.count / limit.per_seconds
-        self.tokens = self.capacity
-        self._clock = clock
-        self._updated = clock()
-
-    def take(self) -> bool:
-        now = self._clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self._updated) * self.rate)
-        self._updated = now
-        if self.tokens < 1.0:
-            return False
-        self.tokens -= 1.0
-        return True
 
 
 class RateLimiter:

@@ -15,11 +15,12 @@ from typing import Annotated, Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cityhall.line.webhooks import SIGNATURE_HEADER, sign
 from cityhall.simulator.emulator import EmulatorClient
 from cityhall.simulator.residents import Resident, ResidentBook
 from cityhall.simulator.stickers import sticker
 from cityhall.simulator.town import address_of
-from cityhall.simulator.webhook import SIGNATURE_HEADER, USER_ID_PATTERN, JSONObject, WebhookBuilder, sign
+from cityhall.simulator.webhook import USER_ID_PATTERN, JSONObject, WebhookBuilder
 
 WEBHOOK_USER_AGENT = "LineBotWebhook/2.0"
 PARAM_FORMATS = {

@@ -1,15 +1,12 @@
-"""Webhook events shaped exactly as LINE sends them, and LINE's signature over the body.
+"""Webhook events shaped exactly as LINE sends them.
 
-The simulator plays the LINE platform, so it signs the way LINE does (HMAC-SHA256 of the
-raw body with the channel secret, base64) — the receiving side checks it with the SDK.
+The simulator plays the LINE platform: it signs bodies and makes `webhookEventId`s with
+`cityhall.line.webhooks`, as LINE does; the receiving side checks signatures with the SDK.
 Everything here is pure apart from the clock and the random source.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import itertools
 import json
 import re
@@ -19,29 +16,11 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cityhall.line.webhooks import ulid
+
 JSONObject = dict[str, Any]
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-ULID_PATTERN = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 USER_ID_PATTERN = re.compile(r"^U[0-9a-f]{32}$")
-SIGNATURE_HEADER = "x-line-signature"
-
-
-def ulid(now_ms: int | None = None) -> str:
-    """A ULID: 48 bits of milliseconds then 80 random bits, Crockford base32 (26 characters)."""
-    ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms & (2**48 - 1)) << 80 | secrets.randbits(80)
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
-
-
-def ulid_time_ms(value: str) -> int:
-    """The millisecond timestamp a ULID carries."""
-    if not ULID_PATTERN.match(value):
-        raise ValueError(f"not a ULID: {value!r}")
-    number = 0
-    for c in value:
-        number = number * 32 + _CROCKFORD.index(c)
-    return number >> 80
 
 
 def new_user_id() -> str:
@@ -173,9 +152,3 @@ class WebhookBuilder:
         """The request body LINE posts: `{"destination", "events"}` as compact UTF-8 JSON."""
         payload = {"destination": self.bot_user_id, "events": list(events)}
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def sign(channel_secret: str, body: bytes) -> str:
-    """The `x-line-signature` LINE computes: base64(HMAC-SHA256(channel secret, body))."""
-    digest = hmac.new(channel_secret.encode("utf-8"), body, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")

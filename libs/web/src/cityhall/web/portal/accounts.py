@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import secrets
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from cityhall.events.db import Pool
 from cityhall.web.auth import StaffUser, hash_password, password_needs_rehash, verify_password
+from cityhall.web.config import WebEnv
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
@@ -95,8 +95,7 @@ class Accounts:
 def demo_passwords(data_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """Each demo account's password: `CITYHALL_DEMO_PASSWORD` for all, else generated once and
     kept in `<data_dir>/demo-accounts.json` (mode 0600)."""
-    env = os.environ if env is None else env
-    fixed = env.get("CITYHALL_DEMO_PASSWORD", "").strip()
+    fixed = WebEnv.read(env).demo_password
     if fixed:
         return {a.username: fixed for a in DEMO_ACCOUNTS}
     path = data_dir / "demo-accounts.json"

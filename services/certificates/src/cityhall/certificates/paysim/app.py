@@ -32,6 +32,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from cityhall.certificates.payments import SIGNATURE_HEADER, shared_secret, sign
+from cityhall.events.backoff import Backoff
 from cityhall.events.db import Pool
 from cityhall.events.waiting import wake_or_timeout
 from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
@@ -210,7 +211,7 @@ class Provider:
                 error,
             )
         else:
-            delay = min(self.max_backoff, 0.25 * 2**attempts)
+            delay = Backoff(base=0.25, cap=self.max_backoff, jitter=False).delay(attempts + 1)
             await self.pool.execute(
                 """UPDATE notices SET attempts = $2, last_error = $3, next_attempt_at = now() + $4
                    WHERE notice_id = $1""",

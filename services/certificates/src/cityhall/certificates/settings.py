@@ -1,0 +1,23 @@
+"""The certificates service's own environment variables (documented in app.py and README.md)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from cityhall.runtime.env import EnvSettings
+
+CATALOGUE_ENV = "CITYHALL_CERTIFICATES_CATALOGUE"
+SECRET_ENV = "CITYHALL_PAYMENTS_SECRET"
+
+
+class CertificatesEnv(EnvSettings):
+    catalogue: str | None = Field(None, alias=CATALOGUE_ENV)
+    """The catalogue file; unset: the packaged catalogue.yaml."""
+    payment_timeout_minutes: float = Field(30, alias="CITYHALL_PAYMENT_TIMEOUT_MINUTES", gt=0)
+    draft_idle_minutes: float = Field(30, alias="CITYHALL_DRAFT_IDLE_MINUTES", gt=0)
+    photo_retention_days: float = Field(30, alias="CITYHALL_ID_PHOTO_RETENTION_DAYS", gt=0)
+    sweep_seconds: float = Field(5, alias="CITYHALL_CERTIFICATES_SWEEP_SECONDS", gt=0)
+    payments_url: str | None = Field(None, alias="CITYHALL_PAYMENTS_URL")
+    payments_secret: str | None = Field(None, alias=SECRET_ENV)
+    callback_url: str | None = Field(None, alias="CITYHALL_PAYMENTS_CALLBACK_URL")
+    return_url: str = Field("https://line.me/R/", alias="CITYHALL_PAYMENTS_RETURN_URL")
