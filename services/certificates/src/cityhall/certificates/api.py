@@ -30,13 +30,13 @@ from cityhall.certificates.catalogue import Catalogue
 from cityhall.certificates.domain import Status
 from cityhall.certificates.events import PERSONAL_FIELDS, request_stream
 from cityhall.certificates.handlers import DEPARTMENT, Desk, PaymentCallbacks
-from cityhall.certificates.payments import SIGNATURE_HEADER
 from cityhall.certificates.photos import PhotoStore
 from cityhall.certificates.projections import DAILY, JST, REQUESTS
 from cityhall.events.db import Pool
 from cityhall.events.decider import DomainError
 from cityhall.events.personal import FORGOTTEN, PersonalData, is_encrypted
 from cityhall.events.store import EventStore
+from cityhall.payment_protocol import SIGNATURE_HEADER
 from cityhall.web import (
     AUDIT_PAGE_SIZE,
     AuditEntry,
