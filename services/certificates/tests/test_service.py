@@ -278,6 +278,22 @@ async def test_a_seal_registration_certificate_is_for_the_registrant_with_the_ca
     await resident.tap(find_postback(edit, "印鑑登録証の番号"), expect="印鑑登録証")
     again = await resident.say("00123457", expect="申請内容の確認")
     assert "＊＊＊＊＊＊57" in content(again)
+    # The clerk needs the number before issuing: the request page shows the latest one, decrypted
+    # in the same audited view as the other personal fields.
+    await harness.wait_status(request_id, "drafting")
+    clerk, _ = harness.staff(CLERK)
+    page = await clerk.get(f"/staff/certificates/requests/{request_id}")
+    assert '<dt>印鑑登録証の番号</dt><dd data-field="seal_number">00123457</dd>' in page.text
+    assert "00123456" not in page.text
+    views = await harness.pool.fetch(
+        "SELECT detail FROM audit_log WHERE subject = $1 AND action = 'view_personal_data'",
+        request_stream(request_id),
+    )
+    assert [v["detail"]["fields"] for v in views] == [
+        ["name", "birth_date", "address", "phone", "seal_number"]
+    ]
+    admin, _ = harness.staff(ADMIN)
+    assert "電話番号・印鑑登録証の番号" in (await admin.get("/staff/certificates/audit")).text
 
 
 async def test_the_summary_opens_the_full_request_on_the_towns_server_for_15_minutes(
