@@ -1,6 +1,6 @@
-"""Issue 4, done when: with `cityhall run`, a resident requests a 住民票 in the simulator and pays in
-the simulated checkout; a certificates clerk logs in with the printed demo account, checks the ID
-photo, approves, issues and mails; the resident sees each step in LINE. And the same with a
+"""A certificate from request to post: with `cityhall run`, a resident requests a 住民票 in the
+simulator and pays in the simulated checkout; a certificates clerk logs in with the printed demo
+account, checks the ID photo, approves, issues and mails; the resident sees each step in LINE. And the same with a
 rejection (the reason and the refund reach the resident). Real Chromium on the real embedded run;
 the screenshots go to docs/screenshots/.
 """

@@ -2,7 +2,7 @@
 
 The scripted account (scripted_account.py) answers each webhook through the emulator with
 one of every kind of message the page must render, so this test covers the page whatever
-state the real services are in; test_issue3.py runs the whole embedded system.
+state the real services are in; test_welcome_and_guide_browser.py runs the whole embedded system.
 """
 
 from __future__ import annotations

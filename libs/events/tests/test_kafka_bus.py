@@ -152,5 +152,19 @@ async def test_a_thousand_records_are_acknowledged(bus: KafkaBus, topic: str, ka
     assert sum(ends.values()) == 1000
 
 
-async def test_publish_of_nothing_is_a_no_op(bus: KafkaBus) -> None:
+async def test_publish_of_nothing_is_a_no_op(bus: KafkaBus, kafka_bootstrap: str) -> None:
+    async def broker_contents() -> dict[TopicPartition, int]:
+        probe = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
+        await probe.start()
+        try:
+            topics = await probe.topics()
+            partitions = [TopicPartition(t, p) for t in topics for p in probe.partitions_for_topic(t) or ()]
+            ends: dict[TopicPartition, int] = await probe.end_offsets(partitions)
+            return ends
+        finally:
+            await probe.stop()
+
+    before = await broker_contents()
     await bus.publish([])
+    await KafkaBus(kafka_bootstrap).publish([])  # not even a started producer is needed
+    assert await broker_contents() == before  # no topic created, no record written

@@ -27,7 +27,6 @@ from PIL import Image, ImageDraw
 from cityhall.certificates import app as certificates_app
 from cityhall.certificates.app import Certificates, Options
 from cityhall.certificates.events import request_stream
-from cityhall.certificates.paysim import app as paysim
 from cityhall.events.backoff import Backoff
 from cityhall.events.bus import Record
 from cityhall.events.db import Pool, create_pool, migrate
@@ -39,6 +38,7 @@ from cityhall.events.testing import wait_for
 from cityhall.line.contracts import ResidentIntent, intent_id, intents_topic
 from cityhall.line_emulator.testing import EmulatorServer
 from cityhall.notify import app as notify_app
+from cityhall.payment_simulator import app as paysim
 from cityhall.runtime.service import ServiceContext, Settings
 from cityhall.web import StaffUser
 
@@ -331,7 +331,7 @@ async def harness(fresh_database: str, tmp_path: Path) -> AsyncIterator[Harness]
         cleanup.extend(running.on_stop)
         loops = [t for t in running.tasks if t != cert.housekeeping.run]  # tests sweep when they mean to
 
-        sim_pool = await service_pool("svc_payments_sim", ["cityhall.certificates.paysim"])
+        sim_pool = await service_pool("svc_payments_sim", ["cityhall.payment_simulator"])
         provider, sim_running = await paysim.start(
             ServiceContext("payments-sim", "embedded", settings, sim_pool, bus, None)
         )

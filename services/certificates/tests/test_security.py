@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from cityhall.certificates.events import request_stream
-from cityhall.certificates.payments import SIGNATURE_HEADER, sign
+from cityhall.payment_protocol import SIGNATURE_HEADER, sign
 from cityhall.web import StaffUser
 
 from .conftest import ADMIN, CLERK, ROADS, Harness

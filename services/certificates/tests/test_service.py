@@ -25,10 +25,10 @@ from cityhall.certificates.events import (
     RequestSubmitted,
     request_stream,
 )
-from cityhall.certificates.payments import SIGNATURE_HEADER, sign
 from cityhall.events.decider import DomainError
 from cityhall.events.testing import wait_for
 from cityhall.line.contracts import DialogClaimed, DialogReleased, OutboundMessageRequested
+from cityhall.payment_protocol import SIGNATURE_HEADER, sign
 
 from .conftest import ADMIN, CLERK, CLERK2, Harness, Resident, content, find_postback, find_uri, licence_photo
 
@@ -278,6 +278,22 @@ async def test_a_seal_registration_certificate_is_for_the_registrant_with_the_ca
     await resident.tap(find_postback(edit, "印鑑登録証の番号"), expect="印鑑登録証")
     again = await resident.say("00123457", expect="申請内容の確認")
     assert "＊＊＊＊＊＊57" in content(again)
+    # The clerk needs the number before issuing: the request page shows the latest one, decrypted
+    # in the same audited view as the other personal fields.
+    await harness.wait_status(request_id, "drafting")
+    clerk, _ = harness.staff(CLERK)
+    page = await clerk.get(f"/staff/certificates/requests/{request_id}")
+    assert '<dt>印鑑登録証の番号</dt><dd data-field="seal_number">00123457</dd>' in page.text
+    assert "00123456" not in page.text
+    views = await harness.pool.fetch(
+        "SELECT detail FROM audit_log WHERE subject = $1 AND action = 'view_personal_data'",
+        request_stream(request_id),
+    )
+    assert [v["detail"]["fields"] for v in views] == [
+        ["name", "birth_date", "address", "phone", "seal_number"]
+    ]
+    admin, _ = harness.staff(ADMIN)
+    assert "電話番号・印鑑登録証の番号" in (await admin.get("/staff/certificates/audit")).text
 
 
 async def test_the_summary_opens_the_full_request_on_the_towns_server_for_15_minutes(
@@ -642,12 +658,9 @@ async def test_the_dashboard_shows_the_queue_and_todays_counts(harness: Harness)
         assert await asyncio.wait_for(update(), 15) == "event: update"
 
 
-async def test_the_checkout_page_and_provider_api(harness: Harness) -> None:
+async def test_the_provider_port_opens_checkouts_on_the_providers_pages(harness: Harness) -> None:
+    # The provider's own API and pages are tested in tools/payment-simulator.
     client = harness.http()
-    missing = await client.get("/pay/checkout/co_nope")
-    assert missing.status_code == 404 and "見つかりません" in missing.text
-    unauthorised = await client.post("/pay/api/checkouts", json={})
-    assert unauthorised.status_code == 401
     checkout = await harness.cert.provider.create_checkout(uuid.uuid4(), 410, "https://line.me/R/")
     same = await harness.cert.provider.create_checkout(uuid.UUID(int=0), 410, "https://line.me/R/")
     assert checkout.checkout_id != same.checkout_id

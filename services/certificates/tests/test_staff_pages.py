@@ -53,6 +53,7 @@ async def test_one_view_of_a_request_page_is_one_audit_entry_and_the_history_nam
     audit = await admin.get(AUDIT)
     assert rows(audit.text).count("view_personal_data") == 1 and "view_id_photo" not in rows(audit.text)
     assert "住所・電話番号・本人確認書類の写真" in audit.text
+    assert 'data-field="seal_number"' not in page.text  # a 住民票 asks no 印鑑登録証 number
 
     # The history names the clerk, not the account id.
     assert "本人確認を承認（証明書係 市川）" in page.text and "（cert-clerk）" not in page.text

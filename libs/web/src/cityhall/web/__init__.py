@@ -38,8 +38,9 @@ from cityhall.web.auth import (
 from cityhall.web.config import ConfigError, OidcSettings, WebConfig
 from cityhall.web.csrf import CSRF_FIELD, CSRF_HEADER, CsrfCookieMiddleware, csrf_protect, csrf_token
 from cityhall.web.dashboards import Dashboard
-from cityhall.web.errors import error_response, install_error_handlers, wants_json
+from cityhall.web.errors import error_response, install_error_handlers
 from cityhall.web.live import LiveUpdates, sse_event
+from cityhall.web.negotiation import wants_json
 from cityhall.web.templates import KIT_STATIC, STATIC_KIT_PATH, create_environment, create_templates
 
 

@@ -35,15 +35,15 @@ from fastapi import HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from cityhall.web.config import OidcSettings, WebConfig
-from cityhall.web.errors import wants_json
+from cityhall.web.negotiation import MESSAGES, wants_json
 
 log = logging.getLogger("cityhall.web.auth")
 
 SESSION_COOKIE = "cityhall_staff"
 """Name of the staff session cookie (Path=/staff, HttpOnly, SameSite=Lax, Secure over https)."""
 
-FORBIDDEN_MESSAGE = "このページを表示する権限がありません。"
-LOGIN_REQUIRED_MESSAGE = "ログインしてください。"
+FORBIDDEN_MESSAGE = MESSAGES[403]
+LOGIN_REQUIRED_MESSAGE = MESSAGES[401]
 
 DEPARTMENTS: dict[str, str] = {
     "certificates": "市民課 証明書係",

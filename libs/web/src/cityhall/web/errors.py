@@ -18,30 +18,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cityhall.web.negotiation import MESSAGES, wants_json
+from cityhall.web.templates import kit_templates
+
 log = logging.getLogger("cityhall.web.errors")
-
-MESSAGES: dict[int, str] = {
-    400: "入力内容に誤りがあります。",
-    401: "ログインしてください。",
-    403: "このページを表示する権限がありません。",
-    404: "お探しのページが見つかりません。",
-    405: "この操作はできません。",
-    409: "ほかの操作と重なりました。ページを再読み込みしてご確認ください。",
-    413: "送信されたデータが大きすぎます。",
-    422: "入力内容に誤りがあります。",
-    429: "操作の回数が多すぎます。しばらくしてからもう一度お試しください。",
-    500: "システムエラーが発生しました。しばらくしてからもう一度お試しください。",
-    503: "ただいまご利用いただけません。しばらくしてからもう一度お試しください。",
-}
-
-
-def wants_json(request: Request) -> bool:
-    """Whether the caller is an API client (JSON) rather than a browser page (HTML)."""
-    path = request.url.path
-    if "/api/" in path or path.endswith("/api") or request.headers.get("authorization"):
-        return True
-    accept = request.headers.get("accept", "")
-    return "application/json" in accept and "text/html" not in accept
 
 
 def message_for(status: int, detail: Any = None) -> str:
@@ -69,8 +49,6 @@ def error_response(
     if wants_json(request):
         body: dict[str, Any] = {"detail": detail if detail is not None else message}
         return JSONResponse(body, status_code=status, headers=headers)
-    from cityhall.web.templates import kit_templates  # the templates import the auth that imports us
-
     return kit_templates().TemplateResponse(
         request,
         "kit/error.html",

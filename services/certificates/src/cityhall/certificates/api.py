@@ -15,6 +15,7 @@ import asyncio
 import re
 import unicodedata
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -28,15 +29,22 @@ from fastapi.staticfiles import StaticFiles
 from cityhall.certificates import messages as say
 from cityhall.certificates.catalogue import Catalogue
 from cityhall.certificates.domain import Status
-from cityhall.certificates.events import PERSONAL_FIELDS, request_stream
+from cityhall.certificates.events import (
+    EXTRA_FIELDS,
+    PERSONAL_FIELDS,
+    ExtraField,
+    RequesterDetailGiven,
+    RequestStarted,
+    request_stream,
+)
 from cityhall.certificates.handlers import DEPARTMENT, Desk, PaymentCallbacks
-from cityhall.certificates.payments import SIGNATURE_HEADER
 from cityhall.certificates.photos import PhotoStore
 from cityhall.certificates.projections import DAILY, JST, REQUESTS
 from cityhall.events.db import Pool
 from cityhall.events.decider import DomainError
 from cityhall.events.personal import FORGOTTEN, PersonalData, is_encrypted
-from cityhall.events.store import EventStore
+from cityhall.events.store import EventStore, RecordedEvent
+from cityhall.payment_protocol import SIGNATURE_HEADER
 from cityhall.web import (
     AUDIT_PAGE_SIZE,
     AuditEntry,
@@ -333,9 +341,13 @@ def create_app(
         person: dict[str, str] = {}
         view: int | None = None
         async with pool.acquire() as conn, conn.transaction():
+            records = await dashboard.store.read_stream(request_stream(request_id), conn=conn)
+            # The view has no column for the fields only some certificates ask (the 印鑑登録証
+            # number): those come from the request's own events.
+            asked, extra_tokens = _extra_fields(records)
             shown = []
-            for name in PERSONAL_FIELDS:
-                token = row.get(f"{name}_token")
+            for name in (*PERSONAL_FIELDS, *asked):
+                token = row.get(f"{name}_token") if name in PERSONAL_FIELDS else extra_tokens.get(name)
                 if token and is_encrypted(token):
                     value = await dashboard.personal.decrypt(token, conn=conn)
                     person[name] = "（消去済み）" if value == FORGOTTEN else _shown(name, value)
@@ -360,7 +372,7 @@ def create_app(
         options = [(names.get(k, k), v) for k, v in (row["options"] or {}).items()]
         steps = [
             (recorded.recorded_at, HISTORY_LABELS[kind], recorded.envelope.data.get("by"))
-            for recorded in await dashboard.store.read_stream(request_stream(request_id))
+            for recorded in records
             if (kind := recorded.type.split(".")[2]) in HISTORY_LABELS
         ]
         # Events keep the clerk's username: show the name (the username when none is known).
@@ -377,6 +389,7 @@ def create_app(
                 "r": row,
                 "status_label": say.STATUS_LABELS.get(row["status"], row["status"]),
                 "person": person,
+                "extra_fields": [(name, FIELD_NAMES[name]) for name in asked],
                 "options": options,
                 "photo_available": photo_available,
                 "reasons": [("", "選んでください")]
@@ -616,7 +629,26 @@ def _shown(field: str, value: str) -> str:
     return value
 
 
-FIELD_NAMES = {"name": "氏名", "birth_date": "生年月日", "address": "住所", "phone": "電話番号"}
+FIELD_NAMES = {
+    "name": "氏名",
+    "birth_date": "生年月日",
+    "address": "住所",
+    "phone": "電話番号",
+    "seal_number": "印鑑登録証の番号",
+}
+
+
+def _extra_fields(records: Sequence[RecordedEvent]) -> tuple[tuple[ExtraField, ...], dict[str, str]]:
+    """The extra fields a request asks (as it started) and the latest encrypted answer to each."""
+    asked: tuple[ExtraField, ...] = ()
+    tokens: dict[str, str] = {}
+    for recorded in records:
+        match recorded.envelope.event():
+            case RequestStarted(extra_fields=fields):
+                asked = fields
+            case RequesterDetailGiven(field=field, value=value) if field in EXTRA_FIELDS:
+                tokens[field] = value
+    return asked, tokens
 
 
 def describe(entry: AuditEntry, catalogue: Catalogue) -> str:

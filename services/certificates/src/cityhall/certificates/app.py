@@ -28,7 +28,7 @@ from cityhall.certificates.domain import Request, certificate_decider
 from cityhall.certificates.events import SOURCE, Command
 from cityhall.certificates.handlers import Desk, Notices, PaymentCallbacks
 from cityhall.certificates.housekeeping import Housekeeping, Timers
-from cityhall.certificates.payments import HttpPaymentProvider, PaymentProvider, shared_secret
+from cityhall.certificates.payments import HttpPaymentProvider, PaymentProvider
 from cityhall.certificates.photos import Downloader, LineContent, PhotoStore
 from cityhall.certificates.projections import DAILY, PROJECTIONS, REQUESTS
 from cityhall.certificates.resident import ResidentLinks
@@ -39,6 +39,7 @@ from cityhall.events.personal import PersonalData
 from cityhall.events.projection import ProjectionRunner
 from cityhall.events.relay import OutboxRelay
 from cityhall.line.contracts import intents_topic
+from cityhall.payment_protocol import shared_secret
 from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
 from cityhall.web import LiveUpdates, StaffAuth, WebConfig
 
@@ -123,7 +124,11 @@ async def start(
         content = LineContent(settings.line_api_url, settings.line_channel_access_token)
     closing = []
     if provider is None:
-        secret = shared_secret(dict(options.env) or None, settings.data_dir, embedded=ctx.mode == "embedded")
+        secret = shared_secret(
+            CertificatesEnv.read(options.env or None).payments_secret,
+            settings.data_dir,
+            embedded=ctx.mode == "embedded",
+        )
         http_provider = HttpPaymentProvider(
             options.payments_url or f"{settings.public_url}/pay",
             secret,

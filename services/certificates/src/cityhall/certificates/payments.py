@@ -2,8 +2,9 @@
 
 LINE Pay has closed in Japan, so the fee goes through a payment provider behind this port.
 `HttpPaymentProvider` speaks the small HTTP protocol below; the simulated provider that the
-embedded run serves at `/pay` (`cityhall.certificates.paysim`) implements its other side, and
-a real provider's adapter would implement `PaymentProvider` the same way.
+embedded run serves at `/pay` (the `cityhall-payment-simulator` package) implements its other
+side, and a real provider's adapter would implement `PaymentProvider` the same way. What both
+sides share (the secret, the notice's signature) is `cityhall.payment_protocol`.
 
 - `POST {base}/api/checkouts` `{reference, amount, currency, return_url, callback_url}` with
   `Authorization: Bearer <secret>` and an `Idempotency-Key`: `{checkout_id, url}`.
@@ -15,23 +16,16 @@ a real provider's adapter would implement `PaymentProvider` the same way.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Literal, Protocol
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from cityhall.certificates.settings import SECRET_ENV, CertificatesEnv
-from cityhall.runtime.env import ConfigError
-
-SIGNATURE_HEADER = "X-Payment-Signature"
+from cityhall.payment_protocol import signature_matches
 
 
 @dataclass(frozen=True)
@@ -82,13 +76,9 @@ class PaymentProvider(Protocol):
         """Give `amount` yen of a payment back; repeating it refunds once."""
 
 
-def sign(secret: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def verify(secret: str, body: bytes, signature: str | None) -> PaymentNotice:
     """Check the HMAC over the raw body, then parse it; `ForgedCallback` when either fails."""
-    if not signature or not hmac.compare_digest(sign(secret, body), signature.strip().lower()):
+    if not signature_matches(secret, body, signature):
         raise ForgedCallback("the payment notice's signature does not match")
     try:
         return PaymentNotice.model_validate(json.loads(body))
@@ -157,18 +147,3 @@ class HttpPaymentProvider:
         if not isinstance(refund_id, str):
             raise ProviderError(f"payment provider's refund lacks refund_id: {body}")
         return Refund(refund_id=refund_id, payment_id=payment_id, amount=amount)
-
-
-def shared_secret(env: dict[str, str] | None, data_dir: Path, *, embedded: bool) -> str:
-    """`CITYHALL_PAYMENTS_SECRET`; the embedded run generates one once and keeps it in its data dir."""
-    configured = CertificatesEnv.read(env).payments_secret
-    if configured:
-        return configured
-    if not embedded:
-        raise ConfigError(f"{SECRET_ENV}: must be set (the secret shared with the payment provider)")
-    path = data_dir / "payments-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from cityhall.payment_protocol import SECRET_ENV
 from cityhall.runtime.env import EnvSettings
 
 CATALOGUE_ENV = "CITYHALL_CERTIFICATES_CATALOGUE"
-SECRET_ENV = "CITYHALL_PAYMENTS_SECRET"
 
 
 class CertificatesEnv(EnvSettings):

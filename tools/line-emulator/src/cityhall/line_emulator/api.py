@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
@@ -24,9 +24,7 @@ from cityhall.line_emulator.rules import (
     rich_menu_image_error,
 )
 from cityhall.line_emulator.spec import ErrorDetail
-
-if TYPE_CHECKING:
-    from cityhall.line_emulator.app import Emulator
+from cityhall.line_emulator.state import Emulator
 
 LINE_TAG = "line"
 BOT_INFO = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,24 +16,10 @@ from cityhall.line_emulator.errors import LineApiError
 from cityhall.line_emulator.inspection import inspect_router
 from cityhall.line_emulator.rules import RateLimiter
 from cityhall.line_emulator.settings import EmulatorSettings
-from cityhall.line_emulator.spec import ErrorDetail, Spec, json_path, load_spec
-from cityhall.line_emulator.state import EmulatorState
+from cityhall.line_emulator.spec import ErrorDetail, json_path, load_spec
+from cityhall.line_emulator.state import Emulator, EmulatorState
 
 REQUEST_ID_HEADER = "x-line-request-id"
-
-
-@dataclass(frozen=True)
-class Emulator:
-    """What every route needs; also `app.state.emulator`, for tests and the embedded run."""
-
-    settings: EmulatorSettings
-    spec: Spec
-    state: EmulatorState
-    limiter: RateLimiter
-
-    def reset(self) -> None:
-        self.state.reset()
-        self.limiter.reset()
 
 
 def create_app(settings: EmulatorSettings | None = None) -> FastAPI:

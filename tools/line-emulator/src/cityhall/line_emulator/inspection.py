@@ -11,7 +11,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -19,9 +19,7 @@ from starlette.datastructures import UploadFile
 
 from cityhall.line_emulator.errors import bad_request
 from cityhall.line_emulator.spec import ErrorDetail
-
-if TYPE_CHECKING:
-    from cityhall.line_emulator.app import Emulator
+from cityhall.line_emulator.state import Emulator
 
 KEEPALIVE_SECONDS = 10.0
 

@@ -26,8 +26,10 @@ from cityhall.line_emulator.rules import (
     INVALID_REPLY_TOKEN_MESSAGE,
     QUOTA_MESSAGE,
     RETRY_KEY_ACCEPTED_MESSAGE,
+    RateLimiter,
 )
 from cityhall.line_emulator.settings import EmulatorSettings
+from cityhall.line_emulator.spec import Spec
 
 JSONObject = dict[str, Any]
 
@@ -436,3 +438,18 @@ class EmulatorState:
                 "endpoints": {name: {**zero, **counter} for name, counter in sorted(self._stats.items())},
                 "quotaConsumption": self._usage,
             }
+
+
+@dataclass(frozen=True)
+class Emulator:
+    """The state and what every route needs beside it; also `app.state.emulator`, for tests and
+    the embedded run. Here rather than in `app` so that the routers need not import their app."""
+
+    settings: EmulatorSettings
+    spec: Spec
+    state: EmulatorState
+    limiter: RateLimiter
+
+    def reset(self) -> None:
+        self.state.reset()
+        self.limiter.reset()

@@ -18,9 +18,9 @@ from types import TracebackType
 import uvicorn
 from fastapi import FastAPI
 
-from cityhall.line_emulator.app import Emulator, create_app
+from cityhall.line_emulator.app import create_app
 from cityhall.line_emulator.settings import EmulatorSettings
-from cityhall.line_emulator.state import EmulatorState
+from cityhall.line_emulator.state import Emulator, EmulatorState
 
 
 class EmulatorServer:

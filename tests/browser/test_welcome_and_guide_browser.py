@@ -1,5 +1,5 @@
-"""Issue 3, done when: `cityhall run`, open the simulator, follow, the welcome arrives; tap
-使い方 and the guide arrives. The whole embedded system runs as a subprocess (its own
+"""A new friend is welcomed and 使い方 brings the guide: `cityhall run`, open the simulator,
+follow, the welcome arrives; tap 使い方 and the guide arrives. The whole embedded system runs as a subprocess (its own
 Postgres in a temporary data directory, a free port), driven in real Chromium.
 """
 

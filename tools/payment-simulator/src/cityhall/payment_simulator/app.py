@@ -1,9 +1,9 @@
 """The simulated payment provider ("ポケットペイ"), for the embedded run and tests.
 
-It plays a company outside the city hall: its own tables, its own pages, its own API. The
-certificates service reaches it only through the provider port (`payments.HttpPaymentProvider`),
-and it reaches the certificates service only through signed notices to the callback URL the
-checkout named, as a real provider would.
+It plays a company outside the city hall: its own package, tables, pages and API. The
+certificates service reaches it only through its provider port (`HttpPaymentProvider`), and it
+reaches the certificates service only through signed notices to the callback URL the checkout
+named, as a real provider would; the two share only `cityhall.payment_protocol`.
 
 - `GET /pay/checkout/{id}`: the checkout page a resident opens from LINE (Japanese), with
   支払う / 支払いをやめる / 支払いに失敗させる (the last one for testing the failure path).
@@ -30,14 +30,21 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import Field
 
-from cityhall.certificates.payments import SIGNATURE_HEADER, shared_secret, sign
 from cityhall.events.backoff import Backoff
 from cityhall.events.db import Pool
 from cityhall.events.waiting import wake_or_timeout
+from cityhall.payment_protocol import SECRET_ENV, SIGNATURE_HEADER, shared_secret, sign
+from cityhall.runtime.env import EnvSettings
 from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
 
 log = logging.getLogger(__name__)
+
+
+class PaymentSimulatorEnv(EnvSettings):
+    secret: str | None = Field(None, alias=SECRET_ENV)
+    """The secret shared with the merchant; the embedded run generates one."""
 
 MOUNT = "/pay"
 BRAND = "ポケットペイ"
@@ -50,13 +57,21 @@ def _id(prefix: str) -> str:
 class Provider:
     """The provider's records and its notice sender."""
 
-    def __init__(self, pool: Pool, secret: str, base_url: str, *, max_backoff: float = 30.0) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        secret: str,
+        base_url: str,
+        *,
+        max_backoff: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,  # tests stand a merchant in here
+    ) -> None:
         self.pool = pool
         self.secret = secret
         self.base_url = base_url.rstrip("/")
         self.max_backoff = max_backoff
         self._wake = asyncio.Event()
-        self._http = httpx.AsyncClient(timeout=10.0)
+        self._http = httpx.AsyncClient(timeout=10.0, transport=transport)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -340,7 +355,9 @@ def create_app(provider: Provider) -> FastAPI:
 
 
 async def start(ctx: ServiceContext) -> tuple[Provider, Running]:
-    secret = shared_secret(None, ctx.settings.data_dir, embedded=ctx.mode == "embedded")
+    secret = shared_secret(
+        PaymentSimulatorEnv.read().secret, ctx.settings.data_dir, embedded=ctx.mode == "embedded"
+    )
     provider = Provider(ctx.require_pool(), secret, f"{ctx.settings.public_url}{MOUNT}")
     return provider, Running(
         app=create_app(provider),
@@ -356,5 +373,5 @@ async def build(ctx: ServiceContext) -> Running:
 
 
 service = ServiceSpec(
-    name="payments-sim", mount=MOUNT, build=build, migrations=("cityhall.certificates.paysim",), order=60
+    name="payments-sim", mount=MOUNT, build=build, migrations=("cityhall.payment_simulator",), order=60
 )
