@@ -46,6 +46,7 @@ class PaymentSimulatorEnv(EnvSettings):
     secret: str | None = Field(None, alias=SECRET_ENV)
     """The secret shared with the merchant; the embedded run generates one."""
 
+
 MOUNT = "/pay"
 BRAND = "ポケットペイ"
 
