@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import secrets
+import signal
 from collections.abc import Coroutine
 from dataclasses import replace
 from importlib.metadata import entry_points
@@ -154,27 +155,13 @@ async def _serve(system: System, settings: Settings, banner: list[str]) -> None:
     await uvicorn.Server(config).serve()
 
 
-async def _run_embedded(configured: Settings) -> None:
-    settings = embedded_settings(configured)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    postgres: LocalPostgres | None = None
-    dsn = settings.database_url
-    if dsn is None:
-        postgres = LocalPostgres(settings.data_dir / "postgres")
-        dsn = await asyncio.to_thread(postgres.start)
+async def _run_embedded(configured: Settings, settings: Settings, dsn: str) -> None:
     system = System(settings, "embedded", _bus(settings, dsn), dsn)
     try:
         await system.start(embedded_services(configured))
         await _serve(system, settings, embedded_banner(settings, serves_emulator(configured)))
     finally:
-        try:
-            await system.stop()
-        finally:
-            # Blocking on purpose: Ctrl-C cancels this task at its next await (asyncio.run's
-            # SIGINT handling, after uvicorn re-raises the signal), and the embedded Postgres
-            # must not outlive the run.
-            if postgres is not None:
-                postgres.stop()
+        await system.stop()
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
@@ -187,7 +174,23 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 def run() -> None:
     """Run the whole system in one process (the embedded mode)."""
     configure_logging()
-    _run(_run_embedded(Settings.from_env()))
+    configured = Settings.from_env()
+    settings = embedded_settings(configured)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.database_url is not None:
+        _run(_run_embedded(configured, settings, settings.database_url))
+        return
+    # The embedded Postgres starts and stops outside the event loop: however the loop ends (a
+    # Ctrl-C cancels the main task mid-await, or raises KeyboardInterrupt wherever the loop is),
+    # the server never outlives the run.
+    postgres = LocalPostgres(settings.data_dir / "postgres")
+    try:
+        _run(_run_embedded(configured, settings, postgres.start()))
+    finally:
+        # A further Ctrl-C (a person's second press, or the one the server's shutdown re-raises)
+        # must not cut this short: the process would exit with the server still writing.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        postgres.stop()
 
 
 def _spec(name: str) -> ServiceSpec:
