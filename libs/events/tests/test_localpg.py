@@ -88,13 +88,18 @@ async def test_a_connection_without_the_password_is_refused_and_the_files_are_pr
         # The Unix socket too (the data dir holds it when its path is short enough).
         await _refused(f"postgresql://postgres@/postgres?host={data_dir}&port={port}")
         conn = await asyncpg.connect(server.dsn)
-        assert await conn.fetchval("SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = 'postgres'") is True
+        assert (
+            await conn.fetchval(
+                "SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = 'postgres'"
+            )
+            is True
+        )
         await conn.close()
     finally:
         await asyncio.to_thread(server.stop)
     assert stat.S_IMODE(server.password_file.stat().st_mode) == 0o600
     assert server.password_file.parent == data_dir.parent
-    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(data_dir).st_mode) == 0o700
 
 
 async def test_an_older_trust_auth_data_dir_gets_a_password_and_keeps_its_data(data_dir: Path) -> None:

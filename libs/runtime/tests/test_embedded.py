@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from cityhall.runtime.cli import (
     embedded_banner,
     embedded_services,
     embedded_settings,
+    private_dir,
     uses_emulator,
 )
 from cityhall.runtime.env import ConfigError
@@ -76,6 +78,14 @@ def test_the_run_talks_to_its_emulator_only_in_development_without_another_line_
     # Production makes up no channel: what is missing is named.
     with pytest.raises(SystemExit, match="LINE_CHANNEL_ACCESS_TOKEN and LINE_CHANNEL_SECRET"):
         embedded_settings(configured(tmp_path, CITYHALL_PROFILE="production"))
+
+
+def test_the_data_dir_is_made_private(tmp_path: Path) -> None:
+    older = tmp_path / "older"
+    older.mkdir()
+    older.chmod(0o755)  # as a run before this one left it
+    for path in (older, tmp_path / "new" / "data"):
+        assert stat.S_IMODE(private_dir(path).stat().st_mode) == 0o700
 
 
 async def test_the_production_profile_mounts_no_development_tool_and_the_banner_says_so(

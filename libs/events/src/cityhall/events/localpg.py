@@ -20,8 +20,8 @@ import contextlib
 import hashlib
 import os
 import re
-import shlex
 import secrets
+import shlex
 import signal
 import socket
 import stat
