@@ -113,6 +113,9 @@ async def test_the_production_profile_mounts_no_development_tool_and_the_banner_
             assert (await client.get("/healthz")).status_code == 200
     finally:
         await system.stop()
+    services_banner = [line for s in system.services for line in s.running.banner]
+    assert "  Staff portal       : http://127.0.0.1:8000/staff/" in services_banner
+    assert not [line for line in services_banner if "Demo staff logins" in line]
     banner = "\n".join(embedded_banner(settings))
     assert "Profile            : production" in banner
     assert "LINE emulator      : off (production profile): no /line-api, no /sim, no /pay" in banner
