@@ -103,14 +103,17 @@ def embedded_banner(settings: Settings) -> list[str]:
     url = settings.public_url
     if settings.profile == "development":
         profile = [
-            "  Profile            : development (CITYHALL_PROFILE): the LINE emulator, the resident "
-            "simulator and the simulated payment provider run; never serve a real channel so",
+            "  Profile            : development (CITYHALL_PROFILE): with the LINE emulator, the "
+            "resident simulator and simulated payments; never for a real channel",
             f"  Resident simulator : {url}/",
         ]
         if settings.line_api_url == emulator_url(settings):
             line = f"  LINE emulator      : on ({url}/line-api/_inspect shows every message to every user)"
         else:
-            line = f"  LINE emulator      : {url}/line-api (not in use: LINE_CHANNEL_ACCESS_TOKEN or LINE_API_URL is set)"
+            line = (
+                f"  LINE emulator      : {url}/line-api, not in use "
+                "(LINE_CHANNEL_ACCESS_TOKEN or LINE_API_URL is set)"
+            )
     else:
         profile = [
             "  Profile            : production (CITYHALL_PROFILE): no development tools "
