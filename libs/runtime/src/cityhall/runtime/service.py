@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from pydantic import Field
@@ -24,6 +25,7 @@ from cityhall.events.db import Pool
 from cityhall.events.projection import ProjectionRunner
 from cityhall.events.store import EventStore
 from cityhall.runtime.env import EnvSettings
+from cityhall.runtime.http import LOCAL_HOSTS
 
 Mode = Literal["embedded", "distributed"]
 
@@ -46,10 +48,15 @@ class Settings:
     """The LINE domains whose intents some running service consumes (the gateway answers the
     others itself). The embedded run fills it from the composed services' `domains`; a gateway
     run alone reads CITYHALL_SERVED_DOMAINS (comma-separated; unset is None)."""
+    allowed_hosts: frozenset[str] | None = None
+    """The `Host` names requests may carry (IP literals always pass); None checks nothing.
+    From the environment: CITYHALL_PUBLIC_URL's host, localhost, 127.0.0.1, ::1 and the
+    comma-separated CITYHALL_ALLOWED_HOSTS (`*` turns the check off)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         read = RuntimeEnv.read(env)
+        public_url = (read.public_url or f"http://127.0.0.1:{read.port}").rstrip("/")
         return cls(
             port=read.port,
             bind_host=read.bind_host,
@@ -58,9 +65,10 @@ class Settings:
             line_channel_secret=read.line_channel_secret,
             line_channel_access_token=read.line_channel_access_token,
             line_api_url=read.line_api_url,
-            public_url=(read.public_url or f"http://127.0.0.1:{read.port}").rstrip("/"),
+            public_url=public_url,
             data_dir=read.data_dir,
             served_domains=None if read.served_domains is None else _names(read.served_domains),
+            allowed_hosts=_allowed_hosts(public_url, read.allowed_hosts),
         )
 
 
@@ -80,6 +88,16 @@ class RuntimeEnv(EnvSettings):
     """Default: `http://127.0.0.1:<port>`."""
     data_dir: Path = Field(Settings.data_dir, alias="CITYHALL_DATA_DIR")
     served_domains: str | None = Field(None, alias="CITYHALL_SERVED_DOMAINS")
+    allowed_hosts: str | None = Field(None, alias="CITYHALL_ALLOWED_HOSTS")
+
+
+def _allowed_hosts(public_url: str, extra: str | None) -> frozenset[str] | None:
+    """The public URL's host, the local names and `extra` (comma-separated); `*`: no check."""
+    names = _names(extra or "")
+    if "*" in names:
+        return None
+    public = urlsplit(public_url).hostname
+    return LOCAL_HOSTS | {n.lower() for n in names} | ({public} if public else set())
 
 
 def _names(value: str) -> tuple[str, ...]:
