@@ -23,6 +23,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 
+from starlette.datastructures import MutableHeaders
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,11 +37,11 @@ CONTENT_SECURITY_POLICY = (
 """No inline script or style anywhere: pages load theirs from files (setting `element.style`
 from a script is not inline style and stays allowed)."""
 
-SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),  # frame-ancestors for browsers that predate it
-    (b"referrer-policy", b"same-origin"),
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("content-security-policy", CONTENT_SECURITY_POLICY),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),  # frame-ancestors for browsers that predate it
+    ("referrer-policy", "same-origin"),
 )
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -93,8 +94,8 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-class SecurityHeaders:
-    """Adds `SECURITY_HEADERS` to every HTTP response that does not set them itself."""
+class HttpMiddleware:
+    """ASGI middleware for HTTP requests (`handle`); anything else passes straight through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -103,16 +104,33 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
 
-        async def send_with_headers(message: Message) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class ResponseStartHook(HttpMiddleware):
+    """Middleware that edits each HTTP response's start (status and headers) in `on_start`."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_edited(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers += [(n, v) for n, v in SECURITY_HEADERS if n not in present]
-                message = {**message, "headers": headers}
+                self.on_start(scope, MutableHeaders(scope=message))
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, send_edited)
+
+    def on_start(self, scope: Scope, headers: MutableHeaders) -> None:
+        raise NotImplementedError
+
+
+class SecurityHeaders(ResponseStartHook):
+    """Adds `SECURITY_HEADERS` to every HTTP response that does not set them itself."""
+
+    def on_start(self, scope: Scope, headers: MutableHeaders) -> None:
+        for name, value in SECURITY_HEADERS:
+            headers.setdefault(name, value)
 
 
 def policy_with_scripts(html: str, *sources: str) -> str:
