@@ -28,6 +28,8 @@ FOREIGN = (
     "LINE_CHANNEL_SECRET",
     "LINE_CHANNEL_ACCESS_TOKEN",
     "LINE_API_URL",
+    "CITYHALL_PROFILE",
+    "CITYHALL_PAYMENTS_URL",
     "CITYHALL_PUBLIC_URL",
     "CITYHALL_SIMULATOR_CALLBACK_URL",
     "LINE_OPENAPI_DIR",
@@ -87,7 +89,9 @@ def embedded_run(
         postgres_left = (data_dir / "postgres" / "postmaster.pid").exists()
         stop_orphaned_postgres(data_dir / "postgres")
         assert stopped, f"{' '.join(argv)} did not stop within 60 s of Ctrl-C:\n{log.read_text()[-4000:]}"
-        assert not postgres_left, f"{' '.join(argv)} left its Postgres running:\n{log.read_text()[-4000:]}"
+        assert not postgres_left, (
+            f"{' '.join(argv)} left its Postgres running (exit status {process.returncode}):\n{log.read_text()[-4000:]}"
+        )
 
 
 CTRL_C = b"\x03"

@@ -26,6 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 COMPOSE = ROOT / "docker-compose.yml"
+DEMO_ENV = ROOT / "deploy" / "demo.env"  # the demo's values: `docker compose --env-file deploy/demo.env`
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 SERVICE_COMPONENT = K8S / "components" / "service"  # a service's Deployment and Service
 OVERLAYS = ("dev", "production")
@@ -49,6 +50,12 @@ PRODUCTION_SECRETS = {"line-channel", "cityhall-session", "payments"}
 # Services mounted at the root ("") serve these paths there; any other serves "/".
 ROOT_ROUTES = {"gateway": "/callback"}
 ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
+# A compose interpolation: ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ...
+INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z][A-Z0-9_]*)(?P<op>:?[-?+])?[^}]*\}")
+SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD")
+DEVELOPMENT_TOOLS = {
+    ep.name for ep in entry_points(group="cityhall.services") if getattr(ep.load(), "development_only", False)
+}
 
 
 @dataclass(frozen=True)
@@ -400,3 +407,65 @@ def test_the_gateway_is_told_the_domains_of_the_services_deployed_with_it(overla
     env = {e["name"]: e.get("value") for e in gateway.get("env", [])}
     served = served_domains([deployed(c) for c in containers.values()])
     assert sorted(env["CITYHALL_SERVED_DOMAINS"].split(",")) == served.split(","), f"overlays/{overlay}"
+
+
+def demo_env() -> dict[str, str]:
+    lines = [line.strip() for line in DEMO_ENV.read_text().splitlines()]
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_compose_has_no_default_secret_outside_the_demo() -> None:
+    """A secret comes from the operator (`${NAME:?message}`: compose stops, naming it) or, for the
+    demo, from deploy/demo.env; never from a default written into docker-compose.yml."""
+    text = COMPOSE.read_text()
+    secrets = {m["name"]: m["op"] for m in INTERPOLATION.finditer(text) if SECRET_NAME.search(m["name"])}
+    assert {"LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN", "POSTGRES_PASSWORD"} <= set(secrets)
+    for match in INTERPOLATION.finditer(text):
+        if SECRET_NAME.search(match["name"]):
+            assert match["op"] == ":?", f"docker-compose.yml: {match.group(0)} has a default"
+    for name, service in compose()["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            if SECRET_NAME.search(key):
+                assert INTERPOLATION.fullmatch(str(value)), f"{name}: {key} is written in the file"
+    # The demo has every value compose requires, and the development profile.
+    required = {m["name"] for m in INTERPOLATION.finditer(text) if m["op"] == ":?"}
+    assert required <= set(demo_env()), f"deploy/demo.env lacks {sorted(required - set(demo_env()))}"
+    assert demo_env()["CITYHALL_PROFILE"] == "development" and demo_env()["COMPOSE_PROFILES"] == "demo"
+    assert "${CITYHALL_PROFILE:-production}" in text
+
+
+def test_the_development_tools_are_composed_only_in_the_demo_profile() -> None:
+    assert {"line-emulator", "simulator", "payments-sim"} == DEVELOPMENT_TOOLS
+    for name, service in compose_services():
+        runs = tuple(service.get("command") or image_cmd(service["image"]))
+        if runs[2] in DEVELOPMENT_TOOLS:
+            assert service.get("profiles") == ["demo"], f"{name} runs outside the demo profile"
+        else:
+            assert "profiles" not in service, f"{name} is left out of the production composition"
+
+
+def test_compose_publishes_on_127_0_0_1_unless_told_otherwise() -> None:
+    published = [(name, port) for name, s in compose()["services"].items() for port in s.get("ports", [])]
+    assert [name for name, _ in published if name == "proxy"] == ["proxy"]
+    for name, port in published:
+        assert str(port).startswith("${CITYHALL_PUBLISH_ADDRESS:-127.0.0.1}:"), f"{name}: {port}"
+
+
+@needs_kubectl
+@pytest.mark.parametrize(("overlay", "profile"), [("dev", "development"), ("production", "production")])
+def test_each_overlay_runs_its_profile_and_production_no_development_tool(overlay: str, profile: str) -> None:
+    [config] = [
+        d
+        for d in rendered(overlay)
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("cityhall-config")
+    ]
+    assert config["data"]["CITYHALL_PROFILE"] == profile
+    services = {
+        deployed(c)[2] for _, c in cityhall_containers(overlay) if deployed(c)[:2] == ("cityhall", "service")
+    }
+    if profile == "production":
+        assert services.isdisjoint(DEVELOPMENT_TOOLS), (
+            f"overlays/{overlay} runs {services & DEVELOPMENT_TOOLS}"
+        )
+    else:
+        assert services >= DEVELOPMENT_TOOLS

@@ -224,6 +224,8 @@ class Deployment:
                 "LINE_CHANNEL_SECRET": CHANNEL_SECRET,
                 "LINE_CHANNEL_ACCESS_TOKEN": ACCESS_TOKEN,
                 "LINE_API_URL": self.emulator.url,
+                # The emulator's channel: the development profile (payments-sim runs only in it).
+                "CITYHALL_PROFILE": "development",
                 "CITYHALL_SESSION_SECRET": SESSION_SECRET,
                 "PYTHONUNBUFFERED": "1",
                 **(env or {}),

@@ -3,7 +3,7 @@
 HEAD is cloned into an empty temporary folder and `make run` starts there on a free port (its
 first run installs the clone's own virtualenv with uv, hence the long start-up bound). A signed
 follow reaches `/callback`, the welcome arrives at the clone's LINE emulator, and Ctrl-C stops
-everything. Only committed files take part: that is what a clone gets.
+everything. The banner names the development profile and never the database's password. Only committed files take part: that is what a clone gets.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +60,15 @@ def test_a_fresh_clone_serves_make_run_and_welcomes_a_new_friend(
 
     output = log.read_text(errors="replace")
     assert "Pocket City Hall is running" in output
+    assert "Profile            : development" in output
     assert "Traceback" not in output, output[-4000:]
+    # The embedded database asks for a password that only the run's user can read, and the
+    # banner and logs never show it.
+    data = clone / ".cityhall"
+    password = (data / "postgres.password").read_text().strip()
+    assert password and password not in output
+    assert stat.S_IMODE((data / "postgres.password").stat().st_mode) == 0o600
+    assert stat.S_IMODE(data.stat().st_mode) & 0o067 == 0  # 0700 (0710 for the server's group as root)
     shutil.rmtree(clone)  # its virtualenv is large; a failure keeps it for a look
 
 

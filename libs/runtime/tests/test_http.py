@@ -88,4 +88,6 @@ def test_allowed_hosts_come_from_the_public_url_and_the_setting() -> None:
     )
     assert settings.allowed_hosts == LOCAL_HOSTS | {"city.example", "staff-portal", "gateway"}
     assert Settings.from_env({"CITYHALL_ALLOWED_HOSTS": "*"}).allowed_hosts is None
+    production = {"CITYHALL_PROFILE": "production", "CITYHALL_PUBLIC_URL": "https://city.example"}
+    assert Settings.from_env(production).allowed_hosts == {"city.example"}  # no localhost
     assert hostname("[::1]:8000") == "::1" and hostname("Example.org:80") == "example.org"

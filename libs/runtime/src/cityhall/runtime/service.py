@@ -24,10 +24,12 @@ from cityhall.events.bus import Bus
 from cityhall.events.db import Pool
 from cityhall.events.projection import ProjectionRunner
 from cityhall.events.store import EventStore
-from cityhall.runtime.env import EnvSettings
+from cityhall.runtime.env import ConfigError, EnvSettings
 from cityhall.runtime.http import LOCAL_HOSTS
 
 Mode = Literal["embedded", "distributed"]
+Profile = Literal["development", "production"]
+PROFILE_ENV = "CITYHALL_PROFILE"
 
 
 @dataclass(frozen=True)
@@ -48,15 +50,19 @@ class Settings:
     """The LINE domains whose intents some running service consumes (the gateway answers the
     others itself). The embedded run fills it from the composed services' `domains`; a gateway
     run alone reads CITYHALL_SERVED_DOMAINS (comma-separated; unset is None)."""
+    profile: Profile = "development"
+    """CITYHALL_PROFILE, or what `profile` decides without it: the development tools
+    (`ServiceSpec.development_only`) run only in "development"."""
     allowed_hosts: frozenset[str] | None = None
     """The `Host` names requests may carry (IP literals always pass); None checks nothing.
-    From the environment: CITYHALL_PUBLIC_URL's host, localhost, 127.0.0.1, ::1 and the
-    comma-separated CITYHALL_ALLOWED_HOSTS (`*` turns the check off)."""
+    From the environment: CITYHALL_PUBLIC_URL's host, the comma-separated
+    CITYHALL_ALLOWED_HOSTS (`*` turns the check off) and, in development, localhost."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         read = RuntimeEnv.read(env)
         public_url = (read.public_url or f"http://127.0.0.1:{read.port}").rstrip("/")
+        run_profile = profile(read)
         return cls(
             port=read.port,
             bind_host=read.bind_host,
@@ -68,7 +74,8 @@ class Settings:
             public_url=public_url,
             data_dir=read.data_dir,
             served_domains=None if read.served_domains is None else _names(read.served_domains),
-            allowed_hosts=_allowed_hosts(public_url, read.allowed_hosts),
+            profile=run_profile,
+            allowed_hosts=_allowed_hosts(public_url, read.allowed_hosts, run_profile),
         )
 
 
@@ -89,15 +96,45 @@ class RuntimeEnv(EnvSettings):
     data_dir: Path = Field(Settings.data_dir, alias="CITYHALL_DATA_DIR")
     served_domains: str | None = Field(None, alias="CITYHALL_SERVED_DOMAINS")
     allowed_hosts: str | None = Field(None, alias="CITYHALL_ALLOWED_HOSTS")
+    profile: Profile | None = Field(None, alias=PROFILE_ENV)
 
 
-def _allowed_hosts(public_url: str, extra: str | None) -> frozenset[str] | None:
-    """The public URL's host, the local names and `extra` (comma-separated); `*`: no check."""
+def _allowed_hosts(public_url: str, extra: str | None, run_profile: Profile) -> frozenset[str] | None:
+    """The public URL's host, `extra` (comma-separated) and in development the local names;
+    `*`: no check. (IP addresses always pass: `runtime.http.HostGuard`.)"""
     names = _names(extra or "")
     if "*" in names:
         return None
     public = urlsplit(public_url).hostname
-    return LOCAL_HOSTS | {n.lower() for n in names} | ({public} if public else set())
+    local = LOCAL_HOSTS if run_profile == "development" else frozenset()
+    return local | {n.lower() for n in names} | ({public} if public else set())
+
+
+def profile(read: RuntimeEnv) -> Profile:
+    """The one rule for the development tools (the LINE emulator, whose /line-api/_inspect shows
+    every message to every user; the resident simulator, which signs webhooks with the channel
+    secret; the simulated payment provider, whose 支払う marks a request paid with no money).
+
+    CITYHALL_PROFILE when set; otherwise "development" only while no channel access token is
+    configured, since a token is what a real channel needs. "development" beside a token sent to
+    LINE itself is refused rather than warned about: a warning scrolls by, and the tools would
+    still serve a real channel's residents.
+    """
+    if read.profile is None:
+        return "production" if read.line_channel_access_token else "development"
+    if read.profile == "development" and read.line_channel_access_token and talks_to_line(read.line_api_url):
+        raise ConfigError(
+            f"{PROFILE_ENV}: development never runs beside a real LINE channel "
+            "(LINE_CHANNEL_ACCESS_TOKEN is set and LINE_API_URL is LINE's): set "
+            f"{PROFILE_ENV}=production, or point LINE_API_URL at an emulator"
+        )
+    return read.profile
+
+
+def talks_to_line(line_api_url: str | None) -> bool:
+    """Whether the LINE API in use is LINE's own (unset: the SDK's default, api.line.me)."""
+    host = (urlsplit(line_api_url).hostname or "") if line_api_url else "line.me"
+    return host == "line.me" or host.endswith(".line.me")
 
 
 def _names(value: str) -> tuple[str, ...]:
@@ -156,12 +193,16 @@ class ServiceSpec:
     """False for tools that talk HTTP only (the emulator, the simulator): no Kafka needed alone."""
     order: int = 100
     """Mount order in the embedded run: more specific prefixes first, the root last."""
-    stands_in_for_line: bool = False
-    """The LINE emulator and the resident simulator: the embedded run serves them only with its
-    own emulator, never beside a real channel (the emulator shows every message to every user;
-    the simulator signs webhooks with the channel secret). See `cli.serves_emulator`."""
+    development_only: bool = False
+    """A development tool (the LINE emulator, the resident simulator, the simulated payment
+    provider): it runs only in the development profile. See `profile` and `runs_in`."""
     domains: tuple[str, ...] = ()
     """The LINE domains whose intents (`intents.<domain>`) this service consumes."""
+
+
+def runs_in(spec: ServiceSpec, settings: Settings) -> bool:
+    """Whether `spec` may run with `settings`: a development tool only in development."""
+    return settings.profile == "development" or not spec.development_only
 
 
 def installed() -> list[str]:

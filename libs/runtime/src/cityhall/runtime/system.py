@@ -68,7 +68,14 @@ class System:
             await migrate(pool, ["cityhall.events", *spec.migrations])
             store = EventStore(pool)
         context = ServiceContext(spec.name, self.mode, self.settings, pool, self.bus, store)
-        running = await spec.build(context)
+        try:
+            running = await spec.build(context)
+        except BaseException:
+            # A service that refuses to start (SystemExit naming a setting) leaves no pool behind
+            # to fail noisily once the database is gone.
+            if pool is not None:
+                await pool.close()
+            raise
         return StartedService(spec, context, running)
 
     def run_background(self) -> None:

@@ -2,9 +2,10 @@
 
 Environment (besides the shared names; see README.md):
 - `CITYHALL_CERTIFICATES_CATALOGUE`: the catalogue file (default: the packaged catalogue.yaml).
-- `CITYHALL_PAYMENTS_URL`: the payment provider's base URL (default `<public URL>/pay`, the
-  simulated provider of the embedded run); `CITYHALL_PAYMENTS_SECRET`: the secret shared with
-  it (the embedded run generates one); `CITYHALL_PAYMENTS_CALLBACK_URL`: where the provider
+- `CITYHALL_PAYMENTS_URL`: the payment provider's base URL; required in the production
+  profile, where the service refuses to start without it (in development the default is
+  `<public URL>/pay`, the simulated provider); `CITYHALL_PAYMENTS_SECRET`: the secret shared
+  with it (the embedded run in development generates one); `CITYHALL_PAYMENTS_CALLBACK_URL`: where the provider
   sends its notices (default `<public URL>/staff/certificates/payments/callback`);
   `CITYHALL_PAYMENTS_RETURN_URL`: where the checkout page sends the resident back to.
 - `CITYHALL_PAYMENT_TIMEOUT_MINUTES` (default 30), `CITYHALL_DRAFT_IDLE_MINUTES` (default 30),
@@ -124,10 +125,18 @@ async def start(
         content = LineContent(settings.line_api_url, settings.line_channel_access_token)
     closing = []
     if provider is None:
+        # The simulated provider at /pay runs only in development: production names a real one.
+        development = settings.profile == "development"
+        if options.payments_url is None and not development:
+            raise SystemExit(
+                "certificates needs a payment provider in the production profile: set "
+                "CITYHALL_PAYMENTS_URL (the simulated provider at /pay runs only with "
+                "CITYHALL_PROFILE=development)"
+            )
         secret = shared_secret(
             CertificatesEnv.read(options.env or None).payments_secret,
             settings.data_dir,
-            embedded=ctx.mode == "embedded",
+            generate=ctx.mode == "embedded" and development,
         )
         http_provider = HttpPaymentProvider(
             options.payments_url or f"{settings.public_url}/pay",

@@ -19,5 +19,5 @@ service = ServiceSpec(
     uses_database=False,
     uses_bus=False,
     order=10,
-    stands_in_for_line=True,
+    development_only=True,
 )

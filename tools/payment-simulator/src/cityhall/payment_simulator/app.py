@@ -1,4 +1,5 @@
-"""The simulated payment provider ("ポケットペイ"), for the embedded run and tests.
+"""The simulated payment provider ("ポケットペイ"), for development and tests: it runs only in
+the development profile (`CITYHALL_PROFILE`; see cityhall.runtime.service.profile).
 
 It plays a company outside the city hall: its own package, tables, pages and API. The
 certificates service reaches it only through its provider port (`HttpPaymentProvider`), and it
@@ -362,7 +363,7 @@ def create_app(provider: Provider) -> FastAPI:
 
 async def start(ctx: ServiceContext) -> tuple[Provider, Running]:
     secret = shared_secret(
-        PaymentSimulatorEnv.read().secret, ctx.settings.data_dir, embedded=ctx.mode == "embedded"
+        PaymentSimulatorEnv.read().secret, ctx.settings.data_dir, generate=ctx.mode == "embedded"
     )
     provider = Provider(ctx.require_pool(), secret, f"{ctx.settings.public_url}{MOUNT}")
     return provider, Running(
@@ -379,5 +380,10 @@ async def build(ctx: ServiceContext) -> Running:
 
 
 service = ServiceSpec(
-    name="payments-sim", mount=MOUNT, build=build, migrations=("cityhall.payment_simulator",), order=60
+    name="payments-sim",
+    mount=MOUNT,
+    build=build,
+    migrations=("cityhall.payment_simulator",),
+    order=60,
+    development_only=True,  # its 支払う marks a request paid with no money
 )

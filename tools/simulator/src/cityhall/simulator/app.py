@@ -56,5 +56,5 @@ async def build(ctx: ServiceContext) -> Running:
 
 
 service = ServiceSpec(
-    "simulator", "", build, uses_database=False, uses_bus=False, order=90, stands_in_for_line=True
+    "simulator", "", build, uses_database=False, uses_bus=False, order=90, development_only=True
 )

@@ -187,7 +187,8 @@ async def build(context: ServiceContext) -> Running:
     config = WebConfig.from_context(context)
     accounts = Accounts(context.require_pool())
     banner = [f"  Staff portal       : {context.settings.public_url}{config.portal_url}/"]
-    if context.mode == "embedded":
+    if context.mode == "embedded" and context.settings.profile == "development":
+        # Demo logins with printed passwords are a development tool too: never beside a real channel.
         demo = await ensure_demo_accounts(accounts, context.settings.data_dir)
         banner.append("  Demo staff logins  : (user / password / department)")
         banner += [f"    {a.username:<13} {a.password:<14} {a.display_name}" for a in demo]
