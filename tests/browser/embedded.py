@@ -85,12 +85,20 @@ def embedded_run(
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
         os.close(terminal)
-        # A clean stop stops its own Postgres, which removes its pid file.
-        postgres_left = (data_dir / "postgres" / "postmaster.pid").exists()
+        # A clean stop stops its own Postgres, which removes its pid file once its shutdown
+        # checkpoint is written: wait for that, briefly.
+        pid_file = data_dir / "postgres" / "postmaster.pid"
+        deadline = time.monotonic() + 15
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        postgres_left = pid_file.exists()
+        server_log = data_dir / "postgres" / "postgres.log"
+        server_tail = server_log.read_text()[-1500:] if server_log.exists() else ""
         stop_orphaned_postgres(data_dir / "postgres")
         assert stopped, f"{' '.join(argv)} did not stop within 60 s of Ctrl-C:\n{log.read_text()[-4000:]}"
         assert not postgres_left, (
-            f"{' '.join(argv)} left its Postgres running (exit status {process.returncode}):\n{log.read_text()[-4000:]}"
+            f"{' '.join(argv)} left its Postgres running (exit status {process.returncode}):\n"
+            f"{log.read_text()[-4000:]}\n--- its server's log ---\n{server_tail}"
         )
 
 
