@@ -29,6 +29,15 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+def record_errors(page: Page) -> list[str]:
+    """The page's JavaScript errors and what its Content-Security-Policy blocked (Chromium
+    reports that on the console), as they happen: a test asserts the list stays empty."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+    return errors
+
+
 def _page(browser: Browser, width: int, height: int) -> Iterator[Page]:
     context = browser.new_context(
         locale="ja-JP",
@@ -38,11 +47,10 @@ def _page(browser: Browser, width: int, height: int) -> Iterator[Page]:
     )
     context.set_default_timeout(15_000)
     opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = record_errors(opened)
     yield opened
     context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    assert errors == [], f"JavaScript errors or CSP violations on the page: {errors}"
 
 
 @pytest.fixture

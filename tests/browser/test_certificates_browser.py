@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from .conftest import screenshot
+from .conftest import record_errors, screenshot
 from .embedded import embedded_run
 
 pytestmark = pytest.mark.timeout(600)
@@ -82,9 +82,7 @@ def new_page(browser: Browser, width: int = 1040) -> tuple[BrowserContext, Page]
     )
     context.set_default_timeout(20_000)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.cityhall_errors = errors  # type: ignore[attr-defined]
+    page.cityhall_errors = record_errors(page)  # type: ignore[attr-defined]
     return context, page
 
 

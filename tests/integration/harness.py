@@ -189,6 +189,9 @@ class Deployment:
         )
         self.services: dict[str, ServiceProcess] = {}
         self.databases: dict[str, str] = {}
+        # Where the staff portal listens if a test starts it: services with staff pages check
+        # sessions there (CITYHALL_STAFF_PORTAL_INTERNAL_URL); without it, they refuse them.
+        self.portal_port = free_port()
 
     def start(self, timeout: float = 180.0) -> None:
         """Start the emulator and every service declared with `service`, all at once.
@@ -211,7 +214,7 @@ class Deployment:
         database = f"it_{name.replace('-', '_')}_{self.run_id}"
         dsn = create_database(self.postgres_dsn, database)
         self.databases[name] = dsn
-        port = free_port()
+        port = self.portal_port if name == "staff-portal" else free_port()
         process = ServiceProcess(
             name,
             [*cityhall_command(), "service", name],
@@ -227,6 +230,7 @@ class Deployment:
                 # The emulator's channel: the development profile (payments-sim runs only in it).
                 "CITYHALL_PROFILE": "development",
                 "CITYHALL_SESSION_SECRET": SESSION_SECRET,
+                "CITYHALL_STAFF_PORTAL_INTERNAL_URL": f"http://127.0.0.1:{self.portal_port}/staff",
                 "PYTHONUNBUFFERED": "1",
                 **(env or {}),
             },

@@ -47,6 +47,7 @@ def deployment(
     deployment.service("gateway")
     deployment.service("notify", env={"NOTIFY_WORKERS": "4"})
     sim = deployment.service("payments-sim", env={"CITYHALL_PAYMENTS_SECRET": PAYMENTS_SECRET})
+    deployment.service("staff-portal")  # certificates checks staff sessions against it
     deployment.service(
         "certificates",
         env={
@@ -194,7 +195,19 @@ async def pay(link: dict[str, Any] | str) -> None:
         assert "お支払いが完了しました" in paid.text
 
 
-def clerk_client(deployment: Deployment) -> tuple[httpx.AsyncClient, str]:
+async def clerk_client(deployment: Deployment) -> tuple[httpx.AsyncClient, str]:
+    """A session of the clerk's, whose account the portal knows (its epoch is checked there)."""
+    conn = await asyncpg.connect(deployment.databases["staff-portal"])
+    try:
+        await conn.execute(
+            """INSERT INTO svc_staff_portal.staff_accounts (username, display_name, password_hash, roles)
+               VALUES ($1, $2, 'no password: sessions made by the test', $3) ON CONFLICT DO NOTHING""",
+            CLERK.username,
+            CLERK.display_name,
+            sorted(CLERK.roles),
+        )
+    finally:
+        await conn.close()
     auth = StaffAuth(WebConfig(session_secret=SESSION_SECRET))
     token, session = auth.sessions.issue(CLERK)
     client = httpx.AsyncClient(base_url=deployment.services["certificates"].url, timeout=30)
@@ -232,7 +245,7 @@ async def test_the_whole_flow_from_signed_webhooks_to_the_mailing_message(
     assert "受付番号：C-" in text_of(received)
     await wait_status(deployment, request_id, "paid")
 
-    clerk, csrf = clerk_client(deployment)
+    clerk, csrf = await clerk_client(deployment)
     async with clerk:
         page = await clerk.get(f"/staff/certificates/requests/{request_id}")
         assert page.status_code == 200 and "市川 一郎" in page.text
@@ -260,7 +273,7 @@ async def test_reject_and_refund(line: LineClient, deployment: Deployment) -> No
     await pay(await resident.tap(postback_of(summary, "確定"), expect="お支払い額"))
     await resident.expect("申請を受け付けました")
     await wait_status(deployment, request_id, "paid")
-    clerk, csrf = clerk_client(deployment)
+    clerk, csrf = await clerk_client(deployment)
     async with clerk:
         response = await clerk.post(
             f"/staff/certificates/requests/{request_id}/reject",

@@ -8,7 +8,8 @@ import functools
 import re
 import secrets
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +34,7 @@ from cityhall.web import (
 from cityhall.web.dashboards import Dashboard
 from cityhall.web.portal.accounts import Accounts, LoginThrottle
 from cityhall.web.portal.app import create_portal
+from cityhall.web.sessions import SessionEpochs, table_loader
 
 PASSWORD = "correct horse battery"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -85,6 +87,23 @@ def department_app(config: WebConfig, pool: Pool) -> FastAPI:
     return app
 
 
+class Clock:
+    """The throttle's clock, moved by the tests."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2025, 4, 1, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+SESSION_CHECK_SECONDS = 0.5
+"""The site's session-epoch cache: short, so that tests wait for it on a condition."""
+
+
 @dataclass
 class Site:
     config: WebConfig
@@ -92,6 +111,7 @@ class Site:
     accounts: Accounts
     throttle: LoginThrottle
     app: FastAPI
+    clock: Clock
 
     def client(self, base_url: str = "http://testserver", **headers: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -140,12 +160,16 @@ async def site(fresh_database: str) -> AsyncIterator[Site]:
 
 
 def make_site(config: WebConfig, pool: Pool, accounts: Accounts) -> Site:
-    throttle = LoginThrottle(limit=5, window=900)
+    clock = Clock()
+    throttle = LoginThrottle(pool, clock=clock)
+    config = replace(config, session_check_seconds=SESSION_CHECK_SECONDS)
+    # The department reads the accounts' epochs as the embedded run does: the same database.
+    department = replace(config, session_epochs=SessionEpochs(table_loader(pool), SESSION_CHECK_SECONDS))
     root = FastAPI()
     # Longer prefixes first, as System.asgi mounts them.
-    root.mount("/staff/certificates", department_app(config, pool))
+    root.mount("/staff/certificates", department_app(department, pool))
     root.mount("/staff", create_portal(config, accounts, dashboards=DASHBOARDS, throttle=throttle))
-    return Site(config, pool, accounts, throttle, root)
+    return Site(config, pool, accounts, throttle, root, clock)
 
 
 # A projection and an event for the live-update tests.

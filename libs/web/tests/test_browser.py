@@ -15,12 +15,13 @@ from typing import Annotated
 import pytest
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page, async_playwright, expect
 
 from cityhall.events.db import Pool, create_pool, migrate
 from cityhall.events.projection import ProjectionRunner
 from cityhall.events.store import EventStore
 from cityhall.events.testing import wait_for
+from cityhall.runtime.http import SecurityHeaders
 from cityhall.web import LiveUpdates, StaffUser, create_templates, csrf_protect, install, require_role
 from cityhall.web.portal.accounts import Accounts
 from cityhall.web.portal.app import create_portal
@@ -87,6 +88,7 @@ async def running(fresh_database: str) -> AsyncIterator[Running]:
         raise HTTPException(409, "この申請は、ほかの職員が先に処理しました。")
 
     root = FastAPI()
+    root.add_middleware(SecurityHeaders)  # the CSP every page gets from System.asgi
     root.mount("/staff/certificates", app)
     root.mount("/staff", create_portal(config, accounts))
     port = free_port()
@@ -132,6 +134,11 @@ async def test_keyboard_login_htmx_and_live_updates(running: Running, chromium: 
             page = await context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
+            # Chromium reports what the Content-Security-Policy blocked on the console.
+            page.on(
+                "console",
+                lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
+            )
 
             await page.goto(f"{running.url}/staff/certificates/")
             assert page.url == f"{running.url}/staff/login?next=/staff/certificates/"
@@ -151,19 +158,18 @@ async def test_keyboard_login_htmx_and_live_updates(running: Running, chromium: 
                 await page.keyboard.press("Enter")
             assert page.url == f"{running.url}/staff/certificates/"
             assert await page.text_content("#total-value") == "0"
-            await page.wait_for_function(
-                "document.querySelector('[data-live-status]').textContent === '自動更新中'"
-            )
+            # `expect`, not wait_for_function: the page's CSP forbids evaluating strings.
+            await expect(page.locator("[data-live-status]")).to_have_text("自動更新中")
 
             # htmx sends the CSRF header from the layout; the event reaches the page over SSE.
             await page.get_by_role("button", name="1増やす").focus()
             await page.keyboard.press("Enter")
-            await page.wait_for_function("document.getElementById('total-value').textContent === '1'")
+            await expect(page.locator("#total-value")).to_have_text("1")
             assert await total(running.pool) == 1
 
             # A change made elsewhere (another clerk, a consumer) shows up by itself.
             await append(running.store, 5)
-            await page.wait_for_function("document.getElementById('total-value').textContent === '6'")
+            await expect(page.locator("#total-value")).to_have_text("6")
 
             # A refused htmx request is announced, not silently dropped.
             await page.get_by_role("button", name="承認する").click()
@@ -177,6 +183,10 @@ async def test_keyboard_login_htmx_and_live_updates(running: Running, chromium: 
             assert "ログアウトしました" in await page.content()
             await page.goto(f"{running.url}/staff/certificates/")
             assert page.url.startswith(f"{running.url}/staff/login")
+            assert (
+                "frame-ancestors 'none'"
+                in (await page.request.get(page.url)).headers["content-security-policy"]
+            )
             assert errors == []
             await context.close()
         finally:

@@ -4,8 +4,12 @@ provider's callback accepted only with its signature."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -168,3 +172,49 @@ async def test_a_forged_payment_callback_gets_400_and_changes_nothing(
     )
     assert response.status_code == 400
     assert len(await harness.events(request_id)) == before
+
+
+def memory_kib(field: str) -> int:
+    """`VmRSS` (now) or `VmHWM` (the peak since the last reset) of this process, which also
+    runs the test server."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/self/status")
+
+
+def reset_peak_memory() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM starts again from VmRSS
+
+
+async def test_a_100_mb_chunked_callback_gets_413_without_being_held(harness: Harness) -> None:
+    url = urlsplit(harness.url)
+    assert url.hostname is not None and url.port is not None
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    data = b"x" * (1024 * 1024)
+    chunk = b"%x\r\n%s\r\n" % (len(data), data)
+    reset_peak_memory()
+    before = memory_kib("VmRSS")
+
+    async def send() -> None:  # 100 MB, no Content-Length: the bound must be counted as it streams
+        writer.write(
+            b"POST /staff/certificates/payments/callback HTTP/1.1\r\nHost: %s\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" % url.netloc.encode()
+        )
+        for _ in range(100):
+            writer.write(chunk)
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    sender = asyncio.create_task(send())
+    try:
+        status = await asyncio.wait_for(reader.readline(), timeout=30)
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await sender
+        writer.close()
+    assert status.split()[1] == b"413", status
+    grown_mib = (memory_kib("VmHWM") - before) / 1024
+    assert grown_mib < 8, f"the server held the body: memory grew by {grown_mib:.0f} MiB"

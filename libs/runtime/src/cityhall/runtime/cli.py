@@ -169,6 +169,9 @@ async def _serve(system: System, settings: Settings, banner: list[str]) -> None:
         port=settings.port,
         log_level="warning",
         access_log=False,
+        # uvicorn would otherwise take the client's address from X-Forwarded-For whenever the
+        # peer is 127.0.0.1; the staff portal trusts that header only from its configured proxies.
+        proxy_headers=False,
         lifespan="off",
         timeout_graceful_shutdown=3,
     )

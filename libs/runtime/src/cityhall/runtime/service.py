@@ -25,6 +25,7 @@ from cityhall.events.db import Pool
 from cityhall.events.projection import ProjectionRunner
 from cityhall.events.store import EventStore
 from cityhall.runtime.env import ConfigError, EnvSettings
+from cityhall.runtime.http import LOCAL_HOSTS
 
 Mode = Literal["embedded", "distributed"]
 Profile = Literal["development", "production"]
@@ -52,10 +53,16 @@ class Settings:
     profile: Profile = "development"
     """CITYHALL_PROFILE, or what `profile` decides without it: the development tools
     (`ServiceSpec.development_only`) run only in "development"."""
+    allowed_hosts: frozenset[str] | None = None
+    """The `Host` names requests may carry (IP literals always pass); None checks nothing.
+    From the environment: CITYHALL_PUBLIC_URL's host, the comma-separated
+    CITYHALL_ALLOWED_HOSTS (`*` turns the check off) and, in development, localhost."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         read = RuntimeEnv.read(env)
+        public_url = (read.public_url or f"http://127.0.0.1:{read.port}").rstrip("/")
+        run_profile = profile(read)
         return cls(
             port=read.port,
             bind_host=read.bind_host,
@@ -64,10 +71,11 @@ class Settings:
             line_channel_secret=read.line_channel_secret,
             line_channel_access_token=read.line_channel_access_token,
             line_api_url=read.line_api_url,
-            public_url=(read.public_url or f"http://127.0.0.1:{read.port}").rstrip("/"),
+            public_url=public_url,
             data_dir=read.data_dir,
             served_domains=None if read.served_domains is None else _names(read.served_domains),
-            profile=profile(read),
+            profile=run_profile,
+            allowed_hosts=_allowed_hosts(public_url, read.allowed_hosts, run_profile),
         )
 
 
@@ -87,7 +95,19 @@ class RuntimeEnv(EnvSettings):
     """Default: `http://127.0.0.1:<port>`."""
     data_dir: Path = Field(Settings.data_dir, alias="CITYHALL_DATA_DIR")
     served_domains: str | None = Field(None, alias="CITYHALL_SERVED_DOMAINS")
+    allowed_hosts: str | None = Field(None, alias="CITYHALL_ALLOWED_HOSTS")
     profile: Profile | None = Field(None, alias=PROFILE_ENV)
+
+
+def _allowed_hosts(public_url: str, extra: str | None, run_profile: Profile) -> frozenset[str] | None:
+    """The public URL's host, `extra` (comma-separated) and in development the local names;
+    `*`: no check. (IP addresses always pass: `runtime.http.HostGuard`.)"""
+    names = _names(extra or "")
+    if "*" in names:
+        return None
+    public = urlsplit(public_url).hostname
+    local = LOCAL_HOSTS if run_profile == "development" else frozenset()
+    return local | {n.lower() for n in names} | ({public} if public else set())
 
 
 def profile(read: RuntimeEnv) -> Profile:

@@ -24,6 +24,7 @@ from cityhall.events.backoff import RESTART
 from cityhall.events.bus import Bus, Record, Subscription
 from cityhall.events.db import Pool, create_pool, migrate
 from cityhall.events.store import EventStore
+from cityhall.runtime.http import DEFAULT_MAX_BODY, HostGuard, SecurityHeaders
 from cityhall.runtime.service import Mode, Running, ServiceContext, ServiceSpec, Settings
 
 log = logging.getLogger("cityhall")
@@ -111,8 +112,9 @@ class System:
         return status
 
     def asgi(self) -> ASGIApp:
-        """The one app: the services' endpoints, then health, readiness and metrics, then each
-        service at its prefix."""
+        """The one app: the `Host` check (when `settings.allowed_hosts` is set), the services'
+        endpoints, then health, readiness and metrics, then each service at its prefix; the
+        FastAPI part with the security headers and the default body bound (`runtime.http`)."""
         alone = self.mode == "distributed" and len(self.services) == 1
         tracing = telemetry.configure(self.services[0].spec.name if alone else "cityhall") is not None
         # Traced by OpenTelemetry's FastAPI instrumentation when tracing is on; FastAPI's own
@@ -123,7 +125,9 @@ class System:
             redoc_url=None,
             openapi_url=None,
             telemetry={"tracing": False, "metrics": False, "logs": False},
+            max_body_size=DEFAULT_MAX_BODY,
         )
+        app.add_middleware(SecurityHeaders)
 
         @app.get("/healthz", include_in_schema=False)
         async def healthz() -> dict[str, str]:
@@ -163,7 +167,9 @@ class System:
             from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
             endpoints = {path: OpenTelemetryMiddleware(e) for path, e in endpoints.items()}
-        return ExactPaths(endpoints, app) if endpoints else app
+        served: ASGIApp = ExactPaths(endpoints, app) if endpoints else app
+        allowed = self.settings.allowed_hosts
+        return served if allowed is None else HostGuard(served, allowed)
 
 
 class ExactPaths:

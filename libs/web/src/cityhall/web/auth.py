@@ -7,8 +7,9 @@ department's administrators). Two ways in, checked in this order on every reques
 1. `Authorization: Bearer <JWT>` from the configured OIDC issuer (distributed mode; the
    signature is checked against the issuer's JWKS, then issuer, audience and expiry).
 2. The session cookie set by the portal's login page: a signed, self-contained token
-   (username, display name, roles, session id, issued-at, expiry), so every service can
-   check it with the shared secret and no database.
+   (username, display name, roles, session id, session epoch, issued-at, expiry), checked
+   with the shared secret, and its epoch against the account's current one (a short cache:
+   `cityhall.web.sessions`), so logout, disabling and role changes end it everywhere.
 
 The dependencies `require_role(...)`, `require_user` and `current_user` read the app's
 `StaffAuth` (put there by `cityhall.web.install`).
@@ -20,6 +21,7 @@ import asyncio
 import functools
 import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -134,6 +136,8 @@ class Session:
     """Random per login; CSRF tokens are bound to it."""
     issued_at: datetime
     expires_at: datetime
+    epoch: int = 0
+    """The account's session epoch at login (`cityhall.web.sessions`)."""
 
 
 class SessionCodec:
@@ -147,19 +151,21 @@ class SessionCodec:
             signer_kwargs={"digest_method": hashlib.sha512},
         )
 
-    def issue(self, user: StaffUser, *, now: datetime | None = None) -> tuple[str, Session]:
+    def issue(self, user: StaffUser, *, epoch: int = 0, now: datetime | None = None) -> tuple[str, Session]:
         now = now or datetime.now(UTC)
         session = Session(
             user=user,
             sid=secrets.token_urlsafe(16),
             issued_at=now,
             expires_at=now + self.lifetime,
+            epoch=epoch,
         )
         payload = {
             "u": user.username,
             "n": user.display_name,
             "r": sorted(user.roles),
             "sid": session.sid,
+            "e": epoch,
             "iat": int(now.timestamp()),
             "exp": int(session.expires_at.timestamp()),
         }
@@ -175,11 +181,12 @@ class SessionCodec:
             issued = datetime.fromtimestamp(int(payload["iat"]), UTC)
             expires = datetime.fromtimestamp(int(payload["exp"]), UTC)
             sid = str(payload["sid"])
+            epoch = int(payload.get("e", 0))
         except (BadSignature, KeyError, TypeError, ValueError):
             return None
         if expires <= (now or datetime.now(UTC)):
             return None
-        return Session(user=user, sid=sid, issued_at=issued, expires_at=expires)
+        return Session(user=user, sid=sid, issued_at=issued, expires_at=expires, epoch=epoch)
 
 
 # -- OIDC -----------------------------------------------------------------------------------
@@ -247,6 +254,28 @@ def is_https(request: Request, config: WebConfig) -> bool:
     return request.url.scheme == "https" or forwarded == "https" or config.public_url.startswith("https://")
 
 
+def client_address(request: Request, config: WebConfig) -> str:
+    """The client's address: the peer's, or, when the peer is one of `config.trusted_proxies`,
+    the nearest address in `X-Forwarded-For` that is not a trusted proxy (what the proxy
+    itself saw; anything further left the client may have written)."""
+    peer = request.client.host if request.client else "unknown"
+    if not config.trusted_proxies or not _trusted(peer, config):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, config):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _trusted(address: str, config: WebConfig) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in config.trusted_proxies)
+
+
 class StaffAuth:
     """Everything the dependencies need, kept on `app.state.cityhall_web` by `install`."""
 
@@ -263,9 +292,9 @@ class StaffAuth:
         """The CSRF token pages of this session carry (what `csrf_token()` gives them)."""
         return self.sign(f"session:{session.sid}")
 
-    def signed_in(self, user: StaffUser) -> tuple[str, str]:
+    def signed_in(self, user: StaffUser, epoch: int = 0) -> tuple[str, str]:
         """For tests and tools: a new session for `user` as (`cityhall_staff` cookie value, CSRF token)."""
-        token, session = self.sessions.issue(user)
+        token, session = self.sessions.issue(user, epoch=epoch)
         return token, self.csrf_token_for(session)
 
     async def authenticate(self, request: Request) -> StaffUser | None:
@@ -286,14 +315,21 @@ class StaffAuth:
         else:
             token = request.cookies.get(SESSION_COOKIE)
             session = self.sessions.read(token) if token else None
+            epochs = self.config.session_epochs
+            if (
+                session is not None
+                and epochs is not None
+                and not await epochs.valid(session.user.username, session.epoch)
+            ):
+                session = None  # ended on the server: logout, disabled, roles changed
             user = session.user if session else None
         state.cityhall_user, state.cityhall_session, state.cityhall_bearer = user, session, bearer
         state.cityhall_authenticated = True
         return user
 
-    def login(self, request: Request, response: Response, user: StaffUser) -> Session:
-        """Start a session: sets the signed cookie on `response`."""
-        token, session = self.sessions.issue(user)
+    def login(self, request: Request, response: Response, user: StaffUser, epoch: int = 0) -> Session:
+        """Start a session (of the account's current `epoch`): sets the signed cookie on `response`."""
+        token, session = self.sessions.issue(user, epoch=epoch)
         response.set_cookie(
             SESSION_COOKIE,
             token,

@@ -4,6 +4,12 @@
   service that serves staff pages must have the same one. In the embedded run, when unset, one
   is generated once and kept in `<data_dir>/session-secret`.
 - `CITYHALL_SESSION_HOURS`: lifetime of a session cookie (default 8).
+- `CITYHALL_SESSION_CHECK_SECONDS`: how long a process may rely on an account's session epoch
+  before asking again (default 5): logout, disable and role changes take effect within it.
+- `CITYHALL_STAFF_PORTAL_INTERNAL_URL`: where a service run alone reaches the portal for
+  session epochs (e.g. `http://staff-portal:8000/staff`); required in the distributed mode.
+- `CITYHALL_TRUSTED_PROXIES`: comma-separated addresses or networks of the reverse proxies
+  whose `X-Forwarded-For` the login throttle believes (default: none).
 - `CITYHALL_PUBLIC_URL`: an `https://` address makes cookies `Secure` even behind a proxy that
   does not send `X-Forwarded-Proto`.
 - `CITYHALL_STAFF_PORTAL_URL`: where the portal (login, logout) lives; default `/staff`.
@@ -18,19 +24,22 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, Json
 
 from cityhall.runtime.env import ConfigError, EnvSettings
+from cityhall.web.sessions import SessionEpochs, embedded_loader, portal_loader
 
 if TYPE_CHECKING:
     from cityhall.runtime.service import ServiceContext
 
 MIN_SECRET_LENGTH = 32
+PORTAL_SERVICE = "staff-portal"
 
 
 class WebEnv(EnvSettings):
@@ -38,6 +47,9 @@ class WebEnv(EnvSettings):
 
     session_secret: str | None = Field(None, alias="CITYHALL_SESSION_SECRET")
     session_hours: float = Field(8.0, alias="CITYHALL_SESSION_HOURS", gt=0)
+    session_check_seconds: float = Field(5.0, alias="CITYHALL_SESSION_CHECK_SECONDS", ge=0)
+    portal_internal_url: str | None = Field(None, alias="CITYHALL_STAFF_PORTAL_INTERNAL_URL")
+    trusted_proxies: str | None = Field(None, alias="CITYHALL_TRUSTED_PROXIES")
     public_url: str | None = Field(None, alias="CITYHALL_PUBLIC_URL")
     portal_url: str = Field("/staff", alias="CITYHALL_STAFF_PORTAL_URL")
     oidc_issuer: str | None = Field(None, alias="CITYHALL_OIDC_ISSUER")
@@ -89,6 +101,12 @@ class WebConfig:
     """Path of the portal: `<portal_url>/login`, `<portal_url>/logout`, `<portal_url>/`."""
     cookie_path: str = "/staff"
     oidc: OidcSettings | None = None
+    session_check_seconds: float = 5.0
+    session_epochs: SessionEpochs | None = field(default=None, compare=False, repr=False)
+    """Where sessions are checked against their account's epoch (`cityhall.web.sessions`);
+    None checks nothing (a bare app in a test). `from_context` sets it."""
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    """Peers whose `X-Forwarded-For` names the client (`client_address`)."""
 
     def __post_init__(self) -> None:
         if len(self.session_secret) < MIN_SECRET_LENGTH:
@@ -125,17 +143,39 @@ class WebConfig:
             session_lifetime=timedelta(hours=read.session_hours),
             portal_url=read.portal_url.rstrip("/"),
             oidc=OidcSettings.from_env(read),
+            session_check_seconds=read.session_check_seconds,
+            trusted_proxies=_networks("CITYHALL_TRUSTED_PROXIES", read.trusted_proxies),
         )
 
     @classmethod
     def from_context(cls, context: ServiceContext, env: Mapping[str, str] | None = None) -> WebConfig:
         """The settings for a service started by the runtime (embedded: secret kept in data_dir)."""
         settings = context.settings
-        return cls.from_env(
+        config = cls.from_env(
             env,
             data_dir=settings.data_dir if context.mode == "embedded" else None,
             public_url=settings.public_url,
         )
+        internal_url = WebEnv.read(env).portal_internal_url
+        if internal_url:
+            load = portal_loader(internal_url, config.session_secret)
+        elif context.mode == "embedded" and context.pool is not None:
+            load = embedded_loader(context.pool)
+        elif context.name == PORTAL_SERVICE:
+            return config  # the portal reads its own table (`create_portal`)
+        else:
+            raise ConfigError(
+                "set CITYHALL_STAFF_PORTAL_INTERNAL_URL (e.g. http://staff-portal:8000/staff): "
+                "staff sessions are checked against the portal"
+            )
+        return replace(config, session_epochs=SessionEpochs(load, config.session_check_seconds))
+
+
+def _networks(name: str, value: str | None) -> tuple[IPv4Network | IPv6Network, ...]:
+    try:
+        return tuple(ip_network(v.strip(), strict=False) for v in (value or "").split(",") if v.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from exc
 
 
 def generated_secret(data_dir: Path) -> str:

@@ -18,8 +18,9 @@ import secrets
 
 from fastapi import HTTPException, Request
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
+from cityhall.runtime.http import ResponseStartHook
 from cityhall.web.auth import SESSION_COOKIE, is_https, login_required, staff_auth
 
 CSRF_FIELD = "csrf_token"
@@ -72,28 +73,15 @@ async def csrf_protect(request: Request) -> None:
         raise HTTPException(403, CSRF_MESSAGE)
 
 
-class CsrfCookieMiddleware:
+class CsrfCookieMiddleware(ResponseStartHook):
     """Sets the pre-login `cityhall_csrf` cookie when a page handed out a token bound to it."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def wrapped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                nonce = scope.get("state", {}).get("cityhall_csrf_nonce")
-                if nonce:
-                    request = Request(scope)
-                    auth = staff_auth(request)
-                    headers = MutableHeaders(scope=message)
-                    cookie = f"{CSRF_COOKIE}={nonce}; Path={auth.config.cookie_path}; HttpOnly; SameSite=Lax"
-                    if is_https(request, auth.config):
-                        cookie += "; Secure"
-                    headers.append("set-cookie", cookie)
-            await send(message)
-
-        await self.app(scope, receive, wrapped)
+    def on_start(self, scope: Scope, headers: MutableHeaders) -> None:
+        nonce = scope.get("state", {}).get("cityhall_csrf_nonce")
+        if nonce:
+            request = Request(scope)
+            auth = staff_auth(request)
+            cookie = f"{CSRF_COOKIE}={nonce}; Path={auth.config.cookie_path}; HttpOnly; SameSite=Lax"
+            if is_https(request, auth.config):
+                cookie += "; Secure"
+            headers.append("set-cookie", cookie)

@@ -16,8 +16,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from cityhall.runtime.http import HttpMiddleware
 from cityhall.web.negotiation import MESSAGES, wants_json
 from cityhall.web.templates import kit_templates
 
@@ -90,18 +91,12 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(request, status, MESSAGES[400], errors=errors, detail=safe)
 
 
-class UnexpectedErrorMiddleware:
+class UnexpectedErrorMiddleware(HttpMiddleware):
     """Any exception a handler lets through: logged with its trace and an incident id, answered
     with the plain 500 page (or JSON). Handled here rather than re-raised, so that the trace is
     logged once and nothing of it can reach the browser."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking(message: Message) -> None:

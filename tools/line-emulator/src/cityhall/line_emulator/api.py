@@ -18,6 +18,7 @@ from cityhall.line_emulator.errors import LineApiError, bad_request
 from cityhall.line_emulator.rules import (
     AUTH_MESSAGE,
     RATE_LIMIT_MESSAGE,
+    RICH_MENU_IMAGE_MAX_BYTES,
     message_errors,
     retry_key_is_valid,
     rich_menu_errors,
@@ -215,7 +216,12 @@ def line_api_router(emulator: Emulator) -> APIRouter:
         state.delete_rich_menu(richMenuId)
         return ok()
 
-    @router.post("/v2/bot/richmenu/{richMenuId}/content", name="richmenu-image-upload")
+    # A little over LINE's image limit, so that the limit's own message answers a large image.
+    @router.post(
+        "/v2/bot/richmenu/{richMenuId}/content",
+        name="richmenu-image-upload",
+        max_body_size=RICH_MENU_IMAGE_MAX_BYTES + 1024,
+    )
     async def upload_rich_menu_image(richMenuId: str, request: Request) -> JSONResponse:
         state.rich_menu(richMenuId)  # 404 before reading the image
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

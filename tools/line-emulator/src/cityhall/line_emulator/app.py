@@ -6,7 +6,8 @@ import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,6 +19,7 @@ from cityhall.line_emulator.rules import RateLimiter
 from cityhall.line_emulator.settings import EmulatorSettings
 from cityhall.line_emulator.spec import ErrorDetail, json_path, load_spec
 from cityhall.line_emulator.state import Emulator, EmulatorState
+from cityhall.runtime.http import DEFAULT_MAX_BODY, policy_with_scripts
 
 REQUEST_ID_HEADER = "x-line-request-id"
 
@@ -31,11 +33,23 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="LINE Messaging API emulator",
-        docs_url="/_inspect/docs",
+        docs_url=None,  # served below, with a CSP that lets its scripts run
         openapi_url="/_inspect/openapi.json",
         redoc_url=None,
+        max_body_size=DEFAULT_MAX_BODY,  # also when it runs alone, outside `System`
     )
     app.state.emulator = emulator
+
+    @app.get("/_inspect/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        openapi = f"{request.scope.get('root_path', '')}/_inspect/openapi.json"
+        page = get_swagger_ui_html(openapi_url=openapi, title=app.title)
+        policy = policy_with_scripts(
+            bytes(page.body).decode(), "https://cdn.jsdelivr.net", "https://fastapi.tiangolo.com"
+        )
+        page.headers["content-security-policy"] = policy
+        return page
+
     app.include_router(line_api_router(emulator))
     app.include_router(inspect_router(emulator))
     app.add_middleware(RequestIdMiddleware, state=state)

@@ -22,6 +22,8 @@ from cityhall.line_emulator.spec import ErrorDetail
 from cityhall.line_emulator.state import Emulator
 
 KEEPALIVE_SECONDS = 10.0
+MAX_CONTENT_BYTES = 16 * 1024 * 1024
+"""An uploaded resident photo (the simulator allows 10 MB) with its multipart framing."""
 
 
 def inspect_router(emulator: Emulator) -> APIRouter:
@@ -64,7 +66,7 @@ def inspect_router(emulator: Emulator) -> APIRouter:
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
 
-    @router.post("/content", name="inspect-content")
+    @router.post("/content", name="inspect-content", max_body_size=MAX_CONTENT_BYTES)
     async def add_content(request: Request, messageId: str | None = None) -> JSONResponse:
         """A multipart `file` field, or the raw body with its Content-Type."""
         content_type = request.headers.get("content-type", "")

@@ -108,7 +108,8 @@ def create_api(simulator: Simulator) -> FastAPI:
         except EmulatorError as exc:
             raise emulator_failed(exc) from exc
 
-    @api.post("/residents/{user_id}/photos")
+    # Room for the multipart framing: past it the body stops streaming in (413).
+    @api.post("/residents/{user_id}/photos", max_body_size=MAX_PHOTO_BYTES + 64 * 1024)
     async def photo(user_id: str, file: UploadFile) -> JSONResponse:
         resident = resident_or_404(user_id)
         content_type = (file.content_type or "").split(";")[0].strip().lower()

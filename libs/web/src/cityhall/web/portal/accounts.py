@@ -6,14 +6,15 @@ import asyncio
 import json
 import re
 import secrets
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cityhall.events.db import Pool
 from cityhall.web.auth import StaffUser, hash_password, password_needs_rehash, verify_password
 from cityhall.web.config import WebEnv
+from cityhall.web.sessions import table_loader
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
@@ -49,7 +50,8 @@ class Accounts:
         *,
         password_hash: str | None = None,
     ) -> None:
-        """Create or replace an account (enabled). `password_hash`: one made already for `password`."""
+        """Create or replace an account (enabled). `password_hash`: one made already for `password`.
+        Changing the roles of an account, or enabling it again, ends its open sessions."""
         if not USERNAME.match(username):
             raise ValueError("username: 2-64 of a-z 0-9 . _ -, starting with a letter or digit")
         if len(password) < 8:
@@ -61,7 +63,10 @@ class Accounts:
                VALUES ($1, $2, $3, $4)
                ON CONFLICT (username) DO UPDATE SET display_name = excluded.display_name,
                    password_hash = excluded.password_hash, roles = excluded.roles,
-                   disabled = false, updated_at = now()""",
+                   disabled = false, updated_at = now(),
+                   session_epoch = staff_accounts.session_epoch
+                       + CASE WHEN staff_accounts.roles IS DISTINCT FROM excluded.roles
+                                   OR staff_accounts.disabled THEN 1 ELSE 0 END""",
             username,
             display_name,
             password_hash,
@@ -69,10 +74,23 @@ class Accounts:
         )
 
     async def disable(self, username: str) -> bool:
+        """Refuse the account's logins and end its open sessions."""
         status = await self.pool.execute(
-            "UPDATE staff_accounts SET disabled = true, updated_at = now() WHERE username = $1", username
+            """UPDATE staff_accounts SET disabled = true, session_epoch = session_epoch + 1,
+                   updated_at = now() WHERE username = $1""",
+            username,
         )
         return status.endswith(" 1")
+
+    async def end_sessions(self, username: str) -> None:
+        """Logout: every session of the account issued so far is refused from now on."""
+        await self.pool.execute(
+            "UPDATE staff_accounts SET session_epoch = session_epoch + 1 WHERE username = $1", username
+        )
+
+    async def session_epoch(self, username: str) -> int | None:
+        """The epoch a new session of the account carries; None when it is unknown or disabled."""
+        return await table_loader(self.pool)(username)
 
     async def authenticate(self, username: str, password: str) -> StaffUser | None:
         """The person if the password matches an enabled account; the same work either way."""
@@ -126,34 +144,76 @@ async def ensure_demo_accounts(
     return demo
 
 
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    """Growing delays after failed logins, never a lock-out: after `free` failures in `window`,
+    each further attempt waits `base * 2**(failures - free)` seconds (up to a cap) after the
+    latest failure; an attempt made while waiting is refused without checking the password and
+    counts for nothing. Per account (any source), the cap is short, so an attacker can slow a
+    clerk down by at most `account_cap` but never keep them out; per source (any account),
+    where the guessing comes from, it is long."""
+
+    window: timedelta = timedelta(minutes=15)
+    base_seconds: float = 1.0
+    account_free: int = 5
+    account_cap_seconds: float = 60.0
+    source_free: int = 10
+    source_cap_seconds: float = 300.0
+
+    def delay(self, failures: int, free: int, cap: float) -> timedelta:
+        if failures < free:
+            return timedelta(0)
+        return timedelta(seconds=min(cap, self.base_seconds * 2 ** min(failures - free, 32)))
+
+
 class LoginThrottle:
-    """Failed logins per (username, client address): after `limit` in `window` seconds, refuse
-    until the oldest falls out of the window. In memory: per portal process."""
+    """Failed logins counted in the database (`login_failures`), so every portal replica sees
+    the same counts; per account and per source address (see `ThrottlePolicy`)."""
 
-    def __init__(self, limit: int = 5, window: float = 900.0, max_keys: int = 10_000) -> None:
-        self.limit, self.window, self.max_keys = limit, window, max_keys
-        self._failures: dict[tuple[str, str], list[float]] = {}
+    def __init__(
+        self,
+        pool: Pool,
+        policy: ThrottlePolicy | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.pool, self.policy, self.clock = pool, policy or ThrottlePolicy(), clock
 
-    def _recent(self, key: tuple[str, str], now: float) -> list[float]:
-        times = [t for t in self._failures.get(key, []) if now - t < self.window]
-        if times:
-            self._failures[key] = times
-        else:
-            self._failures.pop(key, None)
-        return times
+    async def wait(self, username: str, source: str) -> timedelta:
+        """How long this pair must still wait before a password is checked (zero: go ahead)."""
+        now, policy = self.clock(), self.policy
+        row = await self.pool.fetchrow(
+            """SELECT count(*) FILTER (WHERE username = $1) AS account_failures,
+                      max(at) FILTER (WHERE username = $1) AS account_last,
+                      count(*) FILTER (WHERE source = $2) AS source_failures,
+                      max(at) FILTER (WHERE source = $2) AS source_last
+               FROM login_failures WHERE at > $3 AND (username = $1 OR source = $2)""",
+            username.lower(),
+            source,
+            now - policy.window,
+        )
+        assert row is not None  # an aggregate always has its row
+        until = now
+        if row["account_last"] is not None:
+            delay = policy.delay(row["account_failures"], policy.account_free, policy.account_cap_seconds)
+            until = max(until, row["account_last"] + delay)
+        if row["source_last"] is not None:
+            delay = policy.delay(row["source_failures"], policy.source_free, policy.source_cap_seconds)
+            until = max(until, row["source_last"] + delay)
+        return until - now
 
-    def blocked(self, username: str, address: str) -> bool:
-        return len(self._recent((username.lower(), address), time.monotonic())) >= self.limit
+    async def failed(self, username: str, source: str) -> None:
+        now = self.clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM login_failures WHERE at <= $1", now - self.policy.window)
+            await conn.execute(
+                "INSERT INTO login_failures (at, username, source) VALUES ($1, $2, $3)",
+                now,
+                username.lower(),
+                source,
+            )
 
-    def failed(self, username: str, address: str) -> None:
-        key = (username.lower(), address)
-        now = time.monotonic()
-        self._failures[key] = [*self._recent(key, now), now]
-        if len(self._failures) > self.max_keys:  # bound the memory an attacker can make us use
-            for stale in [k for k in list(self._failures) if not self._recent(k, now)]:
-                self._failures.pop(stale, None)
-            while len(self._failures) > self.max_keys:  # still too many: forget the oldest
-                self._failures.pop(next(iter(self._failures)))
-
-    def succeeded(self, username: str, address: str) -> None:
-        self._failures.pop((username.lower(), address), None)
+    async def succeeded(self, username: str, source: str) -> None:
+        """This source proved it knows the password: its failures on the account are forgiven."""
+        await self.pool.execute(
+            "DELETE FROM login_failures WHERE username = $1 AND source = $2", username.lower(), source
+        )
