@@ -249,7 +249,8 @@ def test_a_resident_requests_a_juminhyo_and_a_clerk_approves_issues_and_mails(
     clerk.open_request(number)
     photo = desk.get_by_role("img", name=re.compile("運転免許証の写真"))
     expect(photo).to_be_visible()
-    assert desk.evaluate("document.querySelector('img.id-photo').naturalWidth") == 640
+    # decode() settles once the image has loaded: no race with a photo that is visible but loading.
+    assert photo.evaluate("img => img.decode().then(() => img.naturalWidth)") == 640
     expect(desk.locator("[data-field='name']")).to_have_text("山田 花子")
     screenshot(desk, "certificates-identity-check.png")
 

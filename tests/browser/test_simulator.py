@@ -221,7 +221,7 @@ def test_a_resident_talks_to_the_account_with_every_kind_of_message(system: Syst
     expect(chat.locator(".msg.theirs").last).to_contain_text(f"写真を受け取りました（{len(photo)} バイト）")
     own_photo = chat.locator(".msg.own img.media").last
     expect(own_photo).to_be_visible()
-    assert own_photo.evaluate("img => img.naturalWidth") == 40
+    assert own_photo.evaluate("img => img.decode().then(() => img.naturalWidth)") == 40
     image = system.events()[-1]["message"]
     assert image["type"] == "image" and image["contentProvider"] == {"type": "line"}
 
@@ -230,7 +230,9 @@ def test_a_resident_talks_to_the_account_with_every_kind_of_message(system: Syst
     expect(menu).to_be_visible()
     expect(page.locator("#rich-menu-bar")).to_contain_text("メニュー")
     expect(page.locator("#rich-menu-panel")).to_be_visible()
-    assert page.locator("#rich-menu-image").evaluate("img => img.naturalWidth") == 2500
+    assert (
+        page.locator("#rich-menu-image").evaluate("img => img.decode().then(() => img.naturalWidth)") == 2500
+    )
     # The menu's `name` ("test menu") is for managing it, never shown: the alt names the tiles.
     expect(page.locator("#rich-menu-image")).to_have_attribute(
         "alt", "リッチメニュー：よくある質問・使い方・位置情報を送る"
