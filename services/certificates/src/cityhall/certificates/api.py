@@ -25,14 +25,15 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Respo
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from cityhall.certificates import messages as say
 from cityhall.certificates.catalogue import Catalogue
+from cityhall.certificates.desk import DEPARTMENT, Desk
 from cityhall.certificates.domain import Status
 from cityhall.certificates.events import PERSONAL_FIELDS, request_stream
-from cityhall.certificates.handlers import DEPARTMENT, Desk, PaymentCallbacks
+from cityhall.certificates.handlers import PaymentCallbacks
 from cityhall.certificates.payments import SIGNATURE_HEADER
 from cityhall.certificates.photos import PhotoStore
 from cityhall.certificates.projections import DAILY, JST, REQUESTS
+from cityhall.certificates.statuses import status_label
 from cityhall.events.db import Pool
 from cityhall.events.decider import DomainError
 from cityhall.events.personal import FORGOTTEN, PersonalData, is_encrypted
@@ -206,7 +207,7 @@ class Dashboard:
                 since: datetime | None = row["since"]
                 age = now - since if since else timedelta(0)
                 if section.target is None:
-                    sla, target = "ok", say.STATUS_LABELS[row["status"]]
+                    sla, target = "ok", status_label(row["status"])
                 else:
                     ratio = age / section.target
                     sla = "late" if ratio > 1 else "soon" if ratio > 0.75 else "ok"
@@ -375,7 +376,7 @@ def create_app(
                 "user": user,
                 "page": "queue",
                 "r": row,
-                "status_label": say.STATUS_LABELS.get(row["status"], row["status"]),
+                "status_label": status_label(row["status"]),
                 "person": person,
                 "options": options,
                 "photo_available": photo_available,
@@ -565,10 +566,7 @@ def create_app(
                 "user": user,
                 "page": "audit",
                 "r": found,
-                "affected": [
-                    {**dict(a), "status_label": say.STATUS_LABELS.get(a["status"], a["status"])}
-                    for a in affected
-                ],
+                "affected": [{**dict(a), "status_label": status_label(a["status"])} for a in affected],
             },
             headers={"cache-control": "no-store"},
         )
