@@ -119,7 +119,7 @@ class Decrypt:
 class Encrypt:
     """The resident's answer sealed with their key (`str`, the token for the event)."""
 
-    value: str
+    value: str = field(repr=False)  # personal data: never in a log line or a traceback
 
 
 @dataclass(frozen=True)
