@@ -23,10 +23,11 @@ from datetime import UTC, datetime, timedelta
 from cityhall.certificates import resident
 from cityhall.certificates.api import Dashboard, create_app
 from cityhall.certificates.catalogue import Catalogue, CatalogueError, load
-from cityhall.certificates.dialog import Dialog, DialogSettings
+from cityhall.certificates.desk import Desk
+from cityhall.certificates.dialog import DialogSettings
 from cityhall.certificates.domain import Request, certificate_decider
 from cityhall.certificates.events import SOURCE, Command
-from cityhall.certificates.handlers import Desk, Notices, PaymentCallbacks
+from cityhall.certificates.handlers import Intents, Notices, PaymentCallbacks
 from cityhall.certificates.housekeeping import Housekeeping, Timers
 from cityhall.certificates.payments import HttpPaymentProvider, PaymentProvider
 from cityhall.certificates.photos import Downloader, LineContent, PhotoStore
@@ -86,7 +87,7 @@ class Certificates:
     personal: PersonalData
     photos: PhotoStore
     provider: PaymentProvider
-    dialog: Dialog
+    dialog: Intents
     notices: Notices
     callbacks: PaymentCallbacks
     desk: Desk
@@ -140,7 +141,7 @@ async def start(
     personal = PersonalData(pool)
     photos = PhotoStore(pool, personal)
     links = ResidentLinks.from_secret(web.session_secret, f"{settings.public_url}{MOUNT}", clock)
-    dialog = Dialog(
+    dialog = Intents(
         catalogue=catalogue,
         store=store,
         requests=requests,

@@ -35,7 +35,7 @@ from cityhall.events.store import EventStore, Position
 from cityhall.events.telemetry import current_traceparent
 from cityhall.gateway.answers import answer
 from cityhall.gateway.publication import Acceptances
-from cityhall.gateway.routing import IDLE, Dialog, load_dialogs, route, save_dialogs
+from cityhall.gateway.routing import Dialog, load_dialogs, route, save_dialogs
 from cityhall.gateway.webhook import Received, WebhookReader
 from cityhall.line.contracts import (
     DOMAINS,
@@ -45,6 +45,7 @@ from cityhall.line.contracts import (
     intents_topic,
     outbound_message,
 )
+from cityhall.line.dialog import IDLE
 
 log = logging.getLogger(__name__)
 
