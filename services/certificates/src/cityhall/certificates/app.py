@@ -32,13 +32,10 @@ from cityhall.certificates.payments import HttpPaymentProvider, PaymentProvider,
 from cityhall.certificates.photos import Downloader, LineContent, PhotoStore
 from cityhall.certificates.projections import DAILY, PROJECTIONS, REQUESTS
 from cityhall.certificates.resident import ResidentLinks
-from cityhall.events.consumer import IdempotentConsumer
 from cityhall.events.decider import CommandHandler
 from cityhall.events.personal import PersonalData
-from cityhall.events.projection import ProjectionRunner
-from cityhall.events.relay import OutboxRelay
 from cityhall.line.contracts import intents_topic
-from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
+from cityhall.runtime.service import Consumer, Running, ServiceContext, ServiceSpec
 from cityhall.web import LiveUpdates, StaffAuth, WebConfig
 
 MOUNT = "/staff/certificates"
@@ -98,10 +95,6 @@ class Certificates:
     callbacks: PaymentCallbacks
     desk: Desk
     housekeeping: Housekeeping
-    intents: IdempotentConsumer
-    notices_consumer: IdempotentConsumer
-    relay: OutboxRelay
-    projections: list[ProjectionRunner]
     auth: StaffAuth
 
 
@@ -170,9 +163,6 @@ async def start(
             interval=options.sweep_interval,
         ),
     )
-    runners = [ProjectionRunner(store, projection()) for projection in PROJECTIONS]
-    for runner in runners:
-        await runner.ensure()
     live = LiveUpdates(pool, projections=[REQUESTS, DAILY])
     parts = Certificates(
         catalogue=catalogue,
@@ -185,19 +175,6 @@ async def start(
         callbacks=callbacks,
         desk=desk,
         housekeeping=housekeeping,
-        intents=IdempotentConsumer(
-            "certificates-intents", [intents_topic("certificates")], dialog.on_intent, bus=ctx.bus, pool=pool
-        ),
-        notices_consumer=IdempotentConsumer(
-            "certificates-notices",
-            ["events.certificates"],
-            notices.on_event,
-            bus=ctx.bus,
-            pool=pool,
-            batched=True,
-        ),
-        relay=OutboxRelay(store, ctx.bus, name="certificates-relay"),
-        projections=runners,
         auth=auth,
     )
     dashboard = Dashboard(pool, store, catalogue, personal, photos, desk, options.payment_timeout)
@@ -205,15 +182,14 @@ async def start(
     app.include_router(resident.router(pool, requests, personal, catalogue, links))
     running = Running(
         app=app,
-        tasks=[
-            parts.intents.run,
-            parts.notices_consumer.run,
-            parts.relay.run,
-            housekeeping.run,
-            *[runner.run for runner in runners],
+        consumers=[
+            Consumer("certificates-intents", (intents_topic("certificates"),), dialog.on_intent),
+            Consumer("certificates-notices", ("events.certificates",), notices.on_event, batched=True),
         ],
+        projections=[projection() for projection in PROJECTIONS],
+        relay="certificates-relay",
+        tasks=[housekeeping.run],
         on_stop=[live.close, *closing],
-        projections=runners,
         banner=[f"  Certificates       : {settings.public_url}{MOUNT}/  (role certificates)"],
     )
     return parts, running
