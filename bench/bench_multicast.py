@@ -29,7 +29,8 @@ from bench.infra import postgres
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.localpg import create_database_async, drop_database_async, free_port
 from cityhall.line.contracts import outbound_message
-from cityhall.notify.app import Notify, Options, service, start
+from cityhall.notify.app import Notify, Options, start
+from cityhall.notify.spec import service
 from cityhall.runtime.service import Running, ServiceContext, Settings
 from cityhall.runtime.testing import compose
 from cityhall.web import WebConfig

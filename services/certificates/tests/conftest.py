@@ -23,6 +23,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from cityhall.certificates import app as certificates_app
+from cityhall.certificates import spec as certificates_spec
 from cityhall.certificates.app import Certificates, Options
 from cityhall.certificates.events import request_stream
 from cityhall.certificates.paysim import app as paysim
@@ -42,6 +43,7 @@ from cityhall.line.testing import (
 )
 from cityhall.line_emulator.testing import EmulatorServer
 from cityhall.notify import app as notify_app
+from cityhall.notify import spec as notify_spec
 from cityhall.notify.line_api import Backoff
 from cityhall.runtime.service import Running, ServiceContext
 from cityhall.runtime.testing import Composed, compose, serving_settings
@@ -172,9 +174,9 @@ async def harness(fresh_database: str, tmp_path: Path) -> AsyncIterator[Harness]
         return running
 
     specs = [
-        replace(certificates_app.service, build=certificates),
+        replace(certificates_spec.service, build=certificates),
         replace(paysim.service, build=payments),
-        replace(notify_app.service, build=notify),
+        replace(notify_spec.service, build=notify),
     ]
     with EmulatorServer() as emulator:
         settings = serving_settings(

@@ -18,8 +18,8 @@ from cityhall.events.bus import Message, PublishError, Record
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.envelope import Envelope
 from cityhall.gateway.app import build
+from cityhall.gateway.declared import DOMAINS
 from cityhall.gateway.testing import WebhookSchemas, signed
-from cityhall.line.contracts import DOMAINS
 from cityhall.runtime.service import ServiceSpec, Settings
 from cityhall.runtime.system import System
 

@@ -27,8 +27,9 @@ from cityhall.events.testing import wait_for
 from cityhall.line.contracts import ResidentIntent, intent_id, intents_topic, outbound_message
 from cityhall.line_emulator.settings import EmulatorSettings
 from cityhall.line_emulator.testing import EmulatorServer
-from cityhall.notify.app import OUTBOUND_CONSUMER, Notify, Options, service, start
+from cityhall.notify.app import OUTBOUND_CONSUMER, Notify, Options, start
 from cityhall.notify.line_api import Backoff
+from cityhall.notify.spec import service
 from cityhall.runtime.service import Running, ServiceContext, Settings
 from cityhall.runtime.system import StartedService
 from cityhall.runtime.testing import compose

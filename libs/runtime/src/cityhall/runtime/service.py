@@ -11,6 +11,7 @@ run, `cityhall service <name>` and the tests (`cityhall.runtime.testing`) compos
 from __future__ import annotations
 
 import os
+import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -25,6 +26,7 @@ from cityhall.events.consumer import Handler
 from cityhall.events.db import Pool
 from cityhall.events.projection import Projection
 from cityhall.events.store import EventStore
+from cityhall.runtime.declarations import Dashboard, DemoAccount, Department, Tile
 
 Mode = Literal["embedded", "distributed"]
 
@@ -128,13 +130,25 @@ class Running:
     """Lines the embedded run prints at start (URLs, demo logins)."""
 
 
+Build = Callable[[ServiceContext], Awaitable[Running]]
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
+    """A service: how the runtime starts it, and what it declares for the other services.
+
+    Keep the spec in a module that imports only the runtime (e.g. `cityhall/<service>/spec.py`)
+    and name `build` as "module:function": the gateway and the staff portal read every installed
+    spec's declarations (`cityhall.runtime.registry`) without importing the services themselves.
+    """
+
     name: str
     mount: str
     """URL prefix, e.g. "/staff/certificates". "" joins the root app (the gateway's /callback,
     the simulator's /): such services' paths must not collide."""
-    build: Callable[[ServiceContext], Awaitable[Running]]
+    build: Build | str
+    """The composition root: the function, or "module:function", imported only when the service
+    starts."""
     migrations: tuple[str, ...] = ()
     """Packages whose `migrations/` folder the runtime applies (after cityhall.events')."""
     uses_database: bool = True
@@ -148,6 +162,22 @@ class ServiceSpec:
     the simulator signs webhooks with the channel secret). See `cli.serves_emulator`."""
     domains: tuple[str, ...] = ()
     """The LINE domains whose intents (`intents.<domain>`) this service consumes."""
+    tiles: tuple[Tile, ...] = ()
+    """Its areas of the rich menu."""
+    departments: tuple[Department, ...] = ()
+    """The staff roles it brings, with their Japanese names."""
+    demo_accounts: tuple[DemoAccount, ...] = ()
+    """Staff logins the embedded run creates (with generated passwords)."""
+    dashboards: tuple[Dashboard, ...] = ()
+    """Its staff pages, as the portal links to them."""
+
+    def builder(self) -> Build:
+        if not isinstance(self.build, str):
+            return self.build
+        build = pkgutil.resolve_name(self.build)
+        if not callable(build):
+            raise TypeError(f"service {self.name}: {self.build} is not a function")
+        return build
 
 
 def installed() -> list[str]:

@@ -89,7 +89,7 @@ class System:
             await migrate(pool, ["cityhall.events", *spec.migrations])
             store = EventStore(pool)
         context = ServiceContext(spec.name, self.mode, self.settings, pool, self.bus, store)
-        running = await spec.build(context)
+        running = await spec.builder()(context)
         started = StartedService(spec, context, running)
         if running.consumers:
             pool = context.require_pool()

@@ -1,4 +1,4 @@
-"""Composition root of the certificates service, and its `ServiceSpec`.
+"""Composition root of the certificates service (its `ServiceSpec` is in spec.py).
 
 Environment (besides the shared names; see README.md):
 - `CITYHALL_CERTIFICATES_CATALOGUE`: the catalogue file (default: the packaged catalogue.yaml).
@@ -32,13 +32,12 @@ from cityhall.certificates.payments import HttpPaymentProvider, PaymentProvider,
 from cityhall.certificates.photos import Downloader, LineContent, PhotoStore
 from cityhall.certificates.projections import DAILY, PROJECTIONS, REQUESTS
 from cityhall.certificates.resident import ResidentLinks
+from cityhall.certificates.spec import MOUNT
 from cityhall.events.decider import CommandHandler
 from cityhall.events.personal import PersonalData
 from cityhall.line.contracts import intents_topic
-from cityhall.runtime.service import Consumer, Running, ServiceContext, ServiceSpec
+from cityhall.runtime.service import Consumer, Running, ServiceContext
 from cityhall.web import LiveUpdates, StaffAuth, WebConfig
-
-MOUNT = "/staff/certificates"
 
 
 def utc_now() -> datetime:
@@ -198,13 +197,3 @@ async def start(
 async def build(ctx: ServiceContext) -> Running:
     _parts, running = await start(ctx)
     return running
-
-
-service = ServiceSpec(
-    name="certificates",
-    mount=MOUNT,
-    build=build,
-    migrations=("cityhall.web", "cityhall.certificates"),
-    order=50,
-    domains=("certificates",),
-)

@@ -15,8 +15,9 @@ from linebot.v3.messaging import (
     TextMessage,
 )
 
-from cityhall.gateway.richmenu import TILES, Tile
+from cityhall.gateway.declared import TILES
 from cityhall.gateway.routing import postback_domain
+from cityhall.runtime.declarations import Tile
 
 TOWN = "ポケット市"
 WEEKDAYS = "平日 8時30分〜17時15分"

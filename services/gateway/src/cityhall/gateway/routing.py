@@ -22,8 +22,9 @@ from urllib.parse import parse_qs
 
 from cityhall.events.db import Connection
 from cityhall.events.envelope import Envelope, registry
+from cityhall.gateway.declared import DOMAINS
 from cityhall.gateway.webhook import Received
-from cityhall.line.contracts import DEFAULT_DOMAIN, DOMAINS, DialogClaimed, DialogReleased
+from cityhall.line.contracts import DEFAULT_DOMAIN, DialogClaimed, DialogReleased
 
 IDLE = timedelta(minutes=30)
 

@@ -20,7 +20,7 @@ from cityhall.notify.dispatcher import DeliveryQueue, Dispatcher
 from cityhall.notify.handlers import Handlers
 from cityhall.notify.line_api import LINE_LIMITS, Backoff, Endpoint, Limit, LineApi
 from cityhall.notify.projections import DeliveriesProjection
-from cityhall.runtime.service import Consumer, Running, ServiceContext, ServiceSpec
+from cityhall.runtime.service import Consumer, Running, ServiceContext
 from cityhall.web import StaffAuth, WebConfig
 
 LINE_API = "https://api.line.me"
@@ -91,13 +91,3 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
 async def build(context: ServiceContext) -> Running:
     _parts, running = await start(context)
     return running
-
-
-service = ServiceSpec(
-    name="notify",
-    mount="/staff/notify",
-    build=build,
-    migrations=("cityhall.notify",),
-    order=30,
-    domains=("notify",),
-)
