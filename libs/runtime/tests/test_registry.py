@@ -24,7 +24,7 @@ def tile(position: int, domain: str, *, placeholder: bool = False) -> Tile:
 
 FRONT = spec(
     "front",
-    tiles=tuple(tile(p, "guide") for p in (0, 2, 3, 4, 5)) + (tile(1, "reservations", placeholder=True),),
+    tiles=(*(tile(p, "guide") for p in (0, 2, 3, 4, 5)), tile(1, "reservations", placeholder=True)),
     departments=(Department("reservations", "予約受付", placeholder=True), Department("staff", "職員")),
     demo_accounts=(DemoAccount("resv-clerk", "予約受付係 目黒", ("reservations",), placeholder=True),),
 )
