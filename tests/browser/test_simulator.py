@@ -7,6 +7,7 @@ state the real services are in; test_issue3.py runs the whole embedded system.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,11 +39,12 @@ class System:
         return [e for r in self.account.gateway.received for e in r["body"]["events"]]
 
 
-@pytest.fixture
-def system(tmp_path: Path) -> Iterator[System]:
+@contextlib.contextmanager
+def running_system(tmp_path: Path, *, rich_menu: bool) -> Iterator[System]:
     with EmulatorServer(EmulatorSettings(tokens=frozenset({TOKEN}))) as emulator:
         account = ScriptedAccount(SECRET, emulator.url, TOKEN)
-        install_rich_menu(emulator.url, TOKEN)
+        if rich_menu:
+            install_rich_menu(emulator.url, TOKEN)
         with EmulatorServer(app=account.gateway.app) as gateway:
             config = SimulatorConfig(
                 channel_secret=SECRET,
@@ -54,6 +56,27 @@ def system(tmp_path: Path) -> Iterator[System]:
             app, _ = create_app(config)
             with EmulatorServer(app=app) as simulator:
                 yield System(simulator.url, account, emulator)
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[System]:
+    with running_system(tmp_path, rich_menu=True) as running:
+        yield running
+
+
+def test_a_default_rich_menu_set_after_the_chat_opened_appears_without_a_message(
+    tmp_path: Path, page: Page
+) -> None:
+    with running_system(tmp_path, rich_menu=False) as system:
+        page.goto(system.url)
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        page.get_by_label("新しい住民の表示名").fill("テスト 花子")
+        page.get_by_label("新しい住民の表示名").press("Enter")
+        expect(page.locator("#resident-badge")).to_contain_text("テスト 花子")
+        expect(page.locator("#rich-menu")).to_be_hidden()
+        # The account sets its default menu later (the gateway does so in the background at start).
+        install_rich_menu(system.emulator.url, TOKEN)
+        expect(page.locator("#rich-menu-image")).to_be_visible(timeout=15_000)
 
 
 def own_bubbles(page: Page) -> list[str]:

@@ -184,6 +184,9 @@ class LocalPostgres:
                     cwd=self.data_dir,
                     timeout=timeout,
                     check=False,
+                    # Its own session: a Ctrl-C at the terminal must reach the run, not the server
+                    # it forks; the run stops the server itself after its last write.
+                    start_new_session=True,
                     **kwargs,
                 )
             except subprocess.TimeoutExpired as exc:

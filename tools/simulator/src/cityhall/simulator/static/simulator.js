@@ -671,7 +671,14 @@ async function refreshRichMenu() {
   if (state.resident?.userId !== userId) return;
   const container = $("rich-menu");
   const menu = result.ok ? result.body.richMenu : null;
-  if (!menu) { container.hidden = true; container.dataset.menuId = ""; return; }
+  if (!menu) {
+    // LINE shows a default menu as soon as the account sets one: look again until there is one.
+    container.hidden = true;
+    container.dataset.menuId = "";
+    clearTimeout(state.richMenuTimer);
+    state.richMenuTimer = setTimeout(refreshRichMenu, 2000);
+    return;
+  }
   if (container.dataset.menuId === menu.richMenuId) return;
   container.dataset.menuId = menu.richMenuId;
   $("rich-menu-label").textContent = menu.chatBarText || "メニュー";
