@@ -135,12 +135,14 @@ class Resident:
         response.raise_for_status()
         return [m["message"] for m in response.json()["messages"]]
 
-    async def count(self) -> int:
-        return len(await self.messages())
+    async def count(self, fragment: str = "") -> int:
+        """How many messages arrived (that contain `fragment`)."""
+        return sum(fragment in content(m) for m in await self.messages())
 
-    async def _act(self, kind: IntentKind, **fields: Any) -> int:
-        """Act with a fresh reply token the emulator knows; the count of messages before."""
-        mark = await self.count()
+    async def send(self, kind: IntentKind, **fields: Any) -> int:
+        """Act with a fresh reply token the emulator knows, without waiting for an answer; the
+        number of messages before, for `expect(since=...)`."""
+        mark = len(await self.messages())
         token = uuid.uuid4().hex
         response = await self.emulator.post(
             "/_inspect/reply-tokens", json={"replyToken": token, "userId": self.user_id}
@@ -166,11 +168,11 @@ class Resident:
 
     async def tap(self, data: str, expect: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         """Tap a button whose postback data is `data`; the first answer containing `expect`."""
-        mark = await self._act("postback", postback_data=data, postback_params=params)
+        mark = await self.send("postback", postback_data=data, postback_params=params)
         return await self.expect(expect, since=mark)
 
     async def say(self, text: str, expect: str) -> dict[str, Any]:
-        mark = await self._act("text", text=text)
+        mark = await self.send("text", text=text)
         return await self.expect(expect, since=mark)
 
     async def send_photo(self, data: bytes, expect: str, content_type: str = "image/jpeg") -> dict[str, Any]:
@@ -179,5 +181,5 @@ class Resident:
             "/_inspect/content", content=data, headers={"content-type": content_type}
         )
         stored.raise_for_status()
-        mark = await self._act("image", message_id=stored.json()["messageId"])
+        mark = await self.send("image", message_id=stored.json()["messageId"])
         return await self.expect(expect, since=mark)
