@@ -7,7 +7,6 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,8 @@ from cityhall.events.envelope import Envelope, Event
 from cityhall.events.kafka_bus import KafkaBus
 from cityhall.events.store import EventStore
 from cityhall.events.testing import wait_for
-from cityhall.line.contracts import ResidentIntent, intent_id, intents_topic, outbound_message
+from cityhall.line import testing
+from cityhall.line.contracts import ResidentIntent, outbound_message
 from cityhall.line_emulator.settings import EmulatorSettings
 from cityhall.line_emulator.testing import EmulatorServer
 from cityhall.notify.app import OUTBOUND_CONSUMER, Notify, Options, start
@@ -58,32 +58,8 @@ def user(n: int | None = None) -> str:
     return f"U{(n if n is not None else next(_counter) + 10**6):032x}"
 
 
-def webhook_event_id() -> str:
-    """A ULID-shaped id, as LINE sends."""
-    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-    value = uuid.uuid4().int >> 2
-    return "".join(alphabet[(value >> (5 * i)) & 31] for i in reversed(range(26)))
-
-
 def intent(kind: str, user_id: str, *, reply_token: str | None = None, **fields: Any) -> Envelope:
-    event_id = webhook_event_id()
-    event = ResidentIntent(
-        webhook_event_id=event_id,
-        user_id=user_id,
-        domain="notify",
-        kind=kind,  # type: ignore[arg-type]
-        timestamp=fields.pop("timestamp", None) or datetime.now(UTC),
-        reply_token=reply_token,
-        **fields,
-    )
-    return Envelope.wrap(
-        event,
-        source="/services/gateway",
-        subject=f"intent-{event_id}",
-        id=intent_id(event_id),
-        topic=intents_topic("notify"),
-        key=user_id,
-    )
+    return testing.intent("notify", kind, user_id, reply_token=reply_token, **fields)  # type: ignore[arg-type]
 
 
 def outbound(

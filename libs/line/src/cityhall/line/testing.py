@@ -84,6 +84,36 @@ def find_uri(message: dict[str, Any], label: str) -> str:
     return str(_action(message, "uri", label)["uri"])
 
 
+def intent(
+    domain: str,
+    kind: IntentKind,
+    user_id: str,
+    *,
+    reply_token: str | None = None,
+    timestamp: datetime | None = None,
+    **fields: Any,
+) -> Envelope:
+    """The `ResidentIntent` the gateway publishes on `intents.<domain>` for one webhook event."""
+    event_id = webhook_event_id()
+    event = ResidentIntent(
+        webhook_event_id=event_id,
+        user_id=user_id,
+        domain=domain,
+        kind=kind,
+        timestamp=timestamp or datetime.now(UTC),
+        reply_token=reply_token,
+        **fields,
+    )
+    return Envelope.wrap(
+        event,
+        source="/services/gateway",
+        subject=f"intent-{event_id}",
+        id=intent_id(event_id),
+        topic=intents_topic(domain),
+        key=user_id,
+    )
+
+
 class Act(Protocol):
     """Makes the city hall see one resident act (a tap, a text, a photo) with its reply token."""
 
@@ -98,26 +128,7 @@ class Intents:
     domain: str
 
     async def __call__(self, user_id: str, kind: IntentKind, reply_token: str, **fields: Any) -> None:
-        event_id = webhook_event_id()
-        intent = ResidentIntent(
-            webhook_event_id=event_id,
-            user_id=user_id,
-            domain=self.domain,
-            kind=kind,
-            timestamp=datetime.now(UTC),
-            reply_token=reply_token,
-            **fields,
-        )
-        await self.publish(
-            Envelope.wrap(
-                intent,
-                source="/services/gateway",
-                subject=f"intent-{event_id}",
-                id=intent_id(event_id),
-                topic=intents_topic(self.domain),
-                key=user_id,
-            )
-        )
+        await self.publish(intent(self.domain, kind, user_id, reply_token=reply_token, **fields))
 
 
 @dataclass
