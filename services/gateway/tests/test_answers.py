@@ -15,8 +15,9 @@ from cityhall.gateway import messages
 from cityhall.gateway import testing as line
 from cityhall.gateway.answers import answer, topic
 from cityhall.gateway.app import served_domains
+from cityhall.gateway.declared import DOMAINS
 from cityhall.gateway.richmenu import TILES
-from cityhall.line.contracts import DOMAINS, DialogLeft, OutboundMessageRequested, ResidentIntent
+from cityhall.line.contracts import DialogLeft, OutboundMessageRequested, ResidentIntent
 from cityhall.runtime.service import ServiceContext, Settings
 
 from .conftest import Gateway

@@ -1,4 +1,4 @@
-"""Composition root of the certificates service, and its `ServiceSpec`.
+"""Composition root of the certificates service (its `ServiceSpec` is in spec.py).
 
 Environment (besides the shared names; see README.md):
 - `CITYHALL_CERTIFICATES_CATALOGUE`: the catalogue file (default: the packaged catalogue.yaml).
@@ -34,17 +34,13 @@ from cityhall.certificates.photos import Downloader, LineContent, PhotoStore
 from cityhall.certificates.projections import DAILY, PROJECTIONS, REQUESTS
 from cityhall.certificates.resident import ResidentLinks
 from cityhall.certificates.settings import CertificatesEnv
-from cityhall.events.consumer import IdempotentConsumer
+from cityhall.certificates.spec import MOUNT
 from cityhall.events.decider import CommandHandler
 from cityhall.events.personal import PersonalData
-from cityhall.events.projection import ProjectionRunner
-from cityhall.events.relay import OutboxRelay
 from cityhall.line.contracts import intents_topic
 from cityhall.payment_protocol import shared_secret
-from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
+from cityhall.runtime.service import Consumer, Running, ServiceContext
 from cityhall.web import LiveUpdates, StaffAuth, WebConfig
-
-MOUNT = "/staff/certificates"
 
 
 def utc_now() -> datetime:
@@ -92,10 +88,6 @@ class Certificates:
     callbacks: PaymentCallbacks
     desk: Desk
     housekeeping: Housekeeping
-    intents: IdempotentConsumer
-    notices_consumer: IdempotentConsumer
-    relay: OutboxRelay
-    projections: list[ProjectionRunner]
     auth: StaffAuth
 
 
@@ -168,9 +160,6 @@ async def start(
             interval=options.sweep_interval,
         ),
     )
-    runners = [ProjectionRunner(store, projection()) for projection in PROJECTIONS]
-    for runner in runners:
-        await runner.ensure()
     live = LiveUpdates(pool, projections=[REQUESTS, DAILY])
     parts = Certificates(
         catalogue=catalogue,
@@ -183,19 +172,6 @@ async def start(
         callbacks=callbacks,
         desk=desk,
         housekeeping=housekeeping,
-        intents=IdempotentConsumer(
-            "certificates-intents", [intents_topic("certificates")], dialog.on_intent, bus=ctx.bus, pool=pool
-        ),
-        notices_consumer=IdempotentConsumer(
-            "certificates-notices",
-            ["events.certificates"],
-            notices.on_event,
-            bus=ctx.bus,
-            pool=pool,
-            batched=True,
-        ),
-        relay=OutboxRelay(store, ctx.bus, name="certificates-relay"),
-        projections=runners,
         auth=auth,
     )
     dashboard = Dashboard(pool, store, catalogue, personal, photos, desk, options.payment_timeout)
@@ -203,15 +179,14 @@ async def start(
     app.include_router(resident.router(pool, requests, personal, catalogue, links))
     running = Running(
         app=app,
-        tasks=[
-            parts.intents.run,
-            parts.notices_consumer.run,
-            parts.relay.run,
-            housekeeping.run,
-            *[runner.run for runner in runners],
+        consumers=[
+            Consumer("certificates-intents", (intents_topic("certificates"),), dialog.on_intent),
+            Consumer("certificates-notices", ("events.certificates",), notices.on_event, batched=True),
         ],
+        projections=[projection() for projection in PROJECTIONS],
+        relay="certificates-relay",
+        tasks=[housekeeping.run],
         on_stop=[live.close, *closing],
-        projections=runners,
         banner=[f"  Certificates       : {settings.public_url}{MOUNT}/  (role certificates)"],
     )
     return parts, running
@@ -220,13 +195,3 @@ async def start(
 async def build(ctx: ServiceContext) -> Running:
     _parts, running = await start(ctx)
     return running
-
-
-service = ServiceSpec(
-    name="certificates",
-    mount=MOUNT,
-    build=build,
-    migrations=("cityhall.web", "cityhall.certificates"),
-    order=50,
-    domains=("certificates",),
-)

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 from linebot.v3.messaging import PostbackAction, TextMessage
 
-from cityhall.gateway.richmenu import TILES, Tile
+from cityhall.gateway.declared import TILES
 from cityhall.gateway.routing import postback_domain
 from cityhall.line import build
+from cityhall.runtime.declarations import Tile
 
 TOWN = "ポケット市"
 WEEKDAYS = "平日 8時30分〜17時15分"

@@ -21,9 +21,10 @@ from datetime import datetime
 
 from cityhall.events.db import Connection
 from cityhall.events.envelope import Envelope, registry
+from cityhall.gateway.declared import DOMAINS
 from cityhall.gateway.webhook import Received
 from cityhall.line import postback
-from cityhall.line.contracts import DEFAULT_DOMAIN, DOMAINS, DialogClaimed, DialogReleased
+from cityhall.line.contracts import DEFAULT_DOMAIN, DialogClaimed, DialogReleased
 from cityhall.line.dialog import IDLE
 
 

@@ -1,0 +1,15 @@
+"""The simulated payment provider as the runtime sees it (imports only the runtime)."""
+
+from __future__ import annotations
+
+from cityhall.runtime.service import ServiceSpec
+
+MOUNT = "/pay"
+
+service = ServiceSpec(
+    name="payments-sim",
+    mount=MOUNT,
+    build="cityhall.payment_simulator.app:build",
+    migrations=("cityhall.payment_simulator",),
+    order=60,
+)
