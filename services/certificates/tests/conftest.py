@@ -39,7 +39,6 @@ from cityhall.line.testing import (
     find_postback,
     find_uri,
     new_user,
-    webhook_event_id,
 )
 from cityhall.line_emulator.testing import EmulatorServer
 from cityhall.notify import app as notify_app
@@ -50,7 +49,7 @@ from cityhall.runtime.service import Running, ServiceContext
 from cityhall.runtime.testing import Composed, compose, serving_settings
 from cityhall.web import SESSION_COOKIE, StaffUser
 
-__all__ = ["Resident", "content", "find_postback", "find_uri", "webhook_event_id"]  # for the tests
+__all__ = ["Resident", "content", "find_postback", "find_uri"]  # for the tests
 
 TOKEN = "certificates-test-token"
 

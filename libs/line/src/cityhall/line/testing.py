@@ -17,8 +17,6 @@ type checking only).
 from __future__ import annotations
 
 import json
-import secrets
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,17 +26,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cityhall.events.envelope import Envelope
 from cityhall.events.testing import wait_for
 from cityhall.line.contracts import IntentKind, ResidentIntent, intent_id, intents_topic
+from cityhall.line.webhooks import ulid
 
 if TYPE_CHECKING:
     import httpx
-
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def webhook_event_id() -> str:
-    """A ULID, as LINE's `webhookEventId`: 48-bit milliseconds + 80 random bits, Crockford base32."""
-    value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
 def new_user() -> str:
@@ -94,7 +85,7 @@ def intent(
     **fields: Any,
 ) -> Envelope:
     """The `ResidentIntent` the gateway publishes on `intents.<domain>` for one webhook event."""
-    event_id = webhook_event_id()
+    event_id = ulid()
     event = ResidentIntent(
         webhook_event_id=event_id,
         user_id=user_id,
