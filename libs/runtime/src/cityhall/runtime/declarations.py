@@ -12,7 +12,8 @@ MENU_AREAS = 6
 
 @dataclass(frozen=True)
 class Tile:
-    """One area of the rich menu: a postback to `domain` with `action`."""
+    """One area of the rich menu: a postback to `domain` with `action` (the gateway writes its
+    data with the postback codec, `cityhall.line.postback`)."""
 
     position: int
     label: str
@@ -24,10 +25,6 @@ class Tile:
     placeholder: bool = False
     """A stand-in for a service not built yet: a tile of a service at the same position
     replaces it."""
-
-    @property
-    def data(self) -> str:
-        return f"domain={self.domain}&action={self.action}"
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 from linebot.v3.messaging import PostbackAction, TextMessage
 
-from cityhall.gateway.declared import TILES
-from cityhall.gateway.routing import postback_domain
+from cityhall.gateway.declared import TILES, tile_data
 from cityhall.line import build
 from cityhall.runtime.declarations import Tile
 
@@ -54,12 +53,12 @@ SERVICE_NAMES = {
 
 def _tile(domain: str) -> Tile:
     """A service domain's rich-menu tile."""
-    return next(t for t in TILES if postback_domain(t.data) == domain)
+    return next(t for t in TILES if t.domain == domain)
 
 
 def _button(tile: Tile) -> PostbackAction:
     """The rich menu tile's own postback, as a button."""
-    return build.postback(tile.label, tile.data)
+    return build.postback(tile.label, tile_data(tile))
 
 
 def _text(text: str, *buttons: PostbackAction) -> TextMessage:

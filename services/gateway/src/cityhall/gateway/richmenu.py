@@ -34,7 +34,7 @@ from linebot.v3.messaging.exceptions import ApiException
 from PIL import Image, ImageDraw, ImageFont
 
 from cityhall.events.backoff import Backoff
-from cityhall.gateway.declared import TILES
+from cityhall.gateway.declared import TILES, tile_data
 from cityhall.runtime.service import Settings
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def rich_menu_request() -> RichMenuRequest:
         areas=[
             RichMenuArea(
                 bounds=_bounds(i),
-                action=PostbackAction(label=tile.label, data=tile.data, displayText=tile.label),
+                action=PostbackAction(label=tile.label, data=tile_data(tile), displayText=tile.label),
             )
             for i, tile in enumerate(TILES)
         ],
