@@ -20,19 +20,19 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 
 import httpx
 from linebot.v3.messaging import TextMessage
 
 from bench.infra import postgres
-from cityhall.events.bus import Record
-from cityhall.events.db import create_pool, migrate
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.localpg import create_database_async, drop_database_async, free_port
-from cityhall.events.store import EventStore
 from cityhall.line.contracts import outbound_message
-from cityhall.notify.app import Options, start
-from cityhall.runtime.service import ServiceContext, Settings
+from cityhall.notify.app import Notify, Options, start
+from cityhall.notify.spec import service
+from cityhall.runtime.service import Running, ServiceContext, Settings
+from cityhall.runtime.testing import compose
 from cityhall.web import WebConfig
 
 LIMIT = 200.0  # LINE's multicast limit, requests per second
@@ -62,73 +62,71 @@ async def multicast_stats(http: httpx.AsyncClient) -> dict[str, int]:
 async def run(admin_dsn: str, url: str, emulator: subprocess.Popen[bytes]) -> None:
     name = f"bench_multicast_{uuid.uuid4().hex[:8]}"
     dsn = await create_database_async(admin_dsn, name)
-    bus = EmbeddedBus(dsn, poll_interval=0.2)
-    tasks: list[asyncio.Task[None]] = []
+    started_parts: list[Notify] = []
+
+    async def build(context: ServiceContext) -> Running:
+        notify, running = await start(context, Options(web=WebConfig(session_secret=secrets.token_hex(32))))
+        started_parts.append(notify)
+        return running
+
     try:
         async with httpx.AsyncClient(base_url=url, timeout=10) as http:
             await wait_for_emulator(http, emulator)
-            await bus.start()
-            pool = await create_pool(dsn, "svc_notify", max_size=10)
-            await migrate(pool, ["cityhall.events", "cityhall.notify"])
             settings = Settings(line_channel_access_token="bench", line_api_url=url)
-            context = ServiceContext("notify", "embedded", settings, pool, bus, EventStore(pool))
-            notify, running = await start(
-                context, Options(web=WebConfig(session_secret=secrets.token_hex(32)))
-            )
+            async with compose(
+                [replace(service, build=build)],
+                settings,
+                dsn,
+                bus=EmbeddedBus(dsn, poll_interval=0.2),
+                serve=False,
+                background=False,
+            ) as composed:
+                notify = started_parts[0]
+                residents = [f"U{i:032x}" for i in range(RECIPIENTS)]
+                alert = TextMessage(text="【防災】大雨警報が発表されました。早めの避難をお願いします。")
+                requests = [
+                    outbound_message(
+                        to=residents,
+                        messages=[alert],
+                        source="/bench",
+                        idempotency_key=f"alert-{uuid.uuid4()}",
+                    )
+                    for _ in range(REQUESTS)
+                ]
+                await composed.publish(*requests)
+                total = REQUESTS * -(-RECIPIENTS // 500)
 
-            residents = [f"U{i:032x}" for i in range(RECIPIENTS)]
-            alert = TextMessage(text="【防災】大雨警報が発表されました。早めの避難をお願いします。")
-            requests = [
-                outbound_message(
-                    to=residents, messages=[alert], source="/bench", idempotency_key=f"alert-{uuid.uuid4()}"
+                started = time.monotonic()
+                composed.system.run_background()
+                # From notify's first multicast request to LINE's last answer, as notify sees them. (The
+                # emulator's counters lag whenever its process falls behind, and so do answers: a
+                # window that starts at the first answer would count a backlog being worked off as
+                # rate.) The token bucket's opening burst of 20 is included.
+                answers, sent = notify.line.answers, notify.line.requests
+                first: float | None = None
+                while True:
+                    now = time.monotonic()
+                    done = answers["multicast", "accepted"] + answers["multicast", "already_accepted"]
+                    if first is None and sent["multicast"]:
+                        first = now
+                    if done >= total:
+                        break
+                    if now - started > TIMEOUT:
+                        raise RuntimeError(f"only {done} of {total} multicasts after {TIMEOUT} s")
+                    await asyncio.sleep(0.002)
+                assert first is not None
+                elapsed = now - first
+                rate = (total - 1) / elapsed
+                stats = await multicast_stats(http)
+                assert stats.get("accepted") == total, stats
+                print(
+                    f"multicast: {total} requests ({total * 500:,} recipients) in {elapsed:.1f} s: "
+                    f"{rate:.1f} requests/s = {rate / LIMIT:.1%} of LINE's {LIMIT:.0f}/s "
+                    f"limit; {stats.get('rateLimited', 0)} x 429, {stats.get('conflicts', 0)} x 409; "
+                    f"all sent {now - started:.1f} s after start",
+                    flush=True,
                 )
-                for _ in range(REQUESTS)
-            ]
-            await bus.publish([Record.of(r.topic or "", r.key or "", r) for r in requests])
-            total = REQUESTS * -(-RECIPIENTS // 500)
-
-            started = time.monotonic()
-            tasks = [asyncio.ensure_future(loop()) for loop in running.tasks]
-            # From notify's first multicast request to LINE's last answer, as notify sees them. (The
-            # emulator's counters lag whenever its process falls behind, and so do answers: a
-            # window that starts at the first answer would count a backlog being worked off as
-            # rate.) The token bucket's opening burst of 20 is included.
-            answers, sent = notify.line.answers, notify.line.requests
-            first: float | None = None
-            while True:
-                now = time.monotonic()
-                done = answers["multicast", "accepted"] + answers["multicast", "already_accepted"]
-                if first is None and sent["multicast"]:
-                    first = now
-                if done >= total:
-                    break
-                if now - started > TIMEOUT:
-                    raise RuntimeError(f"only {done} of {total} multicasts after {TIMEOUT} s")
-                await asyncio.sleep(0.002)
-            assert first is not None
-            elapsed = now - first
-            rate = (total - 1) / elapsed
-            stats = await multicast_stats(http)
-            assert stats.get("accepted") == total, stats
-            print(
-                f"multicast: {total} requests ({total * 500:,} recipients) in {elapsed:.1f} s: "
-                f"{rate:.1f} requests/s = {rate / LIMIT:.1%} of LINE's {LIMIT:.0f}/s "
-                f"limit; {stats.get('rateLimited', 0)} x 429, {stats.get('conflicts', 0)} x 409; "
-                f"all sent {now - started:.1f} s after start",
-                flush=True,
-            )
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            tasks = []
-            for hook in running.on_stop:
-                await hook()
-            await pool.close()
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await bus.stop()
         await drop_database_async(admin_dsn, name)
 
 

@@ -24,8 +24,8 @@ import httpx
 from bench import loadgen
 from bench.infra import kafka, postgres
 from cityhall.events.localpg import create_database, free_port
+from cityhall.gateway.declared import DOMAINS
 from cityhall.gateway.testing import encode, text_message, user_id
-from cityhall.line.contracts import DOMAINS
 from cityhall.line.webhooks import sign
 
 SECRET = "bench-channel-secret"

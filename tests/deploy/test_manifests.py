@@ -213,6 +213,12 @@ def test_the_dockerfile_installs_only_the_named_packages_and_runs_the_service_as
     assert "CITYHALL_BIND_HOST=0.0.0.0" in env and "CITYHALL_PORT=8000" in env
 
 
+def test_every_image_holds_every_services_declarations_without_their_dependencies() -> None:
+    # The gateway and the staff portal read every service's ServiceSpec (cityhall.runtime.registry).
+    build = [args for op, args in dockerfile() if op == "BUILD"]
+    assert any("uv pip install" in run and "--no-deps services/*/" in run for run in build), build
+
+
 def test_the_image_gets_its_files_only_from_its_build_stage() -> None:
     # The build stage installs from the repository (the one context); anything else copied in
     # (`COPY --from=<name>`, a file beside the repository) would need another build context.

@@ -9,7 +9,6 @@ Processes: the LINE emulator, `cityhall service gateway`, `notify`, `certificate
 from __future__ import annotations
 
 import io
-import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -22,8 +21,10 @@ from PIL import Image, ImageDraw
 
 from cityhall.events.testing import wait_for
 from cityhall.gateway import testing as webhooks
+from cityhall.gateway.testing import Webhooks
+from cityhall.line.testing import Resident, content, find_postback, find_uri
 from cityhall.runtime.service import discover
-from cityhall.web import StaffUser
+from cityhall.web import SESSION_COOKIE, StaffUser
 from cityhall.web.auth import StaffAuth
 from cityhall.web.config import WebConfig
 
@@ -81,108 +82,36 @@ def licence_photo() -> bytes:
     return out.getvalue()
 
 
-def text_of(message: dict[str, Any]) -> str:
-    return json.dumps(message["message"], ensure_ascii=False)
-
-
-def postback_of(message: dict[str, Any], label: str) -> str:
-    stack: list[Any] = [message["message"]]
-    while stack:
-        node = stack.pop(0)
-        if isinstance(node, dict):
-            action = node.get("action")
-            if isinstance(action, dict) and action.get("label") == label and action.get("type") == "postback":
-                return str(action["data"])
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    raise AssertionError(f"no postback {label!r} in {text_of(message)[:500]}")
-
-
-def uri_of(message: dict[str, Any], label: str) -> str:
-    stack: list[Any] = [message["message"]]
-    while stack:
-        node = stack.pop(0)
-        if isinstance(node, dict):
-            action = node.get("action")
-            if isinstance(action, dict) and action.get("label") == label and action.get("type") == "uri":
-                return str(action["uri"])
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    raise AssertionError(f"no link {label!r}")
-
-
-class Resident:
+def new_resident(line: LineClient) -> Resident:
     """A resident in LINE: signed webhooks to the gateway, messages read at the emulator."""
-
-    def __init__(self, line: LineClient) -> None:
-        self.line = line
-        self.user = webhooks.user_id()
-
-    async def messages(self) -> list[dict[str, Any]]:
-        return await self.line.messages(self.user)
-
-    async def expect(self, fragment: str, since: int = 0, timeout: float = 60) -> dict[str, Any]:
-        found: list[dict[str, Any]] = []
-
-        async def arrived() -> bool:
-            found[:] = [m for m in (await self.messages())[since:] if fragment in text_of(m)]
-            return bool(found)
-
-        await wait_for(arrived, timeout=timeout, interval=0.1, message=f"{fragment!r} for {self.user}")
-        return found[0]
-
-    async def send(self, event: dict[str, Any]) -> int:
-        mark = len(await self.messages())
-        response = await self.line.post_webhook(await self.line.issue_reply_token(event))
-        assert response.status_code == 200, response.text
-        return mark
-
-    async def tap(self, data: str, expect: str) -> dict[str, Any]:
-        return await self.expect(expect, since=await self.send(webhooks.postback(self.user, data)))
-
-    async def say(self, text: str, expect: str) -> dict[str, Any]:
-        return await self.expect(expect, since=await self.send(webhooks.text_message(self.user, text)))
-
-    async def photo(self, data: bytes, expect: str) -> dict[str, Any]:
-        event = webhooks.image_message(self.user)
-        stored = await self.line.emulator.post(
-            "/_inspect/content",
-            params={"messageId": event["message"]["id"]},
-            content=data,
-            headers={"content-type": "image/jpeg"},
-        )
-        stored.raise_for_status()
-        return await self.expect(expect, since=await self.send(event))
-
-    async def count(self, fragment: str) -> int:
-        return sum(fragment in text_of(m) for m in await self.messages())
+    return Resident(
+        webhooks.user_id(), line.emulator, Webhooks(line.gateway, line.channel_secret), timeout=60
+    )
 
 
 async def draft(resident: Resident) -> tuple[uuid.UUID, dict[str, Any]]:
     carousel = await resident.tap(MENU, expect="申請できる証明書の一覧")
-    scope = await resident.tap(postback_of(carousel, "申請する"), expect="記載する人の範囲")
-    request_id = uuid.UUID(hex=parse_qs(postback_of(scope, "本人のみ"))["r"][0])
-    honseki = await resident.tap(postback_of(scope, "本人のみ"), expect="本籍・筆頭者")
-    zokugara = await resident.tap(postback_of(honseki, "記載なし"), expect="続柄")
-    copies = await resident.tap(postback_of(zokugara, "記載なし"), expect="部数")
-    purpose = await resident.tap(postback_of(copies, "1通"), expect="使用目的")
-    await resident.tap(postback_of(purpose, "年金の手続き"), expect="お名前")
+    scope = await resident.tap(find_postback(carousel, "申請する"), expect="記載する人の範囲")
+    request_id = uuid.UUID(hex=parse_qs(find_postback(scope, "本人のみ"))["r"][0])
+    honseki = await resident.tap(find_postback(scope, "本人のみ"), expect="本籍・筆頭者")
+    zokugara = await resident.tap(find_postback(honseki, "記載なし"), expect="続柄")
+    copies = await resident.tap(find_postback(zokugara, "記載なし"), expect="部数")
+    purpose = await resident.tap(find_postback(copies, "1通"), expect="使用目的")
+    await resident.tap(find_postback(purpose, "年金の手続き"), expect="お名前")
     await resident.say("市川 一郎", expect="生年月日")
     await resident.say("昭和50年10月1日", expect="住民登録のある住所の郵便番号")
     await resident.say("231-0023", expect="神奈川県横浜市中区山下町")
     await resident.say("7-8-9", expect="電話番号")
     document = await resident.say("03-9876-5432", expect="本人確認書類の種類")
-    await resident.tap(postback_of(document, "運転免許証"), expect="表面を撮影")
-    summary = await resident.photo(licence_photo(), expect="申請内容の確認")
+    await resident.tap(find_postback(document, "運転免許証"), expect="表面を撮影")
+    summary = await resident.send_photo(licence_photo(), expect="申請内容の確認")
     return request_id, summary
 
 
 async def checkout_of(link: dict[str, Any]) -> str:
     """The 支払う button leads through the town's server to the request's current checkout."""
     async with httpx.AsyncClient(timeout=30) as browser:
-        hop = await browser.get(uri_of(link, "支払う"))
+        hop = await browser.get(find_uri(link, "支払う"))
     assert hop.status_code == 303, hop.text
     return hop.headers["location"]
 
@@ -210,9 +139,10 @@ async def clerk_client(deployment: Deployment) -> tuple[httpx.AsyncClient, str]:
         await conn.close()
     auth = StaffAuth(WebConfig(session_secret=SESSION_SECRET))
     token, session = auth.sessions.issue(CLERK)
+    csrf = auth.sign(f"session:{session.sid}")
     client = httpx.AsyncClient(base_url=deployment.services["certificates"].url, timeout=30)
-    client.cookies.set("cityhall_staff", token)
-    return client, auth.sign(f"session:{session.sid}")
+    client.cookies.set(SESSION_COOKIE, token)
+    return client, csrf
 
 
 async def status(deployment: Deployment, request_id: uuid.UUID) -> str | None:
@@ -236,13 +166,13 @@ async def wait_status(deployment: Deployment, request_id: uuid.UUID, wanted: str
 async def test_the_whole_flow_from_signed_webhooks_to_the_mailing_message(
     line: LineClient, deployment: Deployment
 ) -> None:
-    resident = Resident(line)
+    resident = new_resident(line)
     request_id, summary = await draft(resident)
-    assert "410円" in text_of(summary)
-    link = await resident.tap(postback_of(summary, "確定"), expect="お支払い額")
+    assert "410円" in content(summary)
+    link = await resident.tap(find_postback(summary, "確定"), expect="お支払い額")
     await pay(link)
     received = await resident.expect("申請を受け付けました")
-    assert "受付番号：C-" in text_of(received)
+    assert "受付番号：C-" in content(received)
     await wait_status(deployment, request_id, "paid")
 
     clerk, csrf = await clerk_client(deployment)
@@ -262,15 +192,15 @@ async def test_the_whole_flow_from_signed_webhooks_to_the_mailing_message(
             assert response.status_code == 303 and "done=" in response.headers["location"], response.headers
     await resident.expect("本人確認が完了しました")
     mailed = await resident.expect("郵送しました")
-    assert "追跡番号：9999-0000-1111" in text_of(mailed)
+    assert "追跡番号：9999-0000-1111" in content(mailed)
     for step in ("申請を受け付けました", "本人確認が完了しました", "を発行しました", "郵送しました"):
         assert await resident.count(step) == 1
 
 
 async def test_reject_and_refund(line: LineClient, deployment: Deployment) -> None:
-    resident = Resident(line)
+    resident = new_resident(line)
     request_id, summary = await draft(resident)
-    await pay(await resident.tap(postback_of(summary, "確定"), expect="お支払い額"))
+    await pay(await resident.tap(find_postback(summary, "確定"), expect="お支払い額"))
     await resident.expect("申請を受け付けました")
     await wait_status(deployment, request_id, "paid")
     clerk, csrf = await clerk_client(deployment)
@@ -281,9 +211,9 @@ async def test_reject_and_refund(line: LineClient, deployment: Deployment) -> No
         )
         assert "done=rejected" in response.headers["location"]
     told = await resident.expect("申請をお戻しします")
-    assert "申請の氏名と本人確認書類の氏名が一致しませんでした" in text_of(
+    assert "申請の氏名と本人確認書類の氏名が一致しませんでした" in content(
         told
-    ) and "410円は自動で返金します" in text_of(told)
+    ) and "410円は自動で返金します" in content(told)
     await resident.expect("返金手続きが完了しました")
     conn = await asyncpg.connect(deployment.databases["payments-sim"])
     try:
@@ -298,13 +228,13 @@ async def test_certificates_sigkilled_mid_flow_loses_nothing_and_sends_nothing_t
     line: LineClient, deployment: Deployment
 ) -> None:
     certificates = deployment.services["certificates"]
-    residents = [Resident(line) for _ in range(6)]
+    residents = [new_resident(line) for _ in range(6)]
     # Everyone opens the menu; certificates is killed while those intents are in flight.
-    marks = [await r.send(webhooks.postback(r.user, MENU)) for r in residents]
+    marks = [await r.send("postback", postback_data=MENU) for r in residents]
     await residents[0].expect("申請できる証明書の一覧", since=marks[0])
     certificates.kill()
     for r in residents:  # more arrives while it is down: the gateway keeps accepting
-        await r.send(webhooks.postback(r.user, "domain=certificates&action=status"))
+        await r.send("postback", postback_data="domain=certificates&action=status")
     certificates.start()
     for r in residents:
         await r.expect("申請できる証明書の一覧")
@@ -314,7 +244,7 @@ async def test_certificates_sigkilled_mid_flow_loses_nothing_and_sends_nothing_t
     # notice is retried until certificates is back, and counts once.
     resident = residents[0]
     request_id, summary = await draft(resident)
-    link = await resident.tap(postback_of(summary, "確定"), expect="お支払い額")
+    link = await resident.tap(find_postback(summary, "確定"), expect="お支払い額")
     checkout = await checkout_of(link)  # the checkout page is open before certificates goes down
     certificates.kill()
     await pay(checkout)

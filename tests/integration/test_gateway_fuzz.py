@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.gateway import testing as line
-from cityhall.gateway.app import service
+from cityhall.gateway.declared import DOMAINS
+from cityhall.gateway.spec import service
 from cityhall.gateway.testing import WebhookSchemas, leaf_paths
-from cityhall.line.contracts import DOMAINS
 from cityhall.line.webhooks import SIGNATURE_HEADER, sign
 from cityhall.runtime.service import Settings
 from cityhall.runtime.system import System

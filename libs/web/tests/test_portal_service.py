@@ -11,8 +11,8 @@ import pytest
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.runtime.service import Settings
 from cityhall.runtime.system import System
-from cityhall.web.portal.accounts import DEMO_ACCOUNTS, demo_passwords
-from cityhall.web.portal.app import service
+from cityhall.web.portal.accounts import demo_accounts, demo_passwords
+from cityhall.web.portal.spec import service
 
 from .conftest import csrf_from
 
@@ -26,7 +26,7 @@ async def test_embedded_run_creates_demo_accounts_and_prints_them(
         await system.start([service])
         banner = "\n".join(system.services[0].running.banner)
         passwords = demo_passwords(tmp_path)
-        assert set(passwords) == {a.username for a in DEMO_ACCOUNTS}
+        assert set(passwords) == {a.username for a in demo_accounts()}
         assert (tmp_path / "demo-accounts.json").stat().st_mode & 0o777 == 0o600
         assert json.loads((tmp_path / "demo-accounts.json").read_text()) == passwords
         for username, password in passwords.items():
@@ -56,7 +56,7 @@ async def test_embedded_run_creates_demo_accounts_and_prints_them(
 
 async def test_demo_password_from_the_environment(tmp_path: Path) -> None:
     assert demo_passwords(tmp_path, {"CITYHALL_DEMO_PASSWORD": "demo-pass-123"}) == {
-        a.username: "demo-pass-123" for a in DEMO_ACCOUNTS
+        a.username: "demo-pass-123" for a in demo_accounts()
     }
     assert not (tmp_path / "demo-accounts.json").exists()
     generated = demo_passwords(tmp_path, {})

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from cityhall.events.envelope import Envelope
 from cityhall.events.testing import wait_for
 from cityhall.line.contracts import DialogLeft, OutboundMessageRequested, intents_topic
+from cityhall.line.webhooks import ulid
 
-from .conftest import Harness, Resident, find_postback, webhook_event_id
+from .conftest import Harness, Resident, find_postback
 
 MENU = "domain=certificates&action=menu"
 
@@ -20,7 +21,7 @@ async def leave(harness: Harness, resident: Resident, to_domain: str = "reservat
         user_id=resident.user_id,
         domain="certificates",
         to_domain=to_domain,
-        webhook_event_id=webhook_event_id(),
+        webhook_event_id=ulid(),
         timestamp=datetime.now(UTC),
     )
     envelope = Envelope.wrap(

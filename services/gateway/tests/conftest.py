@@ -1,5 +1,6 @@
-"""The gateway as the runtime composes it (System, FastAPI instrumentation) on the EmbeddedBus,
-in a fresh database, driven over ASGI; published intents are read back from the bus's log."""
+"""The gateway as the runtime composes it (`cityhall.runtime.testing.compose`: System, FastAPI
+instrumentation) on the EmbeddedBus, in a fresh database, driven over ASGI; published intents are
+read back from the bus's log."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,10 +19,12 @@ from cityhall.events.bus import Message, PublishError, Record
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.envelope import Envelope
 from cityhall.gateway.app import build
+from cityhall.gateway.declared import DOMAINS
+from cityhall.gateway.spec import service
 from cityhall.gateway.testing import WebhookSchemas, signed
-from cityhall.line.contracts import DOMAINS
-from cityhall.runtime.service import ServiceSpec, Settings
+from cityhall.runtime.service import Settings
 from cityhall.runtime.system import System
+from cityhall.runtime.testing import compose
 
 SECRET = "gateway-test-channel-secret"
 
@@ -96,25 +99,16 @@ class Gateway:
 @contextlib.asynccontextmanager
 async def running_gateway(database: str, served: Sequence[str]) -> AsyncIterator[Gateway]:
     clock = Clock()
-    spec = ServiceSpec(
-        name="gateway",
-        mount="",
-        build=functools.partial(build, clock=clock),
-        migrations=("cityhall.gateway",),
-        order=20,
-    )
+    spec = replace(service, build=functools.partial(build, clock=clock))
     bus = GatedBus(database)
     settings = Settings(database_url=database, line_channel_secret=SECRET, served_domains=tuple(served))
-    system = System(settings, "distributed", bus, database)
-    await system.start([spec])
-    system.run_background()
-    transport = httpx.ASGITransport(app=system.asgi())
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-        try:
-            yield Gateway(system, client, bus, clock)
-        finally:
-            bus.gate.set()
-            await system.stop()
+    async with compose([spec], settings, database, bus=bus, mode="distributed", serve=False) as composed:
+        transport = httpx.ASGITransport(app=composed.system.asgi())
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+            try:
+                yield Gateway(composed.system, client, bus, clock)
+            finally:
+                bus.gate.set()
 
 
 @pytest.fixture

@@ -15,14 +15,14 @@ from cityhall.gateway import messages
 from cityhall.gateway import testing as line
 from cityhall.gateway.answers import answer, topic
 from cityhall.gateway.app import served_domains
-from cityhall.gateway.richmenu import TILES
-from cityhall.line.contracts import DOMAINS, DialogLeft, OutboundMessageRequested, ResidentIntent
+from cityhall.gateway.declared import DOMAINS, TILES, tile_data
+from cityhall.line.contracts import DialogLeft, OutboundMessageRequested, ResidentIntent
 from cityhall.runtime.service import ServiceContext, Settings
 
 from .conftest import Gateway
 
 TODAY = ("notify", "certificates")
-TILE = {tile.label: tile.data for tile in TILES}
+TILE = {tile.label: tile_data(tile) for tile in TILES}
 
 
 def intent(kind: Any, domain: str = "guide", **fields: Any) -> ResidentIntent:
@@ -90,7 +90,7 @@ def test_text_it_cannot_place_gets_the_menus_and_the_main_phone() -> None:
     said = answer(intent("text", text="税金について教えてください"), TODAY)
     assert "・証明書：" in text_of(said)
     assert messages.CONTACTS["main"].phone in text_of(said)
-    assert set(buttons(said).values()) == {tile.data for tile in TILES}
+    assert set(buttons(said).values()) == {tile_data(tile) for tile in TILES}
 
 
 @pytest.mark.parametrize(

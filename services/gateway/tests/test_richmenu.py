@@ -22,7 +22,6 @@ from typer.testing import CliRunner
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.localpg import free_port
 from cityhall.events.testing import wait_for
-from cityhall.gateway.app import service
 from cityhall.gateway.richmenu import (
     HEIGHT,
     TILES,
@@ -35,6 +34,7 @@ from cityhall.gateway.richmenu import (
     rich_menu_request,
     sdk_configuration,
 )
+from cityhall.gateway.spec import service
 from cityhall.runtime.service import Settings
 from cityhall.runtime.system import System
 

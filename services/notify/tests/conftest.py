@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,18 +17,22 @@ from linebot.v3.messaging import Message, TextMessage
 
 from cityhall.events.backoff import Backoff
 from cityhall.events.bus import Bus, Record
-from cityhall.events.db import Pool, create_pool, migrate
+from cityhall.events.consumer import IdempotentConsumer
+from cityhall.events.db import Pool
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.envelope import Envelope, Event
 from cityhall.events.kafka_bus import KafkaBus
 from cityhall.events.store import EventStore
 from cityhall.events.testing import wait_for
-from cityhall.line.contracts import ResidentIntent, intent_id, intents_topic, outbound_message
-from cityhall.line.webhooks import ulid
+from cityhall.line import testing
+from cityhall.line.contracts import ResidentIntent, outbound_message
 from cityhall.line_emulator.settings import EmulatorSettings
 from cityhall.line_emulator.testing import EmulatorServer
-from cityhall.notify.app import Notify, Options, start
-from cityhall.runtime.service import ServiceContext, Settings
+from cityhall.notify.app import OUTBOUND_CONSUMER, Notify, Options, start
+from cityhall.notify.spec import service
+from cityhall.runtime.service import Running, ServiceContext, Settings
+from cityhall.runtime.system import StartedService
+from cityhall.runtime.testing import compose
 from cityhall.web import WebConfig
 
 TOKEN = "notify-test-token"
@@ -54,24 +59,7 @@ def user(n: int | None = None) -> str:
 
 
 def intent(kind: str, user_id: str, *, reply_token: str | None = None, **fields: Any) -> Envelope:
-    event_id = ulid()
-    event = ResidentIntent(
-        webhook_event_id=event_id,
-        user_id=user_id,
-        domain="notify",
-        kind=kind,  # type: ignore[arg-type]
-        timestamp=fields.pop("timestamp", None) or datetime.now(UTC),
-        reply_token=reply_token,
-        **fields,
-    )
-    return Envelope.wrap(
-        event,
-        source="/services/gateway",
-        subject=f"intent-{event_id}",
-        id=intent_id(event_id),
-        topic=intents_topic("notify"),
-        key=user_id,
-    )
+    return testing.intent("notify", kind, user_id, reply_token=reply_token, **fields)  # type: ignore[arg-type]
 
 
 def outbound(
@@ -93,17 +81,34 @@ def outbound(
 class Harness:
     emulator: EmulatorServer
     http: httpx.AsyncClient
-    bus: Bus
-    pool: Pool
-    store: EventStore
+    service: StartedService
     notify: Notify
-    loops: list[Callable[[], Awaitable[None]]]
-    app: FastAPI
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def bus(self) -> Bus:
+        return self.service.context.bus
+
+    @property
+    def pool(self) -> Pool:
+        return self.service.context.require_pool()
+
+    @property
+    def store(self) -> EventStore:
+        return self.service.context.require_store()
+
+    @property
+    def app(self) -> FastAPI:
+        assert self.service.running.app is not None
+        return self.service.running.app
+
+    @property
+    def outbound(self) -> IdempotentConsumer:
+        return self.service.consumers[OUTBOUND_CONSUMER]
 
     def run(self, *loops: Callable[[], Awaitable[None]]) -> None:
         """Start notify's loops (or only `loops`)."""
-        self.tasks += [asyncio.ensure_future(loop()) for loop in loops or self.loops]
+        self.tasks += [asyncio.ensure_future(loop()) for loop in loops or self.service.loops]
 
     async def publish(self, *envelopes: Envelope) -> None:
         records = []
@@ -169,46 +174,45 @@ HarnessFactory = Callable[..., Awaitable[Harness]]
 
 
 @pytest.fixture
-async def make_harness(fresh_database: str) -> AsyncIterator[HarnessFactory]:
-    """Build notify against a fresh database and its own emulator; `run=False` leaves it stopped."""
+async def make_harness(fresh_database: str, tmp_path: Path) -> AsyncIterator[HarnessFactory]:
+    """Build notify, composed as the runtime composes it, against a fresh database and its own
+    emulator; `run=False` leaves its loops stopped."""
     made: list[Harness] = []
-    cleanup: list[Callable[[], Awaitable[None]]] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def make(
-        emulator_settings: EmulatorSettings | None = None,
-        options: Options | None = None,
-        emulator_app: FastAPI | None = None,
-        run: bool = True,
-        kafka: str | None = None,
-    ) -> Harness:
-        server = EmulatorServer(emulator_settings or EmulatorSettings(), app=emulator_app)
-        server.start()
-        cleanup.append(_async(server.stop))
-        bus: Bus = KafkaBus(kafka) if kafka else EmbeddedBus(fresh_database, poll_interval=0.2)
-        await bus.start()
-        cleanup.append(bus.stop)
-        pool = await create_pool(fresh_database, "svc_notify", max_size=20)
-        cleanup.append(pool.close)
-        await migrate(pool, ["cityhall.events", "cityhall.notify"])
-        store = EventStore(pool)
-        settings = Settings(line_channel_access_token=TOKEN, line_api_url=server.url)
-        context = ServiceContext("notify", "embedded", settings, pool, bus, store)
-        notify, running = await start(context, options or quick_options())
-        cleanup.extend(running.on_stop)
-        http = httpx.AsyncClient(base_url=server.url, timeout=10)
-        cleanup.append(http.aclose)
-        assert running.app is not None
-        harness = Harness(server, http, bus, pool, store, notify, running.tasks, running.app)
-        if run:
-            harness.run()
-        made.append(harness)
-        return harness
+        async def make(
+            emulator_settings: EmulatorSettings | None = None,
+            options: Options | None = None,
+            emulator_app: FastAPI | None = None,
+            run: bool = True,
+            kafka: str | None = None,
+        ) -> Harness:
+            server = stack.enter_context(
+                EmulatorServer(emulator_settings or EmulatorSettings(), app=emulator_app)
+            )
+            bus: Bus = KafkaBus(kafka) if kafka else EmbeddedBus(fresh_database, poll_interval=0.2)
+            started: list[Notify] = []
 
-    yield make
-    for harness in made:
-        await harness.stop()
-    for step in reversed(cleanup):
-        await step()
+            async def build(context: ServiceContext) -> Running:
+                notify, running = await start(context, options or quick_options())
+                started.append(notify)
+                return running
+
+            settings = Settings(line_channel_access_token=TOKEN, line_api_url=server.url, data_dir=tmp_path)
+            spec = replace(service, build=build)
+            composed = await stack.enter_async_context(
+                compose([spec], settings, fresh_database, bus=bus, serve=False, background=False)
+            )
+            http = await stack.enter_async_context(httpx.AsyncClient(base_url=server.url, timeout=10))
+            harness = Harness(server, http, composed.service("notify"), started[0])
+            if run:
+                harness.run()
+            made.append(harness)
+            return harness
+
+        yield make
+        for harness in made:
+            await harness.stop()
 
 
 def _async(fn: Callable[[], None]) -> Callable[[], Awaitable[None]]:

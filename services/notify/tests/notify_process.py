@@ -9,7 +9,7 @@ import asyncio
 import sys
 
 from cityhall.events.embedded_bus import EmbeddedBus
-from cityhall.notify.app import service
+from cityhall.notify.spec import service
 from cityhall.runtime.service import Settings
 from cityhall.runtime.system import System
 

@@ -304,7 +304,7 @@ async def test_a_reply_that_reached_line_before_a_crash_is_not_sent_again(
     # Consume and queue it, then play the notify that died: reply attempted, LINE delivered it.
     await harness.publish(envelope)
     queue = harness.notify.queue
-    harness.run(harness.notify.outbound.run)
+    harness.run(harness.outbound.run)
     await wait_for(queue.depth, message="queued")
     await harness.stop()
     [job], _ = await queue.load((0, 0), 10)
@@ -376,7 +376,7 @@ async def test_the_dispatcher_loads_a_bounded_number_of_recipients(make_harness:
     harness = await make_harness(run=False)
     big, small = outbound([user() for _ in range(700)]), outbound(user())
     await harness.publish(big, small)
-    harness.run(harness.notify.outbound.run)
+    harness.run(harness.outbound.run)
     await wait_for(lambda: harness.pool.fetchval("SELECT count(*) = 2 FROM delivery_queue"), message="queued")
     jobs, position = await harness.notify.queue.load((0, 0), 10, recipients=100)
     assert [j.request_id for j in jobs] == [big.id]  # always at least one request

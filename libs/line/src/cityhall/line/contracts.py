@@ -30,7 +30,6 @@ INTENTS_TOPIC = "intents.{domain}"
 OUTBOUND_TOPIC = "line.outbound"
 DIALOGS_TOPIC = "line.dialogs"
 
-DOMAINS = ("guide", "notify", "certificates", "reservations", "reports")
 DEFAULT_DOMAIN = "guide"
 
 IntentKind = Literal[

@@ -266,7 +266,7 @@ def rebuild(service_name: str, projection: str) -> None:
         system = System(settings, "distributed", _bus(settings, settings.database_url), settings.database_url)
         try:
             await system.start([spec])
-            runners = {r.name: r for s in system.services for r in s.running.projections}
+            runners = {name: r for s in system.services for name, r in s.projections.items()}
             if projection not in runners:
                 raise typer.BadParameter(
                     f"{service_name} has no projection {projection!r}: {sorted(runners)}"

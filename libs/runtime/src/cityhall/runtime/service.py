@@ -2,13 +2,15 @@
 
 Each service package exposes one `ServiceSpec` under the `cityhall.services` entry-point
 group. The runtime gives it a `ServiceContext` (its pool, bus, store and settings) and
-gets back a `Running`: an optional FastAPI app to mount and background loops to run.
-The same spec serves the embedded run (all services in one process) and
-`cityhall service <name>` (one service alone on Kafka).
+gets back a `Running`: what the service has (an app to mount, the consumers, projections and
+outbox relay it needs, its own background loops). The runtime creates the consumers, the
+projection runners and the relay the same way for every service (`System`), so the embedded
+run, `cityhall service <name>` and the tests (`cityhall.runtime.testing`) compose it alike.
 """
 
 from __future__ import annotations
 
+import pkgutil
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -21,9 +23,11 @@ from pydantic import Field
 from starlette.types import ASGIApp
 
 from cityhall.events.bus import Bus
+from cityhall.events.consumer import Handler
 from cityhall.events.db import Pool
-from cityhall.events.projection import ProjectionRunner
+from cityhall.events.projection import Projection
 from cityhall.events.store import EventStore
+from cityhall.runtime.declarations import Dashboard, DemoAccount, Department, Tile
 from cityhall.runtime.env import ConfigError, EnvSettings
 from cityhall.runtime.http import LOCAL_HOSTS
 
@@ -161,31 +165,61 @@ class ServiceContext:
         return self.store
 
 
+@dataclass(frozen=True)
+class Consumer:
+    """An idempotent consumer of the service's: the runtime runs an `IdempotentConsumer` with
+    these on the service's bus and pool."""
+
+    group: str
+    """The consumer group; also the name of its inbox and offsets (do not rename it)."""
+    topics: tuple[str, ...]
+    handler: Handler
+    batched: bool = False
+    """See `IdempotentConsumer`: only for handlers whose effects are all in the database."""
+
+
 @dataclass
 class Running:
-    """What a started service hands back to the runtime."""
+    """What a started service hands back to the runtime: what it has, not how to run it."""
 
     app: FastAPI | None = None
     endpoints: dict[str, ASGIApp] = field(default_factory=dict)
     """Exact paths (below the service's mount) answered by plain ASGI apps, ahead of FastAPI's
     middleware and routing: for a hot endpoint that uses neither (the LINE webhook)."""
+    consumers: list[Consumer] = field(default_factory=list)
+    projections: list[Projection] = field(default_factory=list)
+    """Read models: the runtime creates their tables before the service serves, keeps them up
+    to date in the background and rebuilds them (`cityhall projections rebuild`)."""
+    relay: str | None = None
+    """The name of the outbox relay that publishes the service's events (the name of its
+    checkpoint: do not rename it); None for a service that publishes nothing."""
     tasks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    """Long-running loops (consumers, relay, projections); cancelled on shutdown."""
+    """The service's own long-running loops (sweeps, dispatchers); cancelled on shutdown."""
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     ready: Callable[[], Awaitable[bool]] | None = None
     banner: list[str] = field(default_factory=list)
     """Lines the embedded run prints at start (URLs, demo logins)."""
-    projections: list[ProjectionRunner] = field(default_factory=list)
-    """For `cityhall projections rebuild`."""
+
+
+Build = Callable[[ServiceContext], Awaitable[Running]]
 
 
 @dataclass(frozen=True)
 class ServiceSpec:
+    """A service: how the runtime starts it, and what it declares for the other services.
+
+    Keep the spec in a module that imports only the runtime (e.g. `cityhall/<service>/spec.py`)
+    and name `build` as "module:function": the gateway and the staff portal read every installed
+    spec's declarations (`cityhall.runtime.registry`) without importing the services themselves.
+    """
+
     name: str
     mount: str
     """URL prefix, e.g. "/staff/certificates". "" joins the root app (the gateway's /callback,
     the simulator's /): such services' paths must not collide."""
-    build: Callable[[ServiceContext], Awaitable[Running]]
+    build: Build | str
+    """The composition root: the function, or "module:function", imported only when the service
+    starts."""
     migrations: tuple[str, ...] = ()
     """Packages whose `migrations/` folder the runtime applies (after cityhall.events')."""
     uses_database: bool = True
@@ -198,6 +232,22 @@ class ServiceSpec:
     provider): it runs only in the development profile. See `profile` and `runs_in`."""
     domains: tuple[str, ...] = ()
     """The LINE domains whose intents (`intents.<domain>`) this service consumes."""
+    tiles: tuple[Tile, ...] = ()
+    """Its areas of the rich menu."""
+    departments: tuple[Department, ...] = ()
+    """The staff roles it brings, with their Japanese names."""
+    demo_accounts: tuple[DemoAccount, ...] = ()
+    """Staff logins the embedded run creates (with generated passwords)."""
+    dashboards: tuple[Dashboard, ...] = ()
+    """Its staff pages, as the portal links to them."""
+
+    def builder(self) -> Build:
+        if not isinstance(self.build, str):
+            return self.build
+        build = pkgutil.resolve_name(self.build)
+        if not callable(build):
+            raise TypeError(f"service {self.name}: {self.build} is not a function")
+        return build
 
 
 def runs_in(spec: ServiceSpec, settings: Settings) -> bool:

@@ -22,7 +22,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cityhall.events import telemetry
 from cityhall.events.backoff import RESTART
 from cityhall.events.bus import Bus, Record, Subscription
+from cityhall.events.consumer import IdempotentConsumer
 from cityhall.events.db import Pool, create_pool, migrate
+from cityhall.events.projection import ProjectionRunner
+from cityhall.events.relay import OutboxRelay
 from cityhall.events.store import EventStore
 from cityhall.runtime.http import DEFAULT_MAX_BODY, HostGuard, SecurityHeaders
 from cityhall.runtime.service import Mode, Running, ServiceContext, ServiceSpec, Settings
@@ -34,11 +37,31 @@ def schema_for(service: str) -> str:
     return "svc_" + service.replace("-", "_")
 
 
+Loop = Callable[[], Awaitable[None]]
+
+
 @dataclass
 class StartedService:
+    """A built service and what the runtime made of its `Running`."""
+
     spec: ServiceSpec
     context: ServiceContext
     running: Running
+    consumers: dict[str, IdempotentConsumer] = field(default_factory=dict)
+    """By group."""
+    projections: dict[str, ProjectionRunner] = field(default_factory=dict)
+    """By projection name."""
+    relay: OutboxRelay | None = None
+
+    @property
+    def loops(self) -> list[Loop]:
+        """Every background loop: consumers, relay, projections, then the service's own."""
+        return [
+            *(c.run for c in self.consumers.values()),
+            *([self.relay.run] if self.relay is not None else []),
+            *(r.run for r in self.projections.values()),
+            *self.running.tasks,
+        ]
 
 
 @dataclass
@@ -69,18 +92,44 @@ class System:
             store = EventStore(pool)
         context = ServiceContext(spec.name, self.mode, self.settings, pool, self.bus, store)
         try:
-            running = await spec.build(context)
+            running = await spec.builder()(context)
         except BaseException:
             # A service that refuses to start (SystemExit naming a setting) leaves no pool behind
             # to fail noisily once the database is gone.
             if pool is not None:
                 await pool.close()
             raise
-        return StartedService(spec, context, running)
+        started = StartedService(spec, context, running)
+        if running.consumers:
+            pool = context.require_pool()
+            started.consumers = {
+                c.group: IdempotentConsumer(
+                    c.group, c.topics, c.handler, bus=self.bus, pool=pool, batched=c.batched
+                )
+                for c in running.consumers
+            }
+        if running.projections:
+            store = context.require_store()
+            started.projections = {p.name: ProjectionRunner(store, p) for p in running.projections}
+            for runner in started.projections.values():
+                await runner.ensure()  # the tables exist before anything reads them
+        if running.relay is not None:
+            started.relay = OutboxRelay(context.require_store(), self.bus, name=running.relay)
+        return started
 
-    def run_background(self) -> None:
+    def service(self, name: str) -> StartedService:
         for service in self.services:
-            for loop in service.running.tasks:
+            if service.spec.name == name:
+                return service
+        raise KeyError(name)
+
+    def run_background(self, without: Sequence[Loop] = ()) -> None:
+        """Start every service's background loops but those in `without` (a test runs a sweep
+        itself when it means to)."""
+        for service in self.services:
+            for loop in service.loops:
+                if loop in without:
+                    continue
                 name = f"{service.spec.name}:{getattr(loop, '__qualname__', 'task')}"
                 self._tasks.append(asyncio.create_task(supervise(name, loop), name=name))
 

@@ -24,12 +24,12 @@ from fastapi.staticfiles import StaticFiles
 
 from cityhall.web.audit import AUDIT_PAGE_SIZE, AuditEntry, actor_names, read_audit, record_view
 from cityhall.web.auth import (
-    DEPARTMENTS,
     SESSION_COOKIE,
     StaffAuth,
     StaffUser,
     current_user,
     department_label,
+    departments,
     hash_password,
     require_role,
     require_user,
@@ -59,7 +59,6 @@ __all__ = [
     "AUDIT_PAGE_SIZE",
     "CSRF_FIELD",
     "CSRF_HEADER",
-    "DEPARTMENTS",
     "SESSION_COOKIE",
     "AuditEntry",
     "ConfigError",
@@ -76,6 +75,7 @@ __all__ = [
     "csrf_token",
     "current_user",
     "department_label",
+    "departments",
     "error_response",
     "hash_password",
     "install",

@@ -36,6 +36,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from fastapi import HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from cityhall.runtime import registry
 from cityhall.web.config import OidcSettings, WebConfig
 from cityhall.web.negotiation import MESSAGES, wants_json
 
@@ -47,20 +48,18 @@ SESSION_COOKIE = "cityhall_staff"
 FORBIDDEN_MESSAGE = MESSAGES[403]
 LOGIN_REQUIRED_MESSAGE = MESSAGES[401]
 
-DEPARTMENTS: dict[str, str] = {
-    "certificates": "市民課 証明書係",
-    "roads": "道路管理課",
-    "reservations": "予約受付",
-    "notify": "広報・お知らせ",
-    "staff": "職員",
-}
-"""Japanese names of the departments, by role. `<role>-admin` is that department's administrator."""
+
+def departments() -> dict[str, str]:
+    """Japanese names of the departments, by role, as the installed services declare them
+    (`ServiceSpec.departments`). `<role>-admin` is that department's administrator."""
+    return registry.departments()
 
 
 def department_label(role: str) -> str:
+    names = departments()
     if role.endswith("-admin"):
-        return f"{DEPARTMENTS.get(role.removesuffix('-admin'), role.removesuffix('-admin'))} 管理者"
-    return DEPARTMENTS.get(role, role)
+        return f"{names.get(role.removesuffix('-admin'), role.removesuffix('-admin'))} 管理者"
+    return names.get(role, role)
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,7 @@ class StaffUser:
 
     @property
     def department_label(self) -> str:
-        return "・".join(DEPARTMENTS.get(d, d) for d in self.departments) or "所属なし"
+        return "・".join(department_label(d) for d in self.departments) or "所属なし"
 
     @property
     def header_department(self) -> str:
@@ -94,7 +93,7 @@ class StaffUser:
         does not already say (「道路管理課 品川」 needs no 「（道路管理課）」 after it)."""
         if not self.departments:
             return "所属なし"
-        labels = (DEPARTMENTS.get(d, d) for d in self.departments)
+        labels = (department_label(d) for d in self.departments)
         return "・".join(label for label in labels if label not in self.display_name)
 
 

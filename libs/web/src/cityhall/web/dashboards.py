@@ -1,50 +1,26 @@
-"""The registry of staff dashboards the portal links to.
+"""The staff dashboards the portal links to.
 
-A service declares its dashboard under the entry-point group `cityhall.dashboards`, pointing
-at a `Dashboard` in a module that imports nothing heavy (so the portal never imports the
-service itself), e.g. in services/certificates/pyproject.toml:
+A service declares its dashboards in its `ServiceSpec` (`dashboards=(Dashboard(...), ...)`, see
+`cityhall.runtime.registry`), so the portal lists them without importing the service:
 
-    [project.entry-points."cityhall.dashboards"]
-    certificates = "cityhall.certificates.dashboard:dashboard"
+    Dashboard(key="certificates", title="証明書の交付", path="/staff/certificates/",
+              roles=("certificates",), description="住民票の写しなどの申請の確認・交付・発送")
 
-    # cityhall/certificates/dashboard.py
-    from cityhall.web.dashboards import Dashboard
-    dashboard = Dashboard(key="certificates", title="証明書の交付", path="/staff/certificates/",
-                          roles=("certificates",), description="住民票の写しなどの申請の確認・交付・発送")
-
-A portal deployed apart from the services (distributed mode) can also be told about
-dashboards with `CITYHALL_DASHBOARDS`, a JSON list of objects with the same fields.
+A portal deployed apart from the services reads the specs of the packages installed beside it
+(see deploy/README.md); it can also be told about dashboards with `CITYHALL_DASHBOARDS`, a JSON
+list of objects with the same fields.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from importlib.metadata import entry_points
 
+from cityhall.runtime import registry
+from cityhall.runtime.declarations import Dashboard
 from cityhall.web.auth import StaffUser
 from cityhall.web.config import WebEnv
 
-log = logging.getLogger("cityhall.web.dashboards")
-
-GROUP = "cityhall.dashboards"
-
-
-@dataclass(frozen=True)
-class Dashboard:
-    key: str
-    title: str
-    """Japanese title shown on the portal."""
-    path: str
-    """Absolute path of the dashboard, e.g. "/staff/certificates/"."""
-    roles: tuple[str, ...]
-    """Any of these roles opens it."""
-    description: str = ""
-    order: int = 100
-
-    def allows(self, user: StaffUser) -> bool:
-        return user.has_role(*self.roles)
+__all__ = ["Dashboard", "dashboards_for", "departments_without_dashboard", "discover_dashboards"]
 
 
 def _from_mapping(raw: Mapping[str, object]) -> Dashboard:
@@ -64,23 +40,9 @@ def _from_mapping(raw: Mapping[str, object]) -> Dashboard:
 
 
 def discover_dashboards(env: Mapping[str, str] | None = None) -> list[Dashboard]:
-    """Dashboards from installed entry points and `CITYHALL_DASHBOARDS`, by order then title."""
-    configured = WebEnv.read(env).dashboards or []
-    found: dict[str, Dashboard] = {}
-    for ep in entry_points(group=GROUP):
-        try:
-            value = ep.load()
-        except Exception:
-            log.exception("dashboard entry point %s failed to load; skipped", ep.name)
-            continue
-        for item in value if isinstance(value, list | tuple) else [value]:
-            if isinstance(item, Dashboard):
-                found[item.key] = item
-            elif isinstance(item, Mapping):
-                found[str(item["key"])] = _from_mapping(item)
-            else:
-                log.error("dashboard entry point %s is not a Dashboard; skipped", ep.name)
-    for raw in configured:
+    """Dashboards the installed services declare and `CITYHALL_DASHBOARDS`, by order then title."""
+    found = {d.key: d for d in registry.dashboards()}
+    for raw in WebEnv.read(env).dashboards or []:
         dashboard = _from_mapping(raw)
         found[dashboard.key] = dashboard
     return sorted(found.values(), key=lambda d: (d.order, d.title))

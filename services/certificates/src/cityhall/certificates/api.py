@@ -26,8 +26,9 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Respo
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from cityhall.certificates import messages as say
+from cityhall.certificates import projections
 from cityhall.certificates.catalogue import Catalogue
+from cityhall.certificates.desk import DEPARTMENT, Desk
 from cityhall.certificates.domain import Status
 from cityhall.certificates.events import (
     EXTRA_FIELDS,
@@ -37,9 +38,10 @@ from cityhall.certificates.events import (
     RequestStarted,
     request_stream,
 )
-from cityhall.certificates.handlers import DEPARTMENT, Desk, PaymentCallbacks
+from cityhall.certificates.handlers import PaymentCallbacks
 from cityhall.certificates.photos import PhotoStore
-from cityhall.certificates.projections import DAILY, JST, REQUESTS
+from cityhall.certificates.projections import JST
+from cityhall.certificates.statuses import status_label
 from cityhall.events.db import Pool
 from cityhall.events.decider import DomainError
 from cityhall.events.personal import FORGOTTEN, PersonalData, is_encrypted
@@ -189,9 +191,7 @@ class Dashboard:
         is sent to after a decision shows that decision."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            seen = await self.pool.fetchval(
-                f"SELECT version FROM {REQUESTS} WHERE request_id = $1", request_id
-            )
+            seen = await projections.request_version(self.pool, request_id)
             if seen is not None and seen >= version:
                 return True
             if asyncio.get_running_loop().time() >= deadline:
@@ -201,21 +201,19 @@ class Dashboard:
     async def queue(self, now: datetime) -> list[dict[str, Any]]:
         sections = []
         for section in self.sections:
-            order = "DESC" if section.key == "closed" else "ASC"
-            rows = await self.pool.fetch(
-                f"""SELECT request_id, number, certificate_name, copies, amount, status,
-                           {section.since_column} AS since
-                    FROM {REQUESTS} WHERE status = ANY($1::text[])
-                    ORDER BY {section.since_column} {order} NULLS LAST LIMIT $2""",
-                list(section.statuses),
-                section.limit,
+            rows = await projections.queue(
+                self.pool,
+                section.statuses,
+                section.since_column,
+                newest_first=section.key == "closed",
+                limit=section.limit,
             )
             items = []
             for row in rows:
                 since: datetime | None = row["since"]
                 age = now - since if since else timedelta(0)
                 if section.target is None:
-                    sla, target = "ok", say.STATUS_LABELS[row["status"]]
+                    sla, target = "ok", status_label(row["status"])
                 else:
                     ratio = age / section.target
                     sla = "late" if ratio > 1 else "soon" if ratio > 0.75 else "ok"
@@ -235,10 +233,7 @@ class Dashboard:
         return sections
 
     async def stats(self, today: date) -> dict[str, Any]:
-        rows = await self.pool.fetch(
-            f"SELECT * FROM {DAILY} WHERE day > $1 ORDER BY day DESC", today - timedelta(days=7)
-        )
-        days = [dict(r) for r in rows]
+        days = await projections.daily_after(self.pool, today - timedelta(days=7))
         empty = {
             k: 0
             for k in (
@@ -327,8 +322,7 @@ def create_app(
         return live.response()
 
     async def load_row(request_id: uuid.UUID) -> dict[str, Any] | None:
-        row = await pool.fetchrow(f"SELECT * FROM {REQUESTS} WHERE request_id = $1", request_id)
-        return dict(row) if row else None
+        return await projections.request_row(pool, request_id)
 
     @app.get("/requests/{request_id}", include_in_schema=False)
     async def request_page(
@@ -387,7 +381,7 @@ def create_app(
                 "user": user,
                 "page": "queue",
                 "r": row,
-                "status_label": say.STATUS_LABELS.get(row["status"], row["status"]),
+                "status_label": status_label(row["status"]),
                 "person": person,
                 "extra_fields": [(name, FIELD_NAMES[name]) for name in asked],
                 "options": options,
@@ -512,13 +506,10 @@ def create_app(
                 since=period[0],
                 until=period[1],
             )
-        numbers = {
-            request_stream(r["request_id"]): r["number"]
-            for r in await pool.fetch(
-                f"SELECT request_id, number FROM {REQUESTS} WHERE request_id = ANY($1::uuid[])",
-                [uuid.UUID(e.subject.split("-", 1)[1]) for e in entries if _is_request_stream(e.subject)],
-            )
-        }
+        found = await projections.request_numbers(
+            pool, [uuid.UUID(e.subject.split("-", 1)[1]) for e in entries if _is_request_stream(e.subject)]
+        )
+        numbers = {request_stream(request_id): number for request_id, number in found.items()}
         people = await actor_names(pool, department=DEPARTMENT)
         kept = {k: v for k, v in filters.items() if v}
         return templates.TemplateResponse(
@@ -550,10 +541,10 @@ def create_app(
         normalised = _request_number(number)
         if normalised is None:
             return "invalid_number"
-        rows = await pool.fetch(f"SELECT * FROM {REQUESTS} WHERE number = $1", normalised)
+        rows = await projections.requests_numbered(pool, normalised)
         if len({r["user_id"] for r in rows}) > 1:
             return "ambiguous_number"
-        return dict(rows[0]) if rows else "unknown_number"
+        return rows[0] if rows else "unknown_number"
 
     @app.get("/residents/forget", include_in_schema=False)
     async def forget_confirm(
@@ -566,11 +557,7 @@ def create_app(
         found = await forget_target(number, request_id)
         if isinstance(found, str):
             return _redirect(request, "/audit", error=found)
-        affected = await pool.fetch(
-            f"""SELECT request_id, number, certificate_name, status, started_at FROM {REQUESTS}
-                WHERE user_id = $1 ORDER BY started_at""",
-            found["user_id"],
-        )
+        affected = await projections.applicant_requests(pool, found["user_id"])
         return templates.TemplateResponse(
             request,
             "certificates/forget.html",
@@ -578,10 +565,7 @@ def create_app(
                 "user": user,
                 "page": "audit",
                 "r": found,
-                "affected": [
-                    {**dict(a), "status_label": say.STATUS_LABELS.get(a["status"], a["status"])}
-                    for a in affected
-                ],
+                "affected": [{**a, "status_label": status_label(a["status"])} for a in affected],
             },
             headers={"cache-control": "no-store"},
         )
@@ -603,13 +587,8 @@ def create_app(
     async def api_requests(
         user: Clerk, status: Annotated[str | None, Query(max_length=32)] = None
     ) -> list[dict[str, Any]]:
-        rows = await pool.fetch(
-            f"""SELECT request_id, number, certificate_name, copies, amount, status, submitted_at, paid_at,
-                       decided_at, issued_at, mailed_at, closed_at
-                FROM {REQUESTS} WHERE ($1::text IS NULL OR status = $1) ORDER BY started_at DESC LIMIT 500""",
-            status,
-        )
-        return [{k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(r).items()} for r in rows]
+        rows = await projections.requests_in(pool, status)
+        return [{k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in r.items()} for r in rows]
 
     return app
 

@@ -1,4 +1,4 @@
-"""Composition root of the certificates service, and its `ServiceSpec`.
+"""Composition root of the certificates service (its `ServiceSpec` is in spec.py).
 
 Environment (besides the shared names; see README.md):
 - `CITYHALL_CERTIFICATES_CATALOGUE`: the catalogue file (default: the packaged catalogue.yaml).
@@ -24,27 +24,24 @@ from datetime import UTC, datetime, timedelta
 from cityhall.certificates import resident
 from cityhall.certificates.api import Dashboard, create_app
 from cityhall.certificates.catalogue import Catalogue, CatalogueError, load
-from cityhall.certificates.dialog import Dialog, DialogSettings
+from cityhall.certificates.desk import Desk
+from cityhall.certificates.dialog import DialogSettings
 from cityhall.certificates.domain import Request, certificate_decider
 from cityhall.certificates.events import SOURCE, Command
-from cityhall.certificates.handlers import Desk, Notices, PaymentCallbacks
+from cityhall.certificates.handlers import Intents, Notices, PaymentCallbacks
 from cityhall.certificates.housekeeping import Housekeeping, Timers
 from cityhall.certificates.payments import HttpPaymentProvider, PaymentProvider
 from cityhall.certificates.photos import Downloader, LineContent, PhotoStore
 from cityhall.certificates.projections import DAILY, PROJECTIONS, REQUESTS
 from cityhall.certificates.resident import ResidentLinks
 from cityhall.certificates.settings import CertificatesEnv
-from cityhall.events.consumer import IdempotentConsumer
+from cityhall.certificates.spec import MOUNT
 from cityhall.events.decider import CommandHandler
 from cityhall.events.personal import PersonalData
-from cityhall.events.projection import ProjectionRunner
-from cityhall.events.relay import OutboxRelay
 from cityhall.line.contracts import intents_topic
 from cityhall.payment_protocol import shared_secret
-from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
+from cityhall.runtime.service import Consumer, Running, ServiceContext
 from cityhall.web import LiveUpdates, StaffAuth, WebConfig
-
-MOUNT = "/staff/certificates"
 
 
 def utc_now() -> datetime:
@@ -87,15 +84,11 @@ class Certificates:
     personal: PersonalData
     photos: PhotoStore
     provider: PaymentProvider
-    dialog: Dialog
+    dialog: Intents
     notices: Notices
     callbacks: PaymentCallbacks
     desk: Desk
     housekeeping: Housekeeping
-    intents: IdempotentConsumer
-    notices_consumer: IdempotentConsumer
-    relay: OutboxRelay
-    projections: list[ProjectionRunner]
     auth: StaffAuth
 
 
@@ -149,7 +142,7 @@ async def start(
     personal = PersonalData(pool)
     photos = PhotoStore(pool, personal)
     links = ResidentLinks.from_secret(web.session_secret, f"{settings.public_url}{MOUNT}", clock)
-    dialog = Dialog(
+    dialog = Intents(
         catalogue=catalogue,
         store=store,
         requests=requests,
@@ -176,9 +169,6 @@ async def start(
             interval=options.sweep_interval,
         ),
     )
-    runners = [ProjectionRunner(store, projection()) for projection in PROJECTIONS]
-    for runner in runners:
-        await runner.ensure()
     live = LiveUpdates(pool, projections=[REQUESTS, DAILY])
     parts = Certificates(
         catalogue=catalogue,
@@ -191,19 +181,6 @@ async def start(
         callbacks=callbacks,
         desk=desk,
         housekeeping=housekeeping,
-        intents=IdempotentConsumer(
-            "certificates-intents", [intents_topic("certificates")], dialog.on_intent, bus=ctx.bus, pool=pool
-        ),
-        notices_consumer=IdempotentConsumer(
-            "certificates-notices",
-            ["events.certificates"],
-            notices.on_event,
-            bus=ctx.bus,
-            pool=pool,
-            batched=True,
-        ),
-        relay=OutboxRelay(store, ctx.bus, name="certificates-relay"),
-        projections=runners,
         auth=auth,
     )
     dashboard = Dashboard(pool, store, catalogue, personal, photos, desk, options.payment_timeout)
@@ -211,15 +188,14 @@ async def start(
     app.include_router(resident.router(pool, requests, personal, catalogue, links))
     running = Running(
         app=app,
-        tasks=[
-            parts.intents.run,
-            parts.notices_consumer.run,
-            parts.relay.run,
-            housekeeping.run,
-            *[runner.run for runner in runners],
+        consumers=[
+            Consumer("certificates-intents", (intents_topic("certificates"),), dialog.on_intent),
+            Consumer("certificates-notices", ("events.certificates",), notices.on_event, batched=True),
         ],
+        projections=[projection() for projection in PROJECTIONS],
+        relay="certificates-relay",
+        tasks=[housekeeping.run],
         on_stop=[live.close, *closing],
-        projections=runners,
         banner=[f"  Certificates       : {settings.public_url}{MOUNT}/  (role certificates)"],
     )
     return parts, running
@@ -228,13 +204,3 @@ async def start(
 async def build(ctx: ServiceContext) -> Running:
     _parts, running = await start(ctx)
     return running
-
-
-service = ServiceSpec(
-    name="certificates",
-    mount=MOUNT,
-    build=build,
-    migrations=("cityhall.web", "cityhall.certificates"),
-    order=50,
-    domains=("certificates",),
-)

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from cityhall.certificates.events import (
     MAX_COPIES,
@@ -90,6 +90,20 @@ AWAITING_PAYMENT: frozenset[Status] = frozenset({"payment_pending", "payment_fai
 CLOSED: frozenset[Status] = frozenset({"rejected", "mailed", "cancelled", "expired"})
 """Nothing more happens to the request (except refunds and the photo's deletion)."""
 DECIDED: frozenset[Status] = frozenset({"approved", "rejected", "issued", "mailed"})
+
+
+T = TypeVar("T")
+
+
+class InvariantBroken(RuntimeError):
+    """A request's own history contradicts itself (a bug or an edited store), not a refusal."""
+
+
+def required(value: T | None, what: str) -> T:
+    """`value`, which the request's status promises is there."""
+    if value is None:
+        raise InvariantBroken(f"the request has no {what}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -230,15 +244,15 @@ def decide(command: Command, state: Request) -> Sequence[Event]:
             _require_open(state)
             if state.status != "payment_failed":
                 raise _refuse("not_awaiting_payment", f"the request is {state.status}")
-            assert state.payment_deadline is not None
-            if command.at >= state.payment_deadline:
+            deadline = required(state.payment_deadline, "payment deadline")
+            if command.at >= deadline:
                 raise _refuse("payment_deadline_passed")
             return [
                 PaymentRequested(
                     checkout_id=command.checkout_id,
                     checkout_url=command.checkout_url,
                     amount=state.amount,
-                    expires_at=state.payment_deadline,
+                    expires_at=deadline,
                     at=command.at,
                 )
             ]
@@ -255,14 +269,12 @@ def decide(command: Command, state: Request) -> Sequence[Event]:
             _require_open(state)
             if state.status not in AWAITING_PAYMENT:
                 raise _refuse("not_awaiting_payment", f"the request is {state.status}")
-            assert state.payment_deadline is not None
-            if command.at < state.payment_deadline:
+            if command.at < required(state.payment_deadline, "payment deadline"):
                 raise _refuse("not_due", "the payment deadline has not passed")
             return [PaymentExpired(at=command.at)]
         case ExpireDraft():
             _require_drafting(state)
-            assert state.last_activity is not None
-            if command.at - state.last_activity < command.idle:
+            if command.at - required(state.last_activity, "last activity") < command.idle:
                 raise _refuse("not_idle", "the resident answered since")
             return [DraftExpired(at=command.at)]
         case Cancel():
@@ -274,7 +286,6 @@ def decide(command: Command, state: Request) -> Sequence[Event]:
             _require_decidable(state)
             if not command.reason_code.strip() or not command.reason_label.strip():
                 raise _refuse("reason_required", "a rejection needs a reason")
-            assert state.payment_id is not None
             return [
                 IdentityRejected(
                     by=command.by,
@@ -284,7 +295,10 @@ def decide(command: Command, state: Request) -> Sequence[Event]:
                     at=command.at,
                 ),
                 RefundRequested(
-                    payment_id=state.payment_id, amount=state.amount, reason="rejected", at=command.at
+                    payment_id=required(state.payment_id, "payment"),
+                    amount=state.amount,
+                    reason="rejected",
+                    at=command.at,
                 ),
             ]
         case CompleteRefund():
@@ -388,11 +402,13 @@ def _cancel(command: Cancel, state: Request) -> Sequence[Event]:
         return [RequestCancelled(stage="draft", at=command.at)]
     cancelled = RequestCancelled(stage="submitted", at=command.at)
     if state.status in ("paid", "approved"):
-        assert state.payment_id is not None
         return [
             cancelled,
             RefundRequested(
-                payment_id=state.payment_id, amount=state.amount, reason="cancelled", at=command.at
+                payment_id=required(state.payment_id, "payment"),
+                amount=state.amount,
+                reason="cancelled",
+                at=command.at,
             ),
         ]
     return [cancelled]

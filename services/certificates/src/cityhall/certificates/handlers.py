@@ -1,29 +1,45 @@
-"""Wiring: what the service consumes, what the provider tells it, and what clerks decide.
+"""The service's I/O around its pure parts: what it consumes and what the provider tells it.
 
+- `Intents` (consumer of `intents.certificates`): runs the dialog (dialog.py) for each
+  resident intent: loads the resident's session, fetches what the dialog asks for (requests'
+  states, decrypted and encrypted fields, the photo from LINE, a checkout from the provider),
+  then writes the turn (commands, session, reply, dialog claim or release) in one transaction.
 - `Notices` (consumer of `events.certificates`): tells the resident about what happened to
   their request when it did not come from their own tap: 受付 after payment, 本人確認完了,
   発行, 発送, 差し戻し with the refund, payment failed or expired, refund done.
 - `PaymentCallbacks`: the provider's signed notice in, `ConfirmPayment` / `FailPayment` out.
-- `Desk`: the dashboard's commands (approve, reject, issue, mail, forget), each recorded in
-  the audit log in the same transaction.
+
+What clerks decide is the `Desk` (desk.py).
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from cityhall.certificates import messages as say
 from cityhall.certificates.catalogue import Catalogue
+from cityhall.certificates.dialog import (
+    DOMAIN,
+    Decrypt,
+    Dialog,
+    DialogSettings,
+    Encrypt,
+    Facts,
+    LoadRequest,
+    Missing,
+    Need,
+    OpenCheckout,
+    ResidentRequests,
+    Session,
+    StorePhoto,
+)
 from cityhall.certificates.domain import Request
 from cityhall.certificates.events import (
     CATEGORY,
     SOURCE,
-    Approve,
     CertificateIssued,
     CertificateMailed,
     Command,
@@ -32,29 +48,140 @@ from cityhall.certificates.events import (
     FailPayment,
     IdentityApproved,
     IdentityRejected,
-    Issue,
-    Mail,
     PaymentConfirmed,
     PaymentExpired,
     PaymentFailed,
     RefundCompleted,
     RefundRequested,
-    Reject,
     request_stream,
 )
-from cityhall.certificates.payments import ForgedCallback, PaymentProvider
-from cityhall.certificates.photos import PhotoStore
+from cityhall.certificates.payments import ForgedCallback, PaymentProvider, ProviderError
+from cityhall.certificates.photos import Downloader, PhotoRefused, PhotoStore
+from cityhall.certificates.projections import resident_request_ids
+from cityhall.certificates.resident import ResidentLinks
 from cityhall.events.db import Connection, Pool
-from cityhall.events.decider import CommandHandler, Decision, DomainError
+from cityhall.events.decider import CommandHandler, DomainError
 from cityhall.events.envelope import Envelope, registry
 from cityhall.events.personal import PersonalData
 from cityhall.events.store import EventStore
-from cityhall.line.contracts import DialogReleased, dialog_event, outbound_message
-from cityhall.web import StaffUser, record_view
+from cityhall.line.contracts import (
+    DialogLeft,
+    DialogReleased,
+    ResidentIntent,
+    dialog_event,
+    outbound_message,
+)
+from cityhall.line.dialog import Conversation, SessionStore, intent_of
+from cityhall.line.dialog import Turn as DialogTurn
 
 log = logging.getLogger(__name__)
 
-DEPARTMENT = "certificates"
+SESSIONS = SessionStore("dialog_sessions", Session)
+"""Where each resident is in the request dialog (drafts expire through housekeeping)."""
+MAX_FETCHES = 100
+"""Facts one intent may need (the 申請状況 of ten requests needs eleven)."""
+
+
+class Intents:
+    """Runs the pure dialog for each intent, doing the I/O it asks for."""
+
+    def __init__(
+        self,
+        *,
+        catalogue: Catalogue,
+        store: EventStore,
+        requests: CommandHandler[Command, Request],
+        personal: PersonalData,
+        photos: PhotoStore,
+        content: Downloader,
+        provider: PaymentProvider,
+        links: ResidentLinks,
+        clock: Callable[[], datetime],
+        settings: DialogSettings | None = None,
+    ) -> None:
+        self.dialog = Dialog(catalogue=catalogue, links=links, settings=settings)
+        self.store, self.requests, self.personal = store, requests, personal
+        self.photos, self.content, self.provider, self.clock = photos, content, provider, clock
+        self.conversation: Conversation[Session, Command] = Conversation(
+            domain=DOMAIN, source=SOURCE, store=store, clock=clock, sessions=SESSIONS, commands=requests
+        )
+
+    async def on_intent(self, envelope: Envelope, conn: Connection) -> None:
+        if envelope.type == DialogLeft.TYPE:
+            await self._left(envelope, conn)
+            return
+        intent = intent_of(envelope)
+        if intent is None or intent.kind in ("follow", "unfollow"):
+            return  # notify keeps the friend registry; a blocked resident's draft simply expires
+        session = (await self.conversation.begin(conn, envelope, intent)).session
+        facts = Facts(now=self.clock())
+        for _ in range(MAX_FETCHES):
+            try:
+                turn = self.dialog.decide(session, intent, envelope, facts)
+                break
+            except Missing as missing:
+                facts.known[missing.need] = await self._fetch(missing.need, intent, conn)
+        else:
+            raise RuntimeError(f"intent {envelope.id} needed more than {MAX_FETCHES} facts")
+        try:
+            await self.conversation.finish(conn, turn)
+        except DomainError as exc:
+            # A clerk or the provider changed the request since it was read: nothing was written.
+            log.info("intent %s for %s refused: %s", envelope.id, intent.user_id, exc.reason)
+            closed = DialogTurn[Session, Command](intent, envelope)
+            closed.say(say.request_closed())
+            await self.conversation.finish(conn, closed)
+            return
+        for photo_id in turn.discarded_photos:
+            await self.photos.delete(conn, photo_id)
+
+    async def _fetch(self, need: Need, intent: ResidentIntent, conn: Connection) -> object:
+        match need:
+            case LoadRequest(request_id=request_id):
+                state, _version = await self.requests.load(request_stream(request_id), conn=conn)
+                return state
+            case ResidentRequests(limit=limit):
+                return await resident_request_ids(conn, intent.user_id, limit=limit)
+            case Decrypt(token=token):
+                return await self.personal.decrypt(token, conn=conn)
+            case Encrypt(value=value):
+                return await self.personal.encrypt(intent.user_id, value, conn=conn)
+            case StorePhoto():
+                try:
+                    data = await self.content.download(need.message_id)
+                    return await self.photos.put(
+                        conn,
+                        user_id=intent.user_id,
+                        request_id=need.request_id,
+                        data=data,
+                        photo_id=need.photo_id,
+                    )
+                except PhotoRefused as refused:
+                    return refused
+            case OpenCheckout():
+                try:
+                    return await self.provider.create_checkout(
+                        need.request_id, need.amount, need.return_url, attempt=need.attempt
+                    )
+                except ProviderError as failed:
+                    return failed
+
+    async def _left(self, envelope: Envelope, conn: Connection) -> None:
+        """The resident tapped another domain's tile mid-request: the draft stays, say how to go on."""
+        left = envelope.event()
+        if not isinstance(left, DialogLeft):
+            raise TypeError(f"{envelope.type} did not load as a DialogLeft")
+        if await SESSIONS.load(conn, left.user_id) is None:
+            return  # nothing unfinished
+        # A push: the postback's reply token belongs to the domain the resident went to.
+        notice = outbound_message(
+            to=left.user_id,
+            messages=[say.draft_kept()],
+            source=SOURCE,
+            idempotency_key=f"certificates:left:{left.webhook_event_id}",
+            caused_by=envelope,
+        )
+        await self.store.append(notice.subject, None, [notice], conn=conn)
 
 
 class Notices:
@@ -82,12 +209,7 @@ class Notices:
                 messages.append(say.payment_expired(state))
             case DraftExpired():
                 messages.append(say.draft_expired())
-                deleted: str = await conn.execute(
-                    "DELETE FROM dialog_sessions WHERE user_id = $1 AND request_id = $2",
-                    state.user_id,
-                    state.request_id,
-                )
-                release = deleted.endswith(" 1")
+                release = await SESSIONS.end(conn, state.user_id, request_id=state.request_id)
             case IdentityApproved():
                 messages.append(say.identity_confirmed(state))
             case IdentityRejected():
@@ -114,7 +236,7 @@ class Notices:
         if release:
             out.append(
                 dialog_event(
-                    DialogReleased(user_id=state.user_id, domain="certificates"),
+                    DialogReleased(user_id=state.user_id, domain=DOMAIN),
                     source=SOURCE,
                     caused_by=envelope,
                 )
@@ -172,83 +294,3 @@ class PaymentCallbacks:
                 log.error("payment notice %s for %s refused: %s", notice.notice_id, stream, exc)
                 return CallbackResult(409, exc.reason)
         return CallbackResult(200, "recorded" if decision.events else "already recorded")
-
-
-class Desk:
-    """What clerks do from the dashboard. Each decision is audited with who and when."""
-
-    def __init__(
-        self,
-        pool: Pool,
-        requests: CommandHandler[Command, Request],
-        catalogue: Catalogue,
-        personal: PersonalData,
-        photos: PhotoStore,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.pool = pool
-        self.requests = requests
-        self.catalogue = catalogue
-        self.personal = personal
-        self.photos = photos
-        self.clock = clock
-
-    async def _decide(
-        self, user: StaffUser, request_id: uuid.UUID, command: Command, action: str, detail: dict[str, Any]
-    ) -> Decision[Request]:
-        stream = request_stream(request_id)
-        async with self.pool.acquire() as conn, conn.transaction():
-            state, _version = await self.requests.load(stream, conn=conn)
-            if state.status == "new":
-                raise DomainError("not_started", "no such request")
-            decision = await self.requests.handle(stream, command, conn=conn)
-            await record_view(conn, user, action, stream, detail, department=DEPARTMENT)
-        return decision
-
-    async def approve(self, user: StaffUser, request_id: uuid.UUID) -> Decision[Request]:
-        return await self._decide(
-            user, request_id, Approve(by=user.username, at=self.clock()), "approve_identity", {}
-        )
-
-    async def reject(
-        self, user: StaffUser, request_id: uuid.UUID, reason_code: str, note: str
-    ) -> Decision[Request]:
-        reason = self.catalogue.rejection_reason(reason_code)
-        if reason is None:
-            raise DomainError("reason_required", "choose a reason from the list")
-        command = Reject(
-            by=user.username,
-            reason_code=reason.code,
-            reason_label=reason.label,
-            note=note[:500],
-            at=self.clock(),
-        )
-        return await self._decide(user, request_id, command, "reject_identity", {"reason": reason.code})
-
-    async def issue(self, user: StaffUser, request_id: uuid.UUID, serial: str) -> Decision[Request]:
-        command = Issue(serial=serial[:64], by=user.username, at=self.clock())
-        return await self._decide(
-            user, request_id, command, "issue_certificate", {"serial": serial.strip()[:64]}
-        )
-
-    async def mail(self, user: StaffUser, request_id: uuid.UUID, tracking_number: str) -> Decision[Request]:
-        command = Mail(tracking_number=tracking_number[:64], by=user.username, at=self.clock())
-        return await self._decide(
-            user, request_id, command, "mail_certificate", {"tracking_number": tracking_number.strip()[:64]}
-        )
-
-    async def forget(self, user: StaffUser, resident: str, *, number: str | None = None) -> int:
-        """Crypto-shred a resident: their key goes (every personal field unreadable), photos deleted.
-        `number`: the request the resident was found by, kept in the audit log."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            await self.personal.forget(resident, conn=conn)
-            deleted = await self.photos.delete_resident(conn, resident)
-            await record_view(
-                conn,
-                user,
-                "forget_resident",
-                f"resident-{resident}",
-                {"photos_deleted": deleted} | ({"number": number} if number else {}),
-                department=DEPARTMENT,
-            )
-        return deleted

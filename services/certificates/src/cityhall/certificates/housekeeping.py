@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cityhall.certificates import projections
 from cityhall.certificates.domain import Request
 from cityhall.certificates.events import (
     Command,
@@ -32,7 +33,6 @@ from cityhall.certificates.events import (
 )
 from cityhall.certificates.payments import PaymentProvider, ProviderError
 from cityhall.certificates.photos import PhotoStore
-from cityhall.certificates.projections import REFUNDS, REQUESTS
 from cityhall.events.db import Pool
 from cityhall.events.decider import CommandHandler, DomainError
 
@@ -100,32 +100,19 @@ class Housekeeping:
 
     async def expire_payments(self) -> int:
         now = self.clock()
-        rows = await self.pool.fetch(
-            f"""SELECT request_id FROM {REQUESTS}
-                WHERE status IN ('payment_pending', 'payment_failed') AND payment_deadline <= $1
-                ORDER BY payment_deadline LIMIT $2""",
-            now,
-            self.timers.batch,
-        )
-        return sum([await self._try(r["request_id"], ExpirePayment(at=now)) for r in rows])
+        due = await projections.payments_due(self.pool, now, limit=self.timers.batch)
+        return sum([await self._try(request_id, ExpirePayment(at=now)) for request_id in due])
 
     async def expire_drafts(self) -> int:
         now = self.clock()
-        rows = await self.pool.fetch(
-            f"""SELECT request_id FROM {REQUESTS} WHERE status = 'drafting' AND last_activity <= $1
-                ORDER BY last_activity LIMIT $2""",
-            now - self.timers.draft_idle,
-            self.timers.batch,
+        idle = await projections.drafts_idle_since(
+            self.pool, now - self.timers.draft_idle, limit=self.timers.batch
         )
         command = ExpireDraft(at=now, idle=self.timers.draft_idle)
-        return sum([await self._try(r["request_id"], command) for r in rows])
+        return sum([await self._try(request_id, command) for request_id in idle])
 
     async def refund(self) -> int:
-        rows = await self.pool.fetch(
-            f"""SELECT payment_id, request_id, amount FROM {REFUNDS} WHERE completed_at IS NULL
-                ORDER BY requested_at LIMIT $1""",
-            self.timers.batch,
-        )
+        rows = await projections.refunds_due(self.pool, limit=self.timers.batch)
         done = 0
         for row in rows:
             try:
@@ -144,13 +131,8 @@ class Housekeeping:
 
     async def purge_photos(self) -> int:
         now = self.clock()
-        rows = await self.pool.fetch(
-            f"""SELECT request_id, photo_id, submitted_at FROM {REQUESTS}
-                WHERE photo_id IS NOT NULL AND NOT photo_purged AND closed_at IS NOT NULL
-                  AND (closed_at <= $1 OR submitted_at IS NULL)
-                LIMIT $2""",
-            now - self.timers.photo_retention,
-            self.timers.batch,
+        rows = await projections.photos_due(
+            self.pool, now - self.timers.photo_retention, limit=self.timers.batch
         )
         deleted = 0
         for row in rows:

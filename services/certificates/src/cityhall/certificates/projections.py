@@ -39,7 +39,7 @@ from cityhall.certificates.events import (
     RequestStarted,
     RequestSubmitted,
 )
-from cityhall.events.db import Connection
+from cityhall.events.db import Connection, Pool
 from cityhall.events.envelope import registry
 from cityhall.events.store import RecordedEvent
 from cityhall.line.japanese import JST
@@ -315,6 +315,128 @@ class RefundsProjection:
 
 
 PROJECTIONS = (RequestsProjection, DailyProjection, RefundsProjection)
+
+
+# --- queries: what the pages, the dialog and the timers read ----------------------------------
+# `db` is a pool or a connection (inside a transaction when the caller needs one).
+
+Db = Connection | Pool
+
+
+async def request_version(db: Db, request_id: uuid.UUID) -> int | None:
+    """The last version of the request the read model has applied (None: not there yet)."""
+    version: int | None = await db.fetchval(
+        f"SELECT version FROM {REQUESTS} WHERE request_id = $1", request_id
+    )
+    return version
+
+
+async def request_row(db: Db, request_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await db.fetchrow(f"SELECT * FROM {REQUESTS} WHERE request_id = $1", request_id)
+    return dict(row) if row else None
+
+
+async def requests_numbered(db: Db, number: str) -> list[dict[str, Any]]:
+    """The requests with a number (one, unless numbers were ever reused)."""
+    return [dict(r) for r in await db.fetch(f"SELECT * FROM {REQUESTS} WHERE number = $1", number)]
+
+
+async def request_numbers(db: Db, request_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = await db.fetch(
+        f"SELECT request_id, number FROM {REQUESTS} WHERE request_id = ANY($1::uuid[])", list(request_ids)
+    )
+    return {r["request_id"]: r["number"] for r in rows}
+
+
+async def applicant_requests(db: Db, user_id: str) -> list[dict[str, Any]]:
+    """Every request of one resident, oldest first (what forgetting them affects)."""
+    rows = await db.fetch(
+        f"""SELECT request_id, number, certificate_name, status, started_at FROM {REQUESTS}
+            WHERE user_id = $1 ORDER BY started_at""",
+        user_id,
+    )
+    return [dict(r) for r in rows]
+
+
+QUEUE_SINCE = frozenset({"paid_at", "submitted_at", "closed_at"})
+"""The columns a dashboard queue may be ordered by."""
+
+
+async def queue(
+    db: Db, statuses: Sequence[str], since_column: str, *, newest_first: bool, limit: int
+) -> list[dict[str, Any]]:
+    """Requests in `statuses`, with `since_column` as `since`, oldest first unless `newest_first`."""
+    if since_column not in QUEUE_SINCE:
+        raise ValueError(f"{since_column!r} is not one of {sorted(QUEUE_SINCE)}")
+    rows = await db.fetch(
+        f"""SELECT request_id, number, certificate_name, copies, amount, status, {since_column} AS since
+            FROM {REQUESTS} WHERE status = ANY($1::text[])
+            ORDER BY {since_column} {"DESC" if newest_first else "ASC"} NULLS LAST LIMIT $2""",
+        list(statuses),
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def requests_in(db: Db, status: str | None, *, limit: int = 500) -> list[dict[str, Any]]:
+    """The staff API's list: newest first, all statuses unless one is given."""
+    rows = await db.fetch(
+        f"""SELECT request_id, number, certificate_name, copies, amount, status, submitted_at, paid_at,
+                   decided_at, issued_at, mailed_at, closed_at
+            FROM {REQUESTS} WHERE ($1::text IS NULL OR status = $1) ORDER BY started_at DESC LIMIT $2""",
+        status,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def daily_after(db: Db, day: date) -> list[dict[str, Any]]:
+    """The daily counts after `day`, newest first."""
+    return [dict(r) for r in await db.fetch(f"SELECT * FROM {DAILY} WHERE day > $1 ORDER BY day DESC", day)]
+
+
+async def payments_due(db: Db, now: datetime, *, limit: int) -> list[uuid.UUID]:
+    """Requests awaiting a payment whose deadline has passed."""
+    rows = await db.fetch(
+        f"""SELECT request_id FROM {REQUESTS}
+            WHERE status IN ('payment_pending', 'payment_failed') AND payment_deadline <= $1
+            ORDER BY payment_deadline LIMIT $2""",
+        now,
+        limit,
+    )
+    return [r["request_id"] for r in rows]
+
+
+async def drafts_idle_since(db: Db, moment: datetime, *, limit: int) -> list[uuid.UUID]:
+    rows = await db.fetch(
+        f"""SELECT request_id FROM {REQUESTS} WHERE status = 'drafting' AND last_activity <= $1
+            ORDER BY last_activity LIMIT $2""",
+        moment,
+        limit,
+    )
+    return [r["request_id"] for r in rows]
+
+
+async def refunds_due(db: Db, *, limit: int) -> list[dict[str, Any]]:
+    rows = await db.fetch(
+        f"""SELECT payment_id, request_id, amount FROM {REFUNDS} WHERE completed_at IS NULL
+            ORDER BY requested_at LIMIT $1""",
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def photos_due(db: Db, closed_before: datetime, *, limit: int) -> list[dict[str, Any]]:
+    """Photos of closed requests past retention, and of drafts that were never submitted."""
+    rows = await db.fetch(
+        f"""SELECT request_id, photo_id, submitted_at FROM {REQUESTS}
+            WHERE photo_id IS NOT NULL AND NOT photo_purged AND closed_at IS NOT NULL
+              AND (closed_at <= $1 OR submitted_at IS NULL)
+            LIMIT $2""",
+        closed_before,
+        limit,
+    )
+    return [dict(r) for r in rows]
 
 
 async def resident_request_ids(

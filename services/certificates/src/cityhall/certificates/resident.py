@@ -30,7 +30,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from cityhall.certificates.catalogue import Catalogue
 from cityhall.certificates.domain import Request as CertificateRequest
 from cityhall.certificates.events import Command, request_stream
-from cityhall.certificates.messages import FIELD_LABELS, STATUS_LABELS, personal_fields, yen
+from cityhall.certificates.messages import FIELD_LABELS, personal_fields, yen
+from cityhall.certificates.statuses import STATUS_LABELS
 from cityhall.events.db import Pool
 from cityhall.events.decider import CommandHandler
 from cityhall.events.personal import FORGOTTEN, PersonalData

@@ -10,11 +10,11 @@ menu does what.
 from __future__ import annotations
 
 from collections.abc import Collection
-from urllib.parse import parse_qs
 
 from linebot.v3.messaging import Message
 
 from cityhall.gateway import messages as say
+from cityhall.line import postback
 from cityhall.line.contracts import DEFAULT_DOMAIN, ResidentIntent
 
 TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -39,14 +39,6 @@ def topic(text: str) -> str | None:
     return None
 
 
-def _postback_action(data: str | None) -> str | None:
-    try:
-        values = parse_qs(data or "", max_num_fields=50).get("action", [])
-    except ValueError:
-        return None
-    return values[0] if len(values) == 1 else None
-
-
 def _about(name: str, served: Collection[str]) -> Message:
     match name:
         case "faq":
@@ -69,7 +61,8 @@ def answer(intent: ResidentIntent, served: Collection[str]) -> list[Message]:
         return [say.preparing(intent.domain)]
     match intent.kind:
         case "postback":
-            action = _postback_action(intent.postback_data)
+            tapped = postback.decode(intent.postback_data)
+            action = tapped.action if tapped else ""
             return [_about(action, served) if action in ("faq", "shelters") else say.overview()]
         case "text":
             text = intent.text or ""

@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from cityhall.events.kafka_bus import KafkaBus
 from cityhall.events.relay import OutboxRelay
 from cityhall.gateway.api import create_callback
+from cityhall.gateway.declared import DOMAINS
 from cityhall.gateway.handlers import dialog_consumer
 from cityhall.gateway.intake import BUDGET, Intake
 from cityhall.gateway.publication import Acceptances
 from cityhall.gateway.richmenu import LINE_API, ensure_default_rich_menu, sdk_configuration
 from cityhall.gateway.webhook import WebhookReader
-from cityhall.line.contracts import DOMAINS, OUTBOUND_TOPIC, intents_topic
-from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
+from cityhall.line.contracts import OUTBOUND_TOPIC, intents_topic
+from cityhall.runtime.service import Running, ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,3 @@ def _serves_an_emulator(ctx: ServiceContext) -> bool:
     return (
         ctx.mode == "embedded" and bool(ctx.settings.line_channel_access_token) and url not in ("", LINE_API)
     )
-
-
-service = ServiceSpec(name="gateway", mount="", build=build, migrations=("cityhall.gateway",), order=20)

@@ -34,17 +34,18 @@ from cityhall.events.envelope import Envelope
 from cityhall.events.store import EventStore, Position
 from cityhall.events.telemetry import current_traceparent
 from cityhall.gateway.answers import answer
+from cityhall.gateway.declared import DOMAINS
 from cityhall.gateway.publication import Acceptances
-from cityhall.gateway.routing import IDLE, Dialog, load_dialogs, route, save_dialogs
+from cityhall.gateway.routing import Dialog, load_dialogs, route, save_dialogs
 from cityhall.gateway.webhook import Received, WebhookReader
 from cityhall.line.contracts import (
-    DOMAINS,
     DialogLeft,
     ResidentIntent,
     intent_id,
     intents_topic,
     outbound_message,
 )
+from cityhall.line.dialog import IDLE
 
 log = logging.getLogger(__name__)
 

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from linebot.v3.messaging import (
-    PostbackAction,
-    QuickReply,
-    QuickReplyItem,
-    TextMessage,
-)
+from linebot.v3.messaging import PostbackAction, TextMessage
 
-from cityhall.gateway.richmenu import TILES, Tile
-from cityhall.gateway.routing import postback_domain
+from cityhall.gateway.declared import TILES, tile_data
+from cityhall.line import build
+from cityhall.runtime.declarations import Tile
 
 TOWN = "ポケット市"
 WEEKDAYS = "平日 8時30分〜17時15分"
@@ -57,22 +53,17 @@ SERVICE_NAMES = {
 
 def _tile(domain: str) -> Tile:
     """A service domain's rich-menu tile."""
-    return next(t for t in TILES if postback_domain(t.data) == domain)
+    return next(t for t in TILES if t.domain == domain)
 
 
 def _button(tile: Tile) -> PostbackAction:
     """The rich menu tile's own postback, as a button."""
-    return PostbackAction(label=tile.label, data=tile.data, display_text=tile.label)
-
-
-def _menu_replies() -> QuickReply:
-    return QuickReply(items=[QuickReplyItem(action=_button(t)) for t in TILES])
+    return build.postback(tile.label, tile_data(tile))
 
 
 def _text(text: str, *buttons: PostbackAction) -> TextMessage:
     """A message with the given buttons, or the menu's tiles, as quick replies."""
-    replies = QuickReply(items=[QuickReplyItem(action=b) for b in buttons]) if buttons else _menu_replies()
-    return TextMessage(text=text, quick_reply=replies)
+    return build.text(text, *(buttons or [_button(t) for t in TILES]))
 
 
 def call(contact_key: str) -> str:

@@ -15,7 +15,6 @@ import io
 import logging
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -35,6 +34,7 @@ from linebot.v3.messaging.exceptions import ApiException
 from PIL import Image, ImageDraw, ImageFont
 
 from cityhall.events.backoff import Backoff
+from cityhall.gateway.declared import TILES, tile_data
 from cityhall.runtime.service import Settings
 
 log = logging.getLogger(__name__)
@@ -44,25 +44,6 @@ COLUMNS, ROWS = 3, 2
 LINE_API = "https://api.line.me"
 MENU_NAME = "Pocket City Hall main menu"
 CHAT_BAR_TEXT = "メニュー"
-
-
-@dataclass(frozen=True)
-class Tile:
-    label: str
-    subtitle: str
-    icon: str
-    color: str
-    data: str
-
-
-TILES = (
-    Tile("証明書", "住民票・印鑑登録証明", "証", "#1e6fd9", "domain=certificates&action=menu"),
-    Tile("予約", "窓口・健診・施設", "予", "#14a38b", "domain=reservations&action=menu"),
-    Tile("通報", "道路・公園の不具合", "報", "#e8772e", "domain=reports&action=menu"),
-    Tile("防災/避難所", "避難所・防災情報", "災", "#d64545", "domain=guide&action=shelters"),
-    Tile("配信設定", "お知らせの受け取り", "信", "#7a5ac8", "domain=notify&action=settings"),
-    Tile("よくある質問", "手続きのご案内", "？", "#4f6379", "domain=guide&action=faq"),
-)
 
 
 def _bounds(index: int) -> RichMenuBounds:
@@ -81,7 +62,7 @@ def rich_menu_request() -> RichMenuRequest:
         areas=[
             RichMenuArea(
                 bounds=_bounds(i),
-                action=PostbackAction(label=tile.label, data=tile.data, displayText=tile.label),
+                action=PostbackAction(label=tile.label, data=tile_data(tile), displayText=tile.label),
             )
             for i, tile in enumerate(TILES)
         ],

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from urllib.parse import parse_qs
+from datetime import datetime
 
 from cityhall.events.db import Connection
 from cityhall.events.envelope import Envelope, registry
+from cityhall.gateway.declared import DOMAINS
 from cityhall.gateway.webhook import Received
-from cityhall.line.contracts import DEFAULT_DOMAIN, DOMAINS, DialogClaimed, DialogReleased
-
-IDLE = timedelta(minutes=30)
+from cityhall.line import postback
+from cityhall.line.contracts import DEFAULT_DOMAIN, DialogClaimed, DialogReleased
+from cityhall.line.dialog import IDLE
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,8 @@ class Dialog:
 
 def postback_domain(data: str) -> str | None:
     """The domain a postback's data names, if it names one we know."""
-    try:
-        values = parse_qs(data, keep_blank_values=True, max_num_fields=50).get("domain", [])
-    except ValueError:
-        return None
-    return values[0] if len(values) == 1 and values[0] in DOMAINS else None
+    tapped = postback.decode(data)
+    return tapped.domain if tapped is not None and tapped.domain in DOMAINS else None
 
 
 def route(dialog: Dialog | None, event: Received, now: datetime) -> tuple[str, Dialog | None]:

@@ -16,11 +16,16 @@ import json
 import secrets
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cityhall.line import openapi
+from cityhall.line.contracts import IntentKind
 from cityhall.line.webhooks import SIGNATURE_HEADER, sign, ulid
+
+if TYPE_CHECKING:
+    import httpx
 
 DESTINATION = "U" + "0" * 32
 
@@ -130,6 +135,33 @@ def signed(payload: dict[str, Any] | bytes, channel_secret: str) -> tuple[bytes,
     """(body, headers) of a webhook request as LINE sends it."""
     body = payload if isinstance(payload, bytes) else encode(payload)
     return body, {"content-type": "application/json", SIGNATURE_HEADER: sign(channel_secret, body)}
+
+
+@dataclass
+class Webhooks:
+    """A resident's acts as LINE delivers them: signed webhooks to the gateway's `/callback`
+    (an `Act` for `cityhall.line.testing.Resident`)."""
+
+    gateway: httpx.AsyncClient
+    """A client whose base URL is the gateway."""
+    channel_secret: str
+
+    async def __call__(self, user_id: str, kind: IntentKind, reply_token: str, **fields: Any) -> None:
+        if kind == "postback":
+            event = postback(user_id, fields["postback_data"], fields.get("postback_params"))
+        elif kind == "text":
+            event = text_message(user_id, fields["text"])
+        elif kind == "image":
+            event = image_message(user_id)
+            event["message"]["id"] = fields["message_id"]
+        elif kind == "follow":
+            event = follow(user_id)
+        else:
+            raise ValueError(f"no webhook for a {kind!r} act")
+        event["replyToken"] = reply_token
+        body, headers = signed(webhook(event), self.channel_secret)
+        response = await self.gateway.post("/callback", content=body, headers=headers)
+        response.raise_for_status()
 
 
 # --- LINE's schemas ------------------------------------------------------------------------------------

@@ -14,9 +14,6 @@ from linebot.v3.messaging import Configuration
 from pydantic import Field
 
 from cityhall.events.backoff import Backoff
-from cityhall.events.consumer import IdempotentConsumer
-from cityhall.events.projection import ProjectionRunner
-from cityhall.events.relay import OutboxRelay
 from cityhall.line.contracts import OUTBOUND_TOPIC, intents_topic
 from cityhall.line.ratelimit import RateLimit
 from cityhall.notify.api import create_api
@@ -26,10 +23,11 @@ from cityhall.notify.handlers import Handlers
 from cityhall.notify.line_api import LINE_BACKOFF, LINE_LIMITS, Endpoint, LineApi
 from cityhall.notify.projections import DeliveriesProjection
 from cityhall.runtime.env import EnvSettings
-from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
+from cityhall.runtime.service import Consumer, Running, ServiceContext
 from cityhall.web import StaffAuth, WebConfig
 
 LINE_API = "https://api.line.me"
+OUTBOUND_CONSUMER = "notify-outbound"
 
 
 @dataclass(frozen=True)
@@ -62,10 +60,6 @@ class Notify:
     queue: DeliveryQueue
     dispatcher: Dispatcher
     line: LineApi
-    outbound: IdempotentConsumer
-    intents: IdempotentConsumer
-    relay: OutboxRelay
-    deliveries: ProjectionRunner
 
 
 async def start(context: ServiceContext, options: Options | None = None) -> tuple[Notify, Running]:
@@ -86,41 +80,17 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
     queue = DeliveryQueue(store)
     dispatcher = Dispatcher(queue, Deliverer(queue, line, Friends(pool)), workers=options.workers)
     handlers = Handlers(store, queue)
-    parts = Notify(
-        handlers=handlers,
-        queue=queue,
-        dispatcher=dispatcher,
-        line=line,
-        outbound=IdempotentConsumer(
-            "notify-outbound",
-            [OUTBOUND_TOPIC],
-            handlers.on_outbound,
-            bus=context.bus,
-            pool=pool,
-            batched=True,
-        ),
-        intents=IdempotentConsumer(
-            "notify-intents",
-            [intents_topic("notify")],
-            handlers.on_intent,
-            bus=context.bus,
-            pool=pool,
-            batched=True,
-        ),
-        relay=OutboxRelay(store, context.bus),
-        deliveries=ProjectionRunner(store, DeliveriesProjection()),
-    )
+    parts = Notify(handlers=handlers, queue=queue, dispatcher=dispatcher, line=line)
     running = Running(
         app=create_api(pool, dispatcher, StaffAuth(options.web or WebConfig.from_context(context))),
-        tasks=[
-            parts.outbound.run,
-            parts.intents.run,
-            dispatcher.run,
-            parts.relay.run,
-            parts.deliveries.run,
+        consumers=[
+            Consumer(OUTBOUND_CONSUMER, (OUTBOUND_TOPIC,), handlers.on_outbound, batched=True),
+            Consumer("notify-intents", (intents_topic("notify"),), handlers.on_intent, batched=True),
         ],
+        projections=[DeliveriesProjection()],
+        relay="relay",  # the name notify's relay has always had: its checkpoint
+        tasks=[dispatcher.run],
         on_stop=[line.close],
-        projections=[parts.deliveries],
     )
     return parts, running
 
@@ -128,13 +98,3 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
 async def build(context: ServiceContext) -> Running:
     _parts, running = await start(context)
     return running
-
-
-service = ServiceSpec(
-    name="notify",
-    mount="/staff/notify",
-    build=build,
-    migrations=("cityhall.notify",),
-    order=30,
-    domains=("notify",),
-)

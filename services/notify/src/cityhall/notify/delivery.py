@@ -143,7 +143,8 @@ class Deliverer:
     async def _reply(self, job: Job, to: str) -> Event | None:
         """Reply while the token is fresh; None: push instead."""
         token = job.request.reply_token
-        assert token is not None
+        if token is None:
+            raise ValueError(f"{job.request.idempotency_key}: a reply needs the intent's reply token")
         # Set when an earlier attempt may have reached LINE without us learning the outcome.
         uncertain = job.reply_attempted
         if not uncertain:

@@ -7,24 +7,20 @@ out as a reply through notify's own outbound path (see handlers.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs
 
-from linebot.v3.messaging import (
-    Message,
-    MessageAction,
-    PostbackAction,
-    QuickReply,
-    QuickReplyItem,
-    TextMessage,
-)
+from linebot.v3.messaging import Message, MessageAction, QuickReply, TextMessage
 
+from cityhall.line import postback
+from cityhall.line.build import postback as button
+from cityhall.line.build import quick_reply
 from cityhall.line.contracts import ResidentIntent
 from cityhall.notify.events import Follow, FriendCommand, Unfollow
 
 TOWN = "ポケット市役所"
 
-HOWTO_DATA = "domain=notify&action=howto"
-SETTINGS_DATA = "domain=notify&action=settings"
+DOMAIN = "notify"
+HOWTO_DATA = postback.encode(DOMAIN, "howto")
+SETTINGS_DATA = postback.encode(DOMAIN, "settings")
 FAQ_TEXT = "よくある質問"
 
 
@@ -37,16 +33,10 @@ class Response:
 
 
 def quick_replies(*, howto: bool = True) -> QuickReply:
-    items = []
-    if howto:
-        items.append(
-            QuickReplyItem(action=PostbackAction(label="使い方", data=HOWTO_DATA, display_text="使い方"))
-        )
-    items.append(QuickReplyItem(action=MessageAction(label=FAQ_TEXT, text=FAQ_TEXT)))
-    items.append(
-        QuickReplyItem(action=PostbackAction(label="配信設定", data=SETTINGS_DATA, display_text="配信設定"))
+    guide = [button("使い方", HOWTO_DATA)] if howto else []
+    return quick_reply(
+        *guide, MessageAction(label=FAQ_TEXT, text=FAQ_TEXT), button("配信設定", SETTINGS_DATA)
     )
-    return QuickReply(items=items)
 
 
 def welcome(*, returning: bool = False) -> list[Message]:
@@ -103,11 +93,6 @@ def not_understood() -> list[Message]:
     return [TextMessage(text=text, quick_reply=quick_replies())]
 
 
-def postback_action(data: str | None) -> str | None:
-    values = parse_qs(data or "", keep_blank_values=True, max_num_fields=50).get("action", [])
-    return values[0] if len(values) == 1 else None
-
-
 def respond(intent: ResidentIntent) -> Response:
     """What notify does for an intent routed to it."""
     match intent.kind:
@@ -119,7 +104,8 @@ def respond(intent: ResidentIntent) -> Response:
             # A resident who blocked the account cannot be answered.
             return Response(Unfollow(user_id=intent.user_id, at=intent.timestamp))
         case "postback":
-            match postback_action(intent.postback_data):
+            tapped = postback.decode(intent.postback_data)
+            match tapped.action if tapped else None:
                 case "howto":
                     return Response(messages=howto(), release_dialog=True)
                 case "settings":

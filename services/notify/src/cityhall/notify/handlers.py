@@ -19,13 +19,8 @@ from cityhall.events.db import Connection
 from cityhall.events.decider import CommandHandler
 from cityhall.events.envelope import Envelope
 from cityhall.events.store import EventStore
-from cityhall.line.contracts import (
-    DialogReleased,
-    OutboundMessageRequested,
-    ResidentIntent,
-    dialog_event,
-    outbound_message,
-)
+from cityhall.line.contracts import OutboundMessageRequested
+from cityhall.line.dialog import Conversation, Turn, intent_of
 from cityhall.notify import dialog
 from cityhall.notify.dispatcher import DeliveryQueue, delivery_stream, parse_messages
 from cityhall.notify.domain import Friend, friend_decider, friend_stream
@@ -41,13 +36,17 @@ class Handlers:
         self.friends: CommandHandler[FriendCommand, Friend] = CommandHandler(
             store, friend_decider, source=SOURCE
         )
+        self.conversation: Conversation[None, FriendCommand] = Conversation(
+            domain=dialog.DOMAIN, source=SOURCE, store=store, commands=self.friends
+        )
 
     async def on_outbound(self, envelope: Envelope, conn: Connection) -> None:
         if envelope.type != OutboundMessageRequested.TYPE:
             return  # nothing else travels on line.outbound today
         try:
             request = envelope.event()
-            assert isinstance(request, OutboundMessageRequested)
+            if not isinstance(request, OutboundMessageRequested):
+                raise TypeError(f"{envelope.type} did not load as an OutboundMessageRequested")
             parse_messages(request.messages)
         except (ValidationError, ValueError) as exc:
             await self._refuse(envelope, conn, f"invalid request: {exc}")
@@ -84,32 +83,13 @@ class Handlers:
         )
 
     async def on_intent(self, envelope: Envelope, conn: Connection) -> None:
-        if envelope.type != ResidentIntent.TYPE:
+        intent = intent_of(envelope)
+        if intent is None:
             return
-        intent = envelope.event()
-        assert isinstance(intent, ResidentIntent)
         response = dialog.respond(intent)
+        turn: Turn[None, FriendCommand] = Turn(
+            intent, envelope, replies=list(response.messages), release=response.release_dialog
+        )
         if response.command is not None:
-            await self.friends.handle(
-                friend_stream(intent.user_id), response.command, caused_by=envelope, conn=conn
-            )
-        answers: list[Envelope] = []
-        if response.messages:
-            answers.append(
-                outbound_message(
-                    to=intent.user_id,
-                    messages=response.messages,
-                    source=SOURCE,
-                    idempotency_key=f"notify:{intent.kind}:{intent.webhook_event_id}",
-                    reply_to=intent,
-                    caused_by=envelope,
-                )
-            )
-        if response.release_dialog:
-            answers.append(
-                dialog_event(
-                    DialogReleased(user_id=intent.user_id, domain="notify"), source=SOURCE, caused_by=envelope
-                )
-            )
-        for answer in answers:
-            await self.store.append(answer.subject, None, [answer], conn=conn)
+            turn.command(friend_stream(intent.user_id), response.command)
+        await self.conversation.finish(conn, turn, key=f"notify:{intent.kind}:{intent.webhook_event_id}")

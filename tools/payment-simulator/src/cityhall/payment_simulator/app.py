@@ -37,8 +37,9 @@ from cityhall.events.backoff import Backoff
 from cityhall.events.db import Pool
 from cityhall.events.waiting import wake_or_timeout
 from cityhall.payment_protocol import SECRET_ENV, SIGNATURE_HEADER, shared_secret, sign
+from cityhall.payment_simulator.spec import MOUNT
 from cityhall.runtime.env import EnvSettings
-from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
+from cityhall.runtime.service import Running, ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ class PaymentSimulatorEnv(EnvSettings):
     """The secret shared with the merchant; the embedded run generates one."""
 
 
-MOUNT = "/pay"
 BRAND = "ポケットペイ"
 
 
@@ -377,13 +377,3 @@ async def start(ctx: ServiceContext) -> tuple[Provider, Running]:
 async def build(ctx: ServiceContext) -> Running:
     _provider, running = await start(ctx)
     return running
-
-
-service = ServiceSpec(
-    name="payments-sim",
-    mount=MOUNT,
-    build=build,
-    migrations=("cityhall.payment_simulator",),
-    order=60,
-    development_only=True,  # its 支払う marks a request paid with no money
-)

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cityhall.events.db import Pool
+from cityhall.runtime import registry
+from cityhall.runtime.declarations import DemoAccount
 from cityhall.web.auth import StaffUser, hash_password, password_needs_rehash, verify_password
 from cityhall.web.config import WebEnv
 from cityhall.web.sessions import table_loader
@@ -19,22 +21,10 @@ from cityhall.web.sessions import table_loader
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 
-@dataclass(frozen=True)
-class DemoAccount:
-    username: str
-    display_name: str
-    roles: tuple[str, ...]
-    password: str = ""
-
-
-DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
-    DemoAccount("cert-clerk", "証明書係 市川", ("certificates",)),
-    DemoAccount("cert-admin", "証明書係長 渋谷", ("certificates", "certificates-admin")),
-    DemoAccount("roads-clerk", "道路管理課 品川", ("roads",)),
-    DemoAccount("resv-clerk", "予約受付係 目黒", ("reservations",)),
-    DemoAccount("notify-clerk", "広報係 世田谷", ("notify",)),
-)
-"""Created at the start of the embedded run only."""
+def demo_accounts() -> tuple[DemoAccount, ...]:
+    """The staff logins the installed services declare (`ServiceSpec.demo_accounts`); created at
+    the start of the embedded run only."""
+    return registry.demo_accounts()
 
 
 class Accounts:
@@ -115,17 +105,17 @@ def demo_passwords(data_dir: Path, env: Mapping[str, str] | None = None) -> dict
     kept in `<data_dir>/demo-accounts.json` (mode 0600)."""
     fixed = WebEnv.read(env).demo_password
     if fixed:
-        return {a.username: fixed for a in DEMO_ACCOUNTS}
+        return {a.username: fixed for a in demo_accounts()}
     path = data_dir / "demo-accounts.json"
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    missing = [a.username for a in DEMO_ACCOUNTS if a.username not in stored]
+    missing = [a.username for a in demo_accounts() if a.username not in stored]
     if missing:
         for username in missing:
             stored[username] = secrets.token_urlsafe(9)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(stored, indent=2))
         path.chmod(0o600)
-    return {a.username: stored[a.username] for a in DEMO_ACCOUNTS}
+    return {a.username: stored[a.username] for a in demo_accounts()}
 
 
 async def ensure_demo_accounts(
@@ -134,7 +124,7 @@ async def ensure_demo_accounts(
     """Create (or reset) the demo accounts; returns them with their passwords."""
     passwords = demo_passwords(data_dir, env)
     demo = []
-    for account in DEMO_ACCOUNTS:
+    for account in demo_accounts():
         await accounts.save(
             account.username, account.display_name, passwords[account.username], account.roles
         )

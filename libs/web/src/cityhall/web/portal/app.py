@@ -19,7 +19,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Form, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from cityhall.runtime.service import Running, ServiceContext, ServiceSpec
+from cityhall.runtime.service import Running, ServiceContext
 from cityhall.web import install
 from cityhall.web.audit import record_view
 from cityhall.web.auth import (
@@ -194,12 +194,3 @@ async def build(context: ServiceContext) -> Running:
         banner += [f"    {a.username:<13} {a.password:<14} {a.display_name}" for a in demo]
     app = create_portal(config, accounts, dashboards=discover_dashboards())
     return Running(app=app, banner=banner)
-
-
-service = ServiceSpec(
-    name="staff-portal",
-    mount="/staff",
-    build=build,
-    migrations=("cityhall.web", "cityhall.web.portal"),
-    order=200,
-)

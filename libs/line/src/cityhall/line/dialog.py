@@ -1,0 +1,195 @@
+"""A domain's side of the conversation: its dialog sessions and the turn that answers an intent.
+
+- `SessionStore`: where each resident is in the domain's dialog, one row per resident in the
+  service's own table (columns: `user_id`, the session dataclass's fields, `updated_at`).
+- `Turn`: what one intent produced: replies, commands, the session after it, and whether the
+  resident's free text now belongs to the domain (claim) or goes back to the guide (release).
+- `Conversation.finish`: writes a turn through the service's outbox (its `EventStore`) in one
+  transaction: the commands, the session, the reply (`OutboundMessageRequested`) and the
+  `DialogClaimed` / `DialogReleased` for the gateway. If any of it fails, none of it is written.
+
+A dialog itself stays pure, `(session, intent) -> (session', commands, replies)`, and its
+handler does the I/O (downloads, checkouts, reading state) around it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from linebot.v3.messaging import Message
+
+from cityhall.events.db import Connection
+from cityhall.events.decider import CommandHandler
+from cityhall.events.envelope import Envelope
+from cityhall.events.store import EventStore
+from cityhall.line.contracts import (
+    DialogClaimed,
+    DialogReleased,
+    ResidentIntent,
+    dialog_event,
+    outbound_message,
+)
+
+IDLE = timedelta(minutes=30)
+"""How long a resident's dialog with a domain lasts without a message (the gateway's routing)."""
+MAX_REPLIES = 5
+"""Messages in one LINE reply."""
+
+S = TypeVar("S")
+C = TypeVar("C")
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$")
+
+
+def intent_of(envelope: Envelope) -> ResidentIntent | None:
+    """The resident's intent an envelope carries; None for other types on the intents topic."""
+    if envelope.type != ResidentIntent.TYPE:
+        return None
+    intent = envelope.event()
+    if not isinstance(intent, ResidentIntent):
+        raise TypeError(f"{envelope.type} did not load as a ResidentIntent")
+    return intent
+
+
+class SessionStore(Generic[S]):
+    """Dialog sessions of type `S` (a dataclass) in `table`; reads lock the row until commit.
+
+    With `idle`, a session not written for that long reads as none (the resident starts over).
+    """
+
+    def __init__(self, table: str, session: type[S], *, idle: timedelta | None = None) -> None:
+        if not _NAME.match(table):
+            raise ValueError(f"{table!r} is not a table name")
+        if not dataclasses.is_dataclass(session):
+            raise TypeError(f"{session!r} is not a dataclass")
+        columns = [f.name for f in dataclasses.fields(session)]
+        bad = [c for c in columns if not _NAME.match(c) or "." in c or c in ("user_id", "updated_at")]
+        if bad:
+            raise ValueError(f"{bad} cannot be columns of {table}")
+        self.table, self.session, self.idle, self.columns = table, session, idle, columns
+        values = ", ".join(f"${i}" for i in range(2, len(columns) + 3))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in [*columns, "updated_at"])
+        self._select = f"SELECT {', '.join(columns)}, updated_at FROM {table} WHERE user_id = $1 FOR UPDATE"
+        self._upsert = (
+            f"INSERT INTO {table} (user_id, {', '.join(columns)}, updated_at) VALUES ($1, {values}) "
+            f"ON CONFLICT (user_id) DO UPDATE SET {updates}"
+        )
+        self._delete = f"DELETE FROM {table} WHERE user_id = $1"
+
+    async def load(self, conn: Connection, user_id: str, *, now: datetime | None = None) -> S | None:
+        row = await conn.fetchrow(self._select, user_id)
+        if row is None:
+            return None
+        if self.idle is not None:
+            if now is None:
+                raise ValueError("a store with an idle timeout needs `now` to load")
+            if row["updated_at"] <= now - self.idle:
+                return None
+        return self.session(**{c: row[c] for c in self.columns})
+
+    async def save(self, conn: Connection, user_id: str, session: S | None, *, now: datetime) -> None:
+        """Write the resident's session; None ends it."""
+        if session is None:
+            await conn.execute(self._delete, user_id)
+            return
+        values = [getattr(session, c) for c in self.columns]
+        await conn.execute(self._upsert, user_id, *values, now)
+
+    async def end(self, conn: Connection, user_id: str, **where: Any) -> bool:
+        """End the resident's session if its fields equal `where`; True when there was one."""
+        unknown = set(where) - set(self.columns)
+        if unknown:
+            raise ValueError(f"{sorted(unknown)} are not fields of {self.session.__name__}")
+        conditions = "".join(f" AND {c} = ${i}" for i, c in enumerate(where, start=2))
+        deleted: str = await conn.execute(self._delete + conditions, user_id, *where.values())
+        return deleted.endswith(" 1")
+
+
+@dataclass
+class Turn(Generic[S, C]):
+    """One intent's outcome, collected while it is handled and written by `Conversation.finish`."""
+
+    intent: ResidentIntent
+    envelope: Envelope
+    session: S | None = None
+    replies: list[Message] = field(default_factory=list)
+    commands: list[tuple[str, C]] = field(default_factory=list)
+    claim: bool = False
+    """Free text, photos and locations belong to this domain from now on."""
+    release: bool = False
+    """Hand the resident back to the guide (always, when the session ends)."""
+
+    def say(self, *messages: Message) -> None:
+        self.replies.extend(messages)
+
+    def command(self, stream: str, command: C) -> None:
+        self.commands.append((stream, command))
+
+
+class Conversation(Generic[S, C]):
+    """Writes turns for `domain` through `store` (the service's outbox)."""
+
+    def __init__(
+        self,
+        *,
+        domain: str,
+        source: str,
+        store: EventStore,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sessions: SessionStore[S] | None = None,
+        commands: CommandHandler[C, Any] | None = None,
+    ) -> None:
+        self.domain = domain
+        self.source = source
+        self.store = store
+        self.clock = clock
+        self.sessions = sessions
+        self.handler = commands
+
+    async def begin(self, conn: Connection, envelope: Envelope, intent: ResidentIntent) -> Turn[S, C]:
+        """A turn for `intent`, with the resident's session (locked until the transaction ends)."""
+        session = None
+        if self.sessions is not None:
+            session = await self.sessions.load(conn, intent.user_id, now=self.clock())
+        return Turn(intent, envelope, session)
+
+    async def finish(self, conn: Connection, turn: Turn[S, C], *, key: str | None = None) -> None:
+        """Write everything `turn` produced, or nothing. `key`: the reply's idempotency key
+        (default `<domain>:<webhook event id>`)."""
+        intent, caused_by = turn.intent, turn.envelope
+        out: list[Envelope] = []
+        if turn.replies:
+            out.append(
+                outbound_message(
+                    to=intent.user_id,
+                    messages=turn.replies[:MAX_REPLIES],
+                    source=self.source,
+                    idempotency_key=key or f"{self.domain}:{intent.webhook_event_id}",
+                    reply_to=intent,
+                    caused_by=caused_by,
+                )
+            )
+        ended = self.sessions is not None and turn.session is None
+        if turn.claim and not ended:
+            out.append(self._dialog(DialogClaimed(user_id=intent.user_id, domain=self.domain), caused_by))
+        elif turn.release or ended:
+            out.append(self._dialog(DialogReleased(user_id=intent.user_id, domain=self.domain), caused_by))
+        handler = self.handler
+        if turn.commands and handler is None:
+            raise TypeError(f"the {self.domain} conversation has no command handler for its turn's commands")
+        async with conn.transaction():
+            if handler is not None:
+                for stream, command in turn.commands:
+                    await handler.handle(stream, command, caused_by=caused_by, conn=conn)
+            if self.sessions is not None:
+                await self.sessions.save(conn, intent.user_id, turn.session, now=self.clock())
+            for envelope in out:
+                await self.store.append(envelope.subject, None, [envelope], conn=conn)
+
+    def _dialog(self, event: DialogClaimed | DialogReleased, caused_by: Envelope) -> Envelope:
+        return dialog_event(event, source=self.source, caused_by=caused_by)
