@@ -5,6 +5,12 @@ handler's own writes and the consumer's next offset. A redelivered message finds
 inbox row and only moves the offset. A handler that keeps failing is retried with
 backoff and jitter; after `max_attempts` the message goes to `dlq.<consumer>` with its
 error and the partition moves on.
+
+Different keys (residents, streams) are handled concurrently, at most `concurrency` at
+once, so one slow key never stalls the others; messages of one key are handled in the
+order they were fetched. The offset written with a message is never past the lowest
+message of its partition that is still unfinished (`Positions`): a crash redelivers only
+what was unfinished or uncommitted, and the inbox drops what was done already.
 """
 
 from __future__ import annotations
@@ -31,8 +37,55 @@ CONSUMER_RETRY = Backoff(base=0.05, cap=5.0, max_attempts=5)
 """A failing handler: retried with jittered backoff, then its message is dead-lettered."""
 
 
+CONCURRENCY = 16
+"""Keys a consumer handles at once (`concurrency=1` is one message at a time)."""
+MAX_BUFFERED = 1000
+"""Fetched messages not yet finished, beyond which the consumer stops fetching."""
+
+
 def dlq_topic(consumer: str) -> str:
     return f"dlq.{consumer}"
+
+
+Partition = tuple[str, int]
+
+
+class Positions:
+    """Per partition: the offsets fetched and not yet finished, and where reading stands.
+
+    The offset to store once a message is done is the lowest other unfinished offset of its
+    partition, or past everything fetched when none is left: never past unfinished work.
+    The embedded bus's offsets have gaps (one sequence for all topics); "the next offset to
+    read" is still the lowest unfinished one, as its reader reads `offset >= next`."""
+
+    def __init__(self) -> None:
+        self._open: dict[Partition, set[int]] = {}
+        self._next: dict[Partition, int] = {}
+
+    def fetched(self, message: Message) -> bool:
+        """Track `message`; False if it is already tracked (a re-read after a rebalance)."""
+        tp = (message.topic, message.partition)
+        open_ = self._open.setdefault(tp, set())
+        if message.offset in open_:
+            return False
+        open_.add(message.offset)
+        self._next[tp] = max(self._next.get(tp, 0), message.offset + 1)
+        return True
+
+    def commit_after(self, message: Message, together: Sequence[Message] = ()) -> int:
+        """The offset to store once `message` (and `together`, of its partition) is done."""
+        tp = (message.topic, message.partition)
+        finishing = {message.offset, *(m.offset for m in together)}
+        others = self._open.get(tp, set()) - finishing
+        if others:
+            return min(others)
+        return max(self._next.get(tp, 0), max(finishing) + 1)
+
+    def done(self, message: Message) -> None:
+        self._open.get((message.topic, message.partition), set()).discard(message.offset)
+
+    def unfinished(self) -> int:
+        return sum(len(o) for o in self._open.values())
 
 
 class IdempotentConsumer:
@@ -46,10 +99,15 @@ class IdempotentConsumer:
         pool: Pool,
         retry: Backoff | None = None,
         batched: bool = False,
+        concurrency: int = CONCURRENCY,
+        max_buffered: int = MAX_BUFFERED,
     ) -> None:
         """`batched=True` handles a fetched batch in one transaction (one commit instead of one per
         message) and falls back to one message at a time when anything in it fails. Only for
-        handlers whose effects are all in the database: a failed batch runs its handlers again."""
+        handlers whose effects are all in the database: a failed batch runs its handlers again.
+        A batched consumer finishes each batch before it fetches the next."""
+        if concurrency < 1 or max_buffered < 1:
+            raise ValueError("concurrency and max_buffered must be at least 1")
         self.name = name
         self.topics = list(topics)
         self.handler = handler
@@ -57,21 +115,68 @@ class IdempotentConsumer:
         self.pool = pool
         self.retry = retry or CONSUMER_RETRY
         self.batched = batched
+        self.max_buffered = max_buffered
         self.handled = 0
+        self.positions = Positions()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_of_key: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
-        """Consume until cancelled."""
+        """Consume until cancelled (or until handling a message fails beyond its retries and
+        dead-lettering, e.g. with the database gone: then the error ends the run)."""
         subscription = self.bus.subscribe(self.name, self.topics, self.pool)
         await subscription.start()
         try:
             while True:
-                messages = await subscription.fetch(timeout=1.0)
+                while self.positions.unfinished() >= self.max_buffered:
+                    await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                    self._reap()
+                messages = [m for m in await subscription.fetch(timeout=1.0) if self.positions.fetched(m)]
+                self._reap()
                 if self.batched and len(messages) > 1 and await self._process_together(messages):
+                    for message in messages:
+                        self.positions.done(message)
                     continue
                 for message in messages:
-                    await self.process(message)
+                    self._dispatch(message)
+                if self.batched:
+                    await asyncio.gather(*self._tasks)
+                    self._reap()
         finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks.clear()
+            self._last_of_key.clear()
             await subscription.stop()
+
+    def _dispatch(self, message: Message) -> None:
+        """Handle `message` after the previous message of its key, in one of the slots."""
+        previous = self._last_of_key.get(message.key)
+        task = asyncio.create_task(self._in_turn(message, previous))
+        self._tasks.add(task)
+        self._last_of_key[message.key] = task
+
+    async def _in_turn(self, message: Message, previous: asyncio.Task[None] | None) -> None:
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+            async with self._slots:
+                await self.process(message)
+        finally:
+            self.positions.done(message)
+            if self._last_of_key.get(message.key) is asyncio.current_task():
+                del self._last_of_key[message.key]
+
+    def _reap(self) -> None:
+        """Forget finished tasks; re-raise the first failure (the run ends, as it did when one
+        message at a time was handled in the loop)."""
+        finished = {t for t in self._tasks if t.done()}
+        self._tasks -= finished
+        for task in finished:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
 
     async def process(self, message: Message) -> None:
         try:
@@ -100,9 +205,6 @@ class IdempotentConsumer:
                 raise
             except Exception as exc:
                 if self.retry.gives_up(attempt):
-                    log.error(
-                        "%s: giving up on %s after %d attempts: %s", self.name, envelope.id, attempt, exc
-                    )
                     await self._dead_letter(message, envelope, f"{type(exc).__name__}: {exc}", attempt)
                     return
                 log.warning("%s: attempt %d for %s failed: %s", self.name, attempt, envelope.id, exc)
@@ -131,11 +233,11 @@ class IdempotentConsumer:
                     fresh.discard(envelope.id)  # a duplicate within the batch has one effect too
                     with span_from(envelope.traceparent, f"process {message.topic}", SpanKind.CONSUMER):
                         await self.handler(envelope, conn)
-                last: dict[tuple[str, int], Message] = {}
+                last: dict[Partition, Message] = {}
                 for message in messages:
                     last[(message.topic, message.partition)] = message
                 for message in last.values():
-                    await self._commit_offset(conn, message)
+                    await self._commit_offset(conn, message, together=messages)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -156,7 +258,11 @@ class IdempotentConsumer:
                 await self.handler(envelope, conn)
             await self._commit_offset(conn, message)
 
-    async def _commit_offset(self, conn: Connection, message: Message) -> None:
+    async def _commit_offset(
+        self, conn: Connection, message: Message, together: Sequence[Message] = ()
+    ) -> None:
+        """Store how far this partition is done once `message` is (see `Positions`)."""
+        same = [m for m in together if (m.topic, m.partition) == (message.topic, message.partition)]
         await conn.execute(
             """INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
                ON CONFLICT (consumer, topic, partition)
@@ -164,12 +270,23 @@ class IdempotentConsumer:
             self.name,
             message.topic,
             message.partition,
-            message.offset + 1,
+            self.positions.commit_after(message, same),
         )
 
     async def _dead_letter(
         self, message: Message, envelope: Envelope | None, error: str, attempts: int
     ) -> None:
+        log.error(
+            "%s: dead-lettered %s (key %s, %s/%d@%d) after %d attempts: %s",
+            self.name,
+            envelope.id if envelope is not None else "an undecodable message",
+            message.key,
+            message.topic,
+            message.partition,
+            message.offset,
+            attempts,
+            error,
+        )
         headers = (
             *message.headers,
             ("dlq_error", error[:2000].encode()),

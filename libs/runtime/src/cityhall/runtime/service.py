@@ -23,7 +23,7 @@ from pydantic import Field
 from starlette.types import ASGIApp
 
 from cityhall.events.bus import Bus
-from cityhall.events.consumer import Handler
+from cityhall.events.consumer import CONCURRENCY, Handler
 from cityhall.events.db import Pool
 from cityhall.events.projection import Projection
 from cityhall.events.store import EventStore
@@ -176,6 +176,8 @@ class Consumer:
     handler: Handler
     batched: bool = False
     """See `IdempotentConsumer`: only for handlers whose effects are all in the database."""
+    concurrency: int = CONCURRENCY
+    """Keys (residents, streams) handled at once; one key's messages stay in order."""
 
 
 @dataclass

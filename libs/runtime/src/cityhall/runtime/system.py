@@ -104,7 +104,13 @@ class System:
             pool = context.require_pool()
             started.consumers = {
                 c.group: IdempotentConsumer(
-                    c.group, c.topics, c.handler, bus=self.bus, pool=pool, batched=c.batched
+                    c.group,
+                    c.topics,
+                    c.handler,
+                    bus=self.bus,
+                    pool=pool,
+                    batched=c.batched,
+                    concurrency=c.concurrency,
                 )
                 for c in running.consumers
             }

@@ -1,0 +1,173 @@
+"""Keys in parallel, order per key, and offsets that never pass unfinished work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from cityhall.events.bus import Message, Record
+from cityhall.events.consumer import IdempotentConsumer, Positions
+from cityhall.events.db import Connection, Pool
+from cityhall.events.embedded_bus import EmbeddedBus
+from cityhall.events.envelope import Envelope
+from cityhall.events.testing import wait_for
+from cityhall.events.testing.samples import CounterIncremented
+
+TOPIC = "events.lanes"
+
+
+def message(offset: int, partition: int = 0) -> Message:
+    return Message(topic=TOPIC, partition=partition, offset=offset, key="k", value=b"", headers=())
+
+
+def test_the_offset_to_store_stops_at_the_lowest_unfinished_message() -> None:
+    positions = Positions()
+    for offset in (3, 5, 9):
+        assert positions.fetched(message(offset))
+    assert not positions.fetched(message(5)), "a re-read of a tracked message is not tracked twice"
+    positions.fetched(message(4, partition=1))
+
+    assert positions.commit_after(message(9)) == 3  # 3 and 5 are unfinished
+    positions.done(message(9))
+    assert positions.commit_after(message(3)) == 5
+    positions.done(message(3))
+    assert positions.commit_after(message(5)) == 10  # nothing left: past all that was read
+    assert positions.commit_after(message(4, partition=1)) == 5  # partitions are apart
+    assert positions.unfinished() == 2
+
+
+@pytest.fixture
+async def bus(fresh_database: str) -> AsyncIterator[EmbeddedBus]:
+    bus = EmbeddedBus(fresh_database, poll_interval=0.2)
+    await bus.start()
+    yield bus
+    await bus.stop()
+
+
+@pytest.fixture
+async def effects(pool: Pool) -> Pool:
+    await pool.execute("CREATE TABLE effects (n serial, key text, seq int)")
+    return pool
+
+
+def record(key: str, seq: int) -> Record:
+    env = Envelope.wrap(CounterIncremented(by=seq), source="/services/test", subject=key)
+    return Record.of(TOPIC, key, env)
+
+
+async def effects_of(pool: Pool, key: str) -> list[int]:
+    rows = await pool.fetch("SELECT seq FROM effects WHERE key = $1 ORDER BY n", key)
+    return [r["seq"] for r in rows]
+
+
+async def stored_offset(pool: Pool, consumer: str) -> int:
+    offset = await pool.fetchval(
+        "SELECT next_offset FROM consumer_offsets WHERE consumer = $1 AND topic = $2", consumer, TOPIC
+    )
+    return int(offset or 0)
+
+
+async def offset_of(bus: EmbeddedBus, key: str) -> int:
+    """Where `key`'s first message lies in the embedded log."""
+    offset: int = await bus.pool.fetchval('SELECT min("offset") FROM messages WHERE key = $1', key)
+    return offset
+
+
+async def record_effect(env: Envelope, conn: Connection) -> None:
+    await conn.execute("INSERT INTO effects (key, seq) VALUES ($1, $2)", env.subject, env.data["by"])
+
+
+async def test_a_stalled_key_stalls_neither_other_keys_nor_the_offset_past_it(
+    bus: EmbeddedBus, effects: Pool
+) -> None:
+    stalled, release = asyncio.Event(), asyncio.Event()
+
+    async def stall_the_slow_one(env: Envelope, conn: Connection) -> None:
+        await record_effect(env, conn)
+        if env.subject == "slow" and env.data["by"] == 0:
+            stalled.set()
+            await release.wait()  # inside its transaction, as a network call would be
+
+    await bus.publish([record("slow", 0), record("slow", 1)])
+    await bus.publish([record(f"fast-{i}", i) for i in range(10)])
+    consumer = IdempotentConsumer(
+        "c-lanes", [TOPIC], stall_the_slow_one, bus=bus, pool=effects, concurrency=4
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        await wait_for(stalled.is_set, timeout=30)
+
+        async def others_done() -> bool:
+            n: int = await effects.fetchval("SELECT count(*) FROM effects WHERE key LIKE 'fast-%'")
+            return n == 10
+
+        await wait_for(others_done, timeout=30, message="other keys waited for the stalled one")
+        first_slow = await offset_of(bus, "slow")
+        assert await stored_offset(effects, "c-lanes") <= first_slow
+        assert await effects_of(effects, "slow") == []  # its second message waits behind the first
+
+        release.set()
+        await wait_for(lambda: consumer.handled == 12, timeout=30)
+        assert await effects_of(effects, "slow") == [0, 1]
+        assert await stored_offset(effects, "c-lanes") > first_slow
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_crash_redelivers_only_the_unfinished_and_each_has_one_effect(
+    bus: EmbeddedBus, effects: Pool
+) -> None:
+    stalled = asyncio.Event()
+
+    async def hang_on_slow(env: Envelope, conn: Connection) -> None:
+        await record_effect(env, conn)
+        if env.subject == "slow":
+            stalled.set()
+            await asyncio.Event().wait()  # hangs until the process "dies"
+
+    await bus.publish(
+        [record("fast-a", 0), record("slow", 0)] + [record(f"fast-{i}", i) for i in range(1, 6)]
+    )
+    first = IdempotentConsumer("c-crash-lanes", [TOPIC], hang_on_slow, bus=bus, pool=effects, concurrency=4)
+    task = asyncio.create_task(first.run())
+
+    async def fast_done() -> bool:
+        n: int = await effects.fetchval("SELECT count(*) FROM effects WHERE key LIKE 'fast-%'")
+        return n == 6
+
+    await wait_for(stalled.is_set, timeout=30)
+    await wait_for(fast_done, timeout=30)
+    task.cancel()  # dies with the slow message's transaction open
+    await asyncio.gather(task, return_exceptions=True)
+    assert await effects_of(effects, "slow") == []
+    assert await stored_offset(effects, "c-crash-lanes") == await offset_of(bus, "slow")
+
+    redone: list[str] = []
+
+    async def recording(env: Envelope, conn: Connection) -> None:
+        redone.append(str(env.subject))
+        await record_effect(env, conn)
+
+    second = IdempotentConsumer("c-crash-lanes", [TOPIC], recording, bus=bus, pool=effects, concurrency=4)
+    task = asyncio.create_task(second.run())
+    try:
+        # Redelivered: the slow message and what came after it (stored offset stops at it);
+        # fast-a, before it, is not; the ones after it were done, and the inbox drops them.
+        await wait_for(lambda: second.handled == 6, timeout=30)
+        assert redone == ["slow"]
+        assert await effects_of(effects, "slow") == [0]
+        n: int = await effects.fetchval("SELECT count(*) FROM effects")
+        assert n == 7
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def test_a_consumer_needs_a_slot() -> None:
+    with pytest.raises(ValueError):
+        IdempotentConsumer(
+            "c", [TOPIC], record_effect, bus=EmbeddedBus("postgresql://x"), pool=None, concurrency=0
+        )  # type: ignore[arg-type]
