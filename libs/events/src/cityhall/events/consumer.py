@@ -32,6 +32,14 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Envelope, Connection], Awaitable[None]]
 """Handles one message inside the consumer's transaction; its writes go through `conn`."""
 
+Prepare = Callable[[Envelope, Pool], Awaitable[None]]
+"""Runs before a message's transaction, holding none: where a handler makes its network calls
+(a download, a checkout), so that no transaction stays open while a remote end is slow. Not
+run for a message already handled; run again when the transaction fails and is retried."""
+
+DeadLetter = Callable[[Envelope, Connection], Awaitable[None]]
+"""Runs in the transaction that dead-letters a message: e.g. tell the resident it failed."""
+
 
 CONSUMER_RETRY = Backoff(base=0.05, cap=5.0, max_attempts=5)
 """A failing handler: retried with jittered backoff, then its message is dead-lettered."""
@@ -101,6 +109,8 @@ class IdempotentConsumer:
         batched: bool = False,
         concurrency: int = CONCURRENCY,
         max_buffered: int = MAX_BUFFERED,
+        prepare: Prepare | None = None,
+        on_dead_letter: DeadLetter | None = None,
     ) -> None:
         """`batched=True` handles a fetched batch in one transaction (one commit instead of one per
         message) and falls back to one message at a time when anything in it fails. Only for
@@ -115,6 +125,7 @@ class IdempotentConsumer:
         self.pool = pool
         self.retry = retry or CONSUMER_RETRY
         self.batched = batched
+        self.prepare, self.on_dead_letter = prepare, on_dead_letter
         self.max_buffered = max_buffered
         self.handled = 0
         self.positions = Positions()
@@ -247,6 +258,12 @@ class IdempotentConsumer:
         return True
 
     async def _handle_once(self, message: Message, envelope: Envelope) -> None:
+        if self.prepare is not None:
+            seen = await self.pool.fetchval(
+                "SELECT true FROM inbox WHERE consumer = $1 AND event_id = $2", self.name, envelope.id
+            )
+            if not seen:
+                await self.prepare(envelope, self.pool)
         async with self.pool.acquire() as conn, conn.transaction():
             first_time = await conn.fetchval(
                 """INSERT INTO inbox (consumer, event_id) VALUES ($1, $2)
@@ -299,9 +316,12 @@ class IdempotentConsumer:
         await self.bus.publish([record])
         async with self.pool.acquire() as conn, conn.transaction():
             if envelope is not None:
-                await conn.execute(
-                    "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                first_time = await conn.fetchval(
+                    """INSERT INTO inbox (consumer, event_id) VALUES ($1, $2)
+                       ON CONFLICT DO NOTHING RETURNING true""",
                     self.name,
                     envelope.id,
                 )
+                if first_time and self.on_dead_letter is not None:
+                    await self.on_dead_letter(envelope, conn)
             await self._commit_offset(conn, message)

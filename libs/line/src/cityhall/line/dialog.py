@@ -27,6 +27,7 @@ from cityhall.events.db import Connection
 from cityhall.events.decider import CommandHandler
 from cityhall.events.envelope import Envelope
 from cityhall.events.store import EventStore
+from cityhall.line import build
 from cityhall.line.contracts import (
     DialogClaimed,
     DialogReleased,
@@ -37,6 +38,8 @@ from cityhall.line.contracts import (
 
 IDLE = timedelta(minutes=30)
 """How long a resident's dialog with a domain lasts without a message (the gateway's routing)."""
+COULD_NOT_HANDLE = "申し訳ありません。ただいま処理できませんでした。しばらくしてからもう一度お試しください。"
+"""What a resident is told when their message could not be handled at all (dead-lettered)."""
 MAX_REPLIES = 5
 """Messages in one LINE reply."""
 
@@ -190,6 +193,22 @@ class Conversation(Generic[S, C]):
                 await self.sessions.save(conn, intent.user_id, turn.session, now=self.clock())
             for envelope in out:
                 await self.store.append(envelope.subject, None, [envelope], conn=conn)
+
+    async def could_not_handle(self, envelope: Envelope, conn: Connection) -> None:
+        """A consumer's `on_dead_letter`: the resident whose intent failed for good is told so
+        in plain words instead of being left in silence."""
+        intent = intent_of(envelope)
+        if intent is None or intent.kind in ("follow", "unfollow"):
+            return
+        sorry = outbound_message(
+            to=intent.user_id,
+            messages=[build.text(COULD_NOT_HANDLE)],
+            source=self.source,
+            idempotency_key=f"{self.domain}:failed:{intent.webhook_event_id}",
+            reply_to=intent,
+            caused_by=envelope,
+        )
+        await self.store.append(sorry.subject, None, [sorry], conn=conn)
 
     def _dialog(self, event: DialogClaimed | DialogReleased, caused_by: Envelope) -> Envelope:
         return dialog_event(event, source=self.source, caused_by=caused_by)

@@ -23,7 +23,7 @@ from pydantic import Field
 from starlette.types import ASGIApp
 
 from cityhall.events.bus import Bus
-from cityhall.events.consumer import CONCURRENCY, Handler
+from cityhall.events.consumer import CONCURRENCY, DeadLetter, Handler, Prepare
 from cityhall.events.db import Pool
 from cityhall.events.projection import Projection
 from cityhall.events.store import EventStore
@@ -178,6 +178,10 @@ class Consumer:
     """See `IdempotentConsumer`: only for handlers whose effects are all in the database."""
     concurrency: int = CONCURRENCY
     """Keys (residents, streams) handled at once; one key's messages stay in order."""
+    prepare: Prepare | None = None
+    """Network calls for a message, made before its transaction (see `IdempotentConsumer`)."""
+    on_dead_letter: DeadLetter | None = None
+    """Tells whoever waits on a message that it could not be handled."""
 
 
 @dataclass

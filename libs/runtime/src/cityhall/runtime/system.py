@@ -111,6 +111,8 @@ class System:
                     pool=pool,
                     batched=c.batched,
                     concurrency=c.concurrency,
+                    prepare=c.prepare,
+                    on_dead_letter=c.on_dead_letter,
                 )
                 for c in running.consumers
             }

@@ -189,7 +189,13 @@ async def start(
     running = Running(
         app=app,
         consumers=[
-            Consumer("certificates-intents", (intents_topic("certificates"),), dialog.on_intent),
+            Consumer(
+                "certificates-intents",
+                (intents_topic("certificates"),),
+                dialog.on_intent,
+                prepare=dialog.prepare,
+                on_dead_letter=dialog.conversation.could_not_handle,
+            ),
             Consumer("certificates-notices", ("events.certificates",), notices.on_event, batched=True),
         ],
         projections=[projection() for projection in PROJECTIONS],

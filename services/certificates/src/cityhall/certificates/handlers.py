@@ -1,9 +1,11 @@
 """The service's I/O around its pure parts: what it consumes and what the provider tells it.
 
 - `Intents` (consumer of `intents.certificates`): runs the dialog (dialog.py) for each
-  resident intent: loads the resident's session, fetches what the dialog asks for (requests'
-  states, decrypted and encrypted fields, the photo from LINE, a checkout from the provider),
-  then writes the turn (commands, session, reply, dialog claim or release) in one transaction.
+  resident intent. Before the consumer's transaction (`prepare`) it fetches from the network
+  what the dialog will ask for (the photo from LINE, a checkout from the provider), so that no
+  transaction waits on a slow remote end; then, in the transaction, it loads the resident's
+  session, fetches what else the dialog asks for (requests' states, decrypted and encrypted
+  fields) and writes the turn (commands, session, reply, dialog claim or release).
 - `Notices` (consumer of `events.certificates`): tells the resident about what happened to
   their request when it did not come from their own tap: 受付 after payment, 本人確認完了,
   発行, 発送, 差し戻し with the refund, payment failed or expired, refund done.
@@ -14,7 +16,9 @@ What clerks decide is the `Desk` (desk.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,8 +59,8 @@ from cityhall.certificates.events import (
     RefundRequested,
     request_stream,
 )
-from cityhall.certificates.payments import ForgedCallback, PaymentProvider, ProviderError
-from cityhall.certificates.photos import Downloader, PhotoRefused, PhotoStore
+from cityhall.certificates.payments import Checkout, ForgedCallback, PaymentProvider, ProviderError
+from cityhall.certificates.photos import Downloader, Photo, PhotoRefused, PhotoStore, sniff
 from cityhall.certificates.projections import resident_request_ids
 from cityhall.certificates.resident import ResidentLinks
 from cityhall.events.db import Connection, Pool
@@ -80,6 +84,16 @@ SESSIONS = SessionStore("dialog_sessions", Session)
 """Where each resident is in the request dialog (drafts expire through housekeeping)."""
 MAX_FETCHES = 100
 """Facts one intent may need (the 申請状況 of ten requests needs eleven)."""
+NETWORK_TIMEOUT = 20.0
+"""Seconds a download from LINE or a checkout at the provider may take before it counts as failed."""
+
+Fetched = bytes | PhotoRefused | Checkout | ProviderError
+"""What `Intents.prepare` brought from the network: a photo's bytes or a checkout, or why not."""
+
+
+class NotPrepared(Exception):
+    """The turn needs a network fact its preparation did not fetch (the resident's session
+    changed in between): the consumer retries the message, preparing it again."""
 
 
 class Intents:
@@ -98,21 +112,76 @@ class Intents:
         links: ResidentLinks,
         clock: Callable[[], datetime],
         settings: DialogSettings | None = None,
+        network_timeout: float = NETWORK_TIMEOUT,
     ) -> None:
         self.dialog = Dialog(catalogue=catalogue, links=links, settings=settings)
+        self.network_timeout = network_timeout
+        self._prepared: dict[uuid.UUID, dict[Need, Fetched]] = {}
         self.store, self.requests, self.personal = store, requests, personal
         self.photos, self.content, self.provider, self.clock = photos, content, provider, clock
         self.conversation: Conversation[Session, Command] = Conversation(
             domain=DOMAIN, source=SOURCE, store=store, clock=clock, sessions=SESSIONS, commands=requests
         )
 
+    async def prepare(self, envelope: Envelope, pool: Pool) -> None:
+        """Outside any transaction: run the dialog as far as it goes without writing and fetch
+        what it asks of LINE or the provider, for `on_intent` to record."""
+        intent = self._intent(envelope)
+        if intent is None:
+            return
+        async with pool.acquire() as conn:
+            session = await SESSIONS.load(conn, intent.user_id, now=self.clock())
+        facts = Facts(now=self.clock())
+        fetched: dict[Need, Fetched] = {}
+        for _ in range(MAX_FETCHES):
+            try:
+                self.dialog.decide(session, intent, envelope, facts)
+                break
+            except Missing as missing:
+                need = missing.need
+                if isinstance(need, StorePhoto | OpenCheckout):
+                    fetched[need] = await self._from_network(need)
+                    facts.known[need] = _as_recorded(need, fetched[need])
+                else:
+                    async with pool.acquire() as conn:
+                        facts.known[need] = await self._fetch(need, intent, conn, {})
+        if fetched:
+            self._prepared[envelope.id] = fetched
+
+    async def _from_network(self, need: StorePhoto | OpenCheckout) -> Fetched:
+        try:
+            async with asyncio.timeout(self.network_timeout):
+                if isinstance(need, StorePhoto):
+                    return await self.content.download(need.message_id)
+                return await self.provider.create_checkout(
+                    need.request_id, need.amount, need.return_url, attempt=need.attempt
+                )
+        except PhotoRefused as refused:
+            return refused
+        except ProviderError as failed:
+            return failed
+        except TimeoutError:
+            log.warning("%s timed out after %.0f s", type(need).__name__, self.network_timeout)
+            if isinstance(need, StorePhoto):
+                return PhotoRefused("unavailable")  # the resident is asked to send it again
+            return ProviderError("the payment provider did not answer in time")
+
+    @staticmethod
+    def _intent(envelope: Envelope) -> ResidentIntent | None:
+        """The intent the dialog answers; None for what it leaves alone."""
+        intent = intent_of(envelope)
+        if intent is None or intent.kind in ("follow", "unfollow"):
+            return None  # notify keeps the friend registry; a blocked resident's draft simply expires
+        return intent
+
     async def on_intent(self, envelope: Envelope, conn: Connection) -> None:
         if envelope.type == DialogLeft.TYPE:
             await self._left(envelope, conn)
             return
-        intent = intent_of(envelope)
-        if intent is None or intent.kind in ("follow", "unfollow"):
-            return  # notify keeps the friend registry; a blocked resident's draft simply expires
+        prepared = self._prepared.pop(envelope.id, {})
+        intent = self._intent(envelope)
+        if intent is None:
+            return
         session = (await self.conversation.begin(conn, envelope, intent)).session
         facts = Facts(now=self.clock())
         for _ in range(MAX_FETCHES):
@@ -120,7 +189,7 @@ class Intents:
                 turn = self.dialog.decide(session, intent, envelope, facts)
                 break
             except Missing as missing:
-                facts.known[missing.need] = await self._fetch(missing.need, intent, conn)
+                facts.known[missing.need] = await self._fetch(missing.need, intent, conn, prepared)
         else:
             raise RuntimeError(f"intent {envelope.id} needed more than {MAX_FETCHES} facts")
         try:
@@ -135,7 +204,9 @@ class Intents:
         for photo_id in turn.discarded_photos:
             await self.photos.delete(conn, photo_id)
 
-    async def _fetch(self, need: Need, intent: ResidentIntent, conn: Connection) -> object:
+    async def _fetch(
+        self, need: Need, intent: ResidentIntent, conn: Connection, prepared: dict[Need, Fetched]
+    ) -> object:
         match need:
             case LoadRequest(request_id=request_id):
                 state, _version = await self.requests.load(request_stream(request_id), conn=conn)
@@ -146,9 +217,13 @@ class Intents:
                 return await self.personal.decrypt(token, conn=conn)
             case Encrypt(value=value):
                 return await self.personal.encrypt(intent.user_id, value, conn=conn)
+            case StorePhoto() | OpenCheckout() if need not in prepared:
+                raise NotPrepared(f"{need} was not fetched before the transaction")
             case StorePhoto():
+                data = prepared[need]
+                if not isinstance(data, bytes):
+                    return data
                 try:
-                    data = await self.content.download(need.message_id)
                     return await self.photos.put(
                         conn,
                         user_id=intent.user_id,
@@ -159,12 +234,7 @@ class Intents:
                 except PhotoRefused as refused:
                     return refused
             case OpenCheckout():
-                try:
-                    return await self.provider.create_checkout(
-                        need.request_id, need.amount, need.return_url, attempt=need.attempt
-                    )
-                except ProviderError as failed:
-                    return failed
+                return prepared[need]
 
     async def _left(self, envelope: Envelope, conn: Connection) -> None:
         """The resident tapped another domain's tile mid-request: the draft stays, say how to go on."""
@@ -182,6 +252,16 @@ class Intents:
             caused_by=envelope,
         )
         await self.store.append(notice.subject, None, [notice], conn=conn)
+
+
+def _as_recorded(need: StorePhoto | OpenCheckout, fetched: Fetched) -> object:
+    """What `on_intent` will know once it has recorded `fetched` (a photo is checked, not stored)."""
+    if isinstance(need, StorePhoto) and isinstance(fetched, bytes):
+        try:
+            return Photo(need.photo_id, sniff(fetched), len(fetched))
+        except PhotoRefused as refused:
+            return refused
+    return fetched
 
 
 class Notices:

@@ -246,7 +246,7 @@ def photo_refused(reason: str) -> TextMessage:
     text = {
         "not_an_image": "送られたファイルは写真として読み取れませんでした。JPEG または PNG 形式の写真を送ってください。",
         "too_large": "写真のサイズが大きすぎます（10MB まで）。サイズを小さくして、もう一度送ってください。",
-        "unavailable": "写真を受け取れませんでした。お手数ですが、もう一度送ってください。",
+        "unavailable": "写真を受け取れませんでした。もう一度お送りください。",
     }[reason]
     return build.text(text)
 

@@ -85,7 +85,13 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
         app=create_api(pool, dispatcher, StaffAuth(options.web or WebConfig.from_context(context))),
         consumers=[
             Consumer(OUTBOUND_CONSUMER, (OUTBOUND_TOPIC,), handlers.on_outbound, batched=True),
-            Consumer("notify-intents", (intents_topic("notify"),), handlers.on_intent, batched=True),
+            Consumer(
+                "notify-intents",
+                (intents_topic("notify"),),
+                handlers.on_intent,
+                batched=True,
+                on_dead_letter=handlers.conversation.could_not_handle,
+            ),
         ],
         projections=[DeliveriesProjection()],
         relay="relay",  # the name notify's relay has always had: its checkpoint
