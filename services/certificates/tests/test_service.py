@@ -46,6 +46,13 @@ async def draft(
     harness: Harness, resident: Resident, *, copies: str = "2通"
 ) -> tuple[uuid.UUID, dict[str, Any]]:
     """Menu → 住民票の写し → options → copies → purpose → details → ID → photo: the summary."""
+    request_id = await up_to_the_photo(resident, copies=copies)
+    summary = await resident.send_photo(licence_photo(), expect="申請内容の確認")
+    return request_id, summary
+
+
+async def up_to_the_photo(resident: Resident, *, copies: str = "2通") -> uuid.UUID:
+    """A draft up to 「表面を撮影」: its request id."""
     carousel = await resident.tap(MENU, expect="申請できる証明書の一覧")
     assert "住民票記載事項証明書" in content(carousel) and "課税・非課税証明書" in content(carousel)
     start = find_postback(carousel, "申請する")  # the first bubble is 住民票の写し
@@ -62,8 +69,7 @@ async def draft(
     await resident.say(STREET, expect="電話番号")
     document = await resident.say(PHONE, expect="本人確認書類の種類")
     await resident.tap(find_postback(document, "運転免許証"), expect="表面を撮影")
-    summary = await resident.send_photo(licence_photo(), expect="申請内容の確認")
-    return request_id, summary
+    return request_id
 
 
 async def checkout_of(message: dict[str, Any]) -> str:
@@ -715,3 +721,39 @@ async def test_an_answer_to_a_request_that_closed_meanwhile_is_told_not_failed(h
     )
     dead = await harness.bus.pool.fetchval("SELECT count(*) FROM messages WHERE topic LIKE 'dlq.%'")
     assert dead == 0
+
+
+class StalledContent:
+    """LINE's content API not answering: every download hangs until the test lets it time out."""
+
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.time_out = asyncio.Event()
+
+    async def download(self, message_id: str) -> bytes:
+        self.waiting += 1
+        await self.time_out.wait()
+        raise TimeoutError(f"content of {message_id}")
+
+
+async def test_a_stalled_photo_download_stalls_no_one_else_and_its_sender_is_told(harness: Harness) -> None:
+    stalled = harness.resident()
+    await up_to_the_photo(stalled)
+    content_api = StalledContent()
+    harness.cert.dialog.content = content_api
+    stored = await harness.line.post(
+        "/_inspect/content", content=licence_photo(), headers={"content-type": "image/jpeg"}
+    )
+    mark = await stalled.send("image", message_id=stored.json()["messageId"])
+    await wait_for(lambda: content_api.waiting == 1, timeout=20)
+
+    # Other residents are answered, turn after turn, while the download hangs.
+    others = [harness.resident() for _ in range(2)]
+    await asyncio.gather(*(up_to_the_photo(other) for other in others))
+    assert content_api.waiting == 1 and not content_api.time_out.is_set()
+    assert len(await stalled.messages()) == mark, (
+        "the stalled resident was answered before the download ended"
+    )
+
+    content_api.time_out.set()
+    await stalled.expect("写真を受け取れませんでした。もう一度お送りください。", since=mark)
