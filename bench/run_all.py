@@ -8,6 +8,7 @@ from pathlib import Path
 
 BENCHES = [
     "bench.bench_backbone",
+    "bench.bench_consumer",
     "bench.bench_round_trips",
     "bench.bench_asgi_floor",
     "bench.bench_webhook",
