@@ -36,10 +36,9 @@ def no_network_in_transactions() -> Iterator[list[str]]:
     enter, leave = Transaction.__aenter__, Transaction.__aexit__
     send, request = httpx.AsyncClient.send, aiohttp.ClientSession._request
 
-    async def entered(self: Transaction) -> Any:
-        result = await enter(self)
+    async def entered(self: Transaction) -> None:
+        await enter(self)
         _open_transactions.set(_open_transactions.get() + 1)
-        return result
 
     async def left(self: Transaction, *exc: object) -> Any:
         _open_transactions.set(max(0, _open_transactions.get() - 1))
