@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from cityhall.events.backoff import Backoff
 from cityhall.events.bus import Message, Record
 from cityhall.events.consumer import IdempotentConsumer, Positions
 from cityhall.events.db import Connection, Pool
@@ -171,3 +172,42 @@ def test_a_consumer_needs_a_slot() -> None:
         IdempotentConsumer(
             "c", [TOPIC], record_effect, bus=EmbeddedBus("postgresql://x"), pool=None, concurrency=0
         )  # type: ignore[arg-type]
+
+
+async def test_a_dead_lettered_message_is_logged_and_handed_to_on_dead_letter_once(
+    bus: EmbeddedBus, effects: Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    told: list[str] = []
+
+    async def refuse(env: Envelope, conn: Connection) -> None:
+        raise RuntimeError("cannot handle this")
+
+    async def tell(env: Envelope, conn: Connection) -> None:
+        told.append(str(env.subject))
+        await record_effect(env, conn)  # in the dead-lettering transaction
+
+    await bus.publish([record("resident-9", 1)])
+    consumer = IdempotentConsumer(
+        "c-dead",
+        [TOPIC],
+        refuse,
+        bus=bus,
+        pool=effects,
+        retry=Backoff(base=0.01, cap=0.05, max_attempts=2),
+        on_dead_letter=tell,
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        await wait_for(lambda: told, timeout=30)
+        await wait_for(lambda: effects_of(effects, "resident-9"), timeout=30)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert told == ["resident-9"]
+    logged = [r.getMessage() for r in caplog.records if "dead-lettered" in r.getMessage()]
+    assert len(logged) == 1
+    assert (
+        "c-dead" in logged[0]
+        and "key resident-9" in logged[0]
+        and "RuntimeError: cannot handle this" in logged[0]
+    )

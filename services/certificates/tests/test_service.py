@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 
 from cityhall.certificates.domain import Request
 from cityhall.certificates.events import (
@@ -757,3 +758,17 @@ async def test_a_stalled_photo_download_stalls_no_one_else_and_its_sender_is_tol
 
     content_api.time_out.set()
     await stalled.expect("写真を受け取れませんでした。もう一度お送りください。", since=mark)
+
+
+async def test_an_intent_that_fails_for_good_is_answered_with_an_apology(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a defect in the dialog")
+
+    monkeypatch.setattr(harness.cert.dialog.dialog, "decide", broken)
+    resident = harness.resident()
+    mark = await resident.send("postback", postback_data=MENU)
+    await resident.expect(
+        "申し訳ありません。ただいま処理できませんでした。しばらくしてからもう一度お試しください。", since=mark
+    )
