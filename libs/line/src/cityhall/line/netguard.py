@@ -34,7 +34,7 @@ def no_network_in_transactions() -> Iterator[list[str]]:
     fails when it ends if any was."""
     violations: list[str] = []
     enter, leave = Transaction.__aenter__, Transaction.__aexit__
-    send, request = httpx.AsyncClient.send, aiohttp.ClientSession._request
+    send, aiohttp_request = httpx.AsyncClient.send, aiohttp.ClientSession._request
 
     async def entered(self: Transaction) -> None:
         await enter(self)
@@ -50,15 +50,15 @@ def no_network_in_transactions() -> Iterator[list[str]]:
             violations.append(f"{what} inside a database transaction:\n{where}")
             raise NetworkInTransaction(f"{what} inside a database transaction")
 
-    async def checked_send(self: httpx.AsyncClient, req: httpx.Request, *args: Any, **kwargs: Any) -> Any:
-        check(f"HTTP {req.method} {req.url}")
-        return await send(self, req, *args, **kwargs)
+    async def checked_send(self: httpx.AsyncClient, request: httpx.Request, *args: Any, **kwargs: Any) -> Any:
+        check(f"HTTP {request.method} {request.url}")
+        return await send(self, request, *args, **kwargs)
 
     async def checked_request(
         self: aiohttp.ClientSession, method: str, url: Any, *args: Any, **kwargs: Any
     ) -> Any:
         check(f"HTTP {method} {url}")
-        return await request(self, method, url, *args, **kwargs)
+        return await aiohttp_request(self, method, url, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Transaction, "__aenter__", entered)
