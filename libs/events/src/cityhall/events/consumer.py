@@ -170,13 +170,17 @@ class IdempotentConsumer:
         self._last_of_key[message.key] = task
 
     async def _in_turn(self, message: Message, previous: asyncio.Task[None] | None) -> None:
+        """A message that failed (or follows one of its key that failed) stays unfinished, so
+        no offset passes it; the failure ends the run (`_reap`)."""
         try:
             if previous is not None:
                 await asyncio.wait([previous])
+                if previous.cancelled() or previous.exception() is not None:
+                    return
             async with self._slots:
                 await self.process(message)
-        finally:
             self.positions.done(message)
+        finally:
             if self._last_of_key.get(message.key) is asyncio.current_task():
                 del self._last_of_key[message.key]
 
