@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +32,7 @@ from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.envelope import Envelope, Event
 from cityhall.events.store import EventStore
 from cityhall.events.testing import wait_for
-from cityhall.line.netguard import no_network_in_transactions
+from cityhall.line.netguard import network_outside_transactions  # noqa: F401 (autouse)
 from cityhall.line.testing import (
     Intents,
     Resident,
@@ -154,13 +154,6 @@ class Harness:
         for runner in self.composed.service("certificates").projections.values():
             await runner.catch_up()
         await self.cert.housekeeping.sweep()
-
-
-@pytest.fixture(autouse=True)
-def _no_network_in_transactions() -> Iterator[None]:
-    """Every certificates test fails if any service awaits an HTTP call inside a transaction."""
-    with no_network_in_transactions():
-        yield
 
 
 @pytest.fixture

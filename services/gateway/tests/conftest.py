@@ -22,6 +22,7 @@ from cityhall.gateway.app import build
 from cityhall.gateway.declared import DOMAINS
 from cityhall.gateway.spec import service
 from cityhall.gateway.testing import WebhookSchemas, signed
+from cityhall.line.netguard import network_outside_transactions  # noqa: F401 (autouse)
 from cityhall.runtime.service import Settings
 from cityhall.runtime.system import System
 from cityhall.runtime.testing import compose

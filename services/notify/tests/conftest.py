@@ -26,6 +26,7 @@ from cityhall.events.store import EventStore
 from cityhall.events.testing import wait_for
 from cityhall.line import testing
 from cityhall.line.contracts import ResidentIntent, outbound_message
+from cityhall.line.netguard import network_outside_transactions  # noqa: F401 (autouse)
 from cityhall.line_emulator.settings import EmulatorSettings
 from cityhall.line_emulator.testing import EmulatorServer
 from cityhall.notify.app import OUTBOUND_CONSUMER, Notify, Options, start

@@ -67,3 +67,11 @@ def no_network_in_transactions() -> Iterator[list[str]]:
         patch.setattr(aiohttp.ClientSession, "_request", checked_request)
         yield violations
     assert not violations, "\n".join(violations)
+
+
+@pytest.fixture(autouse=True)
+def network_outside_transactions() -> Iterator[None]:
+    """Imported into a test suite's conftest: each of its tests fails on an HTTP call awaited
+    inside a database transaction."""
+    with no_network_in_transactions():
+        yield
