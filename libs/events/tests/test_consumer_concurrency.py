@@ -211,3 +211,38 @@ async def test_a_dead_lettered_message_is_logged_and_handed_to_on_dead_letter_on
         and "key resident-9" in logged[0]
         and "RuntimeError: cannot handle this" in logged[0]
     )
+
+
+async def test_a_message_that_fails_beyond_dead_lettering_ends_the_run_unfinished(
+    bus: EmbeddedBus, effects: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failed = asyncio.Event()
+
+    async def refuse_bad(env: Envelope, conn: Connection) -> None:
+        if env.subject == "bad" and env.data["by"] == 0:
+            raise RuntimeError("cannot handle this")
+        if env.subject != "bad":
+            await failed.wait()  # other keys finish after the failure, before the run ends
+        await record_effect(env, conn)
+
+    async def bus_gone(*_args: object, **_kwargs: object) -> None:
+        failed.set()
+        raise ConnectionError("the bus is gone")
+
+    await bus.publish([record("bad", 0), record("bad", 1)] + [record(f"fast-{i}", i) for i in range(5)])
+    consumer = IdempotentConsumer(
+        "c-gone",
+        [TOPIC],
+        refuse_bad,
+        bus=bus,
+        pool=effects,
+        retry=Backoff(base=0.01, cap=0.05, max_attempts=2),
+        concurrency=4,
+    )
+    monkeypatch.setattr(consumer, "_dead_letter", bus_gone)
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(consumer.run(), timeout=30)
+    # Whatever the other keys finished, the stored offset stays at the failed message, and
+    # its key's next message was not handled out of order.
+    assert await stored_offset(effects, "c-gone") <= await offset_of(bus, "bad")
+    assert await effects_of(effects, "bad") == []
