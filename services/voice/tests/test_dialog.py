@@ -5,8 +5,7 @@ import uuid
 from typing import Any
 
 from cityhall.line.build import postback_buttons
-from cityhall.line.dialog import Turn
-from cityhall.line.dialog import intent_of
+from cityhall.line.dialog import Turn, intent_of
 from cityhall.line.testing import intent
 from cityhall.voice.dialog import Session, respond
 from cityhall.voice.domain import Opinion, Submit, opinion_stream
@@ -51,7 +50,10 @@ def test_text_then_category_then_send_submits_the_sealed_text() -> None:
     respond(sent)
     opinion_id = start.session.opinion_id
     assert sent.commands == [
-        (opinion_stream(opinion_id), Submit(opinion_id=opinion_id, user_id=USER, category="children", text="pd1:sealed"))
+        (
+            opinion_stream(opinion_id),
+            Submit(opinion_id=opinion_id, user_id=USER, category="children", text="pd1:sealed"),
+        )
     ]
     assert sent.session is None
     assert Opinion(opinion_id).number in said(sent)

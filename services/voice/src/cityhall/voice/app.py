@@ -52,15 +52,21 @@ def create_app(voice: Voice, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
         return live.response()
 
     @app.get("/opinions/{opinion_id}", include_in_schema=False)
-    async def detail(request: Request, opinion_id: uuid.UUID, user: Clerk, done: str = "", error: str = "") -> Response:
+    async def detail(
+        request: Request, opinion_id: uuid.UUID, user: Clerk, done: str = "", error: str = ""
+    ) -> Response:
         row = await voice.read(user, opinion_id)
         if row is None:
             raise HTTPException(404, "このご意見は見つかりません。")
         context = {"user": user, "o": row, "done": done, "error": error}
-        return templates.TemplateResponse(request, "voice/opinion.html", context, headers={"cache-control": "no-store"})
+        return templates.TemplateResponse(
+            request, "voice/opinion.html", context, headers={"cache-control": "no-store"}
+        )
 
     @app.post("/opinions/{opinion_id}/answer", include_in_schema=False, dependencies=Checked)
-    async def answer(request: Request, opinion_id: uuid.UUID, user: Clerk, text: Annotated[str, Form()]) -> Response:
+    async def answer(
+        request: Request, opinion_id: uuid.UUID, user: Clerk, text: Annotated[str, Form()]
+    ) -> Response:
         try:
             await voice.answer(user, opinion_id, text)
         except DomainError as exc:

@@ -6,14 +6,13 @@ import uuid
 
 from cityhall.events.db import Connection, Pool
 from cityhall.events.decider import CommandHandler, DomainError
-from cityhall.events.personal import PersonalData, SubjectForgotten
 from cityhall.events.envelope import Envelope
+from cityhall.events.personal import PersonalData, SubjectForgotten
 from cityhall.events.store import EventStore
 from cityhall.line.contracts import outbound_message
 from cityhall.line.dialog import IDLE, Conversation, SessionStore, intent_of
-from cityhall.voice import dialog
+from cityhall.voice import dialog, projections
 from cityhall.voice import messages as say
-from cityhall.voice import projections
 from cityhall.voice.domain import SOURCE, Answer, Command, Opinion, opinion_decider, opinion_stream
 from cityhall.web import StaffUser, record_view
 
@@ -22,7 +21,9 @@ class Voice:
     def __init__(self, pool: Pool, store: EventStore) -> None:
         self.pool, self.store = pool, store
         self.personal = PersonalData(pool)
-        self.opinions: CommandHandler[Command, Opinion] = CommandHandler(store, opinion_decider, source=SOURCE)
+        self.opinions: CommandHandler[Command, Opinion] = CommandHandler(
+            store, opinion_decider, source=SOURCE
+        )
         self.conversation: Conversation[dialog.Session, Command] = Conversation(
             domain=say.DOMAIN,
             source=SOURCE,
@@ -55,7 +56,9 @@ class Voice:
             row = await projections.opinion(conn, opinion_id)
             if row is None:
                 return None
-            await record_view(conn, user, "view_opinion", opinion_stream(opinion_id), {"number": row["number"]})
+            await record_view(
+                conn, user, "view_opinion", opinion_stream(opinion_id), {"number": row["number"]}
+            )
             for field in ("text", "answer"):
                 if row[field]:
                     row[field] = await self.personal.decrypt(row[field], conn=conn)
@@ -73,7 +76,9 @@ class Voice:
             try:
                 sealed = await self.personal.encrypt(opinion.user_id, text, conn=conn)
             except SubjectForgotten as exc:
-                raise DomainError("forgotten", "この方の個人情報は消去済みのため、回答を送れません。") from exc
+                raise DomainError(
+                    "forgotten", "この方の個人情報は消去済みのため、回答を送れません。"
+                ) from exc
             decision = await self.opinions.handle(
                 opinion_stream(opinion_id), Answer(text=sealed, by=user.username), conn=conn
             )

@@ -34,7 +34,12 @@ def ask_text(opinion_id: uuid.UUID) -> list[Message]:
 
 
 def text_too_long(opinion_id: uuid.UUID) -> list[Message]:
-    return [build.text(f"申し訳ありません、ご意見は{MAX_TEXT}文字までとさせていただいております。短くしてお送りください。", _cancel(opinion_id))]
+    return [
+        build.text(
+            f"申し訳ありません、ご意見は{MAX_TEXT}文字までとさせていただいております。短くしてお送りください。",
+            _cancel(opinion_id),
+        )
+    ]
 
 
 def text_only(opinion_id: uuid.UUID) -> list[Message]:
@@ -78,15 +83,27 @@ def received(number: str) -> list[Message]:
 
 
 def already_sent(number: str) -> list[Message]:
-    return [build.text(f"このご意見はすでに受け付けています（受付番号 {number}）。重ねて送信する必要はありません。")]
+    return [
+        build.text(
+            f"このご意見はすでに受け付けています（受付番号 {number}）。重ねて送信する必要はありません。"
+        )
+    ]
 
 
 def not_yours() -> list[Message]:
-    return [build.text("申し訳ありません、この操作はお受けできません。画面下のメニューの「市民の声」からやり直してください。")]
+    return [
+        build.text(
+            "申し訳ありません、この操作はお受けできません。画面下のメニューの「市民の声」からやり直してください。"
+        )
+    ]
 
 
 def stale() -> list[Message]:
-    return [build.text("このボタンは有効期限が切れています。お手数ですが、画面下のメニューの「市民の声」からやり直してください。")]
+    return [
+        build.text(
+            "このボタンは有効期限が切れています。お手数ですが、画面下のメニューの「市民の声」からやり直してください。"
+        )
+    ]
 
 
 def cancelled() -> list[Message]:
@@ -94,8 +111,16 @@ def cancelled() -> list[Message]:
 
 
 def forgotten() -> list[Message]:
-    return [build.text("お客さまの個人情報は、ご依頼により消去しております。そのため、ご意見をお受けできません。お手数ですが、広聴広報課までお電話でお問い合わせください。")]
+    return [
+        build.text(
+            "お客さまの個人情報は、ご依頼により消去しております。そのため、ご意見をお受けできません。お手数ですが、広聴広報課までお電話でお問い合わせください。"
+        )
+    ]
 
 
 def answer(number: str, text: str) -> list[Message]:
-    return [build.text(f"【市民の声への回答】受付番号 {number}\nお寄せいただいたご意見について、広聴広報課よりお答えします。\n\n{text}")]
+    return [
+        build.text(
+            f"【市民の声への回答】受付番号 {number}\nお寄せいただいたご意見について、広聴広報課よりお答えします。\n\n{text}"
+        )
+    ]
