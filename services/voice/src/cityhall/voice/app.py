@@ -94,5 +94,5 @@ async def build(ctx: ServiceContext) -> Running:
         projections=[projections.OpinionsProjection()],
         relay="voice-relay",
         on_stop=[live.close],
-        banner=[f"  Voice (市民の声)     : {ctx.settings.public_url}{MOUNT}/  (role voice)"],
+        banner=[f"  Voice (opinions)   : {ctx.settings.public_url}{MOUNT}/  (role voice)"],
     )
