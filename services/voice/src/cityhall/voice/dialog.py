@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 
 from cityhall.line import dialog, postback
 from cityhall.voice import messages as say
-from cityhall.voice.domain import Command, Opinion, Submit, opinion_stream
+from cityhall.voice.domain import Opinion
+from cityhall.voice.events import Command, Submit, opinion_stream
 
 
 @dataclass

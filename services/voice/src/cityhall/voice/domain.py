@@ -1,67 +1,21 @@
-"""An opinion (stream `opinion-<id>`): submitted once by a resident, answered once by staff.
-
-Pure: `decide(command, opinion) -> events`, `evolve(opinion, event) -> opinion`. The opinion's
-text and the answer travel as tokens sealed with the resident's key (`cityhall.events.personal`).
-"""
+"""The opinion's decider, pure: `decide(command, opinion) -> events`, `evolve(opinion, event)`."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
 
-from pydantic import BaseModel, ConfigDict
-
 from cityhall.events.decider import Decider, DomainError
-from cityhall.events.envelope import Event, registry
-
-SOURCE = "/services/voice"
-CATEGORIES = {"town": "まちづくり", "welfare": "福祉・健康", "children": "子育て・教育", "other": "その他"}
-
-
-def opinion_stream(opinion_id: uuid.UUID) -> str:
-    return f"opinion-{opinion_id}"
-
-
-def receipt_number(opinion_id: uuid.UUID) -> str:
-    """What the resident and the clerk quote: short, and the same wherever it is shown."""
-    return "V-" + opinion_id.hex[:8].upper()
-
-
-class Submit(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    opinion_id: uuid.UUID
-    user_id: str
-    category: str
-    text: str
-    """Sealed with the resident's key."""
-
-
-class Answer(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    text: str
-    """Sealed with the resident's key."""
-    by: str
-
-
-Command = Submit | Answer
-
-
-@registry.register
-class OpinionSubmitted(Event):
-    TYPE = "cityhall.voice.opinion_submitted.v1"
-    opinion_id: uuid.UUID
-    number: str
-    user_id: str
-    category: str
-    text: str
-
-
-@registry.register
-class OpinionAnswered(Event):
-    TYPE = "cityhall.voice.opinion_answered.v1"
-    opinion_id: uuid.UUID
-    text: str
-    by: str
+from cityhall.events.envelope import Event
+from cityhall.voice.events import (
+    CATEGORIES,
+    Answer,
+    Command,
+    OpinionAnswered,
+    OpinionSubmitted,
+    Submit,
+    receipt_number,
+)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from cityhall.line.contracts import outbound_message
 from cityhall.line.dialog import IDLE, Conversation, SessionStore, intent_of
 from cityhall.voice import dialog, projections
 from cityhall.voice import messages as say
-from cityhall.voice.domain import SOURCE, Answer, Command, Opinion, opinion_decider, opinion_stream
+from cityhall.voice.domain import Opinion, opinion_decider
+from cityhall.voice.events import SOURCE, Answer, Command, opinion_stream
 from cityhall.web import StaffUser, record_view
 
 

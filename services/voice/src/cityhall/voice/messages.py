@@ -7,7 +7,7 @@ import uuid
 from linebot.v3.messaging import Message, PostbackAction
 
 from cityhall.line import build, postback
-from cityhall.voice.domain import CATEGORIES
+from cityhall.voice.events import CATEGORIES
 
 DOMAIN = "voice"
 MAX_TEXT = 1000

@@ -8,7 +8,7 @@ from typing import Any
 
 from cityhall.events.db import Connection, Pool
 from cityhall.events.store import RecordedEvent
-from cityhall.voice.domain import OpinionAnswered, OpinionSubmitted
+from cityhall.voice.events import OpinionAnswered, OpinionSubmitted
 
 TABLE = "voice_opinions"
 
