@@ -24,11 +24,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+import asyncpg
 import httpx
 
 from cityhall.events.localpg import create_database, free_port
 from cityhall.gateway import testing as line
+from cityhall.gateway.testing import Webhooks
+from cityhall.line.testing import Resident
 from cityhall.runtime.service import load
+from cityhall.web import SESSION_COOKIE, StaffAuth, StaffUser, WebConfig
 
 CHANNEL_SECRET = "integration-channel-secret"
 SESSION_SECRET = "integration-session-secret-" + "s" * 24
@@ -239,6 +243,26 @@ class Deployment:
         self.services[name] = process
         return process
 
+    async def clerk(self, service: str, user: StaffUser) -> tuple[httpx.AsyncClient, str]:
+        """A browser of `user`'s signed in to `service` (the portal knows the account: services
+        check a session's epoch there) and its CSRF token."""
+        conn = await asyncpg.connect(self.databases["staff-portal"])
+        try:
+            await conn.execute(
+                """INSERT INTO svc_staff_portal.staff_accounts (username, display_name, password_hash, roles)
+                   VALUES ($1, $2, 'no password: sessions made by the test', $3) ON CONFLICT DO NOTHING""",
+                user.username,
+                user.display_name,
+                sorted(user.roles),
+            )
+        finally:
+            await conn.close()
+        auth = StaffAuth(WebConfig(session_secret=SESSION_SECRET))
+        token, session = auth.sessions.issue(user)
+        client = httpx.AsyncClient(base_url=self.services[service].url, timeout=30)
+        client.cookies.set(SESSION_COOKIE, token)
+        return client, auth.sign(f"session:{session.sid}")
+
     def stop(self) -> None:
         for process in [*self.services.values(), self.emulator]:
             process.stop()
@@ -254,6 +278,12 @@ class LineClient:
         self.gateway = httpx.AsyncClient(base_url=gateway_url, timeout=10.0)
         self.emulator = httpx.AsyncClient(base_url=emulator_url, timeout=30.0)
         self.channel_secret = channel_secret
+
+    def resident(self) -> Resident:
+        """A new resident in LINE: signed webhooks to the gateway, messages read at the emulator."""
+        return Resident(
+            line.user_id(), self.emulator, Webhooks(self.gateway, self.channel_secret), timeout=60
+        )
 
     async def close(self) -> None:
         await self.gateway.aclose()

@@ -20,13 +20,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from cityhall.events.testing import wait_for
-from cityhall.gateway import testing as webhooks
-from cityhall.gateway.testing import Webhooks
 from cityhall.line.testing import Resident, content, find_postback, find_uri
 from cityhall.runtime.service import discover
-from cityhall.web import SESSION_COOKIE, StaffUser
-from cityhall.web.auth import StaffAuth
-from cityhall.web.config import WebConfig
+from cityhall.web import StaffUser
 
 from .harness import SESSION_SECRET, Deployment, LineClient
 
@@ -83,10 +79,7 @@ def licence_photo() -> bytes:
 
 
 def new_resident(line: LineClient) -> Resident:
-    """A resident in LINE: signed webhooks to the gateway, messages read at the emulator."""
-    return Resident(
-        webhooks.user_id(), line.emulator, Webhooks(line.gateway, line.channel_secret), timeout=60
-    )
+    return line.resident()
 
 
 async def draft(resident: Resident) -> tuple[uuid.UUID, dict[str, Any]]:
@@ -125,24 +118,7 @@ async def pay(link: dict[str, Any] | str) -> None:
 
 
 async def clerk_client(deployment: Deployment) -> tuple[httpx.AsyncClient, str]:
-    """A session of the clerk's, whose account the portal knows (its epoch is checked there)."""
-    conn = await asyncpg.connect(deployment.databases["staff-portal"])
-    try:
-        await conn.execute(
-            """INSERT INTO svc_staff_portal.staff_accounts (username, display_name, password_hash, roles)
-               VALUES ($1, $2, 'no password: sessions made by the test', $3) ON CONFLICT DO NOTHING""",
-            CLERK.username,
-            CLERK.display_name,
-            sorted(CLERK.roles),
-        )
-    finally:
-        await conn.close()
-    auth = StaffAuth(WebConfig(session_secret=SESSION_SECRET))
-    token, session = auth.sessions.issue(CLERK)
-    csrf = auth.sign(f"session:{session.sid}")
-    client = httpx.AsyncClient(base_url=deployment.services["certificates"].url, timeout=30)
-    client.cookies.set(SESSION_COOKIE, token)
-    return client, csrf
+    return await deployment.clerk("certificates", CLERK)
 
 
 async def status(deployment: Deployment, request_id: uuid.UUID) -> str | None:
