@@ -31,7 +31,7 @@ from cityhall.events.localpg import create_database, free_port
 from cityhall.gateway import testing as line
 from cityhall.gateway.testing import Webhooks
 from cityhall.line.testing import Resident
-from cityhall.runtime.service import load
+from cityhall.runtime.service import installed, load
 from cityhall.web import SESSION_COOKIE, StaffAuth, StaffUser, WebConfig
 
 CHANNEL_SECRET = "integration-channel-secret"
@@ -213,8 +213,22 @@ class Deployment:
         for process in processes:
             process.wait_ready(timeout)
 
+    def __enter__(self) -> Deployment:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # what did start does not outlive a failed start
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
     def service(self, name: str, env: Mapping[str, str] | None = None) -> ServiceProcess:
-        """`cityhall service <name>` with its own new database; not started yet."""
+        """`cityhall service <name>` with its own new database; not started yet (`start`, or
+        `with deployment:`, starts them all and stops them at the end)."""
+        if name not in installed():
+            raise ProcessFailed(f"service {name} is not installed (run `uv sync --all-packages`)")
         database = f"it_{name.replace('-', '_')}_{self.run_id}"
         dsn = create_database(self.postgres_dsn, database)
         self.databases[name] = dsn

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -21,7 +21,6 @@ from PIL import Image, ImageDraw
 
 from cityhall.events.testing import wait_for
 from cityhall.line.testing import Resident, content, find_postback, find_uri
-from cityhall.runtime.service import discover
 from cityhall.web import StaffUser
 
 from .harness import SESSION_SECRET, Deployment, LineClient
@@ -37,9 +36,6 @@ MENU = "domain=certificates&action=menu"
 def deployment(
     postgres_dsn: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    missing = {"gateway", "notify", "certificates", "payments-sim"} - set(discover())
-    if missing:
-        pytest.fail(f"services not installed: {sorted(missing)} (run `uv sync --all-packages`)")
     deployment = Deployment(postgres_dsn, kafka_bootstrap, tmp_path_factory.mktemp("certificates"))
     deployment.service("gateway")
     deployment.service("notify", env={"NOTIFY_WORKERS": "4"})
@@ -54,20 +50,8 @@ def deployment(
             "CITYHALL_CERTIFICATES_SWEEP_SECONDS": "0.5",
         },
     )
-    try:
-        deployment.start()
+    with deployment:
         yield deployment
-    finally:
-        deployment.stop()
-
-
-@pytest.fixture
-async def line(deployment: Deployment) -> AsyncIterator[LineClient]:
-    client = LineClient(deployment.services["gateway"].url, deployment.emulator.url)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 def licence_photo() -> bytes:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from cityhall.events.testing import wait_for
 from cityhall.line.testing import find_postback
-from cityhall.runtime.service import discover
 from cityhall.web import StaffUser
 
 from .harness import Deployment, LineClient
@@ -29,26 +28,11 @@ CLERK = StaffUser("voice-clerk", "広聴広報課 杉並", frozenset({"voice"}))
 def deployment(
     postgres_dsn: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    missing = {"gateway", "notify", "staff-portal", "voice"} - set(discover())
-    if missing:
-        pytest.fail(f"services not installed: {sorted(missing)} (run `uv sync --all-packages`)")
     deployment = Deployment(postgres_dsn, kafka_bootstrap, tmp_path_factory.mktemp("voice"))
     for name in ("gateway", "notify", "staff-portal", "voice"):
         deployment.service(name)
-    try:
-        deployment.start()
+    with deployment:
         yield deployment
-    finally:
-        deployment.stop()
-
-
-@pytest.fixture
-async def line(deployment: Deployment) -> AsyncIterator[LineClient]:
-    client = LineClient(deployment.services["gateway"].url, deployment.emulator.url)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def test_an_opinion_written_in_line_is_answered_from_the_dashboard(
