@@ -71,6 +71,9 @@ async def test_a_resident_writes_an_opinion_and_a_clerk_answers_it_in_line(harne
     assert forgot.status_code == 303
     shredded = await clerk.get(f"/staff/voice/opinions/{opinion_id}")
     assert TEXT not in shredded.text and "（消去済み）" in shredded.text
+    # Their new opinions are refused, with a clear answer (no new key for a forgotten resident).
+    await resident.tap("domain=voice&action=menu", expect="文章でお送りください")
+    await resident.say("もう一度", expect="消去しております")
 
 
 async def test_a_double_tap_a_replay_and_a_forged_tap_change_nothing(harness: Harness) -> None:
