@@ -64,6 +64,8 @@ async def test_a_resident_writes_an_opinion_and_a_clerk_answers_it_in_line(harne
         f"/staff/voice/opinions/{opinion_id}/answer", data={"text": "二度目", "csrf_token": csrf}
     )
     assert "error=already_answered" in again.headers["location"]
+    refused = await clerk.get(again.headers["location"])
+    assert "このご意見にはすでに回答しています。" in refused.text
     assert len([r for r in await store.read_all(limit=1000) if r.type == OpinionAnswered.TYPE]) == 1
 
     # Forgetting the resident shreds the opinion and the answer.

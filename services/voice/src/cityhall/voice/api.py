@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse
 from cityhall.events.decider import DomainError
 from cityhall.line.japanese import datetime_ja
 from cityhall.voice import projections
+from cityhall.voice.domain import REFUSED
 from cityhall.voice.events import CATEGORIES
 from cityhall.voice.handlers import Voice
 from cityhall.web import LiveUpdates, StaffAuth, StaffUser, create_templates, csrf_protect, install
@@ -27,6 +28,7 @@ def create_app(voice: Voice, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
     install(app, auth)
     templates = create_templates(Path(__file__).parent / "templates")
     templates.env.globals["categories"] = CATEGORIES
+    templates.env.globals["refusals"] = REFUSED
     templates.env.filters["jst"] = datetime_ja
 
     def back(request: Request, opinion_id: uuid.UUID, **outcome: str) -> Response:

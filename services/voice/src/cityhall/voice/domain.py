@@ -17,6 +17,20 @@ from cityhall.voice.events import (
     receipt_number,
 )
 
+REFUSED = {
+    "already_submitted": "このご意見はすでに受け付けています。",
+    "unknown_category": "分野が正しくありません。",
+    "not_submitted": "このご意見は見つかりません。",
+    "already_answered": "このご意見にはすでに回答しています。",
+    "bad_answer": "回答は1〜1000文字でご入力ください。",
+    "forgotten": "この方の個人情報は消去済みのため、回答を送れません。",
+}
+"""Why a command is refused, as the clerk reads it (the reason travels in the page's URL)."""
+
+
+def refused(reason: str) -> DomainError:
+    return DomainError(reason, REFUSED[reason])
+
 
 @dataclass(frozen=True)
 class Opinion:
@@ -33,16 +47,16 @@ def decide(command: Command, opinion: Opinion) -> list[Event]:
     match command:
         case Submit():
             if opinion.opinion_id is not None:
-                raise DomainError("already_submitted", "このご意見はすでに受け付けています。")
+                raise refused("already_submitted")
             if command.category not in CATEGORIES and command.category != "":
-                raise DomainError("unknown_category", "分野が正しくありません。")
+                raise refused("unknown_category")
             number = receipt_number(command.opinion_id)
             return [OpinionSubmitted(number=number, **command.model_dump())]
         case Answer():
             if opinion.opinion_id is None:
-                raise DomainError("not_submitted", "このご意見は見つかりません。")
+                raise refused("not_submitted")
             if opinion.answered:
-                raise DomainError("already_answered", "このご意見にはすでに回答しています。")
+                raise refused("already_answered")
             return [OpinionAnswered(opinion_id=opinion.opinion_id, text=command.text, by=command.by)]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from cityhall.events.db import Connection, Pool
-from cityhall.events.decider import CommandHandler, DomainError
+from cityhall.events.decider import CommandHandler
 from cityhall.events.envelope import Envelope
 from cityhall.events.personal import PersonalData, SubjectForgotten
 from cityhall.events.store import EventStore
@@ -13,7 +13,7 @@ from cityhall.line.contracts import outbound_message
 from cityhall.line.dialog import IDLE, Conversation, SessionStore, intent_of
 from cityhall.voice import dialog, projections
 from cityhall.voice import messages as say
-from cityhall.voice.domain import Opinion, opinion_decider
+from cityhall.voice.domain import Opinion, opinion_decider, refused
 from cityhall.voice.events import SOURCE, Answer, Command, opinion_stream
 from cityhall.web import StaffUser, record_view
 
@@ -69,17 +69,15 @@ class Voice:
         """Record the answer and send it to the resident, in one transaction. Raises `DomainError`."""
         text = text.strip()
         if not text or len(text) > say.MAX_TEXT:
-            raise DomainError("bad_answer", f"回答は1〜{say.MAX_TEXT}文字でご入力ください。")
+            raise refused("bad_answer")
         async with self.pool.acquire() as conn, conn.transaction():
             opinion, _version = await self.opinions.load(opinion_stream(opinion_id), conn=conn)
             if opinion.opinion_id is None:
-                raise DomainError("not_submitted", "このご意見は見つかりません。")
+                raise refused("not_submitted")
             try:
                 sealed = await self.personal.encrypt(opinion.user_id, text, conn=conn)
             except SubjectForgotten as exc:
-                raise DomainError(
-                    "forgotten", "この方の個人情報は消去済みのため、回答を送れません。"
-                ) from exc
+                raise refused("forgotten") from exc
             decision = await self.opinions.handle(
                 opinion_stream(opinion_id), Answer(text=sealed, by=user.username), conn=conn
             )
