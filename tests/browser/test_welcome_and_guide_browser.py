@@ -41,7 +41,7 @@ def test_follow_see_the_welcome_and_tap_the_guide(embedded: str, page: Page) -> 
     expect(quick.get_by_role("button", name="使い方")).to_be_visible()
     # The gateway installs the default rich menu at start; the page shows it from the emulator.
     expect(page.locator("#rich-menu-image")).to_be_visible()
-    expect(page.locator("#rich-menu-areas").get_by_role("button")).to_have_count(6)
+    expect(page.locator("#rich-menu-areas").get_by_role("button")).to_have_count(8)
     expect(page.locator("#rich-menu-image")).to_have_attribute(
         "alt", re.compile(r"^リッチメニュー：証明書・[^A-Za-z]+$")
     )

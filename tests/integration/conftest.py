@@ -8,7 +8,6 @@ using residents of their own. A failing test shows the tail of every process's l
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator, Iterator
-from importlib.metadata import entry_points
 
 import pytest
 
@@ -19,19 +18,12 @@ from .harness import Deployment, LineClient
 def deployment(
     postgres_dsn: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    installed = {ep.name for ep in entry_points(group="cityhall.services")}
-    missing = {"gateway", "notify"} - installed
-    if missing:
-        pytest.fail(f"services not installed: {sorted(missing)} (run `uv sync --all-packages`)")
     deployment = Deployment(postgres_dsn, kafka_bootstrap, tmp_path_factory.mktemp("integration"))
     deployment.service("gateway")
     # Few delivery workers, so that a burst takes long enough for a SIGKILL to land inside it.
     deployment.service("notify", env={"NOTIFY_WORKERS": "4"})
-    try:
-        deployment.start()
+    with deployment:
         yield deployment
-    finally:
-        deployment.stop()
 
 
 @pytest.fixture

@@ -24,11 +24,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+import asyncpg
 import httpx
 
 from cityhall.events.localpg import create_database, free_port
 from cityhall.gateway import testing as line
-from cityhall.runtime.service import load
+from cityhall.gateway.testing import Webhooks
+from cityhall.line.testing import Resident
+from cityhall.runtime.service import installed, load
+from cityhall.web import SESSION_COOKIE, StaffAuth, StaffUser, WebConfig
 
 CHANNEL_SECRET = "integration-channel-secret"
 SESSION_SECRET = "integration-session-secret-" + "s" * 24
@@ -209,8 +213,22 @@ class Deployment:
         for process in processes:
             process.wait_ready(timeout)
 
+    def __enter__(self) -> Deployment:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # what did start does not outlive a failed start
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
     def service(self, name: str, env: Mapping[str, str] | None = None) -> ServiceProcess:
-        """`cityhall service <name>` with its own new database; not started yet."""
+        """`cityhall service <name>` with its own new database; not started yet (`start`, or
+        `with deployment:`, starts them all and stops them at the end)."""
+        if name not in installed():
+            raise ProcessFailed(f"service {name} is not installed (run `uv sync --all-packages`)")
         database = f"it_{name.replace('-', '_')}_{self.run_id}"
         dsn = create_database(self.postgres_dsn, database)
         self.databases[name] = dsn
@@ -239,6 +257,26 @@ class Deployment:
         self.services[name] = process
         return process
 
+    async def clerk(self, service: str, user: StaffUser) -> tuple[httpx.AsyncClient, str]:
+        """A browser of `user`'s signed in to `service` (the portal knows the account: services
+        check a session's epoch there) and its CSRF token."""
+        conn = await asyncpg.connect(self.databases["staff-portal"])
+        try:
+            await conn.execute(
+                """INSERT INTO svc_staff_portal.staff_accounts (username, display_name, password_hash, roles)
+                   VALUES ($1, $2, 'no password: sessions made by the test', $3) ON CONFLICT DO NOTHING""",
+                user.username,
+                user.display_name,
+                sorted(user.roles),
+            )
+        finally:
+            await conn.close()
+        auth = StaffAuth(WebConfig(session_secret=SESSION_SECRET))
+        token, session = auth.sessions.issue(user)
+        client = httpx.AsyncClient(base_url=self.services[service].url, timeout=30)
+        client.cookies.set(SESSION_COOKIE, token)
+        return client, auth.sign(f"session:{session.sid}")
+
     def stop(self) -> None:
         for process in [*self.services.values(), self.emulator]:
             process.stop()
@@ -254,6 +292,12 @@ class LineClient:
         self.gateway = httpx.AsyncClient(base_url=gateway_url, timeout=10.0)
         self.emulator = httpx.AsyncClient(base_url=emulator_url, timeout=30.0)
         self.channel_secret = channel_secret
+
+    def resident(self) -> Resident:
+        """A new resident in LINE: signed webhooks to the gateway, messages read at the emulator."""
+        return Resident(
+            line.user_id(), self.emulator, Webhooks(self.gateway, self.channel_secret), timeout=60
+        )
 
     async def close(self) -> None:
         await self.gateway.aclose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -20,13 +20,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from cityhall.events.testing import wait_for
-from cityhall.gateway import testing as webhooks
-from cityhall.gateway.testing import Webhooks
 from cityhall.line.testing import Resident, content, find_postback, find_uri
-from cityhall.runtime.service import discover
-from cityhall.web import SESSION_COOKIE, StaffUser
-from cityhall.web.auth import StaffAuth
-from cityhall.web.config import WebConfig
+from cityhall.web import StaffUser
 
 from .harness import SESSION_SECRET, Deployment, LineClient
 
@@ -41,9 +36,6 @@ MENU = "domain=certificates&action=menu"
 def deployment(
     postgres_dsn: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    missing = {"gateway", "notify", "certificates", "payments-sim"} - set(discover())
-    if missing:
-        pytest.fail(f"services not installed: {sorted(missing)} (run `uv sync --all-packages`)")
     deployment = Deployment(postgres_dsn, kafka_bootstrap, tmp_path_factory.mktemp("certificates"))
     deployment.service("gateway")
     deployment.service("notify", env={"NOTIFY_WORKERS": "4"})
@@ -58,20 +50,8 @@ def deployment(
             "CITYHALL_CERTIFICATES_SWEEP_SECONDS": "0.5",
         },
     )
-    try:
-        deployment.start()
+    with deployment:
         yield deployment
-    finally:
-        deployment.stop()
-
-
-@pytest.fixture
-async def line(deployment: Deployment) -> AsyncIterator[LineClient]:
-    client = LineClient(deployment.services["gateway"].url, deployment.emulator.url)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 def licence_photo() -> bytes:
@@ -83,10 +63,7 @@ def licence_photo() -> bytes:
 
 
 def new_resident(line: LineClient) -> Resident:
-    """A resident in LINE: signed webhooks to the gateway, messages read at the emulator."""
-    return Resident(
-        webhooks.user_id(), line.emulator, Webhooks(line.gateway, line.channel_secret), timeout=60
-    )
+    return line.resident()
 
 
 async def draft(resident: Resident) -> tuple[uuid.UUID, dict[str, Any]]:
@@ -125,24 +102,7 @@ async def pay(link: dict[str, Any] | str) -> None:
 
 
 async def clerk_client(deployment: Deployment) -> tuple[httpx.AsyncClient, str]:
-    """A session of the clerk's, whose account the portal knows (its epoch is checked there)."""
-    conn = await asyncpg.connect(deployment.databases["staff-portal"])
-    try:
-        await conn.execute(
-            """INSERT INTO svc_staff_portal.staff_accounts (username, display_name, password_hash, roles)
-               VALUES ($1, $2, 'no password: sessions made by the test', $3) ON CONFLICT DO NOTHING""",
-            CLERK.username,
-            CLERK.display_name,
-            sorted(CLERK.roles),
-        )
-    finally:
-        await conn.close()
-    auth = StaffAuth(WebConfig(session_secret=SESSION_SECRET))
-    token, session = auth.sessions.issue(CLERK)
-    csrf = auth.sign(f"session:{session.sid}")
-    client = httpx.AsyncClient(base_url=deployment.services["certificates"].url, timeout=30)
-    client.cookies.set(SESSION_COOKIE, token)
-    return client, csrf
+    return await deployment.clerk("certificates", CLERK)
 
 
 async def status(deployment: Deployment, request_id: uuid.UUID) -> str | None:

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from cityhall.runtime import registry
-from cityhall.runtime.declarations import Dashboard, DemoAccount, Department, Tile
+from cityhall.runtime.declarations import MENU_AREAS, Dashboard, DemoAccount, Department, Tile
 from cityhall.runtime.service import ServiceSpec
 
 
@@ -24,7 +24,7 @@ def tile(position: int, domain: str, *, placeholder: bool = False) -> Tile:
 
 FRONT = spec(
     "front",
-    tiles=(*(tile(p, "guide") for p in (0, 2, 3, 4, 5)), tile(1, "reservations", placeholder=True)),
+    tiles=(*(tile(p, "guide") for p in (0, 2, 3, 4, 5, 6, 7)), tile(1, "reservations", placeholder=True)),
     departments=(Department("reservations", "予約受付", placeholder=True), Department("staff", "職員")),
     demo_accounts=(DemoAccount("resv-clerk", "予約受付係 目黒", ("reservations",), placeholder=True),),
 )
@@ -45,7 +45,7 @@ def test_a_service_replaces_the_stand_ins_for_its_department_tile_and_demo_login
 
     both = [FRONT, RESERVATIONS]
     menu = registry.tiles(both)
-    assert [t.position for t in menu] == [0, 1, 2, 3, 4, 5]
+    assert [t.position for t in menu] == list(range(MENU_AREAS))
     assert menu[1] == tile(1, "reservations") and not menu[1].placeholder
     assert registry.departments(both) == {"reservations": "市民相談課 予約係", "staff": "職員"}
     assert registry.demo_accounts(both) == (DemoAccount("resv-clerk", "予約係 目黒", ("reservations",)),)
@@ -62,9 +62,9 @@ def test_clashing_declarations_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="role 'reservations'"):
         registry.departments([RESERVATIONS, other])
     with pytest.raises(ValueError, match=r"no tile declared for menu position\(s\) \[1\]"):
-        registry.tiles([spec("few", tiles=tuple(tile(p, "guide") for p in (0, 2, 3, 4, 5)))])
+        registry.tiles([spec("few", tiles=tuple(tile(p, "guide") for p in (0, 2, 3, 4, 5, 6, 7)))])
     with pytest.raises(ValueError, match="have no area"):
-        registry.tiles([spec("far", tiles=(tile(6, "guide"),))])
+        registry.tiles([spec("far", tiles=(tile(8, "guide"),))])
 
 
 def test_the_installed_services_declare_todays_menu_departments_and_logins() -> None:
@@ -76,8 +76,10 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         ("guide", "shelters"),
         ("notify", "settings"),
         ("guide", "faq"),
+        ("voice", "menu"),
+        ("notify", "howto"),
     ]
-    assert set(registry.domains()) == {"guide", "notify", "certificates", "reservations", "reports"}
+    assert set(registry.domains()) == {"guide", "notify", "certificates", "reservations", "reports", "voice"}
     assert registry.departments()["roads"] == "道路管理課"  # no service yet: the portal's stand-in
     assert {a.username for a in registry.demo_accounts()} == {
         "cert-clerk",
@@ -85,6 +87,7 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         "roads-clerk",
         "resv-clerk",
         "notify-clerk",
+        "voice-clerk",
     }
 
 

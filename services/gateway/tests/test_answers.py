@@ -64,6 +64,12 @@ def test_an_unserved_domain_says_it_is_being_prepared_and_whom_to_call(domain: s
     assert contact.hours in text_of(said)
 
 
+def test_a_declared_service_not_deployed_here_is_named_by_its_tile() -> None:
+    said = answer(intent("postback", "voice", postback_data=TILE["市民の声"]), TODAY)
+    assert "LINEでの「市民の声」は、現在準備を進めています" in text_of(said)
+    assert messages.CONTACTS["main"].phone in text_of(said)
+
+
 def test_the_shelter_tile_gives_the_shelter_page_and_the_disaster_phone() -> None:
     said = answer(intent("postback", postback_data=TILE["防災/避難所"]), TODAY)
     assert messages.PAGES["shelters"] in text_of(said)

@@ -47,6 +47,8 @@ EXPECTED = {
     "防災/避難所": "guide",
     "配信設定": "notify",
     "よくある質問": "guide",
+    "市民の声": "voice",
+    "使い方": "notify",
 }
 
 
@@ -87,10 +89,10 @@ async def configuration(emulator_url: str) -> AsyncIterator[Configuration]:
     yield sdk_configuration(Settings(line_channel_access_token=TOKEN, line_api_url=emulator_url))
 
 
-def test_six_postback_areas_tile_the_whole_image_each_naming_its_domain() -> None:
+def test_eight_postback_areas_tile_the_whole_image_each_naming_its_domain() -> None:
     request = rich_menu_request()
     assert (request.size.width, request.size.height) == (WIDTH, HEIGHT) == (2500, 1686)
-    assert len(request.areas) == 6
+    assert len(request.areas) == 8
     covered = 0
     labels = {}
     for area in request.areas:
@@ -100,7 +102,7 @@ def test_six_postback_areas_tile_the_whole_image_each_naming_its_domain() -> Non
         action = area.action.actual_instance if hasattr(area.action, "actual_instance") else area.action
         assert action.type == "postback"
         labels[action.label] = parse_qs(action.data)["domain"][0]
-    assert covered == WIDTH * HEIGHT  # no gaps and, with six disjoint rectangles, no overlaps
+    assert covered == WIDTH * HEIGHT  # no gaps and, with eight disjoint rectangles, no overlaps
     assert labels == EXPECTED
 
 

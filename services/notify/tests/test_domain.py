@@ -123,7 +123,15 @@ def test_unfollow_records_the_block_and_says_nothing() -> None:
 def test_howto_guides_through_each_menu_item_and_hands_the_dialog_back() -> None:
     response = dialog.respond(intent("postback", postback_data="domain=notify&action=howto"))
     text = texts(response)
-    for item in ("【証明書】", "【予約】", "【通報】", "【防災/避難所】", "【配信設定】", "【よくある質問】"):
+    for item in (
+        "【証明書】",
+        "【予約】",
+        "【通報】",
+        "【防災/避難所】",
+        "【配信設定】",
+        "【よくある質問】",
+        "【市民の声】",
+    ):
         assert item in text
     assert response.release_dialog and response.command is None
 

@@ -91,7 +91,15 @@ async def test_howto_postback_is_answered_with_the_guide(harness: Harness) -> No
     assert guide["endpoint"] == "reply"
     text = guide["message"]["text"]  # type: ignore[index]
     assert text.startswith("使い方のご案内です")
-    for item in ("【証明書】", "【予約】", "【通報】", "【防災/避難所】", "【配信設定】", "【よくある質問】"):
+    for item in (
+        "【証明書】",
+        "【予約】",
+        "【通報】",
+        "【防災/避難所】",
+        "【配信設定】",
+        "【よくある質問】",
+        "【市民の声】",
+    ):
         assert item in text
     # The resident's next free text goes back to the guide.
     await wait_for(lambda: harness.events(DialogReleased), message="DialogReleased stored")

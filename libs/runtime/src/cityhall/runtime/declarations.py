@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-MENU_AREAS = 6
-"""The rich menu's areas: three columns, two rows (`Tile.position` 0-5, left to right, top row first)."""
+MENU_AREAS = 8
+"""The rich menu's areas: four columns, two rows (`Tile.position` 0-7, left to right, top row first).
+Every area needs a tile: a new service takes a stand-in's position, or the grid grows by a column."""
 
 
 @dataclass(frozen=True)

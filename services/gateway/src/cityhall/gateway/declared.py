@@ -13,7 +13,7 @@ DOMAINS: tuple[str, ...] = registry.domains()
 the ones no running service consumes)."""
 
 TILES = registry.tiles()
-"""The rich menu's six tiles, left to right, top row first."""
+"""The rich menu's tiles (`MENU_AREAS`), left to right, top row first."""
 
 
 def tile_data(tile: Tile) -> str:

@@ -73,7 +73,10 @@ def call(contact_key: str) -> str:
 
 def preparing(domain: str) -> TextMessage:
     """A domain whose service is not running yet."""
-    name = SERVICE_NAMES.get(domain, "このサービス")
+    # A service that declares its tile but is not deployed here is named by its tile.
+    name = SERVICE_NAMES.get(domain) or next(
+        (f"「{t.label}」" for t in TILES if t.domain == domain), "このサービス"
+    )
     return _text(
         f"申し訳ありません。LINEでの{name}は、現在準備を進めています。\n"
         f"準備が整うまでは、お手数ですが次の窓口へお問い合わせください。\n{call(domain if domain in CONTACTS else 'main')}"

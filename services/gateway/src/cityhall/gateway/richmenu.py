@@ -1,4 +1,4 @@
-"""The rich menu: six postback areas, an image drawn here, created through the SDK.
+"""The rich menu: eight postback areas (`MENU_AREAS`, two rows), an image drawn here, created through the SDK.
 
 `cityhall line richmenu` creates it on the channel that `LINE_CHANNEL_ACCESS_TOKEN` opens,
 at `LINE_API_URL` (the emulator) or at LINE itself when that is unset. The embedded run
@@ -35,12 +35,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cityhall.events.backoff import Backoff
 from cityhall.gateway.declared import TILES, tile_data
+from cityhall.runtime.declarations import MENU_AREAS
 from cityhall.runtime.service import Settings
 
 log = logging.getLogger(__name__)
 
 WIDTH, HEIGHT = 2500, 1686
-COLUMNS, ROWS = 3, 2
+ROWS = 2
+COLUMNS = MENU_AREAS // ROWS
 LINE_API = "https://api.line.me"
 MENU_NAME = "Pocket City Hall main menu"
 CHAT_BAR_TEXT = "メニュー"
@@ -122,7 +124,7 @@ def draw_menu_image() -> bytes:
     fonts = _Fonts()
     image = Image.new("RGB", (WIDTH, HEIGHT), "#eef1f5")
     draw = ImageDraw.Draw(image)
-    icon_font, label_font, sub_font = fonts.get(150), fonts.get(108), fonts.get(56)
+    icon_font, label_font, sub_font = fonts.get(150), fonts.get(88), fonts.get(46)
     margin = 18
     for i, tile in enumerate(TILES):
         b = _bounds(i)

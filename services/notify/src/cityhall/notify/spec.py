@@ -12,7 +12,10 @@ service = ServiceSpec(
     migrations=("cityhall.notify",),
     order=30,
     domains=("notify",),
-    tiles=(Tile(4, "配信設定", "お知らせの受け取り", "信", "#7a5ac8", "notify", "settings"),),
+    tiles=(
+        Tile(4, "配信設定", "お知らせの受け取り", "信", "#7a5ac8", "notify", "settings"),
+        Tile(7, "使い方", "このアカウントの使い方", "使", "#3d7a9e", "notify", "howto"),
+    ),
     departments=(Department("notify", "広報・お知らせ"),),
     demo_accounts=(DemoAccount("notify-clerk", "広報係 世田谷", ("notify",)),),
 )
