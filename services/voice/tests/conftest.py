@@ -12,6 +12,7 @@ import pytest
 
 from cityhall.events.backoff import Backoff
 from cityhall.events.embedded_bus import EmbeddedBus
+from cityhall.line.netguard import network_outside_transactions  # noqa: F401 (autouse)
 from cityhall.line.testing import Intents, Resident, new_user
 from cityhall.line_emulator.testing import EmulatorServer
 from cityhall.notify import app as notify_app

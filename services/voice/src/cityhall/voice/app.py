@@ -18,7 +18,14 @@ async def build(ctx: ServiceContext) -> Running:
     live = LiveUpdates(pool, projections=[projections.TABLE])
     return Running(
         app=create_app(voice, StaffAuth(WebConfig.from_context(ctx)), live),
-        consumers=[Consumer("voice-intents", (intents_topic("voice"),), voice.on_intent)],
+        consumers=[
+            Consumer(
+                "voice-intents",
+                (intents_topic("voice"),),
+                voice.on_intent,
+                on_dead_letter=voice.conversation.could_not_handle,  # never silence
+            )
+        ],
         projections=[projections.OpinionsProjection()],
         relay="voice-relay",
         on_stop=[live.close],
