@@ -39,6 +39,20 @@ def test_the_offset_to_store_stops_at_the_lowest_unfinished_message() -> None:
     assert positions.unfinished() == 2
 
 
+def test_a_stopping_consumer_resumes_at_the_lowest_unfinished_message_or_past_all_it_read() -> None:
+    positions = Positions()
+    for offset in (3, 5, 9):
+        positions.fetched(message(offset))
+    positions.fetched(message(4, partition=1))
+    # 5 and 9 finished together: each stored "not past the other" (3 and 5), though both are done.
+    positions.done(message(5))
+    positions.done(message(9))
+    positions.done(message(4, partition=1))
+    assert positions.resume_points() == {(TOPIC, 0): 3, (TOPIC, 1): 5}
+    positions.done(message(3))
+    assert positions.resume_points()[(TOPIC, 0)] == 10
+
+
 @pytest.fixture
 async def bus(fresh_database: str) -> AsyncIterator[EmbeddedBus]:
     bus = EmbeddedBus(fresh_database, poll_interval=0.2)

@@ -58,6 +58,11 @@ def dlq_topic(consumer: str) -> str:
 Partition = tuple[str, int]
 
 
+_STORE_OFFSET = """INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+   ON CONFLICT (consumer, topic, partition)
+   DO UPDATE SET next_offset = greatest(consumer_offsets.next_offset, excluded.next_offset)"""
+
+
 class Positions:
     """Per partition: the offsets fetched and not yet finished, and where reading stands.
 
@@ -94,6 +99,11 @@ class Positions:
 
     def unfinished(self) -> int:
         return sum(len(o) for o in self._open.values())
+
+    def resume_points(self) -> dict[Partition, int]:
+        """Per partition, where a new run starts: the lowest unfinished offset, or past
+        everything fetched when nothing is unfinished."""
+        return {tp: min(self._open.get(tp) or {after}) for tp, after in self._next.items()}
 
 
 class IdempotentConsumer:
@@ -160,7 +170,20 @@ class IdempotentConsumer:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks.clear()
             self._last_of_key.clear()
+            await self._save_positions()
             await subscription.stop()
+
+    async def _save_positions(self) -> None:
+        """On stopping, store each partition's resume point. Two messages finishing together
+        each store "not past the other", so the last one's offset can lag behind finished work:
+        harmless after a crash (the inbox drops the re-read), but a clean stop resumes exactly."""
+        rows = [(self.name, t, p, o) for (t, p), o in self.positions.resume_points().items()]
+        if not rows:
+            return
+        try:
+            await self.pool.executemany(_STORE_OFFSET, rows)
+        except Exception as exc:  # the database may be gone already; the inbox covers a re-read
+            log.warning("%s: could not store its positions on stopping: %s", self.name, exc)
 
     def _dispatch(self, message: Message) -> None:
         """Handle `message` after the previous message of its key, in one of the slots."""
@@ -285,9 +308,7 @@ class IdempotentConsumer:
         """Store how far this partition is done once `message` is (see `Positions`)."""
         same = [m for m in together if (m.topic, m.partition) == (message.topic, message.partition)]
         await conn.execute(
-            """INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (consumer, topic, partition)
-               DO UPDATE SET next_offset = greatest(consumer_offsets.next_offset, excluded.next_offset)""",
+            _STORE_OFFSET,
             self.name,
             message.topic,
             message.partition,
