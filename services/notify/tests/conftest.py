@@ -36,6 +36,17 @@ from cityhall.runtime.system import StartedService
 from cityhall.runtime.testing import compose
 from cityhall.web import WebConfig
 
+HOWTO_SECTIONS = (
+    "【証明書】",
+    "【予約】",
+    "【通報】",
+    "【防災/避難所】",
+    "【配信設定】",
+    "【よくある質問】",
+    "【市民の声】",
+)
+"""The sections the 使い方 guide must name, one per rich-menu tile."""
+
 TOKEN = "notify-test-token"
 WEB = WebConfig(session_secret="notify-tests-session-secret-0123456789")
 

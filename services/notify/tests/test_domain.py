@@ -14,6 +14,8 @@ from cityhall.notify.domain import Friend, friend_decider
 from cityhall.notify.events import Follow, FriendFollowed, FriendUnfollowed, Unfollow
 from cityhall.notify.line_api import retry_key
 
+from .conftest import HOWTO_SECTIONS
+
 USER = "U" + "a" * 32
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
@@ -123,15 +125,7 @@ def test_unfollow_records_the_block_and_says_nothing() -> None:
 def test_howto_guides_through_each_menu_item_and_hands_the_dialog_back() -> None:
     response = dialog.respond(intent("postback", postback_data="domain=notify&action=howto"))
     text = texts(response)
-    for item in (
-        "【証明書】",
-        "【予約】",
-        "【通報】",
-        "【防災/避難所】",
-        "【配信設定】",
-        "【よくある質問】",
-        "【市民の声】",
-    ):
+    for item in HOWTO_SECTIONS:
         assert item in text
     assert response.release_dialog and response.command is None
 

@@ -33,7 +33,7 @@ from cityhall.runtime.service import Settings
 from cityhall.runtime.system import System, UnusedBus
 from cityhall.web import SESSION_COOKIE, StaffAuth, StaffUser
 
-from .conftest import TOKEN, WEB, Harness, HarnessFactory, intent, outbound, user
+from .conftest import HOWTO_SECTIONS, TOKEN, WEB, Harness, HarnessFactory, intent, outbound, user
 
 
 async def wait_messages(
@@ -91,15 +91,7 @@ async def test_howto_postback_is_answered_with_the_guide(harness: Harness) -> No
     assert guide["endpoint"] == "reply"
     text = guide["message"]["text"]  # type: ignore[index]
     assert text.startswith("使い方のご案内です")
-    for item in (
-        "【証明書】",
-        "【予約】",
-        "【通報】",
-        "【防災/避難所】",
-        "【配信設定】",
-        "【よくある質問】",
-        "【市民の声】",
-    ):
+    for item in HOWTO_SECTIONS:
         assert item in text
     # The resident's next free text goes back to the guide.
     await wait_for(lambda: harness.events(DialogReleased), message="DialogReleased stored")

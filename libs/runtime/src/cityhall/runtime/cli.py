@@ -23,7 +23,7 @@ from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.kafka_bus import KafkaBus
 from cityhall.events.localpg import LocalPostgres
 from cityhall.runtime.env import ConfigError
-from cityhall.runtime.service import ServiceSpec, Settings, discover, installed, load, runs_in
+from cityhall.runtime.service import LINE_API, ServiceSpec, Settings, discover, installed, load, runs_in
 from cityhall.runtime.system import System, UnusedBus
 
 app = typer.Typer(help="Pocket City Hall: a municipality's front desk in LINE.", no_args_is_help=True)
@@ -31,7 +31,6 @@ projections_app = typer.Typer(help="Read models.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
 
 EMBEDDED_ACCESS_TOKEN = "embedded-emulator-token"
-LINE_API = "https://api.line.me"
 
 
 def _channel_secret(settings: Settings) -> str:

@@ -31,6 +31,9 @@ from cityhall.runtime.declarations import Dashboard, DemoAccount, Department, Ti
 from cityhall.runtime.env import ConfigError, EnvSettings
 from cityhall.runtime.http import LOCAL_HOSTS
 
+LINE_API = "https://api.line.me"
+"""LINE's Messaging API; the SDK's own default host, used when `LINE_API_URL` is unset."""
+
 Mode = Literal["embedded", "distributed"]
 Profile = Literal["development", "production"]
 PROFILE_ENV = "CITYHALL_PROFILE"

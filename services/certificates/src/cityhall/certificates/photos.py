@@ -20,9 +20,9 @@ from linebot.v3.messaging.exceptions import ApiException
 
 from cityhall.events.db import Connection, Pool
 from cityhall.events.personal import FORGOTTEN, PersonalData
+from cityhall.runtime.service import LINE_API
 
 MAX_BYTES = 10 * 1024 * 1024
-LINE_API = "https://api.line.me"
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -36,14 +36,13 @@ from PIL import Image, ImageDraw, ImageFont
 from cityhall.events.backoff import Backoff
 from cityhall.gateway.declared import TILES, tile_data
 from cityhall.runtime.declarations import MENU_AREAS
-from cityhall.runtime.service import Settings
+from cityhall.runtime.service import LINE_API, Settings
 
 log = logging.getLogger(__name__)
 
 WIDTH, HEIGHT = 2500, 1686
 ROWS = 2
 COLUMNS = MENU_AREAS // ROWS
-LINE_API = "https://api.line.me"
 MENU_NAME = "Pocket City Hall main menu"
 CHAT_BAR_TEXT = "メニュー"
 

@@ -23,10 +23,9 @@ from cityhall.notify.handlers import Handlers
 from cityhall.notify.line_api import LINE_BACKOFF, LINE_LIMITS, Endpoint, LineApi
 from cityhall.notify.projections import DeliveriesProjection
 from cityhall.runtime.env import EnvSettings
-from cityhall.runtime.service import Consumer, Running, ServiceContext
+from cityhall.runtime.service import LINE_API, Consumer, Running, ServiceContext
 from cityhall.web import StaffAuth, WebConfig
 
-LINE_API = "https://api.line.me"
 OUTBOUND_CONSUMER = "notify-outbound"
 
 
