@@ -177,7 +177,10 @@ async function openResident(userId) {
   if (state.resident?.userId !== userId) return;
   await loadHistory();
   await refreshRichMenu();
-  $("message-input").focus({ preventScroll: true });
+  // Ready to write, unless the person has meanwhile started typing elsewhere (a next name).
+  const active = document.activeElement;
+  const typing = active instanceof HTMLInputElement && active.value !== "";
+  if (state.resident?.userId === userId && !typing) $("message-input").focus({ preventScroll: true });
 }
 
 // --- keeping the newest message in view ---------------------------------------------------------
