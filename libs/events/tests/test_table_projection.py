@@ -42,7 +42,7 @@ BOOKS = TableProjection(
     inserts={BookShelved: lambda e, r: {"title": e.title, "shelved_at": r.recorded_at}},
     updates={BookLent: lambda e, r: {"lent_to": e.to}},
     deletes=[BookLost],
-    indexes=["shelved_at DESC"],
+    indexes=["(shelved_at DESC)"],
 )
 
 

@@ -46,7 +46,8 @@ class TableProjection:
     - `deletes`: the event removes the row with its key.
 
     `columns` is the body of the `CREATE TABLE` (the key among them, as the primary key);
-    `indexes` are index bodies, e.g. `"submitted_at DESC"` (unnamed, so a rebuild can make them).
+    `indexes` are what follows `CREATE INDEX ON <table>`, e.g. `"(submitted_at DESC)"` or
+    `"(requested_at) WHERE completed_at IS NULL"` (unnamed, so a rebuild can make them again).
     """
 
     def __init__(
@@ -76,7 +77,7 @@ class TableProjection:
     async def create(self, conn: Connection, table: str) -> None:
         await conn.execute(f'CREATE TABLE "{table}" ({self.columns})')
         for index in self.indexes:
-            await conn.execute(f'CREATE INDEX ON "{table}" ({index})')
+            await conn.execute(f'CREATE INDEX ON "{table}" {index}')
 
     async def apply(self, conn: Connection, table: str, events: Sequence[RecordedEvent]) -> None:
         for recorded in events:

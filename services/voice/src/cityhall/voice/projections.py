@@ -11,7 +11,7 @@ OPINIONS = TableProjection(
     """opinion_id uuid PRIMARY KEY, number text NOT NULL, user_id text NOT NULL, category text NOT NULL,
        text text NOT NULL, submitted_at timestamptz NOT NULL, answer text, answered_by text, answered_at timestamptz""",
     key="opinion_id",
-    indexes=["submitted_at DESC"],
+    indexes=["(submitted_at DESC)"],
     inserts={OpinionSubmitted: lambda event, r: {**event.model_dump(), "submitted_at": r.recorded_at}},
     updates={
         OpinionAnswered: lambda e, r: {"answer": e.text, "answered_by": e.by, "answered_at": r.recorded_at}
