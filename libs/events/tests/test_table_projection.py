@@ -10,7 +10,7 @@ from cityhall.events import decider
 from cityhall.events.db import Pool
 from cityhall.events.envelope import Envelope, Event, registry
 from cityhall.events.projection import ProjectionRunner, TableProjection, caught_up
-from cityhall.events.store import EventStore
+from cityhall.events.store import EventStore, Streams
 
 
 class ShelfEvent(Event):
@@ -86,3 +86,11 @@ async def test_rows_are_inserted_once_updated_and_deleted_and_a_rebuild_agrees(
     assert rows == [{"book_id": kept, "title": "坊っちゃん", "lent_to": "U1"}]
     await runner.rebuild()
     assert [dict(r) for r in await pool.fetch("SELECT book_id, title, lent_to FROM shelf_books")] == rows
+
+
+def test_a_category_names_its_streams_reads_their_ids_and_numbers_them() -> None:
+    books = Streams("book", "B")
+    book = uuid.UUID("12345678-9abc-def0-1234-56789abcdef0")
+    assert books.stream(book) == "book-12345678-9abc-def0-1234-56789abcdef0"
+    assert books.id_of(books.stream(book)) == book and books.number(book) == "B-12345678"
+    assert books.id_of(f"magazine-{book}") is None and books.id_of("book-not-an-id") is None

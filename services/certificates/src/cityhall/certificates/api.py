@@ -32,6 +32,7 @@ from cityhall.certificates.domain import Status
 from cityhall.certificates.events import (
     EXTRA_FIELDS,
     PERSONAL_FIELDS,
+    REQUESTS,
     ExtraField,
     RequesterDetailGiven,
     RequestStarted,
@@ -457,7 +458,7 @@ def create_app(
                 until=period[1],
             )
         found = await projections.request_numbers(
-            pool, [uuid.UUID(e.subject.split("-", 1)[1]) for e in entries if _is_request_stream(e.subject)]
+            pool, [rid for e in entries if (rid := REQUESTS.id_of(e.subject)) is not None]
         )
         numbers = {request_stream(request_id): number for request_id, number in found.items()}
         people = await actor_names(pool, department=DEPARTMENT)
@@ -646,17 +647,6 @@ def _subject(entry: AuditEntry, numbers: dict[str, str]) -> str:
     if entry.action == "forget_resident" and entry.detail.get("number"):
         return f"申請 {entry.detail['number']} の申請者"
     return entry.subject
-
-
-def _is_request_stream(subject: str) -> bool:
-    prefix, _, rest = subject.partition("-")
-    if prefix != "certificateRequest":
-        return False
-    try:
-        uuid.UUID(rest)
-    except ValueError:
-        return False
-    return True
 
 
 __all__ = ["Dashboard", "create_app"]

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from cityhall.events import decider
 from cityhall.events.envelope import Event
+from cityhall.events.store import Streams
 
 SOURCE = "/services/certificates"
 CATEGORY = "certificateRequest"
@@ -29,13 +30,10 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = ("seal_number",)
 MIN_COPIES, MAX_COPIES = 1, 10
 
 
-def request_stream(request_id: uuid.UUID) -> str:
-    return f"{CATEGORY}-{request_id}"
-
-
-def request_number(request_id: uuid.UUID) -> str:
-    """The number a resident and a clerk quote: short, unambiguous, derived from the id."""
-    return "C-" + request_id.hex[:8].upper()
+REQUESTS = Streams(CATEGORY, "C")
+request_stream = REQUESTS.stream
+request_number = REQUESTS.number
+"""The number a resident and a clerk quote: short, unambiguous, derived from the id."""
 
 
 # --- commands ------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from cityhall.certificates.dialog import (
 )
 from cityhall.certificates.domain import Request
 from cityhall.certificates.events import (
-    CATEGORY,
+    REQUESTS,
     SOURCE,
     CertificateIssued,
     CertificateMailed,
@@ -265,7 +265,7 @@ class Notices:
         self.requests = requests
 
     async def on_event(self, envelope: Envelope, conn: Connection) -> None:
-        if not envelope.subject.startswith(CATEGORY + "-") or not registry.knows(envelope.type):
+        if REQUESTS.id_of(envelope.subject) is None or not registry.knows(envelope.type):
             return
         event = envelope.event()
         state, _version = await self.requests.load(envelope.subject, conn=conn)

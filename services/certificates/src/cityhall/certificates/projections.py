@@ -15,7 +15,6 @@ from datetime import date, datetime
 from typing import Any
 
 from cityhall.certificates.events import (
-    CATEGORY,
     PERSONAL_FIELDS,
     CertificateIssued,
     CertificateMailed,
@@ -39,6 +38,9 @@ from cityhall.certificates.events import (
     RequestStarted,
     RequestSubmitted,
 )
+from cityhall.certificates.events import (
+    REQUESTS as REQUEST_STREAMS,
+)
 from cityhall.events.db import Connection, Pool
 from cityhall.events.envelope import registry
 from cityhall.events.projection import TableProjection
@@ -50,16 +52,12 @@ DAILY = "certificate_daily"
 REFUNDS = "certificate_refunds"
 
 
-def _request_of(recorded: RecordedEvent) -> uuid.UUID:
-    return uuid.UUID(recorded.stream.split("-", 1)[1])
-
-
 def _ours(events: Sequence[RecordedEvent]) -> list[tuple[uuid.UUID, RecordedEvent]]:
     found = []
     for recorded in events:
-        if not recorded.stream.startswith(CATEGORY + "-") or not registry.knows(recorded.type):
-            continue
-        found.append((_request_of(recorded), recorded))
+        request_id = REQUEST_STREAMS.id_of(recorded.stream)
+        if request_id is not None and registry.knows(recorded.type):
+            found.append((request_id, recorded))
     return found
 
 
@@ -293,7 +291,7 @@ REFUND_ROWS = TableProjection(
     indexes=["(requested_at) WHERE completed_at IS NULL"],
     inserts={
         RefundRequested: lambda event, recorded: {
-            "request_id": _request_of(recorded),
+            "request_id": REQUEST_STREAMS.id_of(recorded.stream),
             "amount": event.amount,
             "reason": event.reason,
             "requested_at": event.at,

@@ -8,18 +8,14 @@ from dataclasses import dataclass, replace
 
 from cityhall.events import decider
 from cityhall.events.envelope import Event
+from cityhall.events.store import Streams
 from cityhall.voice.messages import CATEGORIES, REFUSED
 
 SOURCE = "/services/voice"
 
 
-def opinion_stream(opinion_id: uuid.UUID) -> str:
-    return f"opinion-{opinion_id}"
-
-
-def receipt_number(opinion_id: uuid.UUID) -> str:
-    """What the resident and the clerk quote: short, and the same wherever it is shown."""
-    return "V-" + opinion_id.hex[:8].upper()
+OPINION_STREAMS = Streams("opinion", "V")
+opinion_stream, receipt_number = OPINION_STREAMS.stream, OPINION_STREAMS.number
 
 
 class Submit(decider.Command):

@@ -10,18 +10,16 @@ from cityhall.events.store import EventStore
 from cityhall.line.dialog import IDLE, Conversation, SessionStore, seal_text
 from cityhall.voice import dialog
 from cityhall.voice import messages as say
-from cityhall.voice.domain import SOURCE, Answer, Command, Opinion, opinion_decider, opinion_stream, refused
+from cityhall.voice.domain import SOURCE, Answer, opinion_decider, opinion_stream, refused
 from cityhall.web import StaffUser
 
 
 class Voice:
     def __init__(self, pool: Pool, store: EventStore) -> None:
         self.pool, self.personal = pool, PersonalData(pool)
-        self.opinions: CommandHandler[Command, Opinion] = CommandHandler(
-            store, opinion_decider, source=SOURCE
-        )
+        self.opinions = CommandHandler(store, opinion_decider, source=SOURCE)
         sessions = SessionStore("voice_sessions", dialog.Session, idle=IDLE)
-        self.conversation: Conversation[dialog.Session, Command] = Conversation(
+        self.conversation = Conversation(
             domain=say.DOMAIN, source=SOURCE, store=store, sessions=sessions, commands=self.opinions
         )
 
