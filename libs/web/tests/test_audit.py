@@ -155,7 +155,7 @@ async def test_a_personal_read_decrypts_and_records_the_view_in_one_call(pool: P
             {"number": "V-1"},
         )
         nothing = await read_personal(conn, personal, CLERK, "view_opinion", "opinion-2", {"answer": None})
-    assert viewed.values == {"text": "公園にベンチを"} and nothing == Viewed({}, None)
+    assert viewed == {"text": "公園にベンチを"} and nothing == Viewed({}, None) and nothing.entry is None
     [entry] = await read_audit(pool, department="certificates")
     assert (entry.id, entry.action, entry.subject) == (viewed.entry, "view_opinion", "opinion-1")
     assert entry.detail == {"actor_name": CLERK.display_name, "number": "V-1", "fields": ["text"]}

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from cityhall.events.db import Connection
@@ -18,12 +17,13 @@ from cityhall.web.audit import record_view
 from cityhall.web.auth import StaffUser
 
 
-@dataclass(frozen=True)
-class Viewed:
-    values: dict[str, str]
-    """The fields in clear (`FORGOTTEN` for a forgotten resident's), by name."""
-    entry: int | None
-    """The audit entry of the view (None: nothing was sealed, nothing was shown)."""
+class Viewed(dict[str, str]):
+    """The fields in clear (`FORGOTTEN` for a forgotten resident's), by name, and `entry`: the
+    audit entry of the view (None: nothing was sealed, nothing was shown)."""
+
+    def __init__(self, values: Mapping[str, str], entry: int | None) -> None:
+        super().__init__(values)
+        self.entry = entry
 
 
 async def read_personal(

@@ -309,7 +309,7 @@ def create_app(
                 {"number": row["number"]},
                 department=DEPARTMENT,
             )
-            person = {name: _shown(name, viewed.values.get(name)) for name in sealed}
+            person = {name: _shown(name, viewed.get(name)) for name in sealed}
             view = viewed.entry
             photo_available = bool(
                 row["photo_id"]

@@ -30,12 +30,8 @@ def create_app(voice: Voice, staff: StaffApp) -> FastAPI:
     ) -> Response:
         async with pool.acquire() as conn, conn.transaction():  # the read and its audit entry
             o = found(await OPINIONS.row(conn, opinion_id), say.REFUSED["not_submitted"])
-            sealed = {"text": o["text"], "answer": o["answer"]}
-            o |= (
-                await read_personal(
-                    conn, voice.personal, user, "view_opinion", opinion_stream(opinion_id), sealed
-                )
-            ).values
+            sealed, stream = {"text": o["text"], "answer": o["answer"]}, opinion_stream(opinion_id)
+            o |= await read_personal(conn, voice.personal, user, "view_opinion", stream, sealed)
         context = {"user": user, "o": o, "done": done, "error": error}
         return templates.TemplateResponse(request, "voice/opinion.html", context, headers=NO_STORE)
 

@@ -11,10 +11,8 @@ from cityhall.web import staff_app
 
 
 async def build(ctx: ServiceContext) -> Running:
-    voice, staff = (
-        Voice(ctx.require_pool(), ctx.require_store()),
-        staff_app(ctx, "voice", projections=[OPINIONS]),
-    )
+    voice = Voice(ctx.require_pool(), ctx.require_store())
+    staff = staff_app(ctx, "voice", projections=[OPINIONS])
     return Running(
         app=create_app(voice, staff),
         consumers=[intents_consumer("voice", voice.conversation.handler(voice.respond), voice.conversation)],

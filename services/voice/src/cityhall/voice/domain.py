@@ -12,8 +12,6 @@ from cityhall.events.store import Streams
 from cityhall.voice.messages import CATEGORIES, REFUSED
 
 SOURCE = "/services/voice"
-
-
 OPINION_STREAMS = Streams("opinion", "V")
 opinion_stream, receipt_number = OPINION_STREAMS.stream, OPINION_STREAMS.number
 
