@@ -220,22 +220,7 @@ class Dashboard:
 
     async def stats(self, today: date) -> dict[str, Any]:
         days = await projections.daily_after(self.pool, today - timedelta(days=7))
-        empty = {
-            k: 0
-            for k in (
-                "started",
-                "submitted",
-                "paid",
-                "approved",
-                "rejected",
-                "issued",
-                "mailed",
-                "cancelled",
-                "expired",
-                "fees_collected",
-                "fees_refunded",
-            )
-        }
+        empty = dict.fromkeys(projections.DAILY_COLUMNS, 0)
         today_row = next((d for d in days if d["day"] == today), {"day": today, **empty})
         return {"today": today_row, "days": days}
 
@@ -250,7 +235,7 @@ def create_app(
     pool, catalogue = dashboard.pool, dashboard.catalogue
 
     def today() -> date:
-        return now().astimezone(JST).date()
+        return projections.jst_day(now())
 
     # --- the provider's callback (no staff login: the signature is the credential) ----------
 

@@ -224,6 +224,8 @@ _DAILY_COUNTS = {
     PaymentExpired: "expired",
     DraftExpired: "expired",
 }
+DAILY_COLUMNS = (*dict.fromkeys(_DAILY_COUNTS.values()), "fees_collected", "fees_refunded")
+"""What a day of `certificate_daily` counts, in the table's order."""
 
 
 def jst_day(moment: datetime) -> date:
