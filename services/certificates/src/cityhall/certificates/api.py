@@ -58,7 +58,7 @@ from cityhall.web import (
     routes,
 )
 from cityhall.web.personal import read_personal
-from cityhall.web.routes import CHECKED, found, live_list, redirect_back
+from cityhall.web.routes import CHECKED, NO_STORE, found, live_list, redirect_back
 
 HERE = Path(__file__).parent
 MAX_CALLBACK_BODY = 64 * 1024
@@ -333,7 +333,7 @@ def create_app(
                 "viewed_at": viewed_at,
                 "view": view,
             },
-            headers={"cache-control": "no-store"},
+            headers=NO_STORE,
         )
 
     @app.get("/requests/{request_id}/photo", include_in_schema=False)
@@ -503,7 +503,7 @@ def create_app(
                 "r": found,
                 "affected": [{**a, "status_label": status_label(a["status"])} for a in affected],
             },
-            headers={"cache-control": "no-store"},
+            headers=NO_STORE,
         )
 
     @app.post("/residents/forget", include_in_schema=False, dependencies=CHECKED)
