@@ -6,14 +6,14 @@ from collections.abc import Sequence
 import pytest
 
 from cityhall.events.bus import Bus, Record, Subscription
-from cityhall.events.db import Connection, Pool
+from cityhall.events.db import Pool
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.envelope import Envelope
 from cityhall.events.projection import ProjectionRunner
 from cityhall.events.relay import OutboxRelay
-from cityhall.events.store import NO_STREAM, EventStore, RecordedEvent, load_checkpoint
+from cityhall.events.store import NO_STREAM, EventStore, load_checkpoint
 from cityhall.events.testing import wait_for
-from cityhall.events.testing.samples import CounterIncremented
+from cityhall.events.testing.samples import CounterIncremented, CounterTotals
 
 
 def incremented(by: int, stream: str) -> Envelope:
@@ -71,26 +71,10 @@ async def test_relay_keeps_its_checkpoint_when_the_bus_does_not_acknowledge(
     assert (await load_checkpoint(pool, "relay")).seq == 0
 
 
-class Totals:
-    """A view of each counter's total."""
-
-    name = "counter_totals"
-
-    async def create(self, conn: Connection, table: str) -> None:
-        await conn.execute(f'CREATE TABLE "{table}" (stream text PRIMARY KEY, total bigint NOT NULL)')
-
-    async def apply(self, conn: Connection, table: str, events: Sequence[RecordedEvent]) -> None:
-        await conn.executemany(
-            f"""INSERT INTO "{table}" (stream, total) VALUES ($1, $2)
-                ON CONFLICT (stream) DO UPDATE SET total = "{table}".total + excluded.total""",
-            [(e.stream, e.envelope.data["by"]) for e in events],
-        )
-
-
 async def test_projection_catches_up_and_rebuild_gives_the_same_view(store: EventStore, pool: Pool) -> None:
     for i in range(1, 21):
         await store.append(f"counter-{i % 4}", None, [incremented(i, f"counter-{i % 4}")])
-    runner = ProjectionRunner(store, Totals(), batch_size=7)
+    runner = ProjectionRunner(store, CounterTotals(), batch_size=7)
     await runner.ensure()
     assert await runner.catch_up() == 20
     assert await runner.catch_up() == 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,10 +18,10 @@ import pytest
 from fastapi import Depends, FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
-from cityhall.events.db import Connection, Pool, create_pool, migrate
+from cityhall.events.db import Pool, create_pool, migrate
 from cityhall.events.envelope import Envelope
-from cityhall.events.store import EventStore, RecordedEvent
-from cityhall.events.testing.samples import CounterIncremented
+from cityhall.events.store import EventStore
+from cityhall.events.testing.samples import CounterIncremented, CounterTotals
 from cityhall.web import (
     StaffUser,
     WebConfig,
@@ -175,18 +175,8 @@ def make_site(config: WebConfig, pool: Pool, accounts: Accounts) -> Site:
 # A projection and an event for the live-update tests.
 
 
-class Totals:
-    name = "totals"
-
-    async def create(self, conn: Connection, table: str) -> None:
-        await conn.execute(f'CREATE TABLE "{table}" (stream text PRIMARY KEY, total bigint NOT NULL)')
-
-    async def apply(self, conn: Connection, table: str, events: Sequence[RecordedEvent]) -> None:
-        await conn.executemany(
-            f"""INSERT INTO "{table}" (stream, total) VALUES ($1, $2)
-                ON CONFLICT (stream) DO UPDATE SET total = "{table}".total + excluded.total""",
-            [(e.stream, e.envelope.data["by"]) for e in events],
-        )
+def Totals() -> CounterTotals:
+    return CounterTotals("totals")
 
 
 async def total(pool: Pool) -> int:
