@@ -39,13 +39,13 @@ from cityhall.certificates.events import (
     request_stream,
 )
 from cityhall.certificates.handlers import PaymentCallbacks
-from cityhall.certificates.photos import PhotoStore
 from cityhall.certificates.projections import JST
 from cityhall.certificates.statuses import status_label
 from cityhall.events.db import Pool
 from cityhall.events.decider import DomainError
 from cityhall.events.personal import FORGOTTEN, PersonalData, is_encrypted
 from cityhall.events.store import EventStore, RecordedEvent
+from cityhall.line.content import PhotoStore
 from cityhall.payment_protocol import SIGNATURE_HEADER
 from cityhall.web import (
     AUDIT_PAGE_SIZE,

@@ -31,13 +31,13 @@ from cityhall.certificates.events import SOURCE, Command
 from cityhall.certificates.handlers import Intents, Notices, PaymentCallbacks
 from cityhall.certificates.housekeeping import Housekeeping, Timers
 from cityhall.certificates.payments import HttpPaymentProvider, PaymentProvider
-from cityhall.certificates.photos import Downloader, LineContent, PhotoStore
 from cityhall.certificates.projections import DAILY, PROJECTIONS, REQUESTS
 from cityhall.certificates.resident import ResidentLinks
 from cityhall.certificates.settings import CertificatesEnv
 from cityhall.certificates.spec import MOUNT
 from cityhall.events.decider import CommandHandler
 from cityhall.events.personal import PersonalData
+from cityhall.line.content import Downloader, LineContent, PhotoStore
 from cityhall.line.contracts import intents_topic
 from cityhall.payment_protocol import shared_secret
 from cityhall.runtime.service import Consumer, Running, ServiceContext
@@ -140,7 +140,7 @@ async def start(
         provider = http_provider
     requests = CommandHandler(store, certificate_decider, source=SOURCE)
     personal = PersonalData(pool)
-    photos = PhotoStore(pool, personal)
+    photos = PhotoStore(pool, personal, table="id_photos", owner="request_id")
     links = ResidentLinks.from_secret(web.session_secret, f"{settings.public_url}{MOUNT}", clock)
     dialog = Intents(
         catalogue=catalogue,
