@@ -23,7 +23,7 @@ from linebot.v3.messaging.exceptions import ApiException
 
 from cityhall.events.db import Connection, Pool
 from cityhall.events.personal import FORGOTTEN, PersonalData
-from cityhall.runtime.service import LINE_API
+from cityhall.runtime.service import LINE_API, Settings
 
 MAX_BYTES = 10 * 1024 * 1024
 
@@ -77,6 +77,13 @@ class LineContent:
                     raise PhotoRefused("unavailable") from exc
                 raise
         return bytes(content)
+
+
+def line_content(settings: Settings, service: str) -> LineContent:
+    """The downloader of a service that takes residents' photos; it needs the channel's token."""
+    if not settings.line_channel_access_token:
+        raise SystemExit(f"{service} downloads residents' photos from LINE: set LINE_CHANNEL_ACCESS_TOKEN")
+    return LineContent(settings.line_api_url, settings.line_channel_access_token)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from cityhall.certificates.settings import CertificatesEnv
 from cityhall.certificates.spec import MOUNT
 from cityhall.events.decider import CommandHandler
 from cityhall.events.personal import PersonalData
-from cityhall.line.content import Downloader, LineContent, PhotoStore
+from cityhall.line.content import Downloader, PhotoStore, line_content
 from cityhall.line.contracts import intents_topic
 from cityhall.payment_protocol import shared_secret
 from cityhall.runtime.service import Consumer, Running, ServiceContext
@@ -110,12 +110,7 @@ async def start(
     pool, store = ctx.require_pool(), ctx.require_store()
     web = web or WebConfig.from_context(ctx, options.env or None)
     auth = StaffAuth(web)
-    if content is None:
-        if not settings.line_channel_access_token:
-            raise SystemExit(
-                "certificates downloads residents' photos from LINE: set LINE_CHANNEL_ACCESS_TOKEN"
-            )
-        content = LineContent(settings.line_api_url, settings.line_channel_access_token)
+    content = content or line_content(settings, "certificates")
     closing = []
     if provider is None:
         # The simulated provider at /pay runs only in development: production names a real one.
