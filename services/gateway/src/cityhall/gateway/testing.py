@@ -154,6 +154,8 @@ class Webhooks:
         elif kind == "image":
             event = image_message(user_id)
             event["message"]["id"] = fields["message_id"]
+        elif kind == "location":
+            event = location_message(user_id, **fields["location"])
         elif kind == "follow":
             event = follow(user_id)
         else:
