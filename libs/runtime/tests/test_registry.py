@@ -88,6 +88,10 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         "resv-clerk",
         "notify-clerk",
         "voice-clerk",
+        "kosodate-clerk",
+        "kenko-clerk",
+        "shimin-clerk",
+        "kominkan-clerk",
     }
 
 

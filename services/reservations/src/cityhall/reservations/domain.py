@@ -64,10 +64,18 @@ class Seat:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    user_id: str
+    answers: tuple[tuple[str, str], ...] = ()
+    """The sealed answers given when joining, which the booking from an offer takes."""
+
+
+@dataclass(frozen=True)
 class Offer:
     offer_id: uuid.UUID
     user_id: str
     until: datetime
+    answers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,7 @@ class Slot:
     resource: str = ""
     start: datetime | None = None
     seats: tuple[Seat, ...] = ()
-    waiting: tuple[str, ...] = ()
+    waiting: tuple[Waiting, ...] = ()
     """Residents waiting for a seat, first come first."""
     offers: tuple[Offer, ...] = ()
     capacity: int | None = None
@@ -90,6 +98,11 @@ class Slot:
 
     def holds(self, user_id: str) -> Seat | None:
         return next((s for s in self.seats if s.active and s.user_id == user_id), None)
+
+    def is_waiting(self, user_id: str) -> bool:
+        return any(w.user_id == user_id for w in self.waiting) or any(
+            o.user_id == user_id for o in self.offers
+        )
 
     def offer(self, offer_id: uuid.UUID) -> Offer | None:
         return next((o for o in self.offers if o.offer_id == offer_id), None)
@@ -127,11 +140,18 @@ def decide(command: Command, slot: Slot) -> list[Event]:
                 raise refused("closed")
             if slot.holds(command.user_id):
                 raise refused("already_booked")
-            if command.user_id in slot.waiting or any(o.user_id == command.user_id for o in slot.offers):
+            if slot.is_waiting(command.user_id):
                 raise refused("already_waiting")
             if slot.free(command.capacity) > 0:
                 raise refused("seats_free")
-            return [WaitlistJoined(user_id=command.user_id, resource=command.resource, start=command.start)]
+            return [
+                WaitlistJoined(
+                    user_id=command.user_id,
+                    resource=command.resource,
+                    start=command.start,
+                    answers=command.answers,
+                )
+            ]
         case Lapse():
             offer = slot.offer(command.offer_id)
             if offer is None:
@@ -215,13 +235,13 @@ def _offer_free_seats(
     """Offers of the seats now free to the first residents waiting (never to one holding an offer)."""
     offered: list[Event] = []
     free = slot.free(capacity)
-    for user_id in slot.waiting:
+    for waiting in slot.waiting:
         if free <= 0 or slot.closed:
             break
         offered.append(
             SeatOffered(
-                offer_id=uuid.uuid5(cause, user_id),
-                user_id=user_id,
+                offer_id=uuid.uuid5(cause, waiting.user_id),
+                user_id=waiting.user_id,
                 resource=slot.resource,
                 start=slot.start or now,
                 until=now + timedelta(hours=hold_hours),
@@ -240,7 +260,7 @@ def evolve(slot: Slot, event: Event) -> Slot:
                 resource=event.resource,
                 start=event.start,
                 seats=(*slot.seats, seat),
-                waiting=tuple(u for u in slot.waiting if u != event.user_id),
+                waiting=tuple(w for w in slot.waiting if w.user_id != event.user_id),
                 offers=tuple(o for o in slot.offers if o.offer_id != event.offer_id),
             )
         case BookingCancelled():
@@ -251,16 +271,13 @@ def evolve(slot: Slot, event: Event) -> Slot:
                 ),
             )
         case WaitlistJoined():
-            return replace(
-                slot, resource=event.resource, start=event.start, waiting=(*slot.waiting, event.user_id)
-            )
+            waiting = Waiting(event.user_id, tuple(sorted(event.answers.items())))
+            return replace(slot, resource=event.resource, start=event.start, waiting=(*slot.waiting, waiting))
         case SeatOffered():
-            offer = Offer(event.offer_id, event.user_id, event.until)
-            return replace(
-                slot,
-                waiting=tuple(u for u in slot.waiting if u != event.user_id),
-                offers=(*slot.offers, offer),
-            )
+            answers = next((w.answers for w in slot.waiting if w.user_id == event.user_id), ())
+            offer = Offer(event.offer_id, event.user_id, event.until, answers)
+            rest = tuple(w for w in slot.waiting if w.user_id != event.user_id)
+            return replace(slot, waiting=rest, offers=(*slot.offers, offer))
         case OfferLapsed():
             return replace(slot, offers=tuple(o for o in slot.offers if o.offer_id != event.offer_id))
         case AttendanceMarked():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from cityhall.events.envelope import Event, registry
 
@@ -35,7 +35,7 @@ class Book(_Command):
     start: datetime
     capacity: int
     """The catalogue's seats (a clerk's `SetCapacity` overrides it)."""
-    answers: dict[str, str] = {}
+    answers: dict[str, str] = Field(default_factory=dict)
     """Question key → the answer sealed with the resident's key."""
     by: str = ""
     """The clerk who booked on a caller's behalf; "" for the resident."""
@@ -60,6 +60,7 @@ class Wait(_Command):
     resource: str
     start: datetime
     capacity: int
+    answers: dict[str, str] = Field(default_factory=dict)
 
 
 class Lapse(_Command):
@@ -123,6 +124,7 @@ class WaitlistJoined(Event):
     user_id: str
     resource: str
     start: datetime
+    answers: dict[str, str] = Field(default_factory=dict)
 
 
 @registry.register
