@@ -32,9 +32,9 @@ def test_a_tile_nothing_serves_free_text_and_leaving_a_request_are_answered(
     page.locator("#follow-button").click()
     expect(theirs.first).to_contain_text("友だち追加ありがとうございます。", timeout=30_000)
 
-    tiles.get_by_role("button", name="予約").click()
+    tiles.get_by_role("button", name="通報").click()
     expect(theirs.last).to_contain_text("現在準備を進めています", timeout=30_000)
-    expect(theirs.last).to_contain_text("市民相談課")
+    expect(theirs.last).to_contain_text("道路管理課")
 
     page.locator("#message-input").fill("こんにちは")
     page.get_by_role("button", name="送信").click()

@@ -91,6 +91,10 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         "voice-clerk",
         "parks-clerk",
         "env-clerk",
+        "kosodate-clerk",
+        "kenko-clerk",
+        "shimin-clerk",
+        "kominkan-clerk",
     }
 
 
