@@ -266,3 +266,13 @@ def forgotten() -> list[Message]:
             "お手数ですが、広報・お知らせの担当までお電話でお問い合わせください。"
         )
     ]
+
+
+MAX_NOTICE_TEXT = 4000
+"""Characters of a notice's text (LINE takes 5,000 in a text message; the heading takes some)."""
+
+
+def notice(title: str, text: str, *, alert: bool) -> list[Message]:
+    """A notice as residents get it: its heading, then the staff's text."""
+    heading = f"【緊急】{title}" if alert else f"【お知らせ】{title}"
+    return [build.text(f"{heading}\n\n{text}")]
