@@ -39,12 +39,12 @@ from cityhall.certificates.events import (
     request_stream,
 )
 from cityhall.certificates.handlers import PaymentCallbacks
-from cityhall.certificates.photos import PhotoStore
 from cityhall.certificates.projections import JST
 from cityhall.certificates.statuses import status_label
 from cityhall.events.db import Pool
 from cityhall.events.personal import FORGOTTEN, PersonalData
 from cityhall.events.store import EventStore, RecordedEvent
+from cityhall.line.content import PhotoStore
 from cityhall.payment_protocol import SIGNATURE_HEADER
 from cityhall.web import (
     AUDIT_PAGE_SIZE,

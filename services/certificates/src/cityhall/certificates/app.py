@@ -31,13 +31,13 @@ from cityhall.certificates.events import SOURCE, Command
 from cityhall.certificates.handlers import Intents, Notices, PaymentCallbacks
 from cityhall.certificates.housekeeping import Housekeeping, Timers
 from cityhall.certificates.payments import HttpPaymentProvider, PaymentProvider
-from cityhall.certificates.photos import Downloader, LineContent, PhotoStore
 from cityhall.certificates.projections import DAILY, PROJECTIONS, REQUESTS
 from cityhall.certificates.resident import ResidentLinks
 from cityhall.certificates.settings import CertificatesEnv
 from cityhall.certificates.spec import MOUNT
 from cityhall.events.decider import CommandHandler
 from cityhall.events.personal import PersonalData
+from cityhall.line.content import Downloader, PhotoStore, line_content
 from cityhall.payment_protocol import shared_secret
 from cityhall.runtime.intents import intents_consumer
 from cityhall.runtime.service import Consumer, Running, ServiceContext
@@ -109,12 +109,7 @@ async def start(
     settings = ctx.settings
     pool, store = ctx.require_pool(), ctx.require_store()
     web = web or WebConfig.from_context(ctx, options.env or None)
-    if content is None:
-        if not settings.line_channel_access_token:
-            raise SystemExit(
-                "certificates downloads residents' photos from LINE: set LINE_CHANNEL_ACCESS_TOKEN"
-            )
-        content = LineContent(settings.line_api_url, settings.line_channel_access_token)
+    content = content or line_content(settings, "certificates")
     closing = []
     if provider is None:
         # The simulated provider at /pay runs only in development: production names a real one.
@@ -139,7 +134,7 @@ async def start(
         provider = http_provider
     requests = CommandHandler(store, certificate_decider, source=SOURCE)
     personal = PersonalData(pool)
-    photos = PhotoStore(pool, personal)
+    photos = PhotoStore(pool, personal, table="id_photos", owner="request_id")
     links = ResidentLinks.from_secret(web.session_secret, f"{settings.public_url}{MOUNT}", clock)
     dialog = Intents(
         catalogue=catalogue,

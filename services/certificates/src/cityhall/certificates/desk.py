@@ -14,10 +14,10 @@ from typing import Any
 from cityhall.certificates.catalogue import Catalogue
 from cityhall.certificates.domain import Request
 from cityhall.certificates.events import Approve, Command, Issue, Mail, Reject, request_stream
-from cityhall.certificates.photos import PhotoStore
 from cityhall.events.db import Pool
 from cityhall.events.decider import CommandHandler, Decision, DomainError
 from cityhall.events.personal import PersonalData
+from cityhall.line.content import PhotoStore
 from cityhall.web import StaffUser, record_view
 from cityhall.web.personal import forget_resident
 

@@ -56,13 +56,13 @@ from cityhall.certificates.events import (
     request_stream,
 )
 from cityhall.certificates.payments import Checkout, ProviderError
-from cityhall.certificates.photos import Photo, PhotoRefused
 from cityhall.certificates.resident import ResidentLinks
 from cityhall.certificates.statuses import CANCELLABLE
 from cityhall.events.decider import DomainError
 from cityhall.events.envelope import Envelope
 from cityhall.line import dialog, postback
 from cityhall.line.build import postback_buttons
+from cityhall.line.content import Photo, PhotoRefused
 from cityhall.line.contracts import ResidentIntent
 from cityhall.line.japanese import jst
 

@@ -60,7 +60,6 @@ from cityhall.certificates.events import (
     request_stream,
 )
 from cityhall.certificates.payments import Checkout, ForgedCallback, PaymentProvider, ProviderError
-from cityhall.certificates.photos import Downloader, Photo, PhotoRefused, PhotoStore, sniff
 from cityhall.certificates.projections import resident_request_ids
 from cityhall.certificates.resident import ResidentLinks
 from cityhall.events.db import Connection, Pool
@@ -68,6 +67,7 @@ from cityhall.events.decider import CommandHandler, DomainError
 from cityhall.events.envelope import Envelope, registry
 from cityhall.events.personal import PersonalData
 from cityhall.events.store import EventStore
+from cityhall.line.content import Downloader, Photo, PhotoRefused, PhotoStore, sniff
 from cityhall.line.contracts import (
     DialogLeft,
     DialogReleased,
@@ -226,7 +226,7 @@ class Intents:
                     return await self.photos.put(
                         conn,
                         user_id=intent.user_id,
-                        request_id=need.request_id,
+                        owner=need.request_id,
                         data=data,
                         photo_id=need.photo_id,
                     )
