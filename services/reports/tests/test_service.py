@@ -181,3 +181,34 @@ async def test_forgetting_the_reporter_shreds_comment_address_and_photos(harness
     assert await pool.fetchval("SELECT count(*) FROM report_photos") == 0
     history = await resident.tap("domain=reports&action=history", expect="これまでの通報")
     assert number in str(history)
+
+
+async def test_the_public_map_shows_moderated_reports_only_and_nobody_who_reported(harness: Harness) -> None:
+    resident = harness.resident()
+    number, report_id = await file(resident)
+    public = harness.composed.http()
+    clerk, csrf = harness.staff(CLERK)
+    pool = harness.composed.service("reports").context.require_pool()
+
+    async def projected() -> bool:
+        return bool(
+            await pool.fetchval("SELECT count(*) FROM reports_reports WHERE report_id = $1", report_id)
+        )
+
+    await wait_for(projected, timeout=20, message="the report projected")
+    assert number not in (await public.get("/reports/map")).text  # not moderated yet
+    accepted = await clerk.post(f"/staff/reports/reports/{report_id}/accept", data={"csrf_token": csrf})
+    assert accepted.status_code == 303
+
+    async def shown() -> bool:
+        return number in (await public.get("/reports/map")).text
+
+    await wait_for(shown, timeout=20, message="the accepted report on the public map")
+    page = await public.get("/reports/map")
+    assert "道路の穴・陥没" in page.text and "確認済み" in page.text and "本町" in page.text
+    assert resident.user_id not in page.text and COMMENT not in page.text
+    assert "<polygon" in page.text and "tile.openstreetmap" not in page.text  # offline: the outline only
+    data = (await public.get("/reports/map.json")).json()
+    [feature] = [f for f in data["features"] if f["properties"]["number"] == number]
+    assert feature["geometry"]["coordinates"] == [HALL["longitude"], HALL["latitude"]]
+    assert set(feature["properties"]) == {"number", "category", "status", "district", "filed"}

@@ -20,7 +20,7 @@ from cityhall.events.decider import DomainError
 from cityhall.events.store import RecordedEvent
 from cityhall.line.content import MAX_BYTES, PhotoRefused
 from cityhall.line.japanese import datetime_ja
-from cityhall.reports import projections
+from cityhall.reports import projections, townmap
 from cityhall.reports.categories import CATEGORIES, DEPARTMENTS
 from cityhall.reports.domain import REFUSED, STATUSES
 from cityhall.reports.events import (
@@ -54,42 +54,11 @@ from cityhall.web import require_role as role
 
 Clerk = Annotated[StaffUser, Depends(role(*ROLES))]
 Checked = [Depends(csrf_protect)]
-MAP_WIDTH, MAP_HEIGHT = 600, 480
 ACTIONS = ("accept", "duplicate", "reject", "assign", "start", "resolve", "move", "note")
 
 
 def departments_of(user: StaffUser) -> list[str]:
     return [d for d in DEPARTMENTS if user.has_role(d)]
-
-
-def town_map() -> dict[str, Any]:
-    """The town's boundary and districts as SVG polygons (the map works offline)."""
-    features = town.geojson()["features"]
-    return {
-        "width": MAP_WIDTH,
-        "height": MAP_HEIGHT,
-        "shapes": [
-            {
-                "kind": f["properties"]["kind"],
-                "name": f["properties"]["name"],
-                "points": " ".join(
-                    "{:.1f},{:.1f}".format(*to_svg(lat, lng)) for lng, lat in f["geometry"]["coordinates"][0]
-                ),
-                "label": to_svg(*_centre(f["geometry"]["coordinates"][0])),
-            }
-            for f in features
-        ],
-    }
-
-
-def _centre(ring: list[list[float]]) -> tuple[float, float]:
-    lats, lngs = [p[1] for p in ring[:-1]], [p[0] for p in ring[:-1]]
-    return sum(lats) / len(lats), sum(lngs) / len(lngs)
-
-
-def to_svg(lat: float, lng: float) -> tuple[float, float]:
-    south, west, north, east = town.town().bounds
-    return (lng - west) / (east - west) * MAP_WIDTH, (north - lat) / (north - south) * MAP_HEIGHT
 
 
 def overdue(row: dict[str, Any], now: datetime) -> bool:
@@ -141,8 +110,8 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
         refusals=REFUSED | REFUSED_PHOTO,
         districts=town.districts(),
         district_names={d.key: d.name for d in town.districts()},
-        town_map=town_map(),
-        to_svg=to_svg,
+        town_map=townmap.shapes(),
+        tiles=[],
         history_label=history_label,
     )
     templates.env.filters["jst"] = datetime_ja
@@ -163,7 +132,7 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
         now = reports.clock()
         for row in rows:
             row["overdue"] = overdue(row, now)
-            row["map"] = to_svg(row["latitude"], row["longitude"])
+            row["map"] = townmap.to_svg(row["latitude"], row["longitude"])
         escalation = [r for r in rows if r["overdue"]]
         return {
             "user": user,
@@ -224,7 +193,7 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
         if row is None:
             raise HTTPException(404, "この通報は見つかりません。")
         row["overdue"] = overdue(row, reports.clock())
-        row["point"] = to_svg(row["latitude"], row["longitude"])
+        row["point"] = townmap.to_svg(row["latitude"], row["longitude"])
         context = {"user": user, "r": row, "done": done, "error": error}
         return templates.TemplateResponse(
             request, "reports/report.html", context, headers={"cache-control": "no-store"}

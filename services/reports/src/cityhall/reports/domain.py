@@ -233,4 +233,9 @@ def evolve(report: Report, event: Event) -> Report:
     return report
 
 
+def status_after(event: Event) -> str | None:
+    """The status a report has after `event`; None when the event leaves it as it was."""
+    return evolve(Report(), event).status or None
+
+
 report_decider: Decider[Command, Report] = Decider(Report(), decide, evolve)

@@ -12,7 +12,7 @@ from cityhall import town
 from cityhall.events.db import Connection, Pool
 from cityhall.events.store import RecordedEvent
 from cityhall.reports.categories import CATEGORIES
-from cityhall.reports.domain import OPEN
+from cityhall.reports.domain import OPEN, status_after
 from cityhall.reports.events import (
     ReportAccepted,
     ReportAssigned,
@@ -84,25 +84,27 @@ class ReportsProjection:
                         event.department, event.latitude, event.longitude, event.photos, event.comment,
                         event.address, event.channel, event.at, at,
                     )  # fmt: skip
-                case ReportAccepted():
-                    await _set(conn, table, event.report_id, at, status="accepted")
-                case ReportStarted():
-                    await _set(conn, table, event.report_id, at, status="in_progress")
                 case ReportRejected():
-                    await _set(conn, table, event.report_id, at, status="rejected", reason=event.reason)
+                    await _set(
+                        conn, table, event.report_id, at, status=status_after(event), reason=event.reason
+                    )
                 case ReportMarkedDuplicate():
-                    await _set(conn, table, event.report_id, at, status="duplicate", duplicate_of=event.of)
+                    await _set(
+                        conn, table, event.report_id, at, status=status_after(event), duplicate_of=event.of
+                    )
                 case ReportAssigned():
                     await _set(conn, table, event.report_id, at, assigned_to=event.to)
                 case ReportMoved():
                     await _set(conn, table, event.report_id, at, department=event.department)
                 case ReportResolved():
                     await _set(
-                        conn, table, event.report_id, at, status="resolved", note=event.note,
+                        conn, table, event.report_id, at, status=status_after(event), note=event.note,
                         after_photo=event.after_photo, resolved_at=event.at,
                     )  # fmt: skip
                 case ReportReopened():
-                    await _set(conn, table, event.report_id, at, status="accepted", resolved_at=None)
+                    await _set(conn, table, event.report_id, at, status=status_after(event), resolved_at=None)
+                case ReportAccepted() | ReportStarted():
+                    await _set(conn, table, event.report_id, at, status=status_after(event))
                 case ReportRated():
                     column = "satisfied" if event.satisfied else "unsatisfied"
                     await conn.execute(

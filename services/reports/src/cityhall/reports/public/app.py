@@ -1,0 +1,153 @@
+"""Composition root of reports-public: the consumer of `events.reports` that keeps
+`public_reports` (public fields only), and `/reports/map` with `/reports/map.json`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import Field
+
+from cityhall.events.db import Connection, Pool
+from cityhall.events.envelope import Envelope
+from cityhall.line.japanese import date_ja
+from cityhall.reports import townmap
+from cityhall.reports.categories import CATEGORIES
+from cityhall.reports.domain import STATUSES, status_after
+from cityhall.reports.events import ReportFiled
+from cityhall.runtime.env import EnvSettings
+from cityhall.runtime.http import CONTENT_SECURITY_POLICY
+from cityhall.runtime.service import Consumer, Running, ServiceContext
+from cityhall.town import district
+
+HERE = Path(__file__).parent
+SHOWN = ("accepted", "in_progress", "resolved")
+"""Moderated: staff accepted the report (and maybe worked it). Nothing else is public."""
+
+
+class PublicEnv(EnvSettings):
+    tile_url: str = Field("", alias="CITYHALL_MAP_TILE_URL")
+    """e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png; unset: the map is the town's outline only."""
+
+
+async def on_event(envelope: Envelope, conn: Connection) -> None:
+    """Keep `public_reports` from a report's events (idempotent: the consumer's inbox dedupes)."""
+    if not envelope.type.startswith("cityhall.reports."):
+        return
+    event = envelope.event()
+    if isinstance(event, ReportFiled):
+        await conn.execute(
+            """INSERT INTO public_reports (report_id, number, category, district, latitude, longitude, status,
+                   filed_at, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $7) ON CONFLICT (report_id) DO NOTHING""",
+            event.report_id, event.number, event.category, event.district, event.latitude, event.longitude,
+            event.at,
+        )  # fmt: skip
+        return
+    status = status_after(event)
+    report_id = getattr(event, "report_id", None)
+    if status is not None and report_id is not None:
+        await conn.execute(
+            "UPDATE public_reports SET status = $2, updated_at = $3 WHERE report_id = $1",
+            report_id,
+            status,
+            envelope.time,
+        )
+
+
+async def shown(pool: Pool) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        """SELECT number, category, district, latitude, longitude, status, filed_at, updated_at
+           FROM public_reports WHERE status = ANY($1) ORDER BY filed_at DESC LIMIT 2000""",
+        list(SHOWN),
+    )
+    out = []
+    for r in rows:
+        x, y = townmap.to_svg(r["latitude"], r["longitude"])
+        found = district(r["district"])
+        out.append(
+            dict(r)
+            | {
+                "x": x,
+                "y": y,
+                "category_name": CATEGORIES[r["category"]].name,
+                "status_name": STATUSES[r["status"]],
+                "district_name": found.name if found else "",
+                "filed": date_ja(r["filed_at"]),
+            }
+        )
+    return out
+
+
+def create_app(pool: Pool, tile_url: str = "") -> FastAPI:
+    app = FastAPI(title="reports-public", docs_url=None, redoc_url=None, openapi_url=None)
+    # Its own page, and the town's SVG map the staff pages draw too (reports/_map.html).
+    folders = [HERE / "templates", HERE.parent / "templates"]
+    templates = Jinja2Templates(
+        env=Environment(loader=FileSystemLoader(folders), autoescape=select_autoescape(default=True))
+    )
+    tiles = townmap.tiles(tile_url) if tile_url else []
+    policy = (
+        CONTENT_SECURITY_POLICY.replace("img-src 'self'", f"img-src 'self' {townmap.tile_origin(tile_url)}")
+        if tile_url
+        else CONTENT_SECURITY_POLICY
+    )
+    app.mount("/reports/static", StaticFiles(directory=HERE / "static"), name="reports-public-static")
+
+    @app.get("/reports/map", include_in_schema=False, response_class=HTMLResponse)
+    async def page(request: Request) -> Response:
+        reports = await shown(pool)
+        context = {
+            "reports": reports,
+            "pins": [
+                {"x": r["x"], "y": r["y"], "label": f"{r['category_name']}（{r['status_name']}）"}
+                for r in reports
+            ],
+            "town_map": townmap.shapes(),
+            "tiles": tiles,
+            "map_label": "ポケット市の通報の地図",
+            "statuses": {k: STATUSES[k] for k in SHOWN},
+        }
+        return templates.TemplateResponse(
+            request, "public/map.html", context, headers={"content-security-policy": policy}
+        )
+
+    @app.get("/reports/map.json", include_in_schema=False)
+    async def features() -> Response:
+        reports = await shown(pool)
+        return JSONResponse(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "geometry": {"type": "Point", "coordinates": [r["longitude"], r["latitude"]]},
+                        "properties": {
+                            "number": r["number"],
+                            "category": r["category_name"],
+                            "status": r["status_name"],
+                            "district": r["district_name"],
+                            "filed": r["filed_at"].isoformat(),
+                        },
+                    }
+                    for r in reports
+                ],
+            }
+        )
+
+    return app
+
+
+async def build(ctx: ServiceContext) -> Running:
+    pool = ctx.require_pool()
+    env = PublicEnv.read()
+    return Running(
+        app=create_app(pool, env.tile_url),
+        consumers=[Consumer("reports-public-events", ("events.reports",), on_event, batched=True)],
+        banner=[f"  Reports map        : {ctx.settings.public_url}/reports/map  (public)"],
+    )
