@@ -89,6 +89,7 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         "resv-clerk",
         "notify-clerk",
         "voice-clerk",
+        "roads-admin",
         "parks-clerk",
         "env-clerk",
     }

@@ -25,6 +25,7 @@ from cityhall.web import SESSION_COOKIE, StaffAuth, StaffUser, WebConfig
 
 CLERK = StaffUser("roads-clerk", "道路管理課 品川", frozenset({"roads"}))
 PARKS = StaffUser("parks-clerk", "公園緑地課 世田谷", frozenset({"parks"}))
+ADMIN = StaffUser("roads-admin", "道路管理課長 大田", frozenset({"roads", "roads-admin"}))
 
 
 @dataclass

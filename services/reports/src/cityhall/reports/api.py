@@ -46,13 +46,14 @@ from cityhall.reports.events import (
     Resolve,
     Start,
 )
-from cityhall.reports.handlers import Reports, StaffAction
+from cityhall.reports.handlers import Reports, StaffAction, open311_subject
 from cityhall.reports.messages import REFUSED_PHOTO
 from cityhall.reports.spec import ROLES
 from cityhall.web import LiveUpdates, StaffAuth, StaffUser, create_templates, csrf_protect, install
 from cityhall.web import require_role as role
 
 Clerk = Annotated[StaffUser, Depends(role(*ROLES))]
+Admin = Annotated[StaffUser, Depends(role(*(f"{r}-admin" for r in ROLES)))]
 Checked = [Depends(csrf_protect)]
 ACTIONS = ("accept", "duplicate", "reject", "assign", "start", "resolve", "move", "note")
 
@@ -224,8 +225,8 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
     @app.post("/reports/{report_id}/forget", include_in_schema=False, dependencies=Checked)
     async def forget(request: Request, report_id: uuid.UUID, user: Clerk) -> Response:
         row = await readable(user, report_id)
-        if row["user_id"]:
-            await reports.forget(user, row["user_id"])
+        # An Open311 report's writer is known only by the request: its description is its subject.
+        await reports.forget(user, row["user_id"] or open311_subject(report_id))
         return back(request, report_id, done="forgotten")
 
     @app.post("/reports/{report_id}/{action}", include_in_schema=False, dependencies=Checked)
@@ -280,5 +281,39 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
             root = str(request.scope.get("root_path", "")).rstrip("/")
             return RedirectResponse(f"{root}/?done=moved", status_code=303)
         return back(request, report_id, done=action)
+
+    @app.get("/open311", include_in_schema=False)
+    async def keys(request: Request, user: Admin, issued: str = "", error: str = "") -> Response:
+        rows = await projections.keys(reports.pool)
+        context = {"user": user, "keys": rows, "issued": issued, "error": error}
+        return templates.TemplateResponse(
+            request, "reports/open311.html", context, headers={"cache-control": "no-store"}
+        )
+
+    @app.post("/open311/keys", include_in_schema=False, dependencies=Checked)
+    async def issue(request: Request, user: Admin, name: Annotated[str, Form()] = "") -> Response:
+        try:
+            key = await reports.issue_key(user, name)
+        except DomainError as exc:
+            return keys_page(request, error=exc.reason)
+        # Shown once, on this page only (never stored in clear, never in a URL).
+        rows = await projections.keys(reports.pool)
+        context = {"user": user, "keys": rows, "issued": key, "error": ""}
+        return templates.TemplateResponse(
+            request, "reports/open311.html", context, headers={"cache-control": "no-store"}
+        )
+
+    @app.post("/open311/keys/{key_id}/revoke", include_in_schema=False, dependencies=Checked)
+    async def revoke(request: Request, key_id: uuid.UUID, user: Admin) -> Response:
+        try:
+            await reports.revoke_key(user, key_id)
+        except DomainError as exc:
+            return keys_page(request, error=exc.reason)
+        return keys_page(request)
+
+    def keys_page(request: Request, **outcome: str) -> Response:
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        query = "&".join(f"{k}={v}" for k, v in outcome.items())
+        return RedirectResponse(f"{root}/open311?{query}", status_code=303)
 
     return app

@@ -22,8 +22,12 @@ from cityhall.reports.events import (
     Assign,
     Command,
     File,
+    IssueKey,
+    KeyCommand,
     MarkDuplicate,
     Move,
+    Open311KeyIssued,
+    Open311KeyRevoked,
     Rate,
     Reject,
     Reopen,
@@ -40,6 +44,7 @@ from cityhall.reports.events import (
     ReportStarted,
     ReportSubscribed,
     Resolve,
+    RevokeKey,
     Start,
     Subscribe,
     receipt_number,
@@ -77,6 +82,10 @@ REFUSED = {
     "not_subscriber": "この通報の通報者ではないため、その操作はできません。",
     "already_rated": "この対応についてはすでにご回答いただいています。",
     "forgotten": "この方の個人情報は消去済みです。",
+    "key_exists": "このAPIキーはすでに発行されています。",
+    "bad_key_name": "APIキーの名前（利用者）を1〜100文字で入力してください。",
+    "no_key": "このAPIキーは見つかりません。",
+    "key_revoked": "このAPIキーはすでに無効にしています。",
 }
 """Why a command is refused, as a person reads it (the reason code travels in the page's URL)."""
 
@@ -231,6 +240,41 @@ def evolve(report: Report, event: Event) -> Report:
         case ReportRated():
             return replace(report, rated=report.rated | {event.user_id})
     return report
+
+
+@dataclass(frozen=True)
+class Key:
+    key_id: uuid.UUID | None = None
+    revoked: bool = False
+
+
+def decide_key(command: KeyCommand, key: Key) -> list[Event]:
+    match command:
+        case IssueKey():
+            if key.key_id is not None:
+                raise refused("key_exists")
+            if not command.name.strip() or len(command.name) > 100:
+                raise refused("bad_key_name")
+            return [Open311KeyIssued(**(command.model_dump() | {"name": command.name.strip()}))]
+        case RevokeKey():
+            if key.key_id is None:
+                raise refused("no_key")
+            if key.revoked:
+                raise refused("key_revoked")
+            return [Open311KeyRevoked(key_id=key.key_id, by=command.by)]
+    raise TypeError(f"not a key command: {command!r}")
+
+
+def evolve_key(key: Key, event: Event) -> Key:
+    match event:
+        case Open311KeyIssued():
+            return Key(event.key_id)
+        case Open311KeyRevoked():
+            return replace(key, revoked=True)
+    return key
+
+
+key_decider: Decider[KeyCommand, Key] = Decider(Key(), decide_key, evolve_key)
 
 
 def status_after(event: Event) -> str | None:

@@ -221,3 +221,58 @@ class ReportRated(Event):
     report_id: uuid.UUID
     user_id: str
     satisfied: bool
+
+
+# --- Open311 -----------------------------------------------------------------------------------
+
+
+def key_stream(key_id: uuid.UUID) -> str:
+    return f"open311Key-{key_id}"
+
+
+class IssueKey(_Command):
+    key_id: uuid.UUID
+    name: str
+    key_hash: str
+    by: str
+
+
+class RevokeKey(_Command):
+    by: str
+
+
+KeyCommand = IssueKey | RevokeKey
+
+
+@registry.register
+class Open311KeyIssued(Event):
+    """An API key for an Open311 client; only its hash travels (reports-public checks it)."""
+
+    TYPE = "cityhall.reports.open311_key_issued.v1"
+    key_id: uuid.UUID
+    name: str
+    key_hash: str
+    by: str
+
+
+@registry.register
+class Open311KeyRevoked(Event):
+    TYPE = "cityhall.reports.open311_key_revoked.v1"
+    key_id: uuid.UUID
+    by: str
+
+
+@registry.register
+class Open311RequestSubmitted(Event):
+    """A service request an Open311 client posted to reports-public (published on
+    `events.open311`); reports files it. The client's personal fields stay with reports-public,
+    sealed; the description is sealed by reports when it files it."""
+
+    TYPE = "cityhall.open311.request_submitted.v1"
+    report_id: uuid.UUID
+    category: str
+    latitude: float
+    longitude: float
+    description: str = ""
+    key_id: uuid.UUID
+    at: datetime

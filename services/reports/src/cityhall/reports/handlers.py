@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from linebot.v3.messaging import Message
@@ -23,19 +24,24 @@ from cityhall.line import postback
 from cityhall.line.content import Downloader, Photo, PhotoRefused, PhotoStore
 from cityhall.line.contracts import outbound_message
 from cityhall.line.dialog import IDLE, Conversation, SessionStore, intent_of
-from cityhall.reports import dialog, projections
+from cityhall.reports import dialog, open311, projections
 from cityhall.reports import messages as say
-from cityhall.reports.domain import MAX_PHOTOS, Report, refused, report_decider
+from cityhall.reports.domain import MAX_PHOTOS, Key, Report, key_decider, refused, report_decider
 from cityhall.reports.events import (
     SOURCE,
     Accept,
     Command,
     File,
+    IssueKey,
+    KeyCommand,
     MarkDuplicate,
+    Open311RequestSubmitted,
     Reject,
     Resolve,
+    RevokeKey,
     Start,
     Subscribe,
+    key_stream,
     report_stream,
 )
 from cityhall.reports.photos import Processed, process
@@ -79,6 +85,7 @@ class Reports:
             sessions=SESSIONS,
             commands=self.reports,
         )
+        self.keys: CommandHandler[KeyCommand, Key] = CommandHandler(store, key_decider, source=SOURCE)
         self._prepared: dict[uuid.UUID, Processed | PhotoRefused] = {}
 
     # --- the resident ---------------------------------------------------------------------
@@ -317,8 +324,78 @@ class Reports:
             return found
 
     async def forget(self, user: StaffUser, resident: str) -> bool:
-        """Shred the resident's comments, addresses and photos (their key, then the rows)."""
+        """Shred the resident's comments, addresses and photos (their key, then the rows). An
+        Open311 report's subject is `open311-<report id>` (its description)."""
         async with self.pool.acquire() as conn, conn.transaction():
             await record_view(conn, user, "forget_resident", resident)
             await self.photos.delete_resident(conn, resident)
             return await self.personal.forget(resident, conn=conn)
+
+    # --- Open311 --------------------------------------------------------------------------
+
+    async def on_open311(self, envelope: Envelope, conn: Connection) -> None:
+        """A request an Open311 client posted (reports-public, `events.open311`): filed into the
+        same queue as LINE's. Its description is sealed here under the request's own subject."""
+        if envelope.type != Open311RequestSubmitted.TYPE:
+            return
+        event = envelope.event()
+        if not isinstance(event, Open311RequestSubmitted):
+            raise TypeError(f"{envelope.type} did not load as an Open311RequestSubmitted")
+        subject = open311_subject(event.report_id)
+        comment = (
+            await self.personal.encrypt(subject, event.description, conn=conn) if event.description else ""
+        )
+        command = File(
+            report_id=event.report_id,
+            user_id="",
+            category=event.category,
+            latitude=event.latitude,
+            longitude=event.longitude,
+            comment=comment,
+            channel="open311",
+            at=event.at,
+        )
+        try:
+            await self.reports.handle(report_stream(event.report_id), command, caused_by=envelope, conn=conn)
+        except DomainError as exc:  # reports-public checked the request: this is a bug, not input
+            log.error("Open311 request %s not filed: %s", event.report_id, exc.reason)
+
+    async def issue_key(self, user: StaffUser | None, name: str) -> str:
+        """A new API key for an Open311 client; only its hash is kept. `user` None: the
+        development key of the embedded run."""
+        key, key_id = open311.new_key(), uuid.uuid4()
+        by = user.username if user else "cityhall run"
+        command = IssueKey(key_id=key_id, name=name, key_hash=open311.key_hash(key), by=by)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.keys.handle(key_stream(key_id), command, conn=conn)
+            if user is not None:
+                await record_view(conn, user, "issue_open311_key", key_stream(key_id), {"name": name.strip()})
+        return key
+
+    async def revoke_key(self, user: StaffUser, key_id: uuid.UUID) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.keys.handle(key_stream(key_id), RevokeKey(by=user.username), conn=conn)
+            await record_view(conn, user, "revoke_open311_key", key_stream(key_id))
+
+    async def development_key(self, path: Path) -> str:
+        """The embedded run's Open311 key: kept in `path` (made once, readable by its owner only)."""
+        kept = await asyncio.to_thread(_read_key, path)
+        if kept:
+            return kept
+        key = await self.issue_key(None, "開発用（cityhall run）")
+        await asyncio.to_thread(_write_key, path, key)
+        return key
+
+
+def _read_key(path: Path) -> str:
+    return path.read_text().strip() if path.exists() else ""
+
+
+def _write_key(path: Path, key: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+
+
+def open311_subject(report_id: uuid.UUID) -> str:
+    return f"open311-{report_id}"

@@ -1,5 +1,7 @@
 """Composition root of reports-public: the consumer of `events.reports` that keeps
-`public_reports` (public fields only), and `/reports/map` with `/reports/map.json`."""
+`public_reports` (public fields only) and the Open311 keys' hashes, `/reports/map` with
+`/reports/map.json`, Open311 GeoReport v2 at `/open311/v2/` (open311_api.py), and the relay
+that takes posted requests to reports."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from cityhall.line.japanese import date_ja
 from cityhall.reports import townmap
 from cityhall.reports.categories import CATEGORIES
 from cityhall.reports.domain import STATUSES, status_after
-from cityhall.reports.events import ReportFiled
+from cityhall.reports.events import Open311KeyIssued, Open311KeyRevoked, ReportFiled, ReportMoved
+from cityhall.reports.public import open311_api
 from cityhall.runtime.env import EnvSettings
 from cityhall.runtime.http import CONTENT_SECURITY_POLICY
 from cityhall.runtime.service import Consumer, Running, ServiceContext
@@ -42,12 +45,29 @@ async def on_event(envelope: Envelope, conn: Connection) -> None:
     event = envelope.event()
     if isinstance(event, ReportFiled):
         await conn.execute(
-            """INSERT INTO public_reports (report_id, number, category, district, latitude, longitude, status,
-                   filed_at, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $7) ON CONFLICT (report_id) DO NOTHING""",
-            event.report_id, event.number, event.category, event.district, event.latitude, event.longitude,
-            event.at,
+            """INSERT INTO public_reports (report_id, number, category, district, department, latitude, longitude,
+                   status, filed_at, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $8) ON CONFLICT (report_id) DO NOTHING""",
+            event.report_id, event.number, event.category, event.district, event.department, event.latitude,
+            event.longitude, event.at,
         )  # fmt: skip
+        return
+    if isinstance(event, Open311KeyIssued):
+        await conn.execute(
+            "INSERT INTO open311_keys (key_hash, key_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            event.key_hash,
+            event.key_id,
+        )
+        return
+    if isinstance(event, Open311KeyRevoked):
+        await conn.execute("UPDATE open311_keys SET revoked = true WHERE key_id = $1", event.key_id)
+        return
+    if isinstance(event, ReportMoved):
+        await conn.execute(
+            "UPDATE public_reports SET department = $2 WHERE report_id = $1",
+            event.report_id,
+            event.department,
+        )
         return
     status = status_after(event)
     report_id = getattr(event, "report_id", None)
@@ -146,8 +166,14 @@ def create_app(pool: Pool, tile_url: str = "") -> FastAPI:
 async def build(ctx: ServiceContext) -> Running:
     pool = ctx.require_pool()
     env = PublicEnv.read()
+    app = create_app(pool, env.tile_url)
+    open311_api.install(app, pool, ctx.require_store())
     return Running(
-        app=create_app(pool, env.tile_url),
+        app=app,
         consumers=[Consumer("reports-public-events", ("events.reports",), on_event, batched=True)],
-        banner=[f"  Reports map        : {ctx.settings.public_url}/reports/map  (public)"],
+        relay="reports-public-relay",  # the posted Open311 requests, to reports (events.open311)
+        banner=[
+            f"  Reports map        : {ctx.settings.public_url}/reports/map  (public)",
+            f"  Open311 GeoReport  : {ctx.settings.public_url}{open311_api.PREFIX}/services.json",
+        ],
     )
