@@ -14,6 +14,7 @@ BENCHES = [
     "bench.bench_webhook",
     "bench.bench_multicast",
     "bench.bench_reports_nearby",
+    "bench.bench_open311",
 ]
 
 if __name__ == "__main__":

@@ -16,3 +16,6 @@ CREATE TABLE IF NOT EXISTS open311_contacts (
     sealed    text        NOT NULL,
     posted_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- GET requests: the newest first, most of them shown (a scan that stops at the page's end).
+CREATE INDEX IF NOT EXISTS public_reports_filed ON public_reports (filed_at DESC);
