@@ -149,3 +149,24 @@ def test_each_subscriber_rates_a_resolution_once() -> None:
         decide(Rate(user_id="U1", satisfied=True), filed, resolved, rated)
     assert twice.value.reason == "already_rated"
     assert report_decider.fold([]) == Report()
+
+
+def test_an_api_key_is_issued_once_and_revoked_once() -> None:
+    from cityhall.reports.domain import Key, key_decider
+    from cityhall.reports.events import IssueKey, Open311KeyIssued, Open311KeyRevoked, RevokeKey
+
+    key_id = uuid.uuid4()
+    issue = IssueKey(key_id=key_id, name=" アプリ ", key_hash="h", by="roads-admin")
+    [issued] = key_decider.decide(issue, Key())
+    assert isinstance(issued, Open311KeyIssued) and issued.name == "アプリ"
+    state = key_decider.fold([issued])
+    with pytest.raises(DomainError):
+        key_decider.decide(issue, state)
+    [revoked] = key_decider.decide(RevokeKey(by="roads-admin"), state)
+    assert isinstance(revoked, Open311KeyRevoked)
+    with pytest.raises(DomainError) as twice:
+        key_decider.decide(RevokeKey(by="roads-admin"), key_decider.fold([issued, revoked]))
+    assert twice.value.reason == "key_revoked"
+    with pytest.raises(DomainError) as unnamed:
+        key_decider.decide(issue.model_copy(update={"name": "  "}), Key())
+    assert unnamed.value.reason == "bad_key_name"
