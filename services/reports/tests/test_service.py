@@ -56,6 +56,17 @@ async def file(resident: Resident, location: dict[str, Any] = HALL) -> tuple[str
     return number.group(0), uuid.UUID(hex=report_id.group(1))
 
 
+async def projected(harness: Harness, report_id: uuid.UUID) -> None:
+    pool = harness.composed.service("reports").context.require_pool()
+
+    async def there() -> bool:
+        return bool(
+            await pool.fetchval("SELECT count(*) FROM reports_reports WHERE report_id = $1", report_id)
+        )
+
+    await wait_for(there, timeout=20, message="the report in the read model")
+
+
 async def test_a_report_from_line_to_resolution_with_a_duplicate_subscriber(harness: Harness) -> None:
     reporter, neighbour = harness.resident(), harness.resident()
     number, report_id = await file(reporter)
@@ -168,12 +179,7 @@ async def test_forgetting_the_reporter_shreds_comment_address_and_photos(harness
     clerk, csrf = harness.staff(CLERK)
     pool = harness.composed.service("reports").context.require_pool()
 
-    async def projected() -> bool:
-        return bool(
-            await pool.fetchval("SELECT count(*) FROM reports_reports WHERE report_id = $1", report_id)
-        )
-
-    await wait_for(projected, timeout=20, message="the report projected")
+    await projected(harness, report_id)
     forgot = await clerk.post(f"/staff/reports/reports/{report_id}/forget", data={"csrf_token": csrf})
     assert forgot.status_code == 303
     page = await clerk.get(f"/staff/reports/reports/{report_id}")
@@ -188,14 +194,8 @@ async def test_the_public_map_shows_moderated_reports_only_and_nobody_who_report
     number, report_id = await file(resident)
     public = harness.composed.http()
     clerk, csrf = harness.staff(CLERK)
-    pool = harness.composed.service("reports").context.require_pool()
 
-    async def projected() -> bool:
-        return bool(
-            await pool.fetchval("SELECT count(*) FROM reports_reports WHERE report_id = $1", report_id)
-        )
-
-    await wait_for(projected, timeout=20, message="the report projected")
+    await projected(harness, report_id)
     assert number not in (await public.get("/reports/map")).text  # not moderated yet
     accepted = await clerk.post(f"/staff/reports/reports/{report_id}/accept", data={"csrf_token": csrf})
     assert accepted.status_code == 303

@@ -7,6 +7,7 @@ The after-photos are public (LINE fetches them to show the residents)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,6 +57,16 @@ Clerk = Annotated[StaffUser, Depends(role(*ROLES))]
 Admin = Annotated[StaffUser, Depends(role(*(f"{r}-admin" for r in ROLES)))]
 Checked = [Depends(csrf_protect)]
 ACTIONS = ("accept", "duplicate", "reject", "assign", "start", "resolve", "move", "note")
+
+
+@dataclass
+class Filters:
+    """The queue's filters (query parameters)."""
+
+    department: str = ""
+    status: str = "open"
+    category: str = ""
+    district: str = ""
 
 
 def departments_of(user: StaffUser) -> list[str]:
@@ -122,13 +133,11 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
         query = "&".join(f"{k}={v}" for k, v in outcome.items())
         return RedirectResponse(f"{root}/reports/{report_id}?{query}", status_code=303)
 
-    async def listing(
-        user: StaffUser, department: str, status: str, category: str, district: str
-    ) -> dict[str, Any]:
+    async def listing(user: StaffUser, filters: Filters) -> dict[str, Any]:
         mine = departments_of(user)
-        chosen = department if department in mine else mine[0]
+        chosen = filters.department if filters.department in mine else mine[0]
         rows = await projections.queue(
-            reports.pool, chosen, status=status, category=category, district=district
+            reports.pool, chosen, status=filters.status, category=filters.category, district=filters.district
         )
         now = reports.clock()
         for row in rows:
@@ -141,32 +150,16 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
             "escalation": escalation,
             "department": chosen,
             "mine": mine,
-            "filters": {"status": status, "category": category, "district": district},
+            "filters": {"status": filters.status, "category": filters.category, "district": filters.district},
         }
 
     @app.get("/", include_in_schema=False)
-    async def home(
-        request: Request,
-        user: Clerk,
-        department: str = "",
-        status: str = "open",
-        category: str = "",
-        district: str = "",
-    ) -> Response:
-        context = await listing(user, department, status, category, district)
-        return templates.TemplateResponse(request, "reports/home.html", context)
+    async def home(request: Request, user: Clerk, filters: Annotated[Filters, Depends()]) -> Response:
+        return templates.TemplateResponse(request, "reports/home.html", await listing(user, filters))
 
     @app.get("/fragments/queue", include_in_schema=False)
-    async def fragment(
-        request: Request,
-        user: Clerk,
-        department: str = "",
-        status: str = "open",
-        category: str = "",
-        district: str = "",
-    ) -> Response:
-        context = await listing(user, department, status, category, district)
-        return templates.TemplateResponse(request, "reports/_queue.html", context)
+    async def fragment(request: Request, user: Clerk, filters: Annotated[Filters, Depends()]) -> Response:
+        return templates.TemplateResponse(request, "reports/_queue.html", await listing(user, filters))
 
     @app.get("/live", include_in_schema=False)
     async def stream(user: Clerk) -> Response:
