@@ -46,6 +46,8 @@ async def file(resident: Resident, location: dict[str, Any] = HALL) -> tuple[str
     mark = await resident.send("location", location=location)
     comment = await resident.expect("補足", since=mark)
     summary = await resident.say(COMMENT, expect="通報内容の確認")
+    hero = re.search(r"https?://[^\"']+/reports/static-map\.png\?lat=[0-9.]+&lng=[0-9.]+", str(summary))
+    assert hero is not None, summary  # the small map of the point
     assert find_postback(comment, "なし")
     send = find_postback(summary, "送信")
     receipt = await resident.tap(send, expect="受付番号")
@@ -76,6 +78,13 @@ async def test_a_report_from_line_to_resolution_with_a_duplicate_subscriber(harn
     pool = harness.composed.service("reports").context.require_pool()
     sealed = await pool.fetchval("SELECT sealed FROM report_photos LIMIT 1")
     assert b"SERIAL-777" not in sealed
+    summary = next(m for m in await reporter.messages() if "static-map.png" in str(m))
+    small_map = re.search(r"/reports/static-map\.png\?lat=[0-9.]+&lng=[0-9.]+", str(summary))
+    assert small_map is not None
+    drawn = await harness.composed.http().get(small_map.group(0))
+    assert drawn.status_code == 200 and drawn.headers["content-type"] == "image/png"
+    outside = await harness.composed.http().get("/reports/static-map.png?lat=35.6812&lng=139.7671")
+    assert outside.status_code == 404
 
     # The neighbour reports the same hole a few metres away: offered the report, subscribes.
     await to_location(neighbour)

@@ -21,3 +21,19 @@ def test_tiles_cover_the_town_and_name_their_origin() -> None:
     assert townmap.tile_origin("https://tiles.example.jp/{z}/{x}/{y}.png") == "https://tiles.example.jp"
     with pytest.raises(ValueError):
         townmap.tile_origin("javascript:alert(1)")
+
+
+def test_the_small_map_is_a_png_with_the_pin_where_the_point_is() -> None:
+    import io
+
+    from PIL import Image
+
+    from cityhall.town import Point
+
+    point = Point(35.6604, 139.535)
+    with Image.open(io.BytesIO(townmap.png(point))) as image:
+        assert image.format == "PNG" and image.size == (townmap.PNG_WIDTH, townmap.PNG_HEIGHT)
+        x, y = townmap.to_svg(point.latitude, point.longitude)
+        assert image.getpixel((round(x), round(y))) == (232, 119, 46)
+        assert image.getpixel((5, 5)) != (232, 119, 46)
+    assert townmap.static_map_path(35.66, 139.535) == "/reports/static-map.png?lat=35.660000&lng=139.535000"

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -117,7 +117,7 @@ class Reports:
         turn = await self.conversation.begin(conn, envelope, intent)
         before = turn.session
         try:
-            facts = await self._facts(conn, turn, prepared)
+            facts = replace(await self._facts(conn, turn, prepared), public_url=self.public_url)
         except SubjectForgotten:
             turn.session = None
             turn.say(*say.forgotten())

@@ -14,6 +14,7 @@ from linebot.v3.messaging import (
     FlexBubble,
     FlexButton,
     FlexComponent,
+    FlexImage,
     FlexMessage,
     FlexSeparator,
     FlexText,
@@ -188,6 +189,8 @@ class Summary:
     longitude: float
     photos: int
     comment: bool
+    map_url: str = ""
+    """The small map of the point (reports-public draws it); "" for none."""
 
 
 def summary(view: Summary) -> list[Message]:
@@ -201,12 +204,18 @@ def summary(view: Summary) -> list[Message]:
         build.row("担当", f"{department.name}（{department.phone}）"),
         FlexText(text=EMERGENCY, size="xxs", color="#8a94a0", wrap=True, margin="md"),
     ]
+    hero = (
+        FlexImage(url=view.map_url, size="full", aspect_ratio="5:4", aspect_mode="cover")
+        if view.map_url
+        else None
+    )
     bubble = FlexBubble(
         header=FlexBox(
             layout="vertical",
             contents=[FlexText(text="通報内容の確認", weight="bold", size="lg", color="#ffffff")],
             background_color=ACCENT,
         ),
+        hero=hero,
         body=FlexBox(layout="vertical", contents=rows, spacing="sm"),
         footer=FlexBox(
             layout="vertical",

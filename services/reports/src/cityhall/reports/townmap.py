@@ -4,10 +4,13 @@ a tile URL is configured, the raster tiles under them."""
 
 from __future__ import annotations
 
+import io
 import math
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
+
+from PIL import Image, ImageDraw
 
 from cityhall import town
 
@@ -89,3 +92,30 @@ def tile_origin(url_template: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"not a tile URL: {url_template!r}")
     return f"{parts.scheme}://{parts.netloc}"
+
+
+PNG_WIDTH, PNG_HEIGHT = 600, 480
+"""The small map in LINE's summary (a Flex hero image, 5:4): the town and one pin."""
+
+
+def static_map_path(lat: float, lng: float) -> str:
+    """Where reports-public draws the small map of a point (LINE fetches it)."""
+    return f"/reports/static-map.png?lat={lat:.6f}&lng={lng:.6f}"
+
+
+def png(point: town.Point) -> bytes:
+    """The town's districts and outline with a pin at `point`, as a PNG (no text: no font needed)."""
+    image = Image.new("RGB", (PNG_WIDTH, PNG_HEIGHT), (246, 248, 245))
+    draw = ImageDraw.Draw(image)
+    scale = PNG_WIDTH / WIDTH
+    for shape in shapes()["shapes"]:
+        corners = [tuple(float(v) * scale for v in pair.split(",")) for pair in shape["points"].split()]
+        if shape["kind"] == "district":
+            draw.polygon(corners, fill=(238, 243, 234), outline=(154, 169, 184))
+        else:
+            draw.line([*corners, corners[0]], fill=(79, 99, 121), width=6)
+    x, y = (v * scale for v in to_svg(point.latitude, point.longitude))
+    draw.ellipse((x - 16, y - 16, x + 16, y + 16), fill=(232, 119, 46), outline=(255, 255, 255), width=5)
+    out = io.BytesIO()
+    image.save(out, "PNG", optimize=True)
+    return out.getvalue()

@@ -5,10 +5,11 @@ that takes posted requests to reports."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -26,7 +27,7 @@ from cityhall.reports.public import open311_api
 from cityhall.runtime.env import EnvSettings
 from cityhall.runtime.http import CONTENT_SECURITY_POLICY
 from cityhall.runtime.service import Consumer, Running, ServiceContext
-from cityhall.town import district
+from cityhall.town import Point, contains, district
 
 HERE = Path(__file__).parent
 SHOWN = ("accepted", "in_progress", "resolved")
@@ -135,6 +136,18 @@ def create_app(pool: Pool, tile_url: str = "") -> FastAPI:
         }
         return templates.TemplateResponse(
             request, "public/map.html", context, headers={"content-security-policy": policy}
+        )
+
+    @app.get("/reports/static-map.png", include_in_schema=False)
+    async def static_map(lat: float, lng: float) -> Response:
+        """The small map of a point for LINE's summary: a point in town only."""
+        point = Point(lat, lng)
+        if not contains(point):
+            raise HTTPException(404, "その場所はポケット市の区域外です。")
+        return Response(
+            await asyncio.to_thread(townmap.png, point),
+            media_type="image/png",
+            headers={"cache-control": "public, max-age=86400"},
         )
 
     @app.get("/reports/map.json", include_in_schema=False)
