@@ -14,8 +14,10 @@ from urllib.parse import urlsplit
 from PIL import Image
 
 from cityhall.events.testing import wait_for
+from cityhall.line.content import LineContent
 from cityhall.line.testing import Resident, find_postback
 from cityhall.reports.events import ReportFiled, ReportSubscribed
+from cityhall.reports.handlers import Reports
 
 from .conftest import CLERK, PARKS, Harness
 
@@ -221,3 +223,20 @@ async def test_the_public_map_shows_moderated_reports_only_and_nobody_who_report
     [feature] = [f for f in data["features"] if f["properties"]["number"] == number]
     assert feature["geometry"]["coordinates"] == [HALL["longitude"], HALL["latitude"]]
     assert set(feature["properties"]) == {"number", "category", "status", "district", "filed"}
+
+
+async def test_the_photos_of_a_draft_never_sent_are_deleted_after_a_day(harness: Harness) -> None:
+    resident = harness.resident()
+    await to_location(resident)  # a photo stored, then the resident walks away
+    pool = harness.composed.service("reports").context.require_pool()
+    assert await pool.fetchval("SELECT count(*) FROM report_photos") == 2  # the photo and its thumbnail
+    sent = harness.resident()
+    _number, report_id = await file(sent)
+    await projected(harness, report_id)
+    await pool.execute("UPDATE report_photos SET created_at = created_at - interval '2 days'")
+    context = harness.composed.service("reports").context
+    reports = Reports(
+        pool, context.require_store(), LineContent(None, "unused"), public_url=context.settings.public_url
+    )
+    assert await reports.purge_drafts() == 2
+    assert await pool.fetchval("SELECT count(*) FROM report_photos WHERE report_id = $1", report_id) == 2

@@ -44,6 +44,7 @@ async def build(ctx: ServiceContext, content: Downloader | None = None) -> Runni
         ],
         projections=[projections.ReportsProjection(), projections.KeysProjection()],
         relay="reports-relay",
+        tasks=[reports.housekeeping],  # the photos of drafts never sent
         on_stop=[live.close],
         banner=banner,
     )

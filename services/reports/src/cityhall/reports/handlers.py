@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,8 @@ from cityhall.web import StaffUser, record_view
 log = logging.getLogger(__name__)
 NETWORK_TIMEOUT = 20.0
 SESSIONS = SessionStore("reports_sessions", dialog.Session, idle=IDLE)
+DRAFT_PHOTOS_KEPT = timedelta(days=1)
+"""A draft's photos outlive its dialog (IDLE) by this much, then go if it was never sent."""
 
 
 @dataclass(frozen=True)
@@ -330,6 +332,28 @@ class Reports:
             await record_view(conn, user, "forget_resident", resident)
             await self.photos.delete_resident(conn, resident)
             return await self.personal.forget(resident, conn=conn)
+
+    async def purge_drafts(self) -> int:
+        """Delete the photos of drafts never sent (a dialog that went idle keeps none of them)."""
+        status: str = await self.pool.execute(
+            f"""DELETE FROM report_photos p WHERE p.created_at < $1
+                AND NOT EXISTS (SELECT 1 FROM {projections.TABLE} r WHERE r.report_id = p.report_id)""",
+            self.clock() - DRAFT_PHOTOS_KEPT,
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def housekeeping(self, interval: float = 3600.0) -> None:
+        """`purge_drafts` every `interval` seconds, for as long as the service runs."""
+        while True:
+            try:
+                deleted = await self.purge_drafts()
+                if deleted:
+                    log.info("deleted %d photos of drafts never sent", deleted)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("purging unsent drafts' photos failed; trying again later")
+            await asyncio.sleep(interval)
 
     # --- Open311 --------------------------------------------------------------------------
 
