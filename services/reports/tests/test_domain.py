@@ -170,3 +170,23 @@ def test_an_api_key_is_issued_once_and_revoked_once() -> None:
     with pytest.raises(DomainError) as unnamed:
         key_decider.decide(issue.model_copy(update={"name": "  "}), Key())
     assert unnamed.value.reason == "bad_key_name"
+
+
+def test_a_photo_is_published_once_after_moderation_and_only_the_reports_own() -> None:
+    from cityhall.reports.events import PublishPhoto, ReportPhotoPublished
+
+    photo = uuid.uuid4()
+    [filed] = decide(FILE.model_copy(update={"photos": (photo,)}))
+    publish = PublishPhoto(photo_id=photo, public_id=uuid.uuid4(), by="c")
+    with pytest.raises(DomainError) as early:
+        decide(publish, filed)
+    assert early.value.reason == "not_moderated"
+    [accepted] = decide(Accept(by="c"), filed)
+    with pytest.raises(DomainError) as other:
+        decide(publish.model_copy(update={"photo_id": uuid.uuid4()}), filed, accepted)
+    assert other.value.reason == "not_its_photo"
+    [published] = decide(publish, filed, accepted)
+    assert isinstance(published, ReportPhotoPublished)
+    with pytest.raises(DomainError) as twice:
+        decide(publish, filed, accepted, published)
+    assert twice.value.reason == "already_published"

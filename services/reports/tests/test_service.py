@@ -215,6 +215,33 @@ async def test_the_public_map_shows_moderated_reports_only_and_nobody_who_report
         return number in (await public.get("/reports/map")).text
 
     await wait_for(shown, timeout=20, message="the accepted report on the public map")
+    # A resident's photo goes public only blurred, and only when a clerk publishes it.
+    assert "public-photos" not in (await public.get("/reports/map")).text
+    pool = harness.composed.service("reports").context.require_pool()
+    [photo_id] = await pool.fetchval("SELECT photos FROM reports_reports WHERE report_id = $1", report_id)
+    published = await clerk.post(
+        f"/staff/reports/reports/{report_id}/photos/{photo_id}/publish",
+        data={"csrf_token": csrf, "regions": "10,10,30,20\n60,60,20,20"},
+    )
+    assert "done=published" in published.headers["location"]
+    bad = await clerk.post(
+        f"/staff/reports/reports/{report_id}/photos/{photo_id}/publish",
+        data={"csrf_token": csrf, "regions": "left top"},
+    )
+    assert "error=no_regions" in bad.headers["location"]
+
+    async def with_photo() -> bool:
+        return "public-photos" in (await public.get("/reports/map")).text
+
+    await wait_for(with_photo, timeout=20, message="the published photo on the public map")
+    url = re.search(
+        r'src="(/staff/reports/public-photos/[0-9a-f-]+\.jpg)\?thumbnail=true"',
+        (await public.get("/reports/map")).text,
+    )
+    assert url is not None
+    thumb = await public.get(url.group(1), params={"thumbnail": "true"})
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'publish_report_photo'") == 1
     page = await public.get("/reports/map")
     assert "道路の穴・陥没" in page.text and "確認済み" in page.text and "本町" in page.text
     assert resident.user_id not in page.text and COMMENT not in page.text

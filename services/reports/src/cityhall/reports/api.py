@@ -2,7 +2,7 @@
 filtered, overdue ones highlighted, live), one report (its view and every photo audited; the map
 point, the history), triage and work (accept, duplicate of, reject, assign, 対応中, 対応済み with
 an after-photo, move, internal notes), forgetting a resident, and the satisfaction statistics.
-The after-photos are public (LINE fetches them to show the residents)."""
+The after-photos and the photos staff published (blurred) are public (LINE fetches the former)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from cityhall.line.content import MAX_BYTES, PhotoRefused
 from cityhall.line.japanese import datetime_ja
 from cityhall.reports import projections, townmap
 from cityhall.reports.categories import CATEGORIES, DEPARTMENTS
-from cityhall.reports.domain import REFUSED, STATUSES
+from cityhall.reports.domain import REFUSED, STATUSES, refused
 from cityhall.reports.events import (
     Accept,
     AddNote,
@@ -67,6 +67,24 @@ class Filters:
     status: str = "open"
     category: str = ""
     district: str = ""
+
+
+def parse_regions(text: str) -> list[tuple[float, float, float, float]]:
+    """Regions to blur, one a line: `left,top,width,height` in percent of the photo."""
+    regions = []
+    for line in text.replace("、", ",").splitlines():
+        if not line.strip():
+            continue
+        try:
+            left, top, width, height = (float(v) for v in line.split(","))
+        except ValueError as exc:
+            raise refused("no_regions") from exc
+        if not (0 <= left < 100 and 0 <= top < 100 and 0 < width <= 100 and 0 < height <= 100):
+            raise refused("no_regions")
+        regions.append((left, top, width, height))
+    if len(regions) > 20:
+        raise refused("no_regions")
+    return regions
 
 
 def departments_of(user: StaffUser) -> list[str]:
@@ -208,12 +226,28 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
             headers={"cache-control": "no-store", "x-content-type-options": "nosniff"},
         )
 
-    @app.get("/after-photos/{photo_id}.jpg", include_in_schema=False)
-    async def after_photo(photo_id: uuid.UUID) -> Response:
-        data = await reports.after_photo(photo_id)
+    @app.get("/public-photos/{photo_id}.jpg", include_in_schema=False)
+    async def public_photo(photo_id: uuid.UUID, thumbnail: bool = False) -> Response:
+        """After-photos and published (blurred) photos: public, at an unguessable address."""
+        data = await reports.public_photo(photo_id, thumbnail=thumbnail)
         if data is None:
             raise HTTPException(404, "この写真はありません。")
         return Response(data, media_type="image/jpeg", headers={"x-content-type-options": "nosniff"})
+
+    @app.post("/reports/{report_id}/photos/{photo_id}/publish", include_in_schema=False, dependencies=Checked)
+    async def publish(
+        request: Request,
+        report_id: uuid.UUID,
+        photo_id: uuid.UUID,
+        user: Clerk,
+        regions: Annotated[str, Form()] = "",
+    ) -> Response:
+        await readable(user, report_id)
+        try:
+            await reports.publish_photo(user, report_id, photo_id, parse_regions(regions))
+        except DomainError as exc:
+            return back(request, report_id, error=exc.reason)
+        return back(request, report_id, done="published")
 
     @app.post("/reports/{report_id}/forget", include_in_schema=False, dependencies=Checked)
     async def forget(request: Request, report_id: uuid.UUID, user: Clerk) -> Response:

@@ -83,6 +83,14 @@ class Resolve(_Command):
     at: datetime
 
 
+class PublishPhoto(_Command):
+    photo_id: uuid.UUID
+    """The resident's photo (of the report)."""
+    public_id: uuid.UUID
+    """Its blurred copy in `report_public_photos`."""
+    by: str
+
+
 class Move(_Command):
     department: str
     by: str
@@ -116,6 +124,7 @@ Command = (
     | AddNote
     | Reopen
     | Rate
+    | PublishPhoto
 )
 
 
@@ -190,6 +199,17 @@ class ReportResolved(Event):
     note: str = ""
     after_photo: uuid.UUID | None = None
     at: datetime
+
+
+@registry.register
+class ReportPhotoPublished(Event):
+    """Staff published a resident's photo, blurred, beside the report on the public map."""
+
+    TYPE = "cityhall.reports.report_photo_published.v1"
+    report_id: uuid.UUID
+    photo_id: uuid.UUID
+    public_id: uuid.UUID
+    by: str
 
 
 @registry.register

@@ -36,6 +36,7 @@ from cityhall.reports.events import (
     KeyCommand,
     MarkDuplicate,
     Open311RequestSubmitted,
+    PublishPhoto,
     Reject,
     Resolve,
     RevokeKey,
@@ -44,7 +45,7 @@ from cityhall.reports.events import (
     key_stream,
     report_stream,
 )
-from cityhall.reports.photos import Processed, process
+from cityhall.reports.photos import Processed, blurred, process
 from cityhall.reports.spec import MOUNT
 from cityhall.web import StaffUser, record_view
 
@@ -228,7 +229,7 @@ class Reports:
             case Reject(reason=reason):
                 return say.rejected(report.number, reason.strip())
             case Resolve(note=note, after_photo=photo):
-                url = f"{self.public_url}{MOUNT}/after-photos/{photo}.jpg" if photo else None
+                url = self.public_photo_url(photo) if photo else None
                 return say.resolved(report.report_id or uuid.UUID(int=0), report.number, note.strip(), url)
         return []  # assignment, notes and moves stay inside the city hall
 
@@ -267,21 +268,58 @@ class Reports:
 
     async def _after_photo(self, conn: Connection, report_id: uuid.UUID, data: bytes) -> uuid.UUID:
         processed = await asyncio.to_thread(process, data)  # PhotoRefused for what is not a photo
+        return await self._public_photo(conn, report_id, "after", processed)
+
+    async def _public_photo(
+        self, conn: Connection, report_id: uuid.UUID, kind: str, processed: Processed
+    ) -> uuid.UUID:
         photo_id = uuid.uuid4()
         await conn.execute(
-            "INSERT INTO report_after_photos (photo_id, report_id, photo, thumbnail) VALUES ($1, $2, $3, $4)",
-            photo_id,
-            report_id,
-            processed.photo,
-            processed.thumbnail,
-        )
+            """INSERT INTO report_public_photos (photo_id, report_id, kind, photo, thumbnail)
+               VALUES ($1, $2, $3, $4, $5)""",
+            photo_id, report_id, kind, processed.photo, processed.thumbnail,
+        )  # fmt: skip
         return photo_id
 
-    async def after_photo(self, photo_id: uuid.UUID) -> bytes | None:
+    def public_photo_url(self, photo_id: uuid.UUID) -> str:
+        return f"{self.public_url}{MOUNT}/public-photos/{photo_id}.jpg"
+
+    async def public_photo(self, photo_id: uuid.UUID, *, thumbnail: bool = False) -> bytes | None:
+        column = "thumbnail" if thumbnail else "photo"
         data: bytes | None = await self.pool.fetchval(
-            "SELECT photo FROM report_after_photos WHERE photo_id = $1", photo_id
+            f"SELECT {column} FROM report_public_photos WHERE photo_id = $1", photo_id
         )
         return data
+
+    async def publish_photo(
+        self,
+        user: StaffUser,
+        report_id: uuid.UUID,
+        photo_id: uuid.UUID,
+        regions: list[tuple[float, float, float, float]],
+    ) -> uuid.UUID:
+        """Publish a resident's photo on the public map with `regions` (faces, number plates)
+        blurred; the original stays sealed. Raises `DomainError`."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            report, _version = await self.reports.load(report_stream(report_id), conn=conn)
+            if photo_id not in report.photos:
+                raise refused("not_its_photo")
+            found = await self.photos.get(photo_id, conn=conn)
+            if found is None:
+                raise refused("forgotten")
+            processed = await asyncio.to_thread(blurred, found[1], regions)
+            public_id = await self._public_photo(conn, report_id, "published", processed)
+            command = PublishPhoto(photo_id=photo_id, public_id=public_id, by=user.username)
+            await self.reports.handle(report_stream(report_id), command, conn=conn)
+            await record_view(
+                conn,
+                user,
+                "publish_report_photo",
+                report_stream(report_id),
+                {"photo_id": str(photo_id), "regions": len(regions)},
+                department=report.department,
+            )
+            return public_id
 
     async def read(self, user: StaffUser, report_id: uuid.UUID) -> dict[str, Any] | None:
         """The report in clear for `user`, with its history; the view is recorded in the audit log."""
@@ -302,6 +340,13 @@ class Reports:
                     row[name] = await self.personal.decrypt(row[name], conn=conn)
             row["forgotten"] = FORGOTTEN in (row["comment"], row["address"])
             row["history"] = await self.store.read_stream(report_stream(report_id), conn=conn)
+            row["public_photos"] = [
+                dict(r)
+                for r in await conn.fetch(
+                    "SELECT photo_id, kind FROM report_public_photos WHERE report_id = $1 ORDER BY created_at",
+                    report_id,
+                )
+            ]
             return row
 
     async def photo(

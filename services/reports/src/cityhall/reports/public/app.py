@@ -6,6 +6,7 @@ that takes posted requests to reports."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,16 @@ from cityhall.line.japanese import date_ja
 from cityhall.reports import townmap
 from cityhall.reports.categories import CATEGORIES
 from cityhall.reports.domain import STATUSES, status_after
-from cityhall.reports.events import Open311KeyIssued, Open311KeyRevoked, ReportFiled, ReportMoved
+from cityhall.reports.events import (
+    Open311KeyIssued,
+    Open311KeyRevoked,
+    ReportFiled,
+    ReportMoved,
+    ReportPhotoPublished,
+    ReportResolved,
+)
 from cityhall.reports.public import open311_api
+from cityhall.reports.spec import MOUNT
 from cityhall.runtime.env import EnvSettings
 from cityhall.runtime.http import CONTENT_SECURITY_POLICY
 from cityhall.runtime.service import Consumer, Running, ServiceContext
@@ -63,6 +72,11 @@ async def on_event(envelope: Envelope, conn: Connection) -> None:
     if isinstance(event, Open311KeyRevoked):
         await conn.execute("UPDATE open311_keys SET revoked = true WHERE key_id = $1", event.key_id)
         return
+    if isinstance(event, ReportPhotoPublished):
+        await _photo(conn, event.public_id, event.report_id, "published")
+        return
+    if isinstance(event, ReportResolved) and event.after_photo is not None:
+        await _photo(conn, event.after_photo, event.report_id, "after")
     if isinstance(event, ReportMoved):
         await conn.execute(
             "UPDATE public_reports SET department = $2 WHERE report_id = $1",
@@ -81,10 +95,22 @@ async def on_event(envelope: Envelope, conn: Connection) -> None:
         )
 
 
+async def _photo(conn: Connection, public_id: uuid.UUID, report_id: uuid.UUID, kind: str) -> None:
+    await conn.execute(
+        "INSERT INTO public_photos (public_id, report_id, kind) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        public_id,
+        report_id,
+        kind,
+    )
+
+
 async def shown(pool: Pool) -> list[dict[str, Any]]:
     rows = await pool.fetch(
-        """SELECT number, category, district, latitude, longitude, status, filed_at, updated_at
-           FROM public_reports WHERE status = ANY($1) ORDER BY filed_at DESC LIMIT 2000""",
+        """SELECT r.number, r.category, r.district, r.latitude, r.longitude, r.status, r.filed_at, r.updated_at,
+                  coalesce(array_agg(p.public_id ORDER BY p.kind DESC) FILTER (WHERE p.public_id IS NOT NULL),
+                           '{}') AS photos
+           FROM public_reports r LEFT JOIN public_photos p USING (report_id)
+           WHERE r.status = ANY($1) GROUP BY r.report_id ORDER BY r.filed_at DESC LIMIT 2000""",
         list(SHOWN),
     )
     out = []
@@ -100,6 +126,7 @@ async def shown(pool: Pool) -> list[dict[str, Any]]:
                 "status_name": STATUSES[r["status"]],
                 "district_name": found.name if found else "",
                 "filed": date_ja(r["filed_at"]),
+                "photo_urls": [f"{MOUNT}/public-photos/{p}.jpg" for p in r["photos"]],
             }
         )
     return out
