@@ -267,3 +267,46 @@ async def test_the_photos_of_a_draft_never_sent_are_deleted_after_a_day(harness:
     )
     assert await reports.purge_drafts() == 2
     assert await pool.fetchval("SELECT count(*) FROM report_photos WHERE report_id = $1", report_id) == 2
+
+
+async def test_assign_note_move_and_reject_with_a_reason(harness: Harness) -> None:
+    resident = harness.resident()
+    number, report_id = await file(resident)
+    await projected(harness, report_id)
+    roads, roads_csrf = harness.staff(CLERK)
+    parks, parks_csrf = harness.staff(PARKS)
+
+    async def act(client: Any, csrf: str, action: str, **form: str) -> str:
+        response = await client.post(
+            f"/staff/reports/reports/{report_id}/{action}", data={"csrf_token": csrf, **form}
+        )
+        assert response.status_code == 303
+        return str(response.headers["location"])
+
+    assert "done=assign" in await act(roads, roads_csrf, "assign", to="品川")
+    assert "done=note" in await act(roads, roads_csrf, "note", text="現地確認は明日")
+    assert "error=no_assignee" in await act(roads, roads_csrf, "assign", to=" ")
+    assert "error=same_department" in await act(roads, roads_csrf, "move", department="roads")
+    assert "done=moved" in await act(roads, roads_csrf, "move", department="parks")
+    pool = harness.composed.service("reports").context.require_pool()
+
+    async def moved() -> bool:
+        return (
+            await pool.fetchval("SELECT department FROM reports_reports WHERE report_id = $1", report_id)
+            == "parks"
+        )
+
+    await wait_for(moved, timeout=20, message="the report in 公園緑地課's queue")
+    assert (await roads.get(f"/staff/reports/reports/{report_id}")).status_code == 403
+    page = await parks.get(f"/staff/reports/reports/{report_id}")
+    assert page.status_code == 200 and "品川" in page.text and "現地確認は明日" in page.text
+    assert number in (await parks.get("/staff/reports/")).text
+    mark = await resident.count()
+    assert "error=no_reason" in await act(parks, parks_csrf, "reject", reason="")
+    assert "done=reject" in await act(
+        parks, parks_csrf, "reject", reason="私有地のため、市では対応できません。"
+    )
+    told = await resident.expect("対応しないこととなりました", since=mark)
+    assert "私有地のため" in str(told) and number in str(told)
+    assert "error=not_open" in await act(parks, parks_csrf, "start")
+    assert await resident.count("現地確認は明日") == 0  # internal notes stay inside
