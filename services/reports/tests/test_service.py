@@ -310,3 +310,27 @@ async def test_assign_note_move_and_reject_with_a_reason(harness: Harness) -> No
     assert "私有地のため" in str(told) and number in str(told)
     assert "error=not_open" in await act(parks, parks_csrf, "start")
     assert await resident.count("現地確認は明日") == 0  # internal notes stay inside
+
+
+async def test_a_clerk_merges_a_duplicate_and_its_reporter_follows_the_original(harness: Harness) -> None:
+    first, second = harness.resident(), harness.resident()
+    original, original_id = await file(first)
+    copy, copy_id = await file(second, HALL | {"latitude": 35.6615})  # 120 m away: not offered
+    await projected(harness, copy_id)
+    clerk, csrf = harness.staff(CLERK)
+
+    async def act(report_id: uuid.UUID, action: str, **form: str) -> str:
+        response = await clerk.post(
+            f"/staff/reports/reports/{report_id}/{action}", data={"csrf_token": csrf, **form}
+        )
+        return str(response.headers["location"])
+
+    assert "error=not_filed" in await act(copy_id, "duplicate", of="R-00000000")
+    assert "error=self_duplicate" in await act(copy_id, "duplicate", of=copy)
+    mark = await second.count()
+    assert "done=duplicate" in await act(copy_id, "duplicate", of=original.lower())
+    told = await second.expect("同じ件として対応します", since=mark)
+    assert original in str(told) and copy in str(told)
+    assert "done=start" in await act(original_id, "start")
+    await first.expect("対応中です", since=0)
+    await second.expect(f"【通報 {original}】対応中です", since=mark)
