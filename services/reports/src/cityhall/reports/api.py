@@ -64,7 +64,7 @@ class Filters:
     """The queue's filters (query parameters)."""
 
     department: str = ""
-    status: str = "open"
+    status: str = "active"
     category: str = ""
     district: str = ""
 

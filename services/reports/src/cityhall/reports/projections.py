@@ -176,14 +176,14 @@ async def queue(
     pool: Pool,
     department: str,
     *,
-    status: str = "open",
+    status: str = "active",
     category: str = "",
     district: str = "",
     limit: int = 300,
 ) -> list[dict[str, Any]]:
-    """A department's reports, oldest first; `status` is a status or "open" for every open one,
+    """A department's reports, oldest first; `status` is a status or "active" for every open one,
     "all" for every one. No personal field: the list shows none."""
-    statuses = OPEN_STATUSES if status == "open" else None if status == "all" else [status]
+    statuses = OPEN_STATUSES if status == "active" else None if status == "all" else [status]
     rows = await pool.fetch(
         f"""SELECT {QUEUE_COLUMNS} FROM {TABLE}
             WHERE department = $1 AND ($2::text[] IS NULL OR status = ANY($2))
