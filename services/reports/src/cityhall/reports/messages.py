@@ -132,9 +132,13 @@ class Nearby:
     filed_at: datetime
 
 
+def _how_far(metres: float) -> str:
+    return "すぐ近く" if metres < 5 else f"約{round(metres)}m先"
+
+
 def ask_same(report_id: uuid.UUID, category: str, nearby: Sequence[Nearby]) -> list[Message]:
     lines = [
-        f"・{n.number}（約{round(n.distance_m)}m先、{date_ja(n.filed_at)}受付、{STATUSES[n.status]}）"
+        f"・{n.number}（{_how_far(n.distance_m)}、{date_ja(n.filed_at)}の通報・状況：{STATUSES[n.status]}）"
         for n in nearby
     ]
     same = [tap(f"{n.number}と同じ", "same", report_id, d=n.report_id.hex) for n in nearby]
