@@ -60,6 +60,9 @@ def process(data: bytes) -> Processed:
         with Image.open(io.BytesIO(data)) as opened:
             if opened.width * opened.height > MAX_PIXELS:
                 raise PhotoRefused("too_large")
+            if opened.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 when the long side allows it
+                wanted = (LONG_SIDE, 1) if opened.width >= opened.height else (1, LONG_SIDE)
+                opened.draft("RGB", wanted)
             upright = ImageOps.exif_transpose(opened)
             clean = upright.convert("RGB")  # drops alpha, palettes and every info chunk
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:
