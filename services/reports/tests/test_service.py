@@ -6,6 +6,7 @@ harness: the runtime's composition, notify, the LINE emulator."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import uuid
 from typing import Any
@@ -136,8 +137,11 @@ async def test_a_report_from_line_to_resolution_with_a_duplicate_subscriber(harn
     assert "error=not_an_image" in await act(
         "resolve", note="x", files={"after_photo": ("a.pdf", b"%PDF-1.4")}
     )
+    large = io.BytesIO()  # a phone's after-photo: well over the runtime's default 1 MB body
+    Image.frombytes("RGB", (1400, 1400), os.urandom(1400 * 1400 * 3)).save(large, "JPEG", quality=95)
+    assert large.tell() > 2 * 1024 * 1024
     assert "done=resolve" in await act(
-        "resolve", note="穴を埋めて舗装しました。", files={"after_photo": ("after.jpg", jpeg((20, 120, 20)))}
+        "resolve", note="穴を埋めて舗装しました。", files={"after_photo": ("after.jpg", large.getvalue())}
     )
     done = await reporter.expect("対応が完了しました", since=marks[0])
     assert "穴を埋めて舗装しました。" in str(done)

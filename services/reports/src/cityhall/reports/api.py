@@ -256,7 +256,13 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
         await reports.forget(user, row["user_id"] or open311_subject(report_id))
         return back(request, report_id, done="forgotten")
 
-    @app.post("/reports/{report_id}/{action}", include_in_schema=False, dependencies=Checked)
+    # An after-photo of up to MAX_BYTES comes with the form (the runtime's default bound is 1 MB).
+    @app.post(
+        "/reports/{report_id}/{action}",
+        include_in_schema=False,
+        dependencies=Checked,
+        max_body_size=MAX_BYTES + 64 * 1024,
+    )
     async def act(
         request: Request,
         report_id: uuid.UUID,
