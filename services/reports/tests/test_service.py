@@ -20,7 +20,7 @@ from cityhall.line.testing import Resident, find_postback
 from cityhall.reports.events import ReportFiled, ReportSubscribed
 from cityhall.reports.handlers import Reports
 
-from .conftest import CLERK, PARKS, Harness
+from .conftest import ADMIN, CLERK, PARKS, Harness
 
 HALL = {"title": "位置情報", "address": "ポケット市本町1丁目付近", "latitude": 35.6604, "longitude": 139.535}
 NEAR_HALL = HALL | {"latitude": 35.66045}  # about 6 m north
@@ -113,6 +113,15 @@ async def test_a_report_from_line_to_resolution_with_a_duplicate_subscriber(harn
     assert b"SERIAL-777" not in shown.content
     audited = await pool.fetch("SELECT action FROM audit_log WHERE actor = $1 ORDER BY id", CLERK.username)
     assert [r["action"] for r in audited] == ["view_report", "view_report_photo"]
+    admin, _ = harness.staff(ADMIN)
+    log = await admin.get("/staff/reports/audit")
+    assert (
+        log.status_code == 200
+        and "通報の閲覧" in log.text
+        and number in log.text
+        and "道路管理課 品川" in log.text
+    )
+    assert (await clerk.get("/staff/reports/audit")).status_code == 403
 
     # Another department's clerk sees neither the report nor its photo.
     parks, _ = harness.staff(PARKS)

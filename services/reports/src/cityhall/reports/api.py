@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request, Response, UploadFile
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -50,7 +51,16 @@ from cityhall.reports.events import (
 from cityhall.reports.handlers import Reports, StaffAction, open311_subject
 from cityhall.reports.messages import REFUSED_PHOTO
 from cityhall.reports.spec import ROLES
-from cityhall.web import LiveUpdates, StaffAuth, StaffUser, create_templates, csrf_protect, install
+from cityhall.web import (
+    AUDIT_PAGE_SIZE,
+    LiveUpdates,
+    StaffAuth,
+    StaffUser,
+    create_templates,
+    csrf_protect,
+    install,
+    read_audit,
+)
 from cityhall.web import require_role as role
 
 Clerk = Annotated[StaffUser, Depends(role(*ROLES))]
@@ -67,6 +77,16 @@ class Filters:
     status: str = "active"
     category: str = ""
     district: str = ""
+
+
+AUDIT_ACTIONS = {
+    "view_report": "通報の閲覧",
+    "view_report_photo": "写真の閲覧",
+    "publish_report_photo": "写真の公開（ぼかし）",
+    "forget_resident": "個人情報の消去",
+    "issue_open311_key": "APIキーの発行",
+    "revoke_open311_key": "APIキーの無効化",
+}
 
 
 def parse_regions(text: str) -> list[tuple[float, float, float, float]]:
@@ -314,6 +334,35 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
             root = str(request.scope.get("root_path", "")).rstrip("/")
             return RedirectResponse(f"{root}/?done=moved", status_code=303)
         return back(request, report_id, done=action)
+
+    @app.get("/audit", include_in_schema=False)
+    async def audit(
+        request: Request,
+        user: Admin,
+        department: str = "",
+        action: str = "",
+        before: Annotated[int | None, Query(ge=1)] = None,
+    ) -> Response:
+        """Who saw or did what with the department's reports (every view of personal data)."""
+        mine = [d for d in DEPARTMENTS if user.has_role(f"{d}-admin")]
+        chosen = department if department in mine else mine[0]
+        entries = await read_audit(
+            reports.pool,
+            department=chosen,
+            limit=AUDIT_PAGE_SIZE,
+            before_id=before,
+            action=action if action in AUDIT_ACTIONS else None,
+        )
+        older = (
+            urlencode({"department": chosen, "action": action, "before": entries[-1].id})
+            if len(entries) == AUDIT_PAGE_SIZE
+            else None
+        )
+        context = {"user": user, "entries": entries, "department": chosen, "mine": mine, "action": action}
+        context |= {"actions": AUDIT_ACTIONS, "older": older}
+        return templates.TemplateResponse(
+            request, "reports/audit.html", context, headers={"cache-control": "no-store"}
+        )
 
     @app.get("/open311", include_in_schema=False)
     async def keys(request: Request, user: Admin, issued: str = "", error: str = "") -> Response:
