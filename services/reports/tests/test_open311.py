@@ -154,6 +154,17 @@ async def test_a_posted_request_joins_the_queue_and_reads_back(harness: Harness)
     xml_error = await client.get(f"{API}/requests/R-00000000.xml")
     assert xml_error.status_code == 404 and ET.fromstring(xml_error.content).findtext("error/code") == "404"
 
+    # Forgetting who wrote it shreds the description here and the contact at reports-public.
+    forgot = await clerk.post(f"/staff/reports/reports/{report_id}/forget", data={"csrf_token": csrf})
+    assert forgot.status_code == 303
+    assert "歩道の段差が崩れています" not in (await clerk.get(f"/staff/reports/reports/{report_id}")).text
+
+    async def shredded() -> bool:
+        return not await public.fetchval("SELECT count(*) FROM open311_contacts")
+
+    await wait_for(shredded, timeout=20, message="the Open311 contact shredded at reports-public")
+    assert await public.fetchval("SELECT count(*) FROM subject_keys WHERE subject LIKE 'open311-%'") == 0
+
     # A revoked key is refused.
     admin, admin_csrf = harness.staff(ADMIN)
     key_id = await pool.fetchval("SELECT key_id FROM reports_open311_keys WHERE name = 'まちなおしアプリ'")

@@ -296,3 +296,11 @@ class Open311RequestSubmitted(Event):
     description: str = ""
     key_id: uuid.UUID
     at: datetime
+
+
+@registry.register
+class Open311WriterForgotten(Event):
+    """Staff forgot who wrote an Open311 request: reports-public shreds the contact it keeps."""
+
+    TYPE = "cityhall.reports.open311_writer_forgotten.v1"
+    report_id: uuid.UUID

@@ -36,6 +36,7 @@ from cityhall.reports.events import (
     KeyCommand,
     MarkDuplicate,
     Open311RequestSubmitted,
+    Open311WriterForgotten,
     PublishPhoto,
     Reject,
     Resolve,
@@ -376,6 +377,13 @@ class Reports:
         async with self.pool.acquire() as conn, conn.transaction():
             await record_view(conn, user, "forget_resident", resident)
             await self.photos.delete_resident(conn, resident)
+            if resident.startswith(OPEN311_SUBJECT):  # and the contact reports-public keeps
+                report_id = uuid.UUID(resident.removeprefix(OPEN311_SUBJECT))
+                stream = f"open311Forget-{report_id}"
+                notice = Envelope.wrap(
+                    Open311WriterForgotten(report_id=report_id), source=SOURCE, subject=stream
+                )
+                await self.store.append(stream, None, [notice], conn=conn)
             return await self.personal.forget(resident, conn=conn)
 
     async def purge_drafts(self) -> int:
@@ -466,5 +474,9 @@ def _write_key(path: Path, key: str) -> None:
     path.chmod(0o600)
 
 
+OPEN311_SUBJECT = "open311-"
+
+
 def open311_subject(report_id: uuid.UUID) -> str:
-    return f"open311-{report_id}"
+    """Whose key seals what an Open311 client posted about the request (there is no LINE user)."""
+    return f"{OPEN311_SUBJECT}{report_id}"

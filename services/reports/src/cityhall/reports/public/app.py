@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from pydantic import Field
 
 from cityhall.events.db import Connection, Pool
 from cityhall.events.envelope import Envelope
+from cityhall.events.personal import PersonalData
 from cityhall.line.japanese import date_ja
 from cityhall.reports import townmap
 from cityhall.reports.categories import CATEGORIES
@@ -26,6 +28,7 @@ from cityhall.reports.domain import STATUSES, status_after
 from cityhall.reports.events import (
     Open311KeyIssued,
     Open311KeyRevoked,
+    Open311WriterForgotten,
     ReportFiled,
     ReportMoved,
     ReportPhotoPublished,
@@ -48,7 +51,7 @@ class PublicEnv(EnvSettings):
     """e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png; unset: the map is the town's outline only."""
 
 
-async def on_event(envelope: Envelope, conn: Connection) -> None:
+async def on_event(personal: PersonalData, envelope: Envelope, conn: Connection) -> None:
     """Keep `public_reports` from a report's events (idempotent: the consumer's inbox dedupes)."""
     if not envelope.type.startswith("cityhall.reports."):
         return
@@ -71,6 +74,10 @@ async def on_event(envelope: Envelope, conn: Connection) -> None:
         return
     if isinstance(event, Open311KeyRevoked):
         await conn.execute("UPDATE open311_keys SET revoked = true WHERE key_id = $1", event.key_id)
+        return
+    if isinstance(event, Open311WriterForgotten):
+        await personal.forget(f"open311-{event.report_id}", conn=conn)
+        await conn.execute("DELETE FROM open311_contacts WHERE report_id = $1", event.report_id)
         return
     if isinstance(event, ReportPhotoPublished):
         await _photo(conn, event.public_id, event.report_id, "published")
@@ -210,7 +217,14 @@ async def build(ctx: ServiceContext) -> Running:
     open311_api.install(app, pool, ctx.require_store())
     return Running(
         app=app,
-        consumers=[Consumer("reports-public-events", ("events.reports",), on_event, batched=True)],
+        consumers=[
+            Consumer(
+                "reports-public-events",
+                ("events.reports",),
+                partial(on_event, PersonalData(pool)),
+                batched=True,
+            )
+        ],
         relay="reports-public-relay",  # the posted Open311 requests, to reports (events.open311)
         banner=[
             f"  Reports map        : {ctx.settings.public_url}/reports/map  (public)",
