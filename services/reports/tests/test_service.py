@@ -157,6 +157,9 @@ async def test_a_report_from_line_to_resolution_with_a_duplicate_subscriber(harn
     messages = (await reporter.messages())[marks[0] :]
     [image] = [m for m in messages if m.get("type") == "image"]
     after = await harness.composed.http().get(urlsplit(image["originalContentUrl"]).path)
+    preview = urlsplit(image["previewImageUrl"])
+    small = await harness.composed.http().get(preview.path, params=preview.query)
+    assert small.status_code == 200 and len(small.content) < len(after.content)
     assert after.status_code == 200 and after.headers["content-type"] == "image/jpeg"
     question = await reporter.expect("対応に満足されましたか？", since=marks[0])
     await reporter.tap(find_postback(question, "満足"), expect="ご回答ありがとうございました")

@@ -350,7 +350,9 @@ def resolved(report_id: uuid.UUID, number: str, note: str, after_photo_url: str 
     body += f"\n\nまだ直っていない場合は、{REOPEN_WITHIN_DAYS}日以内であれば「まだ直っていない」から再度の対応を依頼できます。"
     out: list[Message] = [build.text(body)]
     if after_photo_url:
-        out.append(ImageMessage(original_content_url=after_photo_url, preview_image_url=after_photo_url))
+        # LINE shows the preview in the chat (at most 1 MB): the thumbnail.
+        preview = f"{after_photo_url}?thumbnail=true"
+        out.append(ImageMessage(original_content_url=after_photo_url, preview_image_url=preview))
     out.append(
         build.text(
             "対応に満足されましたか？",
