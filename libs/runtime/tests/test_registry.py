@@ -88,10 +88,17 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         "roads-clerk",
         "resv-clerk",
         "notify-clerk",
+        "notify-author",
+        "notify-approver",
+        "notify-admin",
         "voice-clerk",
         "roads-admin",
         "parks-clerk",
         "env-clerk",
+        "kosodate-clerk",
+        "kenko-clerk",
+        "shimin-clerk",
+        "kominkan-clerk",
     }
 
 

@@ -38,10 +38,10 @@ from cityhall.certificates.spec import MOUNT
 from cityhall.events.decider import CommandHandler
 from cityhall.events.personal import PersonalData
 from cityhall.line.content import Downloader, PhotoStore, line_content
-from cityhall.line.contracts import intents_topic
 from cityhall.payment_protocol import shared_secret
+from cityhall.runtime.intents import intents_consumer
 from cityhall.runtime.service import Consumer, Running, ServiceContext
-from cityhall.web import LiveUpdates, StaffAuth, WebConfig
+from cityhall.web import StaffAuth, WebConfig, staff_app
 
 
 def utc_now() -> datetime:
@@ -109,7 +109,6 @@ async def start(
     settings = ctx.settings
     pool, store = ctx.require_pool(), ctx.require_store()
     web = web or WebConfig.from_context(ctx, options.env or None)
-    auth = StaffAuth(web)
     content = content or line_content(settings, "certificates")
     closing = []
     if provider is None:
@@ -149,7 +148,7 @@ async def start(
         clock=clock,
         settings=DialogSettings(payment_timeout=options.payment_timeout, return_url=options.return_url),
     )
-    notices = Notices(store, requests)
+    notices = Notices(dialog.conversation, requests)
     callbacks = PaymentCallbacks(pool, requests, provider, clock)
     desk = Desk(pool, requests, catalogue, personal, photos, clock)
     housekeeping = Housekeeping(
@@ -164,7 +163,7 @@ async def start(
             interval=options.sweep_interval,
         ),
     )
-    live = LiveUpdates(pool, projections=[REQUESTS, DAILY])
+    staff = staff_app(ctx, "certificates", projections=[REQUESTS, DAILY], web=web)
     parts = Certificates(
         catalogue=catalogue,
         requests=requests,
@@ -176,27 +175,21 @@ async def start(
         callbacks=callbacks,
         desk=desk,
         housekeeping=housekeeping,
-        auth=auth,
+        auth=staff.auth,
     )
     dashboard = Dashboard(pool, store, catalogue, personal, photos, desk, options.payment_timeout)
-    app = create_app(auth, dashboard, callbacks, live, clock)
+    app = create_app(staff, dashboard, callbacks, clock)
     app.include_router(resident.router(pool, requests, personal, catalogue, links))
     running = Running(
         app=app,
         consumers=[
-            Consumer(
-                "certificates-intents",
-                (intents_topic("certificates"),),
-                dialog.on_intent,
-                prepare=dialog.prepare,
-                on_dead_letter=dialog.conversation.could_not_handle,
-            ),
+            intents_consumer("certificates", dialog.on_intent, dialog.conversation, prepare=dialog.prepare),
             Consumer("certificates-notices", ("events.certificates",), notices.on_event, batched=True),
         ],
-        projections=[projection() for projection in PROJECTIONS],
+        projections=list(PROJECTIONS),
         relay="certificates-relay",
         tasks=[housekeeping.run],
-        on_stop=[live.close, *closing],
+        on_stop=[staff.live.close, *closing],
         banner=[f"  Certificates       : {settings.public_url}{MOUNT}/  (role certificates)"],
     )
     return parts, running
