@@ -14,11 +14,11 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response, UploadFile
-from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from cityhall import town
 from cityhall.events.decider import DomainError
+from cityhall.events.projection import caught_up
 from cityhall.events.store import RecordedEvent
 from cityhall.line.content import MAX_BYTES, PhotoRefused
 from cityhall.line.japanese import datetime_ja
@@ -62,6 +62,7 @@ from cityhall.web import (
     read_audit,
 )
 from cityhall.web import require_role as role
+from cityhall.web.routes import redirect_back
 
 Clerk = Annotated[StaffUser, Depends(role(*ROLES))]
 Admin = Annotated[StaffUser, Depends(role(*(f"{r}-admin" for r in ROLES)))]
@@ -166,10 +167,11 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
     )
     templates.env.filters["jst"] = datetime_ja
 
-    def back(request: Request, report_id: uuid.UUID, **outcome: str) -> Response:
-        root = str(request.scope.get("root_path", "")).rstrip("/")
-        query = "&".join(f"{k}={v}" for k, v in outcome.items())
-        return RedirectResponse(f"{root}/reports/{report_id}?{query}", status_code=303)
+    async def back(request: Request, report_id: uuid.UUID, **outcome: str) -> Response:
+        """To the report's page; after a decision, once the read models show it."""
+        if "done" in outcome:
+            await caught_up(reports.pool, [projections.TABLE, projections.KEYS])
+        return redirect_back(request, f"/reports/{report_id}", **outcome)
 
     async def listing(user: StaffUser, filters: Filters) -> dict[str, Any]:
         mine = departments_of(user)
@@ -266,15 +268,15 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
         try:
             await reports.publish_photo(user, report_id, photo_id, parse_regions(regions))
         except DomainError as exc:
-            return back(request, report_id, error=exc.reason)
-        return back(request, report_id, done="published")
+            return await back(request, report_id, error=exc.reason)
+        return await back(request, report_id, done="published")
 
     @app.post("/reports/{report_id}/forget", include_in_schema=False, dependencies=Checked)
     async def forget(request: Request, report_id: uuid.UUID, user: Clerk) -> Response:
         row = await readable(user, report_id)
         # An Open311 report's writer is known only by the request: its description is its subject.
         await reports.forget(user, row["user_id"] or open311_subject(report_id))
-        return back(request, report_id, done="forgotten")
+        return await back(request, report_id, done="forgotten")
 
     # An after-photo of up to MAX_BYTES comes with the form (the runtime's default bound is 1 MB).
     @app.post(
@@ -308,7 +310,7 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
             case "duplicate":
                 original = await projections.by_number(reports.pool, of.strip().upper())
                 if original is None:
-                    return back(request, report_id, error="not_filed")
+                    return await back(request, report_id, error="not_filed")
                 command = MarkDuplicate(of=original, by=by)
             case "reject":
                 command = Reject(reason=reason, by=by)
@@ -327,13 +329,13 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
         try:
             await reports.act(user, report_id, StaffAction(command, photo))
         except DomainError as exc:
-            return back(request, report_id, error=exc.reason)
+            return await back(request, report_id, error=exc.reason)
         except PhotoRefused as exc:
-            return back(request, report_id, error=exc.reason)
+            return await back(request, report_id, error=exc.reason)
         if action == "move":  # it is another department's now: back to the queue
-            root = str(request.scope.get("root_path", "")).rstrip("/")
-            return RedirectResponse(f"{root}/?done=moved", status_code=303)
-        return back(request, report_id, done=action)
+            await caught_up(reports.pool, [projections.TABLE])
+            return redirect_back(request, "/", done="moved")
+        return await back(request, report_id, done=action)
 
     @app.get("/audit", include_in_schema=False)
     async def audit(
@@ -377,7 +379,7 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
         try:
             key = await reports.issue_key(user, name)
         except DomainError as exc:
-            return keys_page(request, error=exc.reason)
+            return await keys_page(request, error=exc.reason)
         # Shown once, on this page only (never stored in clear, never in a URL).
         rows = await projections.keys(reports.pool)
         context = {"user": user, "keys": rows, "issued": key, "error": ""}
@@ -390,12 +392,11 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
         try:
             await reports.revoke_key(user, key_id)
         except DomainError as exc:
-            return keys_page(request, error=exc.reason)
-        return keys_page(request)
+            return await keys_page(request, error=exc.reason)
+        return await keys_page(request)
 
-    def keys_page(request: Request, **outcome: str) -> Response:
-        root = str(request.scope.get("root_path", "")).rstrip("/")
-        query = "&".join(f"{k}={v}" for k, v in outcome.items())
-        return RedirectResponse(f"{root}/open311?{query}", status_code=303)
+    async def keys_page(request: Request, **outcome: str) -> Response:
+        await caught_up(reports.pool, [projections.KEYS])
+        return redirect_back(request, "/open311", **outcome)
 
     return app
