@@ -10,6 +10,7 @@ from typing import Any
 
 from cityhall import town
 from cityhall.events.db import Connection, Pool
+from cityhall.events.projection import TableProjection
 from cityhall.events.store import RecordedEvent
 from cityhall.reports.categories import CATEGORIES
 from cityhall.reports.domain import OPEN, status_after
@@ -224,43 +225,16 @@ async def satisfaction(pool: Pool) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-KEYS = "reports_open311_keys"
-
-
-class KeysProjection:
-    """The Open311 API keys as the admin page lists them (never the key itself)."""
-
-    name = KEYS
-
-    async def create(self, conn: Connection, table: str) -> None:
-        await conn.execute(
-            f"""CREATE TABLE "{table}" (
-                    key_id     uuid        PRIMARY KEY,
-                    name       text        NOT NULL,
-                    issued_by  text        NOT NULL,
-                    issued_at  timestamptz NOT NULL,
-                    revoked_by text,
-                    revoked_at timestamptz
-                )"""
-        )
-
-    async def apply(self, conn: Connection, table: str, events: Sequence[RecordedEvent]) -> None:
-        for recorded in events:
-            if recorded.type == Open311KeyIssued.TYPE:
-                issued = recorded.envelope.event()
-                assert isinstance(issued, Open311KeyIssued)
-                await conn.execute(
-                    f"""INSERT INTO "{table}" (key_id, name, issued_by, issued_at) VALUES ($1, $2, $3, $4)
-                        ON CONFLICT (key_id) DO NOTHING""",
-                    issued.key_id, issued.name, issued.by, recorded.recorded_at,
-                )  # fmt: skip
-            elif recorded.type == Open311KeyRevoked.TYPE:
-                revoked = recorded.envelope.event()
-                assert isinstance(revoked, Open311KeyRevoked)
-                await conn.execute(
-                    f'UPDATE "{table}" SET revoked_by = $2, revoked_at = $3 WHERE key_id = $1',
-                    revoked.key_id, revoked.by, recorded.recorded_at,
-                )  # fmt: skip
+KEYS_PROJECTION = TableProjection(
+    "reports_open311_keys",
+    """key_id uuid PRIMARY KEY, name text NOT NULL, issued_by text NOT NULL, issued_at timestamptz NOT NULL,
+       revoked_by text, revoked_at timestamptz""",
+    key="key_id",
+    inserts={Open311KeyIssued: lambda e, r: {"name": e.name, "issued_by": e.by, "issued_at": r.recorded_at}},
+    updates={Open311KeyRevoked: lambda e, r: {"revoked_by": e.by, "revoked_at": r.recorded_at}},
+)
+"""The Open311 API keys as the admin page lists them (never the key itself)."""
+KEYS = KEYS_PROJECTION.name
 
 
 async def keys(pool: Pool) -> list[dict[str, Any]]:
