@@ -14,6 +14,8 @@ BENCHES = [
     "bench.bench_webhook",
     "bench.bench_multicast",
     "bench.bench_reports_nearby",
+    "bench.bench_open311",
+    "bench.bench_reports_intake",
 ]
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@ the LINE emulator) → Kafka → notify → the emulator; a second resident offe
 subscribes to it; 道路管理課 accepts and resolves it on the dashboard and both residents are told.
 A SIGKILL of reports while 送信 is in flight loses no report and files none twice.
 
-Processes: the LINE emulator, `cityhall service gateway`, `notify`, `staff-portal` and `reports`,
+The public map (`reports-public`, fed by events.reports over Kafka) then shows it, resolved.
+
+Processes: the LINE emulator, `cityhall service gateway`, `notify`, `staff-portal`, `reports` and
+`reports-public`,
 each with its own database on the test Postgres, all on the test Kafka.
 """
 
@@ -16,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from PIL import Image
 
@@ -48,7 +52,7 @@ def deployment(
     postgres_dsn: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
     deployment = Deployment(postgres_dsn, kafka_bootstrap, tmp_path_factory.mktemp("reports"))
-    for name in ("gateway", "notify", "staff-portal", "reports"):
+    for name in ("gateway", "notify", "staff-portal", "reports", "reports-public"):
         deployment.service(name)
     with deployment:
         yield deployment
@@ -131,6 +135,15 @@ async def test_a_report_is_filed_offered_to_a_neighbour_and_resolved_from_the_da
     finally:
         await clerk.aclose()
     assert len(await filed(deployment)) == 1
+
+    async with httpx.AsyncClient(base_url=deployment.services["reports-public"].url, timeout=30) as public:
+
+        async def on_the_map() -> bool:
+            page = (await public.get("/reports/map")).text
+            return number.group(0) in page and "対応済み" in page
+
+        await wait_for(on_the_map, timeout=60, message="the resolved report on the public map")
+        assert reporter.user_id not in (await public.get("/reports/map")).text
 
 
 async def test_reports_sigkilled_while_send_is_in_flight_files_each_report_once(

@@ -92,6 +92,7 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         "notify-approver",
         "notify-admin",
         "voice-clerk",
+        "roads-admin",
         "parks-clerk",
         "env-clerk",
         "kosodate-clerk",

@@ -18,12 +18,14 @@ from cityhall.line_emulator.testing import EmulatorServer
 from cityhall.notify import app as notify_app
 from cityhall.notify import spec as notify_spec
 from cityhall.reports import spec as reports_spec
+from cityhall.reports.public import spec as public_spec
 from cityhall.runtime.service import Running, ServiceContext
 from cityhall.runtime.testing import Composed, compose, serving_settings
 from cityhall.web import SESSION_COOKIE, StaffAuth, StaffUser, WebConfig
 
 CLERK = StaffUser("roads-clerk", "道路管理課 品川", frozenset({"roads"}))
 PARKS = StaffUser("parks-clerk", "公園緑地課 世田谷", frozenset({"parks"}))
+ADMIN = StaffUser("roads-admin", "道路管理課長 大田", frozenset({"roads", "roads-admin"}))
 
 
 @dataclass
@@ -49,7 +51,7 @@ async def harness(fresh_database: str, tmp_path: Path) -> AsyncIterator[Harness]
         options = notify_app.Options(workers=2, line_timeout=5.0, backoff=Backoff(base=0.05, cap=0.5))
         return (await notify_app.start(ctx, options))[1]
 
-    specs = [reports_spec.service, replace(notify_spec.service, build=notify)]
+    specs = [reports_spec.service, public_spec.service, replace(notify_spec.service, build=notify)]
     with EmulatorServer() as emulator:
         settings = serving_settings(
             tmp_path / "data", line_channel_access_token="reports-test", line_api_url=emulator.url

@@ -61,8 +61,9 @@ def test_category_photo_location_comment_summary_send_files_the_report() -> None
     assert located.session is not None and located.session.awaiting == "comment"
     assert located.session.address == "pd1:address" and located.session.district == "本町"
     commented = turn("text", located.session, text="深さ10cmほどの穴があります")
-    respond(commented, Facts(sealed="pd1:comment"))
+    respond(commented, Facts(sealed="pd1:comment", public_url="https://city.example"))
     assert commented.session is not None and commented.session.awaiting == "confirm"
+    assert "https://city.example/reports/static-map.png?lat=35.660400&lng=139.535000" in said(commented)
     assert "通報内容の確認" in said(commented) and "本町" in said(commented)
     sent = turn("postback", commented.session, postback_data=tap(commented, "送信"))
     respond(sent, Facts())

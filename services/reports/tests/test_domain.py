@@ -149,3 +149,44 @@ def test_each_subscriber_rates_a_resolution_once() -> None:
         decide(Rate(user_id="U1", satisfied=True), filed, resolved, rated)
     assert twice.value.reason == "already_rated"
     assert report_decider.fold([]) == Report()
+
+
+def test_an_api_key_is_issued_once_and_revoked_once() -> None:
+    from cityhall.reports.domain import Key, key_decider
+    from cityhall.reports.events import IssueKey, Open311KeyIssued, Open311KeyRevoked, RevokeKey
+
+    key_id = uuid.uuid4()
+    issue = IssueKey(key_id=key_id, name=" アプリ ", key_hash="h", by="roads-admin")
+    [issued] = key_decider.decide(issue, Key())
+    assert isinstance(issued, Open311KeyIssued) and issued.name == "アプリ"
+    state = key_decider.fold([issued])
+    with pytest.raises(DomainError):
+        key_decider.decide(issue, state)
+    [revoked] = key_decider.decide(RevokeKey(by="roads-admin"), state)
+    assert isinstance(revoked, Open311KeyRevoked)
+    with pytest.raises(DomainError) as twice:
+        key_decider.decide(RevokeKey(by="roads-admin"), key_decider.fold([issued, revoked]))
+    assert twice.value.reason == "key_revoked"
+    with pytest.raises(DomainError) as unnamed:
+        key_decider.decide(issue.model_copy(update={"name": "  "}), Key())
+    assert unnamed.value.reason == "bad_key_name"
+
+
+def test_a_photo_is_published_once_after_moderation_and_only_the_reports_own() -> None:
+    from cityhall.reports.events import PublishPhoto, ReportPhotoPublished
+
+    photo = uuid.uuid4()
+    [filed] = decide(FILE.model_copy(update={"photos": (photo,)}))
+    publish = PublishPhoto(photo_id=photo, public_id=uuid.uuid4(), by="c")
+    with pytest.raises(DomainError) as early:
+        decide(publish, filed)
+    assert early.value.reason == "not_moderated"
+    [accepted] = decide(Accept(by="c"), filed)
+    with pytest.raises(DomainError) as other:
+        decide(publish.model_copy(update={"photo_id": uuid.uuid4()}), filed, accepted)
+    assert other.value.reason == "not_its_photo"
+    [published] = decide(publish, filed, accepted)
+    assert isinstance(published, ReportPhotoPublished)
+    with pytest.raises(DomainError) as twice:
+        decide(publish, filed, accepted, published)
+    assert twice.value.reason == "already_published"

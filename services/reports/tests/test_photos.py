@@ -55,3 +55,23 @@ def test_what_is_not_a_photo_or_too_large_is_refused() -> None:
     with pytest.raises(PhotoRefused) as big:
         process(b"\xff\xd8\xff" + b"\x00" * MAX_BYTES)
     assert big.value.reason == "too_large"
+
+
+def test_a_published_photo_has_its_regions_blurred_and_the_rest_kept() -> None:
+    from PIL import ImageStat
+
+    from cityhall.reports.photos import blurred
+
+    image = Image.new("RGB", (400, 300), (255, 255, 255))
+    for x in range(0, 400, 10):  # a fine checkerboard: what a number plate's characters look like
+        for y in range(0, 300, 10):
+            if (x + y) // 10 % 2:
+                image.paste((0, 0, 0), (x, y, x + 10, y + 10))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    result = blurred(out.getvalue(), [(0, 0, 50, 50)])
+    with Image.open(io.BytesIO(result.photo)) as photo:
+        assert photo.size == (400, 300)
+        hidden = ImageStat.Stat(photo.crop((20, 20, 180, 130)).convert("L")).stddev[0]
+        kept = ImageStat.Stat(photo.crop((220, 170, 380, 280)).convert("L")).stddev[0]
+    assert hidden < 20 < kept  # the region is a smear, the rest still a checkerboard

@@ -6,6 +6,7 @@ harness: the runtime's composition, notify, the LINE emulator."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import uuid
 from typing import Any
@@ -14,10 +15,12 @@ from urllib.parse import urlsplit
 from PIL import Image
 
 from cityhall.events.testing import wait_for
+from cityhall.line.content import LineContent
 from cityhall.line.testing import Resident, find_postback
 from cityhall.reports.events import ReportFiled, ReportSubscribed
+from cityhall.reports.handlers import Reports
 
-from .conftest import CLERK, PARKS, Harness
+from .conftest import ADMIN, CLERK, PARKS, Harness
 
 HALL = {"title": "位置情報", "address": "ポケット市本町1丁目付近", "latitude": 35.6604, "longitude": 139.535}
 NEAR_HALL = HALL | {"latitude": 35.66045}  # about 6 m north
@@ -46,6 +49,8 @@ async def file(resident: Resident, location: dict[str, Any] = HALL) -> tuple[str
     mark = await resident.send("location", location=location)
     comment = await resident.expect("補足", since=mark)
     summary = await resident.say(COMMENT, expect="通報内容の確認")
+    hero = re.search(r"https?://[^\"']+/reports/static-map\.png\?lat=[0-9.]+&lng=[0-9.]+", str(summary))
+    assert hero is not None, summary  # the small map of the point
     assert find_postback(comment, "なし")
     send = find_postback(summary, "送信")
     receipt = await resident.tap(send, expect="受付番号")
@@ -54,6 +59,17 @@ async def file(resident: Resident, location: dict[str, Any] = HALL) -> tuple[str
     report_id = re.search(r"r=([0-9a-f]{32})", send)
     assert report_id is not None
     return number.group(0), uuid.UUID(hex=report_id.group(1))
+
+
+async def projected(harness: Harness, report_id: uuid.UUID) -> None:
+    pool = harness.composed.service("reports").context.require_pool()
+
+    async def there() -> bool:
+        return bool(
+            await pool.fetchval("SELECT count(*) FROM reports_reports WHERE report_id = $1", report_id)
+        )
+
+    await wait_for(there, timeout=20, message="the report in the read model")
 
 
 async def test_a_report_from_line_to_resolution_with_a_duplicate_subscriber(harness: Harness) -> None:
@@ -65,6 +81,13 @@ async def test_a_report_from_line_to_resolution_with_a_duplicate_subscriber(harn
     pool = harness.composed.service("reports").context.require_pool()
     sealed = await pool.fetchval("SELECT sealed FROM report_photos LIMIT 1")
     assert b"SERIAL-777" not in sealed
+    summary = next(m for m in await reporter.messages() if "static-map.png" in str(m))
+    small_map = re.search(r"/reports/static-map\.png\?lat=[0-9.]+&lng=[0-9.]+", str(summary))
+    assert small_map is not None
+    drawn = await harness.composed.http().get(small_map.group(0))
+    assert drawn.status_code == 200 and drawn.headers["content-type"] == "image/png"
+    outside = await harness.composed.http().get("/reports/static-map.png?lat=35.6812&lng=139.7671")
+    assert outside.status_code == 404
 
     # The neighbour reports the same hole a few metres away: offered the report, subscribes.
     await to_location(neighbour)
@@ -90,6 +113,15 @@ async def test_a_report_from_line_to_resolution_with_a_duplicate_subscriber(harn
     assert b"SERIAL-777" not in shown.content
     audited = await pool.fetch("SELECT action FROM audit_log WHERE actor = $1 ORDER BY id", CLERK.username)
     assert [r["action"] for r in audited] == ["view_report", "view_report_photo"]
+    admin, _ = harness.staff(ADMIN)
+    log = await admin.get("/staff/reports/audit")
+    assert (
+        log.status_code == 200
+        and "通報の閲覧" in log.text
+        and number in log.text
+        and "道路管理課 品川" in log.text
+    )
+    assert (await clerk.get("/staff/reports/audit")).status_code == 403
 
     # Another department's clerk sees neither the report nor its photo.
     parks, _ = harness.staff(PARKS)
@@ -114,14 +146,20 @@ async def test_a_report_from_line_to_resolution_with_a_duplicate_subscriber(harn
     assert "error=not_an_image" in await act(
         "resolve", note="x", files={"after_photo": ("a.pdf", b"%PDF-1.4")}
     )
+    large = io.BytesIO()  # a phone's after-photo: well over the runtime's default 1 MB body
+    Image.frombytes("RGB", (1400, 1400), os.urandom(1400 * 1400 * 3)).save(large, "JPEG", quality=95)
+    assert large.tell() > 2 * 1024 * 1024
     assert "done=resolve" in await act(
-        "resolve", note="穴を埋めて舗装しました。", files={"after_photo": ("after.jpg", jpeg((20, 120, 20)))}
+        "resolve", note="穴を埋めて舗装しました。", files={"after_photo": ("after.jpg", large.getvalue())}
     )
     done = await reporter.expect("対応が完了しました", since=marks[0])
     assert "穴を埋めて舗装しました。" in str(done)
     messages = (await reporter.messages())[marks[0] :]
     [image] = [m for m in messages if m.get("type") == "image"]
     after = await harness.composed.http().get(urlsplit(image["originalContentUrl"]).path)
+    preview = urlsplit(image["previewImageUrl"])
+    small = await harness.composed.http().get(preview.path, params=preview.query)
+    assert small.status_code == 200 and len(small.content) < len(after.content)
     assert after.status_code == 200 and after.headers["content-type"] == "image/jpeg"
     question = await reporter.expect("対応に満足されましたか？", since=marks[0])
     await reporter.tap(find_postback(question, "満足"), expect="ご回答ありがとうございました")
@@ -168,12 +206,7 @@ async def test_forgetting_the_reporter_shreds_comment_address_and_photos(harness
     clerk, csrf = harness.staff(CLERK)
     pool = harness.composed.service("reports").context.require_pool()
 
-    async def projected() -> bool:
-        return bool(
-            await pool.fetchval("SELECT count(*) FROM reports_reports WHERE report_id = $1", report_id)
-        )
-
-    await wait_for(projected, timeout=20, message="the report projected")
+    await projected(harness, report_id)
     forgot = await clerk.post(f"/staff/reports/reports/{report_id}/forget", data={"csrf_token": csrf})
     assert forgot.status_code == 303
     page = await clerk.get(f"/staff/reports/reports/{report_id}")
@@ -181,3 +214,139 @@ async def test_forgetting_the_reporter_shreds_comment_address_and_photos(harness
     assert await pool.fetchval("SELECT count(*) FROM report_photos") == 0
     history = await resident.tap("domain=reports&action=history", expect="これまでの通報")
     assert number in str(history)
+
+
+async def test_the_public_map_shows_moderated_reports_only_and_nobody_who_reported(harness: Harness) -> None:
+    resident = harness.resident()
+    number, report_id = await file(resident)
+    public = harness.composed.http()
+    clerk, csrf = harness.staff(CLERK)
+
+    await projected(harness, report_id)
+    assert number not in (await public.get("/reports/map")).text  # not moderated yet
+    accepted = await clerk.post(f"/staff/reports/reports/{report_id}/accept", data={"csrf_token": csrf})
+    assert accepted.status_code == 303
+
+    async def shown() -> bool:
+        return number in (await public.get("/reports/map")).text
+
+    await wait_for(shown, timeout=20, message="the accepted report on the public map")
+    # A resident's photo goes public only blurred, and only when a clerk publishes it.
+    assert "public-photos" not in (await public.get("/reports/map")).text
+    pool = harness.composed.service("reports").context.require_pool()
+    [photo_id] = await pool.fetchval("SELECT photos FROM reports_reports WHERE report_id = $1", report_id)
+    published = await clerk.post(
+        f"/staff/reports/reports/{report_id}/photos/{photo_id}/publish",
+        data={"csrf_token": csrf, "regions": "10,10,30,20\n60,60,20,20"},
+    )
+    assert "done=published" in published.headers["location"]
+    bad = await clerk.post(
+        f"/staff/reports/reports/{report_id}/photos/{photo_id}/publish",
+        data={"csrf_token": csrf, "regions": "left top"},
+    )
+    assert "error=no_regions" in bad.headers["location"]
+
+    async def with_photo() -> bool:
+        return "public-photos" in (await public.get("/reports/map")).text
+
+    await wait_for(with_photo, timeout=20, message="the published photo on the public map")
+    url = re.search(
+        r'src="(/staff/reports/public-photos/[0-9a-f-]+\.jpg)\?thumbnail=true"',
+        (await public.get("/reports/map")).text,
+    )
+    assert url is not None
+    thumb = await public.get(url.group(1), params={"thumbnail": "true"})
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'publish_report_photo'") == 1
+    page = await public.get("/reports/map")
+    assert "道路の穴・陥没" in page.text and "確認済み" in page.text and "本町" in page.text
+    assert resident.user_id not in page.text and COMMENT not in page.text
+    assert "<polygon" in page.text and "tile.openstreetmap" not in page.text  # offline: the outline only
+    data = (await public.get("/reports/map.json")).json()
+    [feature] = [f for f in data["features"] if f["properties"]["number"] == number]
+    assert feature["geometry"]["coordinates"] == [HALL["longitude"], HALL["latitude"]]
+    assert set(feature["properties"]) == {"number", "category", "status", "district", "filed"}
+
+
+async def test_the_photos_of_a_draft_never_sent_are_deleted_after_a_day(harness: Harness) -> None:
+    resident = harness.resident()
+    await to_location(resident)  # a photo stored, then the resident walks away
+    pool = harness.composed.service("reports").context.require_pool()
+    assert await pool.fetchval("SELECT count(*) FROM report_photos") == 2  # the photo and its thumbnail
+    sent = harness.resident()
+    _number, report_id = await file(sent)
+    await projected(harness, report_id)
+    await pool.execute("UPDATE report_photos SET created_at = created_at - interval '2 days'")
+    context = harness.composed.service("reports").context
+    reports = Reports(
+        pool, context.require_store(), LineContent(None, "unused"), public_url=context.settings.public_url
+    )
+    assert await reports.purge_drafts() == 2
+    assert await pool.fetchval("SELECT count(*) FROM report_photos WHERE report_id = $1", report_id) == 2
+
+
+async def test_assign_note_move_and_reject_with_a_reason(harness: Harness) -> None:
+    resident = harness.resident()
+    number, report_id = await file(resident)
+    await projected(harness, report_id)
+    roads, roads_csrf = harness.staff(CLERK)
+    parks, parks_csrf = harness.staff(PARKS)
+
+    async def act(client: Any, csrf: str, action: str, **form: str) -> str:
+        response = await client.post(
+            f"/staff/reports/reports/{report_id}/{action}", data={"csrf_token": csrf, **form}
+        )
+        assert response.status_code == 303
+        return str(response.headers["location"])
+
+    assert "done=assign" in await act(roads, roads_csrf, "assign", to="品川")
+    assert "done=note" in await act(roads, roads_csrf, "note", text="現地確認は明日")
+    assert "error=no_assignee" in await act(roads, roads_csrf, "assign", to=" ")
+    assert "error=same_department" in await act(roads, roads_csrf, "move", department="roads")
+    assert "done=moved" in await act(roads, roads_csrf, "move", department="parks")
+    pool = harness.composed.service("reports").context.require_pool()
+
+    async def moved() -> bool:
+        return (
+            await pool.fetchval("SELECT department FROM reports_reports WHERE report_id = $1", report_id)
+            == "parks"
+        )
+
+    await wait_for(moved, timeout=20, message="the report in 公園緑地課's queue")
+    assert (await roads.get(f"/staff/reports/reports/{report_id}")).status_code == 403
+    page = await parks.get(f"/staff/reports/reports/{report_id}")
+    assert page.status_code == 200 and "品川" in page.text and "現地確認は明日" in page.text
+    assert number in (await parks.get("/staff/reports/")).text
+    mark = await resident.count()
+    assert "error=no_reason" in await act(parks, parks_csrf, "reject", reason="")
+    assert "done=reject" in await act(
+        parks, parks_csrf, "reject", reason="私有地のため、市では対応できません。"
+    )
+    told = await resident.expect("対応しないこととなりました", since=mark)
+    assert "私有地のため" in str(told) and number in str(told)
+    assert "error=not_open" in await act(parks, parks_csrf, "start")
+    assert await resident.count("現地確認は明日") == 0  # internal notes stay inside
+
+
+async def test_a_clerk_merges_a_duplicate_and_its_reporter_follows_the_original(harness: Harness) -> None:
+    first, second = harness.resident(), harness.resident()
+    original, original_id = await file(first)
+    copy, copy_id = await file(second, HALL | {"latitude": 35.6615})  # 120 m away: not offered
+    await projected(harness, copy_id)
+    clerk, csrf = harness.staff(CLERK)
+
+    async def act(report_id: uuid.UUID, action: str, **form: str) -> str:
+        response = await clerk.post(
+            f"/staff/reports/reports/{report_id}/{action}", data={"csrf_token": csrf, **form}
+        )
+        return str(response.headers["location"])
+
+    assert "error=not_filed" in await act(copy_id, "duplicate", of="R-00000000")
+    assert "error=self_duplicate" in await act(copy_id, "duplicate", of=copy)
+    mark = await second.count()
+    assert "done=duplicate" in await act(copy_id, "duplicate", of=original.lower())
+    told = await second.expect("同じ件として対応します", since=mark)
+    assert original in str(told) and copy in str(told)
+    assert "done=start" in await act(original_id, "start")
+    await first.expect("対応中です", since=0)
+    await second.expect(f"【通報 {original}】対応中です", since=mark)

@@ -2,27 +2,29 @@
 filtered, overdue ones highlighted, live), one report (its view and every photo audited; the map
 point, the history), triage and work (accept, duplicate of, reject, assign, 対応中, 対応済み with
 an after-photo, move, internal notes), forgetting a resident, and the satisfaction statistics.
-The after-photos are public (LINE fetches them to show the residents)."""
+The after-photos and the photos staff published (blurred) are public (LINE fetches the former)."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request, Response, UploadFile
-from fastapi.responses import RedirectResponse
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.staticfiles import StaticFiles
 
 from cityhall import town
 from cityhall.events.decider import DomainError
+from cityhall.events.projection import caught_up
 from cityhall.events.store import RecordedEvent
 from cityhall.line.content import MAX_BYTES, PhotoRefused
 from cityhall.line.japanese import datetime_ja
-from cityhall.reports import projections
+from cityhall.reports import projections, townmap
 from cityhall.reports.categories import CATEGORIES, DEPARTMENTS
-from cityhall.reports.domain import REFUSED, STATUSES
+from cityhall.reports.domain import REFUSED, STATUSES, refused
 from cityhall.reports.events import (
     Accept,
     AddNote,
@@ -46,50 +48,68 @@ from cityhall.reports.events import (
     Resolve,
     Start,
 )
-from cityhall.reports.handlers import Reports, StaffAction
+from cityhall.reports.handlers import Reports, StaffAction, open311_subject
 from cityhall.reports.messages import REFUSED_PHOTO
 from cityhall.reports.spec import ROLES
-from cityhall.web import LiveUpdates, StaffAuth, StaffUser, create_templates, csrf_protect, install
+from cityhall.web import (
+    AUDIT_PAGE_SIZE,
+    LiveUpdates,
+    StaffAuth,
+    StaffUser,
+    create_templates,
+    csrf_protect,
+    install,
+    read_audit,
+)
 from cityhall.web import require_role as role
+from cityhall.web.routes import redirect_back
 
 Clerk = Annotated[StaffUser, Depends(role(*ROLES))]
+Admin = Annotated[StaffUser, Depends(role(*(f"{r}-admin" for r in ROLES)))]
 Checked = [Depends(csrf_protect)]
-MAP_WIDTH, MAP_HEIGHT = 600, 480
 ACTIONS = ("accept", "duplicate", "reject", "assign", "start", "resolve", "move", "note")
+
+
+@dataclass
+class Filters:
+    """The queue's filters (query parameters)."""
+
+    department: str = ""
+    status: str = "active"
+    category: str = ""
+    district: str = ""
+
+
+AUDIT_ACTIONS = {
+    "view_report": "通報の閲覧",
+    "view_report_photo": "写真の閲覧",
+    "publish_report_photo": "写真の公開（ぼかし）",
+    "forget_resident": "個人情報の消去",
+    "issue_open311_key": "APIキーの発行",
+    "revoke_open311_key": "APIキーの無効化",
+}
+
+
+def parse_regions(text: str) -> list[tuple[float, float, float, float]]:
+    """Regions to blur, one a line: `left,top,width,height` in percent of the photo."""
+    regions = []
+    for line in text.replace("、", ",").splitlines():
+        if not line.strip():
+            continue
+        try:
+            left, top, width, height = (float(v) for v in line.split(","))
+        except ValueError as exc:
+            raise refused("no_regions") from exc
+        if not (0 <= left < 100 and 0 <= top < 100 and 0 < width <= 100 and 0 < height <= 100):
+            raise refused("no_regions")
+        regions.append((left, top, width, height))
+    if len(regions) > 20:
+        raise refused("no_regions")
+    return regions
 
 
 def departments_of(user: StaffUser) -> list[str]:
     return [d for d in DEPARTMENTS if user.has_role(d)]
-
-
-def town_map() -> dict[str, Any]:
-    """The town's boundary and districts as SVG polygons (the map works offline)."""
-    features = town.geojson()["features"]
-    return {
-        "width": MAP_WIDTH,
-        "height": MAP_HEIGHT,
-        "shapes": [
-            {
-                "kind": f["properties"]["kind"],
-                "name": f["properties"]["name"],
-                "points": " ".join(
-                    "{:.1f},{:.1f}".format(*to_svg(lat, lng)) for lng, lat in f["geometry"]["coordinates"][0]
-                ),
-                "label": to_svg(*_centre(f["geometry"]["coordinates"][0])),
-            }
-            for f in features
-        ],
-    }
-
-
-def _centre(ring: list[list[float]]) -> tuple[float, float]:
-    lats, lngs = [p[1] for p in ring[:-1]], [p[0] for p in ring[:-1]]
-    return sum(lats) / len(lats), sum(lngs) / len(lngs)
-
-
-def to_svg(lat: float, lng: float) -> tuple[float, float]:
-    south, west, north, east = town.town().bounds
-    return (lng - west) / (east - west) * MAP_WIDTH, (north - lat) / (north - south) * MAP_HEIGHT
 
 
 def overdue(row: dict[str, Any], now: datetime) -> bool:
@@ -141,29 +161,28 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
         refusals=REFUSED | REFUSED_PHOTO,
         districts=town.districts(),
         district_names={d.key: d.name for d in town.districts()},
-        town_map=town_map(),
-        to_svg=to_svg,
+        town_map=townmap.shapes(),
+        tiles=[],
         history_label=history_label,
     )
     templates.env.filters["jst"] = datetime_ja
 
-    def back(request: Request, report_id: uuid.UUID, **outcome: str) -> Response:
-        root = str(request.scope.get("root_path", "")).rstrip("/")
-        query = "&".join(f"{k}={v}" for k, v in outcome.items())
-        return RedirectResponse(f"{root}/reports/{report_id}?{query}", status_code=303)
+    async def back(request: Request, report_id: uuid.UUID, **outcome: str) -> Response:
+        """To the report's page; after a decision, once the read models show it."""
+        if "done" in outcome:
+            await caught_up(reports.pool, [projections.TABLE, projections.KEYS])
+        return redirect_back(request, f"/reports/{report_id}", **outcome)
 
-    async def listing(
-        user: StaffUser, department: str, status: str, category: str, district: str
-    ) -> dict[str, Any]:
+    async def listing(user: StaffUser, filters: Filters) -> dict[str, Any]:
         mine = departments_of(user)
-        chosen = department if department in mine else mine[0]
+        chosen = filters.department if filters.department in mine else mine[0]
         rows = await projections.queue(
-            reports.pool, chosen, status=status, category=category, district=district
+            reports.pool, chosen, status=filters.status, category=filters.category, district=filters.district
         )
         now = reports.clock()
         for row in rows:
             row["overdue"] = overdue(row, now)
-            row["map"] = to_svg(row["latitude"], row["longitude"])
+            row["map"] = townmap.to_svg(row["latitude"], row["longitude"])
         escalation = [r for r in rows if r["overdue"]]
         return {
             "user": user,
@@ -171,32 +190,16 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
             "escalation": escalation,
             "department": chosen,
             "mine": mine,
-            "filters": {"status": status, "category": category, "district": district},
+            "filters": {"status": filters.status, "category": filters.category, "district": filters.district},
         }
 
     @app.get("/", include_in_schema=False)
-    async def home(
-        request: Request,
-        user: Clerk,
-        department: str = "",
-        status: str = "open",
-        category: str = "",
-        district: str = "",
-    ) -> Response:
-        context = await listing(user, department, status, category, district)
-        return templates.TemplateResponse(request, "reports/home.html", context)
+    async def home(request: Request, user: Clerk, filters: Annotated[Filters, Depends()]) -> Response:
+        return templates.TemplateResponse(request, "reports/home.html", await listing(user, filters))
 
     @app.get("/fragments/queue", include_in_schema=False)
-    async def fragment(
-        request: Request,
-        user: Clerk,
-        department: str = "",
-        status: str = "open",
-        category: str = "",
-        district: str = "",
-    ) -> Response:
-        context = await listing(user, department, status, category, district)
-        return templates.TemplateResponse(request, "reports/_queue.html", context)
+    async def fragment(request: Request, user: Clerk, filters: Annotated[Filters, Depends()]) -> Response:
+        return templates.TemplateResponse(request, "reports/_queue.html", await listing(user, filters))
 
     @app.get("/live", include_in_schema=False)
     async def stream(user: Clerk) -> Response:
@@ -224,7 +227,7 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
         if row is None:
             raise HTTPException(404, "この通報は見つかりません。")
         row["overdue"] = overdue(row, reports.clock())
-        row["point"] = to_svg(row["latitude"], row["longitude"])
+        row["point"] = townmap.to_svg(row["latitude"], row["longitude"])
         context = {"user": user, "r": row, "done": done, "error": error}
         return templates.TemplateResponse(
             request, "reports/report.html", context, headers={"cache-control": "no-store"}
@@ -245,21 +248,43 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
             headers={"cache-control": "no-store", "x-content-type-options": "nosniff"},
         )
 
-    @app.get("/after-photos/{photo_id}.jpg", include_in_schema=False)
-    async def after_photo(photo_id: uuid.UUID) -> Response:
-        data = await reports.after_photo(photo_id)
+    @app.get("/public-photos/{photo_id}.jpg", include_in_schema=False)
+    async def public_photo(photo_id: uuid.UUID, thumbnail: bool = False) -> Response:
+        """After-photos and published (blurred) photos: public, at an unguessable address."""
+        data = await reports.public_photo(photo_id, thumbnail=thumbnail)
         if data is None:
             raise HTTPException(404, "この写真はありません。")
         return Response(data, media_type="image/jpeg", headers={"x-content-type-options": "nosniff"})
 
+    @app.post("/reports/{report_id}/photos/{photo_id}/publish", include_in_schema=False, dependencies=Checked)
+    async def publish(
+        request: Request,
+        report_id: uuid.UUID,
+        photo_id: uuid.UUID,
+        user: Clerk,
+        regions: Annotated[str, Form()] = "",
+    ) -> Response:
+        await readable(user, report_id)
+        try:
+            await reports.publish_photo(user, report_id, photo_id, parse_regions(regions))
+        except DomainError as exc:
+            return await back(request, report_id, error=exc.reason)
+        return await back(request, report_id, done="published")
+
     @app.post("/reports/{report_id}/forget", include_in_schema=False, dependencies=Checked)
     async def forget(request: Request, report_id: uuid.UUID, user: Clerk) -> Response:
         row = await readable(user, report_id)
-        if row["user_id"]:
-            await reports.forget(user, row["user_id"])
-        return back(request, report_id, done="forgotten")
+        # An Open311 report's writer is known only by the request: its description is its subject.
+        await reports.forget(user, row["user_id"] or open311_subject(report_id))
+        return await back(request, report_id, done="forgotten")
 
-    @app.post("/reports/{report_id}/{action}", include_in_schema=False, dependencies=Checked)
+    # An after-photo of up to MAX_BYTES comes with the form (the runtime's default bound is 1 MB).
+    @app.post(
+        "/reports/{report_id}/{action}",
+        include_in_schema=False,
+        dependencies=Checked,
+        max_body_size=MAX_BYTES + 64 * 1024,
+    )
     async def act(
         request: Request,
         report_id: uuid.UUID,
@@ -285,7 +310,7 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
             case "duplicate":
                 original = await projections.by_number(reports.pool, of.strip().upper())
                 if original is None:
-                    return back(request, report_id, error="not_filed")
+                    return await back(request, report_id, error="not_filed")
                 command = MarkDuplicate(of=original, by=by)
             case "reject":
                 command = Reject(reason=reason, by=by)
@@ -304,12 +329,74 @@ def create_app(reports: Reports, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
         try:
             await reports.act(user, report_id, StaffAction(command, photo))
         except DomainError as exc:
-            return back(request, report_id, error=exc.reason)
+            return await back(request, report_id, error=exc.reason)
         except PhotoRefused as exc:
-            return back(request, report_id, error=exc.reason)
+            return await back(request, report_id, error=exc.reason)
         if action == "move":  # it is another department's now: back to the queue
-            root = str(request.scope.get("root_path", "")).rstrip("/")
-            return RedirectResponse(f"{root}/?done=moved", status_code=303)
-        return back(request, report_id, done=action)
+            await caught_up(reports.pool, [projections.TABLE])
+            return redirect_back(request, "/", done="moved")
+        return await back(request, report_id, done=action)
+
+    @app.get("/audit", include_in_schema=False)
+    async def audit(
+        request: Request,
+        user: Admin,
+        department: str = "",
+        action: str = "",
+        before: Annotated[int | None, Query(ge=1)] = None,
+    ) -> Response:
+        """Who saw or did what with the department's reports (every view of personal data)."""
+        mine = [d for d in DEPARTMENTS if user.has_role(f"{d}-admin")]
+        chosen = department if department in mine else mine[0]
+        entries = await read_audit(
+            reports.pool,
+            department=chosen,
+            limit=AUDIT_PAGE_SIZE,
+            before_id=before,
+            action=action if action in AUDIT_ACTIONS else None,
+        )
+        older = (
+            urlencode({"department": chosen, "action": action, "before": entries[-1].id})
+            if len(entries) == AUDIT_PAGE_SIZE
+            else None
+        )
+        context = {"user": user, "entries": entries, "department": chosen, "mine": mine, "action": action}
+        context |= {"actions": AUDIT_ACTIONS, "older": older}
+        return templates.TemplateResponse(
+            request, "reports/audit.html", context, headers={"cache-control": "no-store"}
+        )
+
+    @app.get("/open311", include_in_schema=False)
+    async def keys(request: Request, user: Admin, issued: str = "", error: str = "") -> Response:
+        rows = await projections.keys(reports.pool)
+        context = {"user": user, "keys": rows, "issued": issued, "error": error}
+        return templates.TemplateResponse(
+            request, "reports/open311.html", context, headers={"cache-control": "no-store"}
+        )
+
+    @app.post("/open311/keys", include_in_schema=False, dependencies=Checked)
+    async def issue(request: Request, user: Admin, name: Annotated[str, Form()] = "") -> Response:
+        try:
+            key = await reports.issue_key(user, name)
+        except DomainError as exc:
+            return await keys_page(request, error=exc.reason)
+        # Shown once, on this page only (never stored in clear, never in a URL).
+        rows = await projections.keys(reports.pool)
+        context = {"user": user, "keys": rows, "issued": key, "error": ""}
+        return templates.TemplateResponse(
+            request, "reports/open311.html", context, headers={"cache-control": "no-store"}
+        )
+
+    @app.post("/open311/keys/{key_id}/revoke", include_in_schema=False, dependencies=Checked)
+    async def revoke(request: Request, key_id: uuid.UUID, user: Admin) -> Response:
+        try:
+            await reports.revoke_key(user, key_id)
+        except DomainError as exc:
+            return await keys_page(request, error=exc.reason)
+        return await keys_page(request)
+
+    async def keys_page(request: Request, **outcome: str) -> Response:
+        await caught_up(reports.pool, [projections.KEYS])
+        return redirect_back(request, "/open311", **outcome)
 
     return app

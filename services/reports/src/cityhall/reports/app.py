@@ -1,6 +1,8 @@
 """Composition root of reports (通報; its `ServiceSpec` is in spec.py): the resident's dialog on
 `intents.reports` (photos downloaded before the transaction), the `reports_reports` read model,
-the departments' dashboard, the outbox relay."""
+the departments' dashboard, the requests Open311 clients posted to reports-public
+(`events.open311`), the outbox relay. The embedded run's development profile makes an Open311
+key once and keeps it in `<data dir>/open311-api-key`."""
 
 from __future__ import annotations
 
@@ -23,6 +25,11 @@ async def build(ctx: ServiceContext, content: Downloader | None = None) -> Runni
         public_url=ctx.settings.public_url,
     )
     live = LiveUpdates(pool, projections=[projections.TABLE])
+    banner = [f"  Reports (通報)     : {ctx.settings.public_url}{MOUNT}/  (roles roads, parks, environment)"]
+    if ctx.mode == "embedded" and ctx.settings.profile == "development":
+        path = ctx.settings.data_dir / "open311-api-key"
+        key = await reports.development_key(path)
+        banner.append(f"  Open311 API key    : {key}  (kept in {path})")
     return Running(
         app=create_app(reports, StaffAuth(WebConfig.from_context(ctx)), live),
         consumers=[
@@ -32,12 +39,12 @@ async def build(ctx: ServiceContext, content: Downloader | None = None) -> Runni
                 reports.on_intent,
                 prepare=reports.prepare,  # photo downloads, outside the transaction
                 on_dead_letter=reports.conversation.could_not_handle,  # never silence
-            )
+            ),
+            Consumer("reports-open311", ("events.open311",), reports.on_open311),
         ],
-        projections=[projections.ReportsProjection()],
+        projections=[projections.ReportsProjection(), projections.KEYS_PROJECTION],
         relay="reports-relay",
+        tasks=[reports.housekeeping],  # the photos of drafts never sent
         on_stop=[live.close],
-        banner=[
-            f"  Reports (通報)     : {ctx.settings.public_url}{MOUNT}/  (roles roads, parks, environment)"
-        ],
+        banner=banner,
     )

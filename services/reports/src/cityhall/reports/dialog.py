@@ -17,6 +17,7 @@ from cityhall.events.decider import DomainError
 from cityhall.line import dialog, postback
 from cityhall.line.content import Photo, PhotoRefused
 from cityhall.reports import messages as say
+from cityhall.reports import townmap
 from cityhall.reports.categories import CATEGORIES
 from cityhall.reports.domain import MAX_PHOTOS, MAX_TEXT, Report, report_decider
 from cityhall.reports.events import Command, File, Rate, Reopen, Subscribe, receipt_number, report_stream
@@ -66,6 +67,8 @@ class Facts:
     sealed: str | None = None
     """The resident's text, sealed (None when they are forgotten or sent no text)."""
     mine: Sequence[say.Mine] = field(default_factory=list)
+    public_url: str = ""
+    """Where the city hall is reached from outside (the summary's small map is drawn there)."""
 
 
 Turn = dialog.Turn[Session, Command]
@@ -106,7 +109,7 @@ def respond(turn: Turn, facts: Facts) -> None:
         if len(intent.text or "") > MAX_TEXT:
             turn.say(*say.comment_too_long(session.report_id))
         else:
-            _confirm(turn, replace(session, awaiting="confirm", comment=facts.sealed))
+            _confirm(turn, replace(session, awaiting="confirm", comment=facts.sealed), facts)
     else:
         turn.say(*say.hint(session.report_id, session.awaiting, len(session.photo_ids)))
 
@@ -149,8 +152,9 @@ def _located(turn: Turn, session: Session, located: Located | None) -> None:
         turn.say(*say.ask_comment(session.report_id))
 
 
-def _confirm(turn: Turn, session: Session) -> None:
+def _confirm(turn: Turn, session: Session, facts: Facts) -> None:
     turn.session = session
+    small_map = townmap.static_map_path(session.latitude, session.longitude)
     turn.say(
         *say.summary(
             say.Summary(
@@ -161,6 +165,7 @@ def _confirm(turn: Turn, session: Session) -> None:
                 session.longitude,
                 len(session.photo_ids),
                 bool(session.comment),
+                f"{facts.public_url}{small_map}" if facts.public_url else "",
             )
         )
     )
@@ -201,7 +206,7 @@ def _tapped(turn: Turn, tapped: postback.Postback | None, facts: Facts) -> None:
         turn.session = replace(session, awaiting="comment", candidates="")
         turn.say(*say.ask_comment(session.report_id))
     elif action == "skip" and session is not None and step == "comment":
-        _confirm(turn, replace(session, awaiting="confirm", comment=""))
+        _confirm(turn, replace(session, awaiting="confirm", comment=""), facts)
     elif action == "send" and session is not None and step == "confirm":
         turn.command(
             report_stream(session.report_id),

@@ -22,8 +22,13 @@ from cityhall.reports.events import (
     Assign,
     Command,
     File,
+    IssueKey,
+    KeyCommand,
     MarkDuplicate,
     Move,
+    Open311KeyIssued,
+    Open311KeyRevoked,
+    PublishPhoto,
     Rate,
     Reject,
     Reopen,
@@ -33,6 +38,7 @@ from cityhall.reports.events import (
     ReportMarkedDuplicate,
     ReportMoved,
     ReportNoted,
+    ReportPhotoPublished,
     ReportRated,
     ReportRejected,
     ReportReopened,
@@ -40,6 +46,7 @@ from cityhall.reports.events import (
     ReportStarted,
     ReportSubscribed,
     Resolve,
+    RevokeKey,
     Start,
     Subscribe,
     receipt_number,
@@ -77,6 +84,14 @@ REFUSED = {
     "not_subscriber": "この通報の通報者ではないため、その操作はできません。",
     "already_rated": "この対応についてはすでにご回答いただいています。",
     "forgotten": "この方の個人情報は消去済みです。",
+    "not_its_photo": "この写真はこの通報のものではありません。",
+    "already_published": "この写真はすでに公開しています。",
+    "not_moderated": "内容を確認（受付）してから写真を公開してください。",
+    "no_regions": "ぼかす範囲を正しく入力してください（左・上・幅・高さを0〜100の%で）。",
+    "key_exists": "このAPIキーはすでに発行されています。",
+    "bad_key_name": "APIキーの名前（利用者）を1〜100文字で入力してください。",
+    "no_key": "このAPIキーは見つかりません。",
+    "key_revoked": "このAPIキーはすでに無効にしています。",
 }
 """Why a command is refused, as a person reads it (the reason code travels in the page's URL)."""
 
@@ -97,6 +112,9 @@ class Report:
     resolved_at: datetime | None = None
     rated: frozenset[str] = frozenset()
     duplicate_of: uuid.UUID | None = None
+    photos: frozenset[uuid.UUID] = frozenset()
+    published: frozenset[uuid.UUID] = frozenset()
+    """The residents' photos staff published (blurred) on the public map."""
 
     @property
     def number(self) -> str:
@@ -196,6 +214,18 @@ def decide(command: Command, report: Report) -> list[Event]:
             if command.at - report.resolved_at > timedelta(days=REOPEN_WITHIN_DAYS):
                 raise refused("reopen_expired")
             return [ReportReopened(report_id=rid, user_id=command.user_id)]
+        case PublishPhoto():
+            if command.photo_id not in report.photos:
+                raise refused("not_its_photo")
+            if command.photo_id in report.published:
+                raise refused("already_published")
+            if report.status not in ("accepted", "in_progress", "resolved"):
+                raise refused("not_moderated")
+            return [
+                ReportPhotoPublished(
+                    report_id=rid, photo_id=command.photo_id, public_id=command.public_id, by=command.by
+                )
+            ]
         case Rate():
             if command.user_id not in report.subscribers:
                 raise refused("not_subscriber")
@@ -211,7 +241,15 @@ def evolve(report: Report, event: Event) -> Report:
     match event:
         case ReportFiled():
             reporters = frozenset({event.user_id} if event.user_id else ())
-            return Report(event.report_id, event.user_id, event.category, event.department, "open", reporters)
+            return Report(
+                event.report_id,
+                event.user_id,
+                event.category,
+                event.department,
+                "open",
+                reporters,
+                photos=frozenset(event.photos),
+            )
         case ReportSubscribed():
             return replace(report, subscribers=report.subscribers | {event.user_id})
         case ReportAccepted():
@@ -230,7 +268,49 @@ def evolve(report: Report, event: Event) -> Report:
             return replace(report, status="accepted", resolved_at=None)
         case ReportRated():
             return replace(report, rated=report.rated | {event.user_id})
+        case ReportPhotoPublished():
+            return replace(report, published=report.published | {event.photo_id})
     return report
+
+
+@dataclass(frozen=True)
+class Key:
+    key_id: uuid.UUID | None = None
+    revoked: bool = False
+
+
+def decide_key(command: KeyCommand, key: Key) -> list[Event]:
+    match command:
+        case IssueKey():
+            if key.key_id is not None:
+                raise refused("key_exists")
+            if not command.name.strip() or len(command.name) > 100:
+                raise refused("bad_key_name")
+            return [Open311KeyIssued(**(command.model_dump() | {"name": command.name.strip()}))]
+        case RevokeKey():
+            if key.key_id is None:
+                raise refused("no_key")
+            if key.revoked:
+                raise refused("key_revoked")
+            return [Open311KeyRevoked(key_id=key.key_id, by=command.by)]
+    raise TypeError(f"not a key command: {command!r}")
+
+
+def evolve_key(key: Key, event: Event) -> Key:
+    match event:
+        case Open311KeyIssued():
+            return Key(event.key_id)
+        case Open311KeyRevoked():
+            return replace(key, revoked=True)
+    return key
+
+
+key_decider: Decider[KeyCommand, Key] = Decider(Key(), decide_key, evolve_key)
+
+
+def status_after(event: Event) -> str | None:
+    """The status a report has after `event`; None when the event leaves it as it was."""
+    return evolve(Report(), event).status or None
 
 
 report_decider: Decider[Command, Report] = Decider(Report(), decide, evolve)

@@ -83,6 +83,14 @@ class Resolve(_Command):
     at: datetime
 
 
+class PublishPhoto(_Command):
+    photo_id: uuid.UUID
+    """The resident's photo (of the report)."""
+    public_id: uuid.UUID
+    """Its blurred copy in `report_public_photos`."""
+    by: str
+
+
 class Move(_Command):
     department: str
     by: str
@@ -116,6 +124,7 @@ Command = (
     | AddNote
     | Reopen
     | Rate
+    | PublishPhoto
 )
 
 
@@ -193,6 +202,17 @@ class ReportResolved(Event):
 
 
 @registry.register
+class ReportPhotoPublished(Event):
+    """Staff published a resident's photo, blurred, beside the report on the public map."""
+
+    TYPE = "cityhall.reports.report_photo_published.v1"
+    report_id: uuid.UUID
+    photo_id: uuid.UUID
+    public_id: uuid.UUID
+    by: str
+
+
+@registry.register
 class ReportMoved(Event):
     TYPE = "cityhall.reports.report_moved.v1"
     report_id: uuid.UUID
@@ -221,3 +241,66 @@ class ReportRated(Event):
     report_id: uuid.UUID
     user_id: str
     satisfied: bool
+
+
+# --- Open311 -----------------------------------------------------------------------------------
+
+
+def key_stream(key_id: uuid.UUID) -> str:
+    return f"open311Key-{key_id}"
+
+
+class IssueKey(_Command):
+    key_id: uuid.UUID
+    name: str
+    key_hash: str
+    by: str
+
+
+class RevokeKey(_Command):
+    by: str
+
+
+KeyCommand = IssueKey | RevokeKey
+
+
+@registry.register
+class Open311KeyIssued(Event):
+    """An API key for an Open311 client; only its hash travels (reports-public checks it)."""
+
+    TYPE = "cityhall.reports.open311_key_issued.v1"
+    key_id: uuid.UUID
+    name: str
+    key_hash: str
+    by: str
+
+
+@registry.register
+class Open311KeyRevoked(Event):
+    TYPE = "cityhall.reports.open311_key_revoked.v1"
+    key_id: uuid.UUID
+    by: str
+
+
+@registry.register
+class Open311RequestSubmitted(Event):
+    """A service request an Open311 client posted to reports-public (published on
+    `events.open311`); reports files it. The client's personal fields stay with reports-public,
+    sealed; the description is sealed by reports when it files it."""
+
+    TYPE = "cityhall.open311.request_submitted.v1"
+    report_id: uuid.UUID
+    category: str
+    latitude: float
+    longitude: float
+    description: str = ""
+    key_id: uuid.UUID
+    at: datetime
+
+
+@registry.register
+class Open311WriterForgotten(Event):
+    """Staff forgot who wrote an Open311 request: reports-public shreds the contact it keeps."""
+
+    TYPE = "cityhall.reports.open311_writer_forgotten.v1"
+    report_id: uuid.UUID

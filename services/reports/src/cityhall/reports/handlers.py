@@ -7,8 +7,9 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from linebot.v3.messaging import Message
@@ -23,28 +24,37 @@ from cityhall.line import postback
 from cityhall.line.content import Downloader, Photo, PhotoRefused, PhotoStore
 from cityhall.line.contracts import outbound_message
 from cityhall.line.dialog import IDLE, Conversation, SessionStore, intent_of
-from cityhall.reports import dialog, projections
+from cityhall.reports import dialog, open311, projections
 from cityhall.reports import messages as say
-from cityhall.reports.domain import MAX_PHOTOS, Report, refused, report_decider
+from cityhall.reports.domain import MAX_PHOTOS, Key, Report, key_decider, refused, report_decider
 from cityhall.reports.events import (
     SOURCE,
     Accept,
     Command,
     File,
+    IssueKey,
+    KeyCommand,
     MarkDuplicate,
+    Open311RequestSubmitted,
+    Open311WriterForgotten,
+    PublishPhoto,
     Reject,
     Resolve,
+    RevokeKey,
     Start,
     Subscribe,
+    key_stream,
     report_stream,
 )
-from cityhall.reports.photos import Processed, process
+from cityhall.reports.photos import Processed, blurred, process
 from cityhall.reports.spec import MOUNT
 from cityhall.web import StaffUser, record_view
 
 log = logging.getLogger(__name__)
 NETWORK_TIMEOUT = 20.0
 SESSIONS = SessionStore("reports_sessions", dialog.Session, idle=IDLE)
+DRAFT_PHOTOS_KEPT = timedelta(days=1)
+"""A draft's photos outlive its dialog (IDLE) by this much, then go if it was never sent."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ class Reports:
             sessions=SESSIONS,
             commands=self.reports,
         )
+        self.keys: CommandHandler[KeyCommand, Key] = CommandHandler(store, key_decider, source=SOURCE)
         self._prepared: dict[uuid.UUID, Processed | PhotoRefused] = {}
 
     # --- the resident ---------------------------------------------------------------------
@@ -110,7 +121,7 @@ class Reports:
         turn = await self.conversation.begin(conn, envelope, intent)
         before = turn.session
         try:
-            facts = await self._facts(conn, turn, prepared)
+            facts = replace(await self._facts(conn, turn, prepared), public_url=self.public_url)
         except SubjectForgotten:
             turn.session = None
             turn.say(*say.forgotten())
@@ -219,7 +230,7 @@ class Reports:
             case Reject(reason=reason):
                 return say.rejected(report.number, reason.strip())
             case Resolve(note=note, after_photo=photo):
-                url = f"{self.public_url}{MOUNT}/after-photos/{photo}.jpg" if photo else None
+                url = self.public_photo_url(photo) if photo else None
                 return say.resolved(report.report_id or uuid.UUID(int=0), report.number, note.strip(), url)
         return []  # assignment, notes and moves stay inside the city hall
 
@@ -258,21 +269,58 @@ class Reports:
 
     async def _after_photo(self, conn: Connection, report_id: uuid.UUID, data: bytes) -> uuid.UUID:
         processed = await asyncio.to_thread(process, data)  # PhotoRefused for what is not a photo
+        return await self._public_photo(conn, report_id, "after", processed)
+
+    async def _public_photo(
+        self, conn: Connection, report_id: uuid.UUID, kind: str, processed: Processed
+    ) -> uuid.UUID:
         photo_id = uuid.uuid4()
         await conn.execute(
-            "INSERT INTO report_after_photos (photo_id, report_id, photo, thumbnail) VALUES ($1, $2, $3, $4)",
-            photo_id,
-            report_id,
-            processed.photo,
-            processed.thumbnail,
-        )
+            """INSERT INTO report_public_photos (photo_id, report_id, kind, photo, thumbnail)
+               VALUES ($1, $2, $3, $4, $5)""",
+            photo_id, report_id, kind, processed.photo, processed.thumbnail,
+        )  # fmt: skip
         return photo_id
 
-    async def after_photo(self, photo_id: uuid.UUID) -> bytes | None:
+    def public_photo_url(self, photo_id: uuid.UUID) -> str:
+        return f"{self.public_url}{MOUNT}/public-photos/{photo_id}.jpg"
+
+    async def public_photo(self, photo_id: uuid.UUID, *, thumbnail: bool = False) -> bytes | None:
+        column = "thumbnail" if thumbnail else "photo"
         data: bytes | None = await self.pool.fetchval(
-            "SELECT photo FROM report_after_photos WHERE photo_id = $1", photo_id
+            f"SELECT {column} FROM report_public_photos WHERE photo_id = $1", photo_id
         )
         return data
+
+    async def publish_photo(
+        self,
+        user: StaffUser,
+        report_id: uuid.UUID,
+        photo_id: uuid.UUID,
+        regions: list[tuple[float, float, float, float]],
+    ) -> uuid.UUID:
+        """Publish a resident's photo on the public map with `regions` (faces, number plates)
+        blurred; the original stays sealed. Raises `DomainError`."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            report, _version = await self.reports.load(report_stream(report_id), conn=conn)
+            if photo_id not in report.photos:
+                raise refused("not_its_photo")
+            found = await self.photos.get(photo_id, conn=conn)
+            if found is None:
+                raise refused("forgotten")
+            processed = await asyncio.to_thread(blurred, found[1], regions)
+            public_id = await self._public_photo(conn, report_id, "published", processed)
+            command = PublishPhoto(photo_id=photo_id, public_id=public_id, by=user.username)
+            await self.reports.handle(report_stream(report_id), command, conn=conn)
+            await record_view(
+                conn,
+                user,
+                "publish_report_photo",
+                report_stream(report_id),
+                {"photo_id": str(photo_id), "regions": len(regions)},
+                department=report.department,
+            )
+            return public_id
 
     async def read(self, user: StaffUser, report_id: uuid.UUID) -> dict[str, Any] | None:
         """The report in clear for `user`, with its history; the view is recorded in the audit log."""
@@ -293,6 +341,13 @@ class Reports:
                     row[name] = await self.personal.decrypt(row[name], conn=conn)
             row["forgotten"] = FORGOTTEN in (row["comment"], row["address"])
             row["history"] = await self.store.read_stream(report_stream(report_id), conn=conn)
+            row["public_photos"] = [
+                dict(r)
+                for r in await conn.fetch(
+                    "SELECT photo_id, kind FROM report_public_photos WHERE report_id = $1 ORDER BY created_at",
+                    report_id,
+                )
+            ]
             return row
 
     async def photo(
@@ -317,8 +372,111 @@ class Reports:
             return found
 
     async def forget(self, user: StaffUser, resident: str) -> bool:
-        """Shred the resident's comments, addresses and photos (their key, then the rows)."""
+        """Shred the resident's comments, addresses and photos (their key, then the rows). An
+        Open311 report's subject is `open311-<report id>` (its description)."""
         async with self.pool.acquire() as conn, conn.transaction():
             await record_view(conn, user, "forget_resident", resident)
             await self.photos.delete_resident(conn, resident)
+            if resident.startswith(OPEN311_SUBJECT):  # and the contact reports-public keeps
+                report_id = uuid.UUID(resident.removeprefix(OPEN311_SUBJECT))
+                stream = f"open311Forget-{report_id}"
+                notice = Envelope.wrap(
+                    Open311WriterForgotten(report_id=report_id), source=SOURCE, subject=stream
+                )
+                await self.store.append(stream, None, [notice], conn=conn)
             return await self.personal.forget(resident, conn=conn)
+
+    async def purge_drafts(self) -> int:
+        """Delete the photos of drafts never sent (a dialog that went idle keeps none of them)."""
+        status: str = await self.pool.execute(
+            f"""DELETE FROM report_photos p WHERE p.created_at < $1
+                AND NOT EXISTS (SELECT 1 FROM {projections.TABLE} r WHERE r.report_id = p.report_id)""",
+            self.clock() - DRAFT_PHOTOS_KEPT,
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def housekeeping(self, interval: float = 3600.0) -> None:
+        """`purge_drafts` every `interval` seconds, for as long as the service runs."""
+        while True:
+            try:
+                deleted = await self.purge_drafts()
+                if deleted:
+                    log.info("deleted %d photos of drafts never sent", deleted)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("purging unsent drafts' photos failed; trying again later")
+            await asyncio.sleep(interval)
+
+    # --- Open311 --------------------------------------------------------------------------
+
+    async def on_open311(self, envelope: Envelope, conn: Connection) -> None:
+        """A request an Open311 client posted (reports-public, `events.open311`): filed into the
+        same queue as LINE's. Its description is sealed here under the request's own subject."""
+        if envelope.type != Open311RequestSubmitted.TYPE:
+            return
+        event = envelope.event()
+        if not isinstance(event, Open311RequestSubmitted):
+            raise TypeError(f"{envelope.type} did not load as an Open311RequestSubmitted")
+        subject = open311_subject(event.report_id)
+        comment = (
+            await self.personal.encrypt(subject, event.description, conn=conn) if event.description else ""
+        )
+        command = File(
+            report_id=event.report_id,
+            user_id="",
+            category=event.category,
+            latitude=event.latitude,
+            longitude=event.longitude,
+            comment=comment,
+            channel="open311",
+            at=event.at,
+        )
+        try:
+            await self.reports.handle(report_stream(event.report_id), command, caused_by=envelope, conn=conn)
+        except DomainError as exc:  # reports-public checked the request: this is a bug, not input
+            log.error("Open311 request %s not filed: %s", event.report_id, exc.reason)
+
+    async def issue_key(self, user: StaffUser | None, name: str) -> str:
+        """A new API key for an Open311 client; only its hash is kept. `user` None: the
+        development key of the embedded run."""
+        key, key_id = open311.new_key(), uuid.uuid4()
+        by = user.username if user else "cityhall run"
+        command = IssueKey(key_id=key_id, name=name, key_hash=open311.key_hash(key), by=by)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.keys.handle(key_stream(key_id), command, conn=conn)
+            if user is not None:
+                await record_view(conn, user, "issue_open311_key", key_stream(key_id), {"name": name.strip()})
+        return key
+
+    async def revoke_key(self, user: StaffUser, key_id: uuid.UUID) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.keys.handle(key_stream(key_id), RevokeKey(by=user.username), conn=conn)
+            await record_view(conn, user, "revoke_open311_key", key_stream(key_id))
+
+    async def development_key(self, path: Path) -> str:
+        """The embedded run's Open311 key: kept in `path` (made once, readable by its owner only)."""
+        kept = await asyncio.to_thread(_read_key, path)
+        if kept:
+            return kept
+        key = await self.issue_key(None, "開発用（cityhall run）")
+        await asyncio.to_thread(_write_key, path, key)
+        return key
+
+
+def _read_key(path: Path) -> str:
+    return path.read_text().strip() if path.exists() else ""
+
+
+def _write_key(path: Path, key: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+
+
+OPEN311_SUBJECT = "open311-"
+
+
+def open311_subject(report_id: uuid.UUID) -> str:
+    """Whose key seals what an Open311 client posted about the request (there is no LINE user)."""
+    return f"{OPEN311_SUBJECT}{report_id}"

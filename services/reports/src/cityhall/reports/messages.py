@@ -14,6 +14,7 @@ from linebot.v3.messaging import (
     FlexBubble,
     FlexButton,
     FlexComponent,
+    FlexImage,
     FlexMessage,
     FlexSeparator,
     FlexText,
@@ -131,9 +132,13 @@ class Nearby:
     filed_at: datetime
 
 
+def _how_far(metres: float) -> str:
+    return "すぐ近く" if metres < 5 else f"約{round(metres)}m先"
+
+
 def ask_same(report_id: uuid.UUID, category: str, nearby: Sequence[Nearby]) -> list[Message]:
     lines = [
-        f"・{n.number}（約{round(n.distance_m)}m先、{date_ja(n.filed_at)}受付、{STATUSES[n.status]}）"
+        f"・{n.number}（{_how_far(n.distance_m)}、{date_ja(n.filed_at)}の通報・状況：{STATUSES[n.status]}）"
         for n in nearby
     ]
     same = [tap(f"{n.number}と同じ", "same", report_id, d=n.report_id.hex) for n in nearby]
@@ -188,6 +193,8 @@ class Summary:
     longitude: float
     photos: int
     comment: bool
+    map_url: str = ""
+    """The small map of the point (reports-public draws it); "" for none."""
 
 
 def summary(view: Summary) -> list[Message]:
@@ -201,12 +208,18 @@ def summary(view: Summary) -> list[Message]:
         build.row("担当", f"{department.name}（{department.phone}）"),
         FlexText(text=EMERGENCY, size="xxs", color="#8a94a0", wrap=True, margin="md"),
     ]
+    hero = (
+        FlexImage(url=view.map_url, size="full", aspect_ratio="5:4", aspect_mode="cover")
+        if view.map_url
+        else None
+    )
     bubble = FlexBubble(
         header=FlexBox(
             layout="vertical",
             contents=[FlexText(text="通報内容の確認", weight="bold", size="lg", color="#ffffff")],
             background_color=ACCENT,
         ),
+        hero=hero,
         body=FlexBox(layout="vertical", contents=rows, spacing="sm"),
         footer=FlexBox(
             layout="vertical",
@@ -337,7 +350,9 @@ def resolved(report_id: uuid.UUID, number: str, note: str, after_photo_url: str 
     body += f"\n\nまだ直っていない場合は、{REOPEN_WITHIN_DAYS}日以内であれば「まだ直っていない」から再度の対応を依頼できます。"
     out: list[Message] = [build.text(body)]
     if after_photo_url:
-        out.append(ImageMessage(original_content_url=after_photo_url, preview_image_url=after_photo_url))
+        # LINE shows the preview in the chat (at most 1 MB): the thumbnail.
+        preview = f"{after_photo_url}?thumbnail=true"
+        out.append(ImageMessage(original_content_url=after_photo_url, preview_image_url=preview))
     out.append(
         build.text(
             "対応に満足されましたか？",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from cityhall.line.content import PhotoRefused, sniff
 
@@ -31,6 +31,28 @@ def _jpeg(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
+def blurred(data: bytes, regions: list[tuple[float, float, float, float]]) -> Processed:
+    """A stored photo with `regions` blurred beyond recognition (faces, number plates), for the
+    public: each region is (left, top, width, height) in percent of the photo."""
+    with Image.open(io.BytesIO(data)) as opened:
+        image = opened.convert("RGB")
+    for left, top, width, height in regions:
+        box = (
+            round(image.width * left / 100),
+            round(image.height * top / 100),
+            round(image.width * min(left + width, 100) / 100),
+            round(image.height * min(top + height, 100) / 100),
+        )
+        if box[2] > box[0] and box[3] > box[1]:
+            region = image.crop(box)
+            # Pixelate, then blur: no detail survives, whatever the region's size.
+            small = region.resize((max(1, region.width // 16), max(1, region.height // 16)))
+            image.paste(small.resize(region.size).filter(ImageFilter.GaussianBlur(8)), box)
+    thumb = image.copy()
+    thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    return Processed(_jpeg(image), _jpeg(thumb), image.width, image.height)
+
+
 def process(data: bytes) -> Processed:
     """The photo and its thumbnail; `PhotoRefused` for what is not a JPEG/PNG of at most 10 MB."""
     sniff(data)
@@ -38,6 +60,9 @@ def process(data: bytes) -> Processed:
         with Image.open(io.BytesIO(data)) as opened:
             if opened.width * opened.height > MAX_PIXELS:
                 raise PhotoRefused("too_large")
+            if opened.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 when the long side allows it
+                wanted = (LONG_SIDE, 1) if opened.width >= opened.height else (1, LONG_SIDE)
+                opened.draft("RGB", wanted)
             upright = ImageOps.exif_transpose(opened)
             clean = upright.convert("RGB")  # drops alpha, palettes and every info chunk
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:

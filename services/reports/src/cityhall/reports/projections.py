@@ -10,10 +10,13 @@ from typing import Any
 
 from cityhall import town
 from cityhall.events.db import Connection, Pool
+from cityhall.events.projection import TableProjection
 from cityhall.events.store import RecordedEvent
 from cityhall.reports.categories import CATEGORIES
-from cityhall.reports.domain import OPEN
+from cityhall.reports.domain import OPEN, status_after
 from cityhall.reports.events import (
+    Open311KeyIssued,
+    Open311KeyRevoked,
     ReportAccepted,
     ReportAssigned,
     ReportFiled,
@@ -84,25 +87,27 @@ class ReportsProjection:
                         event.department, event.latitude, event.longitude, event.photos, event.comment,
                         event.address, event.channel, event.at, at,
                     )  # fmt: skip
-                case ReportAccepted():
-                    await _set(conn, table, event.report_id, at, status="accepted")
-                case ReportStarted():
-                    await _set(conn, table, event.report_id, at, status="in_progress")
                 case ReportRejected():
-                    await _set(conn, table, event.report_id, at, status="rejected", reason=event.reason)
+                    await _set(
+                        conn, table, event.report_id, at, status=status_after(event), reason=event.reason
+                    )
                 case ReportMarkedDuplicate():
-                    await _set(conn, table, event.report_id, at, status="duplicate", duplicate_of=event.of)
+                    await _set(
+                        conn, table, event.report_id, at, status=status_after(event), duplicate_of=event.of
+                    )
                 case ReportAssigned():
                     await _set(conn, table, event.report_id, at, assigned_to=event.to)
                 case ReportMoved():
                     await _set(conn, table, event.report_id, at, department=event.department)
                 case ReportResolved():
                     await _set(
-                        conn, table, event.report_id, at, status="resolved", note=event.note,
+                        conn, table, event.report_id, at, status=status_after(event), note=event.note,
                         after_photo=event.after_photo, resolved_at=event.at,
                     )  # fmt: skip
                 case ReportReopened():
-                    await _set(conn, table, event.report_id, at, status="accepted", resolved_at=None)
+                    await _set(conn, table, event.report_id, at, status=status_after(event), resolved_at=None)
+                case ReportAccepted() | ReportStarted():
+                    await _set(conn, table, event.report_id, at, status=status_after(event))
                 case ReportRated():
                     column = "satisfied" if event.satisfied else "unsatisfied"
                     await conn.execute(
@@ -172,14 +177,14 @@ async def queue(
     pool: Pool,
     department: str,
     *,
-    status: str = "open",
+    status: str = "active",
     category: str = "",
     district: str = "",
     limit: int = 300,
 ) -> list[dict[str, Any]]:
-    """A department's reports, oldest first; `status` is a status or "open" for every open one,
+    """A department's reports, oldest first; `status` is a status or "active" for every open one,
     "all" for every one. No personal field: the list shows none."""
-    statuses = OPEN_STATUSES if status == "open" else None if status == "all" else [status]
+    statuses = OPEN_STATUSES if status == "active" else None if status == "all" else [status]
     rows = await pool.fetch(
         f"""SELECT {QUEUE_COLUMNS} FROM {TABLE}
             WHERE department = $1 AND ($2::text[] IS NULL OR status = ANY($2))
@@ -217,4 +222,21 @@ async def satisfaction(pool: Pool) -> list[dict[str, Any]]:
                    sum(satisfied) AS satisfied, sum(unsatisfied) AS unsatisfied FROM {TABLE}
             GROUP BY department, category ORDER BY department, category"""
     )
+    return [dict(r) for r in rows]
+
+
+KEYS_PROJECTION = TableProjection(
+    "reports_open311_keys",
+    """key_id uuid PRIMARY KEY, name text NOT NULL, issued_by text NOT NULL, issued_at timestamptz NOT NULL,
+       revoked_by text, revoked_at timestamptz""",
+    key="key_id",
+    inserts={Open311KeyIssued: lambda e, r: {"name": e.name, "issued_by": e.by, "issued_at": r.recorded_at}},
+    updates={Open311KeyRevoked: lambda e, r: {"revoked_by": e.by, "revoked_at": r.recorded_at}},
+)
+"""The Open311 API keys as the admin page lists them (never the key itself)."""
+KEYS = KEYS_PROJECTION.name
+
+
+async def keys(pool: Pool) -> list[dict[str, Any]]:
+    rows = await pool.fetch(f"SELECT * FROM {KEYS} ORDER BY revoked_at IS NOT NULL, issued_at DESC")
     return [dict(r) for r in rows]

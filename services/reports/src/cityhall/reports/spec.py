@@ -28,6 +28,7 @@ service = ServiceSpec(
     ),
     demo_accounts=(
         DemoAccount("roads-clerk", "道路管理課 品川", ("roads",)),
+        DemoAccount("roads-admin", "道路管理課長 大田", ("roads", "roads-admin")),
         DemoAccount("parks-clerk", "公園緑地課 世田谷", ("parks",)),
         DemoAccount("env-clerk", "環境課 練馬", ("environment",)),
     ),

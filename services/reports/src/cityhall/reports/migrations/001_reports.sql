@@ -30,12 +30,15 @@ CREATE TABLE IF NOT EXISTS report_photos (
 CREATE INDEX IF NOT EXISTS report_photos_report ON report_photos (report_id);
 CREATE INDEX IF NOT EXISTS report_photos_user ON report_photos (user_id);
 
--- Staff's after-photos (of the repaired place, no one's personal data): sent to the residents
--- in LINE, so served at an unguessable public address.
-CREATE TABLE IF NOT EXISTS report_after_photos (
+-- Photos anyone may see, served at an unguessable address: staff's after-photos (of the repaired
+-- place, sent to the residents in LINE) and residents' photos staff published on the public map
+-- after blurring faces and number plates. No personal data left in them: stored in clear.
+CREATE TABLE IF NOT EXISTS report_public_photos (
     photo_id   uuid        PRIMARY KEY,
     report_id  uuid        NOT NULL,
+    kind       text        NOT NULL CHECK (kind IN ('after', 'published')),
     photo      bytea       NOT NULL,
     thumbnail  bytea       NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX IF NOT EXISTS report_public_photos_report ON report_public_photos (report_id);
