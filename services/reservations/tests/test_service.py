@@ -216,3 +216,89 @@ async def test_the_reminder_goes_the_day_before_at_the_catalogues_hour(harness: 
     assert await harness.service.sweep() == 1
     assert await harness.service.sweep() == 0
     await resident.expect("明日のご予約")
+
+
+async def test_clerks_move_book_for_callers_keep_capacity_and_close_a_day(harness: Harness) -> None:
+    resident = harness.resident()
+    confirm = await to_summary(
+        resident, "健診・予防接種", "乳幼児健診・予防接種", "12月16日（水）", "13:00", ["7"]
+    )
+    await resident.tap(confirm, expect="予約番号は R-")
+    [made] = await events_of(harness, BookingMade.TYPE)
+    booking_id = made.envelope.data["booking_id"]
+    pool = harness.composed.service("reservations").context.require_pool()
+
+    async def booked(count: int) -> bool:
+        return (
+            await pool.fetchval("SELECT count(*) FROM reservations_bookings WHERE status = 'booked'") == count
+        )
+
+    await wait_for(lambda: booked(1), timeout=20, message="the booking in the read model")
+    clerk, csrf = harness.staff(KENKO)
+    day = await clerk.get("/staff/reservations/resources/kenshin?day=2026-12-16")
+    assert day.status_code == 200 and "1 / 4" in day.text
+    week = await clerk.get("/staff/reservations/resources/kenshin?day=2026-12-16&view=week")
+    assert week.status_code == 200 and "12月16日（水）" in week.text and "12月14日（月）" in week.text
+
+    # Book for a phone caller: answers out of range are refused and nothing is written.
+    slot = "/staff/reservations/slots/kenshin/202612161300"
+    form = {"name": "佐藤 花子", "phone": "090-0000-0000", "q_child_age": "99", "csrf_token": csrf}
+    refused = await clerk.post(f"{slot}/book", data=form)
+    assert "error=bad_answer" in refused.headers["location"]
+    called = await clerk.post(f"{slot}/book", data=form | {"q_child_age": "9"})
+    assert "done=booked" in called.headers["location"]
+    await wait_for(lambda: booked(2), timeout=20, message="the caller's booking")
+    page = await clerk.get(slot)
+    assert "佐藤 花子" in page.text and "9か月" in page.text and "7か月" in page.text
+
+    # Capacity never below the seats booked.
+    below = await clerk.post(f"{slot}/capacity", data={"seats": "1", "csrf_token": csrf})
+    assert "error=below_booked" in below.headers["location"]
+    assert "少なくできません" in (await clerk.get(below.headers["location"])).text
+
+    # Move the resident's booking; they are told, once, with the reason.
+    mark = await resident.count()
+    moved = await clerk.post(
+        f"/staff/reservations/bookings/{booking_id}/move",
+        data={"to": "202612161330", "reason": "医師の都合", "csrf_token": csrf},
+    )
+    assert "done=moved" in moved.headers["location"]
+    told = await resident.expect("医師の都合", since=mark)
+    assert "13:30" in content(told)
+    await wait_for(lambda: booked(2), timeout=20, message="the move in the read model")
+    assert await pool.fetchval(
+        "SELECT start FROM reservations_bookings WHERE booking_id = $1", booking_id
+    ) and (
+        await pool.fetchval("SELECT status FROM reservations_bookings WHERE booking_id = $1", booking_id)
+        == "cancelled"
+    )
+
+    # Close the day: every booked resident is told, and the day takes no booking.
+    mark = await resident.count()
+    closed = await clerk.post(
+        "/staff/reservations/resources/kenshin/close-day",
+        data={"day": "2026-12-16", "reason": "台風の接近のため", "csrf_token": csrf},
+    )
+    assert "done=closed" in closed.headers["location"]
+    await resident.expect("台風の接近のため", since=mark)
+    await wait_for(lambda: booked(0), timeout=20, message="the day's bookings cancelled")
+    desk, _ = harness.staff(KOMINKAN)
+    assert (await desk.get(slot)).status_code == 403
+
+
+async def test_a_resident_changes_a_booking_to_another_time_in_one_step(harness: Harness) -> None:
+    resident = harness.resident()
+    confirm = await to_summary(resident, "施設", "公民館 会議室", "12月12日（土）", "10:00", ["6"])
+    booked = await resident.tap(confirm, expect="予約完了")
+    mark = await resident.send("postback", postback_data=find_postback(booked, "変更"))
+    carousel = await resident.expect("予約日を選ぶ", since=mark)
+    times = await resident.tap(starting(carousel, "12月13日（日）"), expect="ご希望の時間")
+    await resident.tap(starting(times, "11:00"), expect="利用される人数")
+    summary = await resident.say("6", expect="予約内容の確認")
+    assert "変更前" in content(summary)
+    changed = await resident.tap(find_postback(summary, "確定"), expect="新しいご予約")
+    assert changed
+    made = await events_of(harness, BookingMade.TYPE)
+    cancelled = await events_of(harness, "cityhall.reservations.booking_cancelled.v1")
+    assert len(made) == 2 and len(cancelled) == 1
+    assert cancelled[0].envelope.data["booking_id"] == made[0].envelope.data["booking_id"]

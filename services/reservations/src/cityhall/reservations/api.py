@@ -20,6 +20,7 @@ from cityhall.line.japanese import JST, datetime_ja
 from cityhall.reservations import projections
 from cityhall.reservations.catalogue import Resource, SlotRef, weekday_ja
 from cityhall.reservations.domain import REFUSED
+from cityhall.reservations.events import CALLER_NAME, CALLER_PHONE
 from cityhall.reservations.handlers import Reservations
 from cityhall.reservations.ics import booking_calendar
 from cityhall.reservations.messages import when
@@ -38,6 +39,7 @@ def create_app(service: Reservations, auth: StaffAuth, live: LiveUpdates) -> Fas
     templates.env.globals["refusals"] = REFUSED
     templates.env.filters["jst"] = datetime_ja
     templates.env.filters["when"] = when
+    templates.env.globals["caller_fields"] = (CALLER_NAME, CALLER_PHONE)
     catalogue = service.catalogue
 
     def resource_for(user: StaffUser, code: str) -> Resource:
@@ -118,9 +120,9 @@ def create_app(service: Reservations, auth: StaffAuth, live: LiveUpdates) -> Fas
 
     @app.get("/resources/{code}", include_in_schema=False)
     async def resource_page(
-        request: Request, code: str, user: Clerk, day: str = "", view: str = "day"
+        request: Request, code: str, user: Clerk, day: str = "", view: str = "day", done: str = ""
     ) -> Response:
-        context = await resource_context(user, code, day, view)
+        context = await resource_context(user, code, day, view) | {"done": done}
         return templates.TemplateResponse(request, "reservations/resource.html", context)
 
     @app.get("/fragments/resources/{code}", include_in_schema=False)
@@ -142,7 +144,15 @@ def create_app(service: Reservations, auth: StaffAuth, live: LiveUpdates) -> Fas
         [day] = await calendar(resource, ref.start.astimezone(JST).date(), 1)
         counts = next(s for s in day["slots"] if s["ref"] == ref)
         rows = await service.attendees(user, ref, ref.start + timedelta(minutes=1))
+        now = service.clock()
+        targets = [  # (stamp, label): where a booking may be moved
+            (SlotRef(resource.code, s).stamp, when(s))
+            for d in catalogue.days(resource, now)
+            for s in catalogue.slots_on(resource, d)
+            if s > now and s != ref.start
+        ]
         context = {
+            "targets": targets,
             "user": user, "resource": resource, "ref": ref, "counts": counts, "bookings": rows,
             "done": done, "error": error, "day": ref.start.astimezone(JST).date().isoformat(),
         }  # fmt: skip
@@ -192,6 +202,51 @@ def create_app(service: Reservations, auth: StaffAuth, live: LiveUpdates) -> Fas
     ) -> Response:
         ref = await booked_slot(user, booking_id)
         return await act(request, ref, "marked", service.mark(user, booking_id, attended == "yes"))
+
+    @app.post("/bookings/{booking_id}/move", include_in_schema=False, dependencies=Checked)
+    async def move(
+        request: Request,
+        booking_id: uuid.UUID,
+        user: Clerk,
+        to: Annotated[str, Form()],
+        reason: Annotated[str, Form()] = "",
+    ) -> Response:
+        ref = await booked_slot(user, booking_id)
+        try:
+            await service.move(user, booking_id, to, reason)
+        except DomainError as exc:
+            return back(request, f"/slots/{ref.resource}/{ref.stamp}", error=exc.reason)
+        moved = SlotRef.parse(ref.resource, to)
+        assert moved is not None  # the move checked it
+        return back(request, f"/slots/{moved.resource}/{moved.stamp}", done="moved")
+
+    @app.post("/bookings/{booking_id}/forget", include_in_schema=False, dependencies=Checked)
+    async def forget(request: Request, booking_id: uuid.UUID, user: Clerk) -> Response:
+        ref = await booked_slot(user, booking_id)
+        row = await projections.booking(service.pool, booking_id)
+        assert row is not None  # booked_slot found it
+        await service.forget(user, row["user_id"])
+        return back(request, f"/slots/{ref.resource}/{ref.stamp}", done="forgotten")
+
+    @app.post("/slots/{code}/{stamp}/book", include_in_schema=False, dependencies=Checked)
+    async def book_for_caller(request: Request, code: str, stamp: str, user: Clerk) -> Response:
+        resource, ref = slot_for(user, code, stamp)
+        form = await request.form()
+        answers = {q.key: str(form.get(f"q_{q.key}", "")) for q in resource.questions}
+        name, phone = str(form.get("name", "")), str(form.get("phone", ""))
+        return await act(request, ref, "booked", service.book_for_caller(user, ref, name, phone, answers))
+
+    @app.post("/resources/{code}/close-day", include_in_schema=False, dependencies=Checked)
+    async def close_day(
+        request: Request,
+        code: str,
+        user: Clerk,
+        day: Annotated[str, Form()],
+        reason: Annotated[str, Form()] = "",
+    ) -> Response:
+        resource, chosen = resource_for(user, code), parse_day(day)
+        await service.close_day(user, resource.code, chosen, reason)
+        return back(request, f"/resources/{resource.code}", day=chosen.isoformat(), done="closed")
 
     @app.get("/resources/{code}/export.csv", include_in_schema=False)
     async def export(code: str, user: Clerk, day: str = "") -> Response:

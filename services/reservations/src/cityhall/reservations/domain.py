@@ -46,6 +46,9 @@ REFUSED = {
     "offer_gone": "空きのご案内の有効期限が切れています。",
     "below_booked": "定員は、すでに予約されている人数より少なくできません。",
     "bad_capacity": "定員は1〜500の数でご入力ください。",
+    "bad_slot": "その日時には予約枠がないか、すでに過ぎています。",
+    "bad_answer": "質問への回答が範囲外です。",
+    "caller_missing": "お名前と電話番号を入力してください。",
 }
 """Why a command is refused (the reason travels in the dashboard's URL; the dialog words its own)."""
 

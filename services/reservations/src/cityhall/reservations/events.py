@@ -19,6 +19,11 @@ from cityhall.events.envelope import Event, registry
 SOURCE = "/services/reservations"
 
 
+CALLER_NAME = "caller_name"
+CALLER_PHONE = "caller_phone"
+"""The answers a clerk records besides the questions when booking for a phone caller."""
+
+
 def booking_number(booking_id: uuid.UUID) -> str:
     """What the resident and the clerk quote: short, and the same wherever it is shown."""
     return "R-" + booking_id.hex[:8].upper()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from linebot.v3.messaging import Message
@@ -23,7 +23,10 @@ from cityhall.reservations import messages as say
 from cityhall.reservations.catalogue import Catalogue, SlotRef
 from cityhall.reservations.domain import Slot, refused, slot_decider
 from cityhall.reservations.events import (
+    CALLER_NAME,
+    CALLER_PHONE,
     SOURCE,
+    Book,
     BookingCancelled,
     Cancel,
     Close,
@@ -125,10 +128,17 @@ class Reservations:
     # Deciding, and telling residents what a decision did to them.
 
     async def decide(
-        self, conn: Connection, stream: str, command: Command, *, caused_by: Envelope | None = None
+        self,
+        conn: Connection,
+        stream: str,
+        command: Command,
+        *,
+        caused_by: Envelope | None = None,
+        tell_cancelled: bool = True,
     ) -> Decision[Slot]:
         """Run `command` on the slot (retried on a lost race) and, in the same transaction, tell
-        each resident it concerns besides the one acting: a seat offered, a booking a clerk cancelled."""
+        each resident it concerns besides the one acting: a seat offered, a booking a clerk
+        cancelled (unless `tell_cancelled` is False: a move tells of itself)."""
         decision = await self.slots.handle(stream, command, caused_by=caused_by, conn=conn)
         state = decision.state
         resource = self.catalogue.resource(state.resource)
@@ -140,7 +150,7 @@ class Reservations:
             if isinstance(event, SeatOffered):
                 messages = say.offered(resource, ref, event.offer_id, event.until)
                 await self.push(conn, event.user_id, messages, f"offer:{event.offer_id}", envelope)
-            elif isinstance(event, BookingCancelled) and event.by:
+            elif isinstance(event, BookingCancelled) and event.by and tell_cancelled:
                 seat = state.seat(event.booking_id)
                 number = seat.number if seat else ""
                 messages = say.cancelled_by_staff(number, resource, ref, event.reason)
@@ -155,6 +165,8 @@ class Reservations:
         key: str,
         caused_by: Envelope | None,
     ) -> None:
+        if not user_id.startswith("U"):
+            return  # a phone caller's booking: the clerk tells them
         request = outbound_message(
             to=user_id,
             messages=messages,
@@ -224,6 +236,74 @@ class Reservations:
         )  # fmt: skip
         async with self.pool.acquire() as conn, conn.transaction():
             await self.decide(conn, SlotRef(resource.code, row["start"]).stream, command)
+
+    async def move(self, user: StaffUser, booking_id: uuid.UUID, stamp: str, reason: str) -> uuid.UUID:
+        """Move a booking to another slot of its resource, in one transaction: the new booking (same
+        resident, same answers) and the old one cancelled; the resident is told. Raises `DomainError`."""
+        row = await projections.booking(self.pool, booking_id)
+        resource = self.catalogue.resource(row["resource"]) if row else None
+        if row is None or resource is None or row["status"] != "booked":
+            raise refused("unknown_booking")
+        new = SlotRef.parse(resource.code, stamp)
+        if new is None or not self.catalogue.is_slot(resource, new.start) or new.start <= self.clock():
+            raise refused("bad_slot")
+        old = SlotRef(resource.code, row["start"])
+        moved_id = uuid.uuid5(booking_id, new.stamp)
+        why = reason.strip() or "窓口の都合"
+        book = Book(
+            booking_id=moved_id, user_id=row["user_id"], resource=resource.code, start=new.start,
+            capacity=resource.capacity, answers=row["answers"], by=user.username, now=self.clock(),
+        )  # fmt: skip
+        cancel = Cancel(
+            booking_id=booking_id, user_id=None, by=user.username, reason=why, capacity=resource.capacity,
+            hold_hours=resource.hold_hours, now=self.clock(),
+        )  # fmt: skip
+        async with self.pool.acquire() as conn, conn.transaction():
+            made = await self.decide(conn, new.stream, book)
+            await self.decide(conn, old.stream, cancel, tell_cancelled=False)
+            seat = made.state.seat(moved_id)
+            messages = say.moved_by_staff(row["number"], seat.number if seat else "", resource, old, new, why)
+            await self.push(conn, row["user_id"], messages, f"moved:{booking_id}", None)
+        return moved_id
+
+    async def book_for_caller(
+        self, user: StaffUser, ref: SlotRef, name: str, phone: str, answers: dict[str, str]
+    ) -> str:
+        """A clerk books for a phone caller; the caller's name, number and answers are sealed with a
+        key of their own (forgotten like a resident's). Returns the booking number."""
+        resource = self.catalogue.resource(ref.resource)
+        if resource is None or not self.catalogue.is_slot(resource, ref.start) or ref.start <= self.clock():
+            raise refused("bad_slot")
+        values: dict[str, str] = {}
+        for question in resource.questions:
+            value = question.parse(answers.get(question.key, ""))
+            if value is None or not question.within(value):
+                raise refused("bad_answer")
+            values[question.key] = str(value)
+        if not name.strip() or not phone.strip():
+            raise refused("caller_missing")
+        caller = f"phone-{uuid.uuid4().hex}"
+        values |= {CALLER_NAME: name.strip(), CALLER_PHONE: phone.strip()}
+        booking_id = uuid.uuid4()
+        async with self.pool.acquire() as conn, conn.transaction():
+            sealed = {k: await self.personal.encrypt(caller, v, conn=conn) for k, v in values.items()}
+            command = Book(
+                booking_id=booking_id, user_id=caller, resource=resource.code, start=ref.start,
+                capacity=resource.capacity, answers=sealed, by=user.username, now=self.clock(),
+            )  # fmt: skip
+            made = await self.decide(conn, ref.stream, command)
+        seat = made.state.seat(booking_id)
+        return seat.number if seat else ""
+
+    async def close_day(self, user: StaffUser, resource_code: str, day: date, reason: str) -> int:
+        """Close every slot of the day (a holiday, an emergency); each booked resident is told."""
+        resource = self.catalogue.resource(resource_code)
+        if resource is None:
+            raise refused("bad_slot")
+        starts = self.catalogue.slots_on(resource, day)
+        for start in starts:
+            await self.close(user, SlotRef(resource.code, start), reason)
+        return len(starts)
 
     async def mark(self, user: StaffUser, booking_id: uuid.UUID, attended: bool) -> None:
         row = await projections.booking(self.pool, booking_id)

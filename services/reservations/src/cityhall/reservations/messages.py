@@ -493,11 +493,14 @@ def cancelled_by_staff(number: str, resource: Resource, ref: SlotRef, reason: st
     ]
 
 
-def moved_by_staff(number: str, resource: Resource, old: SlotRef, new: SlotRef, reason: str) -> list[Message]:
+def moved_by_staff(
+    number: str, new_number: str, resource: Resource, old: SlotRef, new: SlotRef, reason: str
+) -> list[Message]:
     return [
         build.text(
             f"【ご予約の変更】予約番号 {number}（{resource.name}）の日時を、"
-            f"{when(old.start)}から{when(new.start)}に変更しました。\n理由：{reason}\n"
+            f"{when(old.start)}から{when(new.start)}に変更しました。新しい予約番号は {new_number} です。\n"
+            f"理由：{reason}\n場所：{resource.place}\n"
             f"ご都合が合わない場合は、{resource.phone}までご連絡ください。"
         )
     ]
