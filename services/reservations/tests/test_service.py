@@ -12,44 +12,14 @@ import httpx
 
 from cityhall.events.testing import wait_for
 from cityhall.line.japanese import JST
-from cityhall.line.testing import Resident, content, find_postback, find_uri
+from cityhall.line.testing import content, find_postback, find_uri
 from cityhall.reservations import projections
 from cityhall.reservations.events import BookingMade, WaitlistJoined
+from cityhall.reservations.testing import starting, to_summary, to_time
 
 from .conftest import KENKO, KOMINKAN, Harness
 
 WEDNESDAY = datetime(2026, 12, 9, tzinfo=JST).date()
-
-
-def starting(message: dict[str, Any], prefix: str) -> str:
-    """The postback data of the first button whose label starts with `prefix`."""
-    found = re.search(r'"label": "' + re.escape(prefix) + r'[^"]*", "data": "([^"]+)"', content(message))
-    if found is None:
-        found = re.search(r'"data": "([^"]+)"[^}]*"label": "' + re.escape(prefix), content(message))
-    assert found is not None, f"no button {prefix!r} in {content(message)[:800]}"
-    return found.group(1)
-
-
-async def to_time(resident: Resident, category: str, resource: str, day: str) -> dict[str, Any]:
-    """予約 → category → resource → day: the message with the times."""
-    categories = await resident.tap("domain=reservations&action=menu", expect="ご希望の種類")
-    resources = await resident.tap(find_postback(categories, category), expect="ご希望のものをお選びください")
-    mark = await resident.send("postback", postback_data=find_postback(resources, resource))
-    carousel = await resident.expect("予約日を選ぶ", since=mark)
-    return await resident.tap(starting(carousel, day), expect="ご希望の時間")
-
-
-async def to_summary(
-    resident: Resident, category: str, resource: str, day: str, time: str, answers: list[str]
-) -> str:
-    """Through to the summary; the 確定 button's data."""
-    times = await to_time(resident, category, resource, day)
-    asked = await resident.tap(starting(times, time), expect="数字でお送りください")
-    assert asked
-    for i, answer in enumerate(answers):
-        expect = "予約内容の確認" if i == len(answers) - 1 else "数字でお送りください"
-        summary = await resident.say(answer, expect=expect)
-    return find_postback(summary, "確定")
 
 
 async def events_of(harness: Harness, type_: str) -> list[Any]:
