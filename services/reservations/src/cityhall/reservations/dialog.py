@@ -284,23 +284,37 @@ def _book(turn: Turn, session: Session, view: View) -> None:
         turn.session = None
         turn.say(*say.time_refused(resource, reason))
         return
-    answers = dict(zip([q.key for q in resource.questions], session.sealed(), strict=False))
-    turn.command(
-        ref.stream,
-        Book(
-            booking_id=session.draft, user_id=turn.intent.user_id, resource=resource.code, start=ref.start,
-            capacity=resource.capacity, answers=answers, now=view.now,
-        ),
-    )  # fmt: skip
-    number = booking_number(session.draft)
     if session.replaces:
         old_stamp, _, old_id = session.replaces.partition("/")
         old_ref, booking_id = SlotRef.parse(resource.code, old_stamp), _uuid(old_id)
         if old_ref is not None and booking_id is not None:
             turn.command(old_ref.stream, _cancel(turn, resource, booking_id, view))
-            turn.say(*say.changed(number, booking_number(booking_id)))
+            turn.say(*say.changed(booking_number(session.draft), booking_number(booking_id)))
     turn.session = None
-    turn.say(*say.booked(number, resource, ref, session.draft, view.ics_url(session.draft)))
+    _booking(turn, resource, ref, session.draft, _answers(resource, session), view)
+
+
+def _booking(
+    turn: Turn,
+    resource: Resource,
+    ref: SlotRef,
+    booking_id: uuid.UUID,
+    answers: dict[str, str],
+    view: View,
+    offer_id: uuid.UUID | None = None,
+) -> None:
+    """Book the seat (the handler runs it; `refused` answers when the slot says no) and say so."""
+    command = Book(
+        booking_id=booking_id, user_id=turn.intent.user_id, resource=resource.code, start=ref.start,
+        capacity=resource.capacity, answers=answers, offer_id=offer_id, now=view.now,
+    )  # fmt: skip
+    turn.command(ref.stream, command)
+    turn.say(*say.booked(booking_number(booking_id), resource, ref, booking_id, view.ics_url(booking_id)))
+
+
+def _answers(resource: Resource, session: Session) -> dict[str, str]:
+    """The session's sealed answers by question key."""
+    return dict(zip([q.key for q in resource.questions], session.sealed(), strict=False))
 
 
 def _cancel(turn: Turn, resource: Resource, booking_id: uuid.UUID, view: View) -> Cancel:
@@ -343,11 +357,10 @@ def _wait_tapped(turn: Turn, session: Session, stamp: str, view: View) -> None:
 
 
 def _wait(turn: Turn, session: Session, view: View, resource: Resource, ref: SlotRef) -> None:
-    answers = dict(zip([q.key for q in resource.questions], session.sealed(), strict=False))
     turn.command(
         ref.stream,
         Wait(user_id=turn.intent.user_id, resource=resource.code, start=ref.start, capacity=resource.capacity,
-             answers=answers),
+             answers=_answers(resource, session)),
     )  # fmt: skip
     turn.session = None
     turn.say(*say.waitlisted(resource, ref))
@@ -403,14 +416,7 @@ def _accept(turn: Turn, params: Mapping[str, str], view: View) -> None:
         turn.say(*say.offer_gone())
     else:
         booking_id = _offer_booking(offer_id)
-        turn.command(
-            ref.stream,
-            Book(
-                booking_id=booking_id, user_id=turn.intent.user_id, resource=resource.code, start=ref.start,
-                capacity=resource.capacity, answers=dict(offer.answers), offer_id=offer_id, now=view.now,
-            ),
-        )  # fmt: skip
-        turn.say(*say.booked(booking_number(booking_id), resource, ref, booking_id, view.ics_url(booking_id)))
+        _booking(turn, resource, ref, booking_id, dict(offer.answers), view, offer_id)
 
 
 def _offer_booking(offer_id: uuid.UUID) -> uuid.UUID:
