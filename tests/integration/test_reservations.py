@@ -1,7 +1,8 @@
 """予約 across processes: signed webhooks → gateway → Kafka → reservations → Kafka → notify → the
 LINE emulator. A resident books (a double tap is one booking); residents race for the last seat
 (one gets it, the others are told at once and offered the waitlist); a cancellation offers the
-seat to the resident waiting, who takes it with one tap; a clerk sees the attendees.
+seat to the resident waiting, who takes it with one tap; a clerk sees the attendees; the service
+SIGKILLed in a burst of bookings loses none and doubles none.
 
 Processes: the LINE emulator, `cityhall service gateway`, `notify`, `staff-portal` and
 `reservations`, each with its own database on the test Postgres, all on the test Kafka. The
@@ -15,6 +16,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 
 from cityhall.events.testing import wait_for
@@ -74,7 +76,9 @@ async def test_residents_racing_for_the_last_seat_one_gets_it_the_others_are_off
     day, times = slots(5)
     time = times[1]
     residents = [line.resident() for _ in range(8)]
-    confirms = await asyncio.gather(*(to_summary(r, "施設", ROOM, day, time, ["4"]) for r in residents))
+    # To the summary one after another (a webhook burst there would only load the machine);
+    # then everyone taps 確定 at once.
+    confirms = [await to_summary(r, "施設", ROOM, day, time, ["4"]) for r in residents]
     marks = await asyncio.gather(
         *(r.send("postback", postback_data=c) for r, c in zip(residents, confirms, strict=True))
     )
@@ -125,3 +129,36 @@ async def test_a_time_in_the_past_is_refused_and_changes_nothing(
     past = f"domain=reservations&action=time&d={draft.group(1)}&t=202001051000"
     await resident.tap(past, expect="すでに過ぎています")
     await resident.tap(starting(times, _times[-1]), expect="利用される人数")
+
+
+async def test_reservations_sigkilled_mid_burst_loses_no_booking_and_doubles_none(
+    deployment: Deployment, line: LineClient
+) -> None:
+    classes = catalogue.load()
+    kitchen = classes.resource("rinyushoku")  # 12 seats: everyone gets one
+    assert kitchen is not None
+    now = datetime.now(UTC)
+    day = classes.bookable_days(kitchen, now)[0]
+    [start] = classes.bookable_slots(kitchen, day, now)
+    residents = [line.resident() for _ in range(10)]
+    label, hour = day_label(day), f"{start.hour}:{start.minute:02}"
+    confirms = [await to_summary(r, "教室・講座", "離乳食教室", label, hour, ["8", "1"]) for r in residents]
+    reservations = deployment.services["reservations"]
+    marks = [await r.send("postback", postback_data=c) for r, c in zip(residents, confirms, strict=True)]
+    await residents[0].expect("", since=marks[0])
+    reservations.kill()  # mid-burst: some decided and answered, some not yet
+    reservations.start()
+    for resident, mark in zip(residents, marks, strict=True):
+        await resident.expect("予約番号は R-", since=mark)
+    for resident in residents:
+        assert await resident.count("ご予約を承りました") == 1
+    conn = await asyncpg.connect(deployment.databases["reservations"])
+    try:
+        made = await conn.fetch(
+            "SELECT data->>'user_id' AS user_id FROM svc_reservations.events WHERE type = $1"
+            " AND data->>'resource' = 'rinyushoku'",
+            "cityhall.reservations.booking_made.v1",
+        )
+    finally:
+        await conn.close()
+    assert sorted(r["user_id"] for r in made) == sorted(r.user_id for r in residents)
