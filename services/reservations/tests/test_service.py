@@ -221,10 +221,37 @@ async def test_clerks_move_book_for_callers_keep_capacity_and_close_a_day(harnes
     page = await clerk.get(slot)
     assert "佐藤 花子" in page.text and "9か月" in page.text and "7か月" in page.text
 
-    # Capacity never below the seats booked.
+    # Capacity never below the seats booked; above is fine.
     below = await clerk.post(f"{slot}/capacity", data={"seats": "1", "csrf_token": csrf})
     assert "error=below_booked" in below.headers["location"]
     assert "少なくできません" in (await clerk.get(below.headers["location"])).text
+    raised = await clerk.post(f"{slot}/capacity", data={"seats": "6", "csrf_token": csrf})
+    assert "done=capacity" in raised.headers["location"]
+
+    async def capacity_shown() -> bool:
+        return "予約 2 / 定員 6" in (await clerk.get(slot)).text
+
+    await wait_for(capacity_shown, timeout=20, message="the new capacity on the slot's page")
+
+    # Attended / no-show, then forgetting the caller shreds their name and answers.
+    caller_id = await pool.fetchval(
+        "SELECT booking_id FROM reservations_bookings WHERE booked_by = 'kenko-clerk'"
+    )
+    marked = await clerk.post(
+        f"/staff/reservations/bookings/{caller_id}/attendance", data={"attended": "yes", "csrf_token": csrf}
+    )
+    assert "done=marked" in marked.headers["location"]
+
+    async def attended() -> bool:
+        return await pool.fetchval(
+            "SELECT attended FROM reservations_bookings WHERE booking_id = $1", caller_id
+        )
+
+    await wait_for(attended, timeout=20, message="attendance in the read model")
+    forgot = await clerk.post(f"/staff/reservations/bookings/{caller_id}/forget", data={"csrf_token": csrf})
+    assert "done=forgotten" in forgot.headers["location"]
+    shredded = await clerk.get(slot)
+    assert "佐藤 花子" not in shredded.text and "（消去済み）" in shredded.text
 
     # Move the resident's booking; they are told, once, with the reason.
     mark = await resident.count()
