@@ -242,8 +242,11 @@ def _day(turn: Turn, session: Session, value: str, view: View) -> None:
         return
     starts = view.catalogue.bookable_slots(resource, day, view.now)
     if not starts:
-        today = view.now.astimezone(JST).date()
-        reason = "past" if day <= today else "too_far" if day > today + timedelta(days=30) else "no_slot"
+        earliest, last = view.catalogue.window(resource, view.now)
+        too_soon = day <= earliest.astimezone(JST).date()
+        reason = "past" if day < view.now.astimezone(JST).date() else "too_soon" if too_soon else "no_slot"
+        if day >= last.astimezone(JST).date():
+            reason = "too_far"
         turn.say(*say.time_refused(resource, reason))
         return
     turn.session = replace(session, step="time")

@@ -16,6 +16,7 @@ from cityhall.events.decider import CommandHandler, Decision, DomainError
 from cityhall.events.envelope import Envelope
 from cityhall.events.personal import PersonalData, SubjectForgotten
 from cityhall.events.store import EventStore
+from cityhall.line import postback
 from cityhall.line.contracts import outbound_message
 from cityhall.line.dialog import IDLE, Conversation, SessionStore, intent_of
 from cityhall.reservations import dialog, projections
@@ -106,8 +107,10 @@ class Reservations:
         ref = SlotRef.parse(code, stamp) if stamp else None
         if ref is not None:
             fields["slot"], _version = await self.slots.load(ref.stream, conn=conn)
-        tapped = intent.postback_data or ""
-        if "action=list" in tapped or (intent.text or "").strip() in dialog.LIST_WORDS:
+        tapped = postback.decode(intent.postback_data) if intent.kind == "postback" else None
+        if (tapped is not None and tapped.action == "list") or (
+            intent.text or ""
+        ).strip() in dialog.LIST_WORDS:
             fields["upcoming"] = await self._upcoming(conn, intent.user_id, now)
         if session is not None and session.answers:
             fields["answers"] = [await self.personal.decrypt(a, conn=conn) for a in session.sealed()]
