@@ -26,6 +26,7 @@ from cityhall.reservations.events import (
     SetCapacity,
     SlotClosed,
     Wait,
+    WaitlistEnded,
 )
 
 START = datetime(2026, 12, 9, 13, 0, tzinfo=JST)
@@ -129,13 +130,17 @@ def test_a_cancellation_offers_the_seat_to_the_first_waiting_and_a_lapse_passes_
     assert run(Lapse(offer_id=passed.offer_id, capacity=1, hold_hours=HOLD, now=NOW)) == []
 
 
-def test_closing_a_slot_cancels_every_booking_and_refuses_new_ones() -> None:
+def test_closing_a_slot_cancels_every_booking_ends_the_waitlist_and_refuses_new_ones() -> None:
     run = Run()
     run(book("U1"))
     run(book("U2"))
+    run(Wait(user_id="U4", resource="kenshin", start=START, capacity=2))
     closed, *cancelled = run(Close(resource="kenshin", start=START, by="kenko-clerk", reason="台風のため"))
     assert isinstance(closed, SlotClosed)
     assert {c.user_id for c in cancelled if isinstance(c, BookingCancelled)} == {"U1", "U2"}
+    assert [(e.user_id, e.reason) for e in cancelled if isinstance(e, WaitlistEnded)] == [
+        ("U4", "台風のため")
+    ]
     with pytest.raises(DomainError, match="受付は終了"):
         run(book("U3"))
     assert run(Close(resource="kenshin", start=START, by="kenko-clerk", reason="")) == []

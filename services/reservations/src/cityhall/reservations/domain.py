@@ -30,6 +30,7 @@ from cityhall.reservations.events import (
     SetCapacity,
     SlotClosed,
     Wait,
+    WaitlistEnded,
     WaitlistJoined,
     booking_number,
 )
@@ -188,6 +189,10 @@ def decide(command: Command, slot: Slot) -> list[Event]:
             ]
             withdrawn: list[Event] = [
                 OfferLapsed(offer_id=o.offer_id, user_id=o.user_id) for o in slot.offers
+            ]
+            withdrawn += [
+                WaitlistEnded(user_id=user_id, reason=command.reason)
+                for user_id in [*(w.user_id for w in slot.waiting), *(o.user_id for o in slot.offers)]
             ]
             return [closed, *dropped, *withdrawn]
         case SetCapacity():

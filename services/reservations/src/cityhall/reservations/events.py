@@ -150,6 +150,15 @@ class OfferLapsed(Event):
 
 
 @registry.register
+class WaitlistEnded(Event):
+    """A closed slot will offer no seat: the resident waiting (or holding an offer) is told."""
+
+    TYPE = "cityhall.reservations.waitlist_ended.v1"
+    user_id: str
+    reason: str
+
+
+@registry.register
 class AttendanceMarked(Event):
     TYPE = "cityhall.reservations.attendance_marked.v1"
     booking_id: uuid.UUID

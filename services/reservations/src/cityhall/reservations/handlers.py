@@ -36,6 +36,7 @@ from cityhall.reservations.events import (
     Mark,
     SeatOffered,
     SetCapacity,
+    WaitlistEnded,
 )
 from cityhall.reservations.ics import Links
 from cityhall.web import StaffUser, record_view
@@ -153,6 +154,9 @@ class Reservations:
             if isinstance(event, SeatOffered):
                 messages = say.offered(resource, ref, event.offer_id, event.until)
                 await self.push(conn, event.user_id, messages, f"offer:{event.offer_id}", envelope)
+            elif isinstance(event, WaitlistEnded):
+                messages = say.waitlist_ended(resource, ref, event.reason)
+                await self.push(conn, event.user_id, messages, f"waitlist-ended:{envelope.id}", envelope)
             elif isinstance(event, BookingCancelled) and event.by and tell_cancelled:
                 seat = state.seat(event.booking_id)
                 number = seat.number if seat else ""

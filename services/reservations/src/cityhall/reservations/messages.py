@@ -493,6 +493,16 @@ def cancelled_by_staff(number: str, resource: Resource, ref: SlotRef, reason: st
     ]
 
 
+def waitlist_ended(resource: Resource, ref: SlotRef, reason: str) -> list[Message]:
+    return [
+        build.text(
+            f"【空き待ちの終了】{when(ref.start)}の「{resource.name}」は、次の理由により休止となりました。"
+            f"空き待ちの登録は終了します。\n理由：{reason}\n別の日をご希望の場合は、下のボタンからご予約ください。",
+            tap("別の日を予約する", "menu"),
+        )
+    ]
+
+
 def moved_by_staff(
     number: str, new_number: str, resource: Resource, old: SlotRef, new: SlotRef, reason: str
 ) -> list[Message]:
