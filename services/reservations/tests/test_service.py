@@ -142,6 +142,7 @@ async def test_a_cancellation_offers_the_seat_in_turn_and_nobody_is_booked_unask
 
     await wait_for(swept, timeout=20, message="the lapsed offer swept")
     passed = await third.expect("空きが出ました")
+    await second.expect("お返事の期限が過ぎたため")
     await second.tap(find_postback(offer, "予約する"), expect="有効期限が切れたか")
     taken = await third.tap(find_postback(passed, "予約する"), expect="予約番号は R-")
     await third.tap(find_postback(passed, "予約する"), expect="すでに承っています")

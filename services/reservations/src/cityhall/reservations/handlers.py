@@ -34,6 +34,7 @@ from cityhall.reservations.events import (
     Command,
     Lapse,
     Mark,
+    OfferLapsed,
     SeatOffered,
     SetCapacity,
     WaitlistEnded,
@@ -154,6 +155,9 @@ class Reservations:
             if isinstance(event, SeatOffered):
                 messages = say.offered(resource, ref, event.offer_id, event.until)
                 await self.push(conn, event.user_id, messages, f"offer:{event.offer_id}", envelope)
+            elif isinstance(event, OfferLapsed) and isinstance(command, Lapse):
+                messages = say.offer_lapsed(resource, ref)
+                await self.push(conn, event.user_id, messages, f"lapsed:{event.offer_id}", envelope)
             elif isinstance(event, WaitlistEnded):
                 messages = say.waitlist_ended(resource, ref, event.reason)
                 await self.push(conn, event.user_id, messages, f"waitlist-ended:{envelope.id}", envelope)

@@ -463,6 +463,16 @@ def offered(resource: Resource, ref: SlotRef, offer_id: uuid.UUID, until: dateti
     ]
 
 
+def offer_lapsed(resource: Resource, ref: SlotRef) -> list[Message]:
+    return [
+        build.text(
+            f"{when(ref.start)}の「{resource.name}」の空きのご案内は、お返事の期限が過ぎたため、次の方にご案内しました。"
+            "またのご利用をお待ちしております。",
+            tap("ほかの日を探す", "menu"),
+        )
+    ]
+
+
 def offer_gone() -> list[Message]:
     return [
         build.text(
