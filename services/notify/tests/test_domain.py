@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cityhall.events.envelope import Envelope
 from cityhall.events.testing.decider import given
 from cityhall.line.contracts import ResidentIntent
 from cityhall.line.ratelimit import RateLimit, TokenBucket
@@ -13,6 +14,7 @@ from cityhall.notify import dialog
 from cityhall.notify.domain import Friend, friend_decider
 from cityhall.notify.events import Follow, FriendFollowed, FriendUnfollowed, Unfollow
 from cityhall.notify.line_api import retry_key
+from cityhall.notify.preferences import Preferences
 
 from .conftest import HOWTO_SECTIONS
 
@@ -130,10 +132,17 @@ def test_howto_guides_through_each_menu_item_and_hands_the_dialog_back() -> None
     assert response.release_dialog and response.command is None
 
 
-def test_settings_and_anything_else() -> None:
-    assert "配信設定" in texts(
-        dialog.respond(intent("postback", postback_data="domain=notify&action=settings"))
-    )
+def test_settings_opens_the_dialog_which_claims_the_residents_text() -> None:
+    tapped = intent("postback", postback_data="domain=notify&action=settings")
+    assert dialog.in_settings(tapped, None) and not dialog.in_settings(intent("text", text="x"), None)
+    turn = dialog.Turn(tapped, Envelope.wrap(tapped, source="test", subject="intent-1"))
+    assert dialog.settings(turn, Preferences(), T0.date()) is None
+    assert turn.claim and turn.session == dialog.Session("menu")
+    assert "現在の配信設定です" in str(turn.replies[0].to_dict())
+    assert dialog.in_settings(intent("text", text="x"), turn.session)
+
+
+def test_anything_else_is_answered() -> None:
     assert texts(dialog.respond(intent("text", text="こんにちは"))).startswith("申し訳ありません")
 
 

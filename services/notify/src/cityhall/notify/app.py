@@ -14,14 +14,19 @@ from linebot.v3.messaging import Configuration
 from pydantic import Field
 
 from cityhall.events.backoff import Backoff
+from cityhall.events.decider import CommandHandler
 from cityhall.line.contracts import OUTBOUND_TOPIC, intents_topic
 from cityhall.line.ratelimit import RateLimit
 from cityhall.notify.api import create_api
 from cityhall.notify.delivery import Deliverer, Friends
+from cityhall.notify.desk import Desk
 from cityhall.notify.dispatcher import DeliveryQueue, Dispatcher
+from cityhall.notify.domain import notice_decider
+from cityhall.notify.events import SOURCE
 from cityhall.notify.handlers import Handlers
 from cityhall.notify.line_api import LINE_BACKOFF, LINE_LIMITS, Endpoint, LineApi
 from cityhall.notify.projections import DeliveriesProjection
+from cityhall.notify.sender import NoticeSender
 from cityhall.runtime.env import EnvSettings
 from cityhall.runtime.service import LINE_API, Consumer, Running, ServiceContext
 from cityhall.web import StaffAuth, WebConfig
@@ -35,6 +40,8 @@ class Options:
     line_timeout: float = 10.0
     limits: Mapping[Endpoint, RateLimit] = field(default_factory=lambda: dict(LINE_LIMITS))
     backoff: Backoff = LINE_BACKOFF
+    notice_concurrency: int = 32
+    """Multicasts of notices in flight at once (LINE's 200/s is the bucket's to keep)."""
     web: WebConfig | None = None
     """Staff sign-in for the API; None: from the environment (`CITYHALL_SESSION_SECRET`, OIDC)."""
 
@@ -59,6 +66,8 @@ class Notify:
     queue: DeliveryQueue
     dispatcher: Dispatcher
     line: LineApi
+    sender: NoticeSender
+    desk: Desk
 
 
 async def start(context: ServiceContext, options: Options | None = None) -> tuple[Notify, Running]:
@@ -79,9 +88,16 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
     queue = DeliveryQueue(store)
     dispatcher = Dispatcher(queue, Deliverer(queue, line, Friends(pool)), workers=options.workers)
     handlers = Handlers(store, queue)
-    parts = Notify(handlers=handlers, queue=queue, dispatcher=dispatcher, line=line)
+    sender = NoticeSender(
+        pool,
+        line,
+        CommandHandler(store, notice_decider, source=SOURCE),
+        concurrency=options.notice_concurrency,
+    )
+    desk = Desk(pool, store, handlers.audience, sender)
+    parts = Notify(handlers=handlers, queue=queue, dispatcher=dispatcher, line=line, sender=sender, desk=desk)
     running = Running(
-        app=create_api(pool, dispatcher, StaffAuth(options.web or WebConfig.from_context(context))),
+        app=create_api(pool, dispatcher, desk, StaffAuth(options.web or WebConfig.from_context(context))),
         consumers=[
             Consumer(OUTBOUND_CONSUMER, (OUTBOUND_TOPIC,), handlers.on_outbound, batched=True),
             Consumer(
@@ -94,7 +110,7 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
         ],
         projections=[DeliveriesProjection()],
         relay="relay",  # the name notify's relay has always had: its checkpoint
-        tasks=[dispatcher.run],
+        tasks=[dispatcher.run, sender.run],
         on_stop=[line.close],
     )
     return parts, running

@@ -1,20 +1,36 @@
 """notify's part of the conversation: the welcome on follow, the 使い方 guide, 配信設定.
 
-Pure: an intent in, a friend command and the messages to answer with out. The messages go
-out as a reply through notify's own outbound path (see handlers.py).
+Pure. `respond(intent)`: an intent in, a friend command and the messages to answer with out.
+`settings(turn, prefs, today)`: the 配信設定 dialog, the resident's preferences in, the turn
+filled and the preferences to store out. The messages go out as a reply through notify's own
+outbound path (see handlers.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+import unicodedata
+from dataclasses import dataclass, field, replace
+from datetime import date
 
 from linebot.v3.messaging import Message, MessageAction, QuickReply, TextMessage
 
-from cityhall.line import postback
+from cityhall.line import dialog, postback
 from cityhall.line.build import postback as button
 from cityhall.line.build import quick_reply
 from cityhall.line.contracts import ResidentIntent
+from cityhall.notify import messages as say
+from cityhall.notify import town
 from cityhall.notify.events import Follow, FriendCommand, Unfollow
+from cityhall.notify.preferences import (
+    INTERESTS,
+    LANGUAGES,
+    MAX_CHILDREN,
+    QUIET_CHOICES,
+    Preferences,
+    birth_month_allowed,
+    month_index,
+)
 
 TOWN = "ポケット市役所"
 
@@ -81,16 +97,6 @@ def howto() -> list[Message]:
     return [TextMessage(text=text, quick_reply=quick_replies(howto=False))]
 
 
-def settings() -> list[Message]:
-    text = (
-        "配信設定のご案内です。\n"
-        "受け取るお知らせの種類を選べる機能は、現在準備を進めています。"
-        "準備が整うまでは、防災情報など大切なお知らせをすべてお届けします。\n"
-        "お知らせを止めたいときは、このアカウントをブロックしてください。"
-    )
-    return [TextMessage(text=text, quick_reply=quick_replies())]
-
-
 def not_understood() -> list[Message]:
     text = "申し訳ありません、うまく読み取れませんでした。画面下のメニューから、ご用件をお選びください。"
     return [TextMessage(text=text, quick_reply=quick_replies())]
@@ -111,9 +117,184 @@ def respond(intent: ResidentIntent) -> Response:
             match tapped.action if tapped else None:
                 case "howto":
                     return Response(messages=howto(), release_dialog=True)
-                case "settings":
-                    return Response(messages=settings(), release_dialog=True)
                 case _:
                     return Response(messages=howto(), release_dialog=True)
         case _:
             return Response(messages=not_understood(), release_dialog=True)
+
+
+# --- 配信設定 ------------------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    """Where a resident is in the 配信設定 dialog (a row of `notify_sessions`)."""
+
+    awaiting: str
+    """"menu", "child" (a birth month as text) or "moved_in" (a date as text)."""
+
+
+Turn = dialog.Turn[Session, FriendCommand]
+
+SETTINGS_ACTIONS = frozenset(
+    {"settings", "s_district", "s_interests", "s_children", "s_moved_in", "s_language", "s_quiet",
+     "set_district", "toggle", "add_child", "del_child", "set_moved_in", "set_language", "set_quiet",
+     "done"}
+)  # fmt: skip
+
+_ERAS = {"令和": 2018, "平成": 1988}
+_MONTH = re.compile(r"^(令和|平成)?\s*(\d{1,4})\s*[年/\-.]\s*(\d{1,2})\s*月?(?:生まれ|予定)?$")
+_DATE = re.compile(r"^(令和|平成)?\s*(\d{1,4})\s*[年/\-.]\s*(\d{1,2})\s*[月/\-.]\s*(\d{1,2})\s*日?$")
+
+
+def _year(era: str | None, year: str) -> int:
+    return _ERAS[era] + int(year) if era else int(year)
+
+
+def parse_month(text: str) -> int | None:
+    """「2023年5月」「2023/5」「令和5年5月」… as a month index; None when it is none of those."""
+    found = _MONTH.match(unicodedata.normalize("NFKC", text).strip())
+    if not found or not 1 <= int(found.group(3)) <= 12:
+        return None
+    return month_index(_year(found.group(1), found.group(2)), int(found.group(3)))
+
+
+def parse_date(text: str) -> date | None:
+    found = _DATE.match(unicodedata.normalize("NFKC", text).strip())
+    if not found:
+        return None
+    try:
+        return date(_year(found.group(1), found.group(2)), int(found.group(3)), int(found.group(4)))
+    except ValueError:
+        return None
+
+
+def in_settings(intent: ResidentIntent, session: Session | None) -> bool:
+    """Whether the 配信設定 dialog answers `intent` (its buttons, or text while it is open)."""
+    if intent.kind == "postback":
+        tapped = postback.decode(intent.postback_data)
+        return tapped is not None and tapped.action in SETTINGS_ACTIONS
+    return session is not None and intent.kind not in ("follow", "unfollow")
+
+
+def settings(turn: Turn, prefs: Preferences, today: date) -> Preferences | None:
+    """Fill `turn` for an intent of the 配信設定 dialog; the preferences to store, or None."""
+    intent, previous = turn.intent, turn.session
+    turn.session, turn.claim = Session("menu"), True
+    if intent.kind == "postback":
+        tapped = postback.decode(intent.postback_data)
+        assert tapped is not None  # in_settings said so
+        return _tapped(turn, tapped, intent.postback_params or {}, prefs, today)
+    awaiting = previous.awaiting if previous else "menu"
+    text = (intent.text or "").strip() if intent.kind == "text" else ""
+    if text == "配信設定":
+        turn.say(*say.menu(prefs, today))
+    elif awaiting == "child":
+        return _add_child(turn, parse_month(text), prefs, today)
+    elif awaiting == "moved_in":
+        return _moved_in(turn, parse_date(text), prefs, today)
+    else:
+        turn.say(*say.use_buttons())
+    return None
+
+
+def _tapped(
+    turn: Turn, tapped: postback.Postback, params: dict[str, str], prefs: Preferences, today: date
+) -> Preferences | None:
+    match tapped.action:
+        case "settings":
+            turn.say(*say.menu(prefs, today))
+        case "s_district":
+            turn.say(*say.ask_district())
+        case "s_interests":
+            turn.say(*say.ask_interests(prefs))
+        case "s_children":
+            turn.session = Session("child")
+            turn.say(*say.ask_children(prefs, today))
+        case "s_moved_in":
+            turn.session = Session("moved_in")
+            turn.say(*say.ask_moved_in(today))
+        case "s_language":
+            turn.say(*say.ask_language())
+        case "s_quiet":
+            turn.say(*say.ask_quiet())
+        case "set_district" if tapped.get("d") in town.BY_KEY:
+            district = town.BY_KEY[tapped.get("d")]
+            return _changed(turn, replace(prefs, district=district.key), today, say.district_set(district))
+        case "toggle" if tapped.get("i") in INTERESTS:
+            changed = prefs.toggled(tapped.get("i"))
+            turn.say(*say.ask_interests(changed))
+            return changed
+        case "add_child":
+            chosen = _picked(params)
+            return _add_child(turn, month_index(chosen.year, chosen.month) if chosen else None, prefs, today)
+        case "del_child" if tapped.get("m").isdigit():
+            removed = int(tapped.get("m"))
+            if removed not in prefs.children:
+                turn.say(*say.ask_children(prefs, today))
+                return None
+            changed = replace(prefs, children=tuple(c for c in prefs.children if c != removed))
+            turn.session = Session("child")
+            turn.say(*say.ask_children(changed, today))
+            return changed
+        case "set_moved_in":
+            if tapped.get("none"):
+                return _changed(turn, replace(prefs, moved_in=None), today, say.moved_in_set(None))
+            return _moved_in(turn, _picked(params), prefs, today)
+        case "set_language" if tapped.get("l") in LANGUAGES:
+            language = tapped.get("l")
+            return _changed(turn, replace(prefs, language=language), today, say.language_set(language))
+        case "set_quiet" if tapped.get("q") == "none" or _quiet(tapped.get("q")) in QUIET_CHOICES:
+            quiet = _quiet(tapped.get("q"))
+            return _changed(turn, replace(prefs, quiet=quiet), today, say.quiet_set(quiet))
+        case "done":
+            turn.session = None
+            turn.say(*say.saved(prefs, today))
+        case _:
+            # A forged or outdated button: nothing changes, and the resident is told so.
+            turn.say(*say.stale())
+    return None
+
+
+def _quiet(value: str) -> tuple[int, int] | None:
+    start, _, end = value.partition("-")
+    return (int(start), int(end)) if start.isdigit() and end.isdigit() else None
+
+
+def _picked(params: dict[str, str]) -> date | None:
+    try:
+        return date.fromisoformat(params.get("date", ""))
+    except ValueError:
+        return None
+
+
+def _changed(turn: Turn, prefs: Preferences, today: date, lead: str) -> Preferences:
+    turn.session = Session("menu")
+    turn.say(*say.menu(prefs, today, lead=lead))
+    return prefs
+
+
+def _add_child(turn: Turn, month: int | None, prefs: Preferences, today: date) -> Preferences | None:
+    if month is None or not birth_month_allowed(month, today):
+        turn.session = Session("child")
+        turn.say(*say.bad_month(today))
+        return None
+    if month in prefs.children:
+        turn.session = Session("child")
+        turn.say(*say.ask_children(prefs, today))
+        return None
+    if len(prefs.children) >= MAX_CHILDREN:
+        turn.say(*say.too_many_children())
+        return None
+    changed = replace(prefs, children=tuple(sorted((*prefs.children, month))))
+    turn.session = Session("child")
+    turn.say(*say.ask_children(changed, today))
+    return changed
+
+
+def _moved_in(turn: Turn, moved_in: date | None, prefs: Preferences, today: date) -> Preferences | None:
+    if moved_in is None or moved_in > today or moved_in.year < today.year - 20:
+        turn.session = Session("moved_in")
+        turn.say(*say.bad_date(today))
+        return None
+    return _changed(turn, replace(prefs, moved_in=moved_in), today, say.moved_in_set(moved_in))

@@ -117,3 +117,96 @@ class MessageSkipped(_Outcome):
 
 
 Outcome = MessageDelivered | MessageDeliveryFailed | MessageSkipped
+
+
+# --- notices: campaigns and emergency alerts (stream `notice-<id>`) --------------------------
+
+NoticeKind = Literal["campaign", "alert"]
+
+
+class DraftNotice(BaseModel):
+    """An author drafts a notice: who it goes to and what it says (a text per language)."""
+
+    model_config = ConfigDict(frozen=True)
+    notice_id: uuid.UUID
+    kind: NoticeKind
+    title: str
+    interest: str | None
+    """A campaign's interest: residents who stopped it (配信停止) are skipped. None for alerts."""
+    condition: dict[str, Any]
+    """The segment (`segments.parse`)."""
+    texts: dict[str, str]
+    """Language key → text; "ja" always, the resident's language chooses."""
+    author: str
+    at: datetime
+
+
+class ApproveNotice(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    by: str
+    at: datetime
+    send_at: datetime | None = None
+    """None: now."""
+
+
+class CancelNotice(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    by: str
+    at: datetime
+
+
+class CompleteNotice(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    delivered: int
+    failed: int
+    skipped: int
+    at: datetime
+
+
+NoticeCommand = DraftNotice | ApproveNotice | CancelNotice | CompleteNotice
+
+
+def notice_stream(notice_id: uuid.UUID) -> str:
+    return f"notice-{notice_id}"
+
+
+@registry.register
+class NoticeDrafted(Event):
+    TYPE = "cityhall.notify.notice_drafted.v1"
+    notice_id: uuid.UUID
+    kind: NoticeKind
+    title: str
+    interest: str | None
+    condition: dict[str, Any]
+    texts: dict[str, str]
+    author: str
+    at: datetime
+
+
+@registry.register
+class NoticeApproved(Event):
+    TYPE = "cityhall.notify.notice_approved.v1"
+    notice_id: uuid.UUID
+    by: str
+    at: datetime
+    send_at: datetime
+
+
+@registry.register
+class NoticeCancelled(Event):
+    TYPE = "cityhall.notify.notice_cancelled.v1"
+    notice_id: uuid.UUID
+    by: str
+    at: datetime
+
+
+@registry.register
+class NoticeCompleted(Event):
+    """Every chunk was sent or cancelled: the notice's statistics."""
+
+    TYPE = "cityhall.notify.notice_completed.v1"
+    notice_id: uuid.UUID
+    delivered: int
+    failed: int
+    skipped: int
+    at: datetime

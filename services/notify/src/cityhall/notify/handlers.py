@@ -2,9 +2,10 @@
 
 - `line.outbound`: a valid request is queued for the dispatcher; an invalid one is recorded as
   failed at once (retrying cannot fix it).
-- `intents.notify`: follow and unfollow update the resident's friend stream; follow, 使い方
-  and 配信設定 are answered through notify's own outbound path: an `OutboundMessageRequested`
-  stored with the friend events, relayed to `line.outbound` and delivered like any other.
+- `intents.notify`: follow and unfollow update the resident's friend stream (and their row of
+  the code table); follow, 使い方 and the 配信設定 dialog are answered through notify's own
+  outbound path: an `OutboundMessageRequested` stored with the friend events and preferences,
+  relayed to `line.outbound` and delivered like any other.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from pydantic import ValidationError
 from cityhall.events.db import Connection
 from cityhall.events.decider import CommandHandler
 from cityhall.events.envelope import Envelope
+from cityhall.events.personal import SubjectForgotten
 from cityhall.events.store import EventStore
 from cityhall.line.contracts import OutboundMessageRequested
-from cityhall.line.dialog import Conversation, Turn, intent_of
+from cityhall.line.dialog import IDLE, Conversation, SessionStore, intent_of
+from cityhall.line.japanese import jst
 from cityhall.notify import dialog
+from cityhall.notify import messages as say
+from cityhall.notify.audience import Audience
 from cityhall.notify.dispatcher import DeliveryQueue, delivery_stream, parse_messages
 from cityhall.notify.domain import Friend, friend_decider, friend_stream
 from cityhall.notify.events import SOURCE, FriendCommand, MessageDeliveryFailed
@@ -36,8 +41,13 @@ class Handlers:
         self.friends: CommandHandler[FriendCommand, Friend] = CommandHandler(
             store, friend_decider, source=SOURCE
         )
-        self.conversation: Conversation[None, FriendCommand] = Conversation(
-            domain=dialog.DOMAIN, source=SOURCE, store=store, commands=self.friends
+        self.audience = Audience(store.pool)
+        self.conversation: Conversation[dialog.Session, FriendCommand] = Conversation(
+            domain=dialog.DOMAIN,
+            source=SOURCE,
+            store=store,
+            sessions=SessionStore("notify_sessions", dialog.Session, idle=IDLE),
+            commands=self.friends,
         )
 
     async def on_outbound(self, envelope: Envelope, conn: Connection) -> None:
@@ -86,10 +96,26 @@ class Handlers:
         intent = intent_of(envelope)
         if intent is None:
             return
-        response = dialog.respond(intent)
-        turn: Turn[None, FriendCommand] = Turn(
-            intent, envelope, replies=list(response.messages), release=response.release_dialog
-        )
-        if response.command is not None:
-            turn.command(friend_stream(intent.user_id), response.command)
+        turn = await self.conversation.begin(conn, envelope, intent)
+        if dialog.in_settings(intent, turn.session):
+            await self._settings(conn, turn)
+        else:
+            response = dialog.respond(intent)
+            turn.session, turn.replies = None, list(response.messages)
+            if response.command is not None:
+                turn.command(friend_stream(intent.user_id), response.command)
         await self.conversation.finish(conn, turn, key=f"notify:{intent.kind}:{intent.webhook_event_id}")
+        if intent.kind in ("follow", "unfollow"):
+            friend, _version = await self.friends.load(friend_stream(intent.user_id), conn=conn)
+            await self.audience.friend(conn, intent.user_id, reachable=friend.reachable)
+
+    async def _settings(self, conn: Connection, turn: dialog.Turn) -> None:
+        user_id = turn.intent.user_id
+        prefs = await self.audience.load(conn, user_id)
+        changed = dialog.settings(turn, prefs, jst(turn.intent.timestamp).date())
+        if changed is None:
+            return
+        try:
+            await self.audience.save(conn, user_id, changed)
+        except SubjectForgotten:
+            turn.session, turn.replies = None, list(say.forgotten())

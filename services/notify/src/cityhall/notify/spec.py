@@ -9,13 +9,22 @@ service = ServiceSpec(
     name="notify",
     mount="/staff/notify",
     build="cityhall.notify.app:build",
-    migrations=("cityhall.notify",),
+    migrations=("cityhall.web", "cityhall.notify"),
     order=30,
     domains=("notify",),
     tiles=(
         Tile(4, "配信設定", "お知らせの受け取り", "信", "#7a5ac8", "notify", "settings"),
         Tile(7, "使い方", "このアカウントの使い方", "使", "#3d7a9e", "notify", "howto"),
     ),
-    departments=(Department("notify", "広報・お知らせ"),),
-    demo_accounts=(DemoAccount("notify-clerk", "広報係 世田谷", ("notify",)),),
+    departments=(
+        Department("notify", "広報・お知らせ"),
+        Department("notify-author", "広報・お知らせ 作成"),
+        Department("notify-approver", "広報・お知らせ 承認"),
+    ),
+    demo_accounts=(
+        DemoAccount("notify-clerk", "広報係 世田谷", ("notify",)),
+        DemoAccount("notify-author", "広報係 目黒", ("notify-author",)),
+        DemoAccount("notify-approver", "広報課長 大田", ("notify-approver",)),
+        DemoAccount("notify-admin", "広報課 管理者 品川", ("notify-admin",)),
+    ),
 )

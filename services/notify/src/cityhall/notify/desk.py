@@ -1,0 +1,153 @@
+"""The staff desk: what notify's staff decide (draft, approve, cancel a notice; forget a resident).
+
+Each decision is a command on the notice's stream, written with what it sets going in one
+transaction: an approval inserts the notice's `notice_sends` row (the sender takes it from
+there; approving twice inserts nothing), a cancellation stops the chunks not yet sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from cityhall.events.db import Pool
+from cityhall.events.decider import CommandHandler, DomainError
+from cityhall.events.store import EventStore
+from cityhall.line.japanese import jst
+from cityhall.notify import messages as say
+from cityhall.notify.audience import Audience
+from cityhall.notify.domain import Notice
+from cityhall.notify.events import (
+    ApproveNotice,
+    CancelNotice,
+    DraftNotice,
+    NoticeApproved,
+    NoticeCommand,
+    NoticeDrafted,
+    NoticeKind,
+    notice_stream,
+)
+from cityhall.notify.preferences import INTERESTS, LANGUAGES
+from cityhall.notify.segments import SegmentError, parse
+from cityhall.notify.sender import NoticeSender
+from cityhall.web import StaffUser, record_view
+
+MAX_TITLE = 60
+
+
+def invalid(message: str) -> DomainError:
+    return DomainError("invalid", message)
+
+
+class Desk:
+    def __init__(self, pool: Pool, store: EventStore, audience: Audience, sender: NoticeSender) -> None:
+        self.pool, self.store, self.audience, self.sender = pool, store, audience, sender
+        self.notices: CommandHandler[NoticeCommand, Notice] = sender.notices
+
+    async def count(
+        self, condition: Any, *, kind: NoticeKind = "campaign", interest: str | None = None
+    ) -> dict[str, Any]:
+        """The audience a condition selects now (`SegmentError` for a bad one)."""
+        parsed = parse(condition, location_only=kind == "alert")
+        if interest and interest not in INTERESTS:
+            raise SegmentError(f"お知らせの種類「{interest}」はありません。")
+        code = INTERESTS[interest][0] if interest and kind == "campaign" else None
+        return await self.audience.count(parsed, jst(datetime.now(UTC)).date(), interest=code)
+
+    async def draft(
+        self,
+        user: StaffUser,
+        *,
+        kind: NoticeKind,
+        title: str,
+        condition: Any,
+        texts: dict[str, str],
+        interest: str | None = None,
+    ) -> uuid.UUID:
+        """A new draft; `DomainError("invalid", why)` for anything that cannot be sent as it is."""
+        title = title.strip()
+        if not 1 <= len(title) <= MAX_TITLE:
+            raise invalid(f"件名は1文字以上{MAX_TITLE}文字以内で入力してください。")
+        try:
+            parse(condition, location_only=kind == "alert")
+        except SegmentError as exc:
+            raise invalid(str(exc)) from exc
+        if kind == "campaign" and interest not in INTERESTS:
+            raise invalid("お知らせの種類を選んでください（配信停止した方には届きません）。")
+        cleaned = {lang: text.strip() for lang, text in texts.items() if text.strip()}
+        unknown = sorted(set(cleaned) - set(LANGUAGES))
+        if unknown:
+            raise invalid(f"言語「{'、'.join(unknown)}」はありません。")
+        if "ja" not in cleaned:
+            raise invalid(
+                "日本語の本文は必ず入力してください（その言語の本文がない方には日本語で届きます）。"
+            )
+        for lang, text in cleaned.items():
+            if len(text) > say.MAX_NOTICE_TEXT:
+                label = LANGUAGES[lang][1]
+                raise invalid(
+                    f"{label}の本文が長すぎます（{len(text)}文字、{say.MAX_NOTICE_TEXT}文字まで）。"
+                )
+        notice_id = uuid.uuid4()
+        command = DraftNotice(
+            notice_id=notice_id, kind=kind, title=title, interest=interest if kind == "campaign" else None,
+            condition=condition, texts=cleaned, author=user.username, at=datetime.now(UTC),
+        )  # fmt: skip
+        await self.notices.handle(notice_stream(notice_id), command)
+        return notice_id
+
+    async def approve(self, user: StaffUser, notice_id: uuid.UUID, send_at: datetime | None = None) -> None:
+        """Approve (by someone other than the author); the notice goes out at `send_at` or now."""
+        stream = notice_stream(notice_id)
+        async with self.pool.acquire() as conn, conn.transaction():
+            decision = await self.notices.handle(
+                stream, ApproveNotice(by=user.username, at=datetime.now(UTC), send_at=send_at), conn=conn
+            )
+            if not decision.events:
+                return  # approved before: sent once
+            drafted = next(
+                r.envelope.event() for r in await self.store.read_stream(stream, conn=conn)
+                if r.type == NoticeDrafted.TYPE
+            )  # fmt: skip
+            assert isinstance(drafted, NoticeDrafted)
+            alert = drafted.kind == "alert"
+            variants = {
+                str(LANGUAGES[lang][0]): [m.to_dict() for m in say.notice(drafted.title, text, alert=alert)]
+                for lang, text in drafted.texts.items()
+            }
+            approved = decision.events[0].event()
+            assert isinstance(approved, NoticeApproved)
+            await conn.execute(
+                """INSERT INTO notice_sends (send_id, alert, condition, interest, variants, not_before)
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (send_id) DO NOTHING""",
+                notice_id,
+                alert,
+                drafted.condition,
+                INTERESTS[drafted.interest][0] if drafted.interest else None,
+                variants,
+                approved.send_at,
+            )
+            await conn.execute("SELECT pg_notify($1, '')", await self.sender.channel())
+
+    async def cancel(self, user: StaffUser, notice_id: uuid.UUID) -> None:
+        """Stop a notice: chunks not sent yet are not sent; what was sent stays sent."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            decision = await self.notices.handle(
+                notice_stream(notice_id), CancelNotice(by=user.username, at=datetime.now(UTC)), conn=conn
+            )
+            if not decision.events:
+                return
+            await conn.execute("UPDATE notice_sends SET cancelled = true WHERE send_id = $1", notice_id)
+            await conn.execute(
+                "UPDATE notice_chunks SET status = 'cancelled' WHERE send_id = $1 AND status = 'pending'",
+                notice_id,
+            )
+            await conn.execute("SELECT pg_notify($1, '')", await self.sender.channel())
+        self.sender.cancelled(notice_id)
+
+    async def forget(self, user: StaffUser, resident: str) -> bool:
+        """Shred the resident's 配信設定 (their key, the sealed row, the code-table row), audited."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await record_view(conn, user, "forget_resident", resident)
+            return await self.audience.forget(conn, resident)

@@ -1,0 +1,278 @@
+"""What notify says to residents about their 配信設定 and in notices (Japanese, polite, plain)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from linebot.v3.messaging import Action, DatetimePickerAction, Message
+
+from cityhall.line import build, postback
+from cityhall.line.japanese import date_ja
+from cityhall.notify import town
+from cityhall.notify.preferences import (
+    INTERESTS,
+    LANGUAGES,
+    MAX_CHILDREN,
+    PREGNANCY_MONTHS,
+    QUIET_CHOICES,
+    STAGES,
+    Preferences,
+    month_label,
+    stage,
+)
+
+DOMAIN = "notify"
+
+
+def tap(label: str, action: str, **params: str | int) -> Action:
+    return build.postback(label, postback.encode(DOMAIN, action, **params))
+
+
+def _back() -> Action:
+    return tap("戻る", "settings")
+
+
+def _quiet_label(quiet: tuple[int, int] | None) -> str:
+    return f"{quiet[0]}時〜翌{quiet[1]}時" if quiet else "なし"
+
+
+def _child_line(birth: int, today: date) -> str:
+    now = stage(birth, today)
+    label = STAGES[now] if now else "中学校卒業"
+    kind = "出産予定" if now == "pregnant" else "生まれ"
+    return f"{month_label(birth)}{kind}（{label}）"
+
+
+def summary(prefs: Preferences, today: date) -> str:
+    district = town.BY_KEY.get(prefs.district or "")
+    stopped = [label for key, (_c, label) in INTERESTS.items() if key not in prefs.interests]
+    received = [label for key, (_c, label) in INTERESTS.items() if key in prefs.interests]
+    children = "、".join(_child_line(c, today) for c in prefs.children) or "登録なし"
+    moved_in = date_ja(prefs.moved_in, year=True) if prefs.moved_in else "未設定"
+    lines = [
+        f"・地域：{district.name}（{district.school}）" if district else "・地域：未設定",
+        f"・受け取るお知らせ：{'、'.join(received) or 'なし（防災の緊急情報は届きます）'}",
+        *([f"・配信停止中：{'、'.join(stopped)}"] if stopped else []),
+        f"・お子さま：{children}",
+        f"・転入日：{moved_in}",
+        f"・言語：{LANGUAGES[prefs.language][1]}",
+        f"・通知しない時間帯：{_quiet_label(prefs.quiet)}",
+    ]
+    return "\n".join(lines)
+
+
+def menu(prefs: Preferences, today: date, *, lead: str = "") -> list[Message]:
+    head = f"{lead}\n\n" if lead else ""
+    return [
+        build.text(
+            f"{head}現在の配信設定です。\n{summary(prefs, today)}\n\n変更したい項目を下からお選びください。",
+            tap("地域", "s_district"),
+            tap("お知らせの種類", "s_interests"),
+            tap("お子さま", "s_children"),
+            tap("転入日", "s_moved_in"),
+            tap("言語", "s_language"),
+            tap("通知しない時間帯", "s_quiet"),
+            tap("終了", "done"),
+        )
+    ]
+
+
+def district_set(district: town.District) -> str:
+    return f"地域を「{district.name}」（{district.school}）にしました。"
+
+
+def language_set(language: str) -> str:
+    return f"言語を「{LANGUAGES[language][1]}」にしました。"
+
+
+def quiet_set(quiet: tuple[int, int] | None) -> str:
+    return f"通知しない時間帯を「{_quiet_label(quiet)}」にしました。"
+
+
+def moved_in_set(moved_in: date | None) -> str:
+    return (
+        f"転入日を{date_ja(moved_in, year=True)}にしました。"
+        if moved_in
+        else "転入日の登録を取り消しました。"
+    )
+
+
+def ask_district() -> list[Message]:
+    choices = [tap(d.name, "set_district", d=d.key) for d in town.DISTRICTS]
+    return [
+        build.text(
+            "お住まいの地域（町丁目）をお選びください。学区は地域から自動で決まります。\n"
+            "地域にあわせて、ごみの収集日の変更や避難情報などをお届けします。",
+            *choices,
+            _back(),
+        )
+    ]
+
+
+def ask_interests(prefs: Preferences) -> list[Message]:
+    lines = [
+        f"{'✓ 受け取る' if key in prefs.interests else '× 配信停止'}：{label}"
+        for key, (_c, label) in INTERESTS.items()
+    ]
+    choices = [
+        tap(f"{'停止' if key in prefs.interests else '再開'}：{label}", "toggle", i=key)
+        for key, (_c, label) in INTERESTS.items()
+    ]
+    return [
+        build.text(
+            "受け取るお知らせの種類です。ボタンをタップするたびに、受け取る／配信停止が切り替わります。\n"
+            + "\n".join(lines)
+            + "\n\n※避難指示などの緊急情報は、設定にかかわらずお届けします。",
+            *choices,
+            _back(),
+        )
+    ]
+
+
+def _date_picker(label: str, action: str, today: date, *, ahead_months: int = 0) -> DatetimePickerAction:
+    year, month = divmod(today.year * 12 + today.month - 1 + ahead_months, 12)
+    latest = date(year, month + 1, 28) if ahead_months else today
+    return DatetimePickerAction(
+        label=label,
+        data=postback.encode(DOMAIN, action),
+        mode="date",
+        max=latest.isoformat(),
+        min=date(today.year - 20, 1, 1).isoformat(),
+    )
+
+
+def ask_children(prefs: Preferences, today: date) -> list[Message]:
+    lines = [f"・{_child_line(c, today)}" for c in prefs.children] or ["・登録なし"]
+    adding = (
+        [_date_picker("生年月を選ぶ", "add_child", today, ahead_months=PREGNANCY_MONTHS)]
+        if len(prefs.children) < MAX_CHILDREN
+        else []
+    )
+    removing = [tap(f"削除：{month_label(c)}", "del_child", m=c) for c in prefs.children]
+    return [
+        build.text(
+            "お子さまの生年月（妊娠中の方は出産予定月）を登録すると、年齢にあわせた子育て・健診のお知らせをお届けします。"
+            "年齢の区分（0歳、1–2歳、3–5歳、小学生、中学生）は毎日自動で更新されます。\n"
+            + "\n".join(lines)
+            + f"\n\n「生年月を選ぶ」をタップするか、「2023年5月」のように文章でお送りください（{MAX_CHILDREN}人まで）。",
+            *adding,
+            *removing,
+            _back(),
+        )
+    ]
+
+
+def ask_moved_in(today: date) -> list[Message]:
+    return [
+        build.text(
+            "転入された日を教えてください。転入された方向けのご案内（ごみの出し方、子育て支援、防災）を順にお届けします。\n"
+            "「日付を選ぶ」をタップするか、「2026年4月1日」のように文章でお送りください。",
+            _date_picker("日付を選ぶ", "set_moved_in", today),
+            tap("登録しない", "set_moved_in", none=1),
+            _back(),
+        )
+    ]
+
+
+def ask_language() -> list[Message]:
+    choices = [tap(label, "set_language", l=key) for key, (_c, label) in LANGUAGES.items()]
+    return [
+        build.text(
+            "お知らせを受け取る言語をお選びください。その言語のお知らせがないときは日本語でお届けします。\n"
+            "Please choose your language. / 请选择语言。 / 언어를 선택하세요. / Vui lòng chọn ngôn ngữ.",
+            *choices,
+            _back(),
+        )
+    ]
+
+
+def ask_quiet() -> list[Message]:
+    choices = [tap(_quiet_label(q), "set_quiet", q=f"{q[0]}-{q[1]}") for q in QUIET_CHOICES]
+    return [
+        build.text(
+            "お知らせを通知しない時間帯をお選びください。この時間帯のお知らせは、時間帯が終わってからお届けします。\n"
+            "※避難指示などの緊急情報は、時間帯にかかわらずすぐにお届けします。",
+            *choices,
+            tap("なし", "set_quiet", q="none"),
+            _back(),
+        )
+    ]
+
+
+def bad_month(today: date) -> list[Message]:
+    return [
+        build.text(
+            "申し訳ありません、生年月を読み取れませんでした。「2023年5月」のようにお送りいただくか、"
+            f"「生年月を選ぶ」をタップしてください。出産予定月は{PREGNANCY_MONTHS}か月先まで登録できます。",
+            _date_picker("生年月を選ぶ", "add_child", today, ahead_months=PREGNANCY_MONTHS),
+            _back(),
+        )
+    ]
+
+
+def bad_date(today: date) -> list[Message]:
+    return [
+        build.text(
+            "申し訳ありません、日付を読み取れませんでした。「2026年4月1日」のようにお送りいただくか、"
+            "「日付を選ぶ」をタップしてください（今日より後の日付は登録できません）。",
+            _date_picker("日付を選ぶ", "set_moved_in", today),
+            _back(),
+        )
+    ]
+
+
+def too_many_children() -> list[Message]:
+    return [
+        build.text(
+            f"申し訳ありません、お子さまは{MAX_CHILDREN}人まで登録できます。先にどなたかを削除してください。",
+            tap("お子さま", "s_children"),
+            _back(),
+        )
+    ]
+
+
+def use_buttons() -> list[Message]:
+    return [
+        build.text(
+            "恐れ入りますが、下のボタンから変更したい項目をお選びください。",
+            tap("配信設定", "settings"),
+            tap("終了", "done"),
+        )
+    ]
+
+
+def saved(prefs: Preferences, today: date) -> list[Message]:
+    return [
+        build.text(
+            f"配信設定を保存しました。\n{summary(prefs, today)}\n\n"
+            "設定はメニューの「配信設定」からいつでも変更できます。"
+        )
+    ]
+
+
+def stale() -> list[Message]:
+    return [
+        build.text(
+            "このボタンは有効期限が切れています。お手数ですが、画面下のメニューの「配信設定」からやり直してください。",
+            tap("配信設定", "settings"),
+        )
+    ]
+
+
+def forgotten() -> list[Message]:
+    return [
+        build.text(
+            "お客さまの個人情報は、ご依頼により消去しております。そのため、配信設定をお受けできません。"
+            "お手数ですが、広報・お知らせの担当までお電話でお問い合わせください。"
+        )
+    ]
+
+
+MAX_NOTICE_TEXT = 4000
+"""Characters of a notice's text (LINE takes 5,000 in a text message; the heading takes some)."""
+
+
+def notice(title: str, text: str, *, alert: bool) -> list[Message]:
+    """A notice as residents get it: its heading, then the staff's text."""
+    heading = f"【緊急】{title}" if alert else f"【お知らせ】{title}"
+    return [build.text(f"{heading}\n\n{text}")]

@@ -1,0 +1,47 @@
+"""The sample town's districts (町丁目) and the school district (学区) each belongs to.
+
+The one place notify reads the town's geography from: the settings dialog offers these
+districts, the code table stores their codes and segments name them. When the town's own
+package (`cityhall.town`, the districts as GeoJSON) is installed, this module is the only one
+to point at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class District:
+    code: int
+    """Stable small integer stored in the code table (never reused)."""
+    key: str
+    """Stable name in segments and postbacks."""
+    name: str
+    """町丁目 as residents read it."""
+    school: str
+    """The 学区 (elementary school district) it belongs to."""
+
+
+DISTRICTS: tuple[District, ...] = (
+    District(1, "ekimae-1", "駅前一丁目", "中央小学校区"),
+    District(2, "ekimae-2", "駅前二丁目", "中央小学校区"),
+    District(3, "motomachi", "元町", "中央小学校区"),
+    District(4, "kawabe-1", "川辺一丁目", "川辺小学校区"),
+    District(5, "kawabe-2", "川辺二丁目", "川辺小学校区"),
+    District(6, "minato", "港町", "川辺小学校区"),
+    District(7, "sakuragaoka", "桜ヶ丘", "桜ヶ丘小学校区"),
+    District(8, "midorino", "緑野", "桜ヶ丘小学校区"),
+    District(9, "yamate", "山手", "山手小学校区"),
+    District(10, "takadai", "高台", "山手小学校区"),
+)
+
+BY_KEY = {d.key: d for d in DISTRICTS}
+BY_CODE = {d.code: d for d in DISTRICTS}
+SCHOOLS: tuple[str, ...] = tuple(dict.fromkeys(d.school for d in DISTRICTS))
+"""学区, in the order of their first district."""
+
+
+def school_code(school: str) -> int:
+    """The 学区's code in the code table (its position, from 1)."""
+    return SCHOOLS.index(school) + 1
