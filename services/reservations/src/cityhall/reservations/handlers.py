@@ -18,7 +18,7 @@ from cityhall.events.personal import PersonalData, SubjectForgotten
 from cityhall.events.store import EventStore
 from cityhall.line import postback
 from cityhall.line.contracts import outbound_message
-from cityhall.line.dialog import IDLE, Conversation, SessionStore, intent_of
+from cityhall.line.dialog import IDLE, Conversation, SessionStore
 from cityhall.reservations import dialog, projections
 from cityhall.reservations import messages as say
 from cityhall.reservations.catalogue import Catalogue, SlotRef
@@ -40,7 +40,8 @@ from cityhall.reservations.events import (
     WaitlistEnded,
 )
 from cityhall.reservations.ics import Links
-from cityhall.web import StaffUser, record_view
+from cityhall.web import StaffUser
+from cityhall.web.personal import forget_resident, read_personal
 
 REMINDER_LOOKAHEAD = timedelta(days=2)
 """How far ahead the sweep looks for bookings whose reminder may be due."""
@@ -69,17 +70,15 @@ class Reservations:
 
     # The resident.
 
-    async def on_intent(self, envelope: Envelope, conn: Connection) -> None:
-        intent = intent_of(envelope)
-        if intent is None:
-            return
-        turn = await self.conversation.begin(conn, envelope, intent)
+    async def respond(self, turn: dialog.Turn, conn: Connection) -> None:
+        """One intent (`Conversation.handler` begins and finishes the turn): fetch what the dialog
+        needs, run it, then run its commands here, so that a seat someone else took a moment
+        before is answered by the dialog rather than failing the turn."""
         try:
             view = await self._view(conn, turn)
         except SubjectForgotten:
             turn.session = None
             turn.say(*say.forgotten())
-            await self.conversation.finish(conn, turn)
             return
         before = turn.session
         dialog.respond(turn, view)
@@ -87,11 +86,10 @@ class Reservations:
             try:
                 async with conn.transaction():  # all of the turn's commands, or none
                     for stream, command in turn.commands:
-                        await self.decide(conn, stream, command, caused_by=envelope)
+                        await self.decide(conn, stream, command, caused_by=turn.envelope)
             except DomainError as exc:
                 dialog.refused(turn, exc.reason, before, view)
             turn.commands.clear()
-        await self.conversation.finish(conn, turn)
 
     async def _view(self, conn: Connection, turn: dialog.Turn) -> dialog.View:
         """What the dialog needs for this turn: seats left of the resource it is about, the slot a
@@ -225,14 +223,13 @@ class Reservations:
         recorded in the audit log with the read."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await projections.attendees(conn, ref.resource, ref.start, end)
-            await record_view(
-                conn, user, "view_attendees", ref.stream, {"until": end.isoformat(), "bookings": len(rows)}
-            )
-            for row in rows:
-                row["answers"] = {
-                    key: await self.personal.decrypt(token, conn=conn)
-                    for key, token in row["answers"].items()
-                }
+            for row in rows:  # each booking's answers read and recorded together
+                stream = SlotRef(row["resource"], row["start"]).stream
+                detail = {"number": row["number"]}
+                viewed = await read_personal(
+                    conn, self.personal, user, "view_attendees", stream, row["answers"], detail
+                )
+                row["answers"] = dict(viewed)
             return rows
 
     async def cancel(self, user: StaffUser, booking_id: uuid.UUID, reason: str) -> None:
@@ -340,5 +337,4 @@ class Reservations:
     async def forget(self, user: StaffUser, resident: str) -> bool:
         """Shred the resident's answers (their key) and record who did it."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await record_view(conn, user, "forget_resident", resident)
-            return await self.personal.forget(resident, conn=conn)
+            return await forget_resident(conn, self.personal, user, resident)
