@@ -78,18 +78,11 @@ def named(intent_data: str | None) -> tuple[str, str]:
     return (tapped.get("r"), tapped.get("t")) if tapped else ("", "")
 
 
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(hex=value) if value else None
-    except ValueError:
-        return None
-
-
 def respond(turn: Turn, view: View) -> None:
     intent, session = turn.intent, turn.session
     text = (intent.text or "").strip() if intent.kind == "text" else ""
     if intent.kind == "postback":
-        _tapped(turn, postback.decode(intent.postback_data), view)
+        _tapped(turn, turn.postback, view)
     elif text in LIST_WORDS:
         turn.say(*say.bookings(view.upcoming))
     elif session is None:
@@ -153,7 +146,9 @@ def _start(stamp: str) -> datetime:
 
 def _tapped(turn: Turn, tapped: postback.Postback | None, view: View) -> None:
     session, action = turn.session, tapped.action if tapped else ""
-    params = tapped.params if tapped else {}
+    if tapped is None:
+        turn.say(*say.stale())
+        return
     if action == "menu":
         draft = uuid.uuid5(uuid.NAMESPACE_URL, f"reservations:{turn.intent.webhook_event_id}")
         turn.session, turn.claim = Session(draft, "category"), True
@@ -170,28 +165,28 @@ def _tapped(turn: Turn, tapped: postback.Postback | None, view: View) -> None:
         turn.say(*say.quit())
         return
     if action in ("cancel", "cancel_ok", "change"):
-        _booking_action(turn, action, params, view)
+        _booking_action(turn, action, tapped, view)
         return
     if action == "accept":
-        _accept(turn, params, view)
+        _accept(turn, tapped, view)
         return
-    current = session is not None and session.draft == _uuid(params.get("d", ""))
+    current = session is not None and session.draft == tapped.uuid("d")
     if action == "book" and not current:
-        _book_again(turn, params, view)
+        _book_again(turn, tapped, view)
         return
     if not current or session is None:
         turn.say(*say.stale())
         return
     if action == "cat":
-        _category(turn, session, params.get("c", ""), view)
+        _category(turn, session, tapped.get("c", ""), view)
     elif action == "res":
-        _resource(turn, session, params.get("r", ""), view)
+        _resource(turn, session, tapped.get("r", ""), view)
     elif action == "day":
-        _day(turn, session, params.get("v", ""), view)
+        _day(turn, session, tapped.get("v", ""), view)
     elif action == "time":
-        _time(turn, session, params.get("t", ""), view)
+        _time(turn, session, tapped.get("t", ""), view)
     elif action == "wait":
-        _wait_tapped(turn, session, params.get("t", ""), view)
+        _wait_tapped(turn, session, tapped.get("t", ""), view)
     elif action == "book" and session.step == "confirm":
         _book(turn, session, view)
     else:
@@ -289,7 +284,7 @@ def _book(turn: Turn, session: Session, view: View) -> None:
         return
     if session.replaces:
         old_stamp, _, old_id = session.replaces.partition("/")
-        old_ref, booking_id = SlotRef.parse(resource.code, old_stamp), _uuid(old_id)
+        old_ref, booking_id = SlotRef.parse(resource.code, old_stamp), uuid.UUID(hex=old_id)
         if old_ref is not None and booking_id is not None:
             turn.command(old_ref.stream, _cancel(turn, resource, booking_id, view))
             turn.say(*say.changed(booking_number(session.draft), booking_number(booking_id)))
@@ -327,9 +322,9 @@ def _cancel(turn: Turn, resource: Resource, booking_id: uuid.UUID, view: View) -
     )  # fmt: skip
 
 
-def _book_again(turn: Turn, params: Mapping[str, str], view: View) -> None:
+def _book_again(turn: Turn, tapped: postback.Postback, view: View) -> None:
     """確定 with no dialog behind it: a double tap or a replay (the booking stands), or a forgery."""
-    draft, seat = _uuid(params.get("d", "")), None
+    draft, seat = tapped.uuid("d"), None
     if draft is not None and view.slot is not None:
         seat = view.slot.seat(draft)
     if seat is None:
@@ -369,11 +364,11 @@ def _wait(turn: Turn, session: Session, view: View, resource: Resource, ref: Slo
     turn.say(*say.waitlisted(resource, ref))
 
 
-def _booking_action(turn: Turn, action: str, params: Mapping[str, str], view: View) -> None:
+def _booking_action(turn: Turn, action: str, tapped: postback.Postback, view: View) -> None:
     """キャンセル (asks first), its confirmation, and 変更 (a new booking that replaces it)."""
-    resource = view.catalogue.resource(params.get("r", ""))
-    ref = SlotRef.parse(params.get("r", ""), params.get("t", ""))
-    booking_id = _uuid(params.get("b", ""))
+    resource = view.catalogue.resource(tapped.get("r", ""))
+    ref = SlotRef.parse(tapped.get("r", ""), tapped.get("t", ""))
+    booking_id = tapped.uuid("b")
     seat = view.slot.seat(booking_id) if view.slot is not None and booking_id is not None else None
     if resource is None or ref is None or booking_id is None or seat is None:
         turn.say(*say.stale())
@@ -397,11 +392,11 @@ def _booking_action(turn: Turn, action: str, params: Mapping[str, str], view: Vi
         turn.say(*say.days(draft, resource, weeks(view, resource)))
 
 
-def _accept(turn: Turn, params: Mapping[str, str], view: View) -> None:
+def _accept(turn: Turn, tapped: postback.Postback, view: View) -> None:
     """予約する on a waitlist offer: the held seat becomes the resident's booking."""
-    resource = view.catalogue.resource(params.get("r", ""))
-    ref = SlotRef.parse(params.get("r", ""), params.get("t", ""))
-    offer_id = _uuid(params.get("o", ""))
+    resource = view.catalogue.resource(tapped.get("r", ""))
+    ref = SlotRef.parse(tapped.get("r", ""), tapped.get("t", ""))
+    offer_id = tapped.uuid("o")
     offer = view.slot.offer(offer_id) if view.slot is not None and offer_id is not None else None
     if resource is None or ref is None or offer_id is None:
         turn.say(*say.stale())
