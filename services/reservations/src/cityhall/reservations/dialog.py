@@ -271,17 +271,27 @@ def _time(turn: Turn, session: Session, stamp: str, view: View) -> None:
     _summary(turn, turn.session, view, resource, ref, [])
 
 
-def _book(turn: Turn, session: Session, view: View) -> None:
+def _still_bookable(turn: Turn, session: Session, stamp: str, view: View) -> tuple[Resource, SlotRef] | None:
+    """The session's chosen slot if `stamp` names it and it may still be booked (time passes
+    between the choice and 確定); otherwise the turn says why and None."""
     resource = view.catalogue.resource(session.resource)
-    ref = SlotRef.parse(session.resource, session.start)
-    if resource is None or ref is None:
+    ref = SlotRef.parse(session.resource, stamp)
+    if resource is None or ref is None or stamp != session.start:
         turn.say(*say.stale())
-        return
+        return None
     reason = view.catalogue.refusal(resource, ref.start, view.now)
     if reason is not None:
         turn.session = None
         turn.say(*say.time_refused(resource, reason))
+        return None
+    return resource, ref
+
+
+def _book(turn: Turn, session: Session, view: View) -> None:
+    chosen = _still_bookable(turn, session, session.start, view)
+    if chosen is None:
         return
+    resource, ref = chosen
     if session.replaces:
         old_stamp, _, old_id = session.replaces.partition("/")
         old_ref, booking_id = SlotRef.parse(resource.code, old_stamp), uuid.UUID(hex=old_id)
@@ -336,16 +346,10 @@ def _book_again(turn: Turn, tapped: postback.Postback, view: View) -> None:
 
 
 def _wait_tapped(turn: Turn, session: Session, stamp: str, view: View) -> None:
-    resource = view.catalogue.resource(session.resource)
-    ref = SlotRef.parse(session.resource, stamp)
-    if resource is None or ref is None or stamp != session.start:
-        turn.say(*say.stale())
+    chosen = _still_bookable(turn, session, stamp, view)
+    if chosen is None:
         return
-    reason = view.catalogue.refusal(resource, ref.start, view.now)
-    if reason is not None:
-        turn.session = None
-        turn.say(*say.time_refused(resource, reason))
-        return
+    resource, ref = chosen
     waiting = replace(session, waiting=True)
     if len(session.sealed()) < len(resource.questions):
         turn.session = replace(waiting, step="question")
