@@ -17,7 +17,6 @@ from cityhall.events.envelope import Envelope
 from cityhall.events.personal import PersonalData, SubjectForgotten
 from cityhall.events.store import EventStore
 from cityhall.line import postback
-from cityhall.line.contracts import outbound_message
 from cityhall.line.dialog import IDLE, Conversation, SessionStore
 from cityhall.reservations import dialog, projections
 from cityhall.reservations import messages as say
@@ -29,6 +28,7 @@ from cityhall.reservations.events import (
     SOURCE,
     Book,
     BookingCancelled,
+    BookingMade,
     Cancel,
     Close,
     Command,
@@ -167,23 +167,21 @@ class Reservations:
         return decision
 
     async def push(
-        self,
-        conn: Connection,
-        user_id: str,
-        messages: Sequence[Message],
-        key: str,
-        caused_by: Envelope | None,
+        self, conn: Connection, user_id: str, messages: Sequence[Message], key: str, caused_by: Envelope
     ) -> None:
+        """Tell a resident what a decision did to them (a push, through the outbox)."""
         if not user_id.startswith("U"):
             return  # a phone caller's booking: the clerk tells them
-        request = outbound_message(
-            to=user_id,
-            messages=messages,
-            source=SOURCE,
-            idempotency_key=f"reservations:{key}",
-            caused_by=caused_by,
-        )
-        await self.store.append(request.subject, None, [request], conn=conn)
+        await self.conversation.send(conn, user_id, messages, key=f"reservations:{key}", caused_by=caused_by)
+
+    async def _made(self, conn: Connection, ref: SlotRef, booking_id: uuid.UUID) -> Envelope:
+        """The event that made a booking: what a later message about it is caused by."""
+        for recorded in await self.store.read_stream(ref.stream, conn=conn):
+            if recorded.type == BookingMade.TYPE and recorded.envelope.data.get("booking_id") == str(
+                booking_id
+            ):
+                return recorded.envelope
+        raise LookupError(f"no booking {booking_id} in {ref.stream}")
 
     # The sweep: offers whose hold ran out pass on; reminders the day before.
 
@@ -211,8 +209,9 @@ class Reservations:
                 )
                 if first.endswith(" 1"):
                     ref = SlotRef(resource.code, row["start"])
+                    booked = await self._made(conn, ref, row["booking_id"])
                     messages = say.reminder(row["number"], resource, ref)
-                    await self.push(conn, row["user_id"], messages, f"reminder:{row['booking_id']}", None)
+                    await self.push(conn, row["user_id"], messages, f"reminder:{row['booking_id']}", booked)
                     done += 1
         return done
 
@@ -271,7 +270,8 @@ class Reservations:
             await self.decide(conn, old.stream, cancel, tell_cancelled=False)
             seat = made.state.seat(moved_id)
             messages = say.moved_by_staff(row["number"], seat.number if seat else "", resource, old, new, why)
-            await self.push(conn, row["user_id"], messages, f"moved:{booking_id}", None)
+            moved = await self._made(conn, new, moved_id)
+            await self.push(conn, row["user_id"], messages, f"moved:{booking_id}", moved)
         return moved_id
 
     async def book_for_caller(
