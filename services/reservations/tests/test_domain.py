@@ -146,13 +146,34 @@ def test_closing_a_slot_cancels_every_booking_ends_the_waitlist_and_refuses_new_
     assert run(Close(resource="kenshin", start=START, by="kenko-clerk", reason="")) == []
 
 
+def test_a_larger_capacity_offers_the_new_seats_to_the_residents_waiting() -> None:
+    run = Run()
+    run(book("U1", capacity=1))
+    run(Wait(user_id="U2", resource="kenshin", start=START, capacity=1))
+    run(Wait(user_id="U3", resource="kenshin", start=START, capacity=1))
+    _set, offered = run(
+        SetCapacity(resource="kenshin", start=START, capacity=2, by="c", hold_hours=HOLD, now=NOW)
+    )
+    assert isinstance(offered, SeatOffered) and offered.user_id == "U2"
+    assert [w.user_id for w in run.slot.waiting] == ["U3"]
+
+
 def test_capacity_is_never_set_below_the_seats_booked_and_attendance_is_marked_once() -> None:
     run, booking_id = Run(), uuid.uuid4()
     run(book("U1", booking_id=booking_id))
     run(book("U2"))
     with pytest.raises(DomainError, match="少なくできません"):
-        run(SetCapacity(resource="kenshin", start=START, capacity=1, by="kenko-clerk"))
-    run(SetCapacity(resource="kenshin", start=START, capacity=3, by="kenko-clerk"))
+        run(
+            SetCapacity(
+                resource="kenshin",
+                start=START,
+                capacity=1,
+                by="kenko-clerk",
+                hold_hours=HOLD,
+                now=NOW,
+            )
+        )
+    run(SetCapacity(resource="kenshin", start=START, capacity=3, by="kenko-clerk", hold_hours=HOLD, now=NOW))
     run(book("U3"))
     assert run.slot.free(2) == 0
     assert len(run(Mark(booking_id=booking_id, attended=True, by="kenko-clerk"))) == 1
@@ -199,7 +220,9 @@ def test_no_interleaving_of_commands_gives_more_seats_than_the_capacity(
                 else book(str(arg), capacity=capacity, offer_id=offer.offer_id)
             )
         else:
-            command = SetCapacity(resource="kenshin", start=START, capacity=int(str(arg)), by="clerk")
+            command = SetCapacity(
+                resource="kenshin", start=START, capacity=int(str(arg)), by="clerk", hold_hours=HOLD, now=NOW
+            )
         with contextlib.suppress(DomainError):
             run(command)
         after = run.slot

@@ -200,11 +200,14 @@ def decide(command: Command, slot: Slot) -> list[Event]:
                 raise refused("bad_capacity")
             if command.capacity < len(slot.active()) + len(slot.offers):
                 raise refused("below_booked")
-            return [
-                CapacitySet(
-                    resource=command.resource, start=command.start, capacity=command.capacity, by=command.by
-                )
-            ]
+            capacity_set = CapacitySet(
+                resource=command.resource, start=command.start, capacity=command.capacity, by=command.by
+            )
+            # Seats a larger capacity frees go to the residents waiting, as a cancellation's do.
+            cause = uuid.uuid5(uuid.NAMESPACE_URL, f"capacity:{command.start.isoformat()}:{command.capacity}")
+            grown = evolve(slot, capacity_set)
+            offers = _offer_free_seats(grown, command.capacity, command.hold_hours, command.now, cause=cause)
+            return [capacity_set, *offers]
 
 
 def _book(command: Book, slot: Slot) -> list[Event]:

@@ -92,6 +92,8 @@ class SetCapacity(decider.Command):
     start: datetime
     capacity: int
     by: str
+    hold_hours: int
+    now: datetime
 
 
 Command = Book | Cancel | Wait | Lapse | Mark | Close | SetCapacity

@@ -330,7 +330,13 @@ class Reservations:
             await self.decide(conn, ref.stream, command)
 
     async def set_capacity(self, user: StaffUser, ref: SlotRef, capacity: int) -> None:
-        command = SetCapacity(resource=ref.resource, start=ref.start, capacity=capacity, by=user.username)
+        resource = self.catalogue.resource(ref.resource)
+        if resource is None:
+            raise refused("bad_slot")
+        command = SetCapacity(
+            resource=ref.resource, start=ref.start, capacity=capacity, by=user.username,
+            hold_hours=resource.hold_hours, now=self.clock(),
+        )  # fmt: skip
         async with self.pool.acquire() as conn, conn.transaction():
             await self.decide(conn, ref.stream, command)
 
