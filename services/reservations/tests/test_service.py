@@ -307,3 +307,33 @@ async def test_a_resident_changes_a_booking_to_another_time_in_one_step(harness:
     cancelled = await events_of(harness, "cityhall.reservations.booking_cancelled.v1")
     assert len(made) == 2 and len(cancelled) == 1
     assert cancelled[0].envelope.data["booking_id"] == made[0].envelope.data["booking_id"]
+
+
+async def test_a_clerk_raising_capacity_offers_a_seat_and_closing_ends_the_waitlist(harness: Harness) -> None:
+    first, second, third = harness.resident(), harness.resident(), harness.resident()
+    confirm = await to_summary(first, "施設", "公民館 会議室", "12月13日（日）", "15:00", ["3"])
+    await first.tap(confirm, expect="予約番号は R-")
+    pool = harness.composed.service("reservations").context.require_pool()
+
+    async def booked() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) FROM reservations_bookings WHERE status = 'booked'"))
+
+    await wait_for(booked, timeout=20, message="the booking in the read model")
+    for resident in (second, third):
+        times = await to_time(resident, "施設", "公民館 会議室", "12月13日（日）")
+        full = await resident.tap(starting(times, "15:00 満"), expect="満席")
+        await resident.tap(find_postback(full, "空き待ちに登録"), expect="利用される人数")
+        await resident.say("2", expect="空き待ちに登録しました")
+
+    clerk, csrf = harness.staff(KOMINKAN)
+    slot = "/staff/reservations/slots/kominkan_room/202612131500"
+    raised = await clerk.post(f"{slot}/capacity", data={"seats": "2", "csrf_token": csrf})
+    assert "done=capacity" in raised.headers["location"]
+    await second.expect("空きが出ました")
+    assert await third.count("空きが出ました") == 0
+
+    closed = await clerk.post(f"{slot}/close", data={"reason": "館内の停電のため", "csrf_token": csrf})
+    assert "done=closed" in closed.headers["location"]
+    await first.expect("館内の停電のため")  # booked: cancelled, with the reason
+    await second.expect("空き待ちの登録は終了します")  # held an offer
+    await third.expect("空き待ちの登録は終了します")  # was waiting
