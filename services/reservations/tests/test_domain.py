@@ -25,8 +25,10 @@ from cityhall.reservations.events import (
     SeatOffered,
     SetCapacity,
     SlotClosed,
+    Unwait,
     Wait,
     WaitlistEnded,
+    WaitlistLeft,
 )
 
 START = datetime(2026, 12, 9, 13, 0, tzinfo=JST)
@@ -156,6 +158,22 @@ def test_a_larger_capacity_offers_the_new_seats_to_the_residents_waiting() -> No
     )
     assert isinstance(offered, SeatOffered) and offered.user_id == "U2"
     assert [w.user_id for w in run.slot.waiting] == ["U3"]
+
+
+def test_leaving_the_waitlist_and_declining_an_offer_pass_the_seat_on() -> None:
+    run, first = Run(), uuid.uuid4()
+    run(book("U1", capacity=1, booking_id=first))
+    for user in ("U2", "U3", "U4"):
+        run(Wait(user_id=user, resource="kenshin", start=START, capacity=1))
+    [left] = run(Unwait(user_id="U3", capacity=1, hold_hours=HOLD, now=NOW))
+    assert isinstance(left, WaitlistLeft) and [w.user_id for w in run.slot.waiting] == ["U2", "U4"]
+    _cancelled, offered = run(cancel(first, "U1", capacity=1))
+    assert isinstance(offered, SeatOffered) and offered.user_id == "U2"
+    declined, _left, passed = run(Unwait(user_id="U2", capacity=1, hold_hours=HOLD, now=NOW))
+    assert isinstance(declined, OfferLapsed) and isinstance(passed, SeatOffered) and passed.user_id == "U4"
+    with pytest.raises(DomainError) as gone:
+        run(Unwait(user_id="U2", capacity=1, hold_hours=HOLD, now=NOW))
+    assert gone.value.reason == "not_waiting"
 
 
 def test_capacity_is_never_set_below_the_seats_booked_and_attendance_is_marked_once() -> None:

@@ -19,7 +19,7 @@ from cityhall.line.japanese import JST
 from cityhall.reservations import messages as say
 from cityhall.reservations.catalogue import Catalogue, Resource, SlotRef
 from cityhall.reservations.domain import Slot
-from cityhall.reservations.events import Book, Cancel, Command, Wait, booking_number
+from cityhall.reservations.events import Book, Cancel, Command, Unwait, Wait, booking_number
 
 LIST_WORDS = frozenset({"予約確認", "予約の確認", "確認"})
 """Typed words that list the resident's bookings."""
@@ -64,6 +64,8 @@ class View:
     active: int = 0
     """The resident's active bookings of the resource the turn is about."""
     upcoming: Sequence[say.Upcoming] = ()
+    waiting: Sequence[tuple[Resource, SlotRef]] = ()
+    """The slots the resident waits for (予約確認)."""
 
     def free(self, resource: Resource, start: datetime) -> int:
         return self.left.get(start, resource.capacity)
@@ -84,7 +86,7 @@ def respond(turn: Turn, view: View) -> None:
     if intent.kind == "postback":
         _tapped(turn, turn.postback, view)
     elif text in LIST_WORDS:
-        turn.say(*say.bookings(view.upcoming))
+        turn.say(*say.bookings(view.upcoming, view.waiting))
     elif session is None:
         turn.say(*say.stale())
         turn.release = True
@@ -155,7 +157,7 @@ def _tapped(turn: Turn, tapped: postback.Postback | None, view: View) -> None:
         turn.say(*say.categories(draft, view.catalogue))
         return
     if action == "list":
-        turn.say(*say.bookings(view.upcoming))
+        turn.say(*say.bookings(view.upcoming, view.waiting))
         return
     if action == "keep":
         turn.say(*say.kept())
@@ -166,6 +168,9 @@ def _tapped(turn: Turn, tapped: postback.Postback | None, view: View) -> None:
         return
     if action in ("cancel", "cancel_ok", "change"):
         _booking_action(turn, action, tapped, view)
+        return
+    if action == "unwait":
+        _unwait(turn, tapped, view)
         return
     if action == "accept":
         _accept(turn, tapped, view)
@@ -421,6 +426,20 @@ def _accept(turn: Turn, tapped: postback.Postback, view: View) -> None:
         _booking(turn, resource, ref, booking_id, dict(offer.answers), view, offer_id)
 
 
+def _unwait(turn: Turn, tapped: postback.Postback, view: View) -> None:
+    """空き待ちを取り消す: the resident leaves the slot's waitlist (a seat held for them passes on)."""
+    resource = view.catalogue.resource(tapped.get("r"))
+    ref = SlotRef.parse(tapped.get("r"), tapped.get("t"))
+    if resource is None or ref is None:
+        turn.say(*say.stale())
+        return
+    command = Unwait(
+        user_id=turn.intent.user_id, capacity=resource.capacity, hold_hours=resource.hold_hours, now=view.now
+    )
+    turn.command(ref.stream, command)
+    turn.say(*say.left_waitlist(resource, ref))
+
+
 def _offer_booking(offer_id: uuid.UUID) -> uuid.UUID:
     """The booking an offer becomes: one, however often 予約する is tapped."""
     return uuid.uuid5(offer_id, "booking")
@@ -442,6 +461,8 @@ def refused(turn: Turn, reason: str, before: Session | None, view: View) -> None
         if before is not None:
             turn.session = replace(before, step="time")
         turn.say(*say.full(resource, ref, before.draft if before else None))
+    elif reason == "not_waiting":
+        turn.say(*say.not_waiting())
     elif reason == "already_waiting":
         turn.say(*say.already_waiting())
     elif reason == "seats_free":

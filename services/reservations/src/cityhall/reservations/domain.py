@@ -29,9 +29,11 @@ from cityhall.reservations.events import (
     SeatOffered,
     SetCapacity,
     SlotClosed,
+    Unwait,
     Wait,
     WaitlistEnded,
     WaitlistJoined,
+    WaitlistLeft,
     booking_number,
 )
 
@@ -41,6 +43,7 @@ REFUSED = {
     "already_booked": "この時間はすでにご予約があります。",
     "already_waiting": "この時間の空き待ちにすでに登録されています。",
     "seats_free": "この時間にはまだ空きがあります。",
+    "not_waiting": "この時間の空き待ちには登録されていません。",
     "unknown_booking": "この予約は見つかりません。",
     "not_yours": "この予約はご本人のものではありません。",
     "already_cancelled": "この予約はすでにキャンセルされています。",
@@ -156,6 +159,20 @@ def decide(command: Command, slot: Slot) -> list[Event]:
                     answers=command.answers,
                 )
             ]
+        case Unwait():
+            if not slot.is_waiting(command.user_id):
+                raise refused("not_waiting")
+            held = [o for o in slot.offers if o.user_id == command.user_id]
+            declined: list[Event] = [OfferLapsed(offer_id=o.offer_id, user_id=o.user_id) for o in held]
+            left = WaitlistLeft(
+                user_id=command.user_id, resource=slot.resource, start=slot.start or command.now
+            )
+            rest = evolve(slot, left)
+            for event in declined:
+                rest = evolve(rest, event)
+            cause = held[0].offer_id if held else uuid.uuid5(uuid.NAMESPACE_URL, f"left:{command.user_id}")
+            passed = _offer_free_seats(rest, command.capacity, command.hold_hours, command.now, cause=cause)
+            return [*declined, left, *passed] if held else [left]
         case Lapse():
             offer = slot.offer(command.offer_id)
             if offer is None:
@@ -291,6 +308,8 @@ def evolve(slot: Slot, event: Event) -> Slot:
             return replace(slot, waiting=rest, offers=(*slot.offers, offer))
         case OfferLapsed():
             return replace(slot, offers=tuple(o for o in slot.offers if o.offer_id != event.offer_id))
+        case WaitlistLeft():
+            return replace(slot, waiting=tuple(w for w in slot.waiting if w.user_id != event.user_id))
         case AttendanceMarked():
             return replace(
                 slot,

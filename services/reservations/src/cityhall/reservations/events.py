@@ -65,6 +65,15 @@ class Wait(decider.Command):
     answers: dict[str, str] = Field(default_factory=dict)
 
 
+class Unwait(decider.Command):
+    """The resident leaves the waitlist (or declines the seat offered: it passes to the next)."""
+
+    user_id: str
+    capacity: int
+    hold_hours: int
+    now: datetime
+
+
 class Lapse(decider.Command):
     """An offer's hold ran out: the seat passes to the next waiting resident, if any."""
 
@@ -96,7 +105,7 @@ class SetCapacity(decider.Command):
     now: datetime
 
 
-Command = Book | Cancel | Wait | Lapse | Mark | Close | SetCapacity
+Command = Book | Cancel | Wait | Unwait | Lapse | Mark | Close | SetCapacity
 
 
 class ReservationsEvent(Event):
@@ -142,6 +151,12 @@ class SeatOffered(ReservationsEvent):
 class OfferLapsed(ReservationsEvent):
     offer_id: uuid.UUID
     user_id: str
+
+
+class WaitlistLeft(ReservationsEvent):
+    user_id: str
+    resource: str
+    start: datetime
 
 
 class WaitlistEnded(ReservationsEvent):

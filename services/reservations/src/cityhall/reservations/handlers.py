@@ -112,6 +112,11 @@ class Reservations:
             intent.text or ""
         ).strip() in dialog.LIST_WORDS:
             fields["upcoming"] = await self._upcoming(conn, intent.user_id, now)
+            fields["waiting"] = [
+                (found, SlotRef(found.code, row["start"]))
+                for row in await projections.waiting_for(conn, intent.user_id, now)
+                if (found := self.catalogue.resource(row["resource"])) is not None
+            ]
         if session is not None and session.answers:
             fields["answers"] = [await self.personal.decrypt(a, conn=conn) for a in session.sealed()]
         if intent.kind == "text" and intent.text and session is not None and session.step == "question":

@@ -392,21 +392,44 @@ class Upcoming:
     ics_url: str
 
 
-def bookings(found: Sequence[Upcoming]) -> list[Message]:
+def bookings(found: Sequence[Upcoming], waiting: Sequence[tuple[Resource, SlotRef]] = ()) -> list[Message]:
+    """予約確認: the upcoming bookings (a carousel) and the slots the resident waits for."""
+    said: list[Message] = []
     if not found:
-        return [
+        said.append(
             build.text(
                 "現在、ご予約はありません。新しく予約するには「予約する」を押してください。",
                 tap("予約する", "menu"),
             )
+        )
+    else:
+        bubbles = [
+            _booking_bubble("ご予約", u.number, u.resource, u.ref, u.booking_id, u.ics_url)
+            for u in found[:MAX_BUBBLES]
         ]
-    bubbles = [
-        _booking_bubble("ご予約", u.number, u.resource, u.ref, u.booking_id, u.ics_url)
-        for u in found[:MAX_BUBBLES]
-    ]
+        said += [
+            build.text(f"これからのご予約は{len(found)}件です。"),
+            FlexMessage(alt_text=f"ご予約一覧（{len(found)}件）", contents=FlexCarousel(contents=bubbles)),
+        ]
+    if waiting:
+        lines = "\n".join(f"・{when(ref.start)} {resource.name}" for resource, ref in waiting)
+        leave = [
+            tap(f"取消 {ref.start.astimezone(JST):%-m/%-d %-H:%M}", "unwait", **slot_params(ref))
+            for _resource, ref in waiting[:12]
+        ]
+        said.append(
+            build.text(f"空き待ちに登録中です。\n{lines}\n取り消す場合は下のボタンを押してください。", *leave)
+        )
+    return said
+
+
+def left_waitlist(resource: Resource, ref: SlotRef) -> list[Message]:
+    return [build.text(f"{when(ref.start)}の「{resource.name}」の空き待ちを取り消しました。")]
+
+
+def not_waiting() -> list[Message]:
     return [
-        build.text(f"これからのご予約は{len(found)}件です。"),
-        FlexMessage(alt_text=f"ご予約一覧（{len(found)}件）", contents=FlexCarousel(contents=bubbles)),
+        build.text("この時間の空き待ちには登録されていません（すでに取り消したか、ご案内が終わっています）。")
     ]
 
 

@@ -22,6 +22,7 @@ from cityhall.reservations.events import (
     SeatOffered,
     SlotClosed,
     WaitlistJoined,
+    WaitlistLeft,
 )
 
 BOOKINGS = "reservations_bookings"
@@ -70,7 +71,14 @@ BOOKINGS_TABLE = TableProjection(
 class QueueProjection:
     name = QUEUE
     types = frozenset(
-        {WaitlistJoined.TYPE, SeatOffered.TYPE, OfferLapsed.TYPE, BookingMade.TYPE, SlotClosed.TYPE}
+        {
+            WaitlistJoined.TYPE,
+            SeatOffered.TYPE,
+            OfferLapsed.TYPE,
+            BookingMade.TYPE,
+            SlotClosed.TYPE,
+            WaitlistLeft.TYPE,
+        }
     )
 
     async def create(self, conn: Connection, table: str) -> None:
@@ -112,6 +120,12 @@ class QueueProjection:
                 case BookingMade():
                     await conn.execute(
                         f"""UPDATE "{table}" SET status = 'taken' WHERE resource = $1 AND start = $2
+                            AND user_id = $3 AND status IN ('waiting', 'offered')""",
+                        event.resource, event.start, event.user_id,
+                    )  # fmt: skip
+                case WaitlistLeft():
+                    await conn.execute(
+                        f"""UPDATE "{table}" SET status = 'left' WHERE resource = $1 AND start = $2
                             AND user_id = $3 AND status IN ('waiting', 'offered')""",
                         event.resource, event.start, event.user_id,
                     )  # fmt: skip
@@ -205,6 +219,16 @@ async def upcoming(conn: Connection | Pool, user_id: str, now: datetime) -> list
     rows = await conn.fetch(
         f"""SELECT booking_id, number, resource, start FROM {BOOKINGS}
             WHERE user_id = $1 AND status = 'booked' AND start > $2 ORDER BY start""",
+        user_id, now,
+    )  # fmt: skip
+    return [dict(r) for r in rows]
+
+
+async def waiting_for(conn: Connection | Pool, user_id: str, now: datetime) -> list[dict[str, Any]]:
+    """The slots the resident waits for (or holds an offer of), soonest first."""
+    rows = await conn.fetch(
+        f"""SELECT resource, start FROM {QUEUE}
+            WHERE user_id = $1 AND status IN ('waiting', 'offered') AND start > $2 ORDER BY start""",
         user_id, now,
     )  # fmt: skip
     return [dict(r) for r in rows]
