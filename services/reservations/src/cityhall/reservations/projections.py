@@ -117,17 +117,13 @@ class QueueProjection:
                     await conn.execute(
                         f"UPDATE \"{table}\" SET status = 'lapsed' WHERE offer_id = $1", event.offer_id
                     )
-                case BookingMade():
+                case BookingMade() | WaitlistLeft():
+                    # Booked (from an offer or not) or gone: no longer waiting.
+                    status = "taken" if isinstance(event, BookingMade) else "left"
                     await conn.execute(
-                        f"""UPDATE "{table}" SET status = 'taken' WHERE resource = $1 AND start = $2
+                        f"""UPDATE "{table}" SET status = $4 WHERE resource = $1 AND start = $2
                             AND user_id = $3 AND status IN ('waiting', 'offered')""",
-                        event.resource, event.start, event.user_id,
-                    )  # fmt: skip
-                case WaitlistLeft():
-                    await conn.execute(
-                        f"""UPDATE "{table}" SET status = 'left' WHERE resource = $1 AND start = $2
-                            AND user_id = $3 AND status IN ('waiting', 'offered')""",
-                        event.resource, event.start, event.user_id,
+                        event.resource, event.start, event.user_id, status,
                     )  # fmt: skip
                 case SlotClosed():
                     await conn.execute(
