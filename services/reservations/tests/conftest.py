@@ -24,7 +24,8 @@ from cityhall.reservations import spec as reservations_spec
 from cityhall.reservations.handlers import Reservations
 from cityhall.runtime.service import Running, ServiceContext
 from cityhall.runtime.testing import Composed, compose, serving_settings
-from cityhall.web import SESSION_COOKIE, StaffAuth, StaffUser, WebConfig
+from cityhall.web import StaffUser
+from cityhall.web.testing import clerk
 
 KENKO = StaffUser("kenko-clerk", "健康推進課 森", frozenset({"kenko"}))
 KOMINKAN = StaffUser("kominkan-clerk", "中央公民館 小川", frozenset({"kominkan"}))
@@ -55,11 +56,7 @@ class Harness:
 
     def staff(self, user: StaffUser) -> tuple[httpx.AsyncClient, str]:
         """A browser signed in as `user` and its CSRF token."""
-        context = self.composed.service("reservations").context
-        token, csrf = StaffAuth(WebConfig.from_context(context)).signed_in(user)
-        client = self.composed.http()
-        client.cookies.set(SESSION_COOKIE, token)
-        return client, csrf
+        return clerk(self.composed, "reservations", user)
 
 
 @pytest.fixture

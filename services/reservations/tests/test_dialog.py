@@ -138,3 +138,21 @@ def test_limits_and_stale_buttons_get_a_clear_answer() -> None:
     typed = turn("text", None, text="こんにちは")
     respond(typed, view())
     assert typed.release and "有効期限" in said(typed)
+
+
+def test_a_day_in_the_past_beyond_the_horizon_or_closed_is_refused_with_why() -> None:
+    session = Session(uuid.uuid4(), "day", "facility", "kominkan_room")
+    for value, why in (
+        ("20261201", "すでに過ぎています"),
+        ("20270301", "60日先まで"),
+        ("20261214", "予約枠がありません"),  # Monday: the room is closed
+        ("20261207", "24時間前まで"),  # today: within the lead time
+        ("2026-12", "有効期限"),
+    ):
+        t = turn(
+            "postback",
+            session,
+            postback_data=f"domain=reservations&action=day&d={session.draft.hex}&v={value}",
+        )
+        respond(t, view())
+        assert t.commands == [] and t.session == session and why in said(t), value

@@ -25,7 +25,10 @@ from cityhall.reservations.events import (
     SeatOffered,
     SetCapacity,
     SlotClosed,
+    Unwait,
     Wait,
+    WaitlistEnded,
+    WaitlistLeft,
 )
 
 START = datetime(2026, 12, 9, 13, 0, tzinfo=JST)
@@ -129,16 +132,48 @@ def test_a_cancellation_offers_the_seat_to_the_first_waiting_and_a_lapse_passes_
     assert run(Lapse(offer_id=passed.offer_id, capacity=1, hold_hours=HOLD, now=NOW)) == []
 
 
-def test_closing_a_slot_cancels_every_booking_and_refuses_new_ones() -> None:
+def test_closing_a_slot_cancels_every_booking_ends_the_waitlist_and_refuses_new_ones() -> None:
     run = Run()
     run(book("U1"))
     run(book("U2"))
+    run(Wait(user_id="U4", resource="kenshin", start=START, capacity=2))
     closed, *cancelled = run(Close(resource="kenshin", start=START, by="kenko-clerk", reason="台風のため"))
     assert isinstance(closed, SlotClosed)
     assert {c.user_id for c in cancelled if isinstance(c, BookingCancelled)} == {"U1", "U2"}
+    assert [(e.user_id, e.reason) for e in cancelled if isinstance(e, WaitlistEnded)] == [
+        ("U4", "台風のため")
+    ]
     with pytest.raises(DomainError, match="受付は終了"):
         run(book("U3"))
     assert run(Close(resource="kenshin", start=START, by="kenko-clerk", reason="")) == []
+
+
+def test_a_larger_capacity_offers_the_new_seats_to_the_residents_waiting() -> None:
+    run = Run()
+    run(book("U1", capacity=1))
+    run(Wait(user_id="U2", resource="kenshin", start=START, capacity=1))
+    run(Wait(user_id="U3", resource="kenshin", start=START, capacity=1))
+    _set, offered = run(
+        SetCapacity(resource="kenshin", start=START, capacity=2, by="c", hold_hours=HOLD, now=NOW)
+    )
+    assert isinstance(offered, SeatOffered) and offered.user_id == "U2"
+    assert [w.user_id for w in run.slot.waiting] == ["U3"]
+
+
+def test_leaving_the_waitlist_and_declining_an_offer_pass_the_seat_on() -> None:
+    run, first = Run(), uuid.uuid4()
+    run(book("U1", capacity=1, booking_id=first))
+    for user in ("U2", "U3", "U4"):
+        run(Wait(user_id=user, resource="kenshin", start=START, capacity=1))
+    [left] = run(Unwait(user_id="U3", capacity=1, hold_hours=HOLD, now=NOW))
+    assert isinstance(left, WaitlistLeft) and [w.user_id for w in run.slot.waiting] == ["U2", "U4"]
+    _cancelled, offered = run(cancel(first, "U1", capacity=1))
+    assert isinstance(offered, SeatOffered) and offered.user_id == "U2"
+    declined, _left, passed = run(Unwait(user_id="U2", capacity=1, hold_hours=HOLD, now=NOW))
+    assert isinstance(declined, OfferLapsed) and isinstance(passed, SeatOffered) and passed.user_id == "U4"
+    with pytest.raises(DomainError) as gone:
+        run(Unwait(user_id="U2", capacity=1, hold_hours=HOLD, now=NOW))
+    assert gone.value.reason == "not_waiting"
 
 
 def test_capacity_is_never_set_below_the_seats_booked_and_attendance_is_marked_once() -> None:
@@ -146,8 +181,17 @@ def test_capacity_is_never_set_below_the_seats_booked_and_attendance_is_marked_o
     run(book("U1", booking_id=booking_id))
     run(book("U2"))
     with pytest.raises(DomainError, match="少なくできません"):
-        run(SetCapacity(resource="kenshin", start=START, capacity=1, by="kenko-clerk"))
-    run(SetCapacity(resource="kenshin", start=START, capacity=3, by="kenko-clerk"))
+        run(
+            SetCapacity(
+                resource="kenshin",
+                start=START,
+                capacity=1,
+                by="kenko-clerk",
+                hold_hours=HOLD,
+                now=NOW,
+            )
+        )
+    run(SetCapacity(resource="kenshin", start=START, capacity=3, by="kenko-clerk", hold_hours=HOLD, now=NOW))
     run(book("U3"))
     assert run.slot.free(2) == 0
     assert len(run(Mark(booking_id=booking_id, attended=True, by="kenko-clerk"))) == 1
@@ -194,7 +238,9 @@ def test_no_interleaving_of_commands_gives_more_seats_than_the_capacity(
                 else book(str(arg), capacity=capacity, offer_id=offer.offer_id)
             )
         else:
-            command = SetCapacity(resource="kenshin", start=START, capacity=int(str(arg)), by="clerk")
+            command = SetCapacity(
+                resource="kenshin", start=START, capacity=int(str(arg)), by="clerk", hold_hours=HOLD, now=NOW
+            )
         with contextlib.suppress(DomainError):
             run(command)
         after = run.slot

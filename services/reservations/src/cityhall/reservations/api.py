@@ -8,36 +8,35 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import Awaitable
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request, Response
-from fastapi.responses import RedirectResponse
 
 from cityhall.events.decider import DomainError
 from cityhall.line.japanese import JST, datetime_ja
 from cityhall.reservations import projections
 from cityhall.reservations.catalogue import Resource, SlotRef, weekday_ja
 from cityhall.reservations.domain import REFUSED
+from cityhall.reservations.events import CALLER_NAME, CALLER_PHONE
 from cityhall.reservations.handlers import Reservations
 from cityhall.reservations.ics import booking_calendar
 from cityhall.reservations.messages import when
 from cityhall.reservations.spec import FRONT_DESK, ROLES
-from cityhall.web import LiveUpdates, StaffAuth, StaffUser, create_templates, csrf_protect, install
+from cityhall.web import StaffApp, StaffUser
 from cityhall.web import require_role as role
+from cityhall.web.routes import CHECKED, NO_STORE, decided, found, redirect_back
 
 Clerk = Annotated[StaffUser, Depends(role(*ROLES))]
-Checked = [Depends(csrf_protect)]
 
 
-def create_app(service: Reservations, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
-    app = FastAPI(title="reservations", docs_url=None, redoc_url=None, openapi_url=None)
-    install(app, auth)
-    templates = create_templates(Path(__file__).parent / "templates")
+def create_app(service: Reservations, staff: StaffApp) -> FastAPI:
+    app, templates, live = staff.app, staff.templates, staff.live
     templates.env.globals["refusals"] = REFUSED
     templates.env.filters["jst"] = datetime_ja
     templates.env.filters["when"] = when
+    templates.env.globals["caller_fields"] = (CALLER_NAME, CALLER_PHONE)
     catalogue = service.catalogue
 
     def resource_for(user: StaffUser, code: str) -> Resource:
@@ -53,11 +52,6 @@ def create_app(service: Reservations, auth: StaffAuth, live: LiveUpdates) -> Fas
         if ref is None or not catalogue.is_slot(resource, ref.start):
             raise HTTPException(404, "この予約枠は見つかりません。")
         return resource, ref
-
-    def back(request: Request, path: str, **outcome: str) -> Response:
-        root = str(request.scope.get("root_path", "")).rstrip("/")
-        query = "&".join(f"{k}={v}" for k, v in outcome.items())
-        return RedirectResponse(f"{root}{path}?{query}", status_code=303)
 
     async def calendar(resource: Resource, first: date, days: int) -> list[dict[str, Any]]:
         """Per day: its slots with booked / capacity / waiting / closed."""
@@ -118,9 +112,9 @@ def create_app(service: Reservations, auth: StaffAuth, live: LiveUpdates) -> Fas
 
     @app.get("/resources/{code}", include_in_schema=False)
     async def resource_page(
-        request: Request, code: str, user: Clerk, day: str = "", view: str = "day"
+        request: Request, code: str, user: Clerk, day: str = "", view: str = "day", done: str = ""
     ) -> Response:
-        context = await resource_context(user, code, day, view)
+        context = await resource_context(user, code, day, view) | {"done": done}
         return templates.TemplateResponse(request, "reservations/resource.html", context)
 
     @app.get("/fragments/resources/{code}", include_in_schema=False)
@@ -142,30 +136,33 @@ def create_app(service: Reservations, auth: StaffAuth, live: LiveUpdates) -> Fas
         [day] = await calendar(resource, ref.start.astimezone(JST).date(), 1)
         counts = next(s for s in day["slots"] if s["ref"] == ref)
         rows = await service.attendees(user, ref, ref.start + timedelta(minutes=1))
+        now = service.clock()
+        targets = [  # (stamp, label): where a booking may be moved
+            (SlotRef(resource.code, s).stamp, when(s))
+            for d in catalogue.days(resource, now)
+            for s in catalogue.slots_on(resource, d)
+            if s > now and s != ref.start
+        ]
         context = {
+            "targets": targets,
             "user": user, "resource": resource, "ref": ref, "counts": counts, "bookings": rows,
             "done": done, "error": error, "day": ref.start.astimezone(JST).date().isoformat(),
         }  # fmt: skip
-        return templates.TemplateResponse(
-            request, "reservations/slot.html", context, headers={"cache-control": "no-store"}
-        )
+        return templates.TemplateResponse(request, "reservations/slot.html", context, headers=NO_STORE)
 
-    async def act(request: Request, ref: SlotRef, done: str, action: Any) -> Response:
+    async def act(request: Request, ref: SlotRef, done: str, action: Awaitable[object]) -> Response:
+        """A clerk's decision on a slot: back to its page once the calendar shows it (or the refusal)."""
         path = f"/slots/{ref.resource}/{ref.stamp}"
-        try:
-            await action
-        except DomainError as exc:
-            return back(request, path, error=exc.reason)
-        return back(request, path, done=done)
+        return await decided(request, path, action, done, caught_up=staff.caught_up)
 
-    @app.post("/slots/{code}/{stamp}/close", include_in_schema=False, dependencies=Checked)
+    @app.post("/slots/{code}/{stamp}/close", include_in_schema=False, dependencies=CHECKED)
     async def close(
         request: Request, code: str, stamp: str, user: Clerk, reason: Annotated[str, Form()] = ""
     ) -> Response:
         _resource, ref = slot_for(user, code, stamp)
         return await act(request, ref, "closed", service.close(user, ref, reason))
 
-    @app.post("/slots/{code}/{stamp}/capacity", include_in_schema=False, dependencies=Checked)
+    @app.post("/slots/{code}/{stamp}/capacity", include_in_schema=False, dependencies=CHECKED)
     async def capacity(
         request: Request, code: str, stamp: str, user: Clerk, seats: Annotated[int, Form()]
     ) -> Response:
@@ -173,25 +170,68 @@ def create_app(service: Reservations, auth: StaffAuth, live: LiveUpdates) -> Fas
         return await act(request, ref, "capacity", service.set_capacity(user, ref, seats))
 
     async def booked_slot(user: StaffUser, booking_id: uuid.UUID) -> SlotRef:
-        row = await projections.booking(service.pool, booking_id)
-        if row is None:
-            raise HTTPException(404, "この予約は見つかりません。")
+        row = found(await projections.booking(service.pool, booking_id), "この予約は見つかりません。")
         resource_for(user, row["resource"])
         return SlotRef(row["resource"], row["start"])
 
-    @app.post("/bookings/{booking_id}/cancel", include_in_schema=False, dependencies=Checked)
+    @app.post("/bookings/{booking_id}/cancel", include_in_schema=False, dependencies=CHECKED)
     async def cancel(
         request: Request, booking_id: uuid.UUID, user: Clerk, reason: Annotated[str, Form()] = ""
     ) -> Response:
         ref = await booked_slot(user, booking_id)
         return await act(request, ref, "cancelled", service.cancel(user, booking_id, reason))
 
-    @app.post("/bookings/{booking_id}/attendance", include_in_schema=False, dependencies=Checked)
+    @app.post("/bookings/{booking_id}/attendance", include_in_schema=False, dependencies=CHECKED)
     async def attendance(
         request: Request, booking_id: uuid.UUID, user: Clerk, attended: Annotated[str, Form()]
     ) -> Response:
         ref = await booked_slot(user, booking_id)
         return await act(request, ref, "marked", service.mark(user, booking_id, attended == "yes"))
+
+    @app.post("/bookings/{booking_id}/move", include_in_schema=False, dependencies=CHECKED)
+    async def move(
+        request: Request,
+        booking_id: uuid.UUID,
+        user: Clerk,
+        to: Annotated[str, Form()],
+        reason: Annotated[str, Form()] = "",
+    ) -> Response:
+        ref = await booked_slot(user, booking_id)
+        try:
+            await service.move(user, booking_id, to, reason)
+        except DomainError as exc:
+            return redirect_back(request, f"/slots/{ref.resource}/{ref.stamp}", error=exc.reason)
+        moved = SlotRef.parse(ref.resource, to)
+        assert moved is not None  # the move checked it
+        return redirect_back(request, f"/slots/{moved.resource}/{moved.stamp}", done="moved")
+
+    @app.post("/bookings/{booking_id}/forget", include_in_schema=False, dependencies=CHECKED)
+    async def forget(request: Request, booking_id: uuid.UUID, user: Clerk) -> Response:
+        ref = await booked_slot(user, booking_id)
+        row = await projections.booking(service.pool, booking_id)
+        assert row is not None  # booked_slot found it
+        await service.forget(user, row["user_id"])
+        return redirect_back(request, f"/slots/{ref.resource}/{ref.stamp}", done="forgotten")
+
+    @app.post("/slots/{code}/{stamp}/book", include_in_schema=False, dependencies=CHECKED)
+    async def book_for_caller(request: Request, code: str, stamp: str, user: Clerk) -> Response:
+        resource, ref = slot_for(user, code, stamp)
+        form = await request.form()
+        answers = {q.key: str(form.get(f"q_{q.key}", "")) for q in resource.questions}
+        name, phone = str(form.get("name", "")), str(form.get("phone", ""))
+        return await act(request, ref, "booked", service.book_for_caller(user, ref, name, phone, answers))
+
+    @app.post("/resources/{code}/close-day", include_in_schema=False, dependencies=CHECKED)
+    async def close_day(
+        request: Request,
+        code: str,
+        user: Clerk,
+        day: Annotated[str, Form()],
+        reason: Annotated[str, Form()] = "",
+    ) -> Response:
+        resource, chosen = resource_for(user, code), parse_day(day)
+        await service.close_day(user, resource.code, chosen, reason)
+        return redirect_back(request, f"/resources/{resource.code}", day=chosen.isoformat(), done="closed")
 
     @app.get("/resources/{code}/export.csv", include_in_schema=False)
     async def export(code: str, user: Clerk, day: str = "") -> Response:

@@ -9,14 +9,14 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from cityhall.line.contracts import intents_topic
 from cityhall.reservations import catalogue, projections
 from cityhall.reservations.api import create_app
 from cityhall.reservations.handlers import Reservations
 from cityhall.reservations.ics import Links
 from cityhall.reservations.spec import MOUNT
-from cityhall.runtime.service import Consumer, Running, ServiceContext
-from cityhall.web import LiveUpdates, StaffAuth, WebConfig
+from cityhall.runtime.intents import intents_consumer
+from cityhall.runtime.service import Running, ServiceContext
+from cityhall.web import staff_app
 
 log = logging.getLogger(__name__)
 SWEEP_INTERVAL = 30.0
@@ -43,11 +43,9 @@ async def start(
         resources = booked or catalogue.load()
     except catalogue.CatalogueError as exc:
         raise SystemExit(str(exc)) from exc
-    pool = ctx.require_pool()
-    web = WebConfig.from_context(ctx)
-    links = Links.from_secret(web.session_secret, f"{ctx.settings.public_url}{MOUNT}")
-    service = Reservations(pool, ctx.require_store(), resources, links, clock=clock)
-    live = LiveUpdates(pool, projections=list(projections.TABLES))
+    staff = staff_app(ctx, "reservations", projections=projections.TABLES)
+    links = Links.from_secret(staff.auth.config.session_secret, f"{ctx.settings.public_url}{MOUNT}")
+    service = Reservations(ctx.require_pool(), ctx.require_store(), resources, links, clock=clock)
 
     async def sweeping() -> None:
         while True:
@@ -60,19 +58,16 @@ async def start(
             await asyncio.sleep(sweep_interval)
 
     running = Running(
-        app=create_app(service, StaffAuth(web), live),
+        app=create_app(service, staff),
         consumers=[
-            Consumer(
-                "reservations-intents",
-                (intents_topic("reservations"),),
-                service.on_intent,
-                on_dead_letter=service.conversation.could_not_handle,  # never silence
+            intents_consumer(
+                "reservations", service.conversation.handler(service.respond), service.conversation
             )
         ],
         projections=projections.all_projections(),
         relay="reservations-relay",
         tasks=[sweeping],
-        on_stop=[live.close],
+        on_stop=[staff.live.close],
         banner=[
             f"  Reservations       : {ctx.settings.public_url}{MOUNT}/  (roles reservations, kosodate, kenko, shimin, kominkan)"
         ],

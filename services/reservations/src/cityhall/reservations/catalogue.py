@@ -282,8 +282,6 @@ def load(path: Path | None = None) -> Catalogue:
 
 
 def _unique(values: list[str], what: str) -> None:
-    seen: set[str] = set()
-    for value in values:
-        if value in seen:
-            raise ValueError(f"{what} {value} is repeated")
-        seen.add(value)
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{what} {', '.join(repeated)} is repeated")

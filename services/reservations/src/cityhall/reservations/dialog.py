@@ -19,7 +19,7 @@ from cityhall.line.japanese import JST
 from cityhall.reservations import messages as say
 from cityhall.reservations.catalogue import Catalogue, Resource, SlotRef
 from cityhall.reservations.domain import Slot
-from cityhall.reservations.events import Book, Cancel, Command, Wait, booking_number
+from cityhall.reservations.events import Book, Cancel, Command, Unwait, Wait, booking_number
 
 LIST_WORDS = frozenset({"予約確認", "予約の確認", "確認"})
 """Typed words that list the resident's bookings."""
@@ -64,6 +64,8 @@ class View:
     active: int = 0
     """The resident's active bookings of the resource the turn is about."""
     upcoming: Sequence[say.Upcoming] = ()
+    waiting: Sequence[tuple[Resource, SlotRef]] = ()
+    """The slots the resident waits for (予約確認)."""
 
     def free(self, resource: Resource, start: datetime) -> int:
         return self.left.get(start, resource.capacity)
@@ -78,20 +80,13 @@ def named(intent_data: str | None) -> tuple[str, str]:
     return (tapped.get("r"), tapped.get("t")) if tapped else ("", "")
 
 
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(hex=value) if value else None
-    except ValueError:
-        return None
-
-
 def respond(turn: Turn, view: View) -> None:
     intent, session = turn.intent, turn.session
     text = (intent.text or "").strip() if intent.kind == "text" else ""
     if intent.kind == "postback":
-        _tapped(turn, postback.decode(intent.postback_data), view)
+        _tapped(turn, turn.postback, view)
     elif text in LIST_WORDS:
-        turn.say(*say.bookings(view.upcoming))
+        turn.say(*say.bookings(view.upcoming, view.waiting))
     elif session is None:
         turn.say(*say.stale())
         turn.release = True
@@ -153,14 +148,16 @@ def _start(stamp: str) -> datetime:
 
 def _tapped(turn: Turn, tapped: postback.Postback | None, view: View) -> None:
     session, action = turn.session, tapped.action if tapped else ""
-    params = tapped.params if tapped else {}
+    if tapped is None:
+        turn.say(*say.stale())
+        return
     if action == "menu":
         draft = uuid.uuid5(uuid.NAMESPACE_URL, f"reservations:{turn.intent.webhook_event_id}")
         turn.session, turn.claim = Session(draft, "category"), True
         turn.say(*say.categories(draft, view.catalogue))
         return
     if action == "list":
-        turn.say(*say.bookings(view.upcoming))
+        turn.say(*say.bookings(view.upcoming, view.waiting))
         return
     if action == "keep":
         turn.say(*say.kept())
@@ -170,28 +167,31 @@ def _tapped(turn: Turn, tapped: postback.Postback | None, view: View) -> None:
         turn.say(*say.quit())
         return
     if action in ("cancel", "cancel_ok", "change"):
-        _booking_action(turn, action, params, view)
+        _booking_action(turn, action, tapped, view)
+        return
+    if action == "unwait":
+        _unwait(turn, tapped, view)
         return
     if action == "accept":
-        _accept(turn, params, view)
+        _accept(turn, tapped, view)
         return
-    current = session is not None and session.draft == _uuid(params.get("d", ""))
+    current = session is not None and session.draft == tapped.uuid("d")
     if action == "book" and not current:
-        _book_again(turn, params, view)
+        _book_again(turn, tapped, view)
         return
     if not current or session is None:
         turn.say(*say.stale())
         return
     if action == "cat":
-        _category(turn, session, params.get("c", ""), view)
+        _category(turn, session, tapped.get("c", ""), view)
     elif action == "res":
-        _resource(turn, session, params.get("r", ""), view)
+        _resource(turn, session, tapped.get("r", ""), view)
     elif action == "day":
-        _day(turn, session, params.get("v", ""), view)
+        _day(turn, session, tapped.get("v", ""), view)
     elif action == "time":
-        _time(turn, session, params.get("t", ""), view)
+        _time(turn, session, tapped.get("t", ""), view)
     elif action == "wait":
-        _wait_tapped(turn, session, params.get("t", ""), view)
+        _wait_tapped(turn, session, tapped.get("t", ""), view)
     elif action == "book" and session.step == "confirm":
         _book(turn, session, view)
     else:
@@ -242,8 +242,11 @@ def _day(turn: Turn, session: Session, value: str, view: View) -> None:
         return
     starts = view.catalogue.bookable_slots(resource, day, view.now)
     if not starts:
-        today = view.now.astimezone(JST).date()
-        reason = "past" if day <= today else "too_far" if day > today + timedelta(days=30) else "no_slot"
+        earliest, last = view.catalogue.window(resource, view.now)
+        too_soon = day <= earliest.astimezone(JST).date()
+        reason = "past" if day < view.now.astimezone(JST).date() else "too_soon" if too_soon else "no_slot"
+        if day >= last.astimezone(JST).date():
+            reason = "too_far"
         turn.say(*say.time_refused(resource, reason))
         return
     turn.session = replace(session, step="time")
@@ -273,34 +276,58 @@ def _time(turn: Turn, session: Session, stamp: str, view: View) -> None:
     _summary(turn, turn.session, view, resource, ref, [])
 
 
-def _book(turn: Turn, session: Session, view: View) -> None:
+def _still_bookable(turn: Turn, session: Session, stamp: str, view: View) -> tuple[Resource, SlotRef] | None:
+    """The session's chosen slot if `stamp` names it and it may still be booked (time passes
+    between the choice and 確定); otherwise the turn says why and None."""
     resource = view.catalogue.resource(session.resource)
-    ref = SlotRef.parse(session.resource, session.start)
-    if resource is None or ref is None:
+    ref = SlotRef.parse(session.resource, stamp)
+    if resource is None or ref is None or stamp != session.start:
         turn.say(*say.stale())
-        return
+        return None
     reason = view.catalogue.refusal(resource, ref.start, view.now)
     if reason is not None:
         turn.session = None
         turn.say(*say.time_refused(resource, reason))
+        return None
+    return resource, ref
+
+
+def _book(turn: Turn, session: Session, view: View) -> None:
+    chosen = _still_bookable(turn, session, session.start, view)
+    if chosen is None:
         return
-    answers = dict(zip([q.key for q in resource.questions], session.sealed(), strict=False))
-    turn.command(
-        ref.stream,
-        Book(
-            booking_id=session.draft, user_id=turn.intent.user_id, resource=resource.code, start=ref.start,
-            capacity=resource.capacity, answers=answers, now=view.now,
-        ),
-    )  # fmt: skip
-    number = booking_number(session.draft)
+    resource, ref = chosen
     if session.replaces:
         old_stamp, _, old_id = session.replaces.partition("/")
-        old_ref, booking_id = SlotRef.parse(resource.code, old_stamp), _uuid(old_id)
+        old_ref, booking_id = SlotRef.parse(resource.code, old_stamp), uuid.UUID(hex=old_id)
         if old_ref is not None and booking_id is not None:
             turn.command(old_ref.stream, _cancel(turn, resource, booking_id, view))
-            turn.say(*say.changed(number, booking_number(booking_id)))
+            turn.say(*say.changed(booking_number(session.draft), booking_number(booking_id)))
     turn.session = None
-    turn.say(*say.booked(number, resource, ref, session.draft, view.ics_url(session.draft)))
+    _booking(turn, resource, ref, session.draft, _answers(resource, session), view)
+
+
+def _booking(
+    turn: Turn,
+    resource: Resource,
+    ref: SlotRef,
+    booking_id: uuid.UUID,
+    answers: dict[str, str],
+    view: View,
+    offer_id: uuid.UUID | None = None,
+) -> None:
+    """Book the seat (the handler runs it; `refused` answers when the slot says no) and say so."""
+    command = Book(
+        booking_id=booking_id, user_id=turn.intent.user_id, resource=resource.code, start=ref.start,
+        capacity=resource.capacity, answers=answers, offer_id=offer_id, now=view.now,
+    )  # fmt: skip
+    turn.command(ref.stream, command)
+    turn.say(*say.booked(booking_number(booking_id), resource, ref, booking_id, view.ics_url(booking_id)))
+
+
+def _answers(resource: Resource, session: Session) -> dict[str, str]:
+    """The session's sealed answers by question key."""
+    return dict(zip([q.key for q in resource.questions], session.sealed(), strict=False))
 
 
 def _cancel(turn: Turn, resource: Resource, booking_id: uuid.UUID, view: View) -> Cancel:
@@ -310,9 +337,9 @@ def _cancel(turn: Turn, resource: Resource, booking_id: uuid.UUID, view: View) -
     )  # fmt: skip
 
 
-def _book_again(turn: Turn, params: Mapping[str, str], view: View) -> None:
+def _book_again(turn: Turn, tapped: postback.Postback, view: View) -> None:
     """確定 with no dialog behind it: a double tap or a replay (the booking stands), or a forgery."""
-    draft, seat = _uuid(params.get("d", "")), None
+    draft, seat = tapped.uuid("d"), None
     if draft is not None and view.slot is not None:
         seat = view.slot.seat(draft)
     if seat is None:
@@ -324,16 +351,10 @@ def _book_again(turn: Turn, params: Mapping[str, str], view: View) -> None:
 
 
 def _wait_tapped(turn: Turn, session: Session, stamp: str, view: View) -> None:
-    resource = view.catalogue.resource(session.resource)
-    ref = SlotRef.parse(session.resource, stamp)
-    if resource is None or ref is None or stamp != session.start:
-        turn.say(*say.stale())
+    chosen = _still_bookable(turn, session, stamp, view)
+    if chosen is None:
         return
-    reason = view.catalogue.refusal(resource, ref.start, view.now)
-    if reason is not None:
-        turn.session = None
-        turn.say(*say.time_refused(resource, reason))
-        return
+    resource, ref = chosen
     waiting = replace(session, waiting=True)
     if len(session.sealed()) < len(resource.questions):
         turn.session = replace(waiting, step="question")
@@ -343,21 +364,20 @@ def _wait_tapped(turn: Turn, session: Session, stamp: str, view: View) -> None:
 
 
 def _wait(turn: Turn, session: Session, view: View, resource: Resource, ref: SlotRef) -> None:
-    answers = dict(zip([q.key for q in resource.questions], session.sealed(), strict=False))
     turn.command(
         ref.stream,
         Wait(user_id=turn.intent.user_id, resource=resource.code, start=ref.start, capacity=resource.capacity,
-             answers=answers),
+             answers=_answers(resource, session)),
     )  # fmt: skip
     turn.session = None
     turn.say(*say.waitlisted(resource, ref))
 
 
-def _booking_action(turn: Turn, action: str, params: Mapping[str, str], view: View) -> None:
+def _booking_action(turn: Turn, action: str, tapped: postback.Postback, view: View) -> None:
     """キャンセル (asks first), its confirmation, and 変更 (a new booking that replaces it)."""
-    resource = view.catalogue.resource(params.get("r", ""))
-    ref = SlotRef.parse(params.get("r", ""), params.get("t", ""))
-    booking_id = _uuid(params.get("b", ""))
+    resource = view.catalogue.resource(tapped.get("r", ""))
+    ref = SlotRef.parse(tapped.get("r", ""), tapped.get("t", ""))
+    booking_id = tapped.uuid("b")
     seat = view.slot.seat(booking_id) if view.slot is not None and booking_id is not None else None
     if resource is None or ref is None or booking_id is None or seat is None:
         turn.say(*say.stale())
@@ -381,11 +401,11 @@ def _booking_action(turn: Turn, action: str, params: Mapping[str, str], view: Vi
         turn.say(*say.days(draft, resource, weeks(view, resource)))
 
 
-def _accept(turn: Turn, params: Mapping[str, str], view: View) -> None:
+def _accept(turn: Turn, tapped: postback.Postback, view: View) -> None:
     """予約する on a waitlist offer: the held seat becomes the resident's booking."""
-    resource = view.catalogue.resource(params.get("r", ""))
-    ref = SlotRef.parse(params.get("r", ""), params.get("t", ""))
-    offer_id = _uuid(params.get("o", ""))
+    resource = view.catalogue.resource(tapped.get("r", ""))
+    ref = SlotRef.parse(tapped.get("r", ""), tapped.get("t", ""))
+    offer_id = tapped.uuid("o")
     offer = view.slot.offer(offer_id) if view.slot is not None and offer_id is not None else None
     if resource is None or ref is None or offer_id is None:
         turn.say(*say.stale())
@@ -403,14 +423,21 @@ def _accept(turn: Turn, params: Mapping[str, str], view: View) -> None:
         turn.say(*say.offer_gone())
     else:
         booking_id = _offer_booking(offer_id)
-        turn.command(
-            ref.stream,
-            Book(
-                booking_id=booking_id, user_id=turn.intent.user_id, resource=resource.code, start=ref.start,
-                capacity=resource.capacity, answers=dict(offer.answers), offer_id=offer_id, now=view.now,
-            ),
-        )  # fmt: skip
-        turn.say(*say.booked(booking_number(booking_id), resource, ref, booking_id, view.ics_url(booking_id)))
+        _booking(turn, resource, ref, booking_id, dict(offer.answers), view, offer_id)
+
+
+def _unwait(turn: Turn, tapped: postback.Postback, view: View) -> None:
+    """空き待ちを取り消す: the resident leaves the slot's waitlist (a seat held for them passes on)."""
+    resource = view.catalogue.resource(tapped.get("r"))
+    ref = SlotRef.parse(tapped.get("r"), tapped.get("t"))
+    if resource is None or ref is None:
+        turn.say(*say.stale())
+        return
+    command = Unwait(
+        user_id=turn.intent.user_id, capacity=resource.capacity, hold_hours=resource.hold_hours, now=view.now
+    )
+    turn.command(ref.stream, command)
+    turn.say(*say.left_waitlist(resource, ref))
 
 
 def _offer_booking(offer_id: uuid.UUID) -> uuid.UUID:
@@ -434,6 +461,8 @@ def refused(turn: Turn, reason: str, before: Session | None, view: View) -> None
         if before is not None:
             turn.session = replace(before, step="time")
         turn.say(*say.full(resource, ref, before.draft if before else None))
+    elif reason == "not_waiting":
+        turn.say(*say.not_waiting())
     elif reason == "already_waiting":
         turn.say(*say.already_waiting())
     elif reason == "seats_free":

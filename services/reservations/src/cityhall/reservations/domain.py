@@ -29,8 +29,11 @@ from cityhall.reservations.events import (
     SeatOffered,
     SetCapacity,
     SlotClosed,
+    Unwait,
     Wait,
+    WaitlistEnded,
     WaitlistJoined,
+    WaitlistLeft,
     booking_number,
 )
 
@@ -40,12 +43,16 @@ REFUSED = {
     "already_booked": "この時間はすでにご予約があります。",
     "already_waiting": "この時間の空き待ちにすでに登録されています。",
     "seats_free": "この時間にはまだ空きがあります。",
+    "not_waiting": "この時間の空き待ちには登録されていません。",
     "unknown_booking": "この予約は見つかりません。",
     "not_yours": "この予約はご本人のものではありません。",
     "already_cancelled": "この予約はすでにキャンセルされています。",
     "offer_gone": "空きのご案内の有効期限が切れています。",
     "below_booked": "定員は、すでに予約されている人数より少なくできません。",
     "bad_capacity": "定員は1〜500の数でご入力ください。",
+    "bad_slot": "その日時には予約枠がないか、すでに過ぎています。",
+    "bad_answer": "質問への回答が範囲外です。",
+    "caller_missing": "お名前と電話番号を入力してください。",
 }
 """Why a command is refused (the reason travels in the dashboard's URL; the dialog words its own)."""
 
@@ -152,6 +159,20 @@ def decide(command: Command, slot: Slot) -> list[Event]:
                     answers=command.answers,
                 )
             ]
+        case Unwait():
+            if not slot.is_waiting(command.user_id):
+                raise refused("not_waiting")
+            held = [o for o in slot.offers if o.user_id == command.user_id]
+            declined: list[Event] = [OfferLapsed(offer_id=o.offer_id, user_id=o.user_id) for o in held]
+            left = WaitlistLeft(
+                user_id=command.user_id, resource=slot.resource, start=slot.start or command.now
+            )
+            rest = evolve(slot, left)
+            for event in declined:
+                rest = evolve(rest, event)
+            cause = held[0].offer_id if held else uuid.uuid5(uuid.NAMESPACE_URL, f"left:{command.user_id}")
+            passed = _offer_free_seats(rest, command.capacity, command.hold_hours, command.now, cause=cause)
+            return [*declined, left, *passed] if held else [left]
         case Lapse():
             offer = slot.offer(command.offer_id)
             if offer is None:
@@ -186,17 +207,24 @@ def decide(command: Command, slot: Slot) -> list[Event]:
             withdrawn: list[Event] = [
                 OfferLapsed(offer_id=o.offer_id, user_id=o.user_id) for o in slot.offers
             ]
+            withdrawn += [
+                WaitlistEnded(user_id=user_id, reason=command.reason)
+                for user_id in [*(w.user_id for w in slot.waiting), *(o.user_id for o in slot.offers)]
+            ]
             return [closed, *dropped, *withdrawn]
         case SetCapacity():
             if not 1 <= command.capacity <= 500:
                 raise refused("bad_capacity")
             if command.capacity < len(slot.active()) + len(slot.offers):
                 raise refused("below_booked")
-            return [
-                CapacitySet(
-                    resource=command.resource, start=command.start, capacity=command.capacity, by=command.by
-                )
-            ]
+            capacity_set = CapacitySet(
+                resource=command.resource, start=command.start, capacity=command.capacity, by=command.by
+            )
+            # Seats a larger capacity frees go to the residents waiting, as a cancellation's do.
+            cause = uuid.uuid5(uuid.NAMESPACE_URL, f"capacity:{command.start.isoformat()}:{command.capacity}")
+            grown = evolve(slot, capacity_set)
+            offers = _offer_free_seats(grown, command.capacity, command.hold_hours, command.now, cause=cause)
+            return [capacity_set, *offers]
 
 
 def _book(command: Book, slot: Slot) -> list[Event]:
@@ -280,6 +308,8 @@ def evolve(slot: Slot, event: Event) -> Slot:
             return replace(slot, waiting=rest, offers=(*slot.offers, offer))
         case OfferLapsed():
             return replace(slot, offers=tuple(o for o in slot.offers if o.offer_id != event.offer_id))
+        case WaitlistLeft():
+            return replace(slot, waiting=tuple(w for w in slot.waiting if w.user_id != event.user_id))
         case AttendanceMarked():
             return replace(
                 slot,

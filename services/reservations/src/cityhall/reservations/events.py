@@ -12,11 +12,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cityhall.events.envelope import Event, registry
+from cityhall.events import decider
+from cityhall.events.envelope import Event
 
 SOURCE = "/services/reservations"
+
+
+CALLER_NAME = "caller_name"
+CALLER_PHONE = "caller_phone"
+"""The answers a clerk records besides the questions when booking for a phone caller."""
 
 
 def booking_number(booking_id: uuid.UUID) -> str:
@@ -24,11 +30,7 @@ def booking_number(booking_id: uuid.UUID) -> str:
     return "R-" + booking_id.hex[:8].upper()
 
 
-class _Command(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class Book(_Command):
+class Book(decider.Command):
     booking_id: uuid.UUID
     user_id: str
     resource: str
@@ -44,7 +46,7 @@ class Book(_Command):
     now: datetime
 
 
-class Cancel(_Command):
+class Cancel(decider.Command):
     booking_id: uuid.UUID
     user_id: str | None
     """The resident who asks (it must be theirs); None for a clerk."""
@@ -55,7 +57,7 @@ class Cancel(_Command):
     now: datetime
 
 
-class Wait(_Command):
+class Wait(decider.Command):
     user_id: str
     resource: str
     start: datetime
@@ -63,7 +65,16 @@ class Wait(_Command):
     answers: dict[str, str] = Field(default_factory=dict)
 
 
-class Lapse(_Command):
+class Unwait(decider.Command):
+    """The resident leaves the waitlist (or declines the seat offered: it passes to the next)."""
+
+    user_id: str
+    capacity: int
+    hold_hours: int
+    now: datetime
+
+
+class Lapse(decider.Command):
     """An offer's hold ran out: the seat passes to the next waiting resident, if any."""
 
     offer_id: uuid.UUID
@@ -72,32 +83,38 @@ class Lapse(_Command):
     now: datetime
 
 
-class Mark(_Command):
+class Mark(decider.Command):
     booking_id: uuid.UUID
     attended: bool
     by: str
 
 
-class Close(_Command):
+class Close(decider.Command):
     resource: str
     start: datetime
     by: str
     reason: str
 
 
-class SetCapacity(_Command):
+class SetCapacity(decider.Command):
     resource: str
     start: datetime
     capacity: int
     by: str
+    hold_hours: int
+    now: datetime
 
 
-Command = Book | Cancel | Wait | Lapse | Mark | Close | SetCapacity
+Command = Book | Cancel | Wait | Unwait | Lapse | Mark | Close | SetCapacity
 
 
-@registry.register
-class BookingMade(Event):
-    TYPE = "cityhall.reservations.booking_made.v1"
+class ReservationsEvent(Event):
+    """Every event of a slot's stream (`cityhall.reservations.<name>.v1`)."""
+
+    DOMAIN = "reservations"
+
+
+class BookingMade(ReservationsEvent):
     booking_id: uuid.UUID
     number: str
     user_id: str
@@ -108,9 +125,7 @@ class BookingMade(Event):
     offer_id: uuid.UUID | None = None
 
 
-@registry.register
-class BookingCancelled(Event):
-    TYPE = "cityhall.reservations.booking_cancelled.v1"
+class BookingCancelled(ReservationsEvent):
     booking_id: uuid.UUID
     user_id: str
     by: str
@@ -118,18 +133,14 @@ class BookingCancelled(Event):
     reason: str = ""
 
 
-@registry.register
-class WaitlistJoined(Event):
-    TYPE = "cityhall.reservations.waitlist_joined.v1"
+class WaitlistJoined(ReservationsEvent):
     user_id: str
     resource: str
     start: datetime
     answers: dict[str, str] = Field(default_factory=dict)
 
 
-@registry.register
-class SeatOffered(Event):
-    TYPE = "cityhall.reservations.seat_offered.v1"
+class SeatOffered(ReservationsEvent):
     offer_id: uuid.UUID
     user_id: str
     resource: str
@@ -137,33 +148,38 @@ class SeatOffered(Event):
     until: datetime
 
 
-@registry.register
-class OfferLapsed(Event):
-    TYPE = "cityhall.reservations.offer_lapsed.v1"
+class OfferLapsed(ReservationsEvent):
     offer_id: uuid.UUID
     user_id: str
 
 
-@registry.register
-class AttendanceMarked(Event):
-    TYPE = "cityhall.reservations.attendance_marked.v1"
+class WaitlistLeft(ReservationsEvent):
+    user_id: str
+    resource: str
+    start: datetime
+
+
+class WaitlistEnded(ReservationsEvent):
+    """A closed slot will offer no seat: the resident waiting (or holding an offer) is told."""
+
+    user_id: str
+    reason: str
+
+
+class AttendanceMarked(ReservationsEvent):
     booking_id: uuid.UUID
     attended: bool
     by: str
 
 
-@registry.register
-class SlotClosed(Event):
-    TYPE = "cityhall.reservations.slot_closed.v1"
+class SlotClosed(ReservationsEvent):
     resource: str
     start: datetime
     by: str
     reason: str
 
 
-@registry.register
-class CapacitySet(Event):
-    TYPE = "cityhall.reservations.capacity_set.v1"
+class CapacitySet(ReservationsEvent):
     resource: str
     start: datetime
     capacity: int

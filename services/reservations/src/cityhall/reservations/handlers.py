@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from linebot.v3.messaging import Message
@@ -16,25 +16,32 @@ from cityhall.events.decider import CommandHandler, Decision, DomainError
 from cityhall.events.envelope import Envelope
 from cityhall.events.personal import PersonalData, SubjectForgotten
 from cityhall.events.store import EventStore
-from cityhall.line.contracts import outbound_message
-from cityhall.line.dialog import IDLE, Conversation, SessionStore, intent_of
+from cityhall.line import postback
+from cityhall.line.dialog import IDLE, Conversation, SessionStore
 from cityhall.reservations import dialog, projections
 from cityhall.reservations import messages as say
 from cityhall.reservations.catalogue import Catalogue, SlotRef
 from cityhall.reservations.domain import Slot, refused, slot_decider
 from cityhall.reservations.events import (
+    CALLER_NAME,
+    CALLER_PHONE,
     SOURCE,
+    Book,
     BookingCancelled,
+    BookingMade,
     Cancel,
     Close,
     Command,
     Lapse,
     Mark,
+    OfferLapsed,
     SeatOffered,
     SetCapacity,
+    WaitlistEnded,
 )
 from cityhall.reservations.ics import Links
-from cityhall.web import StaffUser, record_view
+from cityhall.web import StaffUser
+from cityhall.web.personal import forget_resident, read_personal
 
 REMINDER_LOOKAHEAD = timedelta(days=2)
 """How far ahead the sweep looks for bookings whose reminder may be due."""
@@ -63,17 +70,15 @@ class Reservations:
 
     # The resident.
 
-    async def on_intent(self, envelope: Envelope, conn: Connection) -> None:
-        intent = intent_of(envelope)
-        if intent is None:
-            return
-        turn = await self.conversation.begin(conn, envelope, intent)
+    async def respond(self, turn: dialog.Turn, conn: Connection) -> None:
+        """One intent (`Conversation.handler` begins and finishes the turn): fetch what the dialog
+        needs, run it, then run its commands here, so that a seat someone else took a moment
+        before is answered by the dialog rather than failing the turn."""
         try:
             view = await self._view(conn, turn)
         except SubjectForgotten:
             turn.session = None
             turn.say(*say.forgotten())
-            await self.conversation.finish(conn, turn)
             return
         before = turn.session
         dialog.respond(turn, view)
@@ -81,11 +86,10 @@ class Reservations:
             try:
                 async with conn.transaction():  # all of the turn's commands, or none
                     for stream, command in turn.commands:
-                        await self.decide(conn, stream, command, caused_by=envelope)
+                        await self.decide(conn, stream, command, caused_by=turn.envelope)
             except DomainError as exc:
                 dialog.refused(turn, exc.reason, before, view)
             turn.commands.clear()
-        await self.conversation.finish(conn, turn)
 
     async def _view(self, conn: Connection, turn: dialog.Turn) -> dialog.View:
         """What the dialog needs for this turn: seats left of the resource it is about, the slot a
@@ -103,9 +107,16 @@ class Reservations:
         ref = SlotRef.parse(code, stamp) if stamp else None
         if ref is not None:
             fields["slot"], _version = await self.slots.load(ref.stream, conn=conn)
-        tapped = intent.postback_data or ""
-        if "action=list" in tapped or (intent.text or "").strip() in dialog.LIST_WORDS:
+        tapped = postback.decode(intent.postback_data) if intent.kind == "postback" else None
+        if (tapped is not None and tapped.action == "list") or (
+            intent.text or ""
+        ).strip() in dialog.LIST_WORDS:
             fields["upcoming"] = await self._upcoming(conn, intent.user_id, now)
+            fields["waiting"] = [
+                (found, SlotRef(found.code, row["start"]))
+                for row in await projections.waiting_for(conn, intent.user_id, now)
+                if (found := self.catalogue.resource(row["resource"])) is not None
+            ]
         if session is not None and session.answers:
             fields["answers"] = [await self.personal.decrypt(a, conn=conn) for a in session.sealed()]
         if intent.kind == "text" and intent.text and session is not None and session.step == "question":
@@ -125,10 +136,17 @@ class Reservations:
     # Deciding, and telling residents what a decision did to them.
 
     async def decide(
-        self, conn: Connection, stream: str, command: Command, *, caused_by: Envelope | None = None
+        self,
+        conn: Connection,
+        stream: str,
+        command: Command,
+        *,
+        caused_by: Envelope | None = None,
+        tell_cancelled: bool = True,
     ) -> Decision[Slot]:
         """Run `command` on the slot (retried on a lost race) and, in the same transaction, tell
-        each resident it concerns besides the one acting: a seat offered, a booking a clerk cancelled."""
+        each resident it concerns besides the one acting: a seat offered, a booking a clerk
+        cancelled (unless `tell_cancelled` is False: a move tells of itself)."""
         decision = await self.slots.handle(stream, command, caused_by=caused_by, conn=conn)
         state = decision.state
         resource = self.catalogue.resource(state.resource)
@@ -140,7 +158,13 @@ class Reservations:
             if isinstance(event, SeatOffered):
                 messages = say.offered(resource, ref, event.offer_id, event.until)
                 await self.push(conn, event.user_id, messages, f"offer:{event.offer_id}", envelope)
-            elif isinstance(event, BookingCancelled) and event.by:
+            elif isinstance(event, OfferLapsed) and isinstance(command, Lapse):
+                messages = say.offer_lapsed(resource, ref)
+                await self.push(conn, event.user_id, messages, f"lapsed:{event.offer_id}", envelope)
+            elif isinstance(event, WaitlistEnded):
+                messages = say.waitlist_ended(resource, ref, event.reason)
+                await self.push(conn, event.user_id, messages, f"waitlist-ended:{envelope.id}", envelope)
+            elif isinstance(event, BookingCancelled) and event.by and tell_cancelled:
                 seat = state.seat(event.booking_id)
                 number = seat.number if seat else ""
                 messages = say.cancelled_by_staff(number, resource, ref, event.reason)
@@ -148,21 +172,21 @@ class Reservations:
         return decision
 
     async def push(
-        self,
-        conn: Connection,
-        user_id: str,
-        messages: Sequence[Message],
-        key: str,
-        caused_by: Envelope | None,
+        self, conn: Connection, user_id: str, messages: Sequence[Message], key: str, caused_by: Envelope
     ) -> None:
-        request = outbound_message(
-            to=user_id,
-            messages=messages,
-            source=SOURCE,
-            idempotency_key=f"reservations:{key}",
-            caused_by=caused_by,
-        )
-        await self.store.append(request.subject, None, [request], conn=conn)
+        """Tell a resident what a decision did to them (a push, through the outbox)."""
+        if not user_id.startswith("U"):
+            return  # a phone caller's booking: the clerk tells them
+        await self.conversation.send(conn, user_id, messages, key=f"reservations:{key}", caused_by=caused_by)
+
+    async def _made(self, conn: Connection, ref: SlotRef, booking_id: uuid.UUID) -> Envelope:
+        """The event that made a booking: what a later message about it is caused by."""
+        for recorded in await self.store.read_stream(ref.stream, conn=conn):
+            if recorded.type == BookingMade.TYPE and recorded.envelope.data.get("booking_id") == str(
+                booking_id
+            ):
+                return recorded.envelope
+        raise LookupError(f"no booking {booking_id} in {ref.stream}")
 
     # The sweep: offers whose hold ran out pass on; reminders the day before.
 
@@ -190,8 +214,9 @@ class Reservations:
                 )
                 if first.endswith(" 1"):
                     ref = SlotRef(resource.code, row["start"])
+                    booked = await self._made(conn, ref, row["booking_id"])
                     messages = say.reminder(row["number"], resource, ref)
-                    await self.push(conn, row["user_id"], messages, f"reminder:{row['booking_id']}", None)
+                    await self.push(conn, row["user_id"], messages, f"reminder:{row['booking_id']}", booked)
                     done += 1
         return done
 
@@ -202,14 +227,13 @@ class Reservations:
         recorded in the audit log with the read."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await projections.attendees(conn, ref.resource, ref.start, end)
-            await record_view(
-                conn, user, "view_attendees", ref.stream, {"until": end.isoformat(), "bookings": len(rows)}
-            )
-            for row in rows:
-                row["answers"] = {
-                    key: await self.personal.decrypt(token, conn=conn)
-                    for key, token in row["answers"].items()
-                }
+            for row in rows:  # each booking's answers read and recorded together
+                stream = SlotRef(row["resource"], row["start"]).stream
+                detail = {"number": row["number"]}
+                viewed = await read_personal(
+                    conn, self.personal, user, "view_attendees", stream, row["answers"], detail
+                )
+                row["answers"] = dict(viewed)
             return rows
 
     async def cancel(self, user: StaffUser, booking_id: uuid.UUID, reason: str) -> None:
@@ -224,6 +248,75 @@ class Reservations:
         )  # fmt: skip
         async with self.pool.acquire() as conn, conn.transaction():
             await self.decide(conn, SlotRef(resource.code, row["start"]).stream, command)
+
+    async def move(self, user: StaffUser, booking_id: uuid.UUID, stamp: str, reason: str) -> uuid.UUID:
+        """Move a booking to another slot of its resource, in one transaction: the new booking (same
+        resident, same answers) and the old one cancelled; the resident is told. Raises `DomainError`."""
+        row = await projections.booking(self.pool, booking_id)
+        resource = self.catalogue.resource(row["resource"]) if row else None
+        if row is None or resource is None or row["status"] != "booked":
+            raise refused("unknown_booking")
+        new = SlotRef.parse(resource.code, stamp)
+        if new is None or not self.catalogue.is_slot(resource, new.start) or new.start <= self.clock():
+            raise refused("bad_slot")
+        old = SlotRef(resource.code, row["start"])
+        moved_id = uuid.uuid5(booking_id, new.stamp)
+        why = reason.strip() or "窓口の都合"
+        book = Book(
+            booking_id=moved_id, user_id=row["user_id"], resource=resource.code, start=new.start,
+            capacity=resource.capacity, answers=row["answers"], by=user.username, now=self.clock(),
+        )  # fmt: skip
+        cancel = Cancel(
+            booking_id=booking_id, user_id=None, by=user.username, reason=why, capacity=resource.capacity,
+            hold_hours=resource.hold_hours, now=self.clock(),
+        )  # fmt: skip
+        async with self.pool.acquire() as conn, conn.transaction():
+            made = await self.decide(conn, new.stream, book)
+            await self.decide(conn, old.stream, cancel, tell_cancelled=False)
+            seat = made.state.seat(moved_id)
+            messages = say.moved_by_staff(row["number"], seat.number if seat else "", resource, old, new, why)
+            moved = await self._made(conn, new, moved_id)
+            await self.push(conn, row["user_id"], messages, f"moved:{booking_id}", moved)
+        return moved_id
+
+    async def book_for_caller(
+        self, user: StaffUser, ref: SlotRef, name: str, phone: str, answers: dict[str, str]
+    ) -> str:
+        """A clerk books for a phone caller; the caller's name, number and answers are sealed with a
+        key of their own (forgotten like a resident's). Returns the booking number."""
+        resource = self.catalogue.resource(ref.resource)
+        if resource is None or not self.catalogue.is_slot(resource, ref.start) or ref.start <= self.clock():
+            raise refused("bad_slot")
+        values: dict[str, str] = {}
+        for question in resource.questions:
+            value = question.parse(answers.get(question.key, ""))
+            if value is None or not question.within(value):
+                raise refused("bad_answer")
+            values[question.key] = str(value)
+        if not name.strip() or not phone.strip():
+            raise refused("caller_missing")
+        caller = f"phone-{uuid.uuid4().hex}"
+        values |= {CALLER_NAME: name.strip(), CALLER_PHONE: phone.strip()}
+        booking_id = uuid.uuid4()
+        async with self.pool.acquire() as conn, conn.transaction():
+            sealed = {k: await self.personal.encrypt(caller, v, conn=conn) for k, v in values.items()}
+            command = Book(
+                booking_id=booking_id, user_id=caller, resource=resource.code, start=ref.start,
+                capacity=resource.capacity, answers=sealed, by=user.username, now=self.clock(),
+            )  # fmt: skip
+            made = await self.decide(conn, ref.stream, command)
+        seat = made.state.seat(booking_id)
+        return seat.number if seat else ""
+
+    async def close_day(self, user: StaffUser, resource_code: str, day: date, reason: str) -> int:
+        """Close every slot of the day (a holiday, an emergency); each booked resident is told."""
+        resource = self.catalogue.resource(resource_code)
+        if resource is None:
+            raise refused("bad_slot")
+        starts = self.catalogue.slots_on(resource, day)
+        for start in starts:
+            await self.close(user, SlotRef(resource.code, start), reason)
+        return len(starts)
 
     async def mark(self, user: StaffUser, booking_id: uuid.UUID, attended: bool) -> None:
         row = await projections.booking(self.pool, booking_id)
@@ -242,12 +335,17 @@ class Reservations:
             await self.decide(conn, ref.stream, command)
 
     async def set_capacity(self, user: StaffUser, ref: SlotRef, capacity: int) -> None:
-        command = SetCapacity(resource=ref.resource, start=ref.start, capacity=capacity, by=user.username)
+        resource = self.catalogue.resource(ref.resource)
+        if resource is None:
+            raise refused("bad_slot")
+        command = SetCapacity(
+            resource=ref.resource, start=ref.start, capacity=capacity, by=user.username,
+            hold_hours=resource.hold_hours, now=self.clock(),
+        )  # fmt: skip
         async with self.pool.acquire() as conn, conn.transaction():
             await self.decide(conn, ref.stream, command)
 
     async def forget(self, user: StaffUser, resident: str) -> bool:
         """Shred the resident's answers (their key) and record who did it."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await record_view(conn, user, "forget_resident", resident)
-            return await self.personal.forget(resident, conn=conn)
+            return await forget_resident(conn, self.personal, user, resident)

@@ -392,21 +392,44 @@ class Upcoming:
     ics_url: str
 
 
-def bookings(found: Sequence[Upcoming]) -> list[Message]:
+def bookings(found: Sequence[Upcoming], waiting: Sequence[tuple[Resource, SlotRef]] = ()) -> list[Message]:
+    """予約確認: the upcoming bookings (a carousel) and the slots the resident waits for."""
+    said: list[Message] = []
     if not found:
-        return [
+        said.append(
             build.text(
                 "現在、ご予約はありません。新しく予約するには「予約する」を押してください。",
                 tap("予約する", "menu"),
             )
+        )
+    else:
+        bubbles = [
+            _booking_bubble("ご予約", u.number, u.resource, u.ref, u.booking_id, u.ics_url)
+            for u in found[:MAX_BUBBLES]
         ]
-    bubbles = [
-        _booking_bubble("ご予約", u.number, u.resource, u.ref, u.booking_id, u.ics_url)
-        for u in found[:MAX_BUBBLES]
-    ]
+        said += [
+            build.text(f"これからのご予約は{len(found)}件です。"),
+            FlexMessage(alt_text=f"ご予約一覧（{len(found)}件）", contents=FlexCarousel(contents=bubbles)),
+        ]
+    if waiting:
+        lines = "\n".join(f"・{when(ref.start)} {resource.name}" for resource, ref in waiting)
+        leave = [
+            tap(f"取消 {ref.start.astimezone(JST):%-m/%-d %-H:%M}", "unwait", **slot_params(ref))
+            for _resource, ref in waiting[:12]
+        ]
+        said.append(
+            build.text(f"空き待ちに登録中です。\n{lines}\n取り消す場合は下のボタンを押してください。", *leave)
+        )
+    return said
+
+
+def left_waitlist(resource: Resource, ref: SlotRef) -> list[Message]:
+    return [build.text(f"{when(ref.start)}の「{resource.name}」の空き待ちを取り消しました。")]
+
+
+def not_waiting() -> list[Message]:
     return [
-        build.text(f"これからのご予約は{len(found)}件です。"),
-        FlexMessage(alt_text=f"ご予約一覧（{len(found)}件）", contents=FlexCarousel(contents=bubbles)),
+        build.text("この時間の空き待ちには登録されていません（すでに取り消したか、ご案内が終わっています）。")
     ]
 
 
@@ -463,6 +486,16 @@ def offered(resource: Resource, ref: SlotRef, offer_id: uuid.UUID, until: dateti
     ]
 
 
+def offer_lapsed(resource: Resource, ref: SlotRef) -> list[Message]:
+    return [
+        build.text(
+            f"{when(ref.start)}の「{resource.name}」の空きのご案内は、お返事の期限が過ぎたため、次の方にご案内しました。"
+            "またのご利用をお待ちしております。",
+            tap("ほかの日を探す", "menu"),
+        )
+    ]
+
+
 def offer_gone() -> list[Message]:
     return [
         build.text(
@@ -493,11 +526,24 @@ def cancelled_by_staff(number: str, resource: Resource, ref: SlotRef, reason: st
     ]
 
 
-def moved_by_staff(number: str, resource: Resource, old: SlotRef, new: SlotRef, reason: str) -> list[Message]:
+def waitlist_ended(resource: Resource, ref: SlotRef, reason: str) -> list[Message]:
+    return [
+        build.text(
+            f"【空き待ちの終了】{when(ref.start)}の「{resource.name}」は、次の理由により休止となりました。"
+            f"空き待ちの登録は終了します。\n理由：{reason}\n別の日をご希望の場合は、下のボタンからご予約ください。",
+            tap("別の日を予約する", "menu"),
+        )
+    ]
+
+
+def moved_by_staff(
+    number: str, new_number: str, resource: Resource, old: SlotRef, new: SlotRef, reason: str
+) -> list[Message]:
     return [
         build.text(
             f"【ご予約の変更】予約番号 {number}（{resource.name}）の日時を、"
-            f"{when(old.start)}から{when(new.start)}に変更しました。\n理由：{reason}\n"
+            f"{when(old.start)}から{when(new.start)}に変更しました。新しい予約番号は {new_number} です。\n"
+            f"理由：{reason}\n場所：{resource.place}\n"
             f"ご都合が合わない場合は、{resource.phone}までご連絡ください。"
         )
     ]

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from cityhall.events.db import Connection, Pool
+from cityhall.events.projection import TableProjection
 from cityhall.events.store import RecordedEvent
 from cityhall.reservations.events import (
     AttendanceMarked,
@@ -21,6 +22,7 @@ from cityhall.reservations.events import (
     SeatOffered,
     SlotClosed,
     WaitlistJoined,
+    WaitlistLeft,
 )
 
 BOOKINGS = "reservations_bookings"
@@ -33,60 +35,50 @@ def _events(events: Sequence[RecordedEvent], types: frozenset[str]) -> list[tupl
     return [(r, r.envelope.event()) for r in events if r.type in types]
 
 
-class BookingsProjection:
-    name = BOOKINGS
-    types = frozenset({BookingMade.TYPE, BookingCancelled.TYPE, AttendanceMarked.TYPE})
-
-    async def create(self, conn: Connection, table: str) -> None:
-        await conn.execute(
-            f"""CREATE TABLE "{table}" (
-                    booking_id   uuid        PRIMARY KEY,
-                    number       text        NOT NULL,
-                    user_id      text        NOT NULL,
-                    resource     text        NOT NULL,
-                    start        timestamptz NOT NULL,
-                    answers      jsonb       NOT NULL,
-                    booked_by    text        NOT NULL,
-                    booked_at    timestamptz NOT NULL,
-                    status       text        NOT NULL DEFAULT 'booked',
-                    cancelled_by text,
-                    reason       text,
-                    cancelled_at timestamptz,
-                    attended     boolean
-                );
-                CREATE INDEX ON "{table}" (resource, start);
-                CREATE INDEX ON "{table}" (user_id, start);"""
-        )
-
-    async def apply(self, conn: Connection, table: str, events: Sequence[RecordedEvent]) -> None:
-        for recorded, event in _events(events, self.types):
-            match event:
-                case BookingMade():
-                    await conn.execute(
-                        f"""INSERT INTO "{table}" (booking_id, number, user_id, resource, start, answers,
-                                                   booked_by, booked_at)
-                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (booking_id) DO NOTHING""",
-                        event.booking_id, event.number, event.user_id, event.resource, event.start,
-                        event.answers, event.by, recorded.recorded_at,
-                    )  # fmt: skip
-                case BookingCancelled():
-                    await conn.execute(
-                        f"""UPDATE "{table}" SET status = 'cancelled', cancelled_by = $2, reason = $3,
-                                                 cancelled_at = $4 WHERE booking_id = $1""",
-                        event.booking_id, event.by, event.reason, recorded.recorded_at,
-                    )  # fmt: skip
-                case AttendanceMarked():
-                    await conn.execute(
-                        f'UPDATE "{table}" SET attended = $2 WHERE booking_id = $1',
-                        event.booking_id,
-                        event.attended,
-                    )
+BOOKINGS_TABLE = TableProjection(
+    BOOKINGS,
+    """booking_id   uuid        PRIMARY KEY,
+       number       text        NOT NULL,
+       user_id      text        NOT NULL,
+       resource     text        NOT NULL,
+       start        timestamptz NOT NULL,
+       answers      jsonb       NOT NULL,
+       booked_by    text        NOT NULL,
+       booked_at    timestamptz NOT NULL,
+       status       text        NOT NULL DEFAULT 'booked',
+       cancelled_by text,
+       reason       text,
+       cancelled_at timestamptz,
+       attended     boolean""",
+    key="booking_id",
+    inserts={
+        BookingMade: lambda e, r: {
+            "number": e.number, "user_id": e.user_id, "resource": e.resource, "start": e.start,
+            "answers": e.answers, "booked_by": e.by, "booked_at": r.recorded_at,
+        },
+    },
+    updates={
+        BookingCancelled: lambda e, r: {
+            "status": "cancelled", "cancelled_by": e.by, "reason": e.reason, "cancelled_at": r.recorded_at,
+        },
+        AttendanceMarked: lambda e, r: {"attended": e.attended},
+    },
+    indexes=("(resource, start)", "(user_id, start)"),
+)  # fmt: skip
+"""One row per booking: who, which slot, the sealed answers, cancelled or not, attended or not."""
 
 
 class QueueProjection:
     name = QUEUE
     types = frozenset(
-        {WaitlistJoined.TYPE, SeatOffered.TYPE, OfferLapsed.TYPE, BookingMade.TYPE, SlotClosed.TYPE}
+        {
+            WaitlistJoined.TYPE,
+            SeatOffered.TYPE,
+            OfferLapsed.TYPE,
+            BookingMade.TYPE,
+            SlotClosed.TYPE,
+            WaitlistLeft.TYPE,
+        }
     )
 
     async def create(self, conn: Connection, table: str) -> None:
@@ -125,11 +117,13 @@ class QueueProjection:
                     await conn.execute(
                         f"UPDATE \"{table}\" SET status = 'lapsed' WHERE offer_id = $1", event.offer_id
                     )
-                case BookingMade():
+                case BookingMade() | WaitlistLeft():
+                    # Booked (from an offer or not) or gone: no longer waiting.
+                    status = "taken" if isinstance(event, BookingMade) else "left"
                     await conn.execute(
-                        f"""UPDATE "{table}" SET status = 'taken' WHERE resource = $1 AND start = $2
+                        f"""UPDATE "{table}" SET status = $4 WHERE resource = $1 AND start = $2
                             AND user_id = $3 AND status IN ('waiting', 'offered')""",
-                        event.resource, event.start, event.user_id,
+                        event.resource, event.start, event.user_id, status,
                     )  # fmt: skip
                 case SlotClosed():
                     await conn.execute(
@@ -173,7 +167,7 @@ class SlotsProjection:
 
 
 def all_projections() -> list[Any]:
-    return [BookingsProjection(), QueueProjection(), SlotsProjection()]
+    return [BOOKINGS_TABLE, QueueProjection(), SlotsProjection()]
 
 
 # Queries.
@@ -226,9 +220,18 @@ async def upcoming(conn: Connection | Pool, user_id: str, now: datetime) -> list
     return [dict(r) for r in rows]
 
 
+async def waiting_for(conn: Connection | Pool, user_id: str, now: datetime) -> list[dict[str, Any]]:
+    """The slots the resident waits for (or holds an offer of), soonest first."""
+    rows = await conn.fetch(
+        f"""SELECT resource, start FROM {QUEUE}
+            WHERE user_id = $1 AND status IN ('waiting', 'offered') AND start > $2 ORDER BY start""",
+        user_id, now,
+    )  # fmt: skip
+    return [dict(r) for r in rows]
+
+
 async def booking(conn: Connection | Pool, booking_id: uuid.UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow(f"SELECT * FROM {BOOKINGS} WHERE booking_id = $1", booking_id)
-    return dict(row) if row else None
+    return await BOOKINGS_TABLE.row(conn, booking_id)
 
 
 async def attendees(
