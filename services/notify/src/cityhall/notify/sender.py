@@ -4,7 +4,7 @@ An approved notice gets a row in `notice_sends` (in the approval's transaction).
 (one active per schema, an advisory lock) then:
 
 - cuts the audience into chunks (`notice_chunks`) of up to 500 residents, walking the code
-  table in `user_id` order, a batch per transaction: the chunks and the cursor after them are
+  table in the order rows were added (`audience.n`), a batch per transaction: the chunks and the cursor after them are
   committed together, so a restart goes on from the cursor and a resident is in one chunk only.
   A campaign skips residents who blocked the account or stopped its interest, and holds back
   those in their quiet hours until the hours end; an alert skips only the blocked. Each
@@ -79,19 +79,19 @@ _RELEASE = """
 
 _CUT = """
     WITH batch AS MATERIALIZED (
-        SELECT user_id, blocked, interests, language, quiet_start, quiet_end FROM audience
-        WHERE ($2::text IS NULL OR user_id > $2::text) AND ({where})
-        ORDER BY user_id LIMIT $3
+        SELECT n, user_id, blocked, interests, language, quiet_start, quiet_end FROM audience
+        WHERE n > $2 AND ({where})
+        ORDER BY n LIMIT $3
     ), picked AS (
-        SELECT user_id, CASE WHEN language = ANY($4::smallint[]) THEN language ELSE 0::smallint END AS variant,
+        SELECT n, user_id, CASE WHEN language = ANY($4::smallint[]) THEN language ELSE 0::smallint END AS variant,
                {release} AS release_at
         FROM batch WHERE NOT blocked AND ($5::smallint IS NULL OR interests @> ARRAY[$5::smallint])
     ), numbered AS (
-        SELECT user_id, variant, release_at,
-               (row_number() OVER (PARTITION BY variant, release_at ORDER BY user_id) - 1) / {size} AS part
+        SELECT n, user_id, variant, release_at,
+               (row_number() OVER (PARTITION BY variant, release_at ORDER BY n) - 1) / {size} AS part
         FROM picked
     ), grouped AS (
-        SELECT variant, release_at, part, array_agg(user_id ORDER BY user_id) AS recipients
+        SELECT variant, release_at, part, array_agg(user_id ORDER BY n) AS recipients
         FROM numbered GROUP BY variant, release_at, part
     ), inserted AS (
         INSERT INTO notice_chunks (send_id, idx, variant, release_at, recipients, size)
@@ -100,7 +100,7 @@ _CUT = """
         FROM grouped
         RETURNING 1
     )
-    SELECT (SELECT max(user_id) FROM batch) AS last, (SELECT count(*) FROM batch) AS read,
+    SELECT (SELECT max(n) FROM batch) AS last, (SELECT count(*) FROM batch) AS read,
            (SELECT count(*) FROM batch WHERE blocked) AS blocked,
            (SELECT count(*) FROM batch WHERE NOT blocked AND $5::smallint IS NOT NULL
                 AND NOT interests @> ARRAY[$5::smallint]) AS opted_out,
@@ -219,13 +219,13 @@ class NoticeSender:
             sql = _CUT.format(where=where.sql(condition), release=_RELEASE, size=self.chunk_size)
             variants = [int(v) for v in send["variants"]]
             cut = await conn.fetchrow(
-                sql, send_id, send["cursor"], limit, variants, send["interest"], send["alert"], now,
+                sql, send_id, send["position"], limit, variants, send["interest"], send["alert"], now,
                 jst(now).hour, send["next_chunk"], *where.params,
             )  # fmt: skip
             assert cut is not None
             done = cut["read"] < limit
             await conn.execute(
-                """UPDATE notice_sends SET cursor = coalesce($2, cursor), next_chunk = next_chunk + $3,
+                """UPDATE notice_sends SET position = coalesce($2, position), next_chunk = next_chunk + $3,
                        skipped_blocked = skipped_blocked + $4, skipped_opted_out = skipped_opted_out + $5,
                        materialized = $6
                    WHERE send_id = $1""",
