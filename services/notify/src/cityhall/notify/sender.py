@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from linebot.v3.messaging import ApiResponse, Message, MulticastRequest
+from linebot.v3.messaging import ApiResponse, Message
 
 from cityhall.events.coalescer import Coalescer
 from cityhall.events.db import Connection, Pool
@@ -43,7 +43,7 @@ from cityhall.notify.delivery import MULTICAST_MAX
 from cityhall.notify.dispatcher import parse_messages
 from cityhall.notify.domain import Notice
 from cityhall.notify.events import CompleteNotice, NoticeCommand, notice_stream
-from cityhall.notify.line_api import Answer, LineApi, retry_key
+from cityhall.notify.line_api import Answer, LineApi, multicast_request, retry_key
 from cityhall.notify.segments import Where, parse
 
 log = logging.getLogger(__name__)
@@ -281,10 +281,7 @@ class NoticeSender:
 
     async def _send(self, chunk: Chunk, messages: list[Message]) -> None:
         key = chunk_key(chunk.send_id, chunk.idx)
-        # Validated strings, at most 500: the SDK's per-item validation would cost more than the call.
-        request = MulticastRequest.construct(
-            to=chunk.recipients, messages=messages, notification_disabled=False
-        )
+        request = multicast_request(chunk.recipients, messages)
 
         async def call(timeout: float) -> ApiResponse:
             if chunk.send_id in self._cancelled:
