@@ -263,3 +263,54 @@ async def test_a_scheduled_notice_waits_for_its_time(harness: Harness, client: h
         "cancelled": 1
     }
     assert uuid.UUID(notice_id)
+
+
+async def test_the_dashboard_drafts_approves_and_shows_progress(
+    harness: Harness, client: httpx.AsyncClient
+) -> None:
+    resident = await resident_with(harness, Preferences(district="sakuragaoka", language="zh"))
+    author, approver = as_(client, AUTHOR), as_(client, APPROVER)
+
+    def html(api: Api) -> dict[str, str]:
+        return {"cookie": f"{SESSION_COOKIE}={api.cookie}"}
+
+    home = await client.get("/", headers=html(author))
+    assert home.status_code == 200 and "お知らせを作成する" in home.text
+    composer = await client.get("/notices/new", headers=html(author))
+    assert composer.status_code == 200 and "送り先の条件" in composer.text and "sakuragaoka" in composer.text
+    assert (await client.get("/notices/new", headers=html(approver))).status_code == 403
+    form = {
+        "csrf_token": author.csrf, "kind": "campaign", "title": "桜まつり", "interest": "event",
+        "condition": '{"all": [{"district": ["sakuragaoka"]}]}', "text_ja": "桜まつりを開きます。",
+        "variant_lang": "zh", "variant_text": "樱花节开幕。",
+    }  # fmt: skip
+    bad = await client.post(
+        "/notices", data={**form, "condition": '{"colour": ["red"]}'}, headers=html(author)
+    )
+    assert (
+        bad.status_code == 422
+        and "「colour」という属性はありません" in bad.text
+        and "桜まつりを開きます。" in bad.text
+    )
+    made = await client.post("/notices", data=form, headers=html(author))
+    assert made.status_code == 303
+    location = made.headers["location"]
+    page = await client.get(location, headers=html(approver))
+    assert "承認して送信する" in page.text and "樱花节开幕。" in page.text and "1人" in page.text
+    notice_id = location.split("/notices/")[1].split("?")[0]
+    approved = await client.post(
+        f"/notices/{notice_id}/approve",
+        data={"csrf_token": approver.csrf, "send_at": ""},
+        headers=html(approver),
+    )
+    assert approved.status_code == 303 and "done=approved" in approved.headers["location"]
+    await completed(harness, notice_id)
+    assert received(await harness.messages(resident)) == ["【お知らせ】桜まつり\n\n樱花节开幕。"]
+    fragment = await client.get(f"/fragments/notices/{notice_id}", headers=html(author))
+    assert "送信を終えました" in fragment.text
+    again = await client.post(
+        f"/notices/{notice_id}/cancel", data={"csrf_token": author.csrf}, headers=html(author)
+    )
+    assert "error=completed" in again.headers["location"]
+    shown = await client.get(again.headers["location"], headers=html(author))
+    assert "送信を終えています" in shown.text

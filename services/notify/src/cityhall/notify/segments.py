@@ -175,3 +175,12 @@ class Where:
             case Leaf(attribute="moved_in_within_days"):
                 return f"moved_in >= {self.param(self.today - timedelta(days=condition.days))}::date"
         raise SegmentError(f"unknown condition {condition!r}")
+
+
+def choices() -> dict[str, dict[str, Any]]:
+    """What the segment builder offers: attribute → its name and its values (key, label)."""
+    offered: dict[str, dict[str, Any]] = {
+        key: {"name": name, "values": list(known.items())} for key, (name, known) in _VALUES.items()
+    }
+    offered["moved_in_within_days"] = {"name": ATTRIBUTES["moved_in_within_days"], "values": []}
+    return offered
