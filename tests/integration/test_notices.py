@@ -44,7 +44,9 @@ async def settle_in(resident: Resident, district: str, *, stop: str | None = Non
     menu = await resident.tap(find_postback(districts, district), expect=f"「{district}」")
     if stop:
         interests = await resident.tap(find_postback(menu, "お知らせの種類"), expect="受け取るお知らせの種類")
-        interests = await resident.tap(find_postback(interests, f"停止：{stop}"), expect=f"× 配信停止：{stop}")
+        interests = await resident.tap(
+            find_postback(interests, f"停止：{stop}"), expect=f"× 配信停止：{stop}"
+        )
         menu = await resident.tap(find_postback(interests, "戻る"), expect="現在の配信設定です")
     await resident.tap(find_postback(menu, "終了"), expect="配信設定を保存しました")
 
