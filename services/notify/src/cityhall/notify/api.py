@@ -32,6 +32,7 @@ from cityhall.notify import projections, segments, sender
 from cityhall.notify.desk import Desk
 from cityhall.notify.dispatcher import Dispatcher
 from cityhall.notify.domain import REFUSED
+from cityhall.notify.newcomers import Newcomers
 from cityhall.notify.preferences import INTERESTS, LANGUAGES
 from cityhall.notify.segments import SegmentError
 from cityhall.web import StaffAuth, StaffUser, create_templates, csrf_protect, install, require_role
@@ -62,6 +63,12 @@ class DraftRequest(BaseModel):
     interest: str | None = None
 
 
+class StepRequest(BaseModel):
+    hour: int
+    title: str = Field(max_length=1000)
+    body: str = Field(max_length=20_000)
+
+
 class ApproveRequest(BaseModel):
     send_at: datetime | None = None
 
@@ -85,7 +92,9 @@ _COLUMNS = """event_id, request_id, idempotency_key, requested_by, outcome, meth
               chunk, status, error, line_request_id, already_accepted, attempts, recorded_at"""
 
 
-def create_api(pool: Pool, dispatcher: Dispatcher, desk: Desk, auth: StaffAuth) -> FastAPI:
+def create_api(
+    pool: Pool, dispatcher: Dispatcher, desk: Desk, newcomers: Newcomers, auth: StaffAuth
+) -> FastAPI:
     app = FastAPI(title="notify", docs_url=None, redoc_url=None, openapi_url=None)
     install(app, auth)
 
@@ -310,6 +319,40 @@ def create_api(pool: Pool, dispatcher: Dispatcher, desk: Desk, auth: StaffAuth) 
         if progress.get("finished_at"):
             progress["finished_at"] = progress["finished_at"].isoformat()
         return {**found, "progress": progress}
+
+    @app.get("/api/newcomer-steps")
+    async def steps(_: Staff) -> dict[str, Any]:
+        rows = await newcomers.steps()
+        return {"steps": [{**r, "updated_at": r["updated_at"].isoformat()} for r in rows]}
+
+    @app.post("/api/newcomer-steps/{day}", dependencies=Checked)
+    async def edit_step(user: Author, day: int, body: StepRequest) -> Any:
+        try:
+            await newcomers.edit(user, day, hour=body.hour, title=body.title, body=body.body)
+        except DomainError as exc:
+            return refused(str(exc))
+        return await steps(user)
+
+    @app.get("/newcomers", include_in_schema=False)
+    async def newcomer_page(request: Request, user: Staff, done: str = "", error: str = "") -> Response:
+        context = {"user": user, "steps": await newcomers.steps(), "done": done == "saved", "error": error}
+        return page(request, "notify/newcomers.html", context)
+
+    @app.post("/newcomers/{day}", include_in_schema=False, dependencies=Checked)
+    async def newcomer_form(
+        request: Request,
+        user: Author,
+        day: int,
+        hour: Annotated[int, Form()],
+        title: Annotated[str, Form(max_length=1000)],
+        body: Annotated[str, Form(max_length=20_000)],
+    ) -> Response:
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        try:
+            await newcomers.edit(user, day, hour=hour, title=title, body=body)
+        except DomainError:
+            return RedirectResponse(f"{root}/newcomers?error=invalid", status_code=303)
+        return RedirectResponse(f"{root}/newcomers?done=saved", status_code=303)
 
     @app.post("/api/residents/{user_id}/forget", dependencies=Checked)
     async def forget(user: Admin, user_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:

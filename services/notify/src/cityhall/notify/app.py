@@ -25,6 +25,7 @@ from cityhall.notify.domain import notice_decider
 from cityhall.notify.events import SOURCE
 from cityhall.notify.handlers import Handlers
 from cityhall.notify.line_api import LINE_BACKOFF, LINE_LIMITS, Endpoint, LineApi
+from cityhall.notify.newcomers import Newcomers
 from cityhall.notify.projections import DeliveriesProjection
 from cityhall.notify.sender import NoticeSender
 from cityhall.runtime.env import EnvSettings
@@ -68,6 +69,7 @@ class Notify:
     line: LineApi
     sender: NoticeSender
     desk: Desk
+    newcomers: Newcomers
 
 
 async def start(context: ServiceContext, options: Options | None = None) -> tuple[Notify, Running]:
@@ -95,9 +97,20 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
         concurrency=options.notice_concurrency,
     )
     desk = Desk(pool, store, handlers.audience, sender)
-    parts = Notify(handlers=handlers, queue=queue, dispatcher=dispatcher, line=line, sender=sender, desk=desk)
+    newcomers = Newcomers(pool, sender)
+    parts = Notify(
+        handlers=handlers,
+        queue=queue,
+        dispatcher=dispatcher,
+        line=line,
+        sender=sender,
+        desk=desk,
+        newcomers=newcomers,
+    )
     running = Running(
-        app=create_api(pool, dispatcher, desk, StaffAuth(options.web or WebConfig.from_context(context))),
+        app=create_api(
+            pool, dispatcher, desk, newcomers, StaffAuth(options.web or WebConfig.from_context(context))
+        ),
         consumers=[
             Consumer(OUTBOUND_CONSUMER, (OUTBOUND_TOPIC,), handlers.on_outbound, batched=True),
             Consumer(
@@ -110,7 +123,7 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
         ],
         projections=[DeliveriesProjection()],
         relay="relay",  # the name notify's relay has always had: its checkpoint
-        tasks=[dispatcher.run, sender.run],
+        tasks=[dispatcher.run, sender.run, newcomers.run],
         on_stop=[line.close],
     )
     return parts, running

@@ -276,3 +276,37 @@ def notice(title: str, text: str, *, alert: bool) -> list[Message]:
     """A notice as residents get it: its heading, then the staff's text."""
     heading = f"【緊急】{title}" if alert else f"【お知らせ】{title}"
     return [build.text(f"{heading}\n\n{text}")]
+
+
+NEWCOMER_STEPS: tuple[tuple[int, int, str, str, str], ...] = (
+    (
+        0,
+        10,
+        "gomi",
+        "ごみの出し方",
+        "ポケット市へようこそ。ごみは地域ごとに収集日が決まっています。燃やすごみは週2回、資源は週1回です。"
+        "収集日は配信設定の地域にあわせてお知らせします。",
+    ),
+    (
+        7,
+        10,
+        "kosodate",
+        "子育て支援のご案内",
+        "転入から1週間がたちました。児童手当や子ども医療費助成は、転入後15日以内の申請が必要なものがあります。"
+        "お子さまがいらっしゃる方は、子育て支援課の窓口またはメニューの「予約」からご相談ください。",
+    ),
+    (
+        30,
+        10,
+        "bosai",
+        "防災のご案内",
+        "転入から1か月がたちました。お住まいの地域の避難所を、メニューの「防災/避難所」で確かめておきましょう。"
+        "緊急情報は、配信設定にかかわらずこのアカウントでお届けします。",
+    ),
+)
+"""The newcomer series as notify first offers it: (day after 転入日, hour, interest, title, text).
+Staff edit it on the dashboard (`newcomer_steps`)."""
+
+
+def newcomer(title: str, text: str) -> list[Message]:
+    return notice(title, text, alert=False)

@@ -331,9 +331,13 @@ class NoticeSender:
     async def _finish(self, send_id: uuid.UUID) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             counts = await stats(conn, send_id)
-            await conn.execute(
-                "UPDATE notice_sends SET finished_at = $2 WHERE send_id = $1", send_id, self.clock()
+            series = await conn.fetchval(
+                "UPDATE notice_sends SET finished_at = $2 WHERE send_id = $1 RETURNING series",
+                send_id,
+                self.clock(),
             )
+            if series is not None:
+                return  # not a drafted notice (the newcomer series): its numbers stay in its rows
             await self.notices.handle(
                 notice_stream(send_id),
                 CompleteNotice(
