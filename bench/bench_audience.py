@@ -50,8 +50,11 @@ CONDITIONS: list[tuple[str, dict[str, Any], str | None]] = [
 ]
 
 
-async def seed(conn: db.Connection, count: int, *, districts: int = 10, blocked: float = 0.02) -> None:
-    """`count` residents in the code table: ids 'U' + md5, spread over `districts` districts."""
+async def seed(
+    conn: db.Connection, count: int, *, districts: int = 10, blocked: float = 0.02, moved: float = 0.05
+) -> None:
+    """`count` residents in the code table: ids 'U' + md5, spread over `districts` districts; a
+    share `blocked` blocked the account, a share `moved` moved in during the last year."""
     today = jst(datetime.now(UTC)).date()
     now = month_index(today.year, today.month)
     every = "{" + ",".join(str(code) for code, _label in INTERESTS.values()) + "}"
@@ -63,7 +66,7 @@ async def seed(conn: db.Connection, count: int, *, districts: int = 10, blocked:
                         ELSE '{every}'::smallint[] END,
                    CASE WHEN random() < 0.25 THEN ARRAY[($3 - floor(random() * 190))::int, ($3 - floor(random() * 190))::int]
                         ELSE '{{}}'::int[] END,
-                   CASE WHEN random() < 0.05 THEN current_date - (random() * 365)::int END,
+                   CASE WHEN random() < $5 THEN current_date - (random() * 365)::int END,
                    CASE WHEN random() < 0.9 THEN 0 ELSE (1 + floor(random() * 5))::smallint END,
                    CASE WHEN random() < 0.3 THEN 22 END, CASE WHEN random() < 0.3 THEN 7 END
             FROM generate_series(1, $1) AS g, LATERAL (SELECT 1 + (g % $4)::smallint AS d) AS district""",
@@ -71,6 +74,7 @@ async def seed(conn: db.Connection, count: int, *, districts: int = 10, blocked:
         blocked,
         now,
         districts,
+        moved,
     )
     await conn.execute("ANALYZE audience")
 
