@@ -19,7 +19,7 @@ from .test_certificates_browser import Embedded, Simulator, new_page
 
 pytestmark = pytest.mark.timeout(600)
 
-ENGLISH = "The summer festival is on Saturday at Kawabe Park."
+ENGLISH = "The summer festival is on Saturday at Higashi Park."
 
 
 @pytest.fixture(scope="module")
@@ -47,21 +47,21 @@ def test_a_notice_reaches_the_residents_its_segment_and_language_say(
     approver_context, approval = new_page(browser, width=1280)
     try:
         sim = Simulator(phone, embedded.url)
-        sim.open("川辺 花子")
+        sim.open("東 花子")
         phone.locator("#rich-menu-areas").get_by_role("button", name="配信設定").click()
         sim.wait_for("現在の配信設定です")
         sim.quick_reply("地域", then="町丁目")
-        sim.quick_reply("川辺一丁目", then="川辺小学校区")
+        sim.quick_reply("東町", then="東小学校区")
         sim.quick_reply("言語", then="言語をお選びください")
         sim.quick_reply("English", then="言語を「English」にしました")
         screenshot(phone, "simulator-settings.png")
         sim.quick_reply("終了", then="配信設定を保存しました")
         elsewhere = Simulator(other_phone, embedded.url)
-        elsewhere.open("山手 次郎")
+        elsewhere.open("西 次郎")
         other_phone.locator("#rich-menu-areas").get_by_role("button", name="配信設定").click()
         elsewhere.wait_for("現在の配信設定です")
         elsewhere.quick_reply("地域", then="町丁目")
-        elsewhere.quick_reply("山手", then="山手小学校区")
+        elsewhere.quick_reply("西町", then="西小学校区")
 
         log_in(desk, embedded, "notify-author")
         desk.get_by_role("link", name="お知らせを作成する").click()
@@ -70,9 +70,9 @@ def test_a_notice_reaches_the_residents_its_segment_and_language_say(
         audience = desk.locator("#audience")
         expect(audience).to_contain_text("対象者：2人")  # no condition yet: everyone
         desk.get_by_role("button", name="条件を追加する").click()
-        desk.locator(".segment-row").first.get_by_label("川辺一丁目").check()
+        desk.locator(".segment-row").first.get_by_label("東町").check()
         expect(audience).to_contain_text("対象者：1人")  # counted live as the condition changes
-        desk.get_by_label("本文（日本語）").fill("土曜日に川辺公園で夏まつりを開きます。")
+        desk.get_by_label("本文（日本語）").fill("土曜日に東公園で夏まつりを開きます。")
         desk.get_by_label("ほかの言語の本文（任意：その言語を選んだ方にはこちらが届きます）").select_option(
             "en"
         )

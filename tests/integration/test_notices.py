@@ -78,16 +78,16 @@ async def test_an_alert_overrides_a_stopped_interest_and_a_campaign_respects_it(
     deployment: Deployment, line: LineClient
 ) -> None:
     minato, yamate = line.resident(), line.resident()
-    await settle_in(minato, "港町", stop="防災")
-    await settle_in(yamate, "山手")
+    await settle_in(minato, "北町", stop="防災")
+    await settle_in(yamate, "西町")
 
-    alert = {"kind": "alert", "title": "避難指示", "condition": {"district": ["minato"]},
-             "texts": {"ja": "港町に避難指示を発令しました。直ちに避難してください。"}}  # fmt: skip
+    alert = {"kind": "alert", "title": "避難指示", "condition": {"district": ["kita"]},
+             "texts": {"ja": "北町に避難指示を発令しました。直ちに避難してください。"}}  # fmt: skip
     await notice(deployment, alert)
-    await minato.expect("港町に避難指示を発令しました", timeout=60)
+    await minato.expect("北町に避難指示を発令しました", timeout=60)
 
     campaign = {"kind": "campaign", "title": "防災訓練", "interest": "bosai",
-                "condition": {"any": [{"district": ["minato"]}, {"district": ["yamate"]}]},
+                "condition": {"any": [{"district": ["kita"]}, {"district": ["nishi"]}]},
                 "texts": {"ja": "防災訓練を行います。"}}  # fmt: skip
     await notice(deployment, campaign)
     await yamate.expect("防災訓練を行います。", timeout=60)

@@ -175,7 +175,7 @@ async def test_sigkill_mid_alert_resumes_with_none_lost_and_none_twice(
     async with harness.pool.acquire() as conn:
         await conn.execute(
             """INSERT INTO audience (user_id, district, school, interests)
-               SELECT 'U' || md5(g::text), 6, 2, '{2}' FROM generate_series(1, $1) AS g""",
+               SELECT 'U' || md5(g::text), 2, 1, '{2}' FROM generate_series(1, $1) AS g""",
             count,
         )
     notify = notify_process(fresh_database, harness.emulator.url)
@@ -184,8 +184,8 @@ async def test_sigkill_mid_alert_resumes_with_none_lost_and_none_twice(
     author = StaffUser("notify-author", "広報係", frozenset({"notify-author"}))
     approver = StaffUser("notify-approver", "広報課長", frozenset({"notify-approver"}))
     notice_id = await harness.notify.desk.draft(
-        author, kind="alert", title="避難指示", condition={"district": ["minato"]},
-        texts={"ja": "港町に避難指示を発令しました。"},
+        author, kind="alert", title="避難指示", condition={"district": ["kita"]},
+        texts={"ja": "北町に避難指示を発令しました。"},
     )  # fmt: skip
     await harness.notify.desk.approve(approver, notice_id)
 

@@ -27,9 +27,9 @@ def at(day: date, hour: int) -> datetime:
 async def test_each_step_reaches_a_newcomer_once_at_its_hour(harness: Harness) -> None:
     series = harness.notify.newcomers
     await series.offer_defaults()
-    fresh = await resident_with(harness, Preferences(district="minato", moved_in=TODAY))
-    later = await resident_with(harness, Preferences(district="minato", moved_in=TODAY - timedelta(days=10)))
-    no_gomi = await resident_with(harness, Preferences(district="minato", moved_in=TODAY).toggled("gomi"))
+    fresh = await resident_with(harness, Preferences(district="kita", moved_in=TODAY))
+    later = await resident_with(harness, Preferences(district="kita", moved_in=TODAY - timedelta(days=10)))
+    no_gomi = await resident_with(harness, Preferences(district="kita", moved_in=TODAY).toggled("gomi"))
     blocked = await resident_with(harness, Preferences(moved_in=TODAY), blocked=True)
     long_ago = await resident_with(harness, Preferences(moved_in=TODAY - timedelta(days=400)))
 

@@ -91,18 +91,18 @@ async def completed(harness: Harness, notice_id: str) -> NoticeCompleted:
 async def test_the_audience_is_counted_live_and_bad_conditions_are_refused(
     harness: Harness, client: httpx.AsyncClient
 ) -> None:
-    await resident_with(harness, Preferences(district="kawabe-1"))
-    await resident_with(harness, Preferences(district="kawabe-2").toggled("kosodate"))
-    await resident_with(harness, Preferences(district="kawabe-2"), blocked=True)
-    await resident_with(harness, Preferences(district="yamate"))
+    await resident_with(harness, Preferences(district="higashi"))
+    await resident_with(harness, Preferences(district="minami").toggled("kosodate"))
+    await resident_with(harness, Preferences(district="minami"), blocked=True)
+    await resident_with(harness, Preferences(district="nishi"))
     author = as_(client, AUTHOR)
-    school = {"school": ["川辺小学校区"]}
+    school = {"school": ["東小学校区"]}
     assert (await author.post("/api/segments/count", {"condition": school})).json() == {
         "count": 2, "opted_out": 0, "blocked": 1,
     }  # fmt: skip
     counted = await author.post("/api/segments/count", {"condition": school, "interest": "kosodate"})
     assert counted.json() == {"count": 1, "opted_out": 1, "blocked": 1}
-    either = {"any": [{"district": ["yamate"]}, {"district": ["kawabe-1"]}]}
+    either = {"any": [{"district": ["nishi"]}, {"district": ["higashi"]}]}
     assert (await author.post("/api/segments/count", {"condition": either})).json()["count"] == 2
     bad = await author.post("/api/segments/count", {"condition": {"district": ["atlantis"]}})
     assert bad.status_code == 422 and "「atlantis」はありません" in bad.json()["error"]
@@ -121,13 +121,13 @@ async def test_a_campaign_is_approved_by_another_person_and_reaches_only_whom_it
     harness: Harness, client: httpx.AsyncClient
 ) -> None:
     hour = jst(datetime.now(UTC)).hour
-    wanted = await resident_with(harness, Preferences(district="ekimae-1"))
-    english = await resident_with(harness, Preferences(district="ekimae-2", language="en"))
-    vietnamese = await resident_with(harness, Preferences(district="ekimae-2", language="vi"))
-    stopped = await resident_with(harness, Preferences(district="ekimae-1").toggled("gomi"))
-    blocked = await resident_with(harness, Preferences(district="ekimae-1"), blocked=True)
-    sleeping = await resident_with(harness, Preferences(district="ekimae-1", quiet=(hour, (hour + 2) % 24)))
-    elsewhere = await resident_with(harness, Preferences(district="yamate"))
+    wanted = await resident_with(harness, Preferences(district="honcho"))
+    english = await resident_with(harness, Preferences(district="kita", language="en"))
+    vietnamese = await resident_with(harness, Preferences(district="kita", language="vi"))
+    stopped = await resident_with(harness, Preferences(district="honcho").toggled("gomi"))
+    blocked = await resident_with(harness, Preferences(district="honcho"), blocked=True)
+    sleeping = await resident_with(harness, Preferences(district="honcho", quiet=(hour, (hour + 2) % 24)))
+    elsewhere = await resident_with(harness, Preferences(district="nishi"))
 
     author, approver = as_(client, AUTHOR), as_(client, APPROVER)
     body = {
@@ -186,16 +186,16 @@ async def test_an_alert_overrides_interests_and_quiet_hours_and_reaches_only_nam
     harness: Harness, client: httpx.AsyncClient
 ) -> None:
     hour = jst(datetime.now(UTC)).hour
-    stopped_bosai = await resident_with(harness, Preferences(district="minato").toggled("bosai"))
-    sleeping = await resident_with(harness, Preferences(district="kawabe-1", quiet=(hour, (hour + 2) % 24)))
-    elsewhere = await resident_with(harness, Preferences(district="takadai"))
-    blocked = await resident_with(harness, Preferences(district="minato"), blocked=True)
+    stopped_bosai = await resident_with(harness, Preferences(district="kita").toggled("bosai"))
+    sleeping = await resident_with(harness, Preferences(district="higashi", quiet=(hour, (hour + 2) % 24)))
+    elsewhere = await resident_with(harness, Preferences(district="nishi"))
+    blocked = await resident_with(harness, Preferences(district="kita"), blocked=True)
     author, approver = as_(client, AUTHOR), as_(client, APPROVER)
     body = {
         "kind": "alert",
         "title": "避難指示",
-        "condition": {"any": [{"district": ["minato"]}, {"school": ["川辺小学校区"]}]},
-        "texts": {"ja": "川辺地区に避難指示を発令しました。直ちに避難してください。"},
+        "condition": {"any": [{"district": ["kita"]}, {"school": ["東小学校区"]}]},
+        "texts": {"ja": "北町と東小学校区に避難指示を発令しました。直ちに避難してください。"},
     }
     notice_id = (await author.post("/api/notices", body)).json()["notice_id"]
     assert (await approver.post(f"/api/notices/{notice_id}/approve")).status_code == 200
@@ -212,18 +212,18 @@ async def test_a_notice_cancelled_mid_send_keeps_what_was_sent_and_sends_no_more
     # One multicast a second, so the cancellation lands between chunks.
     slow = quick_options(limits={"multicast": RateLimit(1, 1.0, 1)})
     harness = await make_harness(options=slow)
-    residents = [await resident_with(harness, Preferences(district="motomachi")) for _ in range(2)]
+    residents = [await resident_with(harness, Preferences(district="honcho")) for _ in range(2)]
     async with harness.pool.acquire() as conn:
         await conn.execute(
             """INSERT INTO audience (user_id, district, school, interests) SELECT
-                   'U' || lpad(to_hex(g), 32, '0'), 3, 1, '{1,2,3,4,5,6,7,8}' FROM generate_series(1, 2498) g"""
+                   'U' || lpad(to_hex(g), 32, '0'), 1, 1, '{1,2,3,4,5,6,7,8}' FROM generate_series(1, 2498) g"""
         )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=harness.app), base_url="http://notify"
     ) as client:
         author, approver = as_(client, AUTHOR), as_(client, APPROVER)
         body = {"kind": "campaign", "title": "図書館まつり", "interest": "bunka",
-                "condition": {"district": ["motomachi"]}, "texts": {"ja": "図書館まつりを開きます。"}}  # fmt: skip
+                "condition": {"district": ["honcho"]}, "texts": {"ja": "図書館まつりを開きます。"}}  # fmt: skip
         notice_id = (await author.post("/api/notices", body)).json()["notice_id"]
         await approver.post(f"/api/notices/{notice_id}/approve")
 
@@ -242,10 +242,10 @@ async def test_a_notice_cancelled_mid_send_keeps_what_was_sent_and_sends_no_more
 
 
 async def test_a_scheduled_notice_waits_for_its_time(harness: Harness, client: httpx.AsyncClient) -> None:
-    resident = await resident_with(harness, Preferences(district="midorino"))
+    resident = await resident_with(harness, Preferences(district="nishi"))
     author, approver = as_(client, AUTHOR), as_(client, APPROVER)
     body = {"kind": "campaign", "title": "健診のご案内", "interest": "kenko",
-            "condition": {"district": ["midorino"]}, "texts": {"ja": "健診の予約が始まります。"}}  # fmt: skip
+            "condition": {"district": ["nishi"]}, "texts": {"ja": "健診の予約が始まります。"}}  # fmt: skip
     notice_id = (await author.post("/api/notices", body)).json()["notice_id"]
     later = datetime.now(UTC) + timedelta(hours=3)
     await approver.post(f"/api/notices/{notice_id}/approve", {"send_at": later.isoformat()})
@@ -268,7 +268,7 @@ async def test_a_scheduled_notice_waits_for_its_time(harness: Harness, client: h
 async def test_the_dashboard_drafts_approves_and_shows_progress(
     harness: Harness, client: httpx.AsyncClient
 ) -> None:
-    resident = await resident_with(harness, Preferences(district="sakuragaoka", language="zh"))
+    resident = await resident_with(harness, Preferences(district="minami", language="zh"))
     author, approver = as_(client, AUTHOR), as_(client, APPROVER)
 
     def html(api: Api) -> dict[str, str]:
@@ -277,11 +277,11 @@ async def test_the_dashboard_drafts_approves_and_shows_progress(
     home = await client.get("/", headers=html(author))
     assert home.status_code == 200 and "お知らせを作成する" in home.text
     composer = await client.get("/notices/new", headers=html(author))
-    assert composer.status_code == 200 and "送り先の条件" in composer.text and "sakuragaoka" in composer.text
+    assert composer.status_code == 200 and "送り先の条件" in composer.text and "minami" in composer.text
     assert (await client.get("/notices/new", headers=html(approver))).status_code == 403
     form = {
         "csrf_token": author.csrf, "kind": "campaign", "title": "桜まつり", "interest": "event",
-        "condition": '{"all": [{"district": ["sakuragaoka"]}]}', "text_ja": "桜まつりを開きます。",
+        "condition": '{"all": [{"district": ["minami"]}]}', "text_ja": "桜まつりを開きます。",
         "variant_lang": "zh", "variant_text": "樱花节开幕。",
     }  # fmt: skip
     bad = await client.post(

@@ -31,7 +31,7 @@ async def test_a_resident_sets_every_preference_and_it_is_stored_sealed(harness:
     me = resident(harness)
     menu = await me.tap(SETTINGS, expect="現在の配信設定です")
     districts = await me.tap(find_postback(menu, "地域"), expect="町丁目")
-    menu = await me.tap(find_postback(districts, "川辺二丁目"), expect="川辺小学校区")
+    menu = await me.tap(find_postback(districts, "南町"), expect="東小学校区")
 
     interests = await me.tap(find_postback(menu, "お知らせの種類"), expect="受け取るお知らせの種類")
     interests = await me.tap(find_postback(interests, "停止：イベント"), expect="× 配信停止：イベント")
@@ -60,10 +60,10 @@ async def test_a_resident_sets_every_preference_and_it_is_stored_sealed(harness:
     await me.tap(find_postback(menu, "終了"), expect="配信設定を保存しました")
 
     sealed = await harness.pool.fetchval("SELECT sealed FROM preferences WHERE user_id = $1", me.user_id)
-    assert sealed.startswith("pd1:") and "kawabe" not in sealed  # sealed with the resident's key
+    assert sealed.startswith("pd1:") and "minami" not in sealed  # sealed with the resident's key
     row = await code_row(harness, me.user_id)
     assert row is not None
-    assert row["district"] == 5 and row["school"] == 2
+    assert row["district"] == 4 and row["school"] == 2
     assert 4 not in row["interests"] and 1 in row["interests"]  # イベント stopped, 防災 kept
     assert row["children"] == sorted([month_index(born.year, born.month), month_index(picked.year, 5)])
     assert row["moved_in"] == date(2026, 4, 1)

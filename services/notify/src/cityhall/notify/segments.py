@@ -2,7 +2,7 @@
 
 A condition is JSON, as the staff's segment builder writes it:
 
-    {"all": [{"district": ["ekimae-1", "ekimae-2"]},
+    {"all": [{"district": ["honcho", "kita"]},
              {"any": [{"interest": ["kosodate"]}, {"stage": ["age0", "age1_2"]}]}]}
 
 Groups are `{"all": [...]}` (AND) and `{"any": [...]}` (OR; `{"all": []}` is everyone). A leaf

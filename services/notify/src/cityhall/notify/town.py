@@ -24,16 +24,11 @@ class District:
 
 
 DISTRICTS: tuple[District, ...] = (
-    District(1, "ekimae-1", "駅前一丁目", "中央小学校区"),
-    District(2, "ekimae-2", "駅前二丁目", "中央小学校区"),
-    District(3, "motomachi", "元町", "中央小学校区"),
-    District(4, "kawabe-1", "川辺一丁目", "川辺小学校区"),
-    District(5, "kawabe-2", "川辺二丁目", "川辺小学校区"),
-    District(6, "minato", "港町", "川辺小学校区"),
-    District(7, "sakuragaoka", "桜ヶ丘", "桜ヶ丘小学校区"),
-    District(8, "midorino", "緑野", "桜ヶ丘小学校区"),
-    District(9, "yamate", "山手", "山手小学校区"),
-    District(10, "takadai", "高台", "山手小学校区"),
+    District(1, "honcho", "本町", "中央小学校区"),
+    District(2, "kita", "北町", "中央小学校区"),
+    District(3, "higashi", "東町", "東小学校区"),
+    District(4, "minami", "南町", "東小学校区"),
+    District(5, "nishi", "西町", "西小学校区"),
 )
 
 BY_KEY = {d.key: d for d in DISTRICTS}
