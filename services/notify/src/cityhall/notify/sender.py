@@ -367,8 +367,3 @@ async def stats(conn: Connection | Pool, send_id: uuid.UUID) -> dict[str, Any]:
     if row is None:
         return {}
     return dict(row)
-
-
-def variant_messages(texts: dict[int, list[Message]]) -> dict[str, list[dict[str, Any]]]:
-    """`notice_sends.variants`: language code → the LINE messages as JSON."""
-    return {str(code): [m.to_dict() for m in messages] for code, messages in texts.items()}

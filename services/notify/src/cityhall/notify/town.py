@@ -32,7 +32,6 @@ DISTRICTS: tuple[District, ...] = (
 )
 
 BY_KEY = {d.key: d for d in DISTRICTS}
-BY_CODE = {d.code: d for d in DISTRICTS}
 SCHOOLS: tuple[str, ...] = tuple(dict.fromkeys(d.school for d in DISTRICTS))
 """学区, in the order of their first district."""
 
