@@ -282,7 +282,7 @@ async def test_the_dashboard_drafts_approves_and_shows_progress(
     form = {
         "csrf_token": author.csrf, "kind": "campaign", "title": "桜まつり", "interest": "event",
         "condition": '{"all": [{"district": ["minami"]}]}', "text_ja": "桜まつりを開きます。",
-        "variant_lang": "zh", "variant_text": "樱花节开幕。",
+        "variant_lang": "zh", "variant_text": "樱花节开幕。", "notice_id": str(uuid.uuid4()),
     }  # fmt: skip
     bad = await client.post(
         "/notices", data={**form, "condition": '{"colour": ["red"]}'}, headers=html(author)
@@ -295,6 +295,9 @@ async def test_the_dashboard_drafts_approves_and_shows_progress(
     made = await client.post("/notices", data=form, headers=html(author))
     assert made.status_code == 303
     location = made.headers["location"]
+    twice = await client.post("/notices", data=form, headers=html(author))  # a double click
+    assert twice.status_code == 303 and twice.headers["location"] == location
+    assert len((await author.get("/api/notices")).json()["notices"]) == 1
     page = await client.get(location, headers=html(approver))
     assert "承認して送信する" in page.text and "樱花节开幕。" in page.text and "1人" in page.text
     notice_id = location.split("/notices/")[1].split("?")[0]

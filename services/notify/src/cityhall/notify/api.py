@@ -56,6 +56,7 @@ class CountRequest(BaseModel):
 
 
 class DraftRequest(BaseModel):
+    notice_id: uuid.UUID | None = None
     kind: Literal["campaign", "alert"]
     title: str = Field(max_length=1000)
     condition: Any
@@ -182,7 +183,8 @@ def create_api(
 
     @app.get("/notices/new", include_in_schema=False)
     async def new(request: Request, user: Author) -> Response:
-        return composer(request, user, {"kind": "campaign", "condition": {"all": []}, "interest": "bosai"})
+        form = {"kind": "campaign", "condition": {"all": []}, "interest": "bosai", "notice_id": uuid.uuid4()}
+        return composer(request, user, form)
 
     @app.post("/notices", include_in_schema=False, dependencies=Checked)
     async def create(
@@ -195,6 +197,7 @@ def create_api(
         text_ja: Annotated[str, Form(max_length=20_000)] = "",
         variant_lang: Annotated[str, Form()] = "",
         variant_text: Annotated[str, Form(max_length=20_000)] = "",
+        notice_id: Annotated[uuid.UUID | None, Form()] = None,
     ) -> Response:
         form: dict[str, Any] = {"kind": kind, "title": title, "interest": interest, "text_ja": text_ja,
                 "variant_lang": variant_lang, "variant_text": variant_text}  # fmt: skip
@@ -211,9 +214,12 @@ def create_api(
         try:
             notice_id = await desk.draft(
                 user, kind="alert" if kind == "alert" else "campaign", title=title, condition=parsed,
-                texts=texts, interest=interest or None,
+                texts=texts, interest=interest or None, notice_id=notice_id,
             )  # fmt: skip
         except DomainError as exc:
+            if exc.reason == "exists" and notice_id is not None:
+                return to_notice(request, notice_id, done="drafted")  # submitted twice: kept once
+            form["notice_id"] = notice_id
             return composer(request, user, form, str(exc), 422)
         return to_notice(request, notice_id, done="drafted")
 
@@ -284,9 +290,11 @@ def create_api(
         try:
             notice_id = await desk.draft(
                 user, kind=body.kind, title=body.title, condition=body.condition, texts=body.texts,
-                interest=body.interest,
+                interest=body.interest, notice_id=body.notice_id,
             )  # fmt: skip
         except DomainError as exc:
+            if exc.reason == "exists" and body.notice_id is not None:
+                return {"notice_id": str(body.notice_id)}  # sent twice: kept once
             return refused(str(exc))
         return {"notice_id": str(notice_id)}
 

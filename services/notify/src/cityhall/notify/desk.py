@@ -64,8 +64,12 @@ class Desk:
         condition: Any,
         texts: dict[str, str],
         interest: str | None = None,
+        notice_id: uuid.UUID | None = None,
     ) -> uuid.UUID:
-        """A new draft; `DomainError("invalid", why)` for anything that cannot be sent as it is."""
+        """A new draft; `DomainError("invalid", why)` for anything that cannot be sent as it is.
+
+        `notice_id`: the id the composer was given; the same draft sent twice (a double click, a
+        resend) is refused as `exists` the second time, so it is kept once."""
         title = title.strip()
         if not 1 <= len(title) <= MAX_TITLE:
             raise invalid(f"件名は1文字以上{MAX_TITLE}文字以内で入力してください。")
@@ -89,7 +93,7 @@ class Desk:
                 raise invalid(
                     f"{label}の本文が長すぎます（{len(text)}文字、{say.MAX_NOTICE_TEXT}文字まで）。"
                 )
-        notice_id = uuid.uuid4()
+        notice_id = notice_id or uuid.uuid4()
         command = DraftNotice(
             notice_id=notice_id, kind=kind, title=title, interest=interest if kind == "campaign" else None,
             condition=condition, texts=cleaned, author=user.username, at=datetime.now(UTC),
