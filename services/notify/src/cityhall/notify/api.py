@@ -34,6 +34,7 @@ from cityhall.notify.dispatcher import Dispatcher
 from cityhall.notify.domain import REFUSED
 from cityhall.notify.newcomers import Newcomers
 from cityhall.notify.preferences import INTERESTS, LANGUAGES
+from cityhall.notify.safety import Safety
 from cityhall.notify.segments import SegmentError
 from cityhall.web import StaffAuth, StaffUser, create_templates, csrf_protect, install, require_role
 
@@ -70,6 +71,11 @@ class StepRequest(BaseModel):
     body: str = Field(max_length=20_000)
 
 
+class SafetyRequest(BaseModel):
+    title: str = Field(max_length=1000)
+    condition: Any
+
+
 class ApproveRequest(BaseModel):
     send_at: datetime | None = None
 
@@ -94,7 +100,7 @@ _COLUMNS = """event_id, request_id, idempotency_key, requested_by, outcome, meth
 
 
 def create_api(
-    pool: Pool, dispatcher: Dispatcher, desk: Desk, newcomers: Newcomers, auth: StaffAuth
+    pool: Pool, dispatcher: Dispatcher, desk: Desk, newcomers: Newcomers, safety: Safety, auth: StaffAuth
 ) -> FastAPI:
     app = FastAPI(title="notify", docs_url=None, redoc_url=None, openapi_url=None)
     install(app, auth)
@@ -361,6 +367,25 @@ def create_api(
         except DomainError:
             return RedirectResponse(f"{root}/newcomers?error=invalid", status_code=303)
         return RedirectResponse(f"{root}/newcomers?done=saved", status_code=303)
+
+    @app.post("/api/safety-checks", dependencies=Checked)
+    async def start_safety_check(user: Admin, body: SafetyRequest) -> Any:
+        try:
+            return {"check_id": str(await safety.start(user, body.title, body.condition))}
+        except DomainError as exc:
+            return refused(str(exc))
+
+    @app.get("/api/safety-checks/{check_id}")
+    async def safety_summary(_: Staff, check_id: uuid.UUID) -> Any:
+        found = await safety.summary(check_id)
+        if found is None:
+            return JSONResponse({"error": "この安否確認は見つかりません。"}, status_code=404)
+        progress = await sender.stats(pool, check_id)
+        return {**found, "sent": progress.get("delivered", 0), "pending": progress.get("pending", 0)}
+
+    @app.get("/api/safety-checks/{check_id}/help")
+    async def needing_help(user: Admin, check_id: uuid.UUID) -> dict[str, Any]:
+        return {"residents": await safety.needing_help(user, check_id)}
 
     @app.post("/api/residents/{user_id}/forget", dependencies=Checked)
     async def forget(user: Admin, user_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:

@@ -67,6 +67,10 @@ class Audience:
         await conn.execute("DELETE FROM preferences WHERE user_id = $1", user_id)
         await conn.execute("DELETE FROM audience WHERE user_id = $1", user_id)
         await conn.execute("DELETE FROM notify_sessions WHERE user_id = $1", user_id)
+        # Answers to 安否確認 keep their status for the counts; the note and location go with the key.
+        await conn.execute(
+            "UPDATE safety_answers SET note = NULL, location = NULL WHERE user_id = $1", user_id
+        )
         return await self.personal.forget(user_id, conn=conn)
 
     async def count(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -18,7 +19,7 @@ from linebot.v3.messaging import Message, MessageAction, QuickReply, TextMessage
 from cityhall.line import dialog, postback
 from cityhall.line.build import postback as button
 from cityhall.line.build import quick_reply
-from cityhall.line.contracts import ResidentIntent
+from cityhall.line.contracts import Location, ResidentIntent
 from cityhall.notify import messages as say
 from cityhall.notify import town
 from cityhall.notify.events import Follow, FriendCommand, Unfollow
@@ -131,7 +132,9 @@ class Session:
     """Where a resident is in the 配信設定 dialog (a row of `notify_sessions`)."""
 
     awaiting: str
-    """"menu", "child" (a birth month as text) or "moved_in" (a date as text)."""
+    """"menu", "child" (a birth month as text), "moved_in" (a date as text), or "safety"."""
+    safety: str = ""
+    """The 安否確認 (its id, hex) whose details the resident is sending."""
 
 
 Turn = dialog.Turn[Session, FriendCommand]
@@ -174,7 +177,70 @@ def in_settings(intent: ResidentIntent, session: Session | None) -> bool:
     if intent.kind == "postback":
         tapped = postback.decode(intent.postback_data)
         return tapped is not None and tapped.action in SETTINGS_ACTIONS
-    return session is not None and intent.kind not in ("follow", "unfollow")
+    return session is not None and not session.safety and intent.kind not in ("follow", "unfollow")
+
+
+# --- 安否確認 ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SafetyAnswer:
+    """What to record of a resident's answer to a check (fields left None stay as they were)."""
+
+    check_id: uuid.UUID
+    status: str | None = None
+    """"safe" or "help"."""
+    note: str | None = None
+    location: Location | None = None
+
+
+def safety_named(intent: ResidentIntent, session: Session | None) -> uuid.UUID | None:
+    """The check an intent answers: its button's, or the one whose details are awaited."""
+    if intent.kind == "postback":
+        tapped = postback.decode(intent.postback_data)
+        if tapped is None or tapped.action != "safety":
+            return None
+        key = tapped.get("k")
+    elif session is not None and session.safety and intent.kind not in ("follow", "unfollow"):
+        key = session.safety
+    else:
+        return None
+    try:
+        return uuid.UUID(hex=key)
+    except ValueError:
+        return uuid.UUID(int=0)  # a forged key: answered as unknown
+
+
+def safety(turn: Turn, check_id: uuid.UUID, *, known: bool) -> SafetyAnswer | None:
+    """Fill `turn` for an answer to check `check_id` (`known`: it exists); what to record."""
+    intent = turn.intent
+    if not known:
+        turn.session = None
+        turn.say(*say.safety_stale())
+        return None
+    if intent.kind == "postback":
+        tapped = postback.decode(intent.postback_data)
+        choice = tapped.get("s") if tapped else ""
+        if choice == "safe":
+            turn.session = None
+            turn.say(*say.safe_recorded())
+            return SafetyAnswer(check_id, status="safe")
+        if choice == "help":
+            turn.session, turn.claim = Session("safety", safety=check_id.hex), True
+            turn.say(*say.ask_help_details(check_id))
+            return SafetyAnswer(check_id, status="help")
+        turn.session = None
+        turn.say(*say.help_done())
+        return None
+    turn.session, turn.claim = Session("safety", safety=check_id.hex), True
+    if intent.kind == "text" and (intent.text or "").strip():
+        turn.say(*say.help_noted(check_id, "状況"))
+        return SafetyAnswer(check_id, note=(intent.text or "").strip()[:1000])
+    if intent.kind == "location" and intent.location is not None:
+        turn.say(*say.help_noted(check_id, "位置情報"))
+        return SafetyAnswer(check_id, location=intent.location)
+    turn.say(*say.safety_use_buttons(check_id))
+    return None
 
 
 def settings(turn: Turn, prefs: Preferences, today: date) -> Preferences | None:

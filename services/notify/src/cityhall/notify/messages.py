@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 
-from linebot.v3.messaging import Action, DatetimePickerAction, Message
+from linebot.v3.messaging import Action, DatetimePickerAction, LocationAction, Message
 
 from cityhall.line import build, postback
 from cityhall.line.japanese import date_ja
@@ -310,3 +311,69 @@ Staff edit it on the dashboard (`newcomer_steps`)."""
 
 def newcomer(title: str, text: str) -> list[Message]:
     return notice(title, text, alert=False)
+
+
+def safety_check(check_id: uuid.UUID, title: str) -> list[Message]:
+    """The 安否確認 question, sent through the alert lane."""
+    return [
+        build.text(
+            f"【安否確認】{title}\nご無事ですか。下のボタンでお知らせください。支援が必要な方には、市の職員が順にご連絡します。",
+            tap("無事です", "safety", k=check_id.hex, s="safe"),
+            tap("支援が必要です", "safety", k=check_id.hex, s="help"),
+        )
+    ]
+
+
+def safe_recorded() -> list[Message]:
+    return [
+        build.text(
+            "ご無事とのご回答を受け付けました。ありがとうございます。引き続き、市からの情報にご注意ください。"
+        )
+    ]
+
+
+def ask_help_details(check_id: uuid.UUID) -> list[Message]:
+    return [
+        build.text(
+            "支援が必要な方として受け付けました。\n"
+            "差し支えなければ、いまの状況（けが、必要なもの、一緒にいる方など）を文章で、いらっしゃる場所を位置情報でお送りください。",
+            LocationAction(label="位置情報を送る"),
+            tap("これで終わる", "safety", k=check_id.hex, s="done"),
+        )
+    ]
+
+
+def help_noted(check_id: uuid.UUID, what: str) -> list[Message]:
+    return [
+        build.text(
+            f"{what}を受け付けました。ほかにお伝えいただくことがあれば、続けてお送りください。",
+            LocationAction(label="位置情報を送る"),
+            tap("これで終わる", "safety", k=check_id.hex, s="done"),
+        )
+    ]
+
+
+def help_done() -> list[Message]:
+    return [
+        build.text(
+            "ありがとうございました。市の職員が順にご連絡します。命に関わるときは、ためらわずに119番へ通報してください。"
+        )
+    ]
+
+
+def safety_stale() -> list[Message]:
+    return [
+        build.text(
+            "この安否確認は受付を終えているか、見つかりませんでした。緊急のときは119番へ通報してください。"
+        )
+    ]
+
+
+def safety_use_buttons(check_id: uuid.UUID) -> list[Message]:
+    return [
+        build.text(
+            "恐れ入りますが、状況は文章で、場所は位置情報でお送りください。",
+            LocationAction(label="位置情報を送る"),
+            tap("これで終わる", "safety", k=check_id.hex, s="done"),
+        )
+    ]
