@@ -8,7 +8,7 @@ import httpx
 
 from cityhall.line.testing import Intents, Resident, find_postback
 from cityhall.notify.preferences import Preferences
-from cityhall.web import StaffAuth
+from cityhall.web import SESSION_COOKIE, StaffAuth
 
 from .conftest import WEB, Harness
 from .test_notices import ADMIN, AUTHOR, Api, resident_with
@@ -62,3 +62,42 @@ async def test_residents_answer_a_safety_check_and_staff_see_who_needs_help(harn
             "SELECT count(*) FROM audit_log WHERE action = 'view_safety_help' AND actor = $1", ADMIN.username
         )
         assert viewed == 1
+
+
+async def test_the_safety_pages(harness: Harness) -> None:
+    hurt = resident(harness, await resident_with(harness, Preferences(district="higashi")))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=harness.app), base_url="http://notify"
+    ) as client:
+        admin = Api(client, *StaffAuth(WEB).signed_in(ADMIN))
+        author = Api(client, *StaffAuth(WEB).signed_in(AUTHOR))
+
+        def browser(api: Api) -> dict[str, str]:
+            return {"cookie": f"{SESSION_COOKIE}={api.cookie}"}
+
+        page = await client.get("/safety", headers=browser(admin))
+        assert page.status_code == 200 and "安否確認を送る" in page.text and "東町" in page.text
+        assert "安否確認を送る" not in (await client.get("/safety", headers=browser(author))).text
+        empty = await client.post(
+            "/safety", data={"csrf_token": admin.csrf, "title": "地震"}, headers=browser(admin)
+        )
+        assert "error=invalid" in empty.headers["location"]
+        sent = await client.post(
+            "/safety", data={"csrf_token": admin.csrf, "title": "地震", "district": ["higashi", "minami"]},
+            headers=browser(admin),
+        )  # fmt: skip
+        assert sent.status_code == 303
+        asked = await hurt.expect("【安否確認】地震")
+        details = await hurt.tap(
+            find_postback(asked, "支援が必要です"), expect="支援が必要な方として受け付けました"
+        )
+        await hurt.say("水が出ません。", expect="状況を受け付けました")
+        assert find_postback(details, "これで終わる")
+        shown = await client.get(sent.headers["location"], headers=browser(admin))
+        assert (
+            "東町" in shown.text
+            and "水が出ません。" in shown.text
+            and "この一覧の表示は記録されます" in shown.text
+        )
+        for_author = await client.get(sent.headers["location"], headers=browser(author))
+        assert for_author.status_code == 200 and "水が出ません。" not in for_author.text

@@ -28,13 +28,14 @@ from cityhall.events.db import Pool
 from cityhall.events.decider import DomainError
 from cityhall.line.japanese import JST, datetime_ja
 from cityhall.notify import messages as say
-from cityhall.notify import projections, segments, sender
+from cityhall.notify import projections, segments, sender, town
 from cityhall.notify.desk import Desk
 from cityhall.notify.dispatcher import Dispatcher
 from cityhall.notify.domain import REFUSED
 from cityhall.notify.newcomers import Newcomers
 from cityhall.notify.preferences import INTERESTS, LANGUAGES
 from cityhall.notify.safety import Safety
+from cityhall.notify.safety import checks as safety_checks
 from cityhall.notify.segments import SegmentError
 from cityhall.web import StaffAuth, StaffUser, create_templates, csrf_protect, install, require_role
 
@@ -386,6 +387,36 @@ def create_api(
     @app.get("/api/safety-checks/{check_id}/help")
     async def needing_help(user: Admin, check_id: uuid.UUID) -> dict[str, Any]:
         return {"residents": await safety.needing_help(user, check_id)}
+
+    @app.get("/safety", include_in_schema=False)
+    async def safety_page(request: Request, user: Staff, error: str = "") -> Response:
+        context = {
+            "user": user, "checks": await safety_checks(pool), "error": error and "件名と送る地域を入力してください。",
+            "districts": [(d.key, d.name) for d in town.DISTRICTS],
+        }  # fmt: skip
+        return page(request, "notify/safety.html", context)
+
+    @app.post("/safety", include_in_schema=False, dependencies=Checked)
+    async def safety_form(
+        request: Request,
+        user: Admin,
+        title: Annotated[str, Form(max_length=1000)] = "",
+        district: Annotated[list[str] | None, Form()] = None,
+    ) -> Response:
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        try:
+            check_id = await safety.start(user, title, {"district": district or []})
+        except DomainError:
+            return RedirectResponse(f"{root}/safety?error=invalid", status_code=303)
+        return RedirectResponse(f"{root}/safety/{check_id}", status_code=303)
+
+    @app.get("/safety/{check_id}", include_in_schema=False)
+    async def safety_check_page(request: Request, user: Staff, check_id: uuid.UUID) -> Response:
+        found = await safety_summary(user, check_id)
+        if isinstance(found, Response):
+            raise HTTPException(404, "この安否確認は見つかりません。")
+        helping = await safety.needing_help(user, check_id) if user.has_role(ADMIN) else None
+        return page(request, "notify/safety_check.html", {"user": user, "s": found, "helping": helping})
 
     @app.post("/api/residents/{user_id}/forget", dependencies=Checked)
     async def forget(user: Admin, user_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:

@@ -110,3 +110,15 @@ class Safety:
                     "answered_at": row["answered_at"].isoformat(),
                 })  # fmt: skip
             return found
+
+
+async def checks(pool: Pool) -> list[dict[str, Any]]:
+    """Every check, newest first, with its answers counted."""
+    rows = await pool.fetch(
+        """SELECT c.check_id, c.title, c.started_by, c.started_at,
+                  count(a.user_id) FILTER (WHERE a.status = 'safe') AS safe,
+                  count(a.user_id) FILTER (WHERE a.status = 'help') AS help
+           FROM safety_checks c LEFT JOIN safety_answers a USING (check_id)
+           GROUP BY c.check_id ORDER BY c.started_at DESC LIMIT 50"""
+    )
+    return [dict(r) for r in rows]
