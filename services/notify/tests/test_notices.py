@@ -17,12 +17,13 @@ import pytest
 from cityhall.events.testing import wait_for
 from cityhall.line.japanese import jst
 from cityhall.line.ratelimit import RateLimit
+from cityhall.line_emulator.settings import EmulatorSettings
 from cityhall.notify.events import NoticeCompleted
 from cityhall.notify.preferences import Preferences
 from cityhall.web import SESSION_COOKIE, StaffAuth, StaffUser
 from cityhall.web.csrf import CSRF_HEADER
 
-from .conftest import WEB, Harness, HarnessFactory, quick_options, user
+from .conftest import WEB, Harness, HarnessFactory, outbound, quick_options, user
 
 AUTHOR = StaffUser("notify-author", "広報係 目黒", frozenset({"notify-author"}))
 APPROVER = StaffUser("notify-approver", "広報課長 大田", frozenset({"notify-approver"}))
@@ -98,10 +99,10 @@ async def test_the_audience_is_counted_live_and_bad_conditions_are_refused(
     author = as_(client, AUTHOR)
     school = {"school": ["東小学校区"]}
     assert (await author.post("/api/segments/count", {"condition": school})).json() == {
-        "count": 2, "opted_out": 0, "blocked": 1,
+        "count": 2, "opted_out": 0, "blocked": 1, "quota": {"limit": None, "used": 0},
     }  # fmt: skip
     counted = await author.post("/api/segments/count", {"condition": school, "interest": "kosodate"})
-    assert counted.json() == {"count": 1, "opted_out": 1, "blocked": 1}
+    assert counted.json() == {"count": 1, "opted_out": 1, "blocked": 1, "quota": {"limit": None, "used": 0}}
     either = {"any": [{"district": ["nishi"]}, {"district": ["higashi"]}]}
     assert (await author.post("/api/segments/count", {"condition": either})).json()["count"] == 2
     bad = await author.post("/api/segments/count", {"condition": {"district": ["atlantis"]}})
@@ -317,3 +318,14 @@ async def test_the_dashboard_drafts_approves_and_shows_progress(
     assert "error=completed" in again.headers["location"]
     shown = await client.get(again.headers["location"], headers=html(author))
     assert "送信を終えています" in shown.text
+
+
+async def test_the_count_previews_the_months_quota(make_harness: HarnessFactory) -> None:
+    harness = await make_harness(emulator_settings=EmulatorSettings(monthly_quota=500))
+    await harness.publish(outbound(user()))  # one message used this month
+    await wait_for(lambda: harness.stats("push"), timeout=20, message="the push")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=harness.app), base_url="http://notify"
+    ) as client:
+        counted = await as_(client, AUTHOR).post("/api/segments/count", {"condition": {"all": []}})
+    assert counted.json()["quota"] == {"limit": 500, "used": 1}

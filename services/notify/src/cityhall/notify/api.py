@@ -288,9 +288,10 @@ def create_api(
     @app.post("/api/segments/count", dependencies=Checked)
     async def count(_: Staff, body: CountRequest) -> Any:
         try:
-            return await desk.count(body.condition, kind=body.kind, interest=body.interest)
+            counted = await desk.count(body.condition, kind=body.kind, interest=body.interest)
         except SegmentError as exc:
             return refused(str(exc))
+        return {**counted, "quota": await desk.quota()}
 
     @app.post("/api/notices", dependencies=Checked)
     async def draft(user: Author, body: DraftRequest) -> Any:

@@ -7,6 +7,7 @@ there; approving twice inserts nothing), a cancellation stops the chunks not yet
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,8 @@ from cityhall.notify.sender import NoticeSender
 from cityhall.web import StaffUser, record_view
 
 MAX_TITLE = 60
+QUOTA_FRESH_FOR = 30.0
+"""Seconds a quota read from LINE is shown before it is read again."""
 
 
 def invalid(message: str) -> DomainError:
@@ -44,6 +47,15 @@ class Desk:
     def __init__(self, pool: Pool, store: EventStore, audience: Audience, sender: NoticeSender) -> None:
         self.pool, self.store, self.audience, self.sender = pool, store, audience, sender
         self.notices: CommandHandler[NoticeCommand, Notice] = sender.notices
+        self._quota: tuple[float, dict[str, int | None] | None] | None = None
+
+    async def quota(self) -> dict[str, int | None] | None:
+        """The channel's messages this month against its plan, read from LINE at most every 30 s."""
+        now = time.monotonic()
+        if self._quota is None or now - self._quota[0] > QUOTA_FRESH_FOR:
+            read = await self.sender.line.quota()
+            self._quota = (now, None if read is None else {"limit": read[0], "used": read[1]})
+        return self._quota[1]
 
     async def count(
         self, condition: Any, *, kind: NoticeKind = "campaign", interest: str | None = None

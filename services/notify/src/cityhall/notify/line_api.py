@@ -147,6 +147,17 @@ class LineApi:
     async def close(self) -> None:
         await self.client.close()
 
+    async def quota(self) -> tuple[int | None, int] | None:
+        """This month's message quota (None: no limit) and what has been used of it; None when LINE
+        does not answer (a preview, so no retries)."""
+        try:
+            limit = await self.api.get_message_quota(_request_timeout=self.timeout)
+            used = await self.api.get_message_quota_consumption(_request_timeout=self.timeout)
+        except (ApiException, TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("no message quota from LINE: %s", exc)
+            return None
+        return (limit.value if limit.type == "limited" else None), int(used.total_usage)
+
     async def attempt(self, endpoint: Endpoint, call: Callable[[float], Awaitable[ApiResponse]]) -> Answer:
         """One request, no retry: waits for the endpoint's token, then classifies the answer."""
         bucket = self.buckets.get(endpoint)

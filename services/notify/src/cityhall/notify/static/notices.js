@@ -9,6 +9,7 @@
   var combinator = document.getElementById("combinator");
   var hidden = document.getElementById("condition");
   var audience = document.getElementById("audience");
+  var quota = document.getElementById("quota");
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var form = document.getElementById("composer");
   var counter = 0;
@@ -117,6 +118,16 @@
       if (d.opted_out) { notes.push("配信停止 " + d.opted_out.toLocaleString("ja-JP") + "人"); }
       if (d.blocked) { notes.push("ブロック " + d.blocked.toLocaleString("ja-JP") + "人"); }
       audience.textContent = text + (notes.length ? "（対象外：" + notes.join("、") + "）" : "");
+      var q = d.quota;
+      if (q) {
+        var plan = q.limit === null ? "上限なし" : "上限 " + q.limit.toLocaleString("ja-JP") + "通";
+        var over = q.limit !== null && q.used + d.count > q.limit;
+        quota.textContent = "今月の送信数：" + q.used.toLocaleString("ja-JP") + "通（" + plan + "）。この配信で " +
+          d.count.toLocaleString("ja-JP") + "通ふえます" + (over ? "。上限を超えるため、超えた分は届きません。" : "。");
+        quota.classList.toggle("audience-error", over);
+      } else {
+        quota.textContent = "今月の送信数をLINEから読み取れませんでした。";
+      }
     }).catch(function () {
       if (ticket === asked) { audience.textContent = "対象者を数えられませんでした。通信環境をご確認ください。"; }
     });
