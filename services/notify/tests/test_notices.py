@@ -329,3 +329,47 @@ async def test_the_count_previews_the_months_quota(make_harness: HarnessFactory)
     ) as client:
         counted = await as_(client, AUTHOR).post("/api/segments/count", {"condition": {"all": []}})
     assert counted.json()["quota"] == {"limit": 500, "used": 1}
+
+
+async def test_a_weekly_notice_goes_out_each_week_until_cancelled(
+    harness: Harness, client: httpx.AsyncClient
+) -> None:
+    resident = await resident_with(harness, Preferences(district="higashi"))
+    author, approver = as_(client, AUTHOR), as_(client, APPROVER)
+    body = {"kind": "campaign", "title": "燃やすごみの日", "interest": "gomi",
+            "condition": {"district": ["higashi"]}, "texts": {"ja": "あすは燃やすごみの日です。"}}  # fmt: skip
+    notice_id = (await author.post("/api/notices", body)).json()["notice_id"]
+    await approver.post(f"/api/notices/{notice_id}/approve", {"weekly": True})
+
+    async def weeks() -> list[dict[str, Any]]:
+        rows = await harness.pool.fetch(
+            "SELECT send_id, not_before, finished_at FROM notice_sends WHERE notice_id = $1 ORDER BY not_before",
+            uuid.UUID(notice_id),
+        )
+        return [dict(r) for r in rows]
+
+    async def planned(count: int) -> bool:
+        return len(await weeks()) == count
+
+    await wait_for(lambda: planned(2), timeout=20, message="the second week planned")
+    first, second = await weeks()
+    assert second["not_before"] - first["not_before"] == timedelta(days=7) and second["finished_at"] is None
+    assert len(await harness.messages(resident)) == 1
+    assert (await author.get(f"/api/notices/{notice_id}")).json()["status"] == "approved"  # still running
+
+    # A week later (the clock moved by hand): the second week goes out, under its own retry keys.
+    await harness.pool.execute(
+        "UPDATE notice_sends SET not_before = now() WHERE send_id = $1", second["send_id"]
+    )
+    harness.notify.sender.wake()
+    await wait_for(lambda: planned(3), timeout=20, message="the third week planned")
+
+    async def two() -> bool:
+        return len(await harness.messages(resident)) == 2
+
+    await wait_for(two, timeout=20, message="the second week's message")
+    assert (await approver.post(f"/api/notices/{notice_id}/cancel")).status_code == 200
+    await completed(harness, notice_id)
+    assert all(w["finished_at"] is not None for w in await weeks())
+    assert (await author.get(f"/api/notices/{notice_id}")).json()["status"] == "cancelled"
+    assert len(await harness.messages(resident)) == 2

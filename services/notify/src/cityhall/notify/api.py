@@ -79,6 +79,7 @@ class SafetyRequest(BaseModel):
 
 class ApproveRequest(BaseModel):
     send_at: datetime | None = None
+    weekly: bool = False
 
 
 def refused(reason: str) -> JSONResponse:
@@ -265,14 +266,18 @@ def create_api(
 
     @app.post("/notices/{notice_id}/approve", include_in_schema=False, dependencies=Checked)
     async def approve_form(
-        request: Request, user: Approver, notice_id: uuid.UUID, send_at: Annotated[str, Form()] = ""
+        request: Request,
+        user: Approver,
+        notice_id: uuid.UUID,
+        send_at: Annotated[str, Form()] = "",
+        weekly: Annotated[str, Form()] = "",
     ) -> Response:
         try:
             when = datetime.fromisoformat(send_at).replace(tzinfo=JST) if send_at else None
         except ValueError:
             when = None
         try:
-            await desk.approve(user, notice_id, when)
+            await desk.approve(user, notice_id, when, weekly=weekly == "1")
         except DomainError as exc:
             return to_notice(request, notice_id, error=exc.reason)
         return to_notice(request, notice_id, done="approved")
@@ -309,7 +314,9 @@ def create_api(
     @app.post("/api/notices/{notice_id}/approve", dependencies=Checked)
     async def approve(user: Approver, notice_id: uuid.UUID, body: ApproveRequest | None = None) -> Any:
         try:
-            await desk.approve(user, notice_id, body.send_at if body else None)
+            await desk.approve(
+                user, notice_id, body.send_at if body else None, weekly=bool(body and body.weekly)
+            )
         except DomainError as exc:
             return refused(str(exc))
         return await notice(user, notice_id)

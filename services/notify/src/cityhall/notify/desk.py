@@ -113,12 +113,17 @@ class Desk:
         await self.notices.handle(notice_stream(notice_id), command)
         return notice_id
 
-    async def approve(self, user: StaffUser, notice_id: uuid.UUID, send_at: datetime | None = None) -> None:
-        """Approve (by someone other than the author); the notice goes out at `send_at` or now."""
+    async def approve(
+        self, user: StaffUser, notice_id: uuid.UUID, send_at: datetime | None = None, *, weekly: bool = False
+    ) -> None:
+        """Approve (by someone other than the author); the notice goes out at `send_at` or now, and
+        with `weekly` (campaigns only) again every week until cancelled."""
         stream = notice_stream(notice_id)
         async with self.pool.acquire() as conn, conn.transaction():
             decision = await self.notices.handle(
-                stream, ApproveNotice(by=user.username, at=datetime.now(UTC), send_at=send_at), conn=conn
+                stream,
+                ApproveNotice(by=user.username, at=datetime.now(UTC), send_at=send_at, weekly=weekly),
+                conn=conn,
             )
             if not decision.events:
                 return  # approved before: sent once
@@ -135,14 +140,16 @@ class Desk:
             approved = decision.events[0].event()
             assert isinstance(approved, NoticeApproved)
             await conn.execute(
-                """INSERT INTO notice_sends (send_id, alert, condition, interest, variants, not_before)
-                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (send_id) DO NOTHING""",
+                """INSERT INTO notice_sends (send_id, notice_id, alert, condition, interest, variants, not_before,
+                                            weekly)
+                   VALUES ($1, $1, $2, $3, $4, $5, $6, $7) ON CONFLICT (send_id) DO NOTHING""",
                 notice_id,
                 alert,
                 drafted.condition,
                 INTERESTS[drafted.interest][0] if drafted.interest else None,
                 variants,
                 approved.send_at,
+                approved.weekly and not alert,
             )
             await conn.execute("SELECT pg_notify($1, '')", await self.sender.channel())
 
@@ -154,13 +161,16 @@ class Desk:
             )
             if not decision.events:
                 return
-            await conn.execute("UPDATE notice_sends SET cancelled = true WHERE send_id = $1", notice_id)
+            sends = await conn.fetch(
+                "UPDATE notice_sends SET cancelled = true WHERE notice_id = $1 RETURNING send_id", notice_id
+            )
             await conn.execute(
-                "UPDATE notice_chunks SET status = 'cancelled' WHERE send_id = $1 AND status = 'pending'",
-                notice_id,
+                "UPDATE notice_chunks SET status = 'cancelled' WHERE send_id = ANY($1::uuid[]) AND status = 'pending'",
+                [r["send_id"] for r in sends],
             )
             await conn.execute("SELECT pg_notify($1, '')", await self.sender.channel())
-        self.sender.cancelled(notice_id)
+        for send in sends:
+            self.sender.cancelled(send["send_id"])
 
     async def forget(self, user: StaffUser, resident: str) -> bool:
         """Shred the resident's 配信設定 (their key, the sealed row, the code-table row), audited."""

@@ -147,6 +147,8 @@ class ApproveNotice(BaseModel):
     at: datetime
     send_at: datetime | None = None
     """None: now."""
+    weekly: bool = False
+    """Again every week at the same time (a garbage-day reminder) until cancelled."""
 
 
 class CancelNotice(BaseModel):
@@ -190,6 +192,7 @@ class NoticeApproved(Event):
     by: str
     at: datetime
     send_at: datetime
+    weekly: bool = False
 
 
 @registry.register

@@ -328,18 +328,34 @@ class NoticeSender:
             if row["send_id"] not in busy and row["send_id"] not in self._cutting:
                 await self._finish(row["send_id"])
 
+    async def _next_week(self, conn: Connection, send_id: uuid.UUID, notice_id: uuid.UUID) -> None:
+        """A weekly notice's next send: the same notice a week after this one, its own chunks."""
+        week: int = await conn.fetchval("SELECT count(*) FROM notice_sends WHERE notice_id = $1", notice_id)
+        await conn.execute(
+            """INSERT INTO notice_sends (send_id, notice_id, alert, condition, interest, variants, not_before, weekly)
+               SELECT $2, notice_id, alert, condition, interest, variants, not_before + interval '7 days', true
+               FROM notice_sends WHERE send_id = $1
+               ON CONFLICT (send_id) DO NOTHING""",
+            send_id,
+            uuid.uuid5(notice_id, f"week-{week}"),
+        )
+
     async def _finish(self, send_id: uuid.UUID) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             counts = await stats(conn, send_id)
-            series = await conn.fetchval(
-                "UPDATE notice_sends SET finished_at = $2 WHERE send_id = $1 RETURNING series",
+            send = await conn.fetchrow(
+                """UPDATE notice_sends SET finished_at = $2 WHERE send_id = $1
+                   RETURNING series, weekly, cancelled, notice_id""",
                 send_id,
                 self.clock(),
             )
-            if series is not None:
-                return  # not a drafted notice (the newcomer series): its numbers stay in its rows
+            if send is None or send["series"] is not None:
+                return  # not a drafted notice (the newcomer series, 安否確認): its numbers stay in its rows
+            if send["weekly"] and not send["cancelled"]:
+                await self._next_week(conn, send_id, send["notice_id"])
+                return
             await self.notices.handle(
-                notice_stream(send_id),
+                notice_stream(send["notice_id"]),
                 CompleteNotice(
                     delivered=counts["delivered"],
                     failed=counts["failed"],
