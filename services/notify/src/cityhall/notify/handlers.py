@@ -45,7 +45,7 @@ class Handlers:
         )
         self.audience = Audience(store.pool)
         self.conversation: Conversation[dialog.Session, FriendCommand] = Conversation(
-            domain=dialog.DOMAIN,
+            domain=say.DOMAIN,
             source=SOURCE,
             store=store,
             sessions=SessionStore("notify_sessions", dialog.Session, idle=IDLE),
