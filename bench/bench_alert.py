@@ -19,7 +19,7 @@ import subprocess
 import time
 
 from bench.bench_audience import seed
-from bench.bench_multicast import multicast_stats, notify_against
+from bench.bench_multicast import multicast_stats, multicasts_answered, notify_against
 from bench.infra import line_emulator, postgres
 from cityhall.web import StaffUser
 
@@ -56,22 +56,10 @@ async def run(admin_dsn: str, url: str, emulator: subprocess.Popen[bytes]) -> No
             texts={"ja": "市内全域に避難指示を発令しました。直ちに安全な場所へ避難してください。"},
         )
         total = RESIDENTS // 500
-        answers, sent = notify.line.answers, notify.line.requests
         approved = time.monotonic()
         await notify.desk.approve(APPROVER, notice_id)
-        first: float | None = None
-        while True:
-            now = time.monotonic()
-            if first is None and sent["multicast"]:
-                first = now
-            done = answers["multicast", "accepted"] + answers["multicast", "already_accepted"]
-            if done >= total:
-                break
-            if now - approved > TIMEOUT:
-                raise RuntimeError(f"only {done} of {total} multicasts after {TIMEOUT} s")
-            await asyncio.sleep(0.002)
-        elapsed = now - approved
-        assert first is not None
+        first, last = await multicasts_answered(notify, total, approved, TIMEOUT)
+        elapsed = last - approved
         cut = await pool.fetchval("SELECT count(*) FROM notice_chunks WHERE send_id = $1", notice_id)
         stats = await multicast_stats(http)
         assert stats.get("accepted") == total and cut == total, (stats, cut)

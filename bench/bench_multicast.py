@@ -91,6 +91,25 @@ async def notify_against(
         await drop_database_async(admin_dsn, database)
 
 
+async def multicasts_answered(
+    notify: Notify, total: int, started: float, timeout: float
+) -> tuple[float, float]:
+    """Wait until LINE has accepted `total` multicasts, as notify sees them (polled every 2 ms):
+    when notify sent its first one and when the last answer came (monotonic clock)."""
+    answers, sent = notify.line.answers, notify.line.requests
+    first: float | None = None
+    while True:
+        now = time.monotonic()
+        if first is None and sent["multicast"]:
+            first = now
+        done = answers["multicast", "accepted"] + answers["multicast", "already_accepted"]
+        if done >= total and first is not None:
+            return first, now
+        if now - started > timeout:
+            raise RuntimeError(f"only {done} of {total} multicasts after {timeout} s")
+        await asyncio.sleep(0.002)
+
+
 async def run(admin_dsn: str, url: str, emulator: subprocess.Popen[bytes]) -> None:
     async with notify_against(admin_dsn, url, emulator, "bench_multicast") as (composed, notify, http):
         residents = [f"U{i:032x}" for i in range(RECIPIENTS)]
@@ -113,19 +132,7 @@ async def run(admin_dsn: str, url: str, emulator: subprocess.Popen[bytes]) -> No
         # emulator's counters lag whenever its process falls behind, and so do answers: a
         # window that starts at the first answer would count a backlog being worked off as
         # rate.) The token bucket's opening burst of 20 is included.
-        answers, sent = notify.line.answers, notify.line.requests
-        first: float | None = None
-        while True:
-            now = time.monotonic()
-            done = answers["multicast", "accepted"] + answers["multicast", "already_accepted"]
-            if first is None and sent["multicast"]:
-                first = now
-            if done >= total:
-                break
-            if now - started > TIMEOUT:
-                raise RuntimeError(f"only {done} of {total} multicasts after {TIMEOUT} s")
-            await asyncio.sleep(0.002)
-        assert first is not None
+        first, now = await multicasts_answered(notify, total, started, TIMEOUT)
         elapsed = now - first
         rate = (total - 1) / elapsed
         stats = await multicast_stats(http)

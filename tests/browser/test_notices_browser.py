@@ -38,6 +38,17 @@ def log_in(page: Page, embedded: Embedded, username: str) -> None:
     expect(page.get_by_role("heading", name="お知らせ配信", exact=True)).to_be_visible()
 
 
+def settled(phone: Page, embedded: Embedded, name: str, district: str, school: str) -> Simulator:
+    """A new resident who chose their district in 配信設定 (from the rich menu)."""
+    sim = Simulator(phone, embedded.url)
+    sim.open(name)
+    phone.locator("#rich-menu-areas").get_by_role("button", name="配信設定").click()
+    sim.wait_for("現在の配信設定です")
+    sim.quick_reply("地域", then="町丁目")
+    sim.quick_reply(district, then=school)
+    return sim
+
+
 def test_a_notice_reaches_the_residents_its_segment_and_language_say(
     embedded: Embedded, browser: Browser
 ) -> None:
@@ -46,22 +57,12 @@ def test_a_notice_reaches_the_residents_its_segment_and_language_say(
     author_context, desk = new_page(browser, width=1280)
     approver_context, approval = new_page(browser, width=1280)
     try:
-        sim = Simulator(phone, embedded.url)
-        sim.open("東 花子")
-        phone.locator("#rich-menu-areas").get_by_role("button", name="配信設定").click()
-        sim.wait_for("現在の配信設定です")
-        sim.quick_reply("地域", then="町丁目")
-        sim.quick_reply("東町", then="東小学校区")
+        sim = settled(phone, embedded, "東 花子", "東町", "東小学校区")
         sim.quick_reply("言語", then="言語をお選びください")
         sim.quick_reply("English", then="言語を「English」にしました")
         screenshot(phone, "simulator-settings.png")
         sim.quick_reply("終了", then="配信設定を保存しました")
-        elsewhere = Simulator(other_phone, embedded.url)
-        elsewhere.open("西 次郎")
-        other_phone.locator("#rich-menu-areas").get_by_role("button", name="配信設定").click()
-        elsewhere.wait_for("現在の配信設定です")
-        elsewhere.quick_reply("地域", then="町丁目")
-        elsewhere.quick_reply("西町", then="西小学校区")
+        elsewhere = settled(other_phone, embedded, "西 次郎", "西町", "西小学校区")
 
         log_in(desk, embedded, "notify-author")
         desk.get_by_role("link", name="お知らせを作成する").click()
