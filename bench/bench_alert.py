@@ -39,9 +39,8 @@ async def run(admin_dsn: str, url: str, emulator: subprocess.Popen[bytes]) -> No
             # moved in lately: the newcomer series sends nothing beside the alert.
             await seed(conn, RESIDENTS, districts=4, blocked=0.0, moved=0.0)
             await conn.execute(
-                """INSERT INTO audience (user_id, blocked, district, school, interests)
-                   SELECT 'V' || md5(g::text), g % 2 = 0, CASE WHEN g % 2 = 0 THEN 1 ELSE 5 END,
-                          1, '{1}' FROM generate_series(1, 50000) AS g"""
+                """INSERT INTO audience (user_id, blocked, district, interests)
+                   SELECT 'V' || md5(g::text), g % 2 = 0, CASE WHEN g % 2 = 0 THEN 1 ELSE 5 END, '{1}' FROM generate_series(1, 50000) AS g"""
             )
             await conn.execute("ANALYZE audience")
         composed.system.run_background()

@@ -59,9 +59,9 @@ async def seed(
     now = month_index(today.year, today.month)
     every = "{" + ",".join(str(code) for code, _label in INTERESTS.values()) + "}"
     await conn.execute(
-        f"""INSERT INTO audience (user_id, blocked, district, school, interests, children, moved_in, language,
+        f"""INSERT INTO audience (user_id, blocked, district, interests, children, moved_in, language,
                                   quiet_start, quiet_end)
-            SELECT 'U' || md5(g::text), random() < $2, d, (d + 1) / 2,
+            SELECT 'U' || md5(g::text), random() < $2, d,
                    CASE WHEN random() < 0.15 THEN array_remove('{every}'::smallint[], (1 + floor(random() * 8))::smallint)
                         ELSE '{every}'::smallint[] END,
                    CASE WHEN random() < 0.25 THEN ARRAY[($3 - floor(random() * 190))::int, ($3 - floor(random() * 190))::int]

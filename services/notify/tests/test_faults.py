@@ -174,8 +174,8 @@ async def test_sigkill_mid_alert_resumes_with_none_lost_and_none_twice(
     count = 100_000  # 200 multicasts: a second at LINE's rate
     async with harness.pool.acquire() as conn:
         await conn.execute(
-            """INSERT INTO audience (user_id, district, school, interests)
-               SELECT 'U' || md5(g::text), 2, 1, '{2}' FROM generate_series(1, $1) AS g""",
+            """INSERT INTO audience (user_id, district, interests)
+               SELECT 'U' || md5(g::text), 2, '{2}' FROM generate_series(1, $1) AS g""",
             count,
         )
     notify = notify_process(fresh_database, harness.emulator.url)

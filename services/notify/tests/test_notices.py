@@ -216,8 +216,8 @@ async def test_a_notice_cancelled_mid_send_keeps_what_was_sent_and_sends_no_more
     residents = [await resident_with(harness, Preferences(district="honcho")) for _ in range(2)]
     async with harness.pool.acquire() as conn:
         await conn.execute(
-            """INSERT INTO audience (user_id, district, school, interests) SELECT
-                   'U' || lpad(to_hex(g), 32, '0'), 1, 1, '{1,2,3,4,5,6,7,8}' FROM generate_series(1, 2498) g"""
+            """INSERT INTO audience (user_id, district, interests) SELECT
+                   'U' || lpad(to_hex(g), 32, '0'), 1, '{1,2,3,4,5,6,7,8}' FROM generate_series(1, 2498) g"""
         )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=harness.app), base_url="http://notify"

@@ -68,7 +68,7 @@ def test_preferences_round_trip_and_codes() -> None:
     prefs = prefs.toggled("event")
     assert Preferences.from_json(prefs.to_json()) == prefs
     codes = prefs.codes()
-    assert (codes.district, codes.school, codes.language) == (4, 2, 5)
+    assert (codes.district, codes.language) == (4, 5)
     assert 4 not in codes.interests and len(codes.interests) == 7
 
 
@@ -119,3 +119,9 @@ def test_an_alert_selects_on_location_only() -> None:
     with pytest.raises(SegmentError, match="地域を指定"):
         parse({"all": []}, location_only=True)
     assert isinstance(parse({"all": []}), Group)
+
+
+def test_a_school_district_selects_its_districts() -> None:
+    where = Where(TODAY)
+    assert where.sql(parse({"school": ["東小学校区"]})) == "district = ANY($1::smallint[])"
+    assert where.params == [[3, 4]]  # 東町 and 南町: the 学区 is derived, never stored

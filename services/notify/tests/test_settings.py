@@ -63,7 +63,7 @@ async def test_a_resident_sets_every_preference_and_it_is_stored_sealed(harness:
     assert sealed.startswith("pd1:") and "minami" not in sealed  # sealed with the resident's key
     row = await code_row(harness, me.user_id)
     assert row is not None
-    assert row["district"] == 4 and row["school"] == 2
+    assert row["district"] == 4 and "school" not in row  # the 学区 is derived, not stored
     assert 4 not in row["interests"] and 1 in row["interests"]  # イベント stopped, 防災 kept
     assert row["children"] == sorted([month_index(born.year, born.month), month_index(picked.year, 5)])
     assert row["moved_in"] == date(2026, 4, 1)

@@ -11,9 +11,9 @@ from cityhall.notify.preferences import Preferences
 from cityhall.notify.segments import Condition, Where
 
 _UPSERT = """
-    INSERT INTO audience (user_id, district, school, interests, children, moved_in, language, quiet_start, quiet_end)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-    ON CONFLICT (user_id) DO UPDATE SET district = excluded.district, school = excluded.school,
+    INSERT INTO audience (user_id, district, interests, children, moved_in, language, quiet_start, quiet_end)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (user_id) DO UPDATE SET district = excluded.district,
         interests = excluded.interests, children = excluded.children, moved_in = excluded.moved_in,
         language = excluded.language, quiet_start = excluded.quiet_start, quiet_end = excluded.quiet_end"""
 
@@ -42,7 +42,7 @@ class Audience:
         )
         codes = prefs.codes()
         await conn.execute(
-            _UPSERT, user_id, codes.district, codes.school, codes.interests, codes.children, codes.moved_in,
+            _UPSERT, user_id, codes.district, codes.interests, codes.children, codes.moved_in,
             codes.language, codes.quiet_start, codes.quiet_end,
         )  # fmt: skip
 

@@ -160,9 +160,7 @@ class Where:
             case Leaf(attribute="district"):
                 return f"district = ANY({self.param([town.BY_KEY[v].code for v in condition.values])}::smallint[])"
             case Leaf(attribute="school"):
-                return (
-                    f"school = ANY({self.param([town.school_code(v) for v in condition.values])}::smallint[])"
-                )
+                return f"district = ANY({self.param(town.school_districts(condition.values))}::smallint[])"
             case Leaf(attribute="interest"):
                 return f"interests && {self.param([INTERESTS[v][0] for v in condition.values])}::smallint[]"
             case Leaf(attribute="language"):

@@ -36,6 +36,6 @@ SCHOOLS: tuple[str, ...] = tuple(dict.fromkeys(d.school for d in DISTRICTS))
 """学区, in the order of their first district."""
 
 
-def school_code(school: str) -> int:
-    """The 学区's code in the code table (its position, from 1)."""
-    return SCHOOLS.index(school) + 1
+def school_districts(schools: list[str] | tuple[str, ...]) -> list[int]:
+    """The codes of the districts in `schools`: a 学区 is derived from the district, never stored."""
+    return [d.code for d in DISTRICTS if d.school in schools]
