@@ -124,10 +124,9 @@ Outcome = MessageDelivered | MessageDeliveryFailed | MessageSkipped
 NoticeKind = Literal["campaign", "alert"]
 
 
-class DraftNotice(BaseModel):
-    """An author drafts a notice: who it goes to and what it says (a text per language)."""
+class _Draft(BaseModel):
+    """A notice as drafted: the command's fields, and the event's."""
 
-    model_config = ConfigDict(frozen=True)
     notice_id: uuid.UUID
     kind: NoticeKind
     title: str
@@ -139,6 +138,12 @@ class DraftNotice(BaseModel):
     """Language key → text; "ja" always, the resident's language chooses."""
     author: str
     at: datetime
+
+
+class DraftNotice(_Draft):
+    """An author drafts a notice: who it goes to and what it says (a text per language)."""
+
+    model_config = ConfigDict(frozen=True)
 
 
 class ApproveNotice(BaseModel):
@@ -173,16 +178,8 @@ def notice_stream(notice_id: uuid.UUID) -> str:
 
 
 @registry.register
-class NoticeDrafted(Event):
+class NoticeDrafted(Event, _Draft):
     TYPE = "cityhall.notify.notice_drafted.v1"
-    notice_id: uuid.UUID
-    kind: NoticeKind
-    title: str
-    interest: str | None
-    condition: dict[str, Any]
-    texts: dict[str, str]
-    author: str
-    at: datetime
 
 
 @registry.register
