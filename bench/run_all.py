@@ -13,6 +13,7 @@ BENCHES = [
     "bench.bench_asgi_floor",
     "bench.bench_webhook",
     "bench.bench_multicast",
+    "bench.bench_reports_nearby",
 ]
 
 if __name__ == "__main__":

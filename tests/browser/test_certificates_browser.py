@@ -345,13 +345,11 @@ def test_a_clerk_rejects_and_the_resident_is_told_the_reason_and_refunded(
         roads.get_by_label("ユーザー名").fill("roads-clerk")
         roads.get_by_label("パスワード").fill(embedded.password("roads-clerk"))
         roads.get_by_role("button", name="ログイン").click()
-        # Their department has no dashboard yet: the portal says so, and does not ask them to choose.
-        expect(
-            roads.get_by_role("heading", name="道路管理課の業務画面は、まだ用意されていません")
-        ).to_be_visible()
-        expect(roads.locator("main")).not_to_contain_text("選んでください")
+        # Their department's dashboard (通報) is the only one the portal offers them.
+        dashboards = roads.get_by_role("list", name="利用できる業務画面")
+        expect(dashboards.get_by_role("link")).to_have_count(1)
+        expect(dashboards.get_by_role("link")).to_contain_text("通報")
         expect(roads.locator(".site-header")).to_have_text(re.compile(r"^[^道]*道路管理課 品川[^道]*$"))
-        screenshot(roads, "portal-no-dashboard-yet.png")
         response = roads.goto(f"{embedded.url}/staff/certificates/")
         assert response is not None and response.status == 403
         expect(roads.locator("body")).to_contain_text("権限がありません")

@@ -1,5 +1,7 @@
-"""Never silence, in the simulator on the embedded run: a tile whose service is not running yet,
-free text, and leaving a certificate request for another tile all get an answer."""
+"""Never silence, in the simulator on the embedded run: the gateway's own tile (防災/避難所),
+free text, and leaving a certificate request for another tile all get an answer. (A tile whose
+service is not deployed is answered too; the embedded run deploys every service, so the gateway's
+and the integration tests cover that case.)"""
 
 from __future__ import annotations
 
@@ -19,9 +21,7 @@ def embedded(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def test_a_tile_nothing_serves_free_text_and_leaving_a_request_are_answered(
-    embedded: str, page: Page
-) -> None:
+def test_the_shelters_tile_free_text_and_leaving_a_request_are_answered(embedded: str, page: Page) -> None:
     chat = page.locator("#chat")
     theirs = chat.locator(".msg.theirs")
     tiles = page.locator("#rich-menu-areas")
@@ -32,9 +32,8 @@ def test_a_tile_nothing_serves_free_text_and_leaving_a_request_are_answered(
     page.locator("#follow-button").click()
     expect(theirs.first).to_contain_text("友だち追加ありがとうございます。", timeout=30_000)
 
-    tiles.get_by_role("button", name="予約").click()
-    expect(theirs.last).to_contain_text("現在準備を進めています", timeout=30_000)
-    expect(theirs.last).to_contain_text("市民相談課")
+    tiles.get_by_role("button", name="防災/避難所").click()
+    expect(theirs.last).to_contain_text("指定避難所の一覧と地図", timeout=30_000)
 
     page.locator("#message-input").fill("こんにちは")
     page.get_by_role("button", name="送信").click()
@@ -50,7 +49,7 @@ def test_a_tile_nothing_serves_free_text_and_leaving_a_request_are_answered(
     expect(theirs.last).to_contain_text("記載する人の範囲", timeout=30_000)
     tiles.get_by_role("button", name="通報").click()
     expect(theirs.filter(has_text="下書きとして保存")).to_have_count(1, timeout=30_000)
-    expect(theirs.filter(has_text="道路管理課")).to_have_count(1, timeout=30_000)
+    expect(theirs.filter(has_text="通報の種類を下からお選びください")).to_have_count(1, timeout=30_000)
     # As the notice says: 証明書, then 入力を続ける (the two answers above arrive in either order,
     # so the quick replies on screen may be either's).
     tiles.get_by_role("button", name="証明書").click()

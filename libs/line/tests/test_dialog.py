@@ -13,6 +13,7 @@ from linebot.v3.messaging import TextMessage
 from cityhall.events.db import Connection, Pool, create_pool, migrate
 from cityhall.events.decider import CommandHandler, Decider, DomainError
 from cityhall.events.envelope import Envelope, Event
+from cityhall.events.personal import PersonalData
 from cityhall.events.store import EventStore
 from cityhall.events.testing.samples import CounterIncremented
 from cityhall.line.contracts import (
@@ -22,7 +23,7 @@ from cityhall.line.contracts import (
     OutboundMessageRequested,
     ResidentIntent,
 )
-from cityhall.line.dialog import Conversation, SessionStore, Turn, intent_of
+from cityhall.line.dialog import Conversation, SessionStore, Turn, intent_of, seal_text
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 SOURCE = "/services/test"
@@ -188,3 +189,48 @@ async def test_a_turn_that_fails_writes_nothing(pool: Pool, failure: str) -> Non
             await talk.finish(conn, turn)
         assert await written(EventStore(pool), conn, "U1") == []
         assert await talk.begin(conn, envelope, intent) == Turn(intent, envelope, before)
+
+
+async def test_the_consumers_handler_begins_responds_and_finishes_a_turn(pool: Pool) -> None:
+    store = EventStore(pool)
+    talk = conversation(store)
+    envelope, _intent = intent_envelope()
+    seen: list[str | None] = []
+
+    async def respond(turn: Turn[Step, Add], conn: Connection) -> None:
+        seen.append(turn.intent.text)
+        assert turn.postback is None  # typed text, not a tap
+        turn.say(TextMessage(text="承りました。"))
+
+    async with pool.acquire() as conn:
+        await talk.handler(respond)(envelope, conn)
+        events = await written(store, conn, "U1")
+    assert seen == ["2通"]
+    assert [type(e) for e in events] == [OutboundMessageRequested, DialogReleased]
+
+
+async def test_send_pushes_or_replies_once_per_key(pool: Pool) -> None:
+    store = EventStore(pool)
+    talk = conversation(store)
+    envelope, intent = intent_envelope()
+    async with pool.acquire() as conn:
+        for _ in range(2):  # the same key twice: one message
+            await talk.send(conn, "U1", [TextMessage(text="回答です。")], key="answer-1", caused_by=envelope)
+        await talk.send(
+            conn, "U1", [TextMessage(text="返信")], key="reply-1", caused_by=envelope, reply_to=intent
+        )
+        sent = [e for e in await written(store, conn, "U1") if isinstance(e, OutboundMessageRequested)]
+    assert [(m.messages[0]["text"], m.reply_token) for m in sent] == [("回答です。", None), ("返信", "token")]
+
+
+async def test_sealed_text_is_a_token_and_a_forgotten_resident_is_told_and_released(pool: Pool) -> None:
+    personal = PersonalData(pool)
+    envelope, intent = intent_envelope()
+    async with pool.acquire() as conn:
+        turn: Turn[Step, Add] = Turn(intent, envelope, Step(uuid.uuid4(), "text"))
+        sealed = await seal_text(turn, personal, conn, forgotten=[TextMessage(text="消去済みです。")])
+        assert sealed is not None and "2通" not in sealed
+        assert await personal.decrypt(sealed, conn=conn) == "2通" and turn.replies == []
+        await personal.forget("U1", conn=conn)
+        assert await seal_text(turn, personal, conn, forgotten=[TextMessage(text="消去済みです。")]) is None
+        assert turn.session is None and turn.replies == [TextMessage(text="消去済みです。")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import yaml
 
@@ -57,3 +59,12 @@ def test_encoding_refuses_what_line_or_the_decoder_would_refuse() -> None:
         postback.encode("certificates", "x", domain="guide")
     longest = postback.encode("c", "a", v="z" * (postback.MAX_DATA - len("domain=c&action=a&v=")))
     assert len(longest) == postback.MAX_DATA and postback.decode(longest) is not None
+
+
+def test_a_uuid_field_is_read_only_when_it_is_one_as_encoded() -> None:
+    request = uuid.uuid4()
+    tapped = postback.decode(postback.encode("voice", "send", o=request.hex))
+    assert tapped is not None and tapped.uuid("o") == request
+    for forged in ("", "x" * 32, str(request), "{" + request.hex + "}", request.hex[:31]):
+        tapped = postback.decode(f"domain=voice&action=send&o={forged}")
+        assert tapped is not None and tapped.uuid("o") is None, forged

@@ -80,7 +80,8 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         ("notify", "howto"),
     ]
     assert set(registry.domains()) == {"guide", "notify", "certificates", "reservations", "reports", "voice"}
-    assert registry.departments()["roads"] == "道路管理課"  # no service yet: the portal's stand-in
+    assert registry.departments()["roads"] == "道路管理課"  # reports' (it replaced the portal's stand-in)
+    assert registry.departments()["parks"] == "公園緑地課"
     assert {a.username for a in registry.demo_accounts()} == {
         "cert-clerk",
         "cert-admin",
@@ -91,6 +92,12 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         "notify-approver",
         "notify-admin",
         "voice-clerk",
+        "parks-clerk",
+        "env-clerk",
+        "kosodate-clerk",
+        "kenko-clerk",
+        "shimin-clerk",
+        "kominkan-clerk",
     }
 
 
@@ -100,7 +107,7 @@ def test_reading_the_declarations_imports_no_services_composition() -> None:
         "from cityhall.runtime import registry\n"
         "registry.tiles(), registry.departments(), registry.dashboards()\n"
         "apps = ['cityhall.certificates.app', 'cityhall.notify.app', 'cityhall.gateway.app',"
-        " 'cityhall.web.portal.app']\n"
+        " 'cityhall.web.portal.app', 'cityhall.reports.app']\n"
         "print([m for m in apps if m in sys.modules])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -9,7 +9,9 @@ from datetime import timedelta
 import pytest
 
 from cityhall.events.db import Pool, create_pool, migrate
+from cityhall.events.personal import FORGOTTEN, PersonalData
 from cityhall.web import StaffUser, actor_names, read_audit, record_view
+from cityhall.web.personal import Viewed, forget_resident, read_personal
 
 CLERK = StaffUser("cert-clerk", "証明書係 市川", frozenset({"certificates"}))
 ROADS = StaffUser("roads-clerk", "道路管理課 品川", frozenset({"roads"}))
@@ -137,3 +139,38 @@ async def test_actor_names_are_the_latest_name_each_person_was_logged_with(pool:
         "cert-clerk": "証明書係 市川 一郎"
     }
     assert await actor_names(pool, department="certificates", usernames=[]) == {}
+
+
+async def test_a_personal_read_decrypts_and_records_the_view_in_one_call(pool: Pool) -> None:
+    personal = PersonalData(pool)
+    text = await personal.encrypt("U1", "公園にベンチを")
+    async with pool.acquire() as conn, conn.transaction():
+        viewed = await read_personal(
+            conn,
+            personal,
+            CLERK,
+            "view_opinion",
+            "opinion-1",
+            {"text": text, "answer": None},
+            {"number": "V-1"},
+        )
+        nothing = await read_personal(conn, personal, CLERK, "view_opinion", "opinion-2", {"answer": None})
+    assert viewed == {"text": "公園にベンチを"} and nothing == Viewed({}, None) and nothing.entry is None
+    [entry] = await read_audit(pool, department="certificates")
+    assert (entry.id, entry.action, entry.subject) == (viewed.entry, "view_opinion", "opinion-1")
+    assert entry.detail == {"actor_name": CLERK.display_name, "number": "V-1", "fields": ["text"]}
+
+
+async def test_forgetting_a_resident_shreds_their_key_and_records_who_did_it(pool: Pool) -> None:
+    personal = PersonalData(pool)
+    text = await personal.encrypt("U1", "公園にベンチを")
+    async with pool.acquire() as conn, conn.transaction():
+        assert await forget_resident(conn, personal, CLERK, "U1", {"number": "V-1"})
+    assert await personal.decrypt(text) == FORGOTTEN
+    [entry] = await read_audit(pool, department="certificates", action="forget_resident")
+    assert entry.subject == "resident-U1" and entry.detail["number"] == "V-1"
+    with pytest.raises(RuntimeError):  # forgetting that fails half-way forgets nothing
+        async with pool.acquire() as conn, conn.transaction():
+            await forget_resident(conn, personal, CLERK, "U2")
+            raise RuntimeError("the photos could not be deleted")
+    assert len(await read_audit(pool, department="certificates", action="forget_resident")) == 1

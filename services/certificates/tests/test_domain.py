@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cityhall.certificates import events
 from cityhall.certificates.domain import Request, certificate_decider
 from cityhall.certificates.events import (
     Approve,
@@ -518,3 +519,38 @@ def test_the_photo_is_purged_once_the_request_is_completed() -> None:
     ).then()
     given(certificate_decider, *PAID).when(purge).then_refused("not_completed")
     given(certificate_decider).when(purge).then_refused("not_started")
+
+
+STORED_TYPES = {
+    "cityhall.certificates.request_started.v1",
+    "cityhall.certificates.option_chosen.v1",
+    "cityhall.certificates.copies_chosen.v1",
+    "cityhall.certificates.purpose_chosen.v1",
+    "cityhall.certificates.requester_detail_given.v1",
+    "cityhall.certificates.id_document_chosen.v1",
+    "cityhall.certificates.id_photo_attached.v1",
+    "cityhall.certificates.request_submitted.v1",
+    "cityhall.certificates.payment_requested.v1",
+    "cityhall.certificates.payment_confirmed.v1",
+    "cityhall.certificates.payment_failed.v1",
+    "cityhall.certificates.payment_expired.v1",
+    "cityhall.certificates.draft_expired.v1",
+    "cityhall.certificates.request_cancelled.v1",
+    "cityhall.certificates.refund_requested.v1",
+    "cityhall.certificates.refund_completed.v1",
+    "cityhall.certificates.identity_approved.v1",
+    "cityhall.certificates.identity_rejected.v1",
+    "cityhall.certificates.certificate_issued.v1",
+    "cityhall.certificates.certificate_mailed.v1",
+    "cityhall.certificates.id_photo_purged.v1",
+}
+
+
+def test_the_event_types_declared_once_are_the_ones_stored() -> None:
+    """Stored events name these types: the names derived from the classes must not drift."""
+    declared = {
+        cls.TYPE
+        for cls in vars(events).values()
+        if isinstance(cls, type) and issubclass(cls, events.CertificatesEvent) and cls.TYPE
+    }
+    assert declared == STORED_TYPES

@@ -8,8 +8,7 @@ from cityhall.line.build import postback_buttons
 from cityhall.line.dialog import Turn, intent_of
 from cityhall.line.testing import intent
 from cityhall.voice.dialog import Session, respond
-from cityhall.voice.domain import Opinion
-from cityhall.voice.events import Submit, opinion_stream
+from cityhall.voice.domain import Opinion, Submit, opinion_stream
 
 USER = "U" + "1" * 32
 

@@ -3,8 +3,7 @@ import uuid
 import pytest
 
 from cityhall.events.decider import DomainError
-from cityhall.voice.domain import Opinion, opinion_decider
-from cityhall.voice.events import Answer, OpinionAnswered, OpinionSubmitted, Submit
+from cityhall.voice.domain import Answer, Opinion, OpinionAnswered, OpinionSubmitted, Submit, opinion_decider
 
 ID = uuid.UUID("12345678-1234-5678-1234-567812345678")
 SUBMIT = Submit(opinion_id=ID, user_id="U1", category="town", text="pd1:U1:x")

@@ -8,7 +8,7 @@ import uuid
 
 from cityhall.events.testing import wait_for
 from cityhall.line.testing import Resident, find_postback
-from cityhall.voice.events import OpinionAnswered, OpinionSubmitted
+from cityhall.voice.domain import OpinionAnswered, OpinionSubmitted
 
 from .conftest import CLERK, Harness
 

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from pydantic import BaseModel, ConfigDict
+
 from cityhall.events.db import Connection
 from cityhall.events.envelope import Envelope, Event, EventRegistry, registry
 from cityhall.events.store import ConcurrencyError, EventStore
@@ -28,6 +30,12 @@ class DomainError(Exception):
     def __init__(self, reason: str, message: str = "") -> None:
         super().__init__(message or reason)
         self.reason = reason
+
+
+class Command(BaseModel):
+    """Base of a service's commands: immutable, and no field it does not declare."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ in binary mode (attributes as `ce_*` headers), converted by the cloudevents SDK.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,12 +25,37 @@ from cityhall.events.telemetry import current_traceparent
 class Event(BaseModel):
     """Base of every event, command and intent schema.
 
-    Subclasses set `TYPE` to `cityhall.<domain>.<name>.v<N>` and register themselves
-    with `@registry.register`.
+    A service declares its events once: a base class naming the domain, then one class per
+    event, which gets `TYPE = "cityhall.<domain>.<snake_case name>.v<VERSION>"` and is
+    registered as it is defined (no decorator, no list kept by hand):
+
+        class VoiceEvent(Event):
+            DOMAIN = "voice"
+
+        class OpinionSubmitted(VoiceEvent):      # cityhall.voice.opinion_submitted.v1
+            opinion_id: uuid.UUID
+
+    A class may still set `TYPE` itself and register with `@registry.register`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     TYPE: ClassVar[str] = ""
+    DOMAIN: ClassVar[str] = ""
+    """Set by a domain's base class: its subclasses are that domain's events."""
+    VERSION: ClassVar[int] = 1
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if not cls.DOMAIN or "DOMAIN" in cls.__dict__:
+            return  # not declared through a domain, or the domain's base itself
+        if "TYPE" not in cls.__dict__:
+            cls.TYPE = f"cityhall.{cls.DOMAIN}.{_snake(cls.__name__)}.v{cls.VERSION}"
+        registry.register(cls)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 E = TypeVar("E", bound=type[Event])

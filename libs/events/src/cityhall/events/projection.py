@@ -3,16 +3,21 @@
 A projection writes its view rows and its checkpoint in one transaction, so a view is
 never ahead of or behind its checkpoint. `rebuild` replays every event into a fresh
 table and swaps it in; the live runner waits on the checkpoint row during the swap.
+
+Most read models are one table with a row per thing: `TableProjection` is that projection,
+declared by its columns and, per event type, the row the event inserts, updates or deletes.
+`caught_up` waits until projections show what was just written (a page after a decision).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
-from cityhall.events.db import Connection, check_schema_name
+from cityhall.events.db import Connection, Pool, check_schema_name
+from cityhall.events.envelope import Event
 from cityhall.events.store import START, EventStore, Position, RecordedEvent, save_checkpoint
 from cityhall.events.waiting import wake_or_timeout
 
@@ -26,6 +31,101 @@ class Projection(Protocol):
 
     async def apply(self, conn: Connection, table: str, events: Sequence[RecordedEvent]) -> None:
         """Fold a batch of events into `table`."""
+
+
+Row = Callable[[Any, RecordedEvent], Mapping[str, Any]]
+"""The columns an event writes, from the event and its record (e.g. `recorded.recorded_at`)."""
+
+
+class TableProjection:
+    """One table, one row per `key`: for each event type a function gives the row's columns.
+
+    - `inserts`: the event creates the row (the key column comes from the event's attribute
+      of the same name); a row already there is left as it is, so a replay changes nothing;
+    - `updates`: the event sets the columns given on the row with the event's key;
+    - `deletes`: the event removes the row with its key.
+
+    `columns` is the body of the `CREATE TABLE` (the key among them, as the primary key);
+    `indexes` are what follows `CREATE INDEX ON <table>`, e.g. `"(submitted_at DESC)"` or
+    `"(requested_at) WHERE completed_at IS NULL"` (unnamed, so a rebuild can make them again).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        columns: str,
+        *,
+        key: str,
+        inserts: Mapping[type[Event], Row] | None = None,
+        updates: Mapping[type[Event], Row] | None = None,
+        deletes: Sequence[type[Event]] = (),
+        indexes: Sequence[str] = (),
+    ) -> None:
+        check_schema_name(name)
+        check_schema_name(key)
+        self.name, self.columns, self.key, self.indexes = name, columns, key, tuple(indexes)
+        self.inserts, self.updates = dict(inserts or {}), dict(updates or {})
+        self.deletes = frozenset(deletes)
+        self.types = {e.TYPE for e in (*self.inserts, *self.updates, *self.deletes)}
+        """The event types it reads; others are skipped without being loaded."""
+
+    async def row(self, db: Connection | Pool, key: Any) -> dict[str, Any] | None:
+        """The row with `key`, or None."""
+        found = await db.fetchrow(f'SELECT * FROM "{self.name}" WHERE "{self.key}" = $1', key)
+        return dict(found) if found else None
+
+    async def create(self, conn: Connection, table: str) -> None:
+        await conn.execute(f'CREATE TABLE "{table}" ({self.columns})')
+        for index in self.indexes:
+            await conn.execute(f'CREATE INDEX ON "{table}" {index}')
+
+    async def apply(self, conn: Connection, table: str, events: Sequence[RecordedEvent]) -> None:
+        for recorded in events:
+            if recorded.type not in self.types:
+                continue
+            event = recorded.envelope.event()
+            kind = type(event)
+            key = getattr(event, self.key)
+            if kind in self.deletes:
+                await conn.execute(f'DELETE FROM "{table}" WHERE "{self.key}" = $1', key)
+            elif kind in self.inserts:
+                row = {self.key: key, **self.inserts[kind](event, recorded)}
+                names = ", ".join(f'"{c}"' for c in row)
+                places = ", ".join(f"${i}" for i in range(1, len(row) + 1))
+                await conn.execute(
+                    f'INSERT INTO "{table}" ({names}) VALUES ({places}) ON CONFLICT ("{self.key}") DO NOTHING',
+                    *row.values(),
+                )
+            elif kind in self.updates:
+                changes = dict(self.updates[kind](event, recorded))
+                sets = ", ".join(f'"{c}" = ${i}' for i, c in enumerate(changes, start=2))
+                await conn.execute(
+                    f'UPDATE "{table}" SET {sets} WHERE "{self.key}" = $1', key, *changes.values()
+                )
+
+
+async def caught_up(pool: Pool, names: Sequence[str], *, timeout: float = 3.0) -> bool:
+    """Wait (briefly) until the projections `names` have applied every event committed before
+    the call, so that the page a person is sent to after a decision shows it. False on timeout."""
+    head = await pool.fetchrow(
+        "SELECT tx::text::bigint AS tx, position FROM events ORDER BY tx DESC, position DESC LIMIT 1"
+    )
+    if head is None or not names:
+        return True
+    target = Position(head["tx"], head["position"])
+    checkpoints = [f"projection:{name}" for name in names]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        rows = await pool.fetch(
+            "SELECT tx::text::bigint AS tx, position FROM checkpoints WHERE name = ANY($1::text[])",
+            checkpoints,
+        )
+        if len(rows) == len(checkpoints) and all(Position(r["tx"], r["position"]) >= target for r in rows):
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.02)
 
 
 class ProjectionRunner:

@@ -67,6 +67,32 @@ def category_of(stream: str) -> str:
     return stream.split("-", 1)[0]
 
 
+@dataclass(frozen=True)
+class Streams:
+    """The streams of one category, one per thing: `<category>-<uuid>`, and the short number
+    residents and staff quote for each (`<prefix>-` and the id's first 8 hex digits)."""
+
+    category: str
+    prefix: str = ""
+
+    def stream(self, id: uuid.UUID) -> str:
+        return f"{self.category}-{id}"
+
+    def id_of(self, stream: str) -> uuid.UUID | None:
+        """The id in one of these streams' names; None for another category's or a malformed one."""
+        category, _, rest = stream.partition("-")
+        if category != self.category:
+            return None
+        try:
+            return uuid.UUID(rest)
+        except ValueError:
+            return None
+
+    def number(self, id: uuid.UUID) -> str:
+        """Short and the same wherever it is shown (the chat, the dashboard, the audit log)."""
+        return f"{self.prefix}-{id.hex[:8].upper()}"
+
+
 def _row_to_event(row: asyncpg.Record) -> RecordedEvent:
     meta: dict[str, Any] = row["metadata"]
     return RecordedEvent(

@@ -9,14 +9,17 @@
   `DialogClaimed` / `DialogReleased` for the gateway. If any of it fails, none of it is written.
 
 A dialog itself stays pure, `(session, intent) -> (session', commands, replies)`, and its
-handler does the I/O (downloads, checkouts, reading state) around it.
+handler does the I/O (downloads, checkouts, reading state) around it:
+`Conversation.handler(respond)` is the consumer's handler that begins the turn, lets
+`respond(turn, conn)` fetch and fill it, and finishes it. `Conversation.send` is any other
+message to a resident (a clerk's answer, a notice) through the same outbox.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -26,8 +29,9 @@ from linebot.v3.messaging import Message
 from cityhall.events.db import Connection
 from cityhall.events.decider import CommandHandler
 from cityhall.events.envelope import Envelope
+from cityhall.events.personal import PersonalData, SubjectForgotten
 from cityhall.events.store import EventStore
-from cityhall.line import build
+from cityhall.line import build, postback
 from cityhall.line.contracts import (
     DialogClaimed,
     DialogReleased,
@@ -133,6 +137,27 @@ class Turn(Generic[S, C]):
     def command(self, stream: str, command: C) -> None:
         self.commands.append((stream, command))
 
+    @property
+    def postback(self) -> postback.Postback | None:
+        """The button the resident tapped, if this intent is a well-formed tap."""
+        return postback.decode(self.intent.postback_data) if self.intent.kind == "postback" else None
+
+
+async def seal_text(
+    turn: Turn[Any, Any], personal: PersonalData, conn: Connection, *, forgotten: Sequence[Message]
+) -> str | None:
+    """The resident's free text sealed with their key, for an event (never clear text in one);
+    None when the intent is not text. A resident who asked to be forgotten gets no new key: the
+    turn ends their dialog and says `forgotten` instead."""
+    if turn.intent.kind != "text" or not turn.intent.text:
+        return None
+    try:
+        return await personal.encrypt(turn.intent.user_id, turn.intent.text, conn=conn)
+    except SubjectForgotten:
+        turn.session = None
+        turn.say(*forgotten)
+        return None
+
 
 class Conversation(Generic[S, C]):
     """Writes turns for `domain` through `store` (the service's outbox)."""
@@ -152,7 +177,7 @@ class Conversation(Generic[S, C]):
         self.store = store
         self.clock = clock
         self.sessions = sessions
-        self.handler = commands
+        self.commands = commands
 
     async def begin(self, conn: Connection, envelope: Envelope, intent: ResidentIntent) -> Turn[S, C]:
         """A turn for `intent`, with the resident's session (locked until the transaction ends)."""
@@ -166,23 +191,12 @@ class Conversation(Generic[S, C]):
         (default `<domain>:<webhook event id>`)."""
         intent, caused_by = turn.intent, turn.envelope
         out: list[Envelope] = []
-        if turn.replies:
-            out.append(
-                outbound_message(
-                    to=intent.user_id,
-                    messages=turn.replies[:MAX_REPLIES],
-                    source=self.source,
-                    idempotency_key=key or f"{self.domain}:{intent.webhook_event_id}",
-                    reply_to=intent,
-                    caused_by=caused_by,
-                )
-            )
         ended = self.sessions is not None and turn.session is None
         if turn.claim and not ended:
             out.append(self._dialog(DialogClaimed(user_id=intent.user_id, domain=self.domain), caused_by))
         elif turn.release or ended:
             out.append(self._dialog(DialogReleased(user_id=intent.user_id, domain=self.domain), caused_by))
-        handler = self.handler
+        handler = self.commands
         if turn.commands and handler is None:
             raise TypeError(f"the {self.domain} conversation has no command handler for its turn's commands")
         async with conn.transaction():
@@ -191,8 +205,52 @@ class Conversation(Generic[S, C]):
                     await handler.handle(stream, command, caused_by=caused_by, conn=conn)
             if self.sessions is not None:
                 await self.sessions.save(conn, intent.user_id, turn.session, now=self.clock())
+            if turn.replies:
+                key = key or f"{self.domain}:{intent.webhook_event_id}"
+                await self.send(
+                    conn, intent.user_id, turn.replies, key=key, caused_by=caused_by, reply_to=intent
+                )
             for envelope in out:
                 await self.store.append(envelope.subject, None, [envelope], conn=conn)
+
+    def handler(
+        self, respond: Callable[[Turn[S, C], Connection], Awaitable[None]]
+    ) -> Callable[[Envelope, Connection], Awaitable[None]]:
+        """A consumer's handler for the domain's intents: begin the turn (the resident's session,
+        locked), `respond(turn, conn)` (fetch what the pure dialog needs, run it), finish it."""
+
+        async def on_intent(envelope: Envelope, conn: Connection) -> None:
+            intent = intent_of(envelope)
+            if intent is None:
+                return
+            turn = await self.begin(conn, envelope, intent)
+            await respond(turn, conn)
+            await self.finish(conn, turn)
+
+        return on_intent
+
+    async def send(
+        self,
+        conn: Connection,
+        to: str,
+        messages: Sequence[Message],
+        *,
+        key: str,
+        caused_by: Envelope,
+        reply_to: ResidentIntent | None = None,
+    ) -> None:
+        """Send `messages` to the resident `to` through the outbox, in the caller's transaction:
+        a reply when `reply_to` is the intent being answered, else a push. `key`: the idempotency
+        key (the same key sends once however often it is written)."""
+        request = outbound_message(
+            to=to,
+            messages=list(messages)[:MAX_REPLIES],
+            source=self.source,
+            idempotency_key=key,
+            reply_to=reply_to,
+            caused_by=caused_by,
+        )
+        await self.store.append(request.subject, None, [request], conn=conn)
 
     async def could_not_handle(self, envelope: Envelope, conn: Connection) -> None:
         """A consumer's `on_dead_letter`: the resident whose intent failed for good is told so
@@ -200,15 +258,9 @@ class Conversation(Generic[S, C]):
         intent = intent_of(envelope)
         if intent is None or intent.kind in ("follow", "unfollow"):
             return
-        sorry = outbound_message(
-            to=intent.user_id,
-            messages=[build.text(COULD_NOT_HANDLE)],
-            source=self.source,
-            idempotency_key=f"{self.domain}:failed:{intent.webhook_event_id}",
-            reply_to=intent,
-            caused_by=envelope,
-        )
-        await self.store.append(sorry.subject, None, [sorry], conn=conn)
+        sorry = [build.text(COULD_NOT_HANDLE)]
+        key = f"{self.domain}:failed:{intent.webhook_event_id}"
+        await self.send(conn, intent.user_id, sorry, key=key, caused_by=envelope, reply_to=intent)
 
     def _dialog(self, event: DialogClaimed | DialogReleased, caused_by: Envelope) -> Envelope:
         return dialog_event(event, source=self.source, caused_by=caused_by)

@@ -9,6 +9,7 @@ or text that is not a query string is malformed, and decodes to nothing.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -34,6 +35,17 @@ class Postback:
 
     def get(self, key: str, default: str = "") -> str:
         return self.params.get(key, default)
+
+    def uuid(self, key: str) -> uuid.UUID | None:
+        """The id in field `key` (32 hex digits, as `encode` writes a uuid's `.hex`), or None when
+        it is missing or not one: a forged or garbled button names nothing."""
+        value = self.get(key)
+        if len(value) != 32:
+            return None
+        try:
+            return uuid.UUID(hex=value)
+        except ValueError:
+            return None
 
 
 def encode(domain: str, action: str, /, **params: str | int) -> str:

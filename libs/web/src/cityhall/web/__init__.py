@@ -3,9 +3,9 @@
     from cityhall.web import WebConfig, StaffUser, install, require_role, csrf_protect, create_templates
 
     config = WebConfig.from_context(context)        # in the service's build(context)
-    app = FastAPI()
-    install(app, config)                            # auth state, error pages, /static-kit, CSRF cookie
-    templates = create_templates(Path(__file__).parent / "templates")
+    staff = staff_app("certificates", StaffAuth(config), pool, Path(__file__).parent / "templates",
+                      projections=["certificate_requests"])
+    app, templates = staff.app, staff.templates     # `install`ed: auth, error pages, /static-kit, CSRF
 
     @app.get("/")
     async def home(request: Request, user: StaffUser = Depends(require_role("certificates"))):
@@ -14,13 +14,12 @@
     @app.post("/things/{id}/approve", dependencies=[Depends(csrf_protect)])
     async def approve(id: str, user: StaffUser = Depends(require_role("certificates"))): ...
 
-See libs/web/README.md for the whole surface.
+The routes every dashboard has (`live_list`, `found`, `redirect_back`, `decided`) are in
+`cityhall.web.routes`; audited reads of personal data and forgetting a resident in
+`cityhall.web.personal`. See libs/web/README.md for the whole surface.
 """
 
 from __future__ import annotations
-
-from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from cityhall.web.audit import AUDIT_PAGE_SIZE, AuditEntry, actor_names, read_audit, record_view
 from cityhall.web.auth import (
@@ -36,24 +35,13 @@ from cityhall.web.auth import (
     verify_password,
 )
 from cityhall.web.config import ConfigError, OidcSettings, WebConfig
-from cityhall.web.csrf import CSRF_FIELD, CSRF_HEADER, CsrfCookieMiddleware, csrf_protect, csrf_token
+from cityhall.web.csrf import CSRF_FIELD, CSRF_HEADER, csrf_protect, csrf_token
 from cityhall.web.dashboards import Dashboard
-from cityhall.web.errors import error_response, install_error_handlers
+from cityhall.web.errors import error_response
 from cityhall.web.live import LiveUpdates, sse_event
 from cityhall.web.negotiation import wants_json
-from cityhall.web.templates import KIT_STATIC, STATIC_KIT_PATH, create_environment, create_templates
-
-
-def install(app: FastAPI, config: WebConfig | StaffAuth) -> StaffAuth:
-    """Make `app` a staff app: auth for the dependencies, error pages, the kit's static files at
-    `/static-kit` (inside the app's mount), and the pre-login CSRF cookie. Returns the auth."""
-    auth = config if isinstance(config, StaffAuth) else StaffAuth(config)
-    app.state.cityhall_web = auth
-    install_error_handlers(app)
-    app.mount(STATIC_KIT_PATH, StaticFiles(directory=KIT_STATIC), name="static-kit")
-    app.add_middleware(CsrfCookieMiddleware)
-    return auth
-
+from cityhall.web.staff import StaffApp, install, staff_app
+from cityhall.web.templates import create_environment, create_templates
 
 __all__ = [
     "AUDIT_PAGE_SIZE",
@@ -65,6 +53,7 @@ __all__ = [
     "Dashboard",
     "LiveUpdates",
     "OidcSettings",
+    "StaffApp",
     "StaffAuth",
     "StaffUser",
     "WebConfig",
@@ -84,6 +73,7 @@ __all__ = [
     "require_role",
     "require_user",
     "sse_event",
+    "staff_app",
     "verify_password",
     "wants_json",
 ]

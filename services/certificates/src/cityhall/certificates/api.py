@@ -11,7 +11,6 @@ route without a staff login: the provider's HMAC signature is its credential.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import unicodedata
 import uuid
@@ -22,8 +21,8 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi import Depends, FastAPI, Form, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
 from cityhall.certificates import projections
@@ -33,34 +32,33 @@ from cityhall.certificates.domain import Status
 from cityhall.certificates.events import (
     EXTRA_FIELDS,
     PERSONAL_FIELDS,
+    REQUESTS,
     ExtraField,
     RequesterDetailGiven,
     RequestStarted,
     request_stream,
 )
 from cityhall.certificates.handlers import PaymentCallbacks
-from cityhall.certificates.photos import PhotoStore
 from cityhall.certificates.projections import JST
 from cityhall.certificates.statuses import status_label
 from cityhall.events.db import Pool
-from cityhall.events.decider import DomainError
-from cityhall.events.personal import FORGOTTEN, PersonalData, is_encrypted
+from cityhall.events.personal import FORGOTTEN, PersonalData
 from cityhall.events.store import EventStore, RecordedEvent
+from cityhall.line.content import PhotoStore
 from cityhall.payment_protocol import SIGNATURE_HEADER
 from cityhall.web import (
     AUDIT_PAGE_SIZE,
     AuditEntry,
-    LiveUpdates,
-    StaffAuth,
+    StaffApp,
     StaffUser,
     actor_names,
-    create_templates,
-    csrf_protect,
-    install,
     read_audit,
     record_view,
     require_role,
+    routes,
 )
+from cityhall.web.personal import read_personal
+from cityhall.web.routes import CHECKED, found, live_list, redirect_back
 
 HERE = Path(__file__).parent
 MAX_CALLBACK_BODY = 64 * 1024
@@ -186,18 +184,6 @@ class Dashboard:
             ),
         )
 
-    async def caught_up(self, request_id: uuid.UUID, version: int, timeout: float = 3.0) -> bool:
-        """Wait (briefly) until the read model shows `version` of the request, so the page a clerk
-        is sent to after a decision shows that decision."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            seen = await projections.request_version(self.pool, request_id)
-            if seen is not None and seen >= version:
-                return True
-            if asyncio.get_running_loop().time() >= deadline:
-                return False
-            await asyncio.sleep(0.02)
-
     async def queue(self, now: datetime) -> list[dict[str, Any]]:
         sections = []
         for section in self.sections:
@@ -254,23 +240,11 @@ class Dashboard:
         return {"today": today_row, "days": days}
 
 
-def _redirect(request: Request, path: str, **params: str) -> RedirectResponse:
-    root = str(request.scope.get("root_path", "")).rstrip("/")
-    query = f"?{urlencode(params)}" if params else ""
-    return RedirectResponse(f"{root}{path}{query}", status_code=303)
-
-
 def create_app(
-    auth: StaffAuth,
-    dashboard: Dashboard,
-    callbacks: PaymentCallbacks,
-    live: LiveUpdates,
-    clock: Any = None,
+    staff: StaffApp, dashboard: Dashboard, callbacks: PaymentCallbacks, clock: Any = None
 ) -> FastAPI:
-    app = FastAPI(title="certificates", docs_url=None, redoc_url=None, openapi_url=None)
-    install(app, auth)
+    app, templates = staff.app, staff.templates
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="certificates-static")
-    templates = create_templates(HERE / "templates")
     templates.env.filters["jst"] = _jst
     now = clock or (lambda: datetime.now(UTC))
     pool, catalogue = dashboard.pool, dashboard.catalogue
@@ -289,37 +263,23 @@ def create_app(
 
     # --- pages -----------------------------------------------------------------------------
 
-    @app.get("/", include_in_schema=False)
-    async def home(request: Request, user: Clerk) -> Response:
-        return templates.TemplateResponse(
-            request,
-            "certificates/home.html",
-            {
-                "user": user,
-                "page": "queue",
-                "queue": await dashboard.queue(now()),
-                "stats": await dashboard.stats(today()),
-                "today": today(),
-            },
-        )
+    async def queue() -> dict[str, Any]:
+        return {"queue": await dashboard.queue(now())}
 
-    @app.get("/fragments/queue", include_in_schema=False)
-    async def queue_fragment(request: Request, user: Clerk) -> Response:
-        return templates.TemplateResponse(
-            request, "certificates/_queue.html", {"user": user, "queue": await dashboard.queue(now())}
-        )
+    async def stats() -> dict[str, Any]:
+        return {"stats": await dashboard.stats(today()), "today": today()}
 
-    @app.get("/fragments/stats", include_in_schema=False)
-    async def stats_fragment(request: Request, user: Clerk) -> Response:
-        return templates.TemplateResponse(
-            request,
-            "certificates/_stats.html",
-            {"user": user, "stats": await dashboard.stats(today()), "today": today()},
-        )
+    async def page() -> dict[str, Any]:
+        return {"page": "queue"}
 
-    @app.get("/live", include_in_schema=False)
-    async def live_stream(user: Clerk) -> Response:
-        return live.response()
+    live_list(
+        staff,
+        CLERK_ROLE,
+        "certificates/home.html",
+        context=page,
+        queue=("certificates/_queue.html", queue),
+        stats=("certificates/_stats.html", stats),
+    )
 
     async def load_row(request_id: uuid.UUID) -> dict[str, Any] | None:
         return await projections.request_row(pool, request_id)
@@ -328,35 +288,29 @@ def create_app(
     async def request_page(
         request: Request, request_id: uuid.UUID, user: Clerk, done: str = "", error: str = ""
     ) -> Response:
-        row = await load_row(request_id)
-        if row is None:
-            raise HTTPException(404, ERRORS["not_started"])
+        row = found(await load_row(request_id), ERRORS["not_started"])
         viewed_at = now()
-        person: dict[str, str] = {}
-        view: int | None = None
         async with pool.acquire() as conn, conn.transaction():
             records = await dashboard.store.read_stream(request_stream(request_id), conn=conn)
             # The view has no column for the fields only some certificates ask (the 印鑑登録証
             # number): those come from the request's own events.
             asked, extra_tokens = _extra_fields(records)
-            shown = []
-            for name in (*PERSONAL_FIELDS, *asked):
-                token = row.get(f"{name}_token") if name in PERSONAL_FIELDS else extra_tokens.get(name)
-                if token and is_encrypted(token):
-                    value = await dashboard.personal.decrypt(token, conn=conn)
-                    person[name] = "（消去済み）" if value == FORGOTTEN else _shown(name, value)
-                    shown.append(name)
-                else:
-                    person[name] = "－"
-            if shown:
-                view = await record_view(
-                    conn,
-                    user,
-                    "view_personal_data",
-                    request_stream(request_id),
-                    {"number": row["number"], "fields": shown},
-                    department=DEPARTMENT,
-                )
+            sealed: dict[str, str | None] = {
+                name: row.get(f"{name}_token") if name in PERSONAL_FIELDS else extra_tokens.get(name)
+                for name in (*PERSONAL_FIELDS, *asked)
+            }
+            viewed = await read_personal(
+                conn,
+                dashboard.personal,
+                user,
+                "view_personal_data",
+                request_stream(request_id),
+                sealed,
+                {"number": row["number"]},
+                department=DEPARTMENT,
+            )
+            person = {name: _shown(name, viewed.get(name)) for name in sealed}
+            view = viewed.entry
             photo_available = bool(
                 row["photo_id"]
                 and await conn.fetchval("SELECT true FROM id_photos WHERE photo_id = $1", row["photo_id"])
@@ -433,18 +387,15 @@ def create_app(
     # --- decisions -------------------------------------------------------------------------
 
     async def decided(request: Request, request_id: uuid.UUID, action: Any, done: str) -> Response:
-        try:
-            decision = await action
-        except DomainError as exc:
-            return _redirect(request, f"/requests/{request_id}", error=exc.reason)
-        await dashboard.caught_up(request_id, decision.version)
-        return _redirect(request, f"/requests/{request_id}", done=done)
+        return await routes.decided(
+            request, f"/requests/{request_id}", action, done, caught_up=staff.caught_up
+        )
 
-    @app.post("/requests/{request_id}/approve", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+    @app.post("/requests/{request_id}/approve", include_in_schema=False, dependencies=CHECKED)
     async def approve(request: Request, request_id: uuid.UUID, user: Clerk) -> Response:
         return await decided(request, request_id, dashboard.desk.approve(user, request_id), "approved")
 
-    @app.post("/requests/{request_id}/reject", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+    @app.post("/requests/{request_id}/reject", include_in_schema=False, dependencies=CHECKED)
     async def reject(
         request: Request,
         request_id: uuid.UUID,
@@ -456,13 +407,13 @@ def create_app(
             request, request_id, dashboard.desk.reject(user, request_id, reason, note), "rejected"
         )
 
-    @app.post("/requests/{request_id}/issue", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+    @app.post("/requests/{request_id}/issue", include_in_schema=False, dependencies=CHECKED)
     async def issue(
         request: Request, request_id: uuid.UUID, user: Clerk, serial: Annotated[str, Form(max_length=64)] = ""
     ) -> Response:
         return await decided(request, request_id, dashboard.desk.issue(user, request_id, serial), "issued")
 
-    @app.post("/requests/{request_id}/mail", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+    @app.post("/requests/{request_id}/mail", include_in_schema=False, dependencies=CHECKED)
     async def mail(
         request: Request,
         request_id: uuid.UUID,
@@ -507,7 +458,7 @@ def create_app(
                 until=period[1],
             )
         found = await projections.request_numbers(
-            pool, [uuid.UUID(e.subject.split("-", 1)[1]) for e in entries if _is_request_stream(e.subject)]
+            pool, [rid for e in entries if (rid := REQUESTS.id_of(e.subject)) is not None]
         )
         numbers = {request_stream(request_id): number for request_id, number in found.items()}
         people = await actor_names(pool, department=DEPARTMENT)
@@ -556,7 +507,7 @@ def create_app(
         """The confirm step: which request, and every request of the same applicant it affects."""
         found = await forget_target(number, request_id)
         if isinstance(found, str):
-            return _redirect(request, "/audit", error=found)
+            return redirect_back(request, "/audit", error=found)
         affected = await projections.applicant_requests(pool, found["user_id"])
         return templates.TemplateResponse(
             request,
@@ -570,16 +521,16 @@ def create_app(
             headers={"cache-control": "no-store"},
         )
 
-    @app.post("/residents/forget", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+    @app.post("/residents/forget", include_in_schema=False, dependencies=CHECKED)
     async def forget(
         request: Request, user: Admin, request_id: Annotated[uuid.UUID | None, Form()] = None
     ) -> Response:
         """Crypto-shred the applicant of a request (after the confirm step)."""
         row = await load_row(request_id) if request_id is not None else None
         if row is None:
-            return _redirect(request, "/audit", error="unknown_number")
+            return redirect_back(request, "/audit", error="unknown_number")
         await dashboard.desk.forget(user, row["user_id"], number=row["number"])
-        return _redirect(request, "/audit", done="forgotten")
+        return redirect_back(request, "/audit", done="forgotten")
 
     # --- the staff API ---------------------------------------------------------------------
 
@@ -598,7 +549,12 @@ def _jst(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(JST).strftime(fmt) if value else ""
 
 
-def _shown(field: str, value: str) -> str:
+def _shown(field: str, value: str | None) -> str:
+    """A personal field as the request page shows it ("－": never given)."""
+    if value is None:
+        return "－"
+    if value == FORGOTTEN:
+        return "（消去済み）"
     if field == "birth_date":
         try:
             born = date.fromisoformat(value)
@@ -691,17 +647,6 @@ def _subject(entry: AuditEntry, numbers: dict[str, str]) -> str:
     if entry.action == "forget_resident" and entry.detail.get("number"):
         return f"申請 {entry.detail['number']} の申請者"
     return entry.subject
-
-
-def _is_request_stream(subject: str) -> bool:
-    prefix, _, rest = subject.partition("-")
-    if prefix != "certificateRequest":
-        return False
-    try:
-        uuid.UUID(rest)
-    except ValueError:
-        return False
-    return True
 
 
 __all__ = ["Dashboard", "create_app"]

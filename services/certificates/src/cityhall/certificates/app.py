@@ -31,17 +31,17 @@ from cityhall.certificates.events import SOURCE, Command
 from cityhall.certificates.handlers import Intents, Notices, PaymentCallbacks
 from cityhall.certificates.housekeeping import Housekeeping, Timers
 from cityhall.certificates.payments import HttpPaymentProvider, PaymentProvider
-from cityhall.certificates.photos import Downloader, LineContent, PhotoStore
 from cityhall.certificates.projections import DAILY, PROJECTIONS, REQUESTS
 from cityhall.certificates.resident import ResidentLinks
 from cityhall.certificates.settings import CertificatesEnv
 from cityhall.certificates.spec import MOUNT
 from cityhall.events.decider import CommandHandler
 from cityhall.events.personal import PersonalData
-from cityhall.line.contracts import intents_topic
+from cityhall.line.content import Downloader, PhotoStore, line_content
 from cityhall.payment_protocol import shared_secret
+from cityhall.runtime.intents import intents_consumer
 from cityhall.runtime.service import Consumer, Running, ServiceContext
-from cityhall.web import LiveUpdates, StaffAuth, WebConfig
+from cityhall.web import StaffAuth, WebConfig, staff_app
 
 
 def utc_now() -> datetime:
@@ -109,13 +109,7 @@ async def start(
     settings = ctx.settings
     pool, store = ctx.require_pool(), ctx.require_store()
     web = web or WebConfig.from_context(ctx, options.env or None)
-    auth = StaffAuth(web)
-    if content is None:
-        if not settings.line_channel_access_token:
-            raise SystemExit(
-                "certificates downloads residents' photos from LINE: set LINE_CHANNEL_ACCESS_TOKEN"
-            )
-        content = LineContent(settings.line_api_url, settings.line_channel_access_token)
+    content = content or line_content(settings, "certificates")
     closing = []
     if provider is None:
         # The simulated provider at /pay runs only in development: production names a real one.
@@ -140,7 +134,7 @@ async def start(
         provider = http_provider
     requests = CommandHandler(store, certificate_decider, source=SOURCE)
     personal = PersonalData(pool)
-    photos = PhotoStore(pool, personal)
+    photos = PhotoStore(pool, personal, table="id_photos", owner="request_id")
     links = ResidentLinks.from_secret(web.session_secret, f"{settings.public_url}{MOUNT}", clock)
     dialog = Intents(
         catalogue=catalogue,
@@ -154,7 +148,7 @@ async def start(
         clock=clock,
         settings=DialogSettings(payment_timeout=options.payment_timeout, return_url=options.return_url),
     )
-    notices = Notices(store, requests)
+    notices = Notices(dialog.conversation, requests)
     callbacks = PaymentCallbacks(pool, requests, provider, clock)
     desk = Desk(pool, requests, catalogue, personal, photos, clock)
     housekeeping = Housekeeping(
@@ -169,7 +163,7 @@ async def start(
             interval=options.sweep_interval,
         ),
     )
-    live = LiveUpdates(pool, projections=[REQUESTS, DAILY])
+    staff = staff_app(ctx, "certificates", projections=[REQUESTS, DAILY], web=web)
     parts = Certificates(
         catalogue=catalogue,
         requests=requests,
@@ -181,27 +175,21 @@ async def start(
         callbacks=callbacks,
         desk=desk,
         housekeeping=housekeeping,
-        auth=auth,
+        auth=staff.auth,
     )
     dashboard = Dashboard(pool, store, catalogue, personal, photos, desk, options.payment_timeout)
-    app = create_app(auth, dashboard, callbacks, live, clock)
+    app = create_app(staff, dashboard, callbacks, clock)
     app.include_router(resident.router(pool, requests, personal, catalogue, links))
     running = Running(
         app=app,
         consumers=[
-            Consumer(
-                "certificates-intents",
-                (intents_topic("certificates"),),
-                dialog.on_intent,
-                prepare=dialog.prepare,
-                on_dead_letter=dialog.conversation.could_not_handle,
-            ),
+            intents_consumer("certificates", dialog.on_intent, dialog.conversation, prepare=dialog.prepare),
             Consumer("certificates-notices", ("events.certificates",), notices.on_event, batched=True),
         ],
-        projections=[projection() for projection in PROJECTIONS],
+        projections=list(PROJECTIONS),
         relay="certificates-relay",
         tasks=[housekeeping.run],
-        on_stop=[live.close, *closing],
+        on_stop=[staff.live.close, *closing],
         banner=[f"  Certificates       : {settings.public_url}{MOUNT}/  (role certificates)"],
     )
     return parts, running

@@ -14,11 +14,12 @@ from typing import Any
 from cityhall.certificates.catalogue import Catalogue
 from cityhall.certificates.domain import Request
 from cityhall.certificates.events import Approve, Command, Issue, Mail, Reject, request_stream
-from cityhall.certificates.photos import PhotoStore
 from cityhall.events.db import Pool
 from cityhall.events.decider import CommandHandler, Decision, DomainError
 from cityhall.events.personal import PersonalData
+from cityhall.line.content import PhotoStore
 from cityhall.web import StaffUser, record_view
+from cityhall.web.personal import forget_resident
 
 DEPARTMENT = "certificates"
 
@@ -90,14 +91,7 @@ class Desk:
         """Crypto-shred a resident: their key goes (every personal field unreadable), photos deleted.
         `number`: the request the resident was found by, kept in the audit log."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await self.personal.forget(resident, conn=conn)
             deleted = await self.photos.delete_resident(conn, resident)
-            await record_view(
-                conn,
-                user,
-                "forget_resident",
-                f"resident-{resident}",
-                {"photos_deleted": deleted} | ({"number": number} if number else {}),
-                department=DEPARTMENT,
-            )
+            detail = {"photos_deleted": deleted} | ({"number": number} if number else {})
+            await forget_resident(conn, self.personal, user, resident, detail, department=DEPARTMENT)
         return deleted

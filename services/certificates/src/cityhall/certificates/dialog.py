@@ -56,13 +56,13 @@ from cityhall.certificates.events import (
     request_stream,
 )
 from cityhall.certificates.payments import Checkout, ProviderError
-from cityhall.certificates.photos import Photo, PhotoRefused
 from cityhall.certificates.resident import ResidentLinks
 from cityhall.certificates.statuses import CANCELLABLE
 from cityhall.events.decider import DomainError
 from cityhall.events.envelope import Envelope
 from cityhall.line import dialog, postback
 from cityhall.line.build import postback_buttons
+from cityhall.line.content import Photo, PhotoRefused
 from cityhall.line.contracts import ResidentIntent
 from cityhall.line.japanese import jst
 
@@ -180,13 +180,6 @@ class Turn(dialog.Turn[Session, Command]):
     @property
     def today(self) -> date:
         return jst(self.facts.now).date()
-
-
-def _request_id(tapped: postback.Postback) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(hex=tapped.get("r"))
-    except ValueError:
-        return None
 
 
 NO_POSTBACK = postback.Postback(DOMAIN)
@@ -352,7 +345,7 @@ class Dialog:
         elif action == "status":
             self._status(turn)
         elif action in ("cancel", "cancelyes", "pay"):
-            self._about_request(turn, action, _request_id(tapped))
+            self._about_request(turn, action, tapped.uuid("r"))
         else:
             self._draft_postback(turn, action, tapped)
 
@@ -389,7 +382,7 @@ class Dialog:
 
     def _draft_postback(self, turn: Turn, action: str, tapped: postback.Postback) -> None:
         """Answers and buttons that belong to the request being written."""
-        request_id = _request_id(tapped)
+        request_id = tapped.uuid("r")
         if request_id is None:
             turn.say(say.not_in_progress() if turn.session is None else say.stale_button())
             return

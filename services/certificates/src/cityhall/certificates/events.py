@@ -12,9 +12,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cityhall.events.envelope import Event, registry
+from cityhall.events import decider
+from cityhall.events.envelope import Event
+from cityhall.events.store import Streams
 
 SOURCE = "/services/certificates"
 CATEGORY = "certificateRequest"
@@ -28,23 +30,16 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = ("seal_number",)
 MIN_COPIES, MAX_COPIES = 1, 10
 
 
-def request_stream(request_id: uuid.UUID) -> str:
-    return f"{CATEGORY}-{request_id}"
-
-
-def request_number(request_id: uuid.UUID) -> str:
-    """The number a resident and a clerk quote: short, unambiguous, derived from the id."""
-    return "C-" + request_id.hex[:8].upper()
+REQUESTS = Streams(CATEGORY, "C")
+request_stream = REQUESTS.stream
+request_number = REQUESTS.number
+"""The number a resident and a clerk quote: short, unambiguous, derived from the id."""
 
 
 # --- commands ------------------------------------------------------------------------------
 
 
-class _Command(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Start(_Command):
+class Start(decider.Command):
     request_id: uuid.UUID
     user_id: str
     certificate_code: str
@@ -56,45 +51,45 @@ class Start(_Command):
     at: datetime
 
 
-class ChooseOption(_Command):
+class ChooseOption(decider.Command):
     key: str
     value: str
     label: str
     at: datetime
 
 
-class ChooseCopies(_Command):
+class ChooseCopies(decider.Command):
     copies: int
     at: datetime
 
 
-class ChoosePurpose(_Command):
+class ChoosePurpose(decider.Command):
     code: str
     label: str
     at: datetime
 
 
-class GiveDetail(_Command):
+class GiveDetail(decider.Command):
     field: str
     value: str
     """Encrypted with `PersonalData.encrypt`: a plain value is refused."""
     at: datetime
 
 
-class ChooseIdDocument(_Command):
+class ChooseIdDocument(decider.Command):
     code: str
     label: str
     at: datetime
 
 
-class AttachPhoto(_Command):
+class AttachPhoto(decider.Command):
     photo_id: uuid.UUID
     content_type: str
     size: int
     at: datetime
 
 
-class Submit(_Command):
+class Submit(decider.Command):
     """確定: the request is final and a checkout was opened for its total."""
 
     amount: int
@@ -104,7 +99,7 @@ class Submit(_Command):
     expires_at: datetime
 
 
-class RetryPayment(_Command):
+class RetryPayment(decider.Command):
     """A new checkout after a failed or cancelled payment (the deadline stays)."""
 
     checkout_id: str
@@ -112,41 +107,41 @@ class RetryPayment(_Command):
     at: datetime
 
 
-class ConfirmPayment(_Command):
+class ConfirmPayment(decider.Command):
     payment_id: str
     checkout_id: str
     amount: int
     at: datetime
 
 
-class FailPayment(_Command):
+class FailPayment(decider.Command):
     checkout_id: str
     reason: str
     at: datetime
 
 
-class ExpirePayment(_Command):
+class ExpirePayment(decider.Command):
     at: datetime
 
 
-class ExpireDraft(_Command):
+class ExpireDraft(decider.Command):
     at: datetime
     idle: timedelta
     """How long a draft may sit without an answer."""
 
 
-class Cancel(_Command):
+class Cancel(decider.Command):
     """The resident withdraws the request (中止 while drafting, or cancel before issue)."""
 
     at: datetime
 
 
-class Approve(_Command):
+class Approve(decider.Command):
     by: str
     at: datetime
 
 
-class Reject(_Command):
+class Reject(decider.Command):
     by: str
     reason_code: str
     reason_label: str
@@ -154,26 +149,26 @@ class Reject(_Command):
     at: datetime
 
 
-class CompleteRefund(_Command):
+class CompleteRefund(decider.Command):
     payment_id: str
     refund_id: str
     amount: int
     at: datetime
 
 
-class Issue(_Command):
+class Issue(decider.Command):
     serial: str
     by: str
     at: datetime
 
 
-class Mail(_Command):
+class Mail(decider.Command):
     tracking_number: str
     by: str
     at: datetime
 
 
-class PurgePhoto(_Command):
+class PurgePhoto(decider.Command):
     photo_id: uuid.UUID
     reason: str
     at: datetime
@@ -206,9 +201,13 @@ Command = (
 # --- events: drafting ----------------------------------------------------------------------
 
 
-@registry.register
-class RequestStarted(Event):
-    TYPE = "cityhall.certificates.request_started.v1"
+class CertificatesEvent(Event):
+    """Each subclass is an event `cityhall.certificates.<snake_case name>.v1`, registered."""
+
+    DOMAIN = "certificates"
+
+
+class RequestStarted(CertificatesEvent):
     request_id: uuid.UUID
     number: str
     user_id: str
@@ -223,50 +222,38 @@ class RequestStarted(Event):
     """Personal fields this certificate asks for besides `PERSONAL_FIELDS`."""
 
 
-@registry.register
-class OptionChosen(Event):
-    TYPE = "cityhall.certificates.option_chosen.v1"
+class OptionChosen(CertificatesEvent):
     key: str
     value: str
     label: str
     at: datetime
 
 
-@registry.register
-class CopiesChosen(Event):
-    TYPE = "cityhall.certificates.copies_chosen.v1"
+class CopiesChosen(CertificatesEvent):
     copies: int
     at: datetime
 
 
-@registry.register
-class PurposeChosen(Event):
-    TYPE = "cityhall.certificates.purpose_chosen.v1"
+class PurposeChosen(CertificatesEvent):
     code: str
     label: str
     at: datetime
 
 
-@registry.register
-class RequesterDetailGiven(Event):
-    TYPE = "cityhall.certificates.requester_detail_given.v1"
+class RequesterDetailGiven(CertificatesEvent):
     field: PersonalField | ExtraField
     value: str
     """Encrypted with the resident's key (`pd1:…`)."""
     at: datetime
 
 
-@registry.register
-class IdDocumentChosen(Event):
-    TYPE = "cityhall.certificates.id_document_chosen.v1"
+class IdDocumentChosen(CertificatesEvent):
     code: str
     label: str
     at: datetime
 
 
-@registry.register
-class IdPhotoAttached(Event):
-    TYPE = "cityhall.certificates.id_photo_attached.v1"
+class IdPhotoAttached(CertificatesEvent):
     photo_id: uuid.UUID
     """The photo itself stays in the service's encrypted photo table."""
     content_type: str
@@ -277,16 +264,12 @@ class IdPhotoAttached(Event):
 # --- events: submission and payment --------------------------------------------------------
 
 
-@registry.register
-class RequestSubmitted(Event):
-    TYPE = "cityhall.certificates.request_submitted.v1"
+class RequestSubmitted(CertificatesEvent):
     amount: int
     at: datetime
 
 
-@registry.register
-class PaymentRequested(Event):
-    TYPE = "cityhall.certificates.payment_requested.v1"
+class PaymentRequested(CertificatesEvent):
     checkout_id: str
     checkout_url: str
     amount: int
@@ -294,54 +277,40 @@ class PaymentRequested(Event):
     at: datetime
 
 
-@registry.register
-class PaymentConfirmed(Event):
-    TYPE = "cityhall.certificates.payment_confirmed.v1"
+class PaymentConfirmed(CertificatesEvent):
     payment_id: str
     checkout_id: str
     amount: int
     at: datetime
 
 
-@registry.register
-class PaymentFailed(Event):
-    TYPE = "cityhall.certificates.payment_failed.v1"
+class PaymentFailed(CertificatesEvent):
     checkout_id: str
     reason: str
     at: datetime
 
 
-@registry.register
-class PaymentExpired(Event):
-    TYPE = "cityhall.certificates.payment_expired.v1"
+class PaymentExpired(CertificatesEvent):
     at: datetime
 
 
-@registry.register
-class DraftExpired(Event):
-    TYPE = "cityhall.certificates.draft_expired.v1"
+class DraftExpired(CertificatesEvent):
     at: datetime
 
 
-@registry.register
-class RequestCancelled(Event):
-    TYPE = "cityhall.certificates.request_cancelled.v1"
+class RequestCancelled(CertificatesEvent):
     stage: Literal["draft", "submitted"]
     at: datetime
 
 
-@registry.register
-class RefundRequested(Event):
-    TYPE = "cityhall.certificates.refund_requested.v1"
+class RefundRequested(CertificatesEvent):
     payment_id: str
     amount: int
     reason: Literal["rejected", "cancelled", "late_payment", "duplicate_payment"]
     at: datetime
 
 
-@registry.register
-class RefundCompleted(Event):
-    TYPE = "cityhall.certificates.refund_completed.v1"
+class RefundCompleted(CertificatesEvent):
     payment_id: str
     refund_id: str
     amount: int
@@ -351,16 +320,12 @@ class RefundCompleted(Event):
 # --- events: the department's work ---------------------------------------------------------
 
 
-@registry.register
-class IdentityApproved(Event):
-    TYPE = "cityhall.certificates.identity_approved.v1"
+class IdentityApproved(CertificatesEvent):
     by: str
     at: datetime
 
 
-@registry.register
-class IdentityRejected(Event):
-    TYPE = "cityhall.certificates.identity_rejected.v1"
+class IdentityRejected(CertificatesEvent):
     by: str
     reason_code: str
     reason_label: str
@@ -368,25 +333,19 @@ class IdentityRejected(Event):
     at: datetime
 
 
-@registry.register
-class CertificateIssued(Event):
-    TYPE = "cityhall.certificates.certificate_issued.v1"
+class CertificateIssued(CertificatesEvent):
     serial: str
     by: str
     at: datetime
 
 
-@registry.register
-class CertificateMailed(Event):
-    TYPE = "cityhall.certificates.certificate_mailed.v1"
+class CertificateMailed(CertificatesEvent):
     tracking_number: str
     by: str
     at: datetime
 
 
-@registry.register
-class IdPhotoPurged(Event):
-    TYPE = "cityhall.certificates.id_photo_purged.v1"
+class IdPhotoPurged(CertificatesEvent):
     photo_id: uuid.UUID
     reason: str
     at: datetime

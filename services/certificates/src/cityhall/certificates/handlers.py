@@ -42,7 +42,7 @@ from cityhall.certificates.dialog import (
 )
 from cityhall.certificates.domain import Request
 from cityhall.certificates.events import (
-    CATEGORY,
+    REQUESTS,
     SOURCE,
     CertificateIssued,
     CertificateMailed,
@@ -60,7 +60,6 @@ from cityhall.certificates.events import (
     request_stream,
 )
 from cityhall.certificates.payments import Checkout, ForgedCallback, PaymentProvider, ProviderError
-from cityhall.certificates.photos import Downloader, Photo, PhotoRefused, PhotoStore, sniff
 from cityhall.certificates.projections import resident_request_ids
 from cityhall.certificates.resident import ResidentLinks
 from cityhall.events.db import Connection, Pool
@@ -68,12 +67,12 @@ from cityhall.events.decider import CommandHandler, DomainError
 from cityhall.events.envelope import Envelope, registry
 from cityhall.events.personal import PersonalData
 from cityhall.events.store import EventStore
+from cityhall.line.content import Downloader, Photo, PhotoRefused, PhotoStore, sniff
 from cityhall.line.contracts import (
     DialogLeft,
     DialogReleased,
     ResidentIntent,
     dialog_event,
-    outbound_message,
 )
 from cityhall.line.dialog import Conversation, SessionStore, intent_of
 from cityhall.line.dialog import Turn as DialogTurn
@@ -227,7 +226,7 @@ class Intents:
                     return await self.photos.put(
                         conn,
                         user_id=intent.user_id,
-                        request_id=need.request_id,
+                        owner=need.request_id,
                         data=data,
                         photo_id=need.photo_id,
                     )
@@ -244,14 +243,8 @@ class Intents:
         if await SESSIONS.load(conn, left.user_id) is None:
             return  # nothing unfinished
         # A push: the postback's reply token belongs to the domain the resident went to.
-        notice = outbound_message(
-            to=left.user_id,
-            messages=[say.draft_kept()],
-            source=SOURCE,
-            idempotency_key=f"certificates:left:{left.webhook_event_id}",
-            caused_by=envelope,
-        )
-        await self.store.append(notice.subject, None, [notice], conn=conn)
+        key = f"certificates:left:{left.webhook_event_id}"
+        await self.conversation.send(conn, left.user_id, [say.draft_kept()], key=key, caused_by=envelope)
 
 
 def _as_recorded(need: StorePhoto | OpenCheckout, fetched: Fetched) -> object:
@@ -265,12 +258,14 @@ def _as_recorded(need: StorePhoto | OpenCheckout, fetched: Fetched) -> object:
 
 
 class Notices:
-    def __init__(self, store: EventStore, requests: CommandHandler[Command, Request]) -> None:
-        self.store = store
+    def __init__(
+        self, conversation: Conversation[Session, Command], requests: CommandHandler[Command, Request]
+    ) -> None:
+        self.conversation = conversation
         self.requests = requests
 
     async def on_event(self, envelope: Envelope, conn: Connection) -> None:
-        if not envelope.subject.startswith(CATEGORY + "-") or not registry.knows(envelope.type):
+        if REQUESTS.id_of(envelope.subject) is None or not registry.knows(envelope.type):
             return
         event = envelope.event()
         state, _version = await self.requests.load(envelope.subject, conn=conn)
@@ -302,27 +297,13 @@ class Notices:
                 messages.append(say.late_payment_refund(state, event.amount, event.reason))
             case RefundCompleted():
                 messages.append(say.refunded(state, event.amount))
-        out: list[Envelope] = []
         if messages:
-            out.append(
-                outbound_message(
-                    to=state.user_id,
-                    messages=messages,
-                    source=SOURCE,
-                    idempotency_key=f"certificates:notice:{envelope.id}",
-                    caused_by=envelope,
-                )
-            )
+            key = f"certificates:notice:{envelope.id}"
+            await self.conversation.send(conn, state.user_id, messages, key=key, caused_by=envelope)
         if release:
-            out.append(
-                dialog_event(
-                    DialogReleased(user_id=state.user_id, domain=DOMAIN),
-                    source=SOURCE,
-                    caused_by=envelope,
-                )
-            )
-        for answer in out:
-            await self.store.append(answer.subject, None, [answer], conn=conn)
+            released = DialogReleased(user_id=state.user_id, domain=DOMAIN)
+            out = dialog_event(released, source=SOURCE, caused_by=envelope)
+            await self.conversation.store.append(out.subject, None, [out], conn=conn)
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,9 @@ from cityhall.certificates.events import (
     request_stream,
 )
 from cityhall.certificates.payments import PaymentProvider, ProviderError
-from cityhall.certificates.photos import PhotoStore
 from cityhall.events.db import Pool
 from cityhall.events.decider import CommandHandler, DomainError
+from cityhall.line.content import PhotoStore
 
 log = logging.getLogger(__name__)
 

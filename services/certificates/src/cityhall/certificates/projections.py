@@ -15,7 +15,6 @@ from datetime import date, datetime
 from typing import Any
 
 from cityhall.certificates.events import (
-    CATEGORY,
     PERSONAL_FIELDS,
     CertificateIssued,
     CertificateMailed,
@@ -39,8 +38,12 @@ from cityhall.certificates.events import (
     RequestStarted,
     RequestSubmitted,
 )
+from cityhall.certificates.events import (
+    REQUESTS as REQUEST_STREAMS,
+)
 from cityhall.events.db import Connection, Pool
 from cityhall.events.envelope import registry
+from cityhall.events.projection import TableProjection
 from cityhall.events.store import RecordedEvent
 from cityhall.line.japanese import JST
 
@@ -52,9 +55,9 @@ REFUNDS = "certificate_refunds"
 def _ours(events: Sequence[RecordedEvent]) -> list[tuple[uuid.UUID, RecordedEvent]]:
     found = []
     for recorded in events:
-        if not recorded.stream.startswith(CATEGORY + "-") or not registry.knows(recorded.type):
-            continue
-        found.append((uuid.UUID(recorded.stream.split("-", 1)[1]), recorded))
+        request_id = REQUEST_STREAMS.id_of(recorded.stream)
+        if request_id is not None and registry.knows(recorded.type):
+            found.append((request_id, recorded))
     return found
 
 
@@ -275,60 +278,37 @@ class DailyProjection:
             )
 
 
-class RefundsProjection:
-    name = REFUNDS
-
-    async def create(self, conn: Connection, table: str) -> None:
-        await conn.execute(
-            f"""CREATE TABLE "{table}" (
-                payment_id   text        PRIMARY KEY,
-                request_id   uuid        NOT NULL,
-                amount       integer     NOT NULL,
-                reason       text        NOT NULL,
-                requested_at timestamptz NOT NULL,
-                refund_id    text,
-                completed_at timestamptz
-            )"""
-        )
-        await conn.execute(f'CREATE INDEX ON "{table}" (requested_at) WHERE completed_at IS NULL')
-
-    async def apply(self, conn: Connection, table: str, events: Sequence[RecordedEvent]) -> None:
-        for request_id, recorded in _ours(events):
-            event = recorded.envelope.event()
-            if isinstance(event, RefundRequested):
-                await conn.execute(
-                    f"""INSERT INTO "{table}" (payment_id, request_id, amount, reason, requested_at)
-                        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (payment_id) DO NOTHING""",
-                    event.payment_id,
-                    request_id,
-                    event.amount,
-                    event.reason,
-                    event.at,
-                )
-            elif isinstance(event, RefundCompleted):
-                await conn.execute(
-                    f'UPDATE "{table}" SET refund_id = $2, completed_at = $3 WHERE payment_id = $1',
-                    event.payment_id,
-                    event.refund_id,
-                    event.at,
-                )
+REFUND_ROWS = TableProjection(
+    REFUNDS,
+    """payment_id   text        PRIMARY KEY,
+       request_id   uuid        NOT NULL,
+       amount       integer     NOT NULL,
+       reason       text        NOT NULL,
+       requested_at timestamptz NOT NULL,
+       refund_id    text,
+       completed_at timestamptz""",
+    key="payment_id",
+    indexes=["(requested_at) WHERE completed_at IS NULL"],
+    inserts={
+        RefundRequested: lambda event, recorded: {
+            "request_id": REQUEST_STREAMS.id_of(recorded.stream),
+            "amount": event.amount,
+            "reason": event.reason,
+            "requested_at": event.at,
+        }
+    },
+    updates={RefundCompleted: lambda event, _: {"refund_id": event.refund_id, "completed_at": event.at}},
+)
+"""Refunds due and done: one row per payment to give back."""
 
 
-PROJECTIONS = (RequestsProjection, DailyProjection, RefundsProjection)
+PROJECTIONS = (RequestsProjection(), DailyProjection(), REFUND_ROWS)
 
 
 # --- queries: what the pages, the dialog and the timers read ----------------------------------
 # `db` is a pool or a connection (inside a transaction when the caller needs one).
 
 Db = Connection | Pool
-
-
-async def request_version(db: Db, request_id: uuid.UUID) -> int | None:
-    """The last version of the request the read model has applied (None: not there yet)."""
-    version: int | None = await db.fetchval(
-        f"SELECT version FROM {REQUESTS} WHERE request_id = $1", request_id
-    )
-    return version
 
 
 async def request_row(db: Db, request_id: uuid.UUID) -> dict[str, Any] | None:

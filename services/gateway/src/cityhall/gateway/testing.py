@@ -154,6 +154,8 @@ class Webhooks:
         elif kind == "image":
             event = image_message(user_id)
             event["message"]["id"] = fields["message_id"]
+        elif kind == "location":
+            event = location_message(user_id, **fields["location"])
         elif kind == "follow":
             event = follow(user_id)
         else:
@@ -161,6 +163,12 @@ class Webhooks:
         event["replyToken"] = reply_token
         body, headers = signed(webhook(event), self.channel_secret)
         response = await self.gateway.post("/callback", content=body, headers=headers)
+        for _ in range(3):  # as LINE redelivers when the gateway could not record it within its budget
+            if response.status_code != 500:
+                break
+            event["deliveryContext"] = {"isRedelivery": True}
+            body, headers = signed(webhook(event), self.channel_secret)
+            response = await self.gateway.post("/callback", content=body, headers=headers)
         response.raise_for_status()
 
 

@@ -1,83 +1,54 @@
 """広聴広報課's dashboard at /staff/voice/: the opinions (live), one opinion (its view audited),
 the answer (sent to the resident in LINE) and forgetting the resident."""
 
-from __future__ import annotations
-
 import uuid
-from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request, Response
-from fastapi.responses import RedirectResponse
+from fastapi import Depends, FastAPI, Form, Request, Response
 
-from cityhall.events.decider import DomainError
 from cityhall.line.japanese import datetime_ja
-from cityhall.voice import projections
-from cityhall.voice.domain import REFUSED
-from cityhall.voice.events import CATEGORIES
+from cityhall.voice import messages as say
+from cityhall.voice.domain import opinion_stream
 from cityhall.voice.handlers import Voice
-from cityhall.web import LiveUpdates, StaffAuth, StaffUser, create_templates, csrf_protect, install
-from cityhall.web import require_role as role
+from cityhall.voice.projections import OPINIONS, opinions
+from cityhall.web import StaffApp, StaffUser, require_role
+from cityhall.web.personal import forget_resident, read_personal
+from cityhall.web.routes import CHECKED, NO_STORE, decided, found, live_list, redirect_back
 
-Clerk = Annotated[StaffUser, Depends(role("voice"))]
-Checked = [Depends(csrf_protect)]
+Clerk = Annotated[StaffUser, Depends(require_role("voice"))]
 
 
-def create_app(voice: Voice, auth: StaffAuth, live: LiveUpdates) -> FastAPI:
-    app = FastAPI(title="voice", docs_url=None, redoc_url=None, openapi_url=None)
-    install(app, auth)
-    templates = create_templates(Path(__file__).parent / "templates")
-    templates.env.globals["categories"] = CATEGORIES
-    templates.env.globals["refusals"] = REFUSED
+def create_app(voice: Voice, staff: StaffApp) -> FastAPI:
+    app, templates, pool = staff.app, staff.templates, staff.pool
+    templates.env.globals.update(categories=say.CATEGORIES, refusals=say.REFUSED)
     templates.env.filters["jst"] = datetime_ja
-
-    def back(request: Request, opinion_id: uuid.UUID, **outcome: str) -> Response:
-        root = str(request.scope.get("root_path", "")).rstrip("/")
-        query = "&".join(f"{k}={v}" for k, v in outcome.items())
-        return RedirectResponse(f"{root}/opinions/{opinion_id}?{query}", status_code=303)
-
-    @app.get("/", include_in_schema=False)
-    async def home(request: Request, user: Clerk) -> Response:
-        rows = await projections.opinions(voice.pool)
-        return templates.TemplateResponse(request, "voice/home.html", {"user": user, "opinions": rows})
-
-    @app.get("/fragments/opinions", include_in_schema=False)
-    async def rows(request: Request, user: Clerk) -> Response:
-        rows = await projections.opinions(voice.pool)
-        return templates.TemplateResponse(request, "voice/_opinions.html", {"user": user, "opinions": rows})
-
-    @app.get("/live", include_in_schema=False)
-    async def stream(user: Clerk) -> Response:
-        return live.response()
+    live_list(staff, "voice", "voice/home.html", opinions=("voice/_opinions.html", lambda: opinions(pool)))
 
     @app.get("/opinions/{opinion_id}", include_in_schema=False)
     async def detail(
         request: Request, opinion_id: uuid.UUID, user: Clerk, done: str = "", error: str = ""
     ) -> Response:
-        row = await voice.read(user, opinion_id)
-        if row is None:
-            raise HTTPException(404, "このご意見は見つかりません。")
-        context = {"user": user, "o": row, "done": done, "error": error}
-        return templates.TemplateResponse(
-            request, "voice/opinion.html", context, headers={"cache-control": "no-store"}
-        )
+        async with pool.acquire() as conn, conn.transaction():  # the read and its audit entry
+            o = found(await OPINIONS.row(conn, opinion_id), say.REFUSED["not_submitted"])
+            sealed, stream = {"text": o["text"], "answer": o["answer"]}, opinion_stream(opinion_id)
+            o |= await read_personal(conn, voice.personal, user, "view_opinion", stream, sealed)
+        context = {"user": user, "o": o, "done": done, "error": error}
+        return templates.TemplateResponse(request, "voice/opinion.html", context, headers=NO_STORE)
 
-    @app.post("/opinions/{opinion_id}/answer", include_in_schema=False, dependencies=Checked)
+    @app.post("/opinions/{opinion_id}/answer", include_in_schema=False, dependencies=CHECKED)
     async def answer(
         request: Request, opinion_id: uuid.UUID, user: Clerk, text: Annotated[str, Form()]
     ) -> Response:
-        try:
-            await voice.answer(user, opinion_id, text)
-        except DomainError as exc:
-            return back(request, opinion_id, error=exc.reason)
-        return back(request, opinion_id, done="answered")
+        answered = voice.answer(user, opinion_id, text)
+        return await decided(
+            request, f"/opinions/{opinion_id}", answered, "answered", caught_up=staff.caught_up
+        )
 
-    @app.post("/opinions/{opinion_id}/forget", include_in_schema=False, dependencies=Checked)
+    @app.post("/opinions/{opinion_id}/forget", include_in_schema=False, dependencies=CHECKED)
     async def forget(request: Request, opinion_id: uuid.UUID, user: Clerk) -> Response:
-        row = await projections.opinion(voice.pool, opinion_id)
-        if row is None:
-            raise HTTPException(404, "このご意見は見つかりません。")
-        await voice.forget(user, row["user_id"])
-        return back(request, opinion_id, done="forgotten")
+        async with pool.acquire() as conn, conn.transaction():
+            o = found(await OPINIONS.row(conn, opinion_id), say.REFUSED["not_submitted"])
+            await forget_resident(conn, voice.personal, user, o["user_id"])
+        return redirect_back(request, f"/opinions/{opinion_id}", done="forgotten")
 
     return app

@@ -5,15 +5,12 @@ resident's session and intent; the handler fetched what it needs beforehand: the
 button names (`opinion`) and the resident's text sealed with their key (`sealed`).
 """
 
-from __future__ import annotations
-
 import uuid
 from dataclasses import dataclass, replace
 
-from cityhall.line import dialog, postback
+from cityhall.line import dialog
 from cityhall.voice import messages as say
-from cityhall.voice.domain import Opinion
-from cityhall.voice.events import Command, Submit, opinion_stream
+from cityhall.voice.domain import Command, Opinion, Submit, opinion_stream
 
 
 @dataclass
@@ -29,19 +26,10 @@ class Session:
 Turn = dialog.Turn[Session, Command]
 
 
-def named_opinion(intent_data: str | None) -> uuid.UUID | None:
-    """The opinion a button's data names (`o`), if it names one well-formed."""
-    tapped = postback.decode(intent_data)
-    try:
-        return uuid.UUID(hex=tapped.get("o")) if tapped else None
-    except ValueError:
-        return None
-
-
 def respond(turn: Turn, *, opinion: Opinion | None = None, sealed: str | None = None) -> None:
     intent, session = turn.intent, turn.session
     if intent.kind == "postback":
-        _tapped(turn, postback.decode(intent.postback_data), opinion)
+        _tapped(turn, opinion)
     elif session is None:
         turn.say(*say.stale())
         turn.release = True
@@ -56,28 +44,29 @@ def respond(turn: Turn, *, opinion: Opinion | None = None, sealed: str | None = 
         turn.say(*say.ask_category(session.opinion_id))
 
 
-def _tapped(turn: Turn, tapped: postback.Postback | None, opinion: Opinion | None) -> None:
-    session, action = turn.session, tapped.action if tapped else ""
+def _tapped(turn: Turn, opinion: Opinion | None) -> None:
+    session, tapped = turn.session, turn.postback
+    action = tapped.action if tapped else ""
+    # The step of the draft the button belongs to; None for another draft's button or a forged one.
+    step = session.awaiting if session and tapped and session.opinion_id == tapped.uuid("o") else None
     if action == "menu":
         opinion_id = uuid.uuid5(uuid.NAMESPACE_URL, f"voice:{turn.intent.webhook_event_id}")
         turn.session, turn.claim = Session(opinion_id, "text"), True
         turn.say(*say.ask_text(opinion_id))
-        return
-    current = session is not None and session.opinion_id == named_opinion(turn.intent.postback_data)
-    if action == "cancel" and current:
+    elif session and step and action == "cancel":
         turn.session = None
         turn.say(*say.cancelled())
-    elif action == "category" and current and session and session.awaiting == "category":
-        turn.session = replace(session, awaiting="confirm", category=tapped.get("c") if tapped else "")
-        turn.say(*say.confirm(session.opinion_id, turn.session.category))
-    elif action == "send" and current and session and session.awaiting == "confirm":
+    elif session and tapped and step == action == "category":
+        turn.session = replace(session, awaiting="confirm", category=tapped.get("c"))
+        turn.say(*say.confirm(session.opinion_id, tapped.get("c")))
+    elif session and step == "confirm" and action == "send":
+        s, user_id = session, turn.intent.user_id
         turn.command(
-            opinion_stream(session.opinion_id),
-            Submit(opinion_id=session.opinion_id, user_id=turn.intent.user_id, category=session.category,
-                   text=session.draft),
-        )  # fmt: skip
+            opinion_stream(s.opinion_id),
+            Submit(opinion_id=s.opinion_id, user_id=user_id, category=s.category, text=s.draft),
+        )
         turn.session = None
-        turn.say(*say.received(Opinion(session.opinion_id).number))
+        turn.say(*say.received(Opinion(s.opinion_id).number))
     elif opinion is not None and opinion.opinion_id is not None:
         # A double tap or a replayed button: the opinion is already in; someone else's: refused.
         mine = opinion.user_id == turn.intent.user_id

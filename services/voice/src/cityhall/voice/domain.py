@@ -1,35 +1,56 @@
-"""The opinion's decider, pure: `decide(command, opinion) -> events`, `evolve(opinion, event)`."""
-
-from __future__ import annotations
+"""The opinion, pure: its commands and events, and its decider (`decide(command, opinion) -> events`,
+`evolve(opinion, event)`). An opinion (stream `opinion-<id>`, on `events.voice`) is submitted once
+by a resident and answered once by staff; its text and the answer are tokens sealed with the
+resident's key (`cityhall.events.personal`), never clear text."""
 
 import uuid
 from dataclasses import dataclass, replace
 
-from cityhall.events.decider import Decider, DomainError
+from cityhall.events import decider
 from cityhall.events.envelope import Event
-from cityhall.voice.events import (
-    CATEGORIES,
-    Answer,
-    Command,
-    OpinionAnswered,
-    OpinionSubmitted,
-    Submit,
-    receipt_number,
-)
+from cityhall.events.store import Streams
+from cityhall.voice.messages import CATEGORIES, REFUSED
 
-REFUSED = {
-    "already_submitted": "このご意見はすでに受け付けています。",
-    "unknown_category": "分野が正しくありません。",
-    "not_submitted": "このご意見は見つかりません。",
-    "already_answered": "このご意見にはすでに回答しています。",
-    "bad_answer": "回答は1〜1000文字でご入力ください。",
-    "forgotten": "この方の個人情報は消去済みのため、回答を送れません。",
-}
-"""Why a command is refused, as the clerk reads it (the reason travels in the page's URL)."""
+SOURCE = "/services/voice"
+OPINION_STREAMS = Streams("opinion", "V")
+opinion_stream, receipt_number = OPINION_STREAMS.stream, OPINION_STREAMS.number
 
 
-def refused(reason: str) -> DomainError:
-    return DomainError(reason, REFUSED[reason])
+class Submit(decider.Command):
+    opinion_id: uuid.UUID
+    user_id: str
+    category: str
+    text: str
+
+
+class Answer(decider.Command):
+    text: str
+    by: str
+
+
+Command = Submit | Answer
+
+
+class VoiceEvent(Event):
+    DOMAIN = "voice"
+
+
+class OpinionSubmitted(VoiceEvent):
+    opinion_id: uuid.UUID
+    number: str
+    user_id: str
+    category: str
+    text: str
+
+
+class OpinionAnswered(VoiceEvent):
+    opinion_id: uuid.UUID
+    text: str
+    by: str
+
+
+def refused(reason: str) -> decider.DomainError:
+    return decider.DomainError(reason, REFUSED[reason])
 
 
 @dataclass(frozen=True)
@@ -50,8 +71,7 @@ def decide(command: Command, opinion: Opinion) -> list[Event]:
                 raise refused("already_submitted")
             if command.category not in CATEGORIES and command.category != "":
                 raise refused("unknown_category")
-            number = receipt_number(command.opinion_id)
-            return [OpinionSubmitted(number=number, **command.model_dump())]
+            return [OpinionSubmitted(number=receipt_number(command.opinion_id), **command.model_dump())]
         case Answer():
             if opinion.opinion_id is None:
                 raise refused("not_submitted")
@@ -69,4 +89,4 @@ def evolve(opinion: Opinion, event: Event) -> Opinion:
     return opinion
 
 
-opinion_decider: Decider[Command, Opinion] = Decider(Opinion(), decide, evolve)
+opinion_decider = decider.Decider[Command, Opinion](Opinion(), decide, evolve)

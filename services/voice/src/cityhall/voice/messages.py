@@ -1,17 +1,25 @@
-"""What the opinion box says to residents (Japanese, polite, plain)."""
-
-from __future__ import annotations
+"""What the opinion box says (Japanese, polite, plain): to residents in LINE, and the labels and
+refusals its clerks read on the dashboard."""
 
 import uuid
 
 from linebot.v3.messaging import Message, PostbackAction
 
 from cityhall.line import build, postback
-from cityhall.voice.events import CATEGORIES
 
 DOMAIN = "voice"
 MAX_TEXT = 1000
-"""Characters of one opinion."""
+"""Characters of one opinion (and of an answer)."""
+CATEGORIES = {"town": "まちづくり", "welfare": "福祉・健康", "children": "子育て・教育", "other": "その他"}
+REFUSED = {
+    "already_submitted": "このご意見はすでに受け付けています。",
+    "unknown_category": "分野が正しくありません。",
+    "not_submitted": "このご意見は見つかりません。",
+    "already_answered": "このご意見にはすでに回答しています。",
+    "bad_answer": "回答は1〜1000文字でご入力ください。",
+    "forgotten": "この方の個人情報は消去済みのため、回答を送れません。",
+}
+"""Why a command is refused, as the clerk reads it (the reason travels in the page's URL)."""
 
 
 def _tap(label: str, action: str, opinion_id: uuid.UUID, **params: str) -> PostbackAction:

@@ -1,7 +1,5 @@
 """The voice service (市民の声) as the runtime and the other services see it (imports only the runtime)."""
 
-from __future__ import annotations
-
 from cityhall.runtime.declarations import Dashboard, DemoAccount, Department, Tile
 from cityhall.runtime.service import ServiceSpec
 
@@ -18,13 +16,6 @@ service = ServiceSpec(
     departments=(Department("voice", "広聴広報課"),),
     demo_accounts=(DemoAccount("voice-clerk", "広聴広報課 杉並", ("voice",)),),
     dashboards=(
-        Dashboard(
-            key="voice",
-            title="市民の声",
-            path=f"{MOUNT}/",
-            roles=("voice",),
-            description="市民から寄せられたご意見の確認と回答",
-            order=20,
-        ),
+        Dashboard("voice", "市民の声", f"{MOUNT}/", ("voice",), "市民から寄せられたご意見の確認と回答", 20),
     ),
 )

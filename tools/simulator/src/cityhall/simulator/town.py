@@ -1,5 +1,6 @@
 """The sample town the location picker shows: an offline map, its preset places, and a
-rough reverse geocoder (which district a point lies in), as LINE's picker adds an address.
+rough reverse geocoder (the district a point lies in, from `cityhall.town`), as LINE's picker
+adds an address.
 
 The map is a plain SVG in the page (viewBox 0 0 MAP_WIDTH MAP_HEIGHT, north up); points
 map linearly between it and the town's latitude/longitude bounds. No tile server.
@@ -10,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-TOWN_NAME = "ポケット市"
-NORTH, SOUTH = 35.6700, 35.6500
-WEST, EAST = 139.5200, 139.5500
+from cityhall import town
+
+TOWN_NAME = town.town().name
+SOUTH, WEST, NORTH, EAST = town.town().bounds
 MAP_WIDTH, MAP_HEIGHT = 600, 480
 
 
@@ -24,10 +26,6 @@ def to_lat_lng(x: float, y: float) -> tuple[float, float]:
 
 def to_map(lat: float, lng: float) -> tuple[float, float]:
     return (lng - WEST) / (EAST - WEST) * MAP_WIDTH, (NORTH - lat) / (NORTH - SOUTH) * MAP_HEIGHT
-
-
-def contains(lat: float, lng: float) -> bool:
-    return SOUTH <= lat <= NORTH and WEST <= lng <= EAST
 
 
 @dataclass(frozen=True)
@@ -65,24 +63,15 @@ PLACES = (
 )
 
 
-def district(x: float, y: float) -> str:
-    """Which district a map point lies in: 本町 in the middle, the four others around it."""
-    dx, dy = x - MAP_WIDTH / 2, y - MAP_HEIGHT / 2
-    if abs(dx) < 110 and abs(dy) < 80:
-        return "本町"
-    if abs(dy) * MAP_WIDTH >= abs(dx) * MAP_HEIGHT:
-        return "北町" if dy < 0 else "南町"
-    return "西町" if dx < 0 else "東町"
-
-
 def address_of(lat: float, lng: float) -> str:
     """A plausible address for any point in town (district and 丁目), or the coordinates outside it."""
-    if not contains(lat, lng):
+    found = town.district_of(town.Point(lat, lng))
+    if found is None:
         return f"北緯{lat:.5f} 東経{lng:.5f}"
     x, y = to_map(lat, lng)
     dx, dy = x - MAP_WIDTH / 2, y - MAP_HEIGHT / 2
     chome = min(5, 1 + int((dx * dx + dy * dy) ** 0.5 // 60))
-    return f"{TOWN_NAME}{district(x, y)}{chome}丁目付近"
+    return f"{TOWN_NAME}{found.name}{chome}丁目付近"
 
 
 def town_json() -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""Identity-document photos: downloaded from LINE, checked, stored encrypted, shredded with the resident.
+"""Content residents send in LINE (photos): downloaded with the SDK's blob API, checked by
+its bytes, stored encrypted, shredded with the resident. Certificates keeps identity-document
+photos with it, reports the photos of what a resident reports.
 
 A photo never enters an event or the bus: events carry its id. The bytes are sealed with a
 fresh AES-256-GCM data key per photo, and that key is stored wrapped with the resident's own
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -20,7 +23,7 @@ from linebot.v3.messaging.exceptions import ApiException
 
 from cityhall.events.db import Connection, Pool
 from cityhall.events.personal import FORGOTTEN, PersonalData
-from cityhall.runtime.service import LINE_API
+from cityhall.runtime.service import LINE_API, Settings
 
 MAX_BYTES = 10 * 1024 * 1024
 
@@ -29,7 +32,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 class PhotoRefused(Exception):
-    """The content cannot be an identity-document photo; `reason` says why."""
+    """The content cannot be taken as a photo; `reason` says why."""
 
     def __init__(self, reason: Literal["not_an_image", "too_large", "unavailable"]) -> None:
         super().__init__(reason)
@@ -76,6 +79,13 @@ class LineContent:
         return bytes(content)
 
 
+def line_content(settings: Settings, service: str) -> LineContent:
+    """The downloader of a service that takes residents' photos; it needs the channel's token."""
+    if not settings.line_channel_access_token:
+        raise SystemExit(f"{service} downloads residents' photos from LINE: set LINE_CHANNEL_ACCESS_TOKEN")
+    return LineContent(settings.line_api_url, settings.line_channel_access_token)
+
+
 @dataclass(frozen=True)
 class Photo:
     photo_id: uuid.UUID
@@ -83,15 +93,26 @@ class Photo:
     size: int
 
 
-class PhotoStore:
-    """The `id_photos` table: sealed bytes and a data key wrapped with the resident's key."""
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
-    def __init__(self, pool: Pool, personal: PersonalData) -> None:
+
+class PhotoStore:
+    """A service's photo table: sealed bytes and a data key wrapped with the resident's key.
+
+    The service's migration creates `table` with the columns `photo_id uuid PRIMARY KEY`,
+    `user_id text`, `<owner> uuid` (what the photo belongs to: a request, a report),
+    `content_type text`, `size integer`, `wrapped_key text` and `sealed bytea`.
+    """
+
+    def __init__(self, pool: Pool, personal: PersonalData, *, table: str, owner: str) -> None:
+        if not (_IDENTIFIER.fullmatch(table) and _IDENTIFIER.fullmatch(owner)):
+            raise ValueError(f"not a plain SQL name: {table!r}, {owner!r}")
         self.pool = pool
         self.personal = personal
+        self.table, self.owner = table, owner
 
     async def put(
-        self, conn: Connection, *, user_id: str, request_id: uuid.UUID, data: bytes, photo_id: uuid.UUID
+        self, conn: Connection, *, user_id: str, owner: uuid.UUID, data: bytes, photo_id: uuid.UUID
     ) -> Photo:
         content_type = sniff(data)
         data_key = AESGCM.generate_key(bit_length=256)
@@ -99,11 +120,11 @@ class PhotoStore:
         sealed = nonce + AESGCM(data_key).encrypt(nonce, data, photo_id.bytes)
         wrapped = await self.personal.encrypt(user_id, base64.b64encode(data_key).decode(), conn=conn)
         await conn.execute(
-            """INSERT INTO id_photos (photo_id, user_id, request_id, content_type, size, wrapped_key, sealed)
+            f"""INSERT INTO {self.table} (photo_id, user_id, {self.owner}, content_type, size, wrapped_key, sealed)
                VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (photo_id) DO NOTHING""",
             photo_id,
             user_id,
-            request_id,
+            owner,
             content_type,
             len(data),
             wrapped,
@@ -115,7 +136,7 @@ class PhotoStore:
         """(content type, bytes); None when deleted or when the resident was forgotten."""
         target = conn or self.pool
         row = await target.fetchrow(
-            "SELECT content_type, wrapped_key, sealed FROM id_photos WHERE photo_id = $1", photo_id
+            f"SELECT content_type, wrapped_key, sealed FROM {self.table} WHERE photo_id = $1", photo_id
         )
         if row is None:
             return None
@@ -127,9 +148,9 @@ class PhotoStore:
         return row["content_type"], data
 
     async def delete(self, conn: Connection | Pool, photo_id: uuid.UUID) -> bool:
-        status: str = await conn.execute("DELETE FROM id_photos WHERE photo_id = $1", photo_id)
+        status: str = await conn.execute(f"DELETE FROM {self.table} WHERE photo_id = $1", photo_id)
         return status.endswith(" 1")
 
     async def delete_resident(self, conn: Connection | Pool, user_id: str) -> int:
-        status: str = await conn.execute("DELETE FROM id_photos WHERE user_id = $1", user_id)
+        status: str = await conn.execute(f"DELETE FROM {self.table} WHERE user_id = $1", user_id)
         return int(status.rsplit(" ", 1)[-1])

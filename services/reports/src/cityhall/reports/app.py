@@ -1,0 +1,43 @@
+"""Composition root of reports (通報; its `ServiceSpec` is in spec.py): the resident's dialog on
+`intents.reports` (photos downloaded before the transaction), the `reports_reports` read model,
+the departments' dashboard, the outbox relay."""
+
+from __future__ import annotations
+
+from cityhall.line.content import Downloader, line_content
+from cityhall.line.contracts import intents_topic
+from cityhall.reports import projections
+from cityhall.reports.api import create_app
+from cityhall.reports.handlers import Reports
+from cityhall.reports.spec import MOUNT
+from cityhall.runtime.service import Consumer, Running, ServiceContext
+from cityhall.web import LiveUpdates, StaffAuth, WebConfig
+
+
+async def build(ctx: ServiceContext, content: Downloader | None = None) -> Running:
+    pool = ctx.require_pool()
+    reports = Reports(
+        pool,
+        ctx.require_store(),
+        content or line_content(ctx.settings, "reports"),
+        public_url=ctx.settings.public_url,
+    )
+    live = LiveUpdates(pool, projections=[projections.TABLE])
+    return Running(
+        app=create_app(reports, StaffAuth(WebConfig.from_context(ctx)), live),
+        consumers=[
+            Consumer(
+                "reports-intents",
+                (intents_topic("reports"),),
+                reports.on_intent,
+                prepare=reports.prepare,  # photo downloads, outside the transaction
+                on_dead_letter=reports.conversation.could_not_handle,  # never silence
+            )
+        ],
+        projections=[projections.ReportsProjection()],
+        relay="reports-relay",
+        on_stop=[live.close],
+        banner=[
+            f"  Reports (通報)     : {ctx.settings.public_url}{MOUNT}/  (roles roads, parks, environment)"
+        ],
+    )
