@@ -12,6 +12,7 @@ from cityhall.line.japanese import jst
 from cityhall.line.testing import Intents, Resident, find_postback
 from cityhall.notify.audience import Audience
 from cityhall.notify.preferences import month_index
+from cityhall.web import StaffUser
 
 from .conftest import Harness, user
 
@@ -71,8 +72,12 @@ async def test_a_resident_sets_every_preference_and_it_is_stored_sealed(harness:
 
     # Forgetting the resident removes the sealed preferences and the code-table row; the key is gone.
     audience = Audience(harness.pool)
-    async with harness.pool.acquire() as conn, conn.transaction():
-        assert await audience.forget(conn, me.user_id)
+    admin = StaffUser("notify-admin", "広報課 管理者", frozenset({"notify-admin"}))
+    assert await harness.notify.desk.forget(admin, me.user_id)
+    forgot = await harness.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'forget_resident' AND actor = 'notify-admin'"
+    )
+    assert forgot == 1
     assert await harness.pool.fetchval("SELECT count(*) FROM preferences WHERE user_id = $1", me.user_id) == 0
     assert await code_row(harness, me.user_id) is None
     assert await audience.personal.decrypt(sealed) == FORGOTTEN

@@ -62,8 +62,9 @@ class Audience:
         else:
             await conn.execute("UPDATE audience SET blocked = true WHERE user_id = $1", user_id)
 
-    async def forget(self, conn: Connection, user_id: str) -> bool:
-        """Destroy the resident's key, their sealed preferences and their code-table row."""
+    async def erase(self, conn: Connection, user_id: str) -> None:
+        """Delete the resident's sealed preferences, code-table row and dialog (their key is the
+        kit's to destroy: `cityhall.web.forget_resident`, in the same transaction)."""
         await conn.execute("DELETE FROM preferences WHERE user_id = $1", user_id)
         await conn.execute("DELETE FROM audience WHERE user_id = $1", user_id)
         await conn.execute("DELETE FROM notify_sessions WHERE user_id = $1", user_id)
@@ -71,7 +72,6 @@ class Audience:
         await conn.execute(
             "UPDATE safety_answers SET note = NULL, location = NULL WHERE user_id = $1", user_id
         )
-        return await self.personal.forget(user_id, conn=conn)
 
     async def count(
         self, condition: Condition, today: date, *, interest: int | None = None

@@ -32,7 +32,8 @@ from cityhall.notify.events import (
 from cityhall.notify.preferences import INTERESTS, LANGUAGES
 from cityhall.notify.segments import SegmentError, parse
 from cityhall.notify.sender import NoticeSender
-from cityhall.web import StaffUser, record_view
+from cityhall.web import StaffUser
+from cityhall.web.personal import forget_resident
 
 MAX_TITLE = 60
 QUOTA_FRESH_FOR = 30.0
@@ -175,5 +176,5 @@ class Desk:
     async def forget(self, user: StaffUser, resident: str) -> bool:
         """Shred the resident's 配信設定 (their key, the sealed row, the code-table row), audited."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await record_view(conn, user, "forget_resident", resident)
-            return await self.audience.forget(conn, resident)
+            await self.audience.erase(conn, resident)
+            return await forget_resident(conn, self.audience.personal, user, resident)
