@@ -17,6 +17,7 @@ from cityhall.notify.dialog import SafetyAnswer
 from cityhall.notify.segments import SegmentError, parse
 from cityhall.notify.sender import NoticeSender
 from cityhall.web import StaffUser, record_view
+from cityhall.web.personal import read_personal
 
 SERIES = "safety"
 
@@ -90,7 +91,7 @@ class Safety:
         }  # fmt: skip
 
     async def needing_help(self, user: StaffUser, check_id: uuid.UUID) -> list[dict[str, Any]]:
-        """Who needs help, with their note and location in clear; the view is audited."""
+        """Who needs help, with their note and location in clear; each resident's view is audited."""
         names = {d.code: d.name for d in town.DISTRICTS}
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
@@ -98,11 +99,14 @@ class Safety:
                    WHERE check_id = $1 AND status = 'help' ORDER BY answered_at""",
                 check_id,
             )
-            await record_view(conn, user, "view_safety_help", f"safety-{check_id}", {"residents": len(rows)})
             found = []
             for row in rows:
-                note = await self.personal.decrypt(row["note"], conn=conn) if row["note"] else ""
-                location = await self.personal.decrypt(row["location"], conn=conn) if row["location"] else ""
+                # Each resident's note and location read in clear, each read in the audit log.
+                shown = await read_personal(
+                    conn, self.personal, user, "view_safety_help", f"safety-{check_id}",
+                    {"note": row["note"], "location": row["location"]}, {"resident": row["user_id"]},
+                )  # fmt: skip
+                note, location = shown.get("note", ""), shown.get("location", "")
                 found.append({
                     "user_id": row["user_id"], "district": names.get(row["district"], "地域未設定"),
                     "note": "（消去済み）" if note == FORGOTTEN else note,
