@@ -14,25 +14,25 @@ last answer; the emulator's /_inspect/stats confirms the count and that none got
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import subprocess
-import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import httpx
 from linebot.v3.messaging import TextMessage
 
-from bench.infra import postgres
+from bench.infra import line_emulator, postgres
 from cityhall.events.embedded_bus import EmbeddedBus
-from cityhall.events.localpg import create_database_async, drop_database_async, free_port
+from cityhall.events.localpg import create_database_async, drop_database_async
 from cityhall.line.contracts import outbound_message
 from cityhall.notify.app import Notify, Options, start
 from cityhall.notify.spec import service
 from cityhall.runtime.service import Running, ServiceContext, Settings
-from cityhall.runtime.testing import compose
+from cityhall.runtime.testing import Composed, compose
 from cityhall.web import WebConfig
 
 LIMIT = 200.0  # LINE's multicast limit, requests per second
@@ -59,9 +59,14 @@ async def multicast_stats(http: httpx.AsyncClient) -> dict[str, int]:
     return stats
 
 
-async def run(admin_dsn: str, url: str, emulator: subprocess.Popen[bytes]) -> None:
-    name = f"bench_multicast_{uuid.uuid4().hex[:8]}"
-    dsn = await create_database_async(admin_dsn, name)
+@asynccontextmanager
+async def notify_against(
+    admin_dsn: str, url: str, emulator: subprocess.Popen[bytes], name: str
+) -> AsyncIterator[tuple[Composed, Notify, httpx.AsyncClient]]:
+    """notify on the EmbeddedBus and a database of its own (dropped after), sending to the emulator
+    at `url`, its loops not started yet; with a client of the emulator's."""
+    database = f"{name}_{uuid.uuid4().hex[:8]}"
+    dsn = await create_database_async(admin_dsn, database)
     started_parts: list[Notify] = []
 
     async def build(context: ServiceContext) -> Running:
@@ -81,70 +86,69 @@ async def run(admin_dsn: str, url: str, emulator: subprocess.Popen[bytes]) -> No
                 serve=False,
                 background=False,
             ) as composed:
-                notify = started_parts[0]
-                residents = [f"U{i:032x}" for i in range(RECIPIENTS)]
-                alert = TextMessage(text="【防災】大雨警報が発表されました。早めの避難をお願いします。")
-                requests = [
-                    outbound_message(
-                        to=residents,
-                        messages=[alert],
-                        source="/bench",
-                        idempotency_key=f"alert-{uuid.uuid4()}",
-                    )
-                    for _ in range(REQUESTS)
-                ]
-                await composed.publish(*requests)
-                total = REQUESTS * -(-RECIPIENTS // 500)
-
-                started = time.monotonic()
-                composed.system.run_background()
-                # From notify's first multicast request to LINE's last answer, as notify sees them. (The
-                # emulator's counters lag whenever its process falls behind, and so do answers: a
-                # window that starts at the first answer would count a backlog being worked off as
-                # rate.) The token bucket's opening burst of 20 is included.
-                answers, sent = notify.line.answers, notify.line.requests
-                first: float | None = None
-                while True:
-                    now = time.monotonic()
-                    done = answers["multicast", "accepted"] + answers["multicast", "already_accepted"]
-                    if first is None and sent["multicast"]:
-                        first = now
-                    if done >= total:
-                        break
-                    if now - started > TIMEOUT:
-                        raise RuntimeError(f"only {done} of {total} multicasts after {TIMEOUT} s")
-                    await asyncio.sleep(0.002)
-                assert first is not None
-                elapsed = now - first
-                rate = (total - 1) / elapsed
-                stats = await multicast_stats(http)
-                assert stats.get("accepted") == total, stats
-                print(
-                    f"multicast: {total} requests ({total * 500:,} recipients) in {elapsed:.1f} s: "
-                    f"{rate:.1f} requests/s = {rate / LIMIT:.1%} of LINE's {LIMIT:.0f}/s "
-                    f"limit; {stats.get('rateLimited', 0)} x 429, {stats.get('conflicts', 0)} x 409; "
-                    f"all sent {now - started:.1f} s after start",
-                    flush=True,
-                )
+                yield composed, started_parts[0], http
     finally:
-        await drop_database_async(admin_dsn, name)
+        await drop_database_async(admin_dsn, database)
+
+
+async def multicasts_answered(
+    notify: Notify, total: int, started: float, timeout: float
+) -> tuple[float, float]:
+    """Wait until LINE has accepted `total` multicasts, as notify sees them (polled every 2 ms):
+    when notify sent its first one and when the last answer came (monotonic clock)."""
+    answers, sent = notify.line.answers, notify.line.requests
+    first: float | None = None
+    while True:
+        now = time.monotonic()
+        if first is None and sent["multicast"]:
+            first = now
+        done = answers["multicast", "accepted"] + answers["multicast", "already_accepted"]
+        if done >= total and first is not None:
+            return first, now
+        if now - started > timeout:
+            raise RuntimeError(f"only {done} of {total} multicasts after {timeout} s")
+        await asyncio.sleep(0.002)
+
+
+async def run(admin_dsn: str, url: str, emulator: subprocess.Popen[bytes]) -> None:
+    async with notify_against(admin_dsn, url, emulator, "bench_multicast") as (composed, notify, http):
+        residents = [f"U{i:032x}" for i in range(RECIPIENTS)]
+        alert = TextMessage(text="【防災】大雨警報が発表されました。早めの避難をお願いします。")
+        requests = [
+            outbound_message(
+                to=residents,
+                messages=[alert],
+                source="/bench",
+                idempotency_key=f"alert-{uuid.uuid4()}",
+            )
+            for _ in range(REQUESTS)
+        ]
+        await composed.publish(*requests)
+        total = REQUESTS * -(-RECIPIENTS // 500)
+
+        started = time.monotonic()
+        composed.system.run_background()
+        # From notify's first multicast request to LINE's last answer, as notify sees them. (The
+        # emulator's counters lag whenever its process falls behind, and so do answers: a
+        # window that starts at the first answer would count a backlog being worked off as
+        # rate.) The token bucket's opening burst of 20 is included.
+        first, now = await multicasts_answered(notify, total, started, TIMEOUT)
+        elapsed = now - first
+        rate = (total - 1) / elapsed
+        stats = await multicast_stats(http)
+        assert stats.get("accepted") == total, stats
+        print(
+            f"multicast: {total} requests ({total * 500:,} recipients) in {elapsed:.1f} s: "
+            f"{rate:.1f} requests/s = {rate / LIMIT:.1%} of LINE's {LIMIT:.0f}/s "
+            f"limit; {stats.get('rateLimited', 0)} x 429, {stats.get('conflicts', 0)} x 409; "
+            f"all sent {now - started:.1f} s after start",
+            flush=True,
+        )
 
 
 def main() -> None:
-    port = free_port()
-    # Counters only (no per-user history), LINE's default rate limits on.
-    env = {**os.environ, "LINE_EMULATOR_MAX_MESSAGES_PER_USER": "0", "LINE_EMULATOR_RATE_LIMITS": ""}
-    with postgres() as admin_dsn:
-        emulator = subprocess.Popen(
-            [sys.executable, "-m", "cityhall.line_emulator", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
-        try:
-            asyncio.run(run(admin_dsn, f"http://127.0.0.1:{port}", emulator))
-        finally:
-            emulator.terminate()
-            emulator.wait(timeout=10)
+    with postgres() as admin_dsn, line_emulator() as (url, emulator):
+        asyncio.run(run(admin_dsn, url, emulator))
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cityhall.events.localpg import LocalPostgres
+from cityhall.events.localpg import LocalPostgres, free_port
 from cityhall.events.testing.kafka import LocalKafka
 
 
@@ -37,3 +39,21 @@ def kafka() -> Iterator[str]:
             yield broker.start()
         finally:
             broker.stop()
+
+
+@contextmanager
+def line_emulator() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The LINE emulator in its own process with LINE's default rate limits, keeping counters only
+    (no per-user history): its URL and its process."""
+    port = free_port()
+    env = {**os.environ, "LINE_EMULATOR_MAX_MESSAGES_PER_USER": "0", "LINE_EMULATOR_RATE_LIMITS": ""}
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "cityhall.line_emulator", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}", emulator
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=10)

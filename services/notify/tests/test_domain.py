@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cityhall.events.decider import DomainError
 from cityhall.events.envelope import Envelope
 from cityhall.events.testing.decider import given
 from cityhall.line.contracts import ResidentIntent
 from cityhall.line.ratelimit import RateLimit, TokenBucket
 from cityhall.notify import dialog
-from cityhall.notify.domain import Friend, friend_decider
-from cityhall.notify.events import Follow, FriendFollowed, FriendUnfollowed, Unfollow
+from cityhall.notify.domain import Friend, friend_decider, notice_decider
+from cityhall.notify.events import (
+    ApproveNotice,
+    CancelNotice,
+    CompleteNotice,
+    Follow,
+    FriendFollowed,
+    FriendUnfollowed,
+    NoticeApproved,
+    NoticeCancelled,
+    NoticeCompleted,
+    NoticeDrafted,
+    Unfollow,
+)
 from cityhall.notify.line_api import retry_key
 from cityhall.notify.preferences import Preferences
 
@@ -168,3 +182,44 @@ def test_the_bucket_allows_its_burst_then_its_rate() -> None:
     now[0] = 10.0  # idle: refilled up to the burst, not beyond
     assert [bucket.reserve() for _ in range(20)] == [0.0] * 20
     assert bucket.reserve() > 0
+
+
+# --- notices -------------------------------------------------------------------------------
+
+NOTICE = uuid.UUID(int=7)
+DRAFTED = NoticeDrafted(
+    notice_id=NOTICE, kind="campaign", title="図書館まつり", interest="bunka", condition={"all": []},
+    texts={"ja": "開きます。"}, author="author", at=T0,
+)  # fmt: skip
+APPROVED = NoticeApproved(notice_id=NOTICE, by="approver", at=T1, send_at=T1)
+
+
+def test_a_notice_is_approved_once_by_someone_else() -> None:
+    given(notice_decider, DRAFTED).when(ApproveNotice(by="approver", at=T1)).then(APPROVED)
+    given(notice_decider, DRAFTED, APPROVED).when(ApproveNotice(by="other", at=T2)).then()  # sent once
+    with pytest.raises(DomainError, match="自分で作成した"):
+        given(notice_decider, DRAFTED).when(ApproveNotice(by="author", at=T1)).then()
+
+
+def test_a_send_time_in_the_past_means_now() -> None:
+    given(notice_decider, DRAFTED).when(ApproveNotice(by="approver", at=T1, send_at=T0)).then(APPROVED)
+
+
+def test_a_cancelled_notice_completes_with_what_it_sent_and_cannot_be_approved() -> None:
+    cancelled = NoticeCancelled(notice_id=NOTICE, by="approver", at=T2)
+    given(notice_decider, DRAFTED, APPROVED).when(CancelNotice(by="approver", at=T2)).then(cancelled)
+    done = NoticeCompleted(notice_id=NOTICE, delivered=500, failed=0, skipped=3, at=T2)
+    given(notice_decider, DRAFTED, APPROVED, cancelled).when(
+        CompleteNotice(delivered=500, failed=0, skipped=3, at=T2)
+    ).then(done)
+    with pytest.raises(DomainError, match="取り消されています"):
+        given(notice_decider, DRAFTED, cancelled).when(ApproveNotice(by="approver", at=T2)).then()
+    state = notice_decider.fold([DRAFTED, APPROVED, cancelled, done])
+    assert state.status == "cancelled" and state.finished
+    with pytest.raises(DomainError, match="送信を終えています"):
+        given(notice_decider, DRAFTED, APPROVED, done).when(CancelNotice(by="approver", at=T2)).then()
+
+
+def test_commands_on_a_notice_never_drafted_are_refused() -> None:
+    with pytest.raises(DomainError, match="見つかりません"):
+        given(notice_decider).when(ApproveNotice(by="approver", at=T1)).then()

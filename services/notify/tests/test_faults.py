@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,8 +16,9 @@ from cityhall.events.testing.processes import KillableProcess
 from cityhall.line.contracts import OutboundMessageRequested
 from cityhall.line_emulator.app import create_app
 from cityhall.line_emulator.settings import EmulatorSettings
-from cityhall.notify.events import MessageDelivered
+from cityhall.notify.events import MessageDelivered, NoticeCompleted, notice_stream
 from cityhall.notify.line_api import retry_key
+from cityhall.web import StaffUser
 
 from .conftest import TOKEN, WEB, HarnessFactory, outbound, quick_options, user
 
@@ -163,3 +165,52 @@ async def test_sigkill_in_a_burst_of_500_still_delivers_each_message_exactly_onc
         "SELECT count(*) FROM events WHERE category = 'delivery' AND type = $1", MessageDelivered.TYPE
     )
     assert outcomes == len(envelopes)  # one outcome per request, however often it was sent
+
+
+async def test_sigkill_mid_alert_resumes_with_none_lost_and_none_twice(
+    make_harness: HarnessFactory, fresh_database: str, child_processes: list[KillableProcess]
+) -> None:
+    harness = await make_harness(run=False)  # notify runs in the subprocess; this is the test's view
+    count = 100_000  # 200 multicasts: a second at LINE's rate
+    async with harness.pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO audience (user_id, district, interests)
+               SELECT 'U' || md5(g::text), 2, '{2}' FROM generate_series(1, $1) AS g""",
+            count,
+        )
+    notify = notify_process(fresh_database, harness.emulator.url)
+    child_processes.append(notify)
+    notify.start()
+    author = StaffUser("notify-author", "広報係", frozenset({"notify-author"}))
+    approver = StaffUser("notify-approver", "広報課長", frozenset({"notify-approver"}))
+    notice_id = await harness.notify.desk.draft(
+        author, kind="alert", title="避難指示", condition={"district": ["kita"]},
+        texts={"ja": "北町に避難指示を発令しました。"},
+    )  # fmt: skip
+    await harness.notify.desk.approve(approver, notice_id)
+
+    def accepted() -> int:
+        stats = harness.emulator.state.stats()["endpoints"]  # in-process: no HTTP round trip to wait on
+        return int(stats.get("multicast", {}).get("accepted", 0))
+
+    await wait_for(
+        lambda: accepted() >= 40, timeout=60, interval=0.002, message="40 multicasts before the kill"
+    )
+    notify.kill()
+    at_kill = accepted()
+    assert at_kill < count // 500, "the kill came too late to land mid-alert"
+
+    restarted = notify_process(fresh_database, harness.emulator.url)
+    child_processes.append(restarted)
+    restarted.start()
+
+    async def completed() -> bool:
+        return bool(await harness.events(NoticeCompleted, stream=notice_stream(notice_id)))
+
+    await wait_for(completed, timeout=90, interval=0.1, message="the alert completed after the restart")
+    [done] = await harness.events(NoticeCompleted, stream=notice_stream(notice_id))
+    assert isinstance(done, NoticeCompleted) and (done.delivered, done.failed) == (count, 0)
+    received = Counter(m["to"] for m in harness.emulator.state.messages())
+    assert len(received) == count and set(received.values()) == {1}  # none lost, none twice
+    stats = harness.emulator.state.stats()["endpoints"]["multicast"]
+    print(f"\n{at_kill} multicasts accepted at the kill; {stats['conflicts']} resent chunks answered 409")

@@ -17,12 +17,13 @@ import pytest
 from cityhall.events.testing import wait_for
 from cityhall.line.japanese import jst
 from cityhall.line.ratelimit import RateLimit
+from cityhall.line_emulator.settings import EmulatorSettings
 from cityhall.notify.events import NoticeCompleted
 from cityhall.notify.preferences import Preferences
 from cityhall.web import SESSION_COOKIE, StaffAuth, StaffUser
 from cityhall.web.csrf import CSRF_HEADER
 
-from .conftest import WEB, Harness, HarnessFactory, quick_options, user
+from .conftest import WEB, Harness, HarnessFactory, outbound, quick_options, user
 
 AUTHOR = StaffUser("notify-author", "広報係 目黒", frozenset({"notify-author"}))
 APPROVER = StaffUser("notify-approver", "広報課長 大田", frozenset({"notify-approver"}))
@@ -91,18 +92,18 @@ async def completed(harness: Harness, notice_id: str) -> NoticeCompleted:
 async def test_the_audience_is_counted_live_and_bad_conditions_are_refused(
     harness: Harness, client: httpx.AsyncClient
 ) -> None:
-    await resident_with(harness, Preferences(district="kawabe-1"))
-    await resident_with(harness, Preferences(district="kawabe-2").toggled("kosodate"))
-    await resident_with(harness, Preferences(district="kawabe-2"), blocked=True)
-    await resident_with(harness, Preferences(district="yamate"))
+    await resident_with(harness, Preferences(district="higashi"))
+    await resident_with(harness, Preferences(district="minami").toggled("kosodate"))
+    await resident_with(harness, Preferences(district="minami"), blocked=True)
+    await resident_with(harness, Preferences(district="nishi"))
     author = as_(client, AUTHOR)
-    school = {"school": ["川辺小学校区"]}
+    school = {"school": ["東小学校区"]}
     assert (await author.post("/api/segments/count", {"condition": school})).json() == {
-        "count": 2, "opted_out": 0, "blocked": 1,
+        "count": 2, "opted_out": 0, "blocked": 1, "quota": {"limit": None, "used": 0},
     }  # fmt: skip
     counted = await author.post("/api/segments/count", {"condition": school, "interest": "kosodate"})
-    assert counted.json() == {"count": 1, "opted_out": 1, "blocked": 1}
-    either = {"any": [{"district": ["yamate"]}, {"district": ["kawabe-1"]}]}
+    assert counted.json() == {"count": 1, "opted_out": 1, "blocked": 1, "quota": {"limit": None, "used": 0}}
+    either = {"any": [{"district": ["nishi"]}, {"district": ["higashi"]}]}
     assert (await author.post("/api/segments/count", {"condition": either})).json()["count"] == 2
     bad = await author.post("/api/segments/count", {"condition": {"district": ["atlantis"]}})
     assert bad.status_code == 422 and "「atlantis」はありません" in bad.json()["error"]
@@ -121,13 +122,13 @@ async def test_a_campaign_is_approved_by_another_person_and_reaches_only_whom_it
     harness: Harness, client: httpx.AsyncClient
 ) -> None:
     hour = jst(datetime.now(UTC)).hour
-    wanted = await resident_with(harness, Preferences(district="ekimae-1"))
-    english = await resident_with(harness, Preferences(district="ekimae-2", language="en"))
-    vietnamese = await resident_with(harness, Preferences(district="ekimae-2", language="vi"))
-    stopped = await resident_with(harness, Preferences(district="ekimae-1").toggled("gomi"))
-    blocked = await resident_with(harness, Preferences(district="ekimae-1"), blocked=True)
-    sleeping = await resident_with(harness, Preferences(district="ekimae-1", quiet=(hour, (hour + 2) % 24)))
-    elsewhere = await resident_with(harness, Preferences(district="yamate"))
+    wanted = await resident_with(harness, Preferences(district="honcho"))
+    english = await resident_with(harness, Preferences(district="kita", language="en"))
+    vietnamese = await resident_with(harness, Preferences(district="kita", language="vi"))
+    stopped = await resident_with(harness, Preferences(district="honcho").toggled("gomi"))
+    blocked = await resident_with(harness, Preferences(district="honcho"), blocked=True)
+    sleeping = await resident_with(harness, Preferences(district="honcho", quiet=(hour, (hour + 2) % 24)))
+    elsewhere = await resident_with(harness, Preferences(district="nishi"))
 
     author, approver = as_(client, AUTHOR), as_(client, APPROVER)
     body = {
@@ -186,16 +187,16 @@ async def test_an_alert_overrides_interests_and_quiet_hours_and_reaches_only_nam
     harness: Harness, client: httpx.AsyncClient
 ) -> None:
     hour = jst(datetime.now(UTC)).hour
-    stopped_bosai = await resident_with(harness, Preferences(district="minato").toggled("bosai"))
-    sleeping = await resident_with(harness, Preferences(district="kawabe-1", quiet=(hour, (hour + 2) % 24)))
-    elsewhere = await resident_with(harness, Preferences(district="takadai"))
-    blocked = await resident_with(harness, Preferences(district="minato"), blocked=True)
+    stopped_bosai = await resident_with(harness, Preferences(district="kita").toggled("bosai"))
+    sleeping = await resident_with(harness, Preferences(district="higashi", quiet=(hour, (hour + 2) % 24)))
+    elsewhere = await resident_with(harness, Preferences(district="nishi"))
+    blocked = await resident_with(harness, Preferences(district="kita"), blocked=True)
     author, approver = as_(client, AUTHOR), as_(client, APPROVER)
     body = {
         "kind": "alert",
         "title": "避難指示",
-        "condition": {"any": [{"district": ["minato"]}, {"school": ["川辺小学校区"]}]},
-        "texts": {"ja": "川辺地区に避難指示を発令しました。直ちに避難してください。"},
+        "condition": {"any": [{"district": ["kita"]}, {"school": ["東小学校区"]}]},
+        "texts": {"ja": "北町と東小学校区に避難指示を発令しました。直ちに避難してください。"},
     }
     notice_id = (await author.post("/api/notices", body)).json()["notice_id"]
     assert (await approver.post(f"/api/notices/{notice_id}/approve")).status_code == 200
@@ -212,18 +213,18 @@ async def test_a_notice_cancelled_mid_send_keeps_what_was_sent_and_sends_no_more
     # One multicast a second, so the cancellation lands between chunks.
     slow = quick_options(limits={"multicast": RateLimit(1, 1.0, 1)})
     harness = await make_harness(options=slow)
-    residents = [await resident_with(harness, Preferences(district="motomachi")) for _ in range(2)]
+    residents = [await resident_with(harness, Preferences(district="honcho")) for _ in range(2)]
     async with harness.pool.acquire() as conn:
         await conn.execute(
-            """INSERT INTO audience (user_id, district, school, interests) SELECT
-                   'U' || lpad(to_hex(g), 32, '0'), 3, 1, '{1,2,3,4,5,6,7,8}' FROM generate_series(1, 2498) g"""
+            """INSERT INTO audience (user_id, district, interests) SELECT
+                   'U' || lpad(to_hex(g), 32, '0'), 1, '{1,2,3,4,5,6,7,8}' FROM generate_series(1, 2498) g"""
         )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=harness.app), base_url="http://notify"
     ) as client:
         author, approver = as_(client, AUTHOR), as_(client, APPROVER)
         body = {"kind": "campaign", "title": "図書館まつり", "interest": "bunka",
-                "condition": {"district": ["motomachi"]}, "texts": {"ja": "図書館まつりを開きます。"}}  # fmt: skip
+                "condition": {"district": ["honcho"]}, "texts": {"ja": "図書館まつりを開きます。"}}  # fmt: skip
         notice_id = (await author.post("/api/notices", body)).json()["notice_id"]
         await approver.post(f"/api/notices/{notice_id}/approve")
 
@@ -242,10 +243,10 @@ async def test_a_notice_cancelled_mid_send_keeps_what_was_sent_and_sends_no_more
 
 
 async def test_a_scheduled_notice_waits_for_its_time(harness: Harness, client: httpx.AsyncClient) -> None:
-    resident = await resident_with(harness, Preferences(district="midorino"))
+    resident = await resident_with(harness, Preferences(district="nishi"))
     author, approver = as_(client, AUTHOR), as_(client, APPROVER)
     body = {"kind": "campaign", "title": "健診のご案内", "interest": "kenko",
-            "condition": {"district": ["midorino"]}, "texts": {"ja": "健診の予約が始まります。"}}  # fmt: skip
+            "condition": {"district": ["nishi"]}, "texts": {"ja": "健診の予約が始まります。"}}  # fmt: skip
     notice_id = (await author.post("/api/notices", body)).json()["notice_id"]
     later = datetime.now(UTC) + timedelta(hours=3)
     await approver.post(f"/api/notices/{notice_id}/approve", {"send_at": later.isoformat()})
@@ -263,3 +264,112 @@ async def test_a_scheduled_notice_waits_for_its_time(harness: Harness, client: h
         "cancelled": 1
     }
     assert uuid.UUID(notice_id)
+
+
+async def test_the_dashboard_drafts_approves_and_shows_progress(
+    harness: Harness, client: httpx.AsyncClient
+) -> None:
+    resident = await resident_with(harness, Preferences(district="minami", language="zh"))
+    author, approver = as_(client, AUTHOR), as_(client, APPROVER)
+
+    def html(api: Api) -> dict[str, str]:
+        return {"cookie": f"{SESSION_COOKIE}={api.cookie}"}
+
+    home = await client.get("/", headers=html(author))
+    assert home.status_code == 200 and "お知らせを作成する" in home.text
+    composer = await client.get("/notices/new", headers=html(author))
+    assert composer.status_code == 200 and "送り先の条件" in composer.text and "minami" in composer.text
+    assert (await client.get("/notices/new", headers=html(approver))).status_code == 403
+    form = {
+        "csrf_token": author.csrf, "kind": "campaign", "title": "桜まつり", "interest": "event",
+        "condition": '{"all": [{"district": ["minami"]}]}', "text_ja": "桜まつりを開きます。",
+        "variant_lang": "zh", "variant_text": "樱花节开幕。", "notice_id": str(uuid.uuid4()),
+    }  # fmt: skip
+    bad = await client.post(
+        "/notices", data={**form, "condition": '{"colour": ["red"]}'}, headers=html(author)
+    )
+    assert (
+        bad.status_code == 422
+        and "「colour」という属性はありません" in bad.text
+        and "桜まつりを開きます。" in bad.text
+    )
+    made = await client.post("/notices", data=form, headers=html(author))
+    assert made.status_code == 303
+    location = made.headers["location"]
+    twice = await client.post("/notices", data=form, headers=html(author))  # a double click
+    assert twice.status_code == 303 and twice.headers["location"] == location
+    assert len((await author.get("/api/notices")).json()["notices"]) == 1
+    page = await client.get(location, headers=html(approver))
+    assert "承認して送信する" in page.text and "樱花节开幕。" in page.text and "1人" in page.text
+    notice_id = location.split("/notices/")[1].split("?")[0]
+    approved = await client.post(
+        f"/notices/{notice_id}/approve",
+        data={"csrf_token": approver.csrf, "send_at": ""},
+        headers=html(approver),
+    )
+    assert approved.status_code == 303 and "done=approved" in approved.headers["location"]
+    await completed(harness, notice_id)
+    assert received(await harness.messages(resident)) == ["【お知らせ】桜まつり\n\n樱花节开幕。"]
+    fragment = await client.get(f"/fragments/notices/{notice_id}", headers=html(author))
+    assert "送信を終えました" in fragment.text
+    again = await client.post(
+        f"/notices/{notice_id}/cancel", data={"csrf_token": author.csrf}, headers=html(author)
+    )
+    assert "error=completed" in again.headers["location"]
+    shown = await client.get(again.headers["location"], headers=html(author))
+    assert "送信を終えています" in shown.text
+
+
+async def test_the_count_previews_the_months_quota(make_harness: HarnessFactory) -> None:
+    harness = await make_harness(emulator_settings=EmulatorSettings(monthly_quota=500))
+    await harness.publish(outbound(user()))  # one message used this month
+    await wait_for(lambda: harness.stats("push"), timeout=20, message="the push")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=harness.app), base_url="http://notify"
+    ) as client:
+        counted = await as_(client, AUTHOR).post("/api/segments/count", {"condition": {"all": []}})
+    assert counted.json()["quota"] == {"limit": 500, "used": 1}
+
+
+async def test_a_weekly_notice_goes_out_each_week_until_cancelled(
+    harness: Harness, client: httpx.AsyncClient
+) -> None:
+    resident = await resident_with(harness, Preferences(district="higashi"))
+    author, approver = as_(client, AUTHOR), as_(client, APPROVER)
+    body = {"kind": "campaign", "title": "燃やすごみの日", "interest": "gomi",
+            "condition": {"district": ["higashi"]}, "texts": {"ja": "あすは燃やすごみの日です。"}}  # fmt: skip
+    notice_id = (await author.post("/api/notices", body)).json()["notice_id"]
+    await approver.post(f"/api/notices/{notice_id}/approve", {"weekly": True})
+
+    async def weeks() -> list[dict[str, Any]]:
+        rows = await harness.pool.fetch(
+            "SELECT send_id, not_before, finished_at FROM notice_sends WHERE notice_id = $1 ORDER BY not_before",
+            uuid.UUID(notice_id),
+        )
+        return [dict(r) for r in rows]
+
+    async def planned(count: int) -> bool:
+        return len(await weeks()) == count
+
+    await wait_for(lambda: planned(2), timeout=20, message="the second week planned")
+    first, second = await weeks()
+    assert second["not_before"] - first["not_before"] == timedelta(days=7) and second["finished_at"] is None
+    assert len(await harness.messages(resident)) == 1
+    assert (await author.get(f"/api/notices/{notice_id}")).json()["status"] == "approved"  # still running
+
+    # A week later (the clock moved by hand): the second week goes out, under its own retry keys.
+    await harness.pool.execute(
+        "UPDATE notice_sends SET not_before = now() WHERE send_id = $1", second["send_id"]
+    )
+    harness.notify.sender.wake()
+    await wait_for(lambda: planned(3), timeout=20, message="the third week planned")
+
+    async def two() -> bool:
+        return len(await harness.messages(resident)) == 2
+
+    await wait_for(two, timeout=20, message="the second week's message")
+    assert (await approver.post(f"/api/notices/{notice_id}/cancel")).status_code == 200
+    await completed(harness, notice_id)
+    assert all(w["finished_at"] is not None for w in await weeks())
+    assert (await author.get(f"/api/notices/{notice_id}")).json()["status"] == "cancelled"
+    assert len(await harness.messages(resident)) == 2

@@ -64,18 +64,18 @@ def test_dates_are_read_and_impossible_ones_refused() -> None:
 
 
 def test_preferences_round_trip_and_codes() -> None:
-    prefs = Preferences(district="kawabe-2", children=(month_index(2024, 1),), language="vi", quiet=(22, 7))
+    prefs = Preferences(district="minami", children=(month_index(2024, 1),), language="vi", quiet=(22, 7))
     prefs = prefs.toggled("event")
     assert Preferences.from_json(prefs.to_json()) == prefs
     codes = prefs.codes()
-    assert (codes.district, codes.school, codes.language) == (5, 2, 5)
+    assert (codes.district, codes.language) == (4, 5)
     assert 4 not in codes.interests and len(codes.interests) == 7
 
 
 def test_a_condition_parses_describes_and_becomes_sql() -> None:
     data = {
         "all": [
-            {"district": ["ekimae-1", "kawabe-2"]},
+            {"district": ["honcho", "minami"]},
             {"any": [{"interest": ["kosodate"]}, {"stage": ["age0"]}]},
         ]
     }
@@ -83,14 +83,14 @@ def test_a_condition_parses_describes_and_becomes_sql() -> None:
     assert to_json(condition) == data
     assert (
         describe(condition)
-        == "（地域（町丁目）が駅前一丁目・川辺二丁目 かつ （お知らせの種類が子育て または お子さまの年齢区分が0歳））"
+        == "（地域（町丁目）が本町・南町 かつ （お知らせの種類が子育て または お子さまの年齢区分が0歳））"
     )
     where = Where(TODAY, start=2)
     sql = where.sql(condition)
     assert (
         sql == "(district = ANY($2::smallint[]) AND (interests && $3::smallint[] OR children && $4::int[]))"
     )
-    assert where.params[:2] == [[1, 5], [2]] and len(where.params[2]) == 12
+    assert where.params[:2] == [[1, 4], [2]] and len(where.params[2]) == 12
     assert Where(TODAY).sql(EVERYONE) == "true"
 
 
@@ -102,8 +102,8 @@ def test_a_condition_parses_describes_and_becomes_sql() -> None:
         ({"any": []}, "「いずれかを満たす」に条件がありません"),
         ({"district": []}, "値をひとつ以上"),
         ({"moved_in_within_days": 0}, "転入からの日数"),
-        ({"district": ["ekimae-1"], "school": ["中央小学校区"]}, "属性ひとつで"),
-        ({"all": [{"all": [{"all": [{"all": [{"district": ["ekimae-1"]}]}]}]}]}, "入れ子が深すぎます"),
+        ({"district": ["honcho"], "school": ["中央小学校区"]}, "属性ひとつで"),
+        ({"all": [{"all": [{"all": [{"all": [{"district": ["honcho"]}]}]}]}]}, "入れ子が深すぎます"),
         ([1, 2], "属性ひとつで"),
     ],
 )
@@ -113,9 +113,15 @@ def test_bad_conditions_are_refused_with_a_reason(data: object, reason: str) -> 
 
 
 def test_an_alert_selects_on_location_only() -> None:
-    assert parse({"school": ["川辺小学校区"]}, location_only=True) == Leaf("school", ("川辺小学校区",))
+    assert parse({"school": ["東小学校区"]}, location_only=True) == Leaf("school", ("東小学校区",))
     with pytest.raises(SegmentError, match="お知らせの種類"):
-        parse({"all": [{"district": ["minato"]}, {"interest": ["bosai"]}]}, location_only=True)
+        parse({"all": [{"district": ["kita"]}, {"interest": ["bosai"]}]}, location_only=True)
     with pytest.raises(SegmentError, match="地域を指定"):
         parse({"all": []}, location_only=True)
     assert isinstance(parse({"all": []}), Group)
+
+
+def test_a_school_district_selects_its_districts() -> None:
+    where = Where(TODAY)
+    assert where.sql(parse({"school": ["東小学校区"]})) == "district = ANY($1::smallint[])"
+    assert where.params == [[3, 4]]  # 東町 and 南町: the 学区 is derived, never stored

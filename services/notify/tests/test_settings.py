@@ -12,6 +12,7 @@ from cityhall.line.japanese import jst
 from cityhall.line.testing import Intents, Resident, find_postback
 from cityhall.notify.audience import Audience
 from cityhall.notify.preferences import month_index
+from cityhall.web import StaffUser
 
 from .conftest import Harness, user
 
@@ -31,7 +32,7 @@ async def test_a_resident_sets_every_preference_and_it_is_stored_sealed(harness:
     me = resident(harness)
     menu = await me.tap(SETTINGS, expect="現在の配信設定です")
     districts = await me.tap(find_postback(menu, "地域"), expect="町丁目")
-    menu = await me.tap(find_postback(districts, "川辺二丁目"), expect="川辺小学校区")
+    menu = await me.tap(find_postback(districts, "南町"), expect="東小学校区")
 
     interests = await me.tap(find_postback(menu, "お知らせの種類"), expect="受け取るお知らせの種類")
     interests = await me.tap(find_postback(interests, "停止：イベント"), expect="× 配信停止：イベント")
@@ -60,10 +61,10 @@ async def test_a_resident_sets_every_preference_and_it_is_stored_sealed(harness:
     await me.tap(find_postback(menu, "終了"), expect="配信設定を保存しました")
 
     sealed = await harness.pool.fetchval("SELECT sealed FROM preferences WHERE user_id = $1", me.user_id)
-    assert sealed.startswith("pd1:") and "kawabe" not in sealed  # sealed with the resident's key
+    assert sealed.startswith("pd1:") and "minami" not in sealed  # sealed with the resident's key
     row = await code_row(harness, me.user_id)
     assert row is not None
-    assert row["district"] == 5 and row["school"] == 2
+    assert row["district"] == 4 and "school" not in row  # the 学区 is derived, not stored
     assert 4 not in row["interests"] and 1 in row["interests"]  # イベント stopped, 防災 kept
     assert row["children"] == sorted([month_index(born.year, born.month), month_index(picked.year, 5)])
     assert row["moved_in"] == date(2026, 4, 1)
@@ -71,8 +72,12 @@ async def test_a_resident_sets_every_preference_and_it_is_stored_sealed(harness:
 
     # Forgetting the resident removes the sealed preferences and the code-table row; the key is gone.
     audience = Audience(harness.pool)
-    async with harness.pool.acquire() as conn, conn.transaction():
-        assert await audience.forget(conn, me.user_id)
+    admin = StaffUser("notify-admin", "広報課 管理者", frozenset({"notify-admin"}))
+    assert await harness.notify.desk.forget(admin, me.user_id)
+    forgot = await harness.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'forget_resident' AND actor = 'notify-admin'"
+    )
+    assert forgot == 1
     assert await harness.pool.fetchval("SELECT count(*) FROM preferences WHERE user_id = $1", me.user_id) == 0
     assert await code_row(harness, me.user_id) is None
     assert await audience.personal.decrypt(sealed) == FORGOTTEN

@@ -1,5 +1,6 @@
-"""The sample town, ポケット市: its boundary and districts (package data `town.geojson`, the one
-place the town's geography is written) and the helpers every service measures with.
+"""The sample town, ポケット市: its boundary and districts, each with its 学区 (package data
+`town.geojson`, the one place the town's geography is written) and the helpers every service
+measures with.
 
 Distances are in metres on a local flat projection of the town (an equirectangular projection at
 the town's latitude): a town a few kilometres wide is off by far less than a GPS fix.
@@ -35,6 +36,8 @@ class District:
     name: str
     """Its Japanese name (本町, 北町, …)."""
     polygon: Polygon
+    school: str = ""
+    """The 学区 (elementary school district) it belongs to."""
 
     def __contains__(self, point: Point) -> bool:
         return bool(self.polygon.covers(_Point(point.longitude, point.latitude)))
@@ -68,7 +71,7 @@ def town() -> Town:
         if props["kind"] == "boundary":
             boundary, name = geometry, props["name"]
         elif props["kind"] == "district":
-            districts.append(District(props["key"], props["name"], geometry))
+            districts.append(District(props["key"], props["name"], geometry, props.get("school", "")))
     if boundary is None:
         raise ValueError("town.geojson has no boundary feature")
     return Town(name, boundary, tuple(districts), document, prep(boundary))

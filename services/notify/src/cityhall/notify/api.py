@@ -13,22 +13,31 @@ A refused request answers 422 with `{"error": <reason for staff>}`.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
+from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Form, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from cityhall.events.db import Pool
 from cityhall.events.decider import DomainError
-from cityhall.notify import sender
+from cityhall.line.japanese import JST, datetime_ja
+from cityhall.notify import messages as say
+from cityhall.notify import projections, segments, sender, town
 from cityhall.notify.desk import Desk
 from cityhall.notify.dispatcher import Dispatcher
-from cityhall.notify.events import NoticeApproved, NoticeCancelled, NoticeCompleted, NoticeDrafted
+from cityhall.notify.domain import REFUSED
+from cityhall.notify.newcomers import Newcomers
+from cityhall.notify.preferences import INTERESTS, LANGUAGES
+from cityhall.notify.safety import Safety
+from cityhall.notify.safety import checks as safety_checks
 from cityhall.notify.segments import SegmentError
-from cityhall.web import StaffAuth, StaffUser, csrf_protect, install, require_role
+from cityhall.web import StaffAuth, StaffUser, create_templates, csrf_protect, install, require_role
 
 ROLE = "notify"
 ADMIN = f"{ROLE}-admin"
@@ -41,8 +50,6 @@ Deciding = Annotated[StaffUser, Depends(require_role(AUTHOR, APPROVER, ADMIN))]
 Admin = Annotated[StaffUser, Depends(require_role(ADMIN))]
 Checked = [Depends(csrf_protect)]
 
-_NOTICE_TYPES = [NoticeDrafted.TYPE, NoticeApproved.TYPE, NoticeCancelled.TYPE, NoticeCompleted.TYPE]
-
 
 class CountRequest(BaseModel):
     condition: Any
@@ -51,6 +58,7 @@ class CountRequest(BaseModel):
 
 
 class DraftRequest(BaseModel):
+    notice_id: uuid.UUID | None = None
     kind: Literal["campaign", "alert"]
     title: str = Field(max_length=1000)
     condition: Any
@@ -58,19 +66,44 @@ class DraftRequest(BaseModel):
     interest: str | None = None
 
 
+class StepRequest(BaseModel):
+    hour: int
+    title: str = Field(max_length=1000)
+    body: str = Field(max_length=20_000)
+
+
+class SafetyRequest(BaseModel):
+    title: str = Field(max_length=1000)
+    condition: Any
+
+
 class ApproveRequest(BaseModel):
     send_at: datetime | None = None
+    weekly: bool = False
 
 
 def refused(reason: str) -> JSONResponse:
     return JSONResponse({"error": reason}, status_code=422)
 
 
+HERE = FilePath(__file__).parent
+STATUSES = {
+    "draft": "承認待ち",
+    "approved": "送信中・送信予定",
+    "completed": "送信済み",
+    "cancelled": "取り消し",
+}
+DONE = {"drafted": "下書きを保存しました。別の担当者の承認を待っています。", "approved": "承認しました。",
+        "cancelled": "取り消しました。"}  # fmt: skip
+
+
 _COLUMNS = """event_id, request_id, idempotency_key, requested_by, outcome, method, recipients, user_id,
               chunk, status, error, line_request_id, already_accepted, attempts, recorded_at"""
 
 
-def create_api(pool: Pool, dispatcher: Dispatcher, desk: Desk, auth: StaffAuth) -> FastAPI:
+def create_api(
+    pool: Pool, dispatcher: Dispatcher, desk: Desk, newcomers: Newcomers, safety: Safety, auth: StaffAuth
+) -> FastAPI:
     app = FastAPI(title="notify", docs_url=None, redoc_url=None, openapi_url=None)
     install(app, auth)
 
@@ -116,28 +149,174 @@ def create_api(pool: Pool, dispatcher: Dispatcher, desk: Desk, auth: StaffAuth) 
             ]
         }
 
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="notify-static")
+    templates = create_templates(HERE / "templates")
+    templates.env.globals["statuses"] = STATUSES
+    templates.env.filters["jst"] = lambda value: datetime_ja(datetime.fromisoformat(value)) if value else ""
+    interest_options = [(key, label) for key, (_code, label) in INTERESTS.items()]
+    language_options = [(key, label) for key, (_code, label) in LANGUAGES.items() if key != "ja"]
+
+    def page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+        return templates.TemplateResponse(
+            request, name, context, status_code=status, headers={"cache-control": "no-store"}
+        )
+
+    def to_notice(request: Request, notice_id: uuid.UUID | str, **outcome: str) -> Response:
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        query = "&".join(f"{k}={v}" for k, v in outcome.items())
+        return RedirectResponse(f"{root}/notices/{notice_id}?{query}", status_code=303)
+
+    async def listed() -> list[dict[str, Any]]:
+        rows = await projections.notices(pool)
+        for row in rows[:50]:
+            row["progress"] = await sender.stats(pool, uuid.UUID(row["notice_id"])) or None
+        return rows[:50]
+
+    @app.get("/", include_in_schema=False)
+    async def home(request: Request, user: Staff) -> Response:
+        return page(request, "notify/home.html", {"user": user, "notices": await listed()})
+
+    @app.get("/fragments/notices", include_in_schema=False)
+    async def rows(request: Request, user: Staff) -> Response:
+        return page(request, "notify/_notices.html", {"user": user, "notices": await listed()})
+
+    def composer(
+        request: Request, user: StaffUser, form: dict[str, Any], error: str = "", status: int = 200
+    ) -> Response:
+        context = {
+            "user": user, "form": form, "error": error, "interests": interest_options,
+            "languages": [("", "（なし）"), *language_options], "attributes": segments.choices(),
+        }  # fmt: skip
+        return page(request, "notify/new.html", context, status)
+
+    @app.get("/notices/new", include_in_schema=False)
+    async def new(request: Request, user: Author) -> Response:
+        form = {"kind": "campaign", "condition": {"all": []}, "interest": "bosai", "notice_id": uuid.uuid4()}
+        return composer(request, user, form)
+
+    @app.post("/notices", include_in_schema=False, dependencies=Checked)
+    async def create(
+        request: Request,
+        user: Author,
+        kind: Annotated[str, Form()],
+        title: Annotated[str, Form(max_length=1000)] = "",
+        interest: Annotated[str, Form()] = "",
+        condition: Annotated[str, Form(max_length=20_000)] = "",
+        text_ja: Annotated[str, Form(max_length=20_000)] = "",
+        variant_lang: Annotated[str, Form()] = "",
+        variant_text: Annotated[str, Form(max_length=20_000)] = "",
+        notice_id: Annotated[uuid.UUID | None, Form()] = None,
+    ) -> Response:
+        form: dict[str, Any] = {"kind": kind, "title": title, "interest": interest, "text_ja": text_ja,
+                "variant_lang": variant_lang, "variant_text": variant_text}  # fmt: skip
+        try:
+            parsed = json.loads(condition or "{}")
+        except ValueError:
+            parsed = None
+        form["condition"] = parsed if isinstance(parsed, dict) else {"all": []}
+        if parsed is None or kind not in ("campaign", "alert"):
+            return composer(request, user, form, "送り先の条件を読み取れませんでした。", 422)
+        texts = {"ja": text_ja}
+        if variant_lang and variant_text.strip():
+            texts[variant_lang] = variant_text
+        try:
+            notice_id = await desk.draft(
+                user, kind="alert" if kind == "alert" else "campaign", title=title, condition=parsed,
+                texts=texts, interest=interest or None, notice_id=notice_id,
+            )  # fmt: skip
+        except DomainError as exc:
+            if exc.reason == "exists" and notice_id is not None:
+                return to_notice(request, notice_id, done="drafted")  # submitted twice: kept once
+            form["notice_id"] = notice_id
+            return composer(request, user, form, str(exc), 422)
+        return to_notice(request, notice_id, done="drafted")
+
+    async def shown(notice_id: uuid.UUID) -> dict[str, Any]:
+        found = await projections.notice(pool, notice_id)
+        if found is None:
+            raise HTTPException(404, "このお知らせは見つかりません。")
+        return found
+
+    @app.get("/notices/{notice_id}", include_in_schema=False)
+    async def detail(
+        request: Request, user: Staff, notice_id: uuid.UUID, done: str = "", error: str = ""
+    ) -> Response:
+        found = await shown(notice_id)
+        condition = segments.parse(found["condition"])
+        alert = found["kind"] == "alert"
+        audience = await desk.count(found["condition"], kind=found["kind"], interest=found["interest"])
+        bodies = {
+            lang: say.notice(found["title"], text, alert=alert)[0].text
+            for lang, text in found["texts"].items()
+        }
+        context = {
+            "user": user, "n": found, "described": segments.describe(condition), "audience": audience,
+            "bodies": bodies, "languages": {k: label for k, (_c, label) in LANGUAGES.items()},
+            "interest_label": INTERESTS[found["interest"]][1] if found["interest"] else "",
+            "progress": await sender.stats(pool, notice_id) or None, "done": DONE.get(done, ""),
+            "error": REFUSED.get(error, ""),
+        }  # fmt: skip
+        return page(request, "notify/notice.html", context)
+
+    @app.get("/fragments/notices/{notice_id}", include_in_schema=False)
+    async def progress(request: Request, user: Staff, notice_id: uuid.UUID) -> Response:
+        return page(
+            request, "notify/_progress.html", {"user": user, "p": await sender.stats(pool, notice_id)}
+        )
+
+    @app.post("/notices/{notice_id}/approve", include_in_schema=False, dependencies=Checked)
+    async def approve_form(
+        request: Request,
+        user: Approver,
+        notice_id: uuid.UUID,
+        send_at: Annotated[str, Form()] = "",
+        weekly: Annotated[str, Form()] = "",
+    ) -> Response:
+        try:
+            when = datetime.fromisoformat(send_at).replace(tzinfo=JST) if send_at else None
+        except ValueError:
+            when = None
+        try:
+            await desk.approve(user, notice_id, when, weekly=weekly == "1")
+        except DomainError as exc:
+            return to_notice(request, notice_id, error=exc.reason)
+        return to_notice(request, notice_id, done="approved")
+
+    @app.post("/notices/{notice_id}/cancel", include_in_schema=False, dependencies=Checked)
+    async def cancel_form(request: Request, user: Deciding, notice_id: uuid.UUID) -> Response:
+        try:
+            await desk.cancel(user, notice_id)
+        except DomainError as exc:
+            return to_notice(request, notice_id, error=exc.reason)
+        return to_notice(request, notice_id, done="cancelled")
+
     @app.post("/api/segments/count", dependencies=Checked)
     async def count(_: Staff, body: CountRequest) -> Any:
         try:
-            return await desk.count(body.condition, kind=body.kind, interest=body.interest)
+            counted = await desk.count(body.condition, kind=body.kind, interest=body.interest)
         except SegmentError as exc:
             return refused(str(exc))
+        return {**counted, "quota": await desk.quota()}
 
     @app.post("/api/notices", dependencies=Checked)
     async def draft(user: Author, body: DraftRequest) -> Any:
         try:
             notice_id = await desk.draft(
                 user, kind=body.kind, title=body.title, condition=body.condition, texts=body.texts,
-                interest=body.interest,
+                interest=body.interest, notice_id=body.notice_id,
             )  # fmt: skip
         except DomainError as exc:
+            if exc.reason == "exists" and body.notice_id is not None:
+                return {"notice_id": str(body.notice_id)}  # sent twice: kept once
             return refused(str(exc))
         return {"notice_id": str(notice_id)}
 
     @app.post("/api/notices/{notice_id}/approve", dependencies=Checked)
     async def approve(user: Approver, notice_id: uuid.UUID, body: ApproveRequest | None = None) -> Any:
         try:
-            await desk.approve(user, notice_id, body.send_at if body else None)
+            await desk.approve(
+                user, notice_id, body.send_at if body else None, weekly=bool(body and body.weekly)
+            )
         except DomainError as exc:
             return refused(str(exc))
         return await notice(user, notice_id)
@@ -152,36 +331,100 @@ def create_api(pool: Pool, dispatcher: Dispatcher, desk: Desk, auth: StaffAuth) 
 
     @app.get("/api/notices")
     async def notices(_: Staff) -> dict[str, Any]:
-        rows = await pool.fetch(
-            """SELECT stream, type, data FROM events WHERE category = 'notice' AND type = ANY($1::text[])
-               ORDER BY tx, position""",
-            _NOTICE_TYPES,
-        )
-        found: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            data = dict(row["data"])
-            if row["type"] == NoticeDrafted.TYPE:
-                found[row["stream"]] = {**data, "status": "draft"}
-            elif row["stream"] in found:
-                notice = found[row["stream"]]
-                step = {NoticeApproved.TYPE: "approved", NoticeCancelled.TYPE: "cancelled"}.get(
-                    row["type"], "completed"
-                )
-                notice.update({f"{step}_{k}": v for k, v in data.items() if k != "notice_id"})
-                if notice["status"] != "cancelled":  # a cancelled notice completes with what it sent
-                    notice["status"] = step
-        return {"notices": list(reversed(found.values()))}
+        return {"notices": await projections.notices(pool)}
 
     @app.get("/api/notices/{notice_id}")
     async def notice(_: Staff, notice_id: uuid.UUID) -> Any:
-        listed = [n for n in (await notices(_))["notices"] if n["notice_id"] == str(notice_id)]
-        if not listed:
+        found = await projections.notice(pool, notice_id)
+        if found is None:
             return JSONResponse({"error": "このお知らせは見つかりません。"}, status_code=404)
         progress = await sender.stats(pool, notice_id)
-        for key in ("finished_at",):
-            if progress.get(key):
-                progress[key] = progress[key].isoformat()
-        return {**listed[0], "progress": progress}
+        if progress.get("finished_at"):
+            progress["finished_at"] = progress["finished_at"].isoformat()
+        return {**found, "progress": progress}
+
+    @app.get("/api/newcomer-steps")
+    async def steps(_: Staff) -> dict[str, Any]:
+        rows = await newcomers.steps()
+        return {"steps": [{**r, "updated_at": r["updated_at"].isoformat()} for r in rows]}
+
+    @app.post("/api/newcomer-steps/{day}", dependencies=Checked)
+    async def edit_step(user: Author, day: int, body: StepRequest) -> Any:
+        try:
+            await newcomers.edit(user, day, hour=body.hour, title=body.title, body=body.body)
+        except DomainError as exc:
+            return refused(str(exc))
+        return await steps(user)
+
+    @app.get("/newcomers", include_in_schema=False)
+    async def newcomer_page(request: Request, user: Staff, done: str = "", error: str = "") -> Response:
+        context = {"user": user, "steps": await newcomers.steps(), "done": done == "saved", "error": error}
+        return page(request, "notify/newcomers.html", context)
+
+    @app.post("/newcomers/{day}", include_in_schema=False, dependencies=Checked)
+    async def newcomer_form(
+        request: Request,
+        user: Author,
+        day: int,
+        hour: Annotated[int, Form()],
+        title: Annotated[str, Form(max_length=1000)],
+        body: Annotated[str, Form(max_length=20_000)],
+    ) -> Response:
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        try:
+            await newcomers.edit(user, day, hour=hour, title=title, body=body)
+        except DomainError:
+            return RedirectResponse(f"{root}/newcomers?error=invalid", status_code=303)
+        return RedirectResponse(f"{root}/newcomers?done=saved", status_code=303)
+
+    @app.post("/api/safety-checks", dependencies=Checked)
+    async def start_safety_check(user: Admin, body: SafetyRequest) -> Any:
+        try:
+            return {"check_id": str(await safety.start(user, body.title, body.condition))}
+        except DomainError as exc:
+            return refused(str(exc))
+
+    @app.get("/api/safety-checks/{check_id}")
+    async def safety_summary(_: Staff, check_id: uuid.UUID) -> Any:
+        found = await safety.summary(check_id)
+        if found is None:
+            return JSONResponse({"error": "この安否確認は見つかりません。"}, status_code=404)
+        progress = await sender.stats(pool, check_id)
+        return {**found, "sent": progress.get("delivered", 0), "pending": progress.get("pending", 0)}
+
+    @app.get("/api/safety-checks/{check_id}/help")
+    async def needing_help(user: Admin, check_id: uuid.UUID) -> dict[str, Any]:
+        return {"residents": await safety.needing_help(user, check_id)}
+
+    @app.get("/safety", include_in_schema=False)
+    async def safety_page(request: Request, user: Staff, error: str = "") -> Response:
+        context = {
+            "user": user, "checks": await safety_checks(pool), "error": error and "件名と送る地域を入力してください。",
+            "districts": [(d.key, d.name) for d in town.DISTRICTS],
+        }  # fmt: skip
+        return page(request, "notify/safety.html", context)
+
+    @app.post("/safety", include_in_schema=False, dependencies=Checked)
+    async def safety_form(
+        request: Request,
+        user: Admin,
+        title: Annotated[str, Form(max_length=1000)] = "",
+        district: Annotated[list[str] | None, Form()] = None,
+    ) -> Response:
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        try:
+            check_id = await safety.start(user, title, {"district": district or []})
+        except DomainError:
+            return RedirectResponse(f"{root}/safety?error=invalid", status_code=303)
+        return RedirectResponse(f"{root}/safety/{check_id}", status_code=303)
+
+    @app.get("/safety/{check_id}", include_in_schema=False)
+    async def safety_check_page(request: Request, user: Staff, check_id: uuid.UUID) -> Response:
+        found = await safety_summary(user, check_id)
+        if isinstance(found, Response):
+            raise HTTPException(404, "この安否確認は見つかりません。")
+        helping = await safety.needing_help(user, check_id) if user.has_role(ADMIN) else None
+        return page(request, "notify/safety_check.html", {"user": user, "s": found, "helping": helping})
 
     @app.post("/api/residents/{user_id}/forget", dependencies=Checked)
     async def forget(user: Admin, user_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from cityhall.events.backoff import Backoff
 from cityhall.events.decider import CommandHandler
+from cityhall.events.personal import PersonalData
 from cityhall.line.contracts import OUTBOUND_TOPIC, intents_topic
 from cityhall.line.ratelimit import RateLimit
 from cityhall.notify.api import create_api
@@ -25,7 +26,9 @@ from cityhall.notify.domain import notice_decider
 from cityhall.notify.events import SOURCE
 from cityhall.notify.handlers import Handlers
 from cityhall.notify.line_api import LINE_BACKOFF, LINE_LIMITS, Endpoint, LineApi
+from cityhall.notify.newcomers import Newcomers
 from cityhall.notify.projections import DeliveriesProjection
+from cityhall.notify.safety import Safety
 from cityhall.notify.sender import NoticeSender
 from cityhall.runtime.env import EnvSettings
 from cityhall.runtime.service import LINE_API, Consumer, Running, ServiceContext
@@ -68,6 +71,8 @@ class Notify:
     line: LineApi
     sender: NoticeSender
     desk: Desk
+    newcomers: Newcomers
+    safety: Safety
 
 
 async def start(context: ServiceContext, options: Options | None = None) -> tuple[Notify, Running]:
@@ -87,17 +92,35 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
     )
     queue = DeliveryQueue(store)
     dispatcher = Dispatcher(queue, Deliverer(queue, line, Friends(pool)), workers=options.workers)
-    handlers = Handlers(store, queue)
     sender = NoticeSender(
         pool,
         line,
         CommandHandler(store, notice_decider, source=SOURCE),
         concurrency=options.notice_concurrency,
     )
+    safety = Safety(pool, sender, PersonalData(pool))
+    handlers = Handlers(store, queue, safety)
     desk = Desk(pool, store, handlers.audience, sender)
-    parts = Notify(handlers=handlers, queue=queue, dispatcher=dispatcher, line=line, sender=sender, desk=desk)
+    newcomers = Newcomers(pool, sender)
+    parts = Notify(
+        handlers=handlers,
+        queue=queue,
+        dispatcher=dispatcher,
+        line=line,
+        sender=sender,
+        desk=desk,
+        newcomers=newcomers,
+        safety=safety,
+    )
     running = Running(
-        app=create_api(pool, dispatcher, desk, StaffAuth(options.web or WebConfig.from_context(context))),
+        app=create_api(
+            pool,
+            dispatcher,
+            desk,
+            newcomers,
+            safety,
+            StaffAuth(options.web or WebConfig.from_context(context)),
+        ),
         consumers=[
             Consumer(OUTBOUND_CONSUMER, (OUTBOUND_TOPIC,), handlers.on_outbound, batched=True),
             Consumer(
@@ -110,7 +133,7 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
         ],
         projections=[DeliveriesProjection()],
         relay="relay",  # the name notify's relay has always had: its checkpoint
-        tasks=[dispatcher.run, sender.run],
+        tasks=[dispatcher.run, sender.run, newcomers.run],
         on_stop=[line.close],
     )
     return parts, running

@@ -11,9 +11,9 @@ from cityhall.notify.preferences import Preferences
 from cityhall.notify.segments import Condition, Where
 
 _UPSERT = """
-    INSERT INTO audience (user_id, district, school, interests, children, moved_in, language, quiet_start, quiet_end)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-    ON CONFLICT (user_id) DO UPDATE SET district = excluded.district, school = excluded.school,
+    INSERT INTO audience (user_id, district, interests, children, moved_in, language, quiet_start, quiet_end)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (user_id) DO UPDATE SET district = excluded.district,
         interests = excluded.interests, children = excluded.children, moved_in = excluded.moved_in,
         language = excluded.language, quiet_start = excluded.quiet_start, quiet_end = excluded.quiet_end"""
 
@@ -42,7 +42,7 @@ class Audience:
         )
         codes = prefs.codes()
         await conn.execute(
-            _UPSERT, user_id, codes.district, codes.school, codes.interests, codes.children, codes.moved_in,
+            _UPSERT, user_id, codes.district, codes.interests, codes.children, codes.moved_in,
             codes.language, codes.quiet_start, codes.quiet_end,
         )  # fmt: skip
 
@@ -62,12 +62,16 @@ class Audience:
         else:
             await conn.execute("UPDATE audience SET blocked = true WHERE user_id = $1", user_id)
 
-    async def forget(self, conn: Connection, user_id: str) -> bool:
-        """Destroy the resident's key, their sealed preferences and their code-table row."""
+    async def erase(self, conn: Connection, user_id: str) -> None:
+        """Delete the resident's sealed preferences, code-table row and dialog (their key is the
+        kit's to destroy: `cityhall.web.forget_resident`, in the same transaction)."""
         await conn.execute("DELETE FROM preferences WHERE user_id = $1", user_id)
         await conn.execute("DELETE FROM audience WHERE user_id = $1", user_id)
         await conn.execute("DELETE FROM notify_sessions WHERE user_id = $1", user_id)
-        return await self.personal.forget(user_id, conn=conn)
+        # Answers to 安否確認 keep their status for the counts; the note and location go with the key.
+        await conn.execute(
+            "UPDATE safety_answers SET note = NULL, location = NULL WHERE user_id = $1", user_id
+        )
 
     async def count(
         self, condition: Condition, today: date, *, interest: int | None = None

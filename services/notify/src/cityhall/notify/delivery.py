@@ -28,7 +28,6 @@ from typing import Any
 
 from linebot.v3.messaging import (
     ApiResponse,
-    MulticastRequest,
     PushMessageRequest,
     ReplyMessageRequest,
 )
@@ -45,7 +44,7 @@ from cityhall.notify.events import (
     MessageDelivered,
     MessageDeliveryFailed,
 )
-from cityhall.notify.line_api import Answer, LineApi, retry_key, retryable
+from cityhall.notify.line_api import Answer, LineApi, multicast_request, retry_key, retryable
 
 log = logging.getLogger(__name__)
 
@@ -217,10 +216,8 @@ class Deliverer:
 
         async def send(index: int, chunk: list[str]) -> None:
             key = retry_key(job.request.idempotency_key, index)
-            # The recipients are validated strings and at most 500: the SDK's per-item
-            # validation would cost more than the request itself at 200 requests/s.
-            request = MulticastRequest.construct(
-                to=chunk, messages=job.messages, notification_disabled=job.request.notification_disabled
+            request = multicast_request(
+                chunk, job.messages, notification_disabled=job.request.notification_disabled
             )
 
             async def call(timeout: float) -> ApiResponse:

@@ -7,6 +7,7 @@ there; approving twice inserts nothing), a cancellation stops the chunks not yet
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -31,9 +32,12 @@ from cityhall.notify.events import (
 from cityhall.notify.preferences import INTERESTS, LANGUAGES
 from cityhall.notify.segments import SegmentError, parse
 from cityhall.notify.sender import NoticeSender
-from cityhall.web import StaffUser, record_view
+from cityhall.web import StaffUser
+from cityhall.web.personal import forget_resident
 
 MAX_TITLE = 60
+QUOTA_FRESH_FOR = 30.0
+"""Seconds a quota read from LINE is shown before it is read again."""
 
 
 def invalid(message: str) -> DomainError:
@@ -44,6 +48,15 @@ class Desk:
     def __init__(self, pool: Pool, store: EventStore, audience: Audience, sender: NoticeSender) -> None:
         self.pool, self.store, self.audience, self.sender = pool, store, audience, sender
         self.notices: CommandHandler[NoticeCommand, Notice] = sender.notices
+        self._quota: tuple[float, dict[str, int | None] | None] | None = None
+
+    async def quota(self) -> dict[str, int | None] | None:
+        """The channel's messages this month against its plan, read from LINE at most every 30 s."""
+        now = time.monotonic()
+        if self._quota is None or now - self._quota[0] > QUOTA_FRESH_FOR:
+            read = await self.sender.line.quota()
+            self._quota = (now, None if read is None else {"limit": read[0], "used": read[1]})
+        return self._quota[1]
 
     async def count(
         self, condition: Any, *, kind: NoticeKind = "campaign", interest: str | None = None
@@ -64,8 +77,12 @@ class Desk:
         condition: Any,
         texts: dict[str, str],
         interest: str | None = None,
+        notice_id: uuid.UUID | None = None,
     ) -> uuid.UUID:
-        """A new draft; `DomainError("invalid", why)` for anything that cannot be sent as it is."""
+        """A new draft; `DomainError("invalid", why)` for anything that cannot be sent as it is.
+
+        `notice_id`: the id the composer was given; the same draft sent twice (a double click, a
+        resend) is refused as `exists` the second time, so it is kept once."""
         title = title.strip()
         if not 1 <= len(title) <= MAX_TITLE:
             raise invalid(f"件名は1文字以上{MAX_TITLE}文字以内で入力してください。")
@@ -89,7 +106,7 @@ class Desk:
                 raise invalid(
                     f"{label}の本文が長すぎます（{len(text)}文字、{say.MAX_NOTICE_TEXT}文字まで）。"
                 )
-        notice_id = uuid.uuid4()
+        notice_id = notice_id or uuid.uuid4()
         command = DraftNotice(
             notice_id=notice_id, kind=kind, title=title, interest=interest if kind == "campaign" else None,
             condition=condition, texts=cleaned, author=user.username, at=datetime.now(UTC),
@@ -97,12 +114,17 @@ class Desk:
         await self.notices.handle(notice_stream(notice_id), command)
         return notice_id
 
-    async def approve(self, user: StaffUser, notice_id: uuid.UUID, send_at: datetime | None = None) -> None:
-        """Approve (by someone other than the author); the notice goes out at `send_at` or now."""
+    async def approve(
+        self, user: StaffUser, notice_id: uuid.UUID, send_at: datetime | None = None, *, weekly: bool = False
+    ) -> None:
+        """Approve (by someone other than the author); the notice goes out at `send_at` or now, and
+        with `weekly` (campaigns only) again every week until cancelled."""
         stream = notice_stream(notice_id)
         async with self.pool.acquire() as conn, conn.transaction():
             decision = await self.notices.handle(
-                stream, ApproveNotice(by=user.username, at=datetime.now(UTC), send_at=send_at), conn=conn
+                stream,
+                ApproveNotice(by=user.username, at=datetime.now(UTC), send_at=send_at, weekly=weekly),
+                conn=conn,
             )
             if not decision.events:
                 return  # approved before: sent once
@@ -119,14 +141,16 @@ class Desk:
             approved = decision.events[0].event()
             assert isinstance(approved, NoticeApproved)
             await conn.execute(
-                """INSERT INTO notice_sends (send_id, alert, condition, interest, variants, not_before)
-                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (send_id) DO NOTHING""",
+                """INSERT INTO notice_sends (send_id, notice_id, alert, condition, interest, variants, not_before,
+                                            weekly)
+                   VALUES ($1, $1, $2, $3, $4, $5, $6, $7) ON CONFLICT (send_id) DO NOTHING""",
                 notice_id,
                 alert,
                 drafted.condition,
                 INTERESTS[drafted.interest][0] if drafted.interest else None,
                 variants,
                 approved.send_at,
+                approved.weekly and not alert,
             )
             await conn.execute("SELECT pg_notify($1, '')", await self.sender.channel())
 
@@ -138,16 +162,19 @@ class Desk:
             )
             if not decision.events:
                 return
-            await conn.execute("UPDATE notice_sends SET cancelled = true WHERE send_id = $1", notice_id)
+            sends = await conn.fetch(
+                "UPDATE notice_sends SET cancelled = true WHERE notice_id = $1 RETURNING send_id", notice_id
+            )
             await conn.execute(
-                "UPDATE notice_chunks SET status = 'cancelled' WHERE send_id = $1 AND status = 'pending'",
-                notice_id,
+                "UPDATE notice_chunks SET status = 'cancelled' WHERE send_id = ANY($1::uuid[]) AND status = 'pending'",
+                [r["send_id"] for r in sends],
             )
             await conn.execute("SELECT pg_notify($1, '')", await self.sender.channel())
-        self.sender.cancelled(notice_id)
+        for send in sends:
+            self.sender.cancelled(send["send_id"])
 
     async def forget(self, user: StaffUser, resident: str) -> bool:
         """Shred the resident's 配信設定 (their key, the sealed row, the code-table row), audited."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await record_view(conn, user, "forget_resident", resident)
-            return await self.audience.forget(conn, resident)
+            await self.audience.erase(conn, resident)
+            return await forget_resident(conn, self.audience.personal, user, resident)

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from linebot.v3.messaging import Message, MessageAction, QuickReply, TextMessage
+from linebot.v3.messaging import Message
 
 from cityhall.line import dialog, postback
-from cityhall.line.build import postback as button
-from cityhall.line.build import quick_reply
-from cityhall.line.contracts import ResidentIntent
+from cityhall.line.contracts import Location, ResidentIntent
 from cityhall.notify import messages as say
 from cityhall.notify import town
 from cityhall.notify.events import Follow, FriendCommand, Unfollow
@@ -32,13 +31,6 @@ from cityhall.notify.preferences import (
     month_index,
 )
 
-TOWN = "ポケット市役所"
-
-DOMAIN = "notify"
-HOWTO_DATA = postback.encode(DOMAIN, "howto")
-SETTINGS_DATA = postback.encode(DOMAIN, "settings")
-FAQ_TEXT = "よくある質問"
-
 
 @dataclass(frozen=True)
 class Response:
@@ -48,67 +40,15 @@ class Response:
     """Hand the resident's free text back to the guide (a notify postback put them in our dialog)."""
 
 
-def quick_replies(*, howto: bool = True) -> QuickReply:
-    guide = [button("使い方", HOWTO_DATA)] if howto else []
-    return quick_reply(
-        *guide, MessageAction(label=FAQ_TEXT, text=FAQ_TEXT), button("配信設定", SETTINGS_DATA)
-    )
-
-
-def welcome(*, returning: bool = False) -> list[Message]:
-    greeting = (
-        f"おかえりなさい。{TOWN}の公式アカウントを再び友だちに追加していただき、ありがとうございます。"
-        if returning
-        else f"友だち追加ありがとうございます。{TOWN}の公式アカウントです。"
-    )
-    text = (
-        f"{greeting}\n"
-        "このアカウントでは、窓口に来なくてもできる手続きやお問い合わせを受け付けています。\n"
-        "\n"
-        "画面下のメニューから、次のことができます。\n"
-        "・証明書：住民票の写しなどを申請できます\n"
-        "・予約：窓口での相談や各種の予約ができます\n"
-        "・通報：道路や公園の傷みを写真でお知らせいただけます\n"
-        "・防災/避難所：近くの避難所や防災情報を確かめられます\n"
-        "・配信設定：受け取るお知らせを選べます\n"
-        "・よくある質問：よくあるお問い合わせにお答えします\n"
-        "・市民の声：市政へのご意見・ご提案をお寄せいただけます\n"
-        "・使い方：このアカウントの使い方をご案内します\n"
-        "\n"
-        "詳しい使い方は、下の「使い方」をタップしてご覧ください。"
-    )
-    return [TextMessage(text=text, quick_reply=quick_replies())]
-
-
-def howto() -> list[Message]:
-    text = (
-        "使い方のご案内です。メニューはいつでも画面下から開けます。\n"
-        "\n"
-        "【証明書】住民票の写しや印鑑登録証明書などを申請できます。本人確認のあと、ご自宅へ郵送します。\n"
-        "【予約】窓口での相談、子育て相談、予防接種、施設の利用、粗大ごみの収集を予約できます。\n"
-        "【通報】道路の穴や公園の遊具の傷み、落書きなどを、写真と場所を添えてお知らせください。\n"
-        "【防災/避難所】お近くの避難所を探したり、防災情報を確かめたりできます。\n"
-        "【配信設定】防災情報やイベントなど、受け取りたいお知らせを選べます。\n"
-        "【よくある質問】ごみの出し方や手続きなど、よくあるご質問にお答えします。\n"
-        "【市民の声】市政へのご意見やご提案を、文章でお寄せいただけます。担当の職員が拝見し、必要に応じてこのトークでお答えします。\n"
-        "\n"
-        "わからないことがあれば、このトークにそのまま文章でお送りください。"
-    )
-    return [TextMessage(text=text, quick_reply=quick_replies(howto=False))]
-
-
-def not_understood() -> list[Message]:
-    text = "申し訳ありません、うまく読み取れませんでした。画面下のメニューから、ご用件をお選びください。"
-    return [TextMessage(text=text, quick_reply=quick_replies())]
-
-
 def respond(intent: ResidentIntent) -> Response:
     """What notify does for an intent routed to it."""
     match intent.kind:
         case "follow":
             follow = intent.raw.get("follow")
             returning = isinstance(follow, dict) and follow.get("isUnblocked") is True
-            return Response(Follow(user_id=intent.user_id, at=intent.timestamp), welcome(returning=returning))
+            return Response(
+                Follow(user_id=intent.user_id, at=intent.timestamp), say.welcome(returning=returning)
+            )
         case "unfollow":
             # A resident who blocked the account cannot be answered.
             return Response(Unfollow(user_id=intent.user_id, at=intent.timestamp))
@@ -116,11 +56,11 @@ def respond(intent: ResidentIntent) -> Response:
             tapped = postback.decode(intent.postback_data)
             match tapped.action if tapped else None:
                 case "howto":
-                    return Response(messages=howto(), release_dialog=True)
+                    return Response(messages=say.howto(), release_dialog=True)
                 case _:
-                    return Response(messages=howto(), release_dialog=True)
+                    return Response(messages=say.howto(), release_dialog=True)
         case _:
-            return Response(messages=not_understood(), release_dialog=True)
+            return Response(messages=say.not_understood(), release_dialog=True)
 
 
 # --- 配信設定 ------------------------------------------------------------------------------
@@ -131,7 +71,9 @@ class Session:
     """Where a resident is in the 配信設定 dialog (a row of `notify_sessions`)."""
 
     awaiting: str
-    """"menu", "child" (a birth month as text) or "moved_in" (a date as text)."""
+    """"menu", "child" (a birth month as text), "moved_in" (a date as text), or "safety"."""
+    safety: str = ""
+    """The 安否確認 (its id, hex) whose details the resident is sending."""
 
 
 Turn = dialog.Turn[Session, FriendCommand]
@@ -174,7 +116,70 @@ def in_settings(intent: ResidentIntent, session: Session | None) -> bool:
     if intent.kind == "postback":
         tapped = postback.decode(intent.postback_data)
         return tapped is not None and tapped.action in SETTINGS_ACTIONS
-    return session is not None and intent.kind not in ("follow", "unfollow")
+    return session is not None and not session.safety and intent.kind not in ("follow", "unfollow")
+
+
+# --- 安否確認 ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SafetyAnswer:
+    """What to record of a resident's answer to a check (fields left None stay as they were)."""
+
+    check_id: uuid.UUID
+    status: str | None = None
+    """"safe" or "help"."""
+    note: str | None = None
+    location: Location | None = None
+
+
+def safety_named(intent: ResidentIntent, session: Session | None) -> uuid.UUID | None:
+    """The check an intent answers: its button's, or the one whose details are awaited."""
+    if intent.kind == "postback":
+        tapped = postback.decode(intent.postback_data)
+        if tapped is None or tapped.action != "safety":
+            return None
+        key = tapped.get("k")
+    elif session is not None and session.safety and intent.kind not in ("follow", "unfollow"):
+        key = session.safety
+    else:
+        return None
+    try:
+        return uuid.UUID(hex=key)
+    except ValueError:
+        return uuid.UUID(int=0)  # a forged key: answered as unknown
+
+
+def safety(turn: Turn, check_id: uuid.UUID, *, known: bool) -> SafetyAnswer | None:
+    """Fill `turn` for an answer to check `check_id` (`known`: it exists); what to record."""
+    intent = turn.intent
+    if not known:
+        turn.session = None
+        turn.say(*say.safety_stale())
+        return None
+    if intent.kind == "postback":
+        tapped = postback.decode(intent.postback_data)
+        choice = tapped.get("s") if tapped else ""
+        if choice == "safe":
+            turn.session = None
+            turn.say(*say.safe_recorded())
+            return SafetyAnswer(check_id, status="safe")
+        if choice == "help":
+            turn.session, turn.claim = Session("safety", safety=check_id.hex), True
+            turn.say(*say.ask_help_details(check_id))
+            return SafetyAnswer(check_id, status="help")
+        turn.session = None
+        turn.say(*say.help_done())
+        return None
+    turn.session, turn.claim = Session("safety", safety=check_id.hex), True
+    if intent.kind == "text" and (intent.text or "").strip():
+        turn.say(*say.help_noted(check_id, "状況"))
+        return SafetyAnswer(check_id, note=(intent.text or "").strip()[:1000])
+    if intent.kind == "location" and intent.location is not None:
+        turn.say(*say.help_noted(check_id, "位置情報"))
+        return SafetyAnswer(check_id, location=intent.location)
+    turn.say(*say.safety_use_buttons(check_id))
+    return None
 
 
 def settings(turn: Turn, prefs: Preferences, today: date) -> Preferences | None:

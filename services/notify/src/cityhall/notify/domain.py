@@ -127,7 +127,11 @@ def decide_notice(command: NoticeCommand, state: Notice) -> Sequence[Event]:
             if command.by == state.author:
                 raise refused("own_draft")
             send_at = max(command.send_at or command.at, command.at)
-            return [NoticeApproved(notice_id=notice_id, by=command.by, at=command.at, send_at=send_at)]
+            return [
+                NoticeApproved(
+                    notice_id=notice_id, by=command.by, at=command.at, send_at=send_at, weekly=command.weekly
+                )
+            ]
         case CancelNotice():
             if state.status == "cancelled":
                 return []

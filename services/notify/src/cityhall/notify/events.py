@@ -124,10 +124,9 @@ Outcome = MessageDelivered | MessageDeliveryFailed | MessageSkipped
 NoticeKind = Literal["campaign", "alert"]
 
 
-class DraftNotice(BaseModel):
-    """An author drafts a notice: who it goes to and what it says (a text per language)."""
+class _Draft(BaseModel):
+    """A notice as drafted: the command's fields, and the event's."""
 
-    model_config = ConfigDict(frozen=True)
     notice_id: uuid.UUID
     kind: NoticeKind
     title: str
@@ -141,12 +140,20 @@ class DraftNotice(BaseModel):
     at: datetime
 
 
+class DraftNotice(_Draft):
+    """An author drafts a notice: who it goes to and what it says (a text per language)."""
+
+    model_config = ConfigDict(frozen=True)
+
+
 class ApproveNotice(BaseModel):
     model_config = ConfigDict(frozen=True)
     by: str
     at: datetime
     send_at: datetime | None = None
     """None: now."""
+    weekly: bool = False
+    """Again every week at the same time (a garbage-day reminder) until cancelled."""
 
 
 class CancelNotice(BaseModel):
@@ -171,16 +178,8 @@ def notice_stream(notice_id: uuid.UUID) -> str:
 
 
 @registry.register
-class NoticeDrafted(Event):
+class NoticeDrafted(Event, _Draft):
     TYPE = "cityhall.notify.notice_drafted.v1"
-    notice_id: uuid.UUID
-    kind: NoticeKind
-    title: str
-    interest: str | None
-    condition: dict[str, Any]
-    texts: dict[str, str]
-    author: str
-    at: datetime
 
 
 @registry.register
@@ -190,6 +189,7 @@ class NoticeApproved(Event):
     by: str
     at: datetime
     send_at: datetime
+    weekly: bool = False
 
 
 @registry.register

@@ -30,12 +30,14 @@ from cityhall.notify.audience import Audience
 from cityhall.notify.dispatcher import DeliveryQueue, delivery_stream, parse_messages
 from cityhall.notify.domain import Friend, friend_decider, friend_stream
 from cityhall.notify.events import SOURCE, FriendCommand, MessageDeliveryFailed
+from cityhall.notify.safety import Safety
 
 log = logging.getLogger(__name__)
 
 
 class Handlers:
-    def __init__(self, store: EventStore, queue: DeliveryQueue) -> None:
+    def __init__(self, store: EventStore, queue: DeliveryQueue, safety: Safety) -> None:
+        self.safety = safety
         self.store = store
         self.queue = queue
         self.friends: CommandHandler[FriendCommand, Friend] = CommandHandler(
@@ -43,7 +45,7 @@ class Handlers:
         )
         self.audience = Audience(store.pool)
         self.conversation: Conversation[dialog.Session, FriendCommand] = Conversation(
-            domain=dialog.DOMAIN,
+            domain=say.DOMAIN,
             source=SOURCE,
             store=store,
             sessions=SessionStore("notify_sessions", dialog.Session, idle=IDLE),
@@ -97,7 +99,10 @@ class Handlers:
         if intent is None:
             return
         turn = await self.conversation.begin(conn, envelope, intent)
-        if dialog.in_settings(intent, turn.session):
+        check = dialog.safety_named(intent, turn.session)
+        if check is not None:
+            await self._safety(conn, turn, check)
+        elif dialog.in_settings(intent, turn.session):
             await self._settings(conn, turn)
         else:
             response = dialog.respond(intent)
@@ -108,6 +113,15 @@ class Handlers:
         if intent.kind in ("follow", "unfollow"):
             friend, _version = await self.friends.load(friend_stream(intent.user_id), conn=conn)
             await self.audience.friend(conn, intent.user_id, reachable=friend.reachable)
+
+    async def _safety(self, conn: Connection, turn: dialog.Turn, check: uuid.UUID) -> None:
+        answer = dialog.safety(turn, check, known=await self.safety.known(conn, check))
+        if answer is None:
+            return
+        try:
+            await self.safety.record(conn, turn.intent.user_id, answer)
+        except SubjectForgotten:
+            turn.session, turn.replies = None, list(say.forgotten())
 
     async def _settings(self, conn: Connection, turn: dialog.Turn) -> None:
         user_id = turn.intent.user_id

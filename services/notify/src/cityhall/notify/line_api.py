@@ -26,6 +26,8 @@ from linebot.v3.messaging import (
     AsyncApiClient,
     AsyncMessagingApi,
     Configuration,
+    Message,
+    MulticastRequest,
 )
 
 from cityhall.events.backoff import Backoff
@@ -48,6 +50,29 @@ def retry_key(idempotency_key: str, chunk: int | None = None) -> str:
     always gets the same key, so a resend after a crash is answered 409 instead of delivered twice."""
     name = idempotency_key if chunk is None else f"{idempotency_key}#multicast-{chunk}"
     return str(uuid.uuid5(_RETRY_KEY_NAMESPACE, name))
+
+
+class _PreparedMulticast(MulticastRequest):
+    """A multicast whose body the SDK serialises without pydantic's walk over its 500 ids
+    (`MulticastRequest.to_dict` costs ~1.2 ms of the ~2 ms a request took to encode)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "to": self.to,
+            "messages": [m.to_dict() for m in self.messages],
+            "notificationDisabled": self.notification_disabled,
+        }
+
+
+def multicast_request(
+    to: list[str], messages: list[Message], *, notification_disabled: bool = False
+) -> MulticastRequest:
+    """The SDK's request for validated recipients (at most 500): its per-item validation would
+    cost more than the request itself at 200 requests/s, so it is constructed, not validated."""
+    request: MulticastRequest = _PreparedMulticast.construct(
+        to=to, messages=messages, notification_disabled=notification_disabled
+    )
+    return request
 
 
 # --- rate limits ---------------------------------------------------------------------------
@@ -121,6 +146,17 @@ class LineApi:
 
     async def close(self) -> None:
         await self.client.close()
+
+    async def quota(self) -> tuple[int | None, int] | None:
+        """This month's message quota (None: no limit) and what has been used of it; None when LINE
+        does not answer (a preview, so no retries)."""
+        try:
+            limit = await self.api.get_message_quota(_request_timeout=self.timeout)
+            used = await self.api.get_message_quota_consumption(_request_timeout=self.timeout)
+        except (ApiException, TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("no message quota from LINE: %s", exc)
+            return None
+        return (limit.value if limit.type == "limited" else None), int(used.total_usage)
 
     async def attempt(self, endpoint: Endpoint, call: Callable[[float], Awaitable[ApiResponse]]) -> Answer:
         """One request, no retry: waits for the endpoint's token, then classifies the answer."""

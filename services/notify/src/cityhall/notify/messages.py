@@ -1,12 +1,24 @@
-"""What notify says to residents about their 配信設定 and in notices (Japanese, polite, plain)."""
+"""What notify says to residents (Japanese, polite, plain): the welcome and 使い方, the 配信設定
+dialog, notices, the newcomer series and 安否確認."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 
-from linebot.v3.messaging import Action, DatetimePickerAction, Message
+from linebot.v3.messaging import (
+    Action,
+    DatetimePickerAction,
+    LocationAction,
+    Message,
+    MessageAction,
+    QuickReply,
+    TextMessage,
+)
 
 from cityhall.line import build, postback
+from cityhall.line.build import postback as button
+from cityhall.line.build import quick_reply
 from cityhall.line.japanese import date_ja
 from cityhall.notify import town
 from cityhall.notify.preferences import (
@@ -22,6 +34,10 @@ from cityhall.notify.preferences import (
 )
 
 DOMAIN = "notify"
+TOWN = "ポケット市役所"
+HOWTO_DATA = postback.encode(DOMAIN, "howto")
+SETTINGS_DATA = postback.encode(DOMAIN, "settings")
+FAQ_TEXT = "よくある質問"
 
 
 def tap(label: str, action: str, **params: str | int) -> Action:
@@ -276,3 +292,160 @@ def notice(title: str, text: str, *, alert: bool) -> list[Message]:
     """A notice as residents get it: its heading, then the staff's text."""
     heading = f"【緊急】{title}" if alert else f"【お知らせ】{title}"
     return [build.text(f"{heading}\n\n{text}")]
+
+
+NEWCOMER_STEPS: tuple[tuple[int, int, str, str, str], ...] = (
+    (
+        0,
+        10,
+        "gomi",
+        "ごみの出し方",
+        "ポケット市へようこそ。ごみは地域ごとに収集日が決まっています。燃やすごみは週2回、資源は週1回です。"
+        "収集日は配信設定の地域にあわせてお知らせします。",
+    ),
+    (
+        7,
+        10,
+        "kosodate",
+        "子育て支援のご案内",
+        "転入から1週間がたちました。児童手当や子ども医療費助成は、転入後15日以内の申請が必要なものがあります。"
+        "お子さまがいらっしゃる方は、子育て支援課の窓口またはメニューの「予約」からご相談ください。",
+    ),
+    (
+        30,
+        10,
+        "bosai",
+        "防災のご案内",
+        "転入から1か月がたちました。お住まいの地域の避難所を、メニューの「防災/避難所」で確かめておきましょう。"
+        "緊急情報は、配信設定にかかわらずこのアカウントでお届けします。",
+    ),
+)
+"""The newcomer series as notify first offers it: (day after 転入日, hour, interest, title, text).
+Staff edit it on the dashboard (`newcomer_steps`)."""
+
+
+def newcomer(title: str, text: str) -> list[Message]:
+    return notice(title, text, alert=False)
+
+
+def safety_check(check_id: uuid.UUID, title: str) -> list[Message]:
+    """The 安否確認 question, sent through the alert lane."""
+    return [
+        build.text(
+            f"【安否確認】{title}\nご無事ですか。下のボタンでお知らせください。支援が必要な方には、市の職員が順にご連絡します。",
+            tap("無事です", "safety", k=check_id.hex, s="safe"),
+            tap("支援が必要です", "safety", k=check_id.hex, s="help"),
+        )
+    ]
+
+
+def safe_recorded() -> list[Message]:
+    return [
+        build.text(
+            "ご無事とのご回答を受け付けました。ありがとうございます。引き続き、市からの情報にご注意ください。"
+        )
+    ]
+
+
+def ask_help_details(check_id: uuid.UUID) -> list[Message]:
+    return [
+        build.text(
+            "支援が必要な方として受け付けました。\n"
+            "差し支えなければ、いまの状況（けが、必要なもの、一緒にいる方など）を文章で、いらっしゃる場所を位置情報でお送りください。",
+            LocationAction(label="位置情報を送る"),
+            tap("これで終わる", "safety", k=check_id.hex, s="done"),
+        )
+    ]
+
+
+def help_noted(check_id: uuid.UUID, what: str) -> list[Message]:
+    return [
+        build.text(
+            f"{what}を受け付けました。ほかにお伝えいただくことがあれば、続けてお送りください。",
+            LocationAction(label="位置情報を送る"),
+            tap("これで終わる", "safety", k=check_id.hex, s="done"),
+        )
+    ]
+
+
+def help_done() -> list[Message]:
+    return [
+        build.text(
+            "ありがとうございました。市の職員が順にご連絡します。命に関わるときは、ためらわずに119番へ通報してください。"
+        )
+    ]
+
+
+def safety_stale() -> list[Message]:
+    return [
+        build.text(
+            "この安否確認は受付を終えているか、見つかりませんでした。緊急のときは119番へ通報してください。"
+        )
+    ]
+
+
+def safety_use_buttons(check_id: uuid.UUID) -> list[Message]:
+    return [
+        build.text(
+            "恐れ入りますが、状況は文章で、場所は位置情報でお送りください。",
+            LocationAction(label="位置情報を送る"),
+            tap("これで終わる", "safety", k=check_id.hex, s="done"),
+        )
+    ]
+
+
+# --- the welcome and 使い方 -------------------------------------------------------------------
+
+
+def quick_replies(*, howto: bool = True) -> QuickReply:
+    guide = [button("使い方", HOWTO_DATA)] if howto else []
+    return quick_reply(
+        *guide, MessageAction(label=FAQ_TEXT, text=FAQ_TEXT), button("配信設定", SETTINGS_DATA)
+    )
+
+
+def welcome(*, returning: bool = False) -> list[Message]:
+    greeting = (
+        f"おかえりなさい。{TOWN}の公式アカウントを再び友だちに追加していただき、ありがとうございます。"
+        if returning
+        else f"友だち追加ありがとうございます。{TOWN}の公式アカウントです。"
+    )
+    text = (
+        f"{greeting}\n"
+        "このアカウントでは、窓口に来なくてもできる手続きやお問い合わせを受け付けています。\n"
+        "\n"
+        "画面下のメニューから、次のことができます。\n"
+        "・証明書：住民票の写しなどを申請できます\n"
+        "・予約：窓口での相談や各種の予約ができます\n"
+        "・通報：道路や公園の傷みを写真でお知らせいただけます\n"
+        "・防災/避難所：近くの避難所や防災情報を確かめられます\n"
+        "・配信設定：受け取るお知らせを選べます\n"
+        "・よくある質問：よくあるお問い合わせにお答えします\n"
+        "・市民の声：市政へのご意見・ご提案をお寄せいただけます\n"
+        "・使い方：このアカウントの使い方をご案内します\n"
+        "\n"
+        "詳しい使い方は、下の「使い方」をタップしてご覧ください。"
+    )
+    return [TextMessage(text=text, quick_reply=quick_replies())]
+
+
+def howto() -> list[Message]:
+    text = (
+        "使い方のご案内です。メニューはいつでも画面下から開けます。\n"
+        "\n"
+        "【証明書】住民票の写しや印鑑登録証明書などを申請できます。本人確認のあと、ご自宅へ郵送します。\n"
+        "【予約】窓口での相談、子育て相談、予防接種、施設の利用、粗大ごみの収集を予約できます。\n"
+        "【通報】道路の穴や公園の遊具の傷み、落書きなどを、写真と場所を添えてお知らせください。\n"
+        "【防災/避難所】お近くの避難所を探したり、防災情報を確かめたりできます。\n"
+        "【配信設定】防災情報やイベントなど、受け取りたいお知らせを選べます。\n"
+        "【よくある質問】ごみの出し方や手続きなど、よくあるご質問にお答えします。\n"
+        "【市民の声】市政へのご意見やご提案を、文章でお寄せいただけます。担当の職員が拝見し、必要に応じてこのトークでお答えします。\n"
+        "\n"
+        "わからないことがあれば、このトークにそのまま文章でお送りください。"
+    )
+    return [TextMessage(text=text, quick_reply=quick_replies(howto=False))]
+
+
+def not_understood() -> list[Message]:
+    text = "申し訳ありません、うまく読み取れませんでした。画面下のメニューから、ご用件をお選びください。"
+    return [TextMessage(text=text, quick_reply=quick_replies())]

@@ -103,7 +103,6 @@ class Codes:
     """A resident's row of the code table: small integers only."""
 
     district: int | None
-    school: int | None
     interests: list[int]
     children: list[int]
     moved_in: date | None
@@ -131,7 +130,6 @@ class Preferences:
         district = town.BY_KEY.get(self.district or "")
         return Codes(
             district=district.code if district else None,
-            school=town.school_code(district.school) if district else None,
             interests=sorted(INTERESTS[i][0] for i in self.interests if i in INTERESTS),
             children=sorted(self.children),
             moved_in=self.moved_in,

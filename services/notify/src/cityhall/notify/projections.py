@@ -1,13 +1,24 @@
-"""Read models: `deliveries`, one row per delivery outcome (a LINE request, or a skip)."""
+"""Read models: `deliveries`, one row per delivery outcome (a LINE request, or a skip); and the
+notices as their streams tell them (`notices`, `notice`)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from cityhall.events.db import Connection
+from cityhall.events.db import Connection, Pool
 from cityhall.events.store import RecordedEvent
-from cityhall.notify.events import MessageDelivered, MessageDeliveryFailed, MessageSkipped
+from cityhall.notify.events import (
+    MessageDelivered,
+    MessageDeliveryFailed,
+    MessageSkipped,
+    NoticeApproved,
+    NoticeCancelled,
+    NoticeCompleted,
+    NoticeDrafted,
+    notice_stream,
+)
 
 
 class DeliveriesProjection:
@@ -76,3 +87,39 @@ class DeliveriesProjection:
 
 
 _TYPES = frozenset({MessageDelivered.TYPE, MessageDeliveryFailed.TYPE, MessageSkipped.TYPE})
+
+
+_NOTICE_TYPES = [NoticeDrafted.TYPE, NoticeApproved.TYPE, NoticeCancelled.TYPE, NoticeCompleted.TYPE]
+_STEPS = {
+    NoticeApproved.TYPE: "approved",
+    NoticeCancelled.TYPE: "cancelled",
+    NoticeCompleted.TYPE: "completed",
+}
+
+
+async def notices(pool: Pool | Connection, stream: str | None = None) -> list[dict[str, Any]]:
+    """Every notice (or the one in `stream`), newest first: the draft's fields, `status`, and each
+    later step's fields prefixed with it (`approved_by`, `completed_delivered`, ...)."""
+    rows = await pool.fetch(
+        """SELECT stream, type, data FROM events
+           WHERE category = 'notice' AND type = ANY($1::text[]) AND ($2::text IS NULL OR stream = $2)
+           ORDER BY tx, position""",
+        _NOTICE_TYPES,
+        stream,
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        data = dict(row["data"])
+        if row["type"] == NoticeDrafted.TYPE:
+            found[row["stream"]] = {**data, "status": "draft"}
+        elif row["stream"] in found:
+            notice, step = found[row["stream"]], _STEPS[row["type"]]
+            notice.update({f"{step}_{k}": v for k, v in data.items() if k != "notice_id"})
+            if notice["status"] != "cancelled":  # a cancelled notice completes with what it sent
+                notice["status"] = step
+    return list(reversed(found.values()))
+
+
+async def notice(pool: Pool | Connection, notice_id: uuid.UUID) -> dict[str, Any] | None:
+    found = await notices(pool, notice_stream(notice_id))
+    return found[0] if found else None

@@ -2,7 +2,7 @@
 
 A condition is JSON, as the staff's segment builder writes it:
 
-    {"all": [{"district": ["ekimae-1", "ekimae-2"]},
+    {"all": [{"district": ["honcho", "kita"]},
              {"any": [{"interest": ["kosodate"]}, {"stage": ["age0", "age1_2"]}]}]}
 
 Groups are `{"all": [...]}` (AND) and `{"any": [...]}` (OR; `{"all": []}` is everyone). A leaf
@@ -160,9 +160,7 @@ class Where:
             case Leaf(attribute="district"):
                 return f"district = ANY({self.param([town.BY_KEY[v].code for v in condition.values])}::smallint[])"
             case Leaf(attribute="school"):
-                return (
-                    f"school = ANY({self.param([town.school_code(v) for v in condition.values])}::smallint[])"
-                )
+                return f"district = ANY({self.param(town.school_districts(condition.values))}::smallint[])"
             case Leaf(attribute="interest"):
                 return f"interests && {self.param([INTERESTS[v][0] for v in condition.values])}::smallint[]"
             case Leaf(attribute="language"):
@@ -175,3 +173,12 @@ class Where:
             case Leaf(attribute="moved_in_within_days"):
                 return f"moved_in >= {self.param(self.today - timedelta(days=condition.days))}::date"
         raise SegmentError(f"unknown condition {condition!r}")
+
+
+def choices() -> dict[str, dict[str, Any]]:
+    """What the segment builder offers: attribute → its name and its values (key, label)."""
+    offered: dict[str, dict[str, Any]] = {
+        key: {"name": name, "values": list(known.items())} for key, (name, known) in _VALUES.items()
+    }
+    offered["moved_in_within_days"] = {"name": ATTRIBUTES["moved_in_within_days"], "values": []}
+    return offered

@@ -4,7 +4,7 @@ An approved notice gets a row in `notice_sends` (in the approval's transaction).
 (one active per schema, an advisory lock) then:
 
 - cuts the audience into chunks (`notice_chunks`) of up to 500 residents, walking the code
-  table in `user_id` order, a batch per transaction: the chunks and the cursor after them are
+  table in the order rows were added (`audience.n`), a batch per transaction: the chunks and the cursor after them are
   committed together, so a restart goes on from the cursor and a resident is in one chunk only.
   A campaign skips residents who blocked the account or stopped its interest, and holds back
   those in their quiet hours until the hours end; an alert skips only the blocked. Each
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from linebot.v3.messaging import ApiResponse, Message, MulticastRequest
+from linebot.v3.messaging import ApiResponse, Message
 
 from cityhall.events.coalescer import Coalescer
 from cityhall.events.db import Connection, Pool
@@ -43,7 +43,7 @@ from cityhall.notify.delivery import MULTICAST_MAX
 from cityhall.notify.dispatcher import parse_messages
 from cityhall.notify.domain import Notice
 from cityhall.notify.events import CompleteNotice, NoticeCommand, notice_stream
-from cityhall.notify.line_api import Answer, LineApi, retry_key
+from cityhall.notify.line_api import Answer, LineApi, multicast_request, retry_key
 from cityhall.notify.segments import Where, parse
 
 log = logging.getLogger(__name__)
@@ -79,19 +79,19 @@ _RELEASE = """
 
 _CUT = """
     WITH batch AS MATERIALIZED (
-        SELECT user_id, blocked, interests, language, quiet_start, quiet_end FROM audience
-        WHERE ($2::text IS NULL OR user_id > $2::text) AND ({where})
-        ORDER BY user_id LIMIT $3
+        SELECT n, user_id, blocked, interests, language, quiet_start, quiet_end FROM audience
+        WHERE n > $2 AND ({where})
+        ORDER BY n LIMIT $3
     ), picked AS (
-        SELECT user_id, CASE WHEN language = ANY($4::smallint[]) THEN language ELSE 0::smallint END AS variant,
+        SELECT n, user_id, CASE WHEN language = ANY($4::smallint[]) THEN language ELSE 0::smallint END AS variant,
                {release} AS release_at
         FROM batch WHERE NOT blocked AND ($5::smallint IS NULL OR interests @> ARRAY[$5::smallint])
     ), numbered AS (
-        SELECT user_id, variant, release_at,
-               (row_number() OVER (PARTITION BY variant, release_at ORDER BY user_id) - 1) / {size} AS part
+        SELECT n, user_id, variant, release_at,
+               (row_number() OVER (PARTITION BY variant, release_at ORDER BY n) - 1) / {size} AS part
         FROM picked
     ), grouped AS (
-        SELECT variant, release_at, part, array_agg(user_id ORDER BY user_id) AS recipients
+        SELECT variant, release_at, part, array_agg(user_id ORDER BY n) AS recipients
         FROM numbered GROUP BY variant, release_at, part
     ), inserted AS (
         INSERT INTO notice_chunks (send_id, idx, variant, release_at, recipients, size)
@@ -100,7 +100,7 @@ _CUT = """
         FROM grouped
         RETURNING 1
     )
-    SELECT (SELECT max(user_id) FROM batch) AS last, (SELECT count(*) FROM batch) AS read,
+    SELECT (SELECT max(n) FROM batch) AS last, (SELECT count(*) FROM batch) AS read,
            (SELECT count(*) FROM batch WHERE blocked) AS blocked,
            (SELECT count(*) FROM batch WHERE NOT blocked AND $5::smallint IS NOT NULL
                 AND NOT interests @> ARRAY[$5::smallint]) AS opted_out,
@@ -219,13 +219,13 @@ class NoticeSender:
             sql = _CUT.format(where=where.sql(condition), release=_RELEASE, size=self.chunk_size)
             variants = [int(v) for v in send["variants"]]
             cut = await conn.fetchrow(
-                sql, send_id, send["cursor"], limit, variants, send["interest"], send["alert"], now,
+                sql, send_id, send["position"], limit, variants, send["interest"], send["alert"], now,
                 jst(now).hour, send["next_chunk"], *where.params,
             )  # fmt: skip
             assert cut is not None
             done = cut["read"] < limit
             await conn.execute(
-                """UPDATE notice_sends SET cursor = coalesce($2, cursor), next_chunk = next_chunk + $3,
+                """UPDATE notice_sends SET position = coalesce($2, position), next_chunk = next_chunk + $3,
                        skipped_blocked = skipped_blocked + $4, skipped_opted_out = skipped_opted_out + $5,
                        materialized = $6
                    WHERE send_id = $1""",
@@ -281,10 +281,7 @@ class NoticeSender:
 
     async def _send(self, chunk: Chunk, messages: list[Message]) -> None:
         key = chunk_key(chunk.send_id, chunk.idx)
-        # Validated strings, at most 500: the SDK's per-item validation would cost more than the call.
-        request = MulticastRequest.construct(
-            to=chunk.recipients, messages=messages, notification_disabled=False
-        )
+        request = multicast_request(chunk.recipients, messages)
 
         async def call(timeout: float) -> ApiResponse:
             if chunk.send_id in self._cancelled:
@@ -331,14 +328,34 @@ class NoticeSender:
             if row["send_id"] not in busy and row["send_id"] not in self._cutting:
                 await self._finish(row["send_id"])
 
+    async def _next_week(self, conn: Connection, send_id: uuid.UUID, notice_id: uuid.UUID) -> None:
+        """A weekly notice's next send: the same notice a week after this one, its own chunks."""
+        week: int = await conn.fetchval("SELECT count(*) FROM notice_sends WHERE notice_id = $1", notice_id)
+        await conn.execute(
+            """INSERT INTO notice_sends (send_id, notice_id, alert, condition, interest, variants, not_before, weekly)
+               SELECT $2, notice_id, alert, condition, interest, variants, not_before + interval '7 days', true
+               FROM notice_sends WHERE send_id = $1
+               ON CONFLICT (send_id) DO NOTHING""",
+            send_id,
+            uuid.uuid5(notice_id, f"week-{week}"),
+        )
+
     async def _finish(self, send_id: uuid.UUID) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             counts = await stats(conn, send_id)
-            await conn.execute(
-                "UPDATE notice_sends SET finished_at = $2 WHERE send_id = $1", send_id, self.clock()
+            send = await conn.fetchrow(
+                """UPDATE notice_sends SET finished_at = $2 WHERE send_id = $1
+                   RETURNING series, weekly, cancelled, notice_id""",
+                send_id,
+                self.clock(),
             )
+            if send is None or send["series"] is not None:
+                return  # not a drafted notice (the newcomer series, 安否確認): its numbers stay in its rows
+            if send["weekly"] and not send["cancelled"]:
+                await self._next_week(conn, send_id, send["notice_id"])
+                return
             await self.notices.handle(
-                notice_stream(send_id),
+                notice_stream(send["notice_id"]),
                 CompleteNotice(
                     delivered=counts["delivered"],
                     failed=counts["failed"],
@@ -366,8 +383,3 @@ async def stats(conn: Connection | Pool, send_id: uuid.UUID) -> dict[str, Any]:
     if row is None:
         return {}
     return dict(row)
-
-
-def variant_messages(texts: dict[int, list[Message]]) -> dict[str, list[dict[str, Any]]]:
-    """`notice_sends.variants`: language code → the LINE messages as JSON."""
-    return {str(code): [m.to_dict() for m in messages] for code, messages in texts.items()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cityhall.runtime.declarations import DemoAccount, Department, Tile
+from cityhall.runtime.declarations import Dashboard, DemoAccount, Department, Tile
 from cityhall.runtime.service import ServiceSpec
 
 service = ServiceSpec(
@@ -26,5 +26,14 @@ service = ServiceSpec(
         DemoAccount("notify-author", "広報係 目黒", ("notify-author",)),
         DemoAccount("notify-approver", "広報課長 大田", ("notify-approver",)),
         DemoAccount("notify-admin", "広報課 管理者 品川", ("notify-admin",)),
+    ),
+    dashboards=(
+        Dashboard(
+            key="notify",
+            title="お知らせ配信",
+            path="/staff/notify/",
+            roles=("notify", "notify-author", "notify-approver", "notify-admin"),
+            description="お知らせ・緊急情報の作成、承認、送信の状況",
+        ),
     ),
 )

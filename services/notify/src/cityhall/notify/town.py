@@ -1,14 +1,19 @@
-"""The sample town's districts (町丁目) and the school district (学区) each belongs to.
+"""The town's districts (町丁目) as notify stores and offers them, read from the town's own package.
 
-The one place notify reads the town's geography from: the settings dialog offers these
-districts, the code table stores their codes and segments name them. When the town's own
-package (`cityhall.town`, the districts as GeoJSON) is installed, this module is the only one
-to point at it.
+`cityhall.town` (the districts as GeoJSON, with each district's 学区) is the one place the town's
+geography is written; this module adds only what is notify's own: the small integer each district
+has in the code table (`CODES`: stored in `audience`, so never changed or reused). A district the
+town adds without a code here stops notify at start, rather than being silently unselectable.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from cityhall import town as geography
+
+CODES: dict[str, int] = {"honcho": 1, "kita": 2, "higashi": 3, "minami": 4, "nishi": 5}
+"""The code-table code of each district of `cityhall.town`, by its key."""
 
 
 @dataclass(frozen=True)
@@ -16,32 +21,30 @@ class District:
     code: int
     """Stable small integer stored in the code table (never reused)."""
     key: str
-    """Stable name in segments and postbacks."""
+    """Stable name in segments and postbacks (`cityhall.town`'s key)."""
     name: str
     """町丁目 as residents read it."""
     school: str
     """The 学区 (elementary school district) it belongs to."""
 
 
-DISTRICTS: tuple[District, ...] = (
-    District(1, "ekimae-1", "駅前一丁目", "中央小学校区"),
-    District(2, "ekimae-2", "駅前二丁目", "中央小学校区"),
-    District(3, "motomachi", "元町", "中央小学校区"),
-    District(4, "kawabe-1", "川辺一丁目", "川辺小学校区"),
-    District(5, "kawabe-2", "川辺二丁目", "川辺小学校区"),
-    District(6, "minato", "港町", "川辺小学校区"),
-    District(7, "sakuragaoka", "桜ヶ丘", "桜ヶ丘小学校区"),
-    District(8, "midorino", "緑野", "桜ヶ丘小学校区"),
-    District(9, "yamate", "山手", "山手小学校区"),
-    District(10, "takadai", "高台", "山手小学校区"),
-)
+def _districts() -> tuple[District, ...]:
+    found = []
+    for district in geography.districts():
+        if district.key not in CODES:
+            raise RuntimeError(
+                f"the town's district {district.key!r} has no code in cityhall.notify.town.CODES"
+            )
+        found.append(District(CODES[district.key], district.key, district.name, district.school))
+    return tuple(found)
 
+
+DISTRICTS: tuple[District, ...] = _districts()
 BY_KEY = {d.key: d for d in DISTRICTS}
-BY_CODE = {d.code: d for d in DISTRICTS}
 SCHOOLS: tuple[str, ...] = tuple(dict.fromkeys(d.school for d in DISTRICTS))
 """学区, in the order of their first district."""
 
 
-def school_code(school: str) -> int:
-    """The 学区's code in the code table (its position, from 1)."""
-    return SCHOOLS.index(school) + 1
+def school_districts(schools: list[str] | tuple[str, ...]) -> list[int]:
+    """The codes of the districts in `schools`: a 学区 is derived from the district, never stored."""
+    return [d.code for d in DISTRICTS if d.school in schools]

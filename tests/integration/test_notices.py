@@ -1,0 +1,95 @@
+"""Notices across processes: residents set their 配信設定 through signed webhooks (gateway →
+Kafka → notify); staff draft and approve over notify's HTTP API; an emergency alert reaches the
+district it names even a resident who stopped 防災, a campaign skips that resident, and a
+resident elsewhere gets neither.
+
+Processes: the LINE emulator, `cityhall service gateway`, `notify` and `staff-portal`, each with
+its own database on the test Postgres, all on the test Kafka.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cityhall.events.testing import wait_for
+from cityhall.line.testing import Resident, find_postback
+from cityhall.web import StaffUser
+from cityhall.web.csrf import CSRF_HEADER
+
+from .harness import Deployment, LineClient
+
+pytestmark = pytest.mark.timeout(600)
+
+AUTHOR = StaffUser("notify-author", "広報係 目黒", frozenset({"notify-author"}))
+APPROVER = StaffUser("notify-approver", "広報課長 大田", frozenset({"notify-approver"}))
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    postgres_dsn: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    deployment = Deployment(postgres_dsn, kafka_bootstrap, tmp_path_factory.mktemp("notices"))
+    for name in ("gateway", "notify", "staff-portal"):
+        deployment.service(name)
+    with deployment:
+        yield deployment
+
+
+async def settle_in(resident: Resident, district: str, *, stop: str | None = None) -> None:
+    menu = await resident.tap("domain=notify&action=settings", expect="現在の配信設定です")
+    districts = await resident.tap(find_postback(menu, "地域"), expect="町丁目")
+    menu = await resident.tap(find_postback(districts, district), expect=f"「{district}」")
+    if stop:
+        interests = await resident.tap(find_postback(menu, "お知らせの種類"), expect="受け取るお知らせの種類")
+        interests = await resident.tap(
+            find_postback(interests, f"停止：{stop}"), expect=f"× 配信停止：{stop}"
+        )
+        menu = await resident.tap(find_postback(interests, "戻る"), expect="現在の配信設定です")
+    await resident.tap(find_postback(menu, "終了"), expect="配信設定を保存しました")
+
+
+async def notice(deployment: Deployment, body: dict[str, Any]) -> str:
+    author, author_csrf = await deployment.clerk("notify", AUTHOR)
+    approver, approver_csrf = await deployment.clerk("notify", APPROVER)
+    try:
+        made = await author.post("/staff/notify/api/notices", json=body, headers={CSRF_HEADER: author_csrf})
+        assert made.status_code == 200, made.text
+        notice_id: str = made.json()["notice_id"]
+        approved = await approver.post(
+            f"/staff/notify/api/notices/{notice_id}/approve", json={}, headers={CSRF_HEADER: approver_csrf}
+        )
+        assert approved.status_code == 200, approved.text
+
+        async def completed() -> bool:
+            shown = (await author.get(f"/staff/notify/api/notices/{notice_id}")).json()
+            return bool(shown["status"] == "completed")
+
+        await wait_for(completed, timeout=60, message=f"notice {notice_id} completed")
+        return notice_id
+    finally:
+        await author.aclose()
+        await approver.aclose()
+
+
+async def test_an_alert_overrides_a_stopped_interest_and_a_campaign_respects_it(
+    deployment: Deployment, line: LineClient
+) -> None:
+    minato, yamate = line.resident(), line.resident()
+    await settle_in(minato, "北町", stop="防災")
+    await settle_in(yamate, "西町")
+
+    alert = {"kind": "alert", "title": "避難指示", "condition": {"district": ["kita"]},
+             "texts": {"ja": "北町に避難指示を発令しました。直ちに避難してください。"}}  # fmt: skip
+    await notice(deployment, alert)
+    await minato.expect("北町に避難指示を発令しました", timeout=60)
+
+    campaign = {"kind": "campaign", "title": "防災訓練", "interest": "bosai",
+                "condition": {"any": [{"district": ["kita"]}, {"district": ["nishi"]}]},
+                "texts": {"ja": "防災訓練を行います。"}}  # fmt: skip
+    await notice(deployment, campaign)
+    await yamate.expect("防災訓練を行います。", timeout=60)
+    assert await minato.count("防災訓練") == 0  # stopped 防災: campaigns skip them
+    assert await yamate.count("避難指示") == 0  # another district: the alert never reached them
