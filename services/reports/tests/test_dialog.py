@@ -1,14 +1,13 @@
 """The report dialog as a pure function: turns in, sessions, commands and replies out."""
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from cityhall.line.build import postback_buttons
 from cityhall.line.content import Photo, PhotoRefused
-from cityhall.line.dialog import Turn, intent_of
-from cityhall.line.testing import intent
+from cityhall.line.contracts import IntentKind
+from cityhall.line.dialog import Turn
+from cityhall.line.testing import dialog_turn, said, tap
 from cityhall.reports.dialog import Facts, Located, Session, respond
 from cityhall.reports.domain import Report
 from cityhall.reports.events import File, Rate, Reopen, Subscribe, receipt_number, report_stream
@@ -18,19 +17,8 @@ USER = "U" + "1" * 32
 POINT = {"latitude": 35.6604, "longitude": 139.535, "address": "ポケット市本町1丁目付近"}
 
 
-def turn(kind: str, session: Session | None, user: str = USER, **fields: Any) -> Turn[Session, Any]:
-    envelope = intent("reports", kind, user, **fields)  # type: ignore[arg-type]
-    resolved = intent_of(envelope)
-    assert resolved is not None
-    return Turn(resolved, envelope, session)
-
-
-def said(t: Turn[Session, Any]) -> str:
-    return json.dumps([m.to_dict() for m in t.replies], ensure_ascii=False)
-
-
-def tap(t: Turn[Session, Any], label: str) -> str:
-    return next(b.data for b in postback_buttons(t.replies) if b.label == label)
+def turn(kind: IntentKind, session: Session | None, user: str = USER, **fields: Any) -> Turn[Session, Any]:
+    return dialog_turn("reports", kind, session, user, **fields)
 
 
 def photo() -> Photo:

@@ -1,14 +1,14 @@
 """The booking dialog as a pure function: turns in, sessions, commands and replies out."""
 
-import json
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from cityhall.line.build import postback_buttons
-from cityhall.line.dialog import Turn, intent_of
+from cityhall.line.contracts import IntentKind
+from cityhall.line.dialog import Turn
 from cityhall.line.japanese import JST
-from cityhall.line.testing import intent
+from cityhall.line.testing import dialog_turn, said
 from cityhall.reservations import catalogue
 from cityhall.reservations.dialog import Session, View, refused, respond
 from cityhall.reservations.domain import Seat, Slot
@@ -25,15 +25,8 @@ def view(**fields: Any) -> View:
     return View(CATALOGUE, NOW, lambda b: f"https://city.example/ics/{b.hex}.ics", **fields)
 
 
-def turn(kind: str, session: Session | None, user: str = USER, **fields: Any) -> Turn[Session, Any]:
-    envelope = intent("reservations", kind, user, **fields)  # type: ignore[arg-type]
-    resolved = intent_of(envelope)
-    assert resolved is not None
-    return Turn(resolved, envelope, session)
-
-
-def said(t: Turn[Session, Any]) -> str:
-    return json.dumps([m.to_dict() for m in t.replies], ensure_ascii=False)
+def turn(kind: IntentKind, session: Session | None, user: str = USER, **fields: Any) -> Turn[Session, Any]:
+    return dialog_turn("reservations", kind, session, user, **fields)
 
 
 def tap(t: Turn[Session, Any], prefix: str) -> str:

@@ -1,31 +1,19 @@
 """The opinion dialog as a pure function: turns in, sessions, commands and replies out."""
 
-import json
 import uuid
 from typing import Any
 
-from cityhall.line.build import postback_buttons
-from cityhall.line.dialog import Turn, intent_of
-from cityhall.line.testing import intent
+from cityhall.line.contracts import IntentKind
+from cityhall.line.dialog import Turn
+from cityhall.line.testing import dialog_turn, said, tap
 from cityhall.voice.dialog import Session, respond
 from cityhall.voice.domain import Opinion, Submit, opinion_stream
 
 USER = "U" + "1" * 32
 
 
-def turn(kind: str, session: Session | None, user: str = USER, **fields: Any) -> Turn[Session, Any]:
-    envelope = intent("voice", kind, user, **fields)  # type: ignore[arg-type]
-    resolved = intent_of(envelope)
-    assert resolved is not None
-    return Turn(resolved, envelope, session)
-
-
-def said(t: Turn[Session, Any]) -> str:
-    return json.dumps([m.to_dict() for m in t.replies], ensure_ascii=False)
-
-
-def tap(t: Turn[Session, Any], label: str) -> str:
-    return next(b.data for b in postback_buttons(t.replies) if b.label == label)
+def turn(kind: IntentKind, session: Session | None, user: str = USER, **fields: Any) -> Turn[Session, Any]:
+    return dialog_turn("voice", kind, session, user, **fields)
 
 
 def test_the_tile_opens_a_draft_and_claims_the_residents_text() -> None:

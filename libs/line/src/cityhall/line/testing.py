@@ -21,15 +21,19 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from cityhall.events.envelope import Envelope
 from cityhall.events.testing import wait_for
+from cityhall.line.build import postback_buttons
 from cityhall.line.contracts import IntentKind, ResidentIntent, intent_id, intents_topic
+from cityhall.line.dialog import Turn, intent_of
 from cityhall.line.webhooks import ulid
 
 if TYPE_CHECKING:
     import httpx
+
+S = TypeVar("S")
 
 
 def new_user() -> str:
@@ -103,6 +107,26 @@ def intent(
         topic=intents_topic(domain),
         key=user_id,
     )
+
+
+def dialog_turn(
+    domain: str, kind: IntentKind, session: S | None, user_id: str, **fields: Any
+) -> Turn[S, Any]:
+    """A dialog's turn on the intent the gateway would publish: a dialog tested as a pure function."""
+    envelope = intent(domain, kind, user_id, **fields)
+    resolved = intent_of(envelope)
+    assert resolved is not None
+    return Turn(resolved, envelope, session)
+
+
+def said(turn: Turn[Any, Any]) -> str:
+    """A turn's replies as JSON text, for `fragment in said(turn)`."""
+    return json.dumps([m.to_dict() for m in turn.replies], ensure_ascii=False)
+
+
+def tap(turn: Turn[Any, Any], label: str) -> str:
+    """The postback data of the button labelled `label` in a turn's replies."""
+    return next(b.data for b in postback_buttons(turn.replies) if b.label == label)
 
 
 class Act(Protocol):
