@@ -19,8 +19,13 @@ import subprocess
 import time
 
 from bench.bench_audience import seed
-from bench.bench_multicast import multicast_stats, multicasts_answered, notify_against
-from bench.infra import line_emulator, postgres
+from bench.bench_multicast import (
+    against_emulator,
+    multicast_stats,
+    multicasts_answered,
+    notify_against,
+    refusals,
+)
 from cityhall.web import StaffUser
 
 RESIDENTS = 1_000_000
@@ -68,14 +73,13 @@ async def run(admin_dsn: str, url: str, emulator: subprocess.Popen[bytes]) -> No
             f"alert to {RESIDENTS:,} residents: {total} multicasts; approval to the last accepted "
             f"multicast {elapsed:.2f} s = {elapsed / FLOOR:.3f} x the {FLOOR:.0f} s floor "
             f"(goal {GOAL:.0f} s: {verdict}); first multicast {first - approved:.3f} s after approval; "
-            f"{stats.get('rateLimited', 0)} x 429, {stats.get('conflicts', 0)} x 409",
+            f"{refusals(stats)}",
             flush=True,
         )
 
 
 def main() -> None:
-    with postgres() as admin_dsn, line_emulator() as (url, emulator):
-        asyncio.run(run(admin_dsn, url, emulator))
+    against_emulator(run)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import secrets
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
@@ -57,6 +57,18 @@ async def wait_for_emulator(http: httpx.AsyncClient, process: subprocess.Popen[b
 async def multicast_stats(http: httpx.AsyncClient) -> dict[str, int]:
     stats: dict[str, int] = (await http.get("/_inspect/stats")).json()["endpoints"].get("multicast", {})
     return stats
+
+
+def refusals(stats: dict[str, int]) -> str:
+    """LINE's refusals of a run's multicasts (`multicast_stats`), as the result line says them."""
+    return f"{stats.get('rateLimited', 0)} x 429, {stats.get('conflicts', 0)} x 409"
+
+
+def against_emulator(run: Callable[[str, str, subprocess.Popen[bytes]], Awaitable[None]]) -> None:
+    """A multicast bench's main: `run(admin_dsn, emulator_url, emulator)` on a durable Postgres
+    and the LINE emulator in a process of its own."""
+    with postgres() as admin_dsn, line_emulator() as (url, emulator):
+        asyncio.run(run(admin_dsn, url, emulator))
 
 
 @asynccontextmanager
@@ -140,15 +152,14 @@ async def run(admin_dsn: str, url: str, emulator: subprocess.Popen[bytes]) -> No
         print(
             f"multicast: {total} requests ({total * 500:,} recipients) in {elapsed:.1f} s: "
             f"{rate:.1f} requests/s = {rate / LIMIT:.1%} of LINE's {LIMIT:.0f}/s "
-            f"limit; {stats.get('rateLimited', 0)} x 429, {stats.get('conflicts', 0)} x 409; "
+            f"limit; {refusals(stats)}; "
             f"all sent {now - started:.1f} s after start",
             flush=True,
         )
 
 
 def main() -> None:
-    with postgres() as admin_dsn, line_emulator() as (url, emulator):
-        asyncio.run(run(admin_dsn, url, emulator))
+    against_emulator(run)
 
 
 if __name__ == "__main__":
