@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
+from cityhall import town
 from cityhall.events.testing import wait_for
 from cityhall.line.content import LineContent
 from cityhall.line.testing import Resident, find_postback
@@ -350,3 +351,42 @@ async def test_a_clerk_merges_a_duplicate_and_its_reporter_follows_the_original(
     assert "done=start" in await act(original_id, "start")
     await first.expect("対応中です", since=0)
     await second.expect(f"【通報 {original}】対応中です", since=mark)
+
+
+async def test_the_queue_filters_maps_and_lists_overdue_reports_for_escalation(harness: Harness) -> None:
+    old, old_id = await file(harness.resident())
+    new, new_id = await file(harness.resident(), HALL | {"latitude": 35.6615})  # 120 m away
+    await projected(harness, old_id)
+    await projected(harness, new_id)
+    pool = harness.composed.service("reports").context.require_pool()
+    # Filed four days ago: past 道路の穴's three-day SLA (the read model's time, as a slow week would leave it).
+    await pool.execute(
+        "UPDATE reports_reports SET filed_at = filed_at - interval '4 days' WHERE report_id = $1", old_id
+    )
+    clerk, csrf = harness.staff(CLERK)
+    page = (await clerk.get("/staff/reports/")).text
+    escalation = page.split('<ul class="escalation">')[1].split("</ul>")[0]
+    assert "期限超過（1件）" in page and old in escalation and new not in escalation
+    rows = re.findall(r"<tr( class=\"overdue\")?>\s*<td><a [^>]+>(R-[0-9A-F]{8})</a>", page)
+    assert rows == [(' class="overdue"', old), ("", new)]  # the oldest first, highlighted
+    pins = re.findall(r'<circle class="pin( overdue-pin)?"[^>]*><title>(R-[0-9A-F]{8}) ', page)
+    assert pins == [(" overdue-pin", old), ("", new)]  # the department's map of its open reports
+    assert old in (await clerk.get("/staff/reports/fragments/queue")).text  # the live region's refresh
+
+    async def listed(**filters: str) -> list[str]:
+        page = await clerk.get("/staff/reports/", params=filters)
+        return re.findall(r"<td><a [^>]+>(R-[0-9A-F]{8})</a>", page.text)
+
+    accepted = await clerk.post(f"/staff/reports/reports/{new_id}/accept", data={"csrf_token": csrf})
+    assert "done=accept" in accepted.headers["location"]
+    assert await listed(status="accepted") == [new]
+    assert await listed(status="open") == [old]
+    assert await listed(category="pothole") == [old, new]
+    assert await listed(category="streetlight") == []
+    district = await pool.fetchval("SELECT district FROM reports_reports WHERE report_id = $1", old_id)
+    other = next(d.key for d in town.districts() if d.key != district)
+    assert await listed(district=district) == [old, new]
+    assert await listed(district=other) == []
+    # Another department's clerk sees neither in their queue.
+    parks, _ = harness.staff(PARKS)
+    assert old not in (await parks.get("/staff/reports/")).text
