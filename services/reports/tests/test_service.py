@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from PIL import Image
 
 from cityhall import town
@@ -20,6 +21,7 @@ from cityhall.line.content import LineContent
 from cityhall.line.testing import Resident, find_postback
 from cityhall.reports.events import ReportFiled, ReportSubscribed
 from cityhall.reports.handlers import Reports
+from cityhall.reports.public import app as public_app
 
 from .conftest import ADMIN, CLERK, PARKS, Harness
 
@@ -390,3 +392,16 @@ async def test_the_queue_filters_maps_and_lists_overdue_reports_for_escalation(h
     # Another department's clerk sees neither in their queue.
     parks, _ = harness.staff(PARKS)
     assert old not in (await parks.get("/staff/reports/")).text
+
+
+async def test_the_public_map_draws_tiles_only_when_a_tile_url_is_configured(harness: Harness) -> None:
+    pool = harness.composed.service("reports-public").context.require_pool()
+    tiled = public_app.create_app(pool, "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(tiled), base_url="http://town") as client:
+        page = await client.get("/reports/map")
+    assert page.status_code == 200 and "<polygon" in page.text
+    assert re.search(r'<image href="https://tile\.openstreetmap\.org/15/\d+/\d+\.png"', page.text)
+    assert "img-src 'self' https://tile.openstreetmap.org" in page.headers["content-security-policy"]
+    offline = await harness.composed.http().get("/reports/map")  # the composed run: no tile URL
+    assert "<image" not in offline.text
+    assert "tile.openstreetmap.org" not in offline.headers["content-security-policy"]
