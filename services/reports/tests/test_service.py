@@ -5,6 +5,7 @@ harness: the runtime's composition, notify, the LINE emulator."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
@@ -379,8 +380,20 @@ async def test_the_queue_filters_maps_and_lists_overdue_reports_for_escalation(h
         page = await clerk.get("/staff/reports/", params=filters)
         return re.findall(r"<td><a [^>]+>(R-[0-9A-F]{8})</a>", page.text)
 
-    accepted = await clerk.post(f"/staff/reports/reports/{new_id}/accept", data={"csrf_token": csrf})
-    assert "done=accept" in accepted.headers["location"]
+    # The live stream tells the open queue pages to refresh when a report changes.
+    async with clerk.stream("GET", "/staff/reports/live") as stream:
+        lines = stream.aiter_lines()
+        assert (await anext(lines)).startswith("retry:")
+        accepted = await clerk.post(f"/staff/reports/reports/{new_id}/accept", data={"csrf_token": csrf})
+        assert "done=accept" in accepted.headers["location"]
+
+        async def update() -> str:
+            async for line in lines:
+                if line.startswith("event:"):
+                    return line
+            return ""
+
+        assert await asyncio.wait_for(update(), 15) == "event: update"
     assert await listed(status="accepted") == [new]
     assert await listed(status="open") == [old]
     assert await listed(category="pothole") == [old, new]
