@@ -103,6 +103,13 @@ async def test_a_report_from_line_to_resolution_with_a_duplicate_subscriber(harn
     assert len([r for r in await store.read_all(limit=1000) if r.type == ReportSubscribed.TYPE]) == 1
     assert await pool.fetchval("SELECT count(*) FROM report_photos") == 2  # the neighbour's draft photo went
 
+    async def followed() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) FROM reports_subscriptions"))
+
+    await wait_for(followed, timeout=20, message="the neighbour's subscription in the read model")
+    history = await neighbour.tap("domain=reports&action=history", expect="これまでの通報")
+    assert number in str(history) and "道路の穴・陥没" in str(history)  # the report they follow
+
     clerk, csrf = harness.staff(CLERK)
 
     async def listed() -> bool:
