@@ -393,14 +393,8 @@ async def test_the_queue_filters_maps_and_lists_overdue_reports_for_escalation(h
         assert (await anext(lines)).startswith("retry:")
         accepted = await clerk.post(f"/staff/reports/reports/{new_id}/accept", data={"csrf_token": csrf})
         assert "done=accept" in accepted.headers["location"]
-
-        async def update() -> str:
-            async for line in lines:
-                if line.startswith("event:"):
-                    return line
-            return ""
-
-        assert await asyncio.wait_for(update(), 15) == "event: update"
+        events = (line async for line in lines if line.startswith("event:"))
+        assert await asyncio.wait_for(anext(events), 15) == "event: update"
     assert await listed(status="accepted") == [new]
     assert await listed(status="open") == [old]
     assert await listed(category="pothole") == [old, new]
