@@ -218,6 +218,13 @@ async def test_requests_are_listed_newest_first_in_pages_within_90_days_by_defau
     assert await numbers(status="open", page_size="2", page="2") == ["R-00000003", "R-00000004"]
     assert await numbers(status="open", page_size="2", page="4") == []
     assert await numbers(status="closed") == ["R-000000BB"]
+    xml = ET.fromstring((await client.get(f"{API}/requests.xml", params={"page_size": "3"})).content)
+    assert xml.tag == "service_requests"
+    assert [r.findtext("service_request_id") for r in xml.findall("request")] == [
+        "R-00000001",
+        "R-00000002",
+        "R-000000BB",
+    ]
     assert await numbers(service_code="006") == ["R-000000BB"]
     old = (now - timedelta(days=120)).isoformat()
     assert "R-000000AA" in await numbers(start_date=old)
