@@ -7,6 +7,8 @@ refused."""
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree as ET
 
 import httpx
@@ -179,11 +181,74 @@ async def test_a_posted_request_joins_the_queue_and_reads_back(harness: Harness)
     await wait_for(refused, timeout=20, message="the revoked key refused")
 
 
+async def test_requests_are_listed_newest_first_in_pages_within_90_days_by_default(harness: Harness) -> None:
+    public = harness.composed.service("reports-public").context.require_pool()
+    now = datetime.now(UTC)
+
+    async def moderated(number: str, category: str, days_ago: float, status: str = "accepted") -> None:
+        filed = now - timedelta(days=days_ago)
+        await public.execute(
+            """INSERT INTO public_reports (report_id, number, category, district, latitude, longitude,
+                                           status, filed_at, updated_at, department)
+               VALUES ($1, $2, $3, 'honcho', 35.6604, 139.535, $4, $5, $5, 'roads')""",
+            uuid.uuid4(), number, category, status, filed,
+        )  # fmt: skip
+
+    for day in range(1, 6):
+        await moderated(f"R-0000000{day}", "pothole", day)
+    await moderated("R-000000AA", "pothole", 100)  # outside the default window
+    await moderated("R-000000BB", "graffiti", 2.2, status="resolved")
+    await moderated("R-000000CC", "pothole", 1, status="open")  # not moderated: never listed
+    client = harness.composed.http()
+
+    async def numbers(**params: str) -> list[str]:
+        response = await client.get(f"{API}/requests.json", params=params)
+        assert response.status_code == 200, response.text
+        return [r["service_request_id"] for r in response.json()]
+
+    assert await numbers() == [
+        "R-00000001",
+        "R-00000002",
+        "R-000000BB",
+        "R-00000003",
+        "R-00000004",
+        "R-00000005",
+    ]
+    assert await numbers(status="open", page_size="2") == ["R-00000001", "R-00000002"]
+    assert await numbers(status="open", page_size="2", page="2") == ["R-00000003", "R-00000004"]
+    assert await numbers(status="open", page_size="2", page="4") == []
+    assert await numbers(status="closed") == ["R-000000BB"]
+    xml = ET.fromstring((await client.get(f"{API}/requests.xml", params={"page_size": "3"})).content)
+    assert xml.tag == "service_requests"
+    assert [r.findtext("service_request_id") for r in xml.findall("request")] == [
+        "R-00000001",
+        "R-00000002",
+        "R-000000BB",
+    ]
+    assert await numbers(service_code="006") == ["R-000000BB"]
+    old = (now - timedelta(days=120)).isoformat()
+    assert "R-000000AA" in await numbers(start_date=old)
+    window = {
+        "start_date": (now - timedelta(days=4, hours=12)).isoformat(),
+        "end_date": (now - timedelta(days=2, hours=12)).isoformat(),
+    }
+    assert await numbers(**window) == ["R-00000003", "R-00000004"]
+    assert await numbers(service_request_id="R-000000AA,R-00000005") == ["R-000000AA", "R-00000005"]
+    assert "page_size" in error(await client.get(f"{API}/requests.json", params={"page_size": "0"}), 400)
+    assert "page" in error(await client.get(f"{API}/requests.json", params={"page": "x"}), 400)
+    assert "start_date" in error(
+        await client.get(f"{API}/requests.json", params={"start_date": now.isoformat(), "end_date": old}), 400
+    )
+    assert "999" in error(await client.get(f"{API}/requests.json", params={"service_code": "999"}), 404)
+
+
 async def test_the_embedded_run_keeps_a_development_key_that_works(harness: Harness) -> None:
     context = harness.composed.service("reports").context
     path = context.settings.data_dir / "open311-api-key"
     assert path.stat().st_mode & 0o777 == 0o600
     key = path.read_text().strip()
+    banner = harness.composed.service("reports").running.banner
+    assert any(key in line and str(path) in line for line in banner)  # `make run` prints it
     client = harness.composed.http()
 
     async def accepted() -> bool:

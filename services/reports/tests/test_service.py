@@ -5,6 +5,7 @@ harness: the runtime's composition, notify, the LINE emulator."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
@@ -12,13 +13,16 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from PIL import Image
 
+from cityhall import town
 from cityhall.events.testing import wait_for
 from cityhall.line.content import LineContent
 from cityhall.line.testing import Resident, find_postback
 from cityhall.reports.events import ReportFiled, ReportSubscribed
 from cityhall.reports.handlers import Reports
+from cityhall.reports.public import app as public_app
 
 from .conftest import ADMIN, CLERK, PARKS, Harness
 
@@ -98,6 +102,13 @@ async def test_a_report_from_line_to_resolution_with_a_duplicate_subscriber(harn
     assert len([r for r in await store.read_all(limit=1000) if r.type == ReportFiled.TYPE]) == 1
     assert len([r for r in await store.read_all(limit=1000) if r.type == ReportSubscribed.TYPE]) == 1
     assert await pool.fetchval("SELECT count(*) FROM report_photos") == 2  # the neighbour's draft photo went
+
+    async def followed() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) FROM reports_subscriptions"))
+
+    await wait_for(followed, timeout=20, message="the neighbour's subscription in the read model")
+    history = await neighbour.tap("domain=reports&action=history", expect="これまでの通報")
+    assert number in str(history) and "道路の穴・陥没" in str(history)  # the report they follow
 
     clerk, csrf = harness.staff(CLERK)
 
@@ -350,3 +361,61 @@ async def test_a_clerk_merges_a_duplicate_and_its_reporter_follows_the_original(
     assert "done=start" in await act(original_id, "start")
     await first.expect("対応中です", since=0)
     await second.expect(f"【通報 {original}】対応中です", since=mark)
+
+
+async def test_the_queue_filters_maps_and_lists_overdue_reports_for_escalation(harness: Harness) -> None:
+    old, old_id = await file(harness.resident())
+    new, new_id = await file(harness.resident(), HALL | {"latitude": 35.6615})  # 120 m away
+    await projected(harness, old_id)
+    await projected(harness, new_id)
+    pool = harness.composed.service("reports").context.require_pool()
+    # Filed four days ago: past 道路の穴's three-day SLA (the read model's time, as a slow week would leave it).
+    await pool.execute(
+        "UPDATE reports_reports SET filed_at = filed_at - interval '4 days' WHERE report_id = $1", old_id
+    )
+    clerk, csrf = harness.staff(CLERK)
+    page = (await clerk.get("/staff/reports/")).text
+    escalation = page.split('<ul class="escalation">')[1].split("</ul>")[0]
+    assert "期限超過（1件）" in page and old in escalation and new not in escalation
+    rows = re.findall(r"<tr( class=\"overdue\")?>\s*<td><a [^>]+>(R-[0-9A-F]{8})</a>", page)
+    assert rows == [(' class="overdue"', old), ("", new)]  # the oldest first, highlighted
+    pins = re.findall(r'<circle class="pin( overdue-pin)?"[^>]*><title>(R-[0-9A-F]{8}) ', page)
+    assert pins == [(" overdue-pin", old), ("", new)]  # the department's map of its open reports
+    assert old in (await clerk.get("/staff/reports/fragments/queue")).text  # the live region's refresh
+
+    async def listed(**filters: str) -> list[str]:
+        page = await clerk.get("/staff/reports/", params=filters)
+        return re.findall(r"<td><a [^>]+>(R-[0-9A-F]{8})</a>", page.text)
+
+    # The live stream tells the open queue pages to refresh when a report changes.
+    async with clerk.stream("GET", "/staff/reports/live") as stream:
+        lines = stream.aiter_lines()
+        assert (await anext(lines)).startswith("retry:")
+        accepted = await clerk.post(f"/staff/reports/reports/{new_id}/accept", data={"csrf_token": csrf})
+        assert "done=accept" in accepted.headers["location"]
+        events = (line async for line in lines if line.startswith("event:"))
+        assert await asyncio.wait_for(anext(events), 15) == "event: update"
+    assert await listed(status="accepted") == [new]
+    assert await listed(status="open") == [old]
+    assert await listed(category="pothole") == [old, new]
+    assert await listed(category="streetlight") == []
+    district = await pool.fetchval("SELECT district FROM reports_reports WHERE report_id = $1", old_id)
+    other = next(d.key for d in town.districts() if d.key != district)
+    assert await listed(district=district) == [old, new]
+    assert await listed(district=other) == []
+    # Another department's clerk sees neither in their queue.
+    parks, _ = harness.staff(PARKS)
+    assert old not in (await parks.get("/staff/reports/")).text
+
+
+async def test_the_public_map_draws_tiles_only_when_a_tile_url_is_configured(harness: Harness) -> None:
+    pool = harness.composed.service("reports-public").context.require_pool()
+    tiled = public_app.create_app(pool, "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(tiled), base_url="http://town") as client:
+        page = await client.get("/reports/map")
+    assert page.status_code == 200 and "<polygon" in page.text
+    assert re.search(r'<image href="https://tile\.openstreetmap\.org/15/\d+/\d+\.png"', page.text)
+    assert "img-src 'self' https://tile.openstreetmap.org" in page.headers["content-security-policy"]
+    offline = await harness.composed.http().get("/reports/map")  # the composed run: no tile URL
+    assert "<image" not in offline.text
+    assert "tile.openstreetmap.org" not in offline.headers["content-security-policy"]

@@ -42,7 +42,11 @@ async def build(ctx: ServiceContext, content: Downloader | None = None) -> Runni
             ),
             Consumer("reports-open311", ("events.open311",), reports.on_open311),
         ],
-        projections=[projections.ReportsProjection(), projections.KEYS_PROJECTION],
+        projections=[
+            projections.ReportsProjection(),
+            projections.SubscriptionsProjection(),
+            projections.KEYS_PROJECTION,
+        ],
         relay="reports-relay",
         tasks=[reports.housekeeping],  # the photos of drafts never sent
         on_stop=[live.close],

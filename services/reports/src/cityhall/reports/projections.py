@@ -27,6 +27,7 @@ from cityhall.reports.events import (
     ReportReopened,
     ReportResolved,
     ReportStarted,
+    ReportSubscribed,
 )
 from cityhall.reports.messages import Mine, Nearby
 
@@ -142,6 +143,34 @@ _TYPES = frozenset(
 )
 
 
+SUBSCRIPTIONS = "reports_subscriptions"
+
+
+class SubscriptionsProjection:
+    """Who said 「同じです」 (or was merged into) which report: their 通報履歴 lists it too."""
+
+    name = SUBSCRIPTIONS
+
+    async def create(self, conn: Connection, table: str) -> None:
+        await conn.execute(
+            f"""CREATE TABLE "{table}" (report_id uuid NOT NULL, user_id text NOT NULL,
+                                        PRIMARY KEY (report_id, user_id));
+                CREATE INDEX ON "{table}" (user_id);"""
+        )
+
+    async def apply(self, conn: Connection, table: str, events: Sequence[RecordedEvent]) -> None:
+        for recorded in events:
+            if recorded.type != ReportSubscribed.TYPE:
+                continue
+            event = recorded.envelope.event()
+            assert isinstance(event, ReportSubscribed)
+            await conn.execute(
+                f'INSERT INTO "{table}" (report_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+                event.report_id,
+                event.user_id,
+            )
+
+
 async def nearby(conn: Connection | Pool, category: str, point: town.Point) -> list[Nearby]:
     """Open reports of `category` within its radius of `point`, nearest first (at most three)."""
     radius = CATEGORIES[category].radius_m
@@ -161,11 +190,13 @@ async def nearby(conn: Connection | Pool, category: str, point: town.Point) -> l
 
 
 async def mine(conn: Connection | Pool, user_id: str, limit: int = 10) -> list[Mine]:
+    """The reports the resident filed or follows (「同じです」), newest first."""
     rows = await conn.fetch(
-        f"SELECT number, category, status, filed_at FROM {TABLE} WHERE user_id = $1 ORDER BY filed_at DESC LIMIT $2",
-        user_id,
-        limit,
-    )
+        f"""SELECT number, category, status, filed_at FROM {TABLE}
+            WHERE user_id = $1 OR report_id IN (SELECT report_id FROM {SUBSCRIPTIONS} WHERE user_id = $1)
+            ORDER BY filed_at DESC LIMIT $2""",
+        user_id, limit,
+    )  # fmt: skip
     return [Mine(r["number"], r["category"], r["status"], r["filed_at"]) for r in rows]
 
 
