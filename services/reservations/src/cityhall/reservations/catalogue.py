@@ -110,6 +110,8 @@ class Resource(_Model):
     hold_hours: Annotated[int, Field(ge=1, le=72)]
     opening: Annotated[list[Opening], Field(min_length=1)]
     questions: list[Question] = Field(default_factory=list)
+    residents_only: bool = False
+    """Only residents of the town may book: asked before the day, refused with whom to phone."""
 
     @model_validator(mode="after")
     def _fits(self) -> Self:
