@@ -99,3 +99,35 @@ def test_a_bad_catalogue_is_refused_with_where_and_why(tmp_path: Path) -> None:
     bad.write_text("categories = [", encoding="utf-8")
     with pytest.raises(CatalogueError, match="not TOML"):
         catalogue.load(bad)
+
+
+ROOM_CSV = "date,start,seats,reason\n2026-12-09,09:00,3,\n2026-12-09,10:00,休止,館内の点検のため\n"
+
+
+def test_a_slot_calendar_is_read_from_csv_with_a_bom_and_blank_lines() -> None:
+    rows = catalogue.read_calendar(CATALOGUE, resource("kominkan_room"), "\ufeff" + ROOM_CSV + "\n")
+    assert [(r.row, r.ref.stamp, r.seats, r.reason) for r in rows] == [
+        (2, "202612090900", 3, ""),
+        (3, "202612091000", None, "館内の点検のため"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "row", "why"),
+    [
+        ("day,start,seats\n2026-12-09,09:00,3\n", 1, "見出し"),
+        ("date,start,seats\n", 0, "取り込む行がありません"),
+        (ROOM_CSV + "2026-12-09,9時,3,\n", 4, "HH:MM"),
+        (ROOM_CSV + "2026-12-07,09:00,3,\n", 4, "予約枠ではありません"),  # a Monday: closed
+        (ROOM_CSV + "2026-12-09,09:30,3,\n", 4, "予約枠ではありません"),  # not a slot's start
+        (ROOM_CSV + "2026-12-30,09:00,3,\n", 4, "予約枠ではありません"),  # the year's end
+        (ROOM_CSV + "2026-12-09,09:00,4,\n", 4, "重複"),
+        (ROOM_CSV + "2026-12-09,11:00,0,\n", 4, "1〜500"),
+        (ROOM_CSV + "2026-12-09,11:00,501,\n", 4, "1〜500"),
+        (ROOM_CSV + "2026-12-09,11:00\n", 4, "列の数"),
+    ],
+)
+def test_a_bad_calendar_line_refuses_the_file_with_its_number_and_why(text: str, row: int, why: str) -> None:
+    with pytest.raises(catalogue.CalendarImportError) as caught:
+        catalogue.read_calendar(CATALOGUE, resource("kominkan_room"), text)
+    assert caught.value.row == row and why in caught.value.reason

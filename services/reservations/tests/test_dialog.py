@@ -149,3 +149,40 @@ def test_a_day_in_the_past_beyond_the_horizon_or_closed_is_refused_with_why() ->
         )
         respond(t, view())
         assert t.commands == [] and t.session == session and why in said(t), value
+
+
+def test_a_residents_only_resource_asks_residency_and_refuses_non_residents_with_whom_to_ask() -> None:
+    start = turn("postback", None, postback_data="domain=reservations&action=menu")
+    respond(start, view())
+    category = turn("postback", start.session, postback_data=tap(start, "相談"))
+    respond(category, view())
+    asked = turn("postback", category.session, postback_data=tap(category, "法律相談"))
+    respond(asked, view())
+    assert asked.session is not None and asked.session.step == "residency"
+    assert "市内にお住まいですか" in said(asked) and "予約日を選ぶ" not in said(asked)
+
+    typed = turn("text", asked.session, text="はい")  # typed, not tapped: the buttons again
+    respond(typed, view())
+    assert "上のボタンから" in said(typed) and typed.session == asked.session
+    forged = tap(asked, "はい").replace(asked.session.draft.hex, uuid.uuid4().hex)
+    stale = turn("postback", asked.session, postback_data=forged)
+    respond(stale, view())
+    assert "有効期限" in said(stale)
+    bogus = turn("postback", asked.session, postback_data=tap(asked, "はい").replace("v=yes", "v=maybe"))
+    respond(bogus, view())
+    assert "有効期限" in said(bogus)
+
+    no = turn("postback", asked.session, postback_data=tap(asked, "いいえ"))
+    respond(no, view())
+    assert (
+        no.session is None and "市内にお住まいの方のみ" in said(no) and "市民相談課 0299-00-1201" in said(no)
+    )
+    assert not no.commands
+
+    yes = turn("postback", asked.session, postback_data=tap(asked, "はい"))
+    respond(yes, view())
+    assert yes.session is not None and yes.session.step == "day" and yes.session.resource == "houritsu_soudan"
+    assert "12月10日（木）" in said(yes)
+    again = turn("postback", yes.session, postback_data=tap(asked, "はい"))  # the answer tapped twice
+    respond(again, view())
+    assert "有効期限" in said(again) and again.session == yes.session

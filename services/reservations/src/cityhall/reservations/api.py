@@ -1,7 +1,7 @@
 """The departments' calendar at /staff/reservations/ (each clerk sees the resources of their
 department): a resource's day or week with seats booked / capacity (live), a slot's attendees
 with their answers (every view audited), cancel with a reason, attended / no-show, close a slot,
-capacity (never below the seats booked), a day's CSV; and the resident's `.ics` link."""
+capacity (never below the seats booked), a slot calendar imported from CSV, a day's CSV; and the resident's `.ics` link."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from collections.abc import Awaitable
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, Form, HTTPException, Request, Response, UploadFile
 
 from cityhall.events.decider import DomainError
 from cityhall.line.japanese import JST, datetime_ja
 from cityhall.reservations import projections
-from cityhall.reservations.catalogue import Resource, SlotRef, weekday_ja
+from cityhall.reservations.catalogue import CalendarImportError, Resource, SlotRef, read_calendar, weekday_ja
 from cityhall.reservations.domain import REFUSED
 from cityhall.reservations.events import CALLER_NAME, CALLER_PHONE
 from cityhall.reservations.handlers import Reservations
@@ -29,6 +29,19 @@ from cityhall.web import require_role as role
 from cityhall.web.routes import CHECKED, NO_STORE, decided, found, redirect_back
 
 Clerk = Annotated[StaffUser, Depends(role(*ROLES))]
+MAX_UPLOAD = 1_000_000
+
+
+def decoded(raw: bytes) -> str:
+    """A CSV's text: UTF-8 (with or without a BOM), else Shift_JIS as spreadsheet software saves it."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp932")
+    except UnicodeDecodeError:
+        raise CalendarImportError(0, "文字コードは UTF-8 か Shift_JIS にしてください。") from None
 
 
 def create_app(service: Reservations, staff: StaffApp) -> FastAPI:
@@ -116,6 +129,22 @@ def create_app(service: Reservations, staff: StaffApp) -> FastAPI:
     ) -> Response:
         context = await resource_context(user, code, day, view) | {"done": done}
         return templates.TemplateResponse(request, "reservations/resource.html", context)
+
+    @app.post("/resources/{code}/import", include_in_schema=False, dependencies=CHECKED)
+    async def import_calendar(request: Request, code: str, user: Clerk, file: UploadFile) -> Response:
+        """A slot calendar from CSV, whole or not at all; a refusal names the line and why."""
+        resource = resource_for(user, code)
+        raw = await file.read(MAX_UPLOAD + 1)
+        try:
+            if len(raw) > MAX_UPLOAD:
+                raise CalendarImportError(0, "ファイルが大きすぎます（1MBまで）。")
+            rows = read_calendar(catalogue, resource, decoded(raw))
+            count = await service.import_calendar(user, rows)
+        except CalendarImportError as exc:
+            context = await resource_context(user, code, "", "day") | {"done": "", "import_error": str(exc)}
+            return templates.TemplateResponse(request, "reservations/resource.html", context, status_code=422)
+        await staff.caught_up()
+        return redirect_back(request, f"/resources/{resource.code}", done="imported", rows=str(count))
 
     @app.get("/fragments/resources/{code}", include_in_schema=False)
     async def resource_fragment(

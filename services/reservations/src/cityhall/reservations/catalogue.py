@@ -8,6 +8,7 @@ A bad catalogue stops the start with a message naming the file and what is wrong
 
 from __future__ import annotations
 
+import csv
 import os
 import tomllib
 from collections.abc import Iterator
@@ -109,6 +110,8 @@ class Resource(_Model):
     hold_hours: Annotated[int, Field(ge=1, le=72)]
     opening: Annotated[list[Opening], Field(min_length=1)]
     questions: list[Question] = Field(default_factory=list)
+    residents_only: bool = False
+    """Only residents of the town may book: asked before the day, refused with whom to phone."""
 
     @model_validator(mode="after")
     def _fits(self) -> Self:
@@ -253,6 +256,67 @@ class SlotRef:
         except ValueError:
             return None
         return cls(resource, start)
+
+
+CALENDAR_COLUMNS = ("date", "start", "seats", "reason")
+CLOSED_MARK = "休止"
+MAX_CALENDAR_ROWS = 2000
+
+
+class CalendarImportError(Exception):
+    """A slot calendar (CSV) refused whole; `row` is the file's line (the header is line 1)."""
+
+    def __init__(self, row: int, reason: str) -> None:
+        super().__init__(f"{row}行目: {reason}" if row else reason)
+        self.row, self.reason = row, reason
+
+
+@dataclass(frozen=True)
+class CalendarRow:
+    """One line of a slot calendar: the slot's seats, or (`seats` None) the slot closed."""
+
+    row: int
+    ref: SlotRef
+    seats: int | None
+    reason: str
+
+
+def read_calendar(catalogue: Catalogue, resource: Resource, text: str) -> list[CalendarRow]:
+    """A resource's slot calendar from CSV (`date,start,seats[,reason]`; `seats` is 1-500 or 休止),
+    checked whole: the first bad line raises `CalendarImportError` with its number and why."""
+    lines = list(csv.reader(text.lstrip("\ufeff").splitlines()))
+    if not lines or tuple(c.strip() for c in lines[0]) not in (CALENDAR_COLUMNS, CALENDAR_COLUMNS[:3]):
+        raise CalendarImportError(1, f"1行目は見出し {','.join(CALENDAR_COLUMNS)} にしてください。")
+    if len(lines) > MAX_CALENDAR_ROWS + 1:
+        raise CalendarImportError(0, f"一度に取り込めるのは{MAX_CALENDAR_ROWS}行までです。")
+    found: list[CalendarRow] = []
+    seen: set[datetime] = set()
+    for number, cells in enumerate(lines[1:], start=2):
+        if not any(c.strip() for c in cells):
+            continue  # a blank line
+        if len(cells) not in (3, 4):
+            raise CalendarImportError(number, "列の数が合いません（日付,開始,定員[,理由]）。")
+        day, start, seats = (c.strip() for c in cells[:3])
+        try:
+            moment = datetime.combine(date.fromisoformat(day), time.fromisoformat(start), JST)
+        except ValueError:
+            raise CalendarImportError(number, "日付は YYYY-MM-DD、開始は HH:MM で書いてください。") from None
+        if not catalogue.is_slot(resource, moment):
+            raise CalendarImportError(number, f"{day} {start} は{resource.name}の予約枠ではありません。")
+        if moment in seen:
+            raise CalendarImportError(number, f"{day} {start} が重複しています。")
+        seen.add(moment)
+        if seats == CLOSED_MARK:
+            value = None
+        elif seats.isdecimal() and 1 <= int(seats) <= 500:
+            value = int(seats)
+        else:
+            raise CalendarImportError(number, f"定員は1〜500の数か「{CLOSED_MARK}」にしてください。")
+        reason = cells[3].strip() if len(cells) == 4 else ""
+        found.append(CalendarRow(number, SlotRef(resource.code, moment), value, reason))
+    if not found:
+        raise CalendarImportError(0, "取り込む行がありません。")
+    return found
 
 
 def weekday_ja(day: date) -> str:

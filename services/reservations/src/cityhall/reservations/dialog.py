@@ -30,7 +30,7 @@ class Session:
     draft: uuid.UUID
     """The booking this dialog makes (its id, so a second 確定 is the same booking)."""
     step: str
-    """"category", "resource", "day", "time", "question" or "confirm"."""
+    """"category", "resource", "residency", "day", "time", "question" or "confirm"."""
     category: str = ""
     resource: str = ""
     start: str = ""
@@ -186,6 +186,8 @@ def _tapped(turn: Turn, tapped: postback.Postback | None, view: View) -> None:
         _category(turn, session, tapped.get("c", ""), view)
     elif action == "res":
         _resource(turn, session, tapped.get("r", ""), view)
+    elif action == "resident" and session.step == "residency":
+        _residency(turn, session, tapped.get("v", ""), view)
     elif action == "day":
         _day(turn, session, tapped.get("v", ""), view)
     elif action == "time":
@@ -217,7 +219,26 @@ def _resource(turn: Turn, session: Session, code: str, view: View) -> None:
         turn.session = None
         turn.say(*say.limit_reached(resource))
         return
-    turn.session = replace(session, step="day", resource=code)
+    if resource.residents_only and not session.replaces:  # a change keeps the booking's eligibility
+        turn.session = replace(session, step="residency", resource=code)
+        turn.say(*say.ask_residency(session.draft, resource))
+        return
+    _to_days(turn, replace(session, resource=code), resource, view)
+
+
+def _residency(turn: Turn, session: Session, answer: str, view: View) -> None:
+    resource = view.catalogue.resource(session.resource)
+    if resource is None or answer not in ("yes", "no"):
+        turn.say(*say.stale())
+    elif answer == "yes":
+        _to_days(turn, session, resource, view)
+    else:
+        turn.session = None
+        turn.say(*say.not_resident(resource))
+
+
+def _to_days(turn: Turn, session: Session, resource: Resource, view: View) -> None:
+    turn.session = replace(session, step="day")
     turn.say(*say.days(session.draft, resource, weeks(view, resource)))
 
 

@@ -20,7 +20,7 @@ from cityhall.line import postback
 from cityhall.line.dialog import IDLE, Conversation, SessionStore
 from cityhall.reservations import dialog, projections
 from cityhall.reservations import messages as say
-from cityhall.reservations.catalogue import Catalogue, SlotRef
+from cityhall.reservations.catalogue import CalendarImportError, CalendarRow, Catalogue, SlotRef
 from cityhall.reservations.domain import Slot, refused, slot_decider
 from cityhall.reservations.events import (
     CALLER_NAME,
@@ -328,22 +328,47 @@ class Reservations:
 
     async def close(self, user: StaffUser, ref: SlotRef, reason: str) -> None:
         """Close a slot: every booked resident is told, with a button to book another day."""
-        command = Close(
-            resource=ref.resource, start=ref.start, by=user.username, reason=reason.strip() or "窓口の都合"
-        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.decide(conn, ref.stream, self._closing(user, ref, reason))
+
+    async def set_capacity(self, user: StaffUser, ref: SlotRef, capacity: int) -> None:
+        command = self._capacity(user, ref, capacity)
         async with self.pool.acquire() as conn, conn.transaction():
             await self.decide(conn, ref.stream, command)
 
-    async def set_capacity(self, user: StaffUser, ref: SlotRef, capacity: int) -> None:
+    async def import_calendar(self, user: StaffUser, rows: Sequence[CalendarRow]) -> int:
+        """A checked slot calendar applied in one transaction: each row sets its slot's seats or
+        closes it (residents told as by hand). A refused row (a past slot, seats below those booked)
+        raises `CalendarImportError` with its line, and nothing is written."""
+        now = self.clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            for row in rows:
+                try:
+                    if row.ref.start <= now:
+                        raise refused("bad_slot")
+                    command = (
+                        self._closing(user, row.ref, row.reason)
+                        if row.seats is None
+                        else self._capacity(user, row.ref, row.seats)
+                    )
+                    await self.decide(conn, row.ref.stream, command)
+                except DomainError as exc:
+                    raise CalendarImportError(row.row, str(exc)) from exc
+        return len(rows)
+
+    def _closing(self, user: StaffUser, ref: SlotRef, reason: str) -> Close:
+        return Close(
+            resource=ref.resource, start=ref.start, by=user.username, reason=reason.strip() or "窓口の都合"
+        )
+
+    def _capacity(self, user: StaffUser, ref: SlotRef, capacity: int) -> SetCapacity:
         resource = self.catalogue.resource(ref.resource)
         if resource is None:
             raise refused("bad_slot")
-        command = SetCapacity(
+        return SetCapacity(
             resource=ref.resource, start=ref.start, capacity=capacity, by=user.username,
             hold_hours=resource.hold_hours, now=self.clock(),
         )  # fmt: skip
-        async with self.pool.acquire() as conn, conn.transaction():
-            await self.decide(conn, ref.stream, command)
 
     async def forget(self, user: StaffUser, resident: str) -> bool:
         """Shred the resident's answers (their key) and record who did it."""

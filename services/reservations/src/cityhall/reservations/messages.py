@@ -174,6 +174,26 @@ def not_eligible(resource: Resource, question: Question) -> list[Message]:
     ]
 
 
+def ask_residency(draft: uuid.UUID, resource: Resource) -> list[Message]:
+    return [
+        build.text(
+            f"「{resource.name}」は市内にお住まいの方が対象です。市内にお住まいですか。",
+            tap("はい", "resident", d=draft.hex, v="yes"),
+            tap("いいえ", "resident", d=draft.hex, v="no"),
+            _quit(draft),
+        )
+    ]
+
+
+def not_resident(resource: Resource) -> list[Message]:
+    return [
+        build.text(
+            f"申し訳ありません、「{resource.name}」は市内にお住まいの方のみご予約いただけます。"
+            f"お住まいの市区町村の窓口、または {resource.phone} までお問い合わせください。"
+        )
+    ]
+
+
 def summary(
     draft: uuid.UUID,
     resource: Resource,
