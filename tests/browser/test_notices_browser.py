@@ -30,7 +30,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
 
 
 def log_in(page: Page, embedded: Embedded, username: str) -> None:
-    page.goto(f"{embedded.url}/staff/notify/")
+    page.goto(f"{embedded.url}/staff/notices/")
     expect(page).to_have_url(re.compile(r"/staff/login\?next="))
     page.get_by_label("ユーザー名").fill(username)
     page.get_by_label("パスワード").fill(embedded.password(username))

@@ -55,16 +55,16 @@ async def notice(deployment: Deployment, body: dict[str, Any]) -> str:
     author, author_csrf = await deployment.clerk("notify", AUTHOR)
     approver, approver_csrf = await deployment.clerk("notify", APPROVER)
     try:
-        made = await author.post("/staff/notify/api/notices", json=body, headers={CSRF_HEADER: author_csrf})
+        made = await author.post("/staff/notices/api/notices", json=body, headers={CSRF_HEADER: author_csrf})
         assert made.status_code == 200, made.text
         notice_id: str = made.json()["notice_id"]
         approved = await approver.post(
-            f"/staff/notify/api/notices/{notice_id}/approve", json={}, headers={CSRF_HEADER: approver_csrf}
+            f"/staff/notices/api/notices/{notice_id}/approve", json={}, headers={CSRF_HEADER: approver_csrf}
         )
         assert approved.status_code == 200, approved.text
 
         async def completed() -> bool:
-            shown = (await author.get(f"/staff/notify/api/notices/{notice_id}")).json()
+            shown = (await author.get(f"/staff/notices/api/notices/{notice_id}")).json()
             return bool(shown["status"] == "completed")
 
         await wait_for(completed, timeout=60, message=f"notice {notice_id} completed")

@@ -231,6 +231,9 @@ class ServiceSpec:
     starts."""
     migrations: tuple[str, ...] = ()
     """Packages whose `migrations/` folder the runtime applies (after cityhall.events')."""
+    moved_from: tuple[str, ...] = ()
+    """Prefixes the service was once mounted at: a request below one is redirected (308) to the
+    same path below `mount`, so old links and bookmarks keep working."""
     uses_database: bool = True
     uses_bus: bool = True
     """False for tools that talk HTTP only (the emulator, the simulator): no Kafka needed alone."""

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -208,6 +208,8 @@ class System:
                 continue
             if service.spec.mount:
                 app.mount(service.spec.mount, sub, name=service.spec.name)
+                for old in service.spec.moved_from:
+                    app.mount(old, MovedTo(old, service.spec.mount), name=f"{service.spec.name}{old}")
             else:
                 app.router.routes.extend(sub.router.routes)
                 app.exception_handlers.update(sub.exception_handlers)
@@ -242,6 +244,23 @@ class ExactPaths:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self.endpoints.get(scope["path"]) if scope["type"] == "http" else None
         await (endpoint or self.app)(scope, receive, send)
+
+
+class MovedTo:
+    """Redirects a request below a former mount (`old`) to the same path and query below `mount`."""
+
+    def __init__(self, old: str, mount: str) -> None:
+        self.old, self.mount = old, mount
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        root, path = scope.get("root_path", ""), scope["path"]
+        rest = path[len(root) :] if path.startswith(root) else path
+        outer = root.removesuffix(self.old)  # a proxy's own prefix, if any
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = f"{outer}{self.mount}{rest or '/'}" + (f"?{query}" if query else "")
+        await RedirectResponse(target, status_code=308)(scope, receive, send)
 
 
 class UnusedBus(Bus):

@@ -1,4 +1,4 @@
-"""notify's staff API at /staff/notify (JSON).
+"""notify's staff API at /staff/notices (JSON; /staff/notify redirects here).
 
 Every route needs a staff session (or OIDC bearer token); POSTs need the CSRF token too.
 - `GET /api/status`, `GET /api/deliveries?user_id=&request_id=&limit=` (role `notify`): the

@@ -7,7 +7,8 @@ from cityhall.runtime.service import ServiceSpec
 
 service = ServiceSpec(
     name="notify",
-    mount="/staff/notify",
+    mount="/staff/notices",
+    moved_from=("/staff/notify",),  # the dashboard's first address: old links still work
     build="cityhall.notify.app:build",
     migrations=("cityhall.web", "cityhall.notify"),
     order=30,
@@ -31,7 +32,7 @@ service = ServiceSpec(
         Dashboard(
             key="notify",
             title="お知らせ配信",
-            path="/staff/notify/",
+            path="/staff/notices/",
             roles=("notify", "notify-author", "notify-approver", "notify-admin"),
             description="お知らせ・緊急情報の作成、承認、送信の状況",
         ),

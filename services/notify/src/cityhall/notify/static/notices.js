@@ -1,4 +1,4 @@
-// The composer of /staff/notify/notices/new: the segment builder with its live audience count,
+// The composer of /staff/notices/notices/new: the segment builder with its live audience count,
 // the interest field shown for campaigns only, and the preview as LINE shows the notice.
 (function () {
   "use strict";
