@@ -1,16 +1,18 @@
 """Notices in real Chromium on `cityhall run`: a resident sets their 配信設定 in the simulator
 (district, English); an author builds a segment and sees the audience counted as they edit it,
-writes the notice with an English variant and checks the preview; an approver (another person)
-approves and watches the progress; the resident gets the English text, and a resident of another
+writes the notice with an English variant and an image and checks the preview (as LINE shows it); an approver (another person)
+approves and watches the progress; the resident gets the English text and the image, and a resident of another
 district gets nothing. Screenshots: simulator-settings.png, notify-composer.png, notify-progress.png.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from .conftest import screenshot
@@ -27,6 +29,12 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
     tmp = tmp_path_factory.mktemp("notices-run")
     with embedded_run(tmp / "data", tmp / "cityhall-run.log") as url:
         yield Embedded(url, tmp / "data")
+
+
+def poster() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (800, 600), (40, 120, 200)).save(out, "PNG")
+    return out.getvalue()
 
 
 def log_in(page: Page, embedded: Embedded, username: str) -> None:
@@ -74,12 +82,16 @@ def test_a_notice_reaches_the_residents_its_segment_and_language_say(
         desk.locator(".segment-row").first.get_by_label("東町").check()
         expect(audience).to_contain_text("対象者：1人")  # counted live as the condition changes
         desk.get_by_label("本文（日本語）").fill("土曜日に東公園で夏まつりを開きます。")
-        desk.get_by_label("ほかの言語の本文（任意：その言語を選んだ方にはこちらが届きます）").select_option(
-            "en"
+        desk.locator("summary", has_text="English").click()
+        desk.get_by_label("本文（English）").fill(ENGLISH)
+        desk.get_by_label("画像（任意：JPEGかPNG、10MBまで）").set_input_files(
+            files=[{"name": "poster.png", "mimeType": "image/png", "buffer": poster()}]
         )
-        desk.get_by_label("本文（選んだ言語）").fill(ENGLISH)
-        desk.get_by_label("表示する言語").select_option("variant")
-        expect(desk.locator("#preview")).to_contain_text(ENGLISH)
+        expect(desk.locator("#image-status")).to_contain_text("画像を添付しました")
+        desk.get_by_label("表示する言語").select_option("en")
+        expect(desk.locator("#preview")).to_contain_text(ENGLISH)  # drawn as LINE shows it
+        expect(desk.locator("#preview img")).to_be_visible()
+        desk.locator("#preview-section").scroll_into_view_if_needed()
         screenshot(desk, "notify-composer.png")
         desk.get_by_role("button", name=re.compile("下書きを保存する")).click()
         expect(desk.get_by_role("status")).to_contain_text("別の担当者の承認を待っています")
@@ -94,6 +106,7 @@ def test_a_notice_reaches_the_residents_its_segment_and_language_say(
         screenshot(approval, "notify-progress.png")
 
         sim.wait_for(ENGLISH)
+        expect(sim.chat.locator(".msg.theirs img.media")).to_have_count(1)  # the image after the text
         expect(elsewhere.chat.locator(".msg.theirs", has_text="夏まつり")).to_have_count(0)
     finally:
         for context in (resident_context, other_context, author_context, approver_context):

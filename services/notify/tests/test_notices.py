@@ -283,7 +283,7 @@ async def test_the_dashboard_drafts_approves_and_shows_progress(
     form = {
         "csrf_token": author.csrf, "kind": "campaign", "title": "桜まつり", "interest": "event",
         "condition": '{"all": [{"district": ["minami"]}]}', "text_ja": "桜まつりを開きます。",
-        "variant_lang": "zh", "variant_text": "樱花节开幕。", "notice_id": str(uuid.uuid4()),
+        "text_zh": "樱花节开幕。", "notice_id": str(uuid.uuid4()),
     }  # fmt: skip
     bad = await client.post(
         "/notices", data={**form, "condition": '{"colour": ["red"]}'}, headers=html(author)

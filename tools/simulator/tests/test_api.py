@@ -46,8 +46,9 @@ async def test_the_page_and_its_files_are_served(simulator: httpx.AsyncClient) -
     assert "/sim/static/simulator.js" in page.text
     for name, kind in [
         ("simulator.js", "javascript"),
-        ("render.js", "javascript"),
-        ("flex.js", "javascript"),
+        ("line/render.js", "javascript"),
+        ("line/flex.js", "javascript"),
+        ("line/messages.css", "text/css"),
         ("simulator.css", "text/css"),
         ("account.svg", "image/svg+xml"),
     ]:

@@ -7,6 +7,10 @@ Every route needs a staff session (or OIDC bearer token); POSTs need the CSRF to
 - `POST /api/notices` (`notify-author`): a draft; `POST /api/notices/{id}/approve`
   (`notify-approver`, not the author), `POST /api/notices/{id}/cancel` (author or approver);
   `GET /api/notices`, `GET /api/notices/{id}`: notices and their progress;
+- `POST /api/images` (`notify-author`): an image for a notice (multipart `image`), served to LINE
+  without a session at `/images/<id>.jpg` and `/images/<id>-preview.jpg`;
+- `POST /api/preview` (any notify role): a composed notice as LINE messages in one language, and
+  why it could not be sent as it is;
 - `POST /api/residents/{user_id}/forget` (`notify-admin`): shred a resident's 配信設定 (audited).
 A refused request answers 422 with `{"error": <reason for staff>}`.
 """
@@ -14,24 +18,29 @@ A refused request answers 422 with `{"error": <reason for staff>}`.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, Form, HTTPException, Path, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from cityhall.events.db import Pool
 from cityhall.events.decider import DomainError
+from cityhall.line.content import MAX_BYTES as MAX_IMAGE_BYTES
 from cityhall.line.japanese import JST, datetime_ja
-from cityhall.notify import messages as say
-from cityhall.notify import projections, segments, sender, town
+from cityhall.line.render import RENDERER_DIR
+from cityhall.notify import composer, projections, segments, sender, town
+from cityhall.notify.composer import TEMPLATES, ComposeError, Content
 from cityhall.notify.desk import Desk
 from cityhall.notify.dispatcher import Dispatcher
 from cityhall.notify.domain import REFUSED
+from cityhall.notify.images import ImageRefused
 from cityhall.notify.newcomers import Newcomers
 from cityhall.notify.preferences import INTERESTS, LANGUAGES
 from cityhall.notify.safety import Safety
@@ -64,6 +73,19 @@ class DraftRequest(BaseModel):
     condition: Any
     texts: dict[str, str]
     interest: str | None = None
+    template: str | None = None
+    fields: dict[str, dict[str, str]] = Field(default_factory=dict)
+    image_id: uuid.UUID | None = None
+
+
+class PreviewRequest(BaseModel):
+    kind: Literal["campaign", "alert"] = "campaign"
+    title: str = Field("", max_length=1000)
+    texts: dict[str, str] = Field(default_factory=dict)
+    template: str | None = None
+    fields: dict[str, dict[str, str]] = Field(default_factory=dict)
+    image_id: uuid.UUID | None = None
+    lang: str = "ja"
 
 
 class StepRequest(BaseModel):
@@ -87,6 +109,9 @@ def refused(reason: str) -> JSONResponse:
 
 
 HERE = FilePath(__file__).parent
+UPLOAD_BODY = MAX_IMAGE_BYTES + 64 * 1024
+"""An image of LINE's 10 MB and the form around it."""
+IMAGE_NAME = re.compile(r"(?P<id>[0-9a-f-]{36})(?P<preview>-preview)?\.jpg")
 STATUSES = {
     "draft": "承認待ち",
     "approved": "送信中・送信予定",
@@ -149,12 +174,12 @@ def create_api(
             ]
         }
 
+    app.mount("/static/line", StaticFiles(directory=RENDERER_DIR), name="notify-line")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="notify-static")
     templates = create_templates(HERE / "templates")
     templates.env.globals["statuses"] = STATUSES
     templates.env.filters["jst"] = lambda value: datetime_ja(datetime.fromisoformat(value)) if value else ""
     interest_options = [(key, label) for key, (_code, label) in INTERESTS.items()]
-    language_options = [(key, label) for key, (_code, label) in LANGUAGES.items() if key != "ja"]
 
     def page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
         return templates.TemplateResponse(
@@ -180,56 +205,125 @@ def create_api(
     async def rows(request: Request, user: Staff) -> Response:
         return page(request, "notify/_notices.html", {"user": user, "notices": await listed()})
 
-    def composer(
+    all_languages = [(key, label) for key, (_code, label) in LANGUAGES.items()]
+    field_keys: dict[str, tuple[str, list[str]]] = {}  # a field's key → its label, the templates using it
+    for template in TEMPLATES.values():
+        for f in template.fields:
+            field_keys.setdefault(f.key, (f.label + ("（必須）" if f.required else ""), []))[1].append(
+                template.key
+            )
+
+    def composer_page(
         request: Request, user: StaffUser, form: dict[str, Any], error: str = "", status: int = 200
     ) -> Response:
         context = {
             "user": user, "form": form, "error": error, "interests": interest_options,
-            "languages": [("", "（なし）"), *language_options], "attributes": segments.choices(),
+            "languages": all_languages, "attributes": segments.choices(),
+            "templates": [("", "テキスト"), *((t.key, t.name) for t in TEMPLATES.values())],
+            "field_keys": field_keys,
         }  # fmt: skip
         return page(request, "notify/new.html", context, status)
 
     @app.get("/notices/new", include_in_schema=False)
     async def new(request: Request, user: Author) -> Response:
-        form = {"kind": "campaign", "condition": {"all": []}, "interest": "bosai", "notice_id": uuid.uuid4()}
-        return composer(request, user, form)
+        form = {"kind": "campaign", "condition": {"all": []}, "interest": "bosai", "notice_id": uuid.uuid4(),
+                "texts": {}, "fields": {}, "template": ""}  # fmt: skip
+        return composer_page(request, user, form)
 
-    @app.post("/notices", include_in_schema=False, dependencies=Checked)
-    async def create(
-        request: Request,
-        user: Author,
-        kind: Annotated[str, Form()],
-        title: Annotated[str, Form(max_length=1000)] = "",
-        interest: Annotated[str, Form()] = "",
-        condition: Annotated[str, Form(max_length=20_000)] = "",
-        text_ja: Annotated[str, Form(max_length=20_000)] = "",
-        variant_lang: Annotated[str, Form()] = "",
-        variant_text: Annotated[str, Form(max_length=20_000)] = "",
-        notice_id: Annotated[uuid.UUID | None, Form()] = None,
-    ) -> Response:
-        form: dict[str, Any] = {"kind": kind, "title": title, "interest": interest, "text_ja": text_ja,
-                "variant_lang": variant_lang, "variant_text": variant_text}  # fmt: skip
+    @app.post("/notices", include_in_schema=False, dependencies=Checked, max_body_size=UPLOAD_BODY)
+    async def create(request: Request, user: Author) -> Response:
+        sent = await request.form()
+
+        def value(name: str, limit: int = 20_000) -> str:
+            got = sent.get(name)
+            return got[:limit] if isinstance(got, str) else ""
+
+        kind, template = value("kind"), value("template")
+        texts = {lang: value(f"text_{lang}") for lang in LANGUAGES if value(f"text_{lang}").strip()}
+        used = TEMPLATES[template].fields if template in TEMPLATES else ()
+        fields = {lang: {f.key: value(f"field_{lang}_{f.key}", 1000) for f in used} for lang in LANGUAGES}
         try:
-            parsed = json.loads(condition or "{}")
+            notice_id: uuid.UUID | None = uuid.UUID(value("notice_id")) if value("notice_id") else None
+            image_id = uuid.UUID(value("image_id")) if value("image_id") else None
+        except ValueError:
+            notice_id, image_id = None, None
+        form: dict[str, Any] = {"kind": kind, "title": value("title", 1000), "interest": value("interest"),
+                "texts": texts, "template": template, "fields": fields, "notice_id": notice_id or uuid.uuid4(),
+                "image_id": image_id}  # fmt: skip
+        try:
+            parsed = json.loads(value("condition") or "{}")
         except ValueError:
             parsed = None
         form["condition"] = parsed if isinstance(parsed, dict) else {"all": []}
         if parsed is None or kind not in ("campaign", "alert"):
-            return composer(request, user, form, "送り先の条件を読み取れませんでした。", 422)
-        texts = {"ja": text_ja}
-        if variant_lang and variant_text.strip():
-            texts[variant_lang] = variant_text
+            return composer_page(request, user, form, "送り先の条件を読み取れませんでした。", 422)
+        upload = sent.get("image")
+        if isinstance(upload, StarletteUpload) and upload.filename:  # the form sent without the page's script
+            try:
+                form["image_id"] = image_id = (await desk.images.put(user, await upload.read())).image_id
+            except ImageRefused as exc:
+                return composer_page(request, user, form, str(exc), 422)
         try:
             notice_id = await desk.draft(
-                user, kind="alert" if kind == "alert" else "campaign", title=title, condition=parsed,
-                texts=texts, interest=interest or None, notice_id=notice_id,
+                user, kind="alert" if kind == "alert" else "campaign", title=form["title"], condition=parsed,
+                texts=texts, interest=form["interest"] or None, notice_id=notice_id, template=template or None,
+                fields=fields, image=image_id,
             )  # fmt: skip
         except DomainError as exc:
             if exc.reason == "exists" and notice_id is not None:
                 return to_notice(request, notice_id, done="drafted")  # submitted twice: kept once
-            form["notice_id"] = notice_id
-            return composer(request, user, form, str(exc), 422)
+            return composer_page(request, user, form, str(exc), 422)
         return to_notice(request, notice_id, done="drafted")
+
+    @app.post("/api/images", dependencies=Checked, max_body_size=UPLOAD_BODY)
+    async def upload(user: Author, image: UploadFile) -> Any:
+        try:
+            stored = await desk.images.put(user, await image.read(MAX_IMAGE_BYTES + 1))
+        except ImageRefused as exc:
+            return refused(str(exc))
+        picture = desk.images.picture(stored)
+        return {"image_id": str(stored.image_id), "url": picture.url, "preview_url": picture.preview_url,
+                "width": stored.width, "height": stored.height}  # fmt: skip
+
+    @app.get("/images/{name}", include_in_schema=False)
+    async def image(name: str) -> Response:
+        """A notice's image as LINE and residents' phones fetch it: public, at an unguessable address."""
+        matched = IMAGE_NAME.fullmatch(name)
+        data = None
+        if matched:
+            data = await desk.images.data(uuid.UUID(matched["id"]), thumbnail=bool(matched["preview"]))
+        if data is None:
+            raise HTTPException(404, "この画像は見つかりません。")
+        return Response(data, media_type="image/jpeg", headers={"cache-control": "public, max-age=86400"})
+
+    @app.post("/api/preview", dependencies=Checked)
+    async def preview(request: Request, _: Staff, body: PreviewRequest) -> Any:
+        """The notice as a resident whose language is `lang` gets it, and why it cannot be sent as it is."""
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        texts = {lang: text for lang, text in body.texts.items() if text.strip()}
+        texts.setdefault("ja", "")
+        used = {f.key for f in TEMPLATES[body.template].fields} if body.template in TEMPLATES else set()
+        fields = {
+            lang: {k: v for k, v in values.items() if k in used} for lang, values in body.fields.items()
+        }
+        fields = {lang: values for lang, values in fields.items() if lang in texts}
+        stored = await desk.images.find(body.image_id) if body.image_id else None
+        content = Content(
+            body.title.strip() or "（件名）", body.kind == "alert", {k: v or "（本文）" for k, v in texts.items()},
+            body.template if body.template in TEMPLATES else None, fields,
+            desk.images.picture(stored, root) if stored else None,
+        )  # fmt: skip
+        error = None
+        try:
+            composer.check(content)
+        except ComposeError as exc:
+            error = str(exc)
+        if body.template and body.template not in TEMPLATES:
+            error = f"テンプレート「{body.template}」はありません。"
+        if body.image_id and stored is None:
+            error = "画像が見つかりません。もう一度選んでください。"
+        shown = composer.messages(content, body.lang)
+        return {"messages": [m.to_dict() for m in shown], "error": error}
 
     async def shown(notice_id: uuid.UUID) -> dict[str, Any]:
         found = await projections.notice(pool, notice_id)
@@ -243,15 +337,13 @@ def create_api(
     ) -> Response:
         found = await shown(notice_id)
         condition = segments.parse(found["condition"])
-        alert = found["kind"] == "alert"
         audience = await desk.count(found["condition"], kind=found["kind"], interest=found["interest"])
-        bodies = {
-            lang: say.notice(found["title"], text, alert=alert)[0].text
-            for lang, text in found["texts"].items()
-        }
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        content = await desk.content(found, root)
+        drawn = {lang: [m.to_dict() for m in composer.messages(content, lang)] for lang in found["texts"]}
         context = {
             "user": user, "n": found, "described": segments.describe(condition), "audience": audience,
-            "bodies": bodies, "languages": {k: label for k, (_c, label) in LANGUAGES.items()},
+            "drawn": drawn, "languages": {k: label for k, (_c, label) in LANGUAGES.items()},
             "interest_label": INTERESTS[found["interest"]][1] if found["interest"] else "",
             "progress": await sender.stats(pool, notice_id) or None, "done": DONE.get(done, ""),
             "error": REFUSED.get(error, ""),
@@ -303,7 +395,8 @@ def create_api(
         try:
             notice_id = await desk.draft(
                 user, kind=body.kind, title=body.title, condition=body.condition, texts=body.texts,
-                interest=body.interest, notice_id=body.notice_id,
+                interest=body.interest, notice_id=body.notice_id, template=body.template, fields=body.fields,
+                image=body.image_id,
             )  # fmt: skip
         except DomainError as exc:
             if exc.reason == "exists" and body.notice_id is not None:

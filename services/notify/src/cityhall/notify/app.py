@@ -25,11 +25,13 @@ from cityhall.notify.dispatcher import DeliveryQueue, Dispatcher
 from cityhall.notify.domain import notice_decider
 from cityhall.notify.events import SOURCE
 from cityhall.notify.handlers import Handlers
+from cityhall.notify.images import NoticeImages
 from cityhall.notify.line_api import LINE_BACKOFF, LINE_LIMITS, Endpoint, LineApi
 from cityhall.notify.newcomers import Newcomers
 from cityhall.notify.projections import DeliveriesProjection
 from cityhall.notify.safety import Safety
 from cityhall.notify.sender import NoticeSender
+from cityhall.notify.spec import service
 from cityhall.runtime.env import EnvSettings
 from cityhall.runtime.service import LINE_API, Consumer, Running, ServiceContext
 from cityhall.web import StaffAuth, WebConfig
@@ -100,7 +102,8 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
     )
     safety = Safety(pool, sender, PersonalData(pool))
     handlers = Handlers(store, queue, safety)
-    desk = Desk(pool, store, handlers.audience, sender)
+    images = NoticeImages(pool, settings.public_url + service.mount)
+    desk = Desk(pool, store, handlers.audience, sender, images)
     newcomers = Newcomers(pool, sender)
     parts = Notify(
         handlers=handlers,

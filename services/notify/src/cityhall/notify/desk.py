@@ -16,8 +16,10 @@ from cityhall.events.db import Pool
 from cityhall.events.decider import CommandHandler, DomainError
 from cityhall.events.store import EventStore
 from cityhall.line.japanese import jst
+from cityhall.notify import composer
 from cityhall.notify import messages as say
 from cityhall.notify.audience import Audience
+from cityhall.notify.composer import ComposeError, Content
 from cityhall.notify.domain import Notice
 from cityhall.notify.events import (
     ApproveNotice,
@@ -27,8 +29,10 @@ from cityhall.notify.events import (
     NoticeCommand,
     NoticeDrafted,
     NoticeKind,
+    _Draft,
     notice_stream,
 )
+from cityhall.notify.images import NoticeImages
 from cityhall.notify.preferences import INTERESTS, LANGUAGES
 from cityhall.notify.segments import SegmentError, parse
 from cityhall.notify.sender import NoticeSender
@@ -45,8 +49,11 @@ def invalid(message: str) -> DomainError:
 
 
 class Desk:
-    def __init__(self, pool: Pool, store: EventStore, audience: Audience, sender: NoticeSender) -> None:
+    def __init__(
+        self, pool: Pool, store: EventStore, audience: Audience, sender: NoticeSender, images: NoticeImages
+    ) -> None:
         self.pool, self.store, self.audience, self.sender = pool, store, audience, sender
+        self.images = images
         self.notices: CommandHandler[NoticeCommand, Notice] = sender.notices
         self._quota: tuple[float, dict[str, int | None] | None] | None = None
 
@@ -78,8 +85,12 @@ class Desk:
         texts: dict[str, str],
         interest: str | None = None,
         notice_id: uuid.UUID | None = None,
+        template: str | None = None,
+        fields: dict[str, dict[str, str]] | None = None,
+        image: uuid.UUID | None = None,
     ) -> uuid.UUID:
-        """A new draft; `DomainError("invalid", why)` for anything that cannot be sent as it is.
+        """A new draft; `DomainError("invalid", why)` for anything that cannot be sent as it is
+        (checked by `composer.check` in every language, as LINE will get it).
 
         `notice_id`: the id the composer was given; the same draft sent twice (a double click, a
         resend) is refused as `exists` the second time, so it is kept once."""
@@ -106,10 +117,29 @@ class Desk:
                 raise invalid(
                     f"{label}の本文が長すぎます（{len(text)}文字、{say.MAX_NOTICE_TEXT}文字まで）。"
                 )
+        filled = {
+            lang: {k: v.strip() for k, v in values.items() if v.strip()}
+            for lang, values in (fields or {}).items()
+        }
+        filled = {lang: values for lang, values in filled.items() if values}
+        unknown = sorted(set(filled) - set(LANGUAGES))
+        if unknown:
+            raise invalid(f"言語「{'、'.join(unknown)}」はありません。")
+        content = Content(title, kind == "alert", cleaned, template or None, filled)
+        if image is not None:
+            stored = await self.images.find(image)
+            if stored is None:
+                raise invalid("画像が見つかりません。もう一度選んでください。")
+            content = Content(**{**vars(content), "picture": self.images.picture(stored)})
+        try:
+            composer.check(content)
+        except ComposeError as exc:
+            raise invalid(str(exc)) from exc
         notice_id = notice_id or uuid.uuid4()
         command = DraftNotice(
             notice_id=notice_id, kind=kind, title=title, interest=interest if kind == "campaign" else None,
             condition=condition, texts=cleaned, author=user.username, at=datetime.now(UTC),
+            template=template or None, fields=filled, image=image,
         )  # fmt: skip
         await self.notices.handle(notice_stream(notice_id), command)
         return notice_id
@@ -134,9 +164,10 @@ class Desk:
             )  # fmt: skip
             assert isinstance(drafted, NoticeDrafted)
             alert = drafted.kind == "alert"
+            content = await self.content(drafted)
             variants = {
-                str(LANGUAGES[lang][0]): [m.to_dict() for m in say.notice(drafted.title, text, alert=alert)]
-                for lang, text in drafted.texts.items()
+                str(LANGUAGES[lang][0]): [m.to_dict() for m in composer.messages(content, lang)]
+                for lang in drafted.texts
             }
             approved = decision.events[0].event()
             assert isinstance(approved, NoticeApproved)
@@ -153,6 +184,15 @@ class Desk:
                 approved.weekly and not alert,
             )
             await conn.execute("SELECT pg_notify($1, '')", await self.sender.channel())
+
+    async def content(self, drafted: _Draft | dict[str, Any], base: str | None = None) -> Content:
+        """A drafted notice as the composer builds it, its image at the public address (or below `base`)."""
+        found = drafted if isinstance(drafted, _Draft) else _Draft.model_validate(drafted)
+        stored = await self.images.find(found.image) if found.image else None
+        return Content(
+            found.title, found.kind == "alert", found.texts, found.template, found.fields,
+            self.images.picture(stored, base) if stored else None,
+        )  # fmt: skip
 
     async def cancel(self, user: StaffUser, notice_id: uuid.UUID) -> None:
         """Stop a notice: chunks not sent yet are not sent; what was sent stays sent."""

@@ -138,6 +138,12 @@ class _Draft(BaseModel):
     """Language key → text; "ja" always, the resident's language chooses."""
     author: str
     at: datetime
+    template: str | None = None
+    """A card from `composer.TEMPLATES`; None: a text."""
+    fields: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Language key → the template's fields in that language."""
+    image: uuid.UUID | None = None
+    """An image staff uploaded (`notice_images`)."""
 
 
 class DraftNotice(_Draft):

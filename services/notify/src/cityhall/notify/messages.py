@@ -288,10 +288,36 @@ MAX_NOTICE_TEXT = 4000
 """Characters of a notice's text (LINE takes 5,000 in a text message; the heading takes some)."""
 
 
+def notice_heading(title: str, *, alert: bool) -> str:
+    return f"【緊急】{title}" if alert else f"【お知らせ】{title}"
+
+
 def notice(title: str, text: str, *, alert: bool) -> list[Message]:
     """A notice as residents get it: its heading, then the staff's text."""
-    heading = f"【緊急】{title}" if alert else f"【お知らせ】{title}"
-    return [build.text(f"{heading}\n\n{text}")]
+    return [build.text(f"{notice_heading(title, alert=alert)}\n\n{text}")]
+
+
+CARD_LABELS: dict[str, dict[str, str]] = {
+    "ja": {"notice": "お知らせ", "alert": "緊急", "when": "日時", "where": "場所", "fee": "参加費",
+           "apply": "申込み", "area": "対象地域", "kind": "ごみの種類", "before": "変更前",
+           "after": "変更後", "more": "詳しく見る"},
+    "easy": {"notice": "おしらせ", "alert": "きんきゅう", "when": "いつ", "where": "ばしょ", "fee": "おかね",
+             "apply": "もうしこみ", "area": "ちいき", "kind": "ごみの しゅるい", "before": "まえの ひ",
+             "after": "あたらしい ひ", "more": "くわしく みる"},
+    "en": {"notice": "Notice", "alert": "Emergency", "when": "Date and time", "where": "Place", "fee": "Fee",
+           "apply": "How to apply", "area": "Area", "kind": "Type of garbage", "before": "Old date",
+           "after": "New date", "more": "More details"},
+    "zh": {"notice": "通知", "alert": "紧急", "when": "日期时间", "where": "地点", "fee": "费用",
+           "apply": "报名方式", "area": "对象地区", "kind": "垃圾种类", "before": "变更前", "after": "变更后",
+           "more": "查看详情"},
+    "ko": {"notice": "알림", "alert": "긴급", "when": "일시", "where": "장소", "fee": "참가비",
+           "apply": "신청 방법", "area": "대상 지역", "kind": "쓰레기 종류", "before": "변경 전",
+           "after": "변경 후", "more": "자세히 보기"},
+    "vi": {"notice": "Thông báo", "alert": "Khẩn cấp", "when": "Thời gian", "where": "Địa điểm",
+           "fee": "Phí tham gia", "apply": "Cách đăng ký", "area": "Khu vực", "kind": "Loại rác",
+           "before": "Ngày cũ", "after": "Ngày mới", "more": "Xem chi tiết"},
+}  # fmt: skip
+"""The fixed words of a notice's card (`composer`), in each language a notice may go out in."""
 
 
 NEWCOMER_STEPS: tuple[tuple[int, int, str, str, str], ...] = (

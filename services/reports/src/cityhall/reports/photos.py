@@ -1,34 +1,15 @@
-"""A report's photo made safe to keep: checked by its bytes (`cityhall.line.content.sniff`),
-turned upright, stripped of EXIF and every other metadata (GPS, camera serial), resized, and a
-thumbnail made; both re-encoded as JPEG by Pillow (nothing of the original file survives)."""
+"""A report's photo made safe to keep (`cityhall.line.images`, shared with notify's notice
+images), and blurred where it must be before the public sees it."""
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter
 
-from cityhall.line.content import PhotoRefused, sniff
+from cityhall.line.images import LONG_SIDE, THUMB_SIDE, Processed, jpeg, process
 
-LONG_SIDE = 1600
-THUMB_SIDE = 320
-MAX_PIXELS = 50_000_000
-"""More pixels than any phone camera makes: refused before decoding (a decompression bomb)."""
-
-
-@dataclass(frozen=True)
-class Processed:
-    photo: bytes
-    thumbnail: bytes
-    width: int
-    height: int
-
-
-def _jpeg(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=85, optimize=True)  # no exif= argument: none is written
-    return out.getvalue()
+__all__ = ["LONG_SIDE", "THUMB_SIDE", "Processed", "blurred", "process"]
 
 
 def blurred(data: bytes, regions: list[tuple[float, float, float, float]]) -> Processed:
@@ -50,24 +31,4 @@ def blurred(data: bytes, regions: list[tuple[float, float, float, float]]) -> Pr
             image.paste(small.resize(region.size).filter(ImageFilter.GaussianBlur(8)), box)
     thumb = image.copy()
     thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    return Processed(_jpeg(image), _jpeg(thumb), image.width, image.height)
-
-
-def process(data: bytes) -> Processed:
-    """The photo and its thumbnail; `PhotoRefused` for what is not a JPEG/PNG of at most 10 MB."""
-    sniff(data)
-    try:
-        with Image.open(io.BytesIO(data)) as opened:
-            if opened.width * opened.height > MAX_PIXELS:
-                raise PhotoRefused("too_large")
-            if opened.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 when the long side allows it
-                wanted = (LONG_SIDE, 1) if opened.width >= opened.height else (1, LONG_SIDE)
-                opened.draft("RGB", wanted)
-            upright = ImageOps.exif_transpose(opened)
-            clean = upright.convert("RGB")  # drops alpha, palettes and every info chunk
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:
-        raise PhotoRefused("not_an_image") from exc
-    clean.thumbnail((LONG_SIDE, LONG_SIDE))
-    thumb = clean.copy()
-    thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    return Processed(_jpeg(clean), _jpeg(thumb), clean.width, clean.height)
+    return Processed(jpeg(image), jpeg(thumb), image.width, image.height)

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from cityhall.line.render import RENDERER_DIR
 from cityhall.simulator.actions import Action, Outcome, Refused, Simulator
 from cityhall.simulator.emulator import EmulatorError
 from cityhall.simulator.residents import MAX_DISPLAY_NAME, Resident
@@ -188,5 +189,6 @@ def create_api(simulator: Simulator) -> FastAPI:
         return Response(data, media_type=content_type, headers={"cache-control": "max-age=3600"})
 
     app.include_router(api)
+    app.mount("/sim/static/line", StaticFiles(directory=RENDERER_DIR), name="simulator-line")
     app.mount("/sim/static", StaticFiles(directory=STATIC_DIR), name="simulator-static")
     return app

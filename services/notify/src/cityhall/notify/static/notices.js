@@ -139,14 +139,101 @@
     preview();
   }
 
-  function preview() {
-    var alert = kind() === "alert";
-    document.getElementById("interest-field").hidden = alert;
-    var title = form.elements.title.value || "（件名）";
-    var useVariant = document.getElementById("preview-lang").value === "variant";
-    var text = (useVariant && form.elements.variant_text.value) || form.elements.text_ja.value || "（本文）";
-    document.getElementById("preview").textContent = (alert ? "【緊急】" : "【お知らせ】") + title + "\n\n" + text;
+  var previewSection = document.getElementById("preview-section");
+  var previewBox = document.getElementById("preview");
+  var previewError = document.getElementById("preview-error");
+  var imageInput = document.getElementById("f-image");
+  var imageId = document.getElementById("image-id");
+  var imageStatus = document.getElementById("image-status");
+  var imageRemove = document.getElementById("image-remove");
+  var previewTimer = null;
+  var previewAsked = 0;
+  var languages = Array.prototype.map.call(form.querySelectorAll("details.variant"), function (d) {
+    return d.dataset.lang;
+  });
+
+  function showTemplateFields() {
+    var chosen = form.elements.template.value;
+    form.querySelectorAll(".template-field").forEach(function (node) {
+      node.hidden = !chosen || node.dataset.templates.split(" ").indexOf(chosen) < 0;
+    });
   }
+
+  function composed() {
+    var chosen = form.elements.template.value;
+    var body = {
+      kind: kind(), title: form.elements.title.value, texts: {}, fields: {},
+      template: chosen || null, image_id: imageId.value || null,
+      lang: document.getElementById("preview-lang").value,
+    };
+    languages.forEach(function (lang) {
+      body.texts[lang] = form.elements["text_" + lang].value;
+      var fields = {};
+      form.querySelectorAll('.template-field:not([hidden]) input[name^="field_' + lang + '_"]').forEach(function (input) {
+        if (input.value.trim()) { fields[input.name.slice(("field_" + lang + "_").length)] = input.value; }
+      });
+      if (chosen && Object.keys(fields).length) { body.fields[lang] = fields; }
+    });
+    return body;
+  }
+
+  function draw() {
+    var ticket = ++previewAsked;
+    fetch(previewSection.dataset.previewUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "Accept": "application/json" },
+      body: JSON.stringify(composed()),
+      credentials: "same-origin",
+    }).then(function (response) { return response.json(); }).then(function (data) {
+      if (ticket !== previewAsked) { return; }
+      previewError.hidden = !data.error;
+      previewError.textContent = data.error ? "このままでは送れません：" + data.error : "";
+      if (window.cityhallPreview && data.messages) { window.cityhallPreview(previewBox, data.messages); }
+    }).catch(function () {
+      if (ticket === previewAsked) {
+        previewError.hidden = false;
+        previewError.textContent = "プレビューを作れませんでした。通信環境をご確認ください。";
+      }
+    });
+  }
+
+  function preview() {
+    document.getElementById("interest-field").hidden = kind() === "alert";
+    showTemplateFields();
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(draw, 300);
+  }
+
+  imageInput.addEventListener("change", function () {
+    var file = imageInput.files[0];
+    if (!file) { return; }
+    var data = new FormData();
+    data.append("image", file);
+    imageStatus.textContent = "画像を送っています…";
+    fetch(previewSection.dataset.uploadUrl, {
+      method: "POST", headers: { "X-CSRF-Token": csrf, "Accept": "application/json" },
+      body: data, credentials: "same-origin",
+    }).then(function (response) {
+      return response.json().then(function (d) { return { ok: response.ok, data: d }; });
+    }).then(function (answer) {
+      imageInput.value = "";  // sent already: the form carries its id
+      if (!answer.ok) {
+        imageStatus.textContent = answer.data.error || "画像を受け付けられませんでした。";
+        return;
+      }
+      imageId.value = answer.data.image_id;
+      imageStatus.textContent = "画像を添付しました（" + answer.data.width + "×" + answer.data.height + "）。";
+      imageRemove.hidden = false;
+      preview();
+    }).catch(function () { imageStatus.textContent = "画像を送れませんでした。通信環境をご確認ください。"; });
+  });
+  imageRemove.addEventListener("click", function () {
+    imageId.value = "";
+    imageStatus.textContent = "画像を外しました。";
+    imageRemove.hidden = true;
+    preview();
+  });
+  document.addEventListener("cityhall-preview-ready", preview);
 
   var top = Object.keys(initial)[0];
   if (top === "all" || top === "any") {

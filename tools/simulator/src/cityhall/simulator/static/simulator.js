@@ -1,7 +1,7 @@
 // Resident simulator: pick a resident, talk to the account as LINE would, see its replies live.
 // Every action goes to /sim/api/...; the server builds, signs and posts the webhook.
 
-import { renderAccountMessage, renderResidentEvent } from "./render.js";
+import { renderAccountMessage, renderResidentEvent } from "./line/render.js";
 
 const $ = (id) => document.getElementById(id);
 const state = {

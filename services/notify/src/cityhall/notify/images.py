@@ -1,0 +1,76 @@
+"""Images staff attach to notices: checked by their bytes and re-encoded (`cityhall.line.images`,
+as reports does with residents' photos), kept in `notice_images`, and served by notify itself at
+`<mount>/images/<id>.jpg` (and `-preview.jpg`, the thumbnail), the addresses LINE and residents'
+phones fetch them from. The id is unguessable; a notice is public, so the route needs no session.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from cityhall.events.db import Pool
+from cityhall.line.content import PhotoRefused
+from cityhall.line.images import process
+from cityhall.notify.composer import Picture
+from cityhall.web import StaffUser
+
+REFUSED = {
+    "not_an_image": "画像を読み取れませんでした。JPEGかPNGの画像を選んでください。",
+    "too_large": "画像が大きすぎます。10MB以内、5,000万画素以内の画像を選んでください。",
+    "unavailable": "画像を読み取れませんでした。もう一度選んでください。",
+}
+"""Why an upload is refused, for staff (`PhotoRefused.reason`)."""
+
+
+class ImageRefused(ValueError):
+    """The upload is not an image notify can send; the message is for staff."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    image_id: uuid.UUID
+    width: int
+    height: int
+
+
+class NoticeImages:
+    def __init__(self, pool: Pool, public_base: str) -> None:
+        """`public_base`: the service's public address (`CITYHALL_PUBLIC_URL` and the mount)."""
+        self.pool, self.public_base = pool, public_base.rstrip("/")
+
+    async def put(self, user: StaffUser, data: bytes) -> Stored:
+        try:
+            processed = process(data)
+        except PhotoRefused as exc:
+            raise ImageRefused(REFUSED[exc.reason]) from exc
+        image_id = uuid.uuid4()
+        await self.pool.execute(
+            """INSERT INTO notice_images (image_id, uploaded_by, width, height, photo, thumbnail)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            image_id, user.username, processed.width, processed.height, processed.photo, processed.thumbnail,
+        )  # fmt: skip
+        return Stored(image_id, processed.width, processed.height)
+
+    async def find(self, image_id: uuid.UUID) -> Stored | None:
+        row = await self.pool.fetchrow(
+            "SELECT width, height FROM notice_images WHERE image_id = $1", image_id
+        )
+        return None if row is None else Stored(image_id, row["width"], row["height"])
+
+    async def data(self, image_id: uuid.UUID, *, thumbnail: bool = False) -> bytes | None:
+        column = "thumbnail" if thumbnail else "photo"
+        found: bytes | None = await self.pool.fetchval(
+            f"SELECT {column} FROM notice_images WHERE image_id = $1", image_id
+        )
+        return found
+
+    def picture(self, stored: Stored, base: str | None = None) -> Picture:
+        """Its addresses below `base` (the public address unless given: a preview uses the page's own)."""
+        root = (self.public_base if base is None else base).rstrip("/")
+        return Picture(
+            url=f"{root}/images/{stored.image_id}.jpg",
+            preview_url=f"{root}/images/{stored.image_id}-preview.jpg",
+            width=stored.width,
+            height=stored.height,
+        )
