@@ -31,20 +31,18 @@ from linebot.v3.messaging import (
 )
 
 from cityhall.line import build
+from cityhall.line.limits import (
+    MAX_ALT_TEXT,
+    MAX_BUBBLE_BYTES,
+    MAX_IMAGE_URL,
+    MAX_MESSAGES,
+    MAX_TEXT_UTF16,
+    MAX_URI,
+    utf16_length,
+)
 from cityhall.notify import messages as say
 from cityhall.notify.preferences import LANGUAGES
 
-# LINE's limits (Messaging API reference: text, image and Flex messages, URI action).
-MAX_MESSAGES = 5
-"""Message objects in one push or multicast."""
-MAX_TEXT_UTF16 = 5000
-MAX_ALT_TEXT = 1500
-MAX_BUBBLE_BYTES = 30_000
-"""A bubble's JSON."""
-MAX_URI = 1000
-"""A URI action's `uri`."""
-MAX_IMAGE_URL = 2000
-"""An image message's `originalContentUrl` / `previewImageUrl` (and a Flex image's `url`)."""
 MAX_FIELD = 200
 """Characters of one template field: a card is read on a phone."""
 
@@ -190,10 +188,6 @@ def _card(content: Content, lang: str, text: str) -> FlexMessage:
     )
 
 
-def _utf16(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
 def check(content: Content) -> None:
     """`ComposeError` for what LINE would refuse or a phone could not show well."""
     if content.template is not None and content.template not in TEMPLATES:
@@ -235,7 +229,7 @@ def _check_messages(out: list[Message], label: str) -> None:
         if isinstance(message, ImageMessage) or message.type == "image":
             continue
         if message.type == "text":
-            length = _utf16(message.to_dict()["text"])
+            length = utf16_length(message.to_dict()["text"])
             if length > MAX_TEXT_UTF16:
                 raise ComposeError(
                     f"{label}の本文が長すぎます（見出しを含めて{length}字、LINEは{MAX_TEXT_UTF16}字まで）。"

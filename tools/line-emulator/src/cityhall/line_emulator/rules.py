@@ -14,11 +14,10 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from cityhall.line.limits import MAX_ALT_TEXT, MAX_TEXT_UTF16, utf16_length
 from cityhall.line.ratelimit import LINE_RATE_LIMITS, RateLimit, TokenBucket
 from cityhall.line_emulator.spec import ErrorDetail, json_path
 
-MAX_TEXT_UTF16 = 5000
-MAX_ALT_TEXT = 1500
 MAX_RICH_MENU_AREAS = 20
 RICH_MENU_REQUIRED = ("size", "selected", "name", "chatBarText", "areas")
 RICH_MENU_IMAGE_TYPES = ("image/png", "image/jpeg")
@@ -34,11 +33,6 @@ INVALID_REPLY_TOKEN_MESSAGE = "Invalid reply token"
 
 
 # --- message objects -----------------------------------------------------------------------
-
-
-def utf16_length(text: str) -> int:
-    """LINE counts text in UTF-16 code units: an emoji outside the BMP counts twice."""
-    return len(text.encode("utf-16-le")) // 2
 
 
 def message_errors(messages: Sequence[Mapping[str, Any]], prefix: str = "messages") -> list[ErrorDetail]:
