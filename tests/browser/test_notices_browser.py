@@ -74,7 +74,7 @@ def test_a_notice_reaches_the_residents_its_segment_and_language_say(
 
         log_in(desk, embedded, "notify-author")
         desk.get_by_role("link", name="お知らせを作成する").click()
-        desk.get_by_label("件名").fill("夏まつり")
+        desk.locator("#f-title").fill("夏まつり")
         desk.get_by_label("お知らせの種類（配信停止した方には届きません）").select_option("event")
         audience = desk.locator("#audience")
         expect(audience).to_contain_text("対象者：2人")  # no condition yet: everyone
@@ -83,6 +83,7 @@ def test_a_notice_reaches_the_residents_its_segment_and_language_say(
         expect(audience).to_contain_text("対象者：1人")  # counted live as the condition changes
         desk.get_by_label("本文（日本語）").fill("土曜日に東公園で夏まつりを開きます。")
         desk.locator("summary", has_text="English").click()
+        desk.get_by_label("件名（English。空欄なら日本語の件名）").fill("Summer festival")
         desk.get_by_label("本文（English）").fill(ENGLISH)
         desk.get_by_label("画像（任意：JPEGかPNG、10MBまで）").set_input_files(
             files=[{"name": "poster.png", "mimeType": "image/png", "buffer": poster()}]

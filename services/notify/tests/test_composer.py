@@ -66,7 +66,7 @@ def test_a_card_speaks_the_residents_language_and_takes_japanese_fields_it_left_
     )  # fmt: skip
     composer.check(content)
     [card] = [m.to_dict() for m in composer.messages(content, "en")]
-    assert card["type"] == "flex" and card["altText"] == "【お知らせ】夏まつり"
+    assert card["type"] == "flex" and card["altText"] == "【Notice】夏まつり"
     bubble = card["contents"]
     words = texts_of(bubble)
     assert words[:2] == ["Notice", "夏まつり"]
@@ -80,6 +80,28 @@ def test_a_card_speaks_the_residents_language_and_takes_japanese_fields_it_left_
     assert texts_of(japanese["contents"])[:4] == ["お知らせ", "夏まつり", "日時", "8月3日（土）18時から"]
 
 
+def test_a_variant_may_have_its_own_title_and_its_heading_speaks_its_language() -> None:
+    content = Content(
+        "夏まつり",
+        False,
+        {"ja": "ぜひ。", "en": "Please come.", "vi": "Xin mời."},
+        titles={"en": "Summer festival"},
+    )
+    composer.check(content)
+    assert (
+        composer.messages(content, "en")[0].to_dict()["text"] == "【Notice】Summer festival\n\nPlease come."
+    )
+    assert composer.messages(content, "vi")[0].to_dict()["text"] == "【Thông báo】夏まつり\n\nXin mời."
+    card = Content("夏まつり", True, {"ja": "x", "en": "y"}, "card", titles={"en": "Summer festival"})
+    [english] = [m.to_dict() for m in composer.messages(card, "en")]
+    assert english["altText"] == "【Emergency】Summer festival"
+    assert texts_of(english["contents"])[:2] == ["Emergency", "Summer festival"]
+    with pytest.raises(ComposeError, match="Englishの件名は60文字以内"):
+        composer.check(Content("t", False, {"ja": "x", "en": "y"}, titles={"en": "a" * 61}))
+    with pytest.raises(ComposeError, match="中文の件名を入力するときは、中文の本文も"):
+        composer.check(Content("t", False, {"ja": "x"}, titles={"zh": "节日"}))
+
+
 def test_an_alert_card_says_so_in_red() -> None:
     content = Content("避難指示", True, {"ja": "直ちに避難してください。"}, "card")
     [card] = [m.to_dict() for m in composer.messages(content, "ja")]
@@ -91,6 +113,7 @@ def test_an_alert_card_says_so_in_red() -> None:
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
+        (Content("あ" * 61, False, {"ja": "x"}), "件名は1文字以上60文字以内"),
         (Content("t", False, {"ja": "x"}, "flyer"), "テンプレート「flyer」はありません"),
         (Content("t", False, {"ja": "x"}, "event", {"ja": {"when": "8月3日"}}), "イベント案内の「場所」"),
         (Content("t", False, {"ja": "x"}, None, {"ja": {"when": "8月3日"}}), "テンプレートを選んだときだけ"),

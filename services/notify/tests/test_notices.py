@@ -169,7 +169,7 @@ async def test_a_campaign_is_approved_by_another_person_and_reaches_only_whom_it
         "【お知らせ】ごみ収集日の変更\n\n年末年始は収集日が変わります。"
     ]
     assert received(await harness.messages(english)) == [
-        "【お知らせ】ごみ収集日の変更\n\nCollection days change over the New Year."
+        "【Notice】ごみ収集日の変更\n\nCollection days change over the New Year."
     ]
     assert "年末年始" in received(await harness.messages(vietnamese))[0]  # no Vietnamese text: Japanese
     for nobody in (stopped, blocked, elsewhere):
@@ -309,7 +309,7 @@ async def test_the_dashboard_drafts_approves_and_shows_progress(
     )
     assert approved.status_code == 303 and "done=approved" in approved.headers["location"]
     await completed(harness, notice_id)
-    assert received(await harness.messages(resident)) == ["【お知らせ】桜まつり\n\n樱花节开幕。"]
+    assert received(await harness.messages(resident)) == ["【通知】桜まつり\n\n樱花节开幕。"]
     fragment = await client.get(f"/fragments/notices/{notice_id}", headers=html(author))
     assert "送信を終えました" in fragment.text
     again = await client.post(

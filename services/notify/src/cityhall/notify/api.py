@@ -76,6 +76,7 @@ class DraftRequest(BaseModel):
     template: str | None = None
     fields: dict[str, dict[str, str]] = Field(default_factory=dict)
     image_id: uuid.UUID | None = None
+    titles: dict[str, str] = Field(default_factory=dict)
 
 
 class PreviewRequest(BaseModel):
@@ -85,6 +86,7 @@ class PreviewRequest(BaseModel):
     template: str | None = None
     fields: dict[str, dict[str, str]] = Field(default_factory=dict)
     image_id: uuid.UUID | None = None
+    titles: dict[str, str] = Field(default_factory=dict)
     lang: str = "ja"
 
 
@@ -227,7 +229,7 @@ def create_api(
     @app.get("/notices/new", include_in_schema=False)
     async def new(request: Request, user: Author) -> Response:
         form = {"kind": "campaign", "condition": {"all": []}, "interest": "bosai", "notice_id": uuid.uuid4(),
-                "texts": {}, "fields": {}, "template": ""}  # fmt: skip
+                "texts": {}, "titles": {}, "fields": {}, "template": ""}  # fmt: skip
         return composer_page(request, user, form)
 
     @app.post("/notices", include_in_schema=False, dependencies=Checked, max_body_size=UPLOAD_BODY)
@@ -242,13 +244,14 @@ def create_api(
         texts = {lang: value(f"text_{lang}") for lang in LANGUAGES if value(f"text_{lang}").strip()}
         used = TEMPLATES[template].fields if template in TEMPLATES else ()
         fields = {lang: {f.key: value(f"field_{lang}_{f.key}", 1000) for f in used} for lang in LANGUAGES}
+        titles = {lang: value(f"title_{lang}", 1000) for lang in LANGUAGES if lang != "ja"}
         try:
             notice_id: uuid.UUID | None = uuid.UUID(value("notice_id")) if value("notice_id") else None
             image_id = uuid.UUID(value("image_id")) if value("image_id") else None
         except ValueError:
             notice_id, image_id = None, None
         form: dict[str, Any] = {"kind": kind, "title": value("title", 1000), "interest": value("interest"),
-                "texts": texts, "template": template, "fields": fields, "notice_id": notice_id or uuid.uuid4(),
+                "texts": texts, "titles": titles, "template": template, "fields": fields, "notice_id": notice_id or uuid.uuid4(),
                 "image_id": image_id}  # fmt: skip
         try:
             parsed = json.loads(value("condition") or "{}")
@@ -267,7 +270,7 @@ def create_api(
             notice_id = await desk.draft(
                 user, kind="alert" if kind == "alert" else "campaign", title=form["title"], condition=parsed,
                 texts=texts, interest=form["interest"] or None, notice_id=notice_id, template=template or None,
-                fields=fields, image=image_id,
+                fields=fields, image=image_id, titles=titles,
             )  # fmt: skip
         except DomainError as exc:
             if exc.reason == "exists" and notice_id is not None:
@@ -307,11 +310,12 @@ def create_api(
             lang: {k: v for k, v in values.items() if k in used} for lang, values in body.fields.items()
         }
         fields = {lang: values for lang, values in fields.items() if lang in texts}
+        titles = {lang: t for lang, t in body.titles.items() if lang in texts and lang != "ja" and t.strip()}
         stored = await desk.images.find(body.image_id) if body.image_id else None
         content = Content(
             body.title.strip() or "（件名）", body.kind == "alert", {k: v or "（本文）" for k, v in texts.items()},
             body.template if body.template in TEMPLATES else None, fields,
-            desk.images.picture(stored, root) if stored else None,
+            desk.images.picture(stored, root) if stored else None, titles,
         )  # fmt: skip
         error = None
         try:
@@ -396,7 +400,7 @@ def create_api(
             notice_id = await desk.draft(
                 user, kind=body.kind, title=body.title, condition=body.condition, texts=body.texts,
                 interest=body.interest, notice_id=body.notice_id, template=body.template, fields=body.fields,
-                image=body.image_id,
+                image=body.image_id, titles=body.titles,
             )  # fmt: skip
         except DomainError as exc:
             if exc.reason == "exists" and body.notice_id is not None:

@@ -43,6 +43,8 @@ from cityhall.line.limits import (
 from cityhall.notify import messages as say
 from cityhall.notify.preferences import LANGUAGES
 
+MAX_TITLE = 60
+"""Characters of a title (it heads the notice in the chat list)."""
 MAX_FIELD = 200
 """Characters of one template field: a card is read on a phone."""
 
@@ -123,6 +125,11 @@ class Content:
     fields: dict[str, dict[str, str]] = field(default_factory=dict)
     """Language key → the template's fields in that language."""
     picture: Picture | None = None
+    titles: dict[str, str] = field(default_factory=dict)
+    """Language key → the title in that language; the Japanese `title` where there is none."""
+
+    def title_in(self, lang: str) -> str:
+        return self.titles.get(lang) or self.title
 
 
 def fields_for(content: Content, lang: str) -> dict[str, str]:
@@ -137,7 +144,7 @@ def messages(content: Content, lang: str) -> list[Message]:
     lang = lang if lang in content.texts else "ja"
     text = content.texts[lang]
     if content.template is None:
-        out: list[Message] = say.notice(content.title, text, alert=content.alert)
+        out: list[Message] = say.notice(content.title_in(lang), text, alert=content.alert, lang=lang)
         if content.picture:
             out.append(
                 ImageMessage(
@@ -152,7 +159,7 @@ def _card(content: Content, lang: str, text: str) -> FlexMessage:
     template = TEMPLATES[content.template or "card"]
     labels = say.CARD_LABELS.get(lang, say.CARD_LABELS["ja"])
     filled = fields_for(content, lang)
-    body: list[FlexComponent] = [FlexText(text=content.title, weight="bold", size="lg", wrap=True)]
+    body: list[FlexComponent] = [FlexText(text=content.title_in(lang), weight="bold", size="lg", wrap=True)]
     rows = [f for f in template.fields if not f.url and filled.get(f.key)]
     for i, f in enumerate(rows):
         body.append(build.row(labels[f.key], filled[f.key], margin="lg" if i == 0 else None))
@@ -173,7 +180,7 @@ def _card(content: Content, lang: str, text: str) -> FlexMessage:
         text=labels["alert" if content.alert else "notice"], color="#ffffff", size="sm", weight="bold"
     )
     return FlexMessage(
-        alt_text=say.notice_heading(content.title, alert=content.alert),
+        alt_text=say.notice_heading(content.title_in(lang), alert=content.alert, lang=lang),
         contents=FlexBubble(
             header=FlexBox(
                 layout="vertical",
@@ -190,11 +197,19 @@ def _card(content: Content, lang: str, text: str) -> FlexMessage:
 
 def check(content: Content) -> None:
     """`ComposeError` for what LINE would refuse or a phone could not show well."""
+    if not 1 <= len(content.title) <= MAX_TITLE:
+        raise ComposeError(f"件名は1文字以上{MAX_TITLE}文字以内で入力してください。")
     if content.template is not None and content.template not in TEMPLATES:
         raise ComposeError(f"テンプレート「{content.template}」はありません。")
     template = TEMPLATES.get(content.template or "")
     if template is None and any(v.strip() for f in content.fields.values() for v in f.values()):
         raise ComposeError("項目はテンプレートを選んだときだけ入力できます。")
+    for lang, title in content.titles.items():
+        label = LANGUAGES[lang][1] if lang in LANGUAGES else lang
+        if lang not in content.texts:
+            raise ComposeError(f"{label}の件名を入力するときは、{label}の本文も入力してください。")
+        if len(title) > MAX_TITLE:
+            raise ComposeError(f"{label}の件名は{MAX_TITLE}文字以内で入力してください。")
     for lang, filled in content.fields.items():
         if lang not in content.texts:
             label = LANGUAGES[lang][1] if lang in LANGUAGES else lang

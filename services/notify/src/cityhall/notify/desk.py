@@ -39,7 +39,6 @@ from cityhall.notify.sender import NoticeSender
 from cityhall.web import StaffUser
 from cityhall.web.personal import forget_resident
 
-MAX_TITLE = 60
 QUOTA_FRESH_FOR = 30.0
 """Seconds a quota read from LINE is shown before it is read again."""
 
@@ -88,6 +87,7 @@ class Desk:
         template: str | None = None,
         fields: dict[str, dict[str, str]] | None = None,
         image: uuid.UUID | None = None,
+        titles: dict[str, str] | None = None,
     ) -> uuid.UUID:
         """A new draft; `DomainError("invalid", why)` for anything that cannot be sent as it is
         (checked by `composer.check` in every language, as LINE will get it).
@@ -95,8 +95,6 @@ class Desk:
         `notice_id`: the id the composer was given; the same draft sent twice (a double click, a
         resend) is refused as `exists` the second time, so it is kept once."""
         title = title.strip()
-        if not 1 <= len(title) <= MAX_TITLE:
-            raise invalid(f"件名は1文字以上{MAX_TITLE}文字以内で入力してください。")
         try:
             parse(condition, location_only=kind == "alert")
         except SegmentError as exc:
@@ -125,7 +123,11 @@ class Desk:
         unknown = sorted(set(filled) - set(LANGUAGES))
         if unknown:
             raise invalid(f"言語「{'、'.join(unknown)}」はありません。")
-        content = Content(title, kind == "alert", cleaned, template or None, filled)
+        named = {lang: t.strip() for lang, t in (titles or {}).items() if lang != "ja" and t.strip()}
+        unknown = sorted(set(named) - set(LANGUAGES))
+        if unknown:
+            raise invalid(f"言語「{'、'.join(unknown)}」はありません。")
+        content = Content(title, kind == "alert", cleaned, template or None, filled, titles=named)
         if image is not None:
             stored = await self.images.find(image)
             if stored is None:
@@ -139,7 +141,7 @@ class Desk:
         command = DraftNotice(
             notice_id=notice_id, kind=kind, title=title, interest=interest if kind == "campaign" else None,
             condition=condition, texts=cleaned, author=user.username, at=datetime.now(UTC),
-            template=template or None, fields=filled, image=image,
+            template=template or None, fields=filled, image=image, titles=named,
         )  # fmt: skip
         await self.notices.handle(notice_stream(notice_id), command)
         return notice_id
@@ -191,7 +193,7 @@ class Desk:
         stored = await self.images.find(found.image) if found.image else None
         return Content(
             found.title, found.kind == "alert", found.texts, found.template, found.fields,
-            self.images.picture(stored, base) if stored else None,
+            self.images.picture(stored, base) if stored else None, found.titles,
         )  # fmt: skip
 
     async def cancel(self, user: StaffUser, notice_id: uuid.UUID) -> None:

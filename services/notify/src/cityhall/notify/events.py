@@ -144,6 +144,8 @@ class _Draft(BaseModel):
     """Language key → the template's fields in that language."""
     image: uuid.UUID | None = None
     """An image staff uploaded (`notice_images`)."""
+    titles: dict[str, str] = Field(default_factory=dict)
+    """Language key → the title in that language (Japanese `title` where there is none)."""
 
 
 class DraftNotice(_Draft):

@@ -288,15 +288,6 @@ MAX_NOTICE_TEXT = 4000
 """Characters of a notice's text (LINE takes 5,000 in a text message; the heading takes some)."""
 
 
-def notice_heading(title: str, *, alert: bool) -> str:
-    return f"【緊急】{title}" if alert else f"【お知らせ】{title}"
-
-
-def notice(title: str, text: str, *, alert: bool) -> list[Message]:
-    """A notice as residents get it: its heading, then the staff's text."""
-    return [build.text(f"{notice_heading(title, alert=alert)}\n\n{text}")]
-
-
 CARD_LABELS: dict[str, dict[str, str]] = {
     "ja": {"notice": "お知らせ", "alert": "緊急", "when": "日時", "where": "場所", "fee": "参加費",
            "apply": "申込み", "area": "対象地域", "kind": "ごみの種類", "before": "変更前",
@@ -317,7 +308,18 @@ CARD_LABELS: dict[str, dict[str, str]] = {
            "fee": "Phí tham gia", "apply": "Cách đăng ký", "area": "Khu vực", "kind": "Loại rác",
            "before": "Ngày cũ", "after": "Ngày mới", "more": "Xem chi tiết"},
 }  # fmt: skip
-"""The fixed words of a notice's card (`composer`), in each language a notice may go out in."""
+"""The fixed words of a notice (its heading, and its card: `composer`), in each language a notice may go out in."""
+
+
+def notice_heading(title: str, *, alert: bool, lang: str = "ja") -> str:
+    """【お知らせ】 or 【緊急】 and the title, in the notice's language (`CARD_LABELS`)."""
+    labels = CARD_LABELS.get(lang, CARD_LABELS["ja"])
+    return f"【{labels['alert' if alert else 'notice']}】{title}"
+
+
+def notice(title: str, text: str, *, alert: bool, lang: str = "ja") -> list[Message]:
+    """A notice as residents get it: its heading, then the staff's text."""
+    return [build.text(f"{notice_heading(title, alert=alert, lang=lang)}\n\n{text}")]
 
 
 NEWCOMER_STEPS: tuple[tuple[int, int, str, str, str], ...] = (

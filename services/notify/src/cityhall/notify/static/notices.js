@@ -162,12 +162,13 @@
   function composed() {
     var chosen = form.elements.template.value;
     var body = {
-      kind: kind(), title: form.elements.title.value, texts: {}, fields: {},
+      kind: kind(), title: form.elements.title.value, texts: {}, titles: {}, fields: {},
       template: chosen || null, image_id: imageId.value || null,
       lang: document.getElementById("preview-lang").value,
     };
     languages.forEach(function (lang) {
       body.texts[lang] = form.elements["text_" + lang].value;
+      if (form.elements["title_" + lang]) { body.titles[lang] = form.elements["title_" + lang].value; }
       var fields = {};
       form.querySelectorAll('.template-field:not([hidden]) input[name^="field_' + lang + '_"]').forEach(function (input) {
         if (input.value.trim()) { fields[input.name.slice(("field_" + lang + "_").length)] = input.value; }
