@@ -1,9 +1,9 @@
 """Notices in real Chromium on `cityhall run`: a resident sets their 配信設定 in the simulator
 (district, English); an author builds a segment and sees the audience counted as they edit it,
-writes the notice with an English variant and an image and checks the preview (as LINE shows it); an approver (another person)
-approves and watches the progress; the resident gets the English text and the image, and a resident of another
-district gets nothing. Screenshots: simulator-settings.png, notify-composer.png, notify-progress.png.
-"""
+writes the notice as an イベント案内 card with an English variant and an image, and checks the
+preview (as LINE shows it); an approver (another person) approves and watches the progress; the
+resident gets the English card with the image, and a resident of another district gets nothing.
+Screenshots: simulator-settings.png, notify-composer.png, notify-progress.png."""
 
 from __future__ import annotations
 
@@ -82,16 +82,23 @@ def test_a_notice_reaches_the_residents_its_segment_and_language_say(
         desk.locator(".segment-row").first.get_by_label("東町").check()
         expect(audience).to_contain_text("対象者：1人")  # counted live as the condition changes
         desk.get_by_label("本文（日本語）").fill("土曜日に東公園で夏まつりを開きます。")
+        desk.get_by_label("形式（テンプレートを選ぶと、項目を埋めたカードで届きます）").select_option("event")
+        desk.get_by_label("日時（日本語・必須）").fill("8月3日（土）18時から")
+        desk.get_by_label("場所（日本語・必須）").fill("東公園")
         desk.locator("summary", has_text="English").click()
         desk.get_by_label("件名（English。空欄なら日本語の件名）").fill("Summer festival")
         desk.get_by_label("本文（English）").fill(ENGLISH)
+        desk.get_by_label("場所（English）").fill("Higashi Park")
         desk.get_by_label("画像（任意：JPEGかPNG、10MBまで）").set_input_files(
             files=[{"name": "poster.png", "mimeType": "image/png", "buffer": poster()}]
         )
         expect(desk.locator("#image-status")).to_contain_text("画像を添付しました")
         desk.get_by_label("表示する言語").select_option("en")
-        expect(desk.locator("#preview")).to_contain_text(ENGLISH)  # drawn as LINE shows it
-        expect(desk.locator("#preview img")).to_be_visible()
+        preview = desk.locator("#preview")
+        expect(preview).to_contain_text(ENGLISH)  # the card, drawn as LINE shows it
+        expect(preview).to_contain_text("Higashi Park")
+        expect(preview).to_contain_text("8月3日（土）18時から")  # left blank in English: the Japanese
+        expect(preview.locator("img")).to_be_visible()
         desk.locator("#preview-section").scroll_into_view_if_needed()
         screenshot(desk, "notify-composer.png")
         desk.get_by_role("button", name=re.compile("下書きを保存する")).click()
@@ -107,7 +114,9 @@ def test_a_notice_reaches_the_residents_its_segment_and_language_say(
         screenshot(approval, "notify-progress.png")
 
         sim.wait_for(ENGLISH)
-        expect(sim.chat.locator(".msg.theirs img.media")).to_have_count(1)  # the image after the text
+        card = sim.chat.locator(".msg.theirs", has_text=ENGLISH)
+        expect(card).to_contain_text("Higashi Park")
+        expect(card.locator("img.flex-image")).to_have_count(1)  # the image, as the card's picture
         expect(elsewhere.chat.locator(".msg.theirs", has_text="夏まつり")).to_have_count(0)
     finally:
         for context in (resident_context, other_context, author_context, approver_context):

@@ -208,12 +208,10 @@ def create_api(
         return page(request, "notify/_notices.html", {"user": user, "notices": await listed()})
 
     all_languages = [(key, label) for key, (_code, label) in LANGUAGES.items()]
-    field_keys: dict[str, tuple[str, list[str]]] = {}  # a field's key → its label, the templates using it
+    field_keys: dict[str, tuple[str, bool, list[str]]] = {}  # key → label, required, templates using it
     for template in TEMPLATES.values():
         for f in template.fields:
-            field_keys.setdefault(f.key, (f.label + ("（必須）" if f.required else ""), []))[1].append(
-                template.key
-            )
+            field_keys.setdefault(f.key, (f.label, f.required, []))[2].append(template.key)
 
     def composer_page(
         request: Request, user: StaffUser, form: dict[str, Any], error: str = "", status: int = 200
