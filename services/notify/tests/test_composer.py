@@ -17,6 +17,7 @@ from PIL import Image
 from cityhall.events.testing import wait_for
 from cityhall.notify import composer
 from cityhall.notify.composer import ComposeError, Content, Picture
+from cityhall.notify.images import ImageRefused, NoticeImages
 from cityhall.notify.preferences import Preferences
 from cityhall.web import SESSION_COOKIE
 from cityhall.web.csrf import CSRF_HEADER
@@ -181,6 +182,18 @@ async def test_an_uploaded_image_is_checked_by_its_bytes_and_served_publicly(
     assert broken.status_code == 422 and "読み取れません" in broken.json()["error"]
     assert (await upload(client, png(), who=CLERK)).status_code == 403
     assert await harness.pool.fetchval("SELECT count(*) FROM notice_images") == 1
+
+
+async def test_without_an_https_address_in_production_an_image_is_refused_with_the_reason(
+    harness: Harness,
+) -> None:
+    images = NoticeImages(harness.pool, "http://city.example/staff/notices", require_https=True)
+    with pytest.raises(ImageRefused, match="CITYHALL_PUBLIC_URL を https://"):
+        await images.put(AUTHOR, png())
+    assert await harness.pool.fetchval("SELECT count(*) FROM notice_images") == 0
+    secure = NoticeImages(harness.pool, "https://city.example/staff/notices", require_https=True)
+    stored = await secure.put(AUTHOR, png())
+    assert secure.picture(stored).url == f"https://city.example/staff/notices/images/{stored.image_id}.jpg"
 
 
 async def test_the_preview_is_what_line_gets_and_says_why_it_cannot_be_sent(

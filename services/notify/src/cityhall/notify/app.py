@@ -102,7 +102,9 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
     )
     safety = Safety(pool, sender, PersonalData(pool))
     handlers = Handlers(store, queue, safety)
-    images = NoticeImages(pool, settings.public_url + service.mount)
+    images = NoticeImages(
+        pool, settings.public_url + service.mount, require_https=settings.profile == "production"
+    )
     desk = Desk(pool, store, handlers.audience, sender, images)
     newcomers = Newcomers(pool, sender)
     parts = Notify(

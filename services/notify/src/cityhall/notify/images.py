@@ -34,12 +34,22 @@ class Stored:
     height: int
 
 
+NOT_HTTPS = (
+    "LINEはhttps://の画像しか表示しないため、画像を添付できません。"
+    "管理者に CITYHALL_PUBLIC_URL を https:// のアドレスにするよう依頼してください。"
+)
+
+
 class NoticeImages:
-    def __init__(self, pool: Pool, public_base: str) -> None:
-        """`public_base`: the service's public address (`CITYHALL_PUBLIC_URL` and the mount)."""
+    def __init__(self, pool: Pool, public_base: str, *, require_https: bool = False) -> None:
+        """`public_base`: the service's public address (`CITYHALL_PUBLIC_URL` and the mount);
+        `require_https`: LINE itself fetches the images (production), so only an https address works."""
         self.pool, self.public_base = pool, public_base.rstrip("/")
+        self.require_https = require_https
 
     async def put(self, user: StaffUser, data: bytes) -> Stored:
+        if self.require_https and not self.public_base.startswith("https://"):
+            raise ImageRefused(NOT_HTTPS)
         try:
             processed = process(data)
         except PhotoRefused as exc:
