@@ -107,7 +107,8 @@ def test_a_notice_reaches_the_residents_its_segment_and_language_say(
         notice_url = desk.url.split("?")[0]
 
         log_in(approval, embedded, "notify-approver")
-        approval.goto(notice_url)
+        approval.goto(notice_url.replace("/staff/notices/", "/staff/notify/"))  # an old link still works
+        expect(approval).to_have_url(notice_url)
         approval.get_by_role("button", name="承認して送信する").click()
         expect(approval.locator("#progress")).to_contain_text("送信を終えました", timeout=30_000)
         expect(approval.locator("#progress")).to_contain_text("1人")
