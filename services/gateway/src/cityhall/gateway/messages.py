@@ -31,7 +31,7 @@ CONTACTS: dict[str, Contact] = {
     "reservations": Contact("市民相談課", "0299-00-1201"),
     "reports": Contact("道路管理課", "0299-00-1301"),
     "disaster": Contact("危機管理課", "0299-00-1401"),
-    "disaster_line": Contact("災害対策本部 電話相談窓口", "0299-00-1400", "災害モード中は24時間受付"),
+    "disaster_line": Contact("災害対策本部 電話相談窓口", "0299-00-1400", "災害時は24時間受付"),
     "garbage": Contact("環境課", "0299-00-1501"),
     "notify": Contact("広報課", "0299-00-1601"),
 }
