@@ -7,24 +7,18 @@ simulator-disaster-menu.png.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Browser, expect
 
+from . import test_notices_browser
 from .conftest import screenshot
-from .embedded import embedded_run
 from .test_certificates_browser import Embedded, Simulator, new_page
 from .test_notices_browser import log_in
 
 pytestmark = pytest.mark.timeout(600)
 
 
-@pytest.fixture(scope="module")
-def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
-    tmp = tmp_path_factory.mktemp("disaster-run")
-    with embedded_run(tmp / "data", tmp / "cityhall-run.log") as url:
-        yield Embedded(url, tmp / "data")
+embedded = test_notices_browser.embedded  # a `cityhall run` of this module's own
 
 
 def test_bousai_switches_every_residents_menu_to_the_disaster_menu_and_back(

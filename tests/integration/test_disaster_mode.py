@@ -9,8 +9,6 @@ its own database on the test Postgres, all on the test Kafka.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi
 
@@ -21,6 +19,7 @@ from cityhall.runtime.service import Settings
 from cityhall.web import StaffUser
 from cityhall.web.csrf import CSRF_HEADER
 
+from . import test_notices
 from .harness import ACCESS_TOKEN, Deployment, LineClient
 
 pytestmark = pytest.mark.timeout(600)
@@ -28,15 +27,7 @@ pytestmark = pytest.mark.timeout(600)
 BOUSAI = StaffUser("bousai", "危機管理課 防災係", frozenset({"bousai"}))
 
 
-@pytest.fixture(scope="module")
-def deployment(
-    postgres_dsn: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Deployment]:
-    deployment = Deployment(postgres_dsn, kafka_bootstrap, tmp_path_factory.mktemp("disaster"))
-    for name in ("gateway", "notify", "staff-portal"):
-        deployment.service(name)
-    with deployment:
-        yield deployment
+deployment = test_notices.deployment  # the same processes: the emulator, gateway, notify, staff-portal
 
 
 async def menu_of(line: LineClient, resident: Resident) -> dict[str, object] | None:

@@ -278,8 +278,12 @@ class EmulatorState:
             }
 
     def narrowcast_progress(self, request_id: str) -> JSONObject:
+        return self._progress(self._narrowcasts, request_id)
+
+    def _progress(self, progresses: Mapping[str, JSONObject], request_id: str) -> JSONObject:
+        """The progress of an asynchronous request (a narrowcast, a rich menu batch) by its id."""
         with self._lock:
-            progress = self._narrowcasts.get(request_id)
+            progress = progresses.get(request_id)
             if progress is None:
                 raise not_found()
             return dict(progress)
@@ -404,11 +408,7 @@ class EmulatorState:
             }
 
     def rich_menu_batch_progress(self, request_id: str) -> JSONObject:
-        with self._lock:
-            progress = self._menu_batches.get(request_id)
-            if progress is None:
-                raise not_found()
-            return dict(progress)
+        return self._progress(self._menu_batches, request_id)
 
     def applied_rich_menu(self, user_id: str) -> tuple[JSONObject, str]:
         """The menu the user sees: their linked one, else the default; and which of the two."""
