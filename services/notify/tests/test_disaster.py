@@ -7,10 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import httpx
+from linebot.v3.messaging import TextMessage
 
 from cityhall.line import postback
 from cityhall.line.contracts import DISASTER_MODE_STREAM, RICH_MENU_TOPIC, DisasterModeSwitched
 from cityhall.line.testing import find_postback
+from cityhall.notify import dialog
 from cityhall.notify.domain import DisasterMode, disaster_decider
 from cityhall.notify.events import SwitchDisasterMode
 from cityhall.notify.preferences import Preferences
@@ -37,6 +39,16 @@ def test_switching_to_what_it_is_changes_nothing() -> None:
     state = disaster_decider.fold([switched])
     assert state == DisasterMode(True, "bousai", "大雨", NOW)
     assert disaster_decider.decide(on, state) == []
+
+
+def test_the_alerts_tile_fits_three_long_alerts_in_one_message() -> None:
+    alerts = [
+        {"title": f"警報{i}", "texts": {"ja": "川が増水しています。" * 400}, "sent_at": NOW} for i in range(3)
+    ]
+    [message] = dialog.disaster("alerts", None, alerts)
+    assert isinstance(message, TextMessage)
+    assert len(message.text) <= 5000 and message.text.count("■") == 3 and message.text.count("…") == 3
+    assert "9月1日 18時0分" in message.text  # Japan time
 
 
 async def test_bousai_switches_disaster_mode_once_with_a_reason_recorded(
