@@ -72,7 +72,11 @@ async def test_bousai_switches_disaster_mode_once_with_a_reason_recorded(
     first = await bousai.post("/api/disaster-mode", {"on": True, "reason": "大雨特別警報"})
     again = await bousai.post("/api/disaster-mode", {"on": True, "reason": "二度押し"})
     assert first.json() == {"on": True, "changed": True} and again.json() == {"on": True, "changed": False}
+    newcomer = resident(harness, "U" + "d" * 32)
+    mark = await newcomer.send("follow")
+    await newcomer.expect("ただいま災害時メニューを表示しています", since=mark)  # the menu they see
     state = (await as_(client, AUTHOR).get("/api/disaster-mode")).json()
+
     assert (state["on"], state["by"], state["reason"]) == (True, "bousai", "大雨特別警報")
     assert (await bousai.post("/api/disaster-mode", {"on": False, "reason": "警報解除"})).json()["changed"]
 

@@ -41,14 +41,15 @@ class Response:
     """Hand the resident's free text back to the guide (a notify postback put them in our dialog)."""
 
 
-def respond(intent: ResidentIntent) -> Response:
-    """What notify does for an intent routed to it."""
+def respond(intent: ResidentIntent, *, disaster: bool = False) -> Response:
+    """What notify does for an intent routed to it (`disaster`: disaster mode is on)."""
     match intent.kind:
         case "follow":
             follow = intent.raw.get("follow")
             returning = isinstance(follow, dict) and follow.get("isUnblocked") is True
             return Response(
-                Follow(user_id=intent.user_id, at=intent.timestamp), say.welcome(returning=returning)
+                Follow(user_id=intent.user_id, at=intent.timestamp),
+                say.welcome(returning=returning, disaster=disaster),
             )
         case "unfollow":
             # A resident who blocked the account cannot be answered.

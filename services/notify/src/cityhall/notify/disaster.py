@@ -51,8 +51,8 @@ class Disaster:
             store, disaster_decider, source=SOURCE
         )
 
-    async def state(self) -> DisasterMode:
-        state, _version = await self.switches.load(DISASTER_MODE_STREAM)
+    async def state(self, conn: Connection | None = None) -> DisasterMode:
+        state, _version = await self.switches.load(DISASTER_MODE_STREAM, conn=conn)
         return state
 
     async def switch(self, user: StaffUser, on: bool, reason: str, at: datetime) -> bool:

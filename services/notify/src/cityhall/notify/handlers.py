@@ -111,7 +111,9 @@ class Handlers:
         elif dialog.in_settings(intent, turn.session):
             await self._settings(conn, turn)
         else:
-            response = dialog.respond(intent)
+            # A resident who follows in disaster mode sees the disaster menu: the welcome says why.
+            disaster = intent.kind == "follow" and (await self.disaster.state(conn)).on
+            response = dialog.respond(intent, disaster=disaster)
             turn.session, turn.replies = None, list(response.messages)
             if response.command is not None:
                 turn.command(friend_stream(intent.user_id), response.command)

@@ -438,12 +438,22 @@ def quick_replies(*, howto: bool = True) -> QuickReply:
     )
 
 
-def welcome(*, returning: bool = False) -> list[Message]:
+DISASTER_MENU_NOTE = (
+    "\n【ただいま災害時メニューを表示しています】\n"
+    "災害への対応のため、画面下のメニューを「避難所・安否確認・災害情報・問い合わせ」に切り替えています。"
+    "対応が終わると、ふだんの次のメニューに戻ります。\n"
+)
+"""Added to the welcome while disaster mode is on (the menu the resident sees is the disaster one)."""
+
+
+def welcome(*, returning: bool = False, disaster: bool = False) -> list[Message]:
     greeting = (
         f"おかえりなさい。{TOWN}の公式アカウントを再び友だちに追加していただき、ありがとうございます。"
         if returning
         else f"友だち追加ありがとうございます。{TOWN}の公式アカウントです。"
     )
+    if disaster:
+        greeting += DISASTER_MENU_NOTE
     text = (
         f"{greeting}\n"
         "このアカウントでは、窓口に来なくてもできる手続きやお問い合わせを受け付けています。\n"
