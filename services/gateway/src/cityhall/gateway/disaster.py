@@ -19,7 +19,6 @@ that lost its state.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -84,10 +83,6 @@ class Switcher:
         poll: float = POLL,
     ) -> None:
         self.pool, self.configuration, self.before, self.poll = pool, configuration, before, poll
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
 
     async def run(self) -> None:
         if self.before is not None:
@@ -105,7 +100,7 @@ class Switcher:
                     failures += 1
                     log.warning("could not switch the rich menus (disaster mode %s): %s",
                                 "on" if row["switched_on"] else "off", exc)  # fmt: skip
-                    await self._sleep(RETRY.delay(failures))
+                    await asyncio.sleep(RETRY.delay(failures))
                     continue
                 failures, restarted = 0, False
                 await self.pool.execute(
@@ -113,12 +108,7 @@ class Switcher:
                 )
                 continue
             restarted = False
-            await self._sleep(self.poll)
-
-    async def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            await asyncio.sleep(self.poll)
 
     async def apply(self, on: bool, event_id: uuid.UUID) -> str:
         """Every resident's menu: the disaster one (`on`) or the main one; the menu's id."""
