@@ -65,6 +65,27 @@ def test_clashing_declarations_are_clear_errors() -> None:
         registry.tiles([spec("few", tiles=tuple(tile(p, "guide") for p in (0, 2, 3, 4, 5, 6, 7)))])
     with pytest.raises(ValueError, match="have no area"):
         registry.tiles([spec("far", tiles=(tile(8, "guide"),))])
+    with pytest.raises(ValueError, match=r"no tile declared for disaster menu position\(s\) \[3\]"):
+        registry.disaster_tiles([spec("few", disaster_tiles=tuple(tile(p, "guide") for p in (0, 1, 2)))])
+    with pytest.raises(ValueError, match="have no area"):
+        registry.disaster_tiles([spec("far", disaster_tiles=(tile(4, "guide"),))])
+
+
+def test_the_disaster_menu_is_declared_like_the_menu() -> None:
+    guide = spec("guide", disaster_tiles=(tile(0, "guide"),))
+    front = spec(
+        "front", disaster_tiles=(tile(0, "guide", placeholder=True), *(tile(p, "notify") for p in (1, 2, 3)))
+    )
+    assert registry.disaster_tiles([front])[0].placeholder
+    assert registry.disaster_tiles([front, guide]) == registry.disaster_tiles([guide, front])
+    assert not registry.disaster_tiles([front, guide])[0].placeholder
+    assert "notify" in registry.domains([front])
+    assert [(t.domain, t.action) for t in registry.disaster_tiles()] == [
+        ("guide", "shelters"),
+        ("notify", "safety_now"),
+        ("notify", "alerts"),
+        ("guide", "disaster_contact"),
+    ]
 
 
 def test_the_installed_services_declare_todays_menu_departments_and_logins() -> None:
@@ -91,6 +112,7 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         "notify-author",
         "notify-approver",
         "notify-admin",
+        "bousai",
         "voice-clerk",
         "roads-admin",
         "parks-clerk",

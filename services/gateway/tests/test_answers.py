@@ -15,7 +15,7 @@ from cityhall.gateway import messages
 from cityhall.gateway import testing as line
 from cityhall.gateway.answers import answer, topic
 from cityhall.gateway.app import served_domains
-from cityhall.gateway.declared import DOMAINS, TILES, tile_data
+from cityhall.gateway.declared import DISASTER_TILES, DOMAINS, TILES, tile_data
 from cityhall.line.contracts import DialogLeft, OutboundMessageRequested, ResidentIntent
 from cityhall.runtime.service import ServiceContext, Settings
 
@@ -74,6 +74,15 @@ def test_the_shelter_tile_gives_the_shelter_page_and_the_disaster_phone() -> Non
     said = answer(intent("postback", postback_data=TILE["防災/避難所"]), TODAY)
     assert messages.PAGES["shelters"] in text_of(said)
     assert messages.CONTACTS["disaster"].phone in text_of(said)
+
+
+def test_the_disaster_menus_guide_tiles_give_the_shelter_page_and_the_disaster_line() -> None:
+    tiles = {t.label: tile_data(t) for t in DISASTER_TILES}
+    shelters = answer(intent("postback", postback_data=tiles["避難所"]), TODAY)
+    assert messages.PAGES["shelters"] in text_of(shelters)
+    contact = answer(intent("postback", postback_data=tiles["問い合わせ"]), TODAY)
+    line = messages.CONTACTS["disaster_line"]
+    assert line.phone in text_of(contact) and line.hours in text_of(contact) and "119番" in text_of(contact)
 
 
 def test_the_faq_tile_and_the_faq_text_list_answers_and_where_to_find_more() -> None:

@@ -1,5 +1,6 @@
 """The rich menu: its areas and image, created through the SDK at the LINE emulator (its own process),
-by the `cityhall line richmenu` command and by the embedded run's start-up."""
+by the `cityhall line richmenu` command and by the embedded run's start-up; disaster mode switches
+every resident's menu to the disaster menu and back."""
 
 from __future__ import annotations
 
@@ -9,21 +10,27 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 import typer
-from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApiBlob, Configuration
+from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, AsyncMessagingApiBlob, Configuration
 from PIL import Image
 from typer.testing import CliRunner
 
+from cityhall.events.bus import Record
 from cityhall.events.embedded_bus import EmbeddedBus
+from cityhall.events.envelope import Envelope
 from cityhall.events.localpg import free_port
 from cityhall.events.testing import wait_for
 from cityhall.gateway.richmenu import (
+    DISASTER,
+    DISASTER_MENU_NAME,
     HEIGHT,
+    MENU_NAME,
     TILES,
     WIDTH,
     cli,
@@ -35,6 +42,12 @@ from cityhall.gateway.richmenu import (
     sdk_configuration,
 )
 from cityhall.gateway.spec import service
+from cityhall.line.contracts import (
+    DISASTER_MODE_KEY,
+    DISASTER_MODE_STREAM,
+    RICH_MENU_TOPIC,
+    DisasterModeSwitched,
+)
 from cityhall.runtime.service import Settings
 from cityhall.runtime.system import System
 
@@ -207,3 +220,128 @@ def test_a_real_channel_leaves_each_api_its_own_host() -> None:
     assert emulator.host == "http://127.0.0.1:9/line-api"
     with pytest.raises(ValueError):
         sdk_configuration(Settings(line_api_url="http://127.0.0.1:9"))
+
+
+# --- disaster mode ------------------------------------------------------------------------------
+
+
+def test_the_disaster_menu_has_four_areas_two_by_two() -> None:
+    request = rich_menu_request(DISASTER)
+    labels = {}
+    for area in request.areas:
+        action = area.action.actual_instance if hasattr(area.action, "actual_instance") else area.action
+        labels[action.label] = parse_qs(action.data)["action"][0]
+        assert (area.bounds.width, area.bounds.height) == (WIDTH // 2, HEIGHT // 2)
+    assert labels == {
+        "避難所": "shelters",
+        "安否確認": "safety_now",
+        "災害情報": "alerts",
+        "問い合わせ": "disaster_contact",
+    }
+    assert Image.open(io.BytesIO(draw_menu_image(DISASTER))).size == (WIDTH, HEIGHT)
+
+
+def _switch(on: bool, at: datetime) -> Envelope:
+    """What notify's relay publishes when disaster mode is switched."""
+    event = DisasterModeSwitched(on=on, by="bousai", reason="大雨特別警報", at=at)
+    return Envelope.wrap(
+        event,
+        source="/services/notify",
+        subject=DISASTER_MODE_STREAM,
+        topic=RICH_MENU_TOPIC,
+        key=DISASTER_MODE_KEY,
+    )
+
+
+async def _publish(bus: EmbeddedBus, envelope: Envelope) -> None:
+    await bus.publish([Record.of(RICH_MENU_TOPIC, DISASTER_MODE_KEY, envelope)])
+
+
+async def _menu_of(url: str, user_id: str) -> str | None:
+    """The name of the menu the resident sees at the emulator (linked to them, or the default)."""
+    async with httpx.AsyncClient() as client:
+        found = await client.get(f"{url}/_inspect/richmenu", params={"userId": user_id})
+    return str(found.json()["richMenu"]["name"]) if found.status_code == 200 else None
+
+
+async def _menus(configuration: Configuration) -> list[str]:
+    async with AsyncApiClient(configuration) as client:
+        return [m.name for m in (await AsyncMessagingApi(client).get_rich_menu_list()).richmenus]
+
+
+async def _embedded(database: str, url: str) -> tuple[System, EmbeddedBus]:
+    settings = Settings(
+        database_url=database, line_channel_secret="s", line_channel_access_token=TOKEN, line_api_url=url
+    )
+    bus = EmbeddedBus(database)
+    system = System(settings, "embedded", bus, database)
+    await system.start([service])
+    system.run_background()
+    return system, bus
+
+
+async def test_disaster_mode_switches_every_residents_menu_and_back(
+    fresh_database: str, emulator_url: str, configuration: Configuration
+) -> None:
+    system, bus = await _embedded(fresh_database, emulator_url)
+    try:
+        await wait_for(lambda: _menu_of(emulator_url, "Ulinked"), timeout=30, message="no menu after start")
+        main_id = await default_rich_menu_id(configuration)
+        assert main_id is not None
+        async with AsyncApiClient(configuration) as client:
+            # A resident with a menu linked to them alone, which would hide a new default.
+            await AsyncMessagingApi(client).link_rich_menu_id_to_user("Ulinked", main_id)
+        now = datetime.now(UTC)
+        on = _switch(True, now)
+        await _publish(bus, on)
+
+        async def everyone_sees(name: str) -> bool:
+            return [await _menu_of(emulator_url, u) for u in ("Ulinked", "Unew")] == [name, name]
+
+        await wait_for(lambda: everyone_sees(DISASTER_MENU_NAME), timeout=30, message="not the disaster menu")
+        await _publish(bus, on)  # a replayed switch
+        await _publish(bus, _switch(True, now - timedelta(minutes=1)))  # an older one arriving late
+        await _publish(bus, _switch(False, now + timedelta(minutes=5)))
+        await wait_for(lambda: everyone_sees(MENU_NAME), timeout=30, message="not the main menu again")
+        await _publish(bus, _switch(True, now + timedelta(minutes=2)))  # older than the switch off
+        await _publish(bus, _switch(False, now + timedelta(minutes=9)))
+
+        async def settled() -> bool:
+            row = (
+                await system.service("gateway")
+                .context.require_pool()
+                .fetchrow("SELECT switched_at, applied_at FROM disaster_mode")
+            )
+            return (
+                row is not None
+                and row["applied_at"] is not None
+                and row["switched_at"] > now + timedelta(minutes=8)
+            )
+
+        await wait_for(settled, timeout=30, message="the last switch was not applied")
+        assert await everyone_sees(MENU_NAME)
+        assert sorted(await _menus(configuration)) == [DISASTER_MENU_NAME, MENU_NAME]  # each made once
+    finally:
+        await system.stop()
+
+
+async def test_a_restart_converges_on_the_recorded_mode(
+    fresh_database: str, emulator_url: str, configuration: Configuration
+) -> None:
+    system, bus = await _embedded(fresh_database, emulator_url)
+    try:
+        await _publish(bus, _switch(True, datetime.now(UTC)))
+
+        async def disaster() -> bool:
+            return await _menu_of(emulator_url, "Uanyone") == DISASTER_MENU_NAME
+
+        await wait_for(disaster, timeout=30, message="not the disaster menu")
+    finally:
+        await system.stop()
+    await _reset(emulator_url)  # LINE's side lost (an emulator restarted): nothing is applied
+    assert await _menu_of(emulator_url, "Uanyone") is None
+    system, _bus = await _embedded(fresh_database, emulator_url)
+    try:
+        await wait_for(disaster, timeout=30, message="the restart did not converge on disaster mode")
+    finally:
+        await system.stop()

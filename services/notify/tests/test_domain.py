@@ -127,6 +127,12 @@ def test_follow_is_welcomed_with_the_menu_explained_and_quick_replies() -> None:
     assert quick[0]["action"]["data"] == "domain=notify&action=howto"
 
 
+def test_in_disaster_mode_the_welcome_says_the_menu_is_the_disaster_one() -> None:
+    text = texts(dialog.respond(intent("follow"), disaster=True))
+    assert text.startswith("友だち追加ありがとうございます") and "災害時メニュー" in text
+    assert "災害時メニュー" not in texts(dialog.respond(intent("follow")))
+
+
 def test_an_unblocking_resident_is_welcomed_back() -> None:
     response = dialog.respond(intent("follow", raw={"follow": {"isUnblocked": True}}))
     assert texts(response).startswith("おかえりなさい")

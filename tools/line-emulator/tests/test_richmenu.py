@@ -146,3 +146,54 @@ async def test_linked_beats_default_and_inspect_shows_it(
     assert seen["source"] == "default"
     await client.delete("/v2/bot/user/all/richmenu")
     assert (await client.get("/_inspect/richmenu", params={"userId": "Ualice"})).status_code == 404
+
+
+async def test_batch_replaces_or_unlinks_the_menus_linked_to_users(
+    client: httpx.AsyncClient, spec: Spec, menu_body: MenuBody, menu_png: bytes
+) -> None:
+    first, second, bare = [await create(client, menu_body(name=n)) for n in ("first", "second", "bare")]
+    for menu_id in (first, second):
+        await client.post(
+            f"/v2/bot/richmenu/{menu_id}/content", content=menu_png, headers={"content-type": "image/png"}
+        )
+    await client.post("/v2/bot/richmenu/bulk/link", json={"richMenuId": first, "userIds": ["Ua", "Ub"]})
+    await client.post(f"/v2/bot/user/Uc/richmenu/{second}")
+
+    async def linked(user_id: str) -> str | None:
+        found = await client.get(f"/v2/bot/user/{user_id}/richmenu")
+        return str(found.json()["richMenuId"]) if found.status_code == 200 else None
+
+    for refused, where in (
+        ({"operations": []}, "operations"),
+        ({"operations": [{"type": "link", "from": first}]}, "operations[0].to"),
+        ({"operations": [{"type": "teleport"}]}, "operations[0].type"),
+        ({"operations": [{"type": "unlinkAll"}], "resumeRequestKey": "no spaces"}, "resumeRequestKey"),
+    ):
+        for path in ("/v2/bot/richmenu/batch", "/v2/bot/richmenu/validate/batch"):
+            response = await client.post(path, json=refused)
+            assert response.status_code == 400, response.text
+            assert any(d["property"] == where for d in response.json()["details"]), response.json()
+    unknown = {"operations": [{"type": "link", "from": first, "to": "richmenu-unknown"}]}
+    assert (await client.post("/v2/bot/richmenu/validate/batch", json=unknown)).status_code == 400
+    no_image = {"operations": [{"type": "link", "from": first, "to": bare}]}
+    assert (await client.post("/v2/bot/richmenu/batch", json=no_image)).status_code == 400
+    assert [await linked(u) for u in ("Ua", "Ub", "Uc")] == [first, first, second]  # nothing changed
+
+    replace = {"operations": [{"type": "link", "from": first, "to": second}], "resumeRequestKey": "k-1"}
+    assert (await client.post("/v2/bot/richmenu/validate/batch", json=replace)).status_code == 200
+    accepted = await client.post("/v2/bot/richmenu/batch", json=replace)
+    assert accepted.status_code == 202
+    assert [await linked(u) for u in ("Ua", "Ub", "Uc")] == [second, second, second]
+    progress = await client.get(
+        "/v2/bot/richmenu/progress/batch", params={"requestId": accepted.headers["x-line-request-id"]}
+    )
+    assert spec.validate("RichMenuBatchProgressResponse", progress.json()) == []
+    assert progress.json()["phase"] == "succeeded"
+    assert (
+        await client.get("/v2/bot/richmenu/progress/batch", params={"requestId": "nope"})
+    ).status_code == 404
+
+    await client.post("/v2/bot/richmenu/batch", json={"operations": [{"type": "unlink", "from": first}]})
+    assert await linked("Ua") == second  # nobody is linked to `first` any more
+    await client.post("/v2/bot/richmenu/batch", json={"operations": [{"type": "unlinkAll"}]})
+    assert [await linked(u) for u in ("Ua", "Ub", "Uc")] == [None, None, None]

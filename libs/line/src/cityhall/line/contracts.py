@@ -11,6 +11,9 @@
   the resident out of its dialog (to another domain's); the domain may say what became of
   anything the resident left unfinished (key: the LINE user id). Consumers that do not know it
   skip it, as any other type they do not handle.
+- `DisasterModeSwitched`: an authorised role switched disaster mode on or off; notify records
+  it in its stream `disasterMode-town` and its relay publishes it on `line.richmenu`, where the
+  gateway, which owns the rich menu, switches every resident's menu (key: `disaster-mode`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from cityhall.line.webhooks import ulid_uuid
 INTENTS_TOPIC = "intents.{domain}"
 OUTBOUND_TOPIC = "line.outbound"
 DIALOGS_TOPIC = "line.dialogs"
+RICH_MENU_TOPIC = "line.richmenu"
 
 DEFAULT_DOMAIN = "guide"
 
@@ -163,3 +167,19 @@ def dialog_event(
         topic=DIALOGS_TOPIC,
         key=event.user_id,
     )
+
+
+@registry.register
+class DisasterModeSwitched(Event):
+    """Disaster mode on or off: every resident's rich menu becomes the disaster menu, or the main
+    one again. Recorded by notify (who switched it, when, why), applied by the gateway."""
+
+    TYPE = "cityhall.notify.disaster_mode_switched.v1"
+    on: bool
+    by: str
+    reason: str
+    at: datetime
+
+
+DISASTER_MODE_STREAM = "disasterMode-town"
+DISASTER_MODE_KEY = "disaster-mode"

@@ -10,6 +10,9 @@ MENU_AREAS = 8
 """The rich menu's areas: four columns, two rows (`Tile.position` 0-7, left to right, top row first).
 Every area needs a tile: a new service takes a stand-in's position, or the grid grows by a column."""
 
+DISASTER_AREAS = 4
+"""The disaster menu's areas (disaster mode): two columns, two rows (`Tile.position` 0-3)."""
+
 
 @dataclass(frozen=True)
 class Tile:

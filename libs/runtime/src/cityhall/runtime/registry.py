@@ -3,6 +3,7 @@
 A service's spec (entry-point group `cityhall.services`) declares, besides how to start it:
 - `domains`: the LINE domains whose intents it consumes;
 - `tiles`: its rich-menu tiles (the gateway draws the menu and routes their postbacks);
+- `disaster_tiles`: its tiles of the disaster menu (disaster mode);
 - `departments`: the staff roles it brings and their Japanese names (the staff pages);
 - `demo_accounts`: the staff logins the embedded run creates for it;
 - `dashboards`: the links the staff portal shows.
@@ -21,7 +22,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
-from cityhall.runtime.declarations import MENU_AREAS, Dashboard, DemoAccount, Tile
+from cityhall.runtime.declarations import DISASTER_AREAS, MENU_AREAS, Dashboard, DemoAccount, Tile
 from cityhall.runtime.service import ServiceSpec, installed, load
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def domains(specs: Iterable[ServiceSpec] | None = None) -> tuple[str, ...]:
     found: dict[str, None] = {}
     for spec in _specs(specs):
         found.update(dict.fromkeys(spec.domains))
-        found.update(dict.fromkeys(t.domain for t in spec.tiles))
+        found.update(dict.fromkeys(t.domain for t in (*spec.tiles, *spec.disaster_tiles)))
     return tuple(found)
 
 
@@ -76,15 +77,23 @@ def _merge(items: Iterable[D], key: Callable[[D], object], what: str) -> dict[ob
 
 def tiles(specs: Iterable[ServiceSpec] | None = None) -> tuple[Tile, ...]:
     """The rich menu's tiles, one per area by position (left to right, top row first)."""
-    declared = [t for spec in _specs(specs) for t in spec.tiles]
-    outside = [t.label for t in declared if not 0 <= t.position < MENU_AREAS]
+    return _grid([t for spec in _specs(specs) for t in spec.tiles], MENU_AREAS, "menu")
+
+
+def disaster_tiles(specs: Iterable[ServiceSpec] | None = None) -> tuple[Tile, ...]:
+    """The disaster menu's tiles, one per area by position (left to right, top row first)."""
+    return _grid([t for spec in _specs(specs) for t in spec.disaster_tiles], DISASTER_AREAS, "disaster menu")
+
+
+def _grid(declared: list[Tile], areas: int, menu: str) -> tuple[Tile, ...]:
+    outside = [t.label for t in declared if not 0 <= t.position < areas]
     if outside:
-        raise ValueError(f"tiles {outside} have no area: positions are 0-{MENU_AREAS - 1}")
-    chosen = _merge(declared, lambda t: t.position, "the menu position")
-    missing = sorted(set(range(MENU_AREAS)) - set(chosen))
+        raise ValueError(f"tiles {outside} have no area: positions are 0-{areas - 1}")
+    chosen = _merge(declared, lambda t: t.position, f"the {menu} position")
+    missing = sorted(set(range(areas)) - set(chosen))
     if missing:
-        raise ValueError(f"no tile declared for menu position(s) {missing}")
-    return tuple(chosen[p] for p in range(MENU_AREAS))
+        raise ValueError(f"no tile declared for {menu} position(s) {missing}")
+    return tuple(chosen[p] for p in range(areas))
 
 
 def departments(specs: Iterable[ServiceSpec] | None = None) -> dict[str, str]:

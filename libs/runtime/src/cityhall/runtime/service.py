@@ -246,6 +246,8 @@ class ServiceSpec:
     """The LINE domains whose intents (`intents.<domain>`) this service consumes."""
     tiles: tuple[Tile, ...] = ()
     """Its areas of the rich menu."""
+    disaster_tiles: tuple[Tile, ...] = ()
+    """Its areas of the disaster menu, which every resident sees while disaster mode is on."""
     departments: tuple[Department, ...] = ()
     """The staff roles it brings, with their Japanese names."""
     demo_accounts: tuple[DemoAccount, ...] = ()

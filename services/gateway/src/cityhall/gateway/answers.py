@@ -45,6 +45,8 @@ def _about(name: str, served: Collection[str]) -> Message:
             return say.faq()
         case "shelters":
             return say.shelters()
+        case "disaster_contact":
+            return say.disaster_contact()
         case "garbage":
             return say.garbage()
     if name in served:
@@ -63,7 +65,11 @@ def answer(intent: ResidentIntent, served: Collection[str]) -> list[Message]:
         case "postback":
             tapped = postback.decode(intent.postback_data)
             action = tapped.action if tapped else ""
-            return [_about(action, served) if action in ("faq", "shelters") else say.overview()]
+            return [
+                _about(action, served)
+                if action in ("faq", "shelters", "disaster_contact")
+                else say.overview()
+            ]
         case "text":
             text = intent.text or ""
             found = topic(text)

@@ -1,8 +1,10 @@
-"""Composition root of the gateway: webhook route, outbox relay, dialog consumer.
+"""Composition root of the gateway: webhook route, outbox relay, dialog consumer, disaster mode's
+menu switcher.
 
 Settings used: LINE_CHANNEL_SECRET (required); the served domains (run alone:
 CITYHALL_SERVED_DOMAINS, required, e.g. `notify,certificates`; the embedded run knows them);
-and in the embedded run LINE_API_URL and LINE_CHANNEL_ACCESS_TOKEN for the start-up rich menu.
+LINE_API_URL and LINE_CHANNEL_ACCESS_TOKEN for the rich menus (the embedded run's start-up menu,
+disaster mode's switch).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 
 from cityhall.events.kafka_bus import KafkaBus
 from cityhall.events.relay import OutboxRelay
+from cityhall.gateway import disaster
 from cityhall.gateway.api import create_callback
 from cityhall.gateway.declared import DOMAINS
 from cityhall.gateway.handlers import dialog_consumer
@@ -22,7 +25,7 @@ from cityhall.gateway.intake import BUDGET, Intake
 from cityhall.gateway.publication import Acceptances
 from cityhall.gateway.richmenu import LINE_API, ensure_default_rich_menu, sdk_configuration
 from cityhall.gateway.webhook import WebhookReader
-from cityhall.line.contracts import OUTBOUND_TOPIC, intents_topic
+from cityhall.line.contracts import OUTBOUND_TOPIC, RICH_MENU_TOPIC, intents_topic
 from cityhall.runtime.service import Running, ServiceContext
 
 log = logging.getLogger(__name__)
@@ -68,16 +71,31 @@ async def build(
     async def relay_intents() -> None:
         if isinstance(ctx.bus, KafkaBus):
             # Topics exist before the first webhook: creating one on first use can outlast the budget.
-            await ctx.bus.ensure_topics([*(intents_topic(d) for d in DOMAINS), OUTBOUND_TOPIC])
+            await ctx.bus.ensure_topics(
+                [*(intents_topic(d) for d in DOMAINS), OUTBOUND_TOPIC, RICH_MENU_TOPIC]
+            )
         await relay.run()
 
+    configuration = sdk_configuration(ctx.settings) if ctx.settings.line_channel_access_token else None
+    first_menu: asyncio.Task[str | None] | None = None
+    if configuration is not None and _serves_an_emulator(ctx):
+        # Best effort and in the background: the emulator answers once the server listens.
+        first_menu = asyncio.create_task(ensure_default_rich_menu(configuration))
+
+    async def after_first_menu() -> None:
+        # Disaster mode switches the menus only once the embedded run's first one is made.
+        if first_menu is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(first_menu)
+
+    switcher = disaster.Switcher(pool, configuration, before=after_first_menu)
+    menus = disaster.consumer(ctx.bus, pool)
     running = Running(
         endpoints={"/callback": create_callback(intake)},
-        tasks=[relay_intents, acceptances.listen, consumer.run],
+        tasks=[relay_intents, acceptances.listen, consumer.run, menus.run, switcher.run],
     )
-    if _serves_an_emulator(ctx):
-        # Best effort and in the background: the emulator answers once the server listens.
-        task = asyncio.create_task(ensure_default_rich_menu(sdk_configuration(ctx.settings)))
+    if first_menu is not None:
+        task = first_menu
 
         async def cancel() -> None:
             task.cancel()

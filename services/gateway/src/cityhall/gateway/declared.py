@@ -15,6 +15,9 @@ the ones no running service consumes)."""
 TILES = registry.tiles()
 """The rich menu's tiles (`MENU_AREAS`), left to right, top row first."""
 
+DISASTER_TILES = registry.disaster_tiles()
+"""The disaster menu's tiles (`DISASTER_AREAS`), shown to every resident in disaster mode."""
+
 
 def tile_data(tile: Tile) -> str:
     """The postback data of a tile's tap."""

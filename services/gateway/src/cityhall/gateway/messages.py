@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from linebot.v3.messaging import PostbackAction, TextMessage
 
-from cityhall.gateway.declared import TILES, tile_data
+from cityhall.gateway.declared import DISASTER_TILES, TILES, tile_data
 from cityhall.line import build
 from cityhall.runtime.declarations import Tile
 
@@ -31,6 +31,7 @@ CONTACTS: dict[str, Contact] = {
     "reservations": Contact("市民相談課", "0299-00-1201"),
     "reports": Contact("道路管理課", "0299-00-1301"),
     "disaster": Contact("危機管理課", "0299-00-1401"),
+    "disaster_line": Contact("災害対策本部 電話相談窓口", "0299-00-1400", "災害時は24時間受付"),
     "garbage": Contact("環境課", "0299-00-1501"),
     "notify": Contact("広報課", "0299-00-1601"),
 }
@@ -124,6 +125,16 @@ def shelters() -> TextMessage:
         "避難の情報は、テレビ・ラジオや防災行政無線でもお知らせします。"
         f"災害や防災についてのお問い合わせは、{call('disaster')}へどうぞ。\n"
         "命に危険がある場合は、ためらわずに119番・110番へ通報してください。"
+    )
+
+
+def disaster_contact() -> TextMessage:
+    """The disaster menu's 問い合わせ: the disaster phone line and its hours."""
+    return _text(
+        f"災害についてのお問い合わせは、次の窓口へお電話ください。\n{call('disaster_line')}\n\n"
+        f"ふだんの防災のご相談は、{call('disaster')}です。\n"
+        "命に危険がある場合は、ためらわずに119番・110番へ通報してください。",
+        *(_button(t) for t in DISASTER_TILES if t.action != "disaster_contact"),
     )
 
 

@@ -1,4 +1,5 @@
-"""The rich menu: eight postback areas (`MENU_AREAS`, two rows), an image drawn here, created through the SDK.
+"""The rich menus: the main one, eight postback areas (`MENU_AREAS`, two rows), and the disaster
+menu of disaster mode, four (`DISASTER_AREAS`, two by two); images drawn here, created through the SDK.
 
 `cityhall line richmenu` creates it on the channel that `LINE_CHANNEL_ACCESS_TOKEN` opens,
 at `LINE_API_URL` (the emulator) or at LINE itself when that is unset. The embedded run
@@ -15,6 +16,7 @@ import io
 import logging
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -34,38 +36,52 @@ from linebot.v3.messaging.exceptions import ApiException
 from PIL import Image, ImageDraw, ImageFont
 
 from cityhall.events.backoff import Backoff
-from cityhall.gateway.declared import TILES, tile_data
-from cityhall.runtime.declarations import MENU_AREAS
+from cityhall.gateway.declared import DISASTER_TILES, TILES, tile_data
+from cityhall.runtime.declarations import DISASTER_AREAS, MENU_AREAS, Tile
 from cityhall.runtime.service import LINE_API, Settings
 
 log = logging.getLogger(__name__)
 
 WIDTH, HEIGHT = 2500, 1686
 ROWS = 2
-COLUMNS = MENU_AREAS // ROWS
 MENU_NAME = "Pocket City Hall main menu"
-CHAT_BAR_TEXT = "メニュー"
+DISASTER_MENU_NAME = "Pocket City Hall disaster menu"
 
 
-def _bounds(index: int) -> RichMenuBounds:
-    column, row = index % COLUMNS, index // COLUMNS
-    left, right = WIDTH * column // COLUMNS, WIDTH * (column + 1) // COLUMNS
+@dataclass(frozen=True)
+class Menu:
+    """A rich menu of `tiles` on a grid of `columns` by `ROWS` (a menu's `name` is for managing
+    it and never shown: the channel's menus are found by it)."""
+
+    name: str
+    tiles: tuple[Tile, ...]
+    columns: int
+    chat_bar_text: str
+
+
+MAIN = Menu(MENU_NAME, TILES, MENU_AREAS // ROWS, "メニュー")
+DISASTER = Menu(DISASTER_MENU_NAME, DISASTER_TILES, DISASTER_AREAS // ROWS, "災害時メニュー")
+
+
+def _bounds(index: int, columns: int) -> RichMenuBounds:
+    column, row = index % columns, index // columns
+    left, right = WIDTH * column // columns, WIDTH * (column + 1) // columns
     top, bottom = HEIGHT * row // ROWS, HEIGHT * (row + 1) // ROWS
     return RichMenuBounds(x=left, y=top, width=right - left, height=bottom - top)
 
 
-def rich_menu_request() -> RichMenuRequest:
+def rich_menu_request(menu: Menu = MAIN) -> RichMenuRequest:
     return RichMenuRequest(
         size=RichMenuSize(width=WIDTH, height=HEIGHT),
         selected=True,
-        name=MENU_NAME,
-        chatBarText=CHAT_BAR_TEXT,
+        name=menu.name,
+        chatBarText=menu.chat_bar_text,
         areas=[
             RichMenuArea(
-                bounds=_bounds(i),
+                bounds=_bounds(i, menu.columns),
                 action=PostbackAction(label=tile.label, data=tile_data(tile), displayText=tile.label),
             )
-            for i, tile in enumerate(TILES)
+            for i, tile in enumerate(menu.tiles)
         ],
     )
 
@@ -118,15 +134,15 @@ class _Fonts:
         return ImageFont.truetype(self.source[0], size, index=self.source[1])
 
 
-def draw_menu_image() -> bytes:
+def draw_menu_image(menu: Menu = MAIN) -> bytes:
     """The 2500x1686 PNG: one colored card per area, an icon, the label and what it covers."""
     fonts = _Fonts()
     image = Image.new("RGB", (WIDTH, HEIGHT), "#eef1f5")
     draw = ImageDraw.Draw(image)
     icon_font, label_font, sub_font = fonts.get(150), fonts.get(88), fonts.get(46)
     margin = 18
-    for i, tile in enumerate(TILES):
-        b = _bounds(i)
+    for i, tile in enumerate(menu.tiles):
+        b = _bounds(i, menu.columns)
         box = (b.x + margin, b.y + margin, b.x + b.width - margin, b.y + b.height - margin)
         draw.rounded_rectangle(box, radius=48, fill=tile.color)
         cx = b.x + b.width // 2
@@ -166,17 +182,20 @@ async def default_rich_menu_id(configuration: Configuration) -> str | None:
         return rich_menu_id
 
 
-async def create_rich_menu(configuration: Configuration, image: bytes | None = None) -> str:
-    """Create the menu, upload its image, make it every user's default; its id."""
-    image = image if image is not None else await asyncio.to_thread(draw_menu_image)
+async def create_rich_menu(
+    configuration: Configuration, image: bytes | None = None, *, menu: Menu = MAIN, default: bool = True
+) -> str:
+    """Create the menu, upload its image, make it every user's default (unless not `default`); its id."""
+    image = image if image is not None else await asyncio.to_thread(draw_menu_image, menu)
     async with AsyncApiClient(configuration) as client:
         api = AsyncMessagingApi(client)
-        created = await api.create_rich_menu(rich_menu_request())
+        created = await api.create_rich_menu(rich_menu_request(menu))
         rich_menu_id: str = created.rich_menu_id
         await AsyncMessagingApiBlob(client).set_rich_menu_image(
             rich_menu_id, body=image, _headers={"Content-Type": "image/png"}
         )
-        await api.set_default_rich_menu(rich_menu_id)
+        if default:
+            await api.set_default_rich_menu(rich_menu_id)
     return rich_menu_id
 
 

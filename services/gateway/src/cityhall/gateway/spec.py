@@ -22,4 +22,10 @@ service = ServiceSpec(
         Tile(3, "防災/避難所", "避難所・防災情報", "災", "#d64545", "guide", "shelters"),
         Tile(5, "よくある質問", "手続きのご案内", "？", "#4f6379", "guide", "faq"),
     ),
+    # The disaster menu's (disaster mode): 避難所 is the shelter page until a guide service
+    # declares its shelter finder at position 0.
+    disaster_tiles=(
+        Tile(0, "避難所", "避難所の一覧と地図", "避", "#d64545", "guide", "shelters", placeholder=True),
+        Tile(3, "問い合わせ", "災害の電話窓口", "電", "#4f6379", "guide", "disaster_contact"),
+    ),
 )

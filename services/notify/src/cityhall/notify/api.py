@@ -11,7 +11,9 @@ Every route needs a staff session (or OIDC bearer token); POSTs need the CSRF to
   without a session at `/images/<id>.jpg` and `/images/<id>-preview.jpg`;
 - `POST /api/preview` (any notify role): a composed notice as LINE messages in one language, and
   why it could not be sent as it is;
-- `POST /api/residents/{user_id}/forget` (`notify-admin`): shred a resident's 配信設定 (audited).
+- `POST /api/residents/{user_id}/forget` (`notify-admin`): shred a resident's 配信設定 (audited);
+- `GET /api/disaster-mode` (any notify role, `bousai`), `POST /api/disaster-mode` `{"on", "reason"}`
+  (`bousai`): disaster mode, its switches (who, when, why); the page `/disaster` confirms a switch.
 A refused request answers 422 with `{"error": <reason for staff>}`.
 """
 
@@ -38,6 +40,8 @@ from cityhall.line.render import RENDERER_DIR
 from cityhall.notify import composer, projections, segments, sender, town
 from cityhall.notify.composer import TEMPLATES, ComposeError, Content
 from cityhall.notify.desk import Desk
+from cityhall.notify.disaster import ROLE as BOUSAI
+from cityhall.notify.disaster import Disaster
 from cityhall.notify.dispatcher import Dispatcher
 from cityhall.notify.domain import REFUSED
 from cityhall.notify.images import ImageRefused
@@ -52,11 +56,12 @@ ROLE = "notify"
 ADMIN = f"{ROLE}-admin"
 AUTHOR, APPROVER = f"{ROLE}-author", f"{ROLE}-approver"
 Clerk = Annotated[StaffUser, Depends(require_role(ROLE, ADMIN))]
-Staff = Annotated[StaffUser, Depends(require_role(ROLE, AUTHOR, APPROVER, ADMIN))]
+Staff = Annotated[StaffUser, Depends(require_role(ROLE, AUTHOR, APPROVER, ADMIN, BOUSAI))]
 Author = Annotated[StaffUser, Depends(require_role(AUTHOR, ADMIN))]
 Approver = Annotated[StaffUser, Depends(require_role(APPROVER, ADMIN))]
 Deciding = Annotated[StaffUser, Depends(require_role(AUTHOR, APPROVER, ADMIN))]
 Admin = Annotated[StaffUser, Depends(require_role(ADMIN))]
+Bousai = Annotated[StaffUser, Depends(require_role(BOUSAI))]
 Checked = [Depends(csrf_protect)]
 
 
@@ -101,6 +106,11 @@ class SafetyRequest(BaseModel):
     condition: Any
 
 
+class DisasterRequest(BaseModel):
+    on: bool
+    reason: str = Field(max_length=1000)
+
+
 class ApproveRequest(BaseModel):
     send_at: datetime | None = None
     weekly: bool = False
@@ -129,7 +139,13 @@ _COLUMNS = """event_id, request_id, idempotency_key, requested_by, outcome, meth
 
 
 def create_api(
-    pool: Pool, dispatcher: Dispatcher, desk: Desk, newcomers: Newcomers, safety: Safety, auth: StaffAuth
+    pool: Pool,
+    dispatcher: Dispatcher,
+    desk: Desk,
+    newcomers: Newcomers,
+    safety: Safety,
+    auth: StaffAuth,
+    disaster: Disaster,
 ) -> FastAPI:
     app = FastAPI(title="notify", docs_url=None, redoc_url=None, openapi_url=None)
     install(app, auth)
@@ -201,7 +217,8 @@ def create_api(
 
     @app.get("/", include_in_schema=False)
     async def home(request: Request, user: Staff) -> Response:
-        return page(request, "notify/home.html", {"user": user, "notices": await listed()})
+        context = {"user": user, "notices": await listed(), "disaster": await disaster.state()}
+        return page(request, "notify/home.html", context)
 
     @app.get("/fragments/notices", include_in_schema=False)
     async def rows(request: Request, user: Staff) -> Response:
@@ -524,5 +541,42 @@ def create_api(
     @app.post("/api/residents/{user_id}/forget", dependencies=Checked)
     async def forget(user: Admin, user_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
         return {"forgotten": await desk.forget(user, user_id)}
+
+    @app.get("/api/disaster-mode")
+    async def disaster_mode(_: Staff) -> dict[str, Any]:
+        state = await disaster.state()
+        return {
+            "on": state.on, "by": state.by, "reason": state.reason,
+            "since": state.since.isoformat() if state.since else None, "switches": await disaster.history(),
+        }  # fmt: skip
+
+    @app.post("/api/disaster-mode", dependencies=Checked)
+    async def switch_disaster_mode(user: Bousai, body: DisasterRequest) -> Any:
+        try:
+            changed = await disaster.switch(user, body.on, body.reason, datetime.now(JST))
+        except DomainError as exc:
+            return refused(str(exc))
+        return {"on": body.on, "changed": changed}
+
+    @app.get("/disaster", include_in_schema=False)
+    async def disaster_page(request: Request, user: Bousai, error: str = "") -> Response:
+        state = await disaster.state()
+        context = {"user": user, "state": state, "history": await disaster.history(),
+                   "error": error and "理由を200文字以内で入力してください。"}  # fmt: skip
+        return page(request, "notify/disaster.html", context)
+
+    @app.post("/disaster", include_in_schema=False, dependencies=Checked)
+    async def disaster_form(
+        request: Request,
+        user: Bousai,
+        on: Annotated[Literal["on", "off"], Form()],
+        reason: Annotated[str, Form(max_length=1000)] = "",
+    ) -> Response:
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        try:
+            await disaster.switch(user, on == "on", reason, datetime.now(JST))
+        except DomainError:
+            return RedirectResponse(f"{root}/disaster?error=invalid", status_code=303)
+        return RedirectResponse(f"{root}/", status_code=303)
 
     return app

@@ -125,6 +125,7 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
             newcomers,
             safety,
             StaffAuth(options.web or WebConfig.from_context(context)),
+            handlers.disaster,
         ),
         consumers=[
             Consumer(OUTBOUND_CONSUMER, (OUTBOUND_TOPIC,), handlers.on_outbound, batched=True),

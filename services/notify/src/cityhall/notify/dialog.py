@@ -13,6 +13,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 
 from linebot.v3.messaging import Message
 
@@ -40,14 +41,15 @@ class Response:
     """Hand the resident's free text back to the guide (a notify postback put them in our dialog)."""
 
 
-def respond(intent: ResidentIntent) -> Response:
-    """What notify does for an intent routed to it."""
+def respond(intent: ResidentIntent, *, disaster: bool = False) -> Response:
+    """What notify does for an intent routed to it (`disaster`: disaster mode is on)."""
     match intent.kind:
         case "follow":
             follow = intent.raw.get("follow")
             returning = isinstance(follow, dict) and follow.get("isUnblocked") is True
             return Response(
-                Follow(user_id=intent.user_id, at=intent.timestamp), say.welcome(returning=returning)
+                Follow(user_id=intent.user_id, at=intent.timestamp),
+                say.welcome(returning=returning, disaster=disaster),
             )
         case "unfollow":
             # A resident who blocked the account cannot be answered.
@@ -61,6 +63,28 @@ def respond(intent: ResidentIntent) -> Response:
                     return Response(messages=say.howto(), release_dialog=True)
         case _:
             return Response(messages=say.not_understood(), release_dialog=True)
+
+
+# --- the disaster menu's tiles ----------------------------------------------------------------
+
+DISASTER_ACTIONS = frozenset({"safety_now", "alerts"})
+"""The disaster menu's tiles notify answers (`spec.py`)."""
+
+
+def disaster_tile(intent: ResidentIntent) -> str | None:
+    """The disaster menu tile an intent taps, if it is one of notify's."""
+    if intent.kind != "postback":
+        return None
+    tapped = postback.decode(intent.postback_data)
+    return tapped.action if tapped is not None and tapped.action in DISASTER_ACTIONS else None
+
+
+def disaster(action: str, check: tuple[uuid.UUID, str] | None, alerts: list[dict[str, Any]]) -> list[Message]:
+    """安否確認: the newest safety check with its answer buttons (the safety check's own flow
+    follows); 災害情報: the recent emergency alerts. Each says so when there is none."""
+    if action == "safety_now":
+        return say.safety_check(*check) if check is not None else say.no_safety_check()
+    return say.recent_alerts(alerts)
 
 
 # --- 配信設定 ------------------------------------------------------------------------------

@@ -4,6 +4,9 @@ Friends: whether a resident follows the account or has blocked it. One stream pe
 (`friend-<userId>`). Follow and unfollow are idempotent, and a webhook older than the last
 change (LINE may redeliver late) changes nothing.
 
+Disaster mode (`disasterMode-town`): on or off; switching it to what it is already changes
+nothing.
+
 Notices (`notice-<id>`): drafted by an author, approved by someone else (approving twice
 changes nothing, so a notice is sent once), cancelled (what was sent stays sent), completed.
 """
@@ -18,6 +21,7 @@ from typing import Literal
 
 from cityhall.events.decider import Decider, DomainError
 from cityhall.events.envelope import Event
+from cityhall.line.contracts import DisasterModeSwitched
 from cityhall.notify.events import (
     ApproveNotice,
     CancelNotice,
@@ -32,6 +36,7 @@ from cityhall.notify.events import (
     NoticeCommand,
     NoticeCompleted,
     NoticeDrafted,
+    SwitchDisasterMode,
     Unfollow,
 )
 
@@ -161,3 +166,31 @@ def evolve_notice(state: Notice, event: Event) -> Notice:
 
 
 notice_decider: Decider[NoticeCommand, Notice] = Decider(Notice(), decide_notice, evolve_notice)
+
+
+# --- disaster mode ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DisasterMode:
+    on: bool = False
+    by: str = ""
+    reason: str = ""
+    since: datetime | None = None
+
+
+def decide_disaster(command: SwitchDisasterMode, state: DisasterMode) -> Sequence[Event]:
+    if command.on == state.on:
+        return []  # switched on twice: the menus changed once
+    return [DisasterModeSwitched(**command.model_dump())]
+
+
+def evolve_disaster(state: DisasterMode, event: Event) -> DisasterMode:
+    if isinstance(event, DisasterModeSwitched):
+        return DisasterMode(event.on, event.by, event.reason, event.at)
+    return state
+
+
+disaster_decider: Decider[SwitchDisasterMode, DisasterMode] = Decider(
+    DisasterMode(), decide_disaster, evolve_disaster
+)

@@ -44,6 +44,17 @@ class Unfollow(BaseModel):
 FriendCommand = Follow | Unfollow
 
 
+class SwitchDisasterMode(BaseModel):
+    """An authorised role (`bousai`) switches disaster mode on or off (the event:
+    `cityhall.line.contracts.DisasterModeSwitched`, which the gateway applies to the rich menu)."""
+
+    model_config = ConfigDict(frozen=True)
+    on: bool
+    by: str
+    reason: str
+    at: datetime
+
+
 # --- friends -------------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from cityhall.line.japanese import jst
 from cityhall.notify import dialog
 from cityhall.notify import messages as say
 from cityhall.notify.audience import Audience
+from cityhall.notify.disaster import Disaster
 from cityhall.notify.dispatcher import DeliveryQueue, delivery_stream, parse_messages
 from cityhall.notify.domain import Friend, friend_decider, friend_stream
 from cityhall.notify.events import SOURCE, FriendCommand, MessageDeliveryFailed
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 class Handlers:
     def __init__(self, store: EventStore, queue: DeliveryQueue, safety: Safety) -> None:
         self.safety = safety
+        self.disaster = Disaster(store.pool, store, safety)
         self.store = store
         self.queue = queue
         self.friends: CommandHandler[FriendCommand, Friend] = CommandHandler(
@@ -100,12 +102,18 @@ class Handlers:
             return
         turn = await self.conversation.begin(conn, envelope, intent)
         check = dialog.safety_named(intent, turn.session)
+        tile = dialog.disaster_tile(intent)
         if check is not None:
             await self._safety(conn, turn, check)
+        elif tile is not None:
+            facts = await self.disaster.facts(conn, intent.timestamp)
+            turn.session, turn.replies = None, dialog.disaster(tile, facts.check, facts.alerts)
         elif dialog.in_settings(intent, turn.session):
             await self._settings(conn, turn)
         else:
-            response = dialog.respond(intent)
+            # A resident who follows in disaster mode sees the disaster menu: the welcome says why.
+            disaster = intent.kind == "follow" and (await self.disaster.state(conn)).on
+            response = dialog.respond(intent, disaster=disaster)
             turn.session, turn.replies = None, list(response.messages)
             if response.command is not None:
                 turn.command(friend_stream(intent.user_id), response.command)

@@ -1,10 +1,11 @@
 """What notify says to residents (Japanese, polite, plain): the welcome and 使い方, the 配信設定
-dialog, notices, the newcomer series and 安否確認."""
+dialog, notices, the newcomer series, 安否確認 and the disaster menu's 安否確認 and 災害情報."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Any
 
 from linebot.v3.messaging import (
     Action,
@@ -19,7 +20,7 @@ from linebot.v3.messaging import (
 from cityhall.line import build, postback
 from cityhall.line.build import postback as button
 from cityhall.line.build import quick_reply
-from cityhall.line.japanese import date_ja
+from cityhall.line.japanese import date_ja, datetime_ja
 from cityhall.notify import town
 from cityhall.notify.preferences import (
     INTERESTS,
@@ -422,6 +423,39 @@ def safety_use_buttons(check_id: uuid.UUID) -> list[Message]:
     ]
 
 
+# --- the disaster menu (disaster mode) -------------------------------------------------------
+
+ALERT_EXCERPT = 400
+"""Characters of each alert shown by 災害情報 (three fit well within LINE's 5,000)."""
+
+
+def no_safety_check() -> list[Message]:
+    return [
+        build.text(
+            "現在、市からの安否確認は行っていません。安否確認を始めたときは、このアカウントでお知らせします。\n"
+            "けがをした方がいる、閉じ込められているなど命に関わるときは、ためらわずに119番へ通報してください。"
+        )
+    ]
+
+
+def recent_alerts(alerts: list[dict[str, Any]]) -> list[Message]:
+    """災害情報: the emergency alerts of the last days, newest first."""
+    if not alerts:
+        return [
+            build.text(
+                "現在、市から発表している緊急情報はありません。\n"
+                "テレビ・ラジオや防災行政無線の情報にも、引き続きご注意ください。"
+            )
+        ]
+    parts = []
+    for alert in alerts:
+        text = str(alert.get("texts", {}).get("ja", ""))
+        if len(text) > ALERT_EXCERPT:
+            text = text[: ALERT_EXCERPT - 1] + "…"
+        parts.append(f"■{alert.get('title', '')}（{datetime_ja(alert['sent_at'])}）\n{text}")
+    return [build.text("市が発表した緊急情報です（新しい順）。\n\n" + "\n\n".join(parts))]
+
+
 # --- the welcome and 使い方 -------------------------------------------------------------------
 
 
@@ -432,12 +466,22 @@ def quick_replies(*, howto: bool = True) -> QuickReply:
     )
 
 
-def welcome(*, returning: bool = False) -> list[Message]:
+DISASTER_MENU_NOTE = (
+    "\n【ただいま災害時メニューを表示しています】\n"
+    "災害への対応のため、画面下のメニューを「避難所・安否確認・災害情報・問い合わせ」に切り替えています。"
+    "対応が終わると、ふだんの次のメニューに戻ります。\n"
+)
+"""Added to the welcome while disaster mode is on (the menu the resident sees is the disaster one)."""
+
+
+def welcome(*, returning: bool = False, disaster: bool = False) -> list[Message]:
     greeting = (
         f"おかえりなさい。{TOWN}の公式アカウントを再び友だちに追加していただき、ありがとうございます。"
         if returning
         else f"友だち追加ありがとうございます。{TOWN}の公式アカウントです。"
     )
+    if disaster:
+        greeting += DISASTER_MENU_NOTE
     text = (
         f"{greeting}\n"
         "このアカウントでは、窓口に来なくてもできる手続きやお問い合わせを受け付けています。\n"

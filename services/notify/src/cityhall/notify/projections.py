@@ -1,10 +1,11 @@
 """Read models: `deliveries`, one row per delivery outcome (a LINE request, or a skip); and the
-notices as their streams tell them (`notices`, `notice`)."""
+notices as their streams tell them (`notices`, `notice`, `recent_alerts`)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from cityhall.events.db import Connection, Pool
@@ -123,3 +124,18 @@ async def notices(pool: Pool | Connection, stream: str | None = None) -> list[di
 async def notice(pool: Pool | Connection, notice_id: uuid.UUID) -> dict[str, Any] | None:
     found = await notices(pool, notice_stream(notice_id))
     return found[0] if found else None
+
+
+async def recent_alerts(conn: Pool | Connection, since: datetime, limit: int = 3) -> list[dict[str, Any]]:
+    """Emergency alerts sent (their time has come) since `since` and not cancelled, newest first:
+    the draft's fields and `sent_at`. What a resident's 災害情報 shows."""
+    rows = await conn.fetch(
+        """SELECT d.data, (a.data->>'send_at')::timestamptz AS sent_at
+           FROM events d JOIN events a ON a.stream = d.stream AND a.type = $2
+           WHERE d.category = 'notice' AND d.type = $1 AND d.data->>'kind' = 'alert'
+             AND (a.data->>'send_at')::timestamptz BETWEEN $4 AND now()
+             AND NOT EXISTS (SELECT 1 FROM events c WHERE c.stream = d.stream AND c.type = $3)
+           ORDER BY sent_at DESC LIMIT $5""",
+        NoticeDrafted.TYPE, NoticeApproved.TYPE, NoticeCancelled.TYPE, since, limit,
+    )  # fmt: skip
+    return [{**dict(r["data"]), "sent_at": r["sent_at"]} for r in rows]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 from cityhall.events.db import Connection, Pool
@@ -50,6 +51,14 @@ class Safety:
             await record_view(conn, user, "start_safety_check", f"safety-{check_id}", {"title": title})
             await conn.execute("SELECT pg_notify($1, '')", await self.sender.channel())
         return check_id
+
+    async def latest(self, conn: Connection, since: datetime) -> tuple[uuid.UUID, str] | None:
+        """The newest check started since `since` (its id and title): what the 安否確認 tile answers."""
+        row = await conn.fetchrow(
+            "SELECT check_id, title FROM safety_checks WHERE started_at >= $1 ORDER BY started_at DESC LIMIT 1",
+            since,
+        )
+        return (row["check_id"], row["title"]) if row else None
 
     async def known(self, conn: Connection, check_id: uuid.UUID) -> bool:
         return bool(await conn.fetchval("SELECT true FROM safety_checks WHERE check_id = $1", check_id))

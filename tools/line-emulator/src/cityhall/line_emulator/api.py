@@ -207,6 +207,42 @@ def line_api_router(emulator: Emulator) -> APIRouter:
             state.unlink_rich_menu(user_id)
         return ok(status=202)
 
+    def batch_rule(parsed: dict[str, Any]) -> list[ErrorDetail]:
+        # The schema's discriminator names the types; each type's own required fields:
+        required = {"link": ("from", "to"), "unlink": ("from",), "unlinkAll": ()}
+        errors = []
+        for i, operation in enumerate(parsed["operations"]):
+            kind = operation.get("type")
+            if kind not in required:
+                errors.append(
+                    ErrorDetail("Must be one of link, unlink or unlinkAll", f"operations[{i}].type")
+                )
+                continue
+            errors += [
+                ErrorDetail("Must be specified", f"operations[{i}].{field}")
+                for field in required[kind]
+                if not isinstance(operation.get(field), str)
+            ]
+        if not parsed["operations"]:
+            errors.append(ErrorDetail("Must not be empty", "operations"))
+        return errors
+
+    @router.post("/v2/bot/richmenu/batch", name="richmenu-batch")
+    async def rich_menu_batch(request: Request) -> JSONResponse:
+        parsed = await body(request, "RichMenuBatchRequest", batch_rule)
+        state.rich_menu_batch(parsed["operations"], request_id(request))
+        return ok(status=202)
+
+    @router.post("/v2/bot/richmenu/validate/batch", name="richmenu-batch-validate")
+    async def validate_rich_menu_batch(request: Request) -> JSONResponse:
+        parsed = await body(request, "RichMenuBatchRequest", batch_rule)
+        state.check_rich_menu_batch(parsed["operations"])
+        return ok()
+
+    @router.get("/v2/bot/richmenu/progress/batch", name="richmenu-batch-progress")
+    async def rich_menu_batch_progress(requestId: str) -> JSONResponse:
+        return ok(state.rich_menu_batch_progress(requestId))
+
     @router.get("/v2/bot/richmenu/{richMenuId}", name="richmenu-get")
     async def get_rich_menu(richMenuId: str) -> JSONResponse:
         return ok(state.rich_menu(richMenuId))

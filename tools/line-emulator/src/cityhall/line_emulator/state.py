@@ -117,6 +117,7 @@ class EmulatorState:
             self._user_menus: dict[str, str] = {}
             self._default_menu: str | None = None
             self._narrowcasts: dict[str, JSONObject] = {}
+            self._menu_batches: dict[str, JSONObject] = {}
             self._usage = 0
             self._stats: dict[str, Counter[str]] = defaultdict(Counter)
 
@@ -277,8 +278,12 @@ class EmulatorState:
             }
 
     def narrowcast_progress(self, request_id: str) -> JSONObject:
+        return self._progress(self._narrowcasts, request_id)
+
+    def _progress(self, progresses: Mapping[str, JSONObject], request_id: str) -> JSONObject:
+        """The progress of an asynchronous request (a narrowcast, a rich menu batch) by its id."""
         with self._lock:
-            progress = self._narrowcasts.get(request_id)
+            progress = progresses.get(request_id)
             if progress is None:
                 raise not_found()
             return dict(progress)
@@ -366,6 +371,44 @@ class EmulatorState:
             if self._default_menu is None:
                 raise not_found("no default richmenu")
             return self._default_menu
+
+    def check_rich_menu_batch(self, operations: Sequence[Mapping[str, Any]]) -> None:
+        """LINE's 400 for a batch naming a menu that does not exist (or a `to` with no image)."""
+        with self._lock:
+            for operation in operations:
+                for end in ("from", "to"):
+                    if end in operation and operation[end] not in self._rich_menus:
+                        raise LineApiError(400, f"richmenu not found: {operation[end]}")
+                if "to" in operation:
+                    self._require_image(operation["to"])
+
+    def rich_menu_batch(self, operations: Sequence[Mapping[str, Any]], request_id: str) -> None:
+        """Replace or unlink the menus linked to users, all at once (LINE does it asynchronously;
+        here it has succeeded when the 202 is sent, and its progress says so)."""
+        with self._lock:
+            self.check_rich_menu_batch(operations)
+            accepted = now_iso()
+            for operation in operations:
+                match operation["type"]:
+                    case "link":
+                        self._user_menus = {
+                            u: operation["to"] if m == operation["from"] else m
+                            for u, m in self._user_menus.items()
+                        }
+                    case "unlink":
+                        self._user_menus = {
+                            u: m for u, m in self._user_menus.items() if m != operation["from"]
+                        }
+                    case "unlinkAll":
+                        self._user_menus = {}
+            self._menu_batches[request_id] = {
+                "phase": "succeeded",
+                "acceptedTime": accepted,
+                "completedTime": now_iso(),
+            }
+
+    def rich_menu_batch_progress(self, request_id: str) -> JSONObject:
+        return self._progress(self._menu_batches, request_id)
 
     def applied_rich_menu(self, user_id: str) -> tuple[JSONObject, str]:
         """The menu the user sees: their linked one, else the default; and which of the two."""

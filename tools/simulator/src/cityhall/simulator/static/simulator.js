@@ -682,6 +682,9 @@ async function refreshRichMenu() {
     state.richMenuTimer = setTimeout(refreshRichMenu, 2000);
     return;
   }
+  // The account may switch everyone's menu at any time (disaster mode): look again now and then.
+  clearTimeout(state.richMenuTimer);
+  state.richMenuTimer = setTimeout(refreshRichMenu, 5000);
   if (container.dataset.menuId === menu.richMenuId) return;
   container.dataset.menuId = menu.richMenuId;
   $("rich-menu-label").textContent = menu.chatBarText || "メニュー";
