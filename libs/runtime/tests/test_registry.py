@@ -79,7 +79,15 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         ("voice", "menu"),
         ("notify", "howto"),
     ]
-    assert set(registry.domains()) == {"guide", "notify", "certificates", "reservations", "reports", "voice"}
+    assert set(registry.domains()) == {
+        "guide",
+        "notify",
+        "certificates",
+        "reservations",
+        "reports",
+        "voice",
+        "community",
+    }
     assert registry.departments()["roads"] == "道路管理課"  # reports' (it replaced the portal's stand-in)
     assert registry.departments()["parks"] == "公園緑地課"
     assert {a.username for a in registry.demo_accounts()} == {
@@ -92,6 +100,7 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         "notify-approver",
         "notify-admin",
         "voice-clerk",
+        "kyodo-clerk",
         "roads-admin",
         "parks-clerk",
         "env-clerk",

@@ -202,12 +202,17 @@ class System:
         # Longer prefixes first so that no mount shadows a more specific one. Services with
         # the empty prefix (the gateway's /callback, the simulator's /) share the root: their
         # routes join the root app, after its own.
-        for service in sorted(self.services, key=lambda s: -len(s.spec.mount)):
-            sub = service.running.app
+        apps = [(s.spec.mount, s.running.app, s.spec.name) for s in self.services]
+        apps += [
+            (prefix, sub, f"{s.spec.name}{prefix}")
+            for s in self.services
+            for prefix, sub in s.running.mounts.items()
+        ]
+        for mount, sub, name in sorted(apps, key=lambda a: -len(a[0])):
             if sub is None:
                 continue
-            if service.spec.mount:
-                app.mount(service.spec.mount, sub, name=service.spec.name)
+            if mount:
+                app.mount(mount, sub, name=name)
             else:
                 app.router.routes.extend(sub.router.routes)
                 app.exception_handlers.update(sub.exception_handlers)
