@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from linebot.v3.messaging import PostbackAction, TextMessage
 
 from cityhall.gateway.declared import TILES, tile_data
-from cityhall.line import build
+from cityhall.line import build, postback
 from cityhall.runtime.declarations import Tile
 
 TOWN = "ポケット市"
@@ -33,6 +33,7 @@ CONTACTS: dict[str, Contact] = {
     "disaster": Contact("危機管理課", "0299-00-1401"),
     "garbage": Contact("環境課", "0299-00-1501"),
     "notify": Contact("広報課", "0299-00-1601"),
+    "community": Contact("協働推進課", "0299-00-1701"),
 }
 """Who residents call, by domain (and a few topics)."""
 
@@ -48,7 +49,10 @@ SERVICE_NAMES = {
     "reservations": "予約",
     "reports": "通報（道路・公園の不具合のお知らせ）",
     "notify": "配信設定",
+    "community": "電子回覧板（町内会・自治会）",
 }
+ENTRIES = {"community": "回覧板を開く"}
+"""Services without a tile (the menu is full), started by a button labelled so: its `menu` postback."""
 
 
 def _tile(domain: str) -> Tile:
@@ -102,6 +106,9 @@ def overview(*, greeting: bool = False) -> TextMessage:
 
 def go_to(domain: str) -> TextMessage:
     """A recognised request whose service runs: the tile that starts it."""
+    if domain in ENTRIES:
+        entry = build.postback(ENTRIES[domain], postback.encode(domain, "menu"))
+        return _text(f"{SERVICE_NAMES[domain]}は、下のボタンから始められます。", entry)
     tile = _tile(domain)
     return _text(
         f"{SERVICE_NAMES[domain]}は、メニューの「{tile.label}」からどうぞ。下のボタンからも始められます。",
