@@ -61,7 +61,7 @@ async def test_an_officer_posts_a_circular_a_member_reads_in_line(
         assert "done=registered" in registered.headers["location"]
         appointed = await clerk.post(
             f"/staff/community/associations/{association_id}/officers",
-            data={"name": "高橋", "csrf_token": csrf},
+            data={"officer_id": str(uuid.uuid4()), "name": "高橋", "csrf_token": csrf},
         )
         code = CODE.search(appointed.text)
         assert code is not None

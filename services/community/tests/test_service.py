@@ -29,12 +29,13 @@ async def register(harness: Harness, name: str = "本町一丁目町会") -> tup
     assert registered.status_code == 303 and "done=registered" in registered.headers["location"]
     again = await clerk.post("/staff/community/associations", data=form)  # a double submit
     assert "error=already_registered" in again.headers["location"]
-    appointed = await clerk.post(
-        f"/staff/community/associations/{association_id}/officers",
-        data={"name": "佐藤一郎", "csrf_token": csrf},
-    )
+    appoint = {"officer_id": str(uuid.uuid4()), "name": "佐藤一郎", "csrf_token": csrf}
+    officers = f"/staff/community/associations/{association_id}/officers"
+    appointed = await clerk.post(officers, data=appoint)
     code = CODE.search(appointed.text)
     assert appointed.status_code == 200 and code is not None
+    twice = await clerk.post(officers, data=appoint)  # a double submit appoints once
+    assert "error=already_appointed" in twice.headers["location"]
     return association_id, code.group(0)
 
 

@@ -8,14 +8,12 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Form, Request, Response
 
 from cityhall.community import messages as say
-from cityhall.community.domain import ASSOCIATIONS as STREAMS
 from cityhall.community.handlers import Community
-from cityhall.community.projections import ASSOCIATIONS, associations, members
+from cityhall.community.projections import ASSOCIATIONS, associations
 from cityhall.events.decider import DomainError
 from cityhall.line.japanese import datetime_ja
 from cityhall.town import districts
 from cityhall.web import StaffApp, StaffUser, require_role
-from cityhall.web.personal import read_personal
 from cityhall.web.routes import CHECKED, NO_STORE, decided, found, redirect_back
 
 Clerk = Annotated[StaffUser, Depends(require_role("kyodo"))]
@@ -53,21 +51,12 @@ def create_app(community: Community, staff: StaffApp) -> FastAPI:
         request: Request, user: StaffUser, association_id: uuid.UUID, **shown: str
     ) -> Response:
         a = found(await ASSOCIATIONS.row(pool, association_id), say.REFUSED["no_association"])
-        rows = await members(pool, association_id)
-        async with pool.acquire() as conn, conn.transaction():  # the names and their audit entry
-            names = await read_personal(
-                conn,
-                community.personal,
-                user,
-                "view_members",
-                STREAMS.stream(association_id),
-                {m["member_id"].hex: m["name"] for m in rows},
-            )
         context = {
             "user": user,
             "a": a,
-            "members": [{**m, "name": names.get(m["member_id"].hex, "")} for m in rows],
+            "members": await community.members(user, association_id),
             "officers": await community.officers.listed(pool, association_id),
+            "new_id": uuid.uuid4(),  # the appointment form's id: a double submit appoints once
             **shown,
         }
         return templates.TemplateResponse(request, "community/association.html", context, headers=NO_STORE)
@@ -80,11 +69,15 @@ def create_app(community: Community, staff: StaffApp) -> FastAPI:
 
     @app.post("/associations/{association_id}/officers", include_in_schema=False, dependencies=CHECKED)
     async def appoint(
-        request: Request, association_id: uuid.UUID, user: Clerk, name: Annotated[str, Form(max_length=200)]
+        request: Request,
+        association_id: uuid.UUID,
+        user: Clerk,
+        officer_id: Annotated[uuid.UUID, Form()],
+        name: Annotated[str, Form(max_length=200)],
     ) -> Response:
         # The code is shown once, on this answer (never in a URL, where logs would keep it).
         try:
-            code = await community.appoint(user, association_id, name)
+            code = await community.appoint(user, association_id, officer_id, name)
         except DomainError as exc:
             return redirect_back(request, f"/associations/{association_id}", error=exc.reason)
         return await association_page(request, user, association_id, code=code, officer=name.strip())

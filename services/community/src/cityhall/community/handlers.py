@@ -5,6 +5,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from linebot.v3.messaging import Message
 
@@ -28,7 +29,7 @@ from cityhall.community.domain import (
     refused,
 )
 from cityhall.community.officers import LINK_LIFETIME, Officer, Officers
-from cityhall.community.projections import MEMBERS, associations, memberships, received
+from cityhall.community.projections import MEMBERS, associations, members, memberships, received
 from cityhall.events.db import Connection, Pool
 from cityhall.events.decider import CommandHandler, DomainError
 from cityhall.events.envelope import Envelope
@@ -36,7 +37,7 @@ from cityhall.events.personal import PersonalData
 from cityhall.events.store import EventStore
 from cityhall.line.dialog import IDLE, Conversation, SessionStore, seal_text
 from cityhall.web import StaffUser, record_view
-from cityhall.web.personal import forget_resident
+from cityhall.web.personal import forget_resident, read_personal
 from cityhall.web.portal.accounts import LoginThrottle
 
 
@@ -129,6 +130,20 @@ class Community:
         token = await self.officers.link(conn, officer)
         return say.signin_link(self.signin_url + token, int(LINK_LIFETIME.total_seconds() // 60))
 
+    async def members(
+        self, user: StaffUser, association_id: uuid.UUID, *, department: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The association's members and requests with their names in clear, for `user` (a
+        clerk, or an officer with `department`): read with its audit entry, in one transaction."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await members(conn, association_id)
+            sealed = {m["member_id"].hex: m["name"] for m in rows}
+            stream = ASSOCIATIONS.stream(association_id)
+            names = await read_personal(
+                conn, self.personal, user, "view_members", stream, sealed, department=department
+            )
+        return [{**m, "name": names.get(m["member_id"].hex, "")} for m in rows]
+
     # -- 協働推進課 --------------------------------------------------------------------------
 
     async def register(self, user: StaffUser, association_id: uuid.UUID, name: str, district: str) -> None:
@@ -137,14 +152,19 @@ class Community:
         )
         await self.associations.handle(ASSOCIATIONS.stream(association_id), command)
 
-    async def appoint(self, user: StaffUser, association_id: uuid.UUID, name: str) -> str:
+    async def appoint(
+        self, user: StaffUser, association_id: uuid.UUID, officer_id: uuid.UUID, name: str
+    ) -> str:
         """A new officer of the association; returns the invitation code (shown once)."""
         name = name.strip()
         if not name or len(name) > 40:
             raise refused("bad_officer")
         async with self.pool.acquire() as conn, conn.transaction():
             a = await self._association(conn, association_id)
-            username, code = await self.officers.appoint(conn, association_id, name, user.username)
+            appointed = await self.officers.appoint(conn, association_id, officer_id, name, user.username)
+            if appointed is None:
+                raise refused("already_appointed")
+            username, code = appointed
             detail = {"officer": username, "name": name}
             await record_view(conn, user, "appoint_officer", ASSOCIATIONS.stream(a), detail)
         return code

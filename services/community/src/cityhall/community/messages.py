@@ -32,6 +32,8 @@ REFUSED = {
     "reminded_recently": "再通知は6時間に1回までです。しばらくおいてからお試しください。",
     "bad_officer": "役員のお名前は1〜40文字でご入力ください。",
     "no_officer": "この役員は見つかりません。",
+    "already_appointed": "この役員はすでに登録しています。招待コードは登録した直後の画面にだけ表示されます。"
+    "コードが分からなくなった場合は、役員から外して登録し直してください。",
 }
 """Why a command is refused, as staff and officers read it (the reason travels in the page's URL)."""
 

@@ -66,14 +66,16 @@ class Officers:
         self.pool = pool
 
     async def appoint(
-        self, conn: Connection, association_id: uuid.UUID, name: str, by: str
-    ) -> tuple[str, str]:
-        """A new officer of the association: (username, the invitation code to hand over)."""
-        username = f"officer-{uuid.uuid4().hex[:12]}"
+        self, conn: Connection, association_id: uuid.UUID, officer_id: uuid.UUID, name: str, by: str
+    ) -> tuple[str, str] | None:
+        """A new officer of the association: (username, the invitation code to hand over); None
+        when `officer_id` (the appointment form's) is appointed already: a double submit."""
+        username = f"officer-{officer_id.hex}"
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
-        await conn.execute(
+        status = await conn.execute(
             """INSERT INTO community_officers (username, association_id, display_name, code_hash,
-                   code_expires_at, appointed_by) VALUES ($1, $2, $3, $4, now() + $5::interval, $6)""",
+                   code_expires_at, appointed_by) VALUES ($1, $2, $3, $4, now() + $5::interval, $6)
+               ON CONFLICT (username) DO NOTHING""",
             username,
             association_id,
             name,
@@ -81,7 +83,7 @@ class Officers:
             CODE_LIFETIME,
             by,
         )
-        return username, f"{code[:4]}-{code[4:]}"
+        return (username, f"{code[:4]}-{code[4:]}") if str(status).endswith(" 1") else None
 
     async def listed(self, db: Pool | Connection, association_id: uuid.UUID) -> list[dict[str, object]]:
         rows = await db.fetch(

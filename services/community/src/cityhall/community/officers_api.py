@@ -11,11 +11,10 @@ from fastapi import Depends, FastAPI, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from cityhall.community import messages as say
-from cityhall.community.domain import ASSOCIATIONS as STREAMS
 from cityhall.community.domain import CIRCULARS as CIRCULAR_STREAMS
 from cityhall.community.handlers import Community
 from cityhall.community.officers import ROLE, Officer
-from cityhall.community.projections import ASSOCIATIONS, CIRCULARS, circulars, members, readers
+from cityhall.community.projections import ASSOCIATIONS, CIRCULARS, circulars, readers
 from cityhall.community.spec import OFFICERS_MOUNT
 from cityhall.web import StaffApp, StaffUser, WebConfig, install, record_view, require_role
 from cityhall.web.auth import current_user, login_required, staff_auth
@@ -94,21 +93,10 @@ def create_officers_app(community: Community, staff: StaffApp, web: WebConfig) -
     @app.get("/", include_in_schema=False)
     async def home(request: Request, officer: Signed, done: str = "", error: str = "") -> Response:
         a = found(await ASSOCIATIONS.row(pool, officer.association_id), say.REFUSED["no_association"])
-        rows = await members(pool, officer.association_id)
-        async with pool.acquire() as conn, conn.transaction():  # the names and their audit entry
-            names = await read_personal(
-                conn,
-                community.personal,
-                officer.user,
-                "view_members",
-                STREAMS.stream(officer.association_id),
-                {m["member_id"].hex: m["name"] for m in rows},
-                department=DEPARTMENT,
-            )
         context = {
             "user": officer.user,
             "a": a,
-            "members": [{**m, "name": names.get(m["member_id"].hex, "")} for m in rows],
+            "members": await community.members(officer.user, officer.association_id, department=DEPARTMENT),
             "circulars": await circulars(pool, officer.association_id),
             "new_id": uuid.uuid4(),  # the form's id: a double submit posts once
             "done": done,
