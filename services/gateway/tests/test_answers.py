@@ -90,6 +90,7 @@ def test_a_greeting_gets_which_menu_does_what() -> None:
     assert said.startswith("こんにちは")
     for tile in TILES:
         assert f"・{tile.label}：" in said
+    assert "「回覧板」と送ると開けます" in said  # a service without a tile
 
 
 def test_text_it_cannot_place_gets_the_menus_and_the_main_phone() -> None:

@@ -52,6 +52,8 @@ SERVICE_NAMES = {
     "community": "電子回覧板（町内会・自治会）",
 }
 ENTRIES = {"community": "回覧板を開く"}
+WORDS = {"community": "回覧板"}
+"""The word a resident types to reach a service without a tile (one of its `answers.TOPICS`)."""
 """Services without a tile (the menu is full), started by a button labelled so: its `menu` postback."""
 
 
@@ -88,10 +90,11 @@ def preparing(domain: str) -> TextMessage:
 
 
 def menu_guide() -> str:
-    """Which menu does what, in the rich menu's own words (its tiles' subtitles)."""
-    return "画面下のメニューから、次のことができます。\n" + "\n".join(
-        f"・{t.label}：{t.subtitle}" for t in TILES
-    )
+    """Which menu does what, in the rich menu's own words (its tiles' subtitles), and what is
+    opened by a word instead (the services without a tile)."""
+    tiles = "\n".join(f"・{t.label}：{t.subtitle}" for t in TILES)
+    words = "".join(f"\n{SERVICE_NAMES[d]}は「{WORDS[d]}」と送ると開けます。" for d in ENTRIES)
+    return f"画面下のメニューから、次のことができます。\n{tiles}{words}"
 
 
 def overview(*, greeting: bool = False) -> TextMessage:
