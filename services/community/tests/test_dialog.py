@@ -87,3 +87,9 @@ def test_typed_text_outside_a_step_gets_the_menu() -> None:
     t = turn("text", None, text="こんにちは")
     respond(t, View())
     assert "電子回覧板です" in said(t) and t.session is None
+
+
+def test_typing_回覧板_while_asked_for_a_name_gives_the_menu_not_a_request() -> None:
+    t = turn("text", Session("name", A), text="回覧板")
+    respond(t, View(association=HONCHO, sealed="x"))
+    assert "電子回覧板です" in said(t) and not t.commands and t.session is None

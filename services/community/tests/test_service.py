@@ -46,6 +46,14 @@ async def test_an_officer_posts_a_circular_and_sees_who_has_read_it(harness: Har
     # The officer: a wrong code is refused, theirs binds them and brings a one-time link.
     await officer.tap("domain=community&action=officer", expect="招待コード")
     await officer.say("AAAA-AAAA", expect="招待コードが正しくないか")
+    await officer.say("よろしくお願いします", expect="招待コードが正しくないか")  # not a code: no guess
+    pool = harness.composed.service("community").context.require_pool()
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM login_failures WHERE username = $1", officer.user_id.lower()
+        )
+        == 1
+    )
     token = await become_officer(officer, code)
     browser = harness.composed.http()
     csrf = await sign_in(browser, token)
@@ -112,7 +120,6 @@ async def test_an_officer_posts_a_circular_and_sees_who_has_read_it(harness: Har
 
     await wait_for(shown_read, timeout=20, message="the read on the officer's page")
 
-    pool = harness.composed.service("community").context.require_pool()
     views = await pool.fetch("SELECT action, department FROM audit_log WHERE actor LIKE 'officer-%'")
     assert {"view_members", "view_readers", "officer_login"} <= {v["action"] for v in views}
 

@@ -56,6 +56,9 @@ class View:
     """The resident's text sealed with their key."""
 
 
+MENU_WORDS = ("回覧板", "メニュー", "やめる")
+"""Typed while their name is asked: the menu, not a name."""
+
 Turn = dialog.Turn[Session, AssociationCommand | CircularCommand]
 
 
@@ -65,6 +68,8 @@ def respond(turn: Turn, view: View) -> None:
         _tapped(turn, view)
     elif session is None or session.awaiting != "name" or view.association is None:
         _menu(turn, view)
+    elif (intent.text or "").strip() in MENU_WORDS:
+        _menu(turn, view)  # the resident asked for the menu again, not to be called 回覧板
     elif intent.kind != "text" or view.sealed is None:
         turn.say(*say.text_only())
     elif len(intent.text or "") > say.MAX_NAME:

@@ -28,7 +28,7 @@ from cityhall.community.domain import (
     circular_decider,
     refused,
 )
-from cityhall.community.officers import LINK_LIFETIME, Officer, Officers
+from cityhall.community.officers import CODE_LENGTH, LINK_LIFETIME, Officer, Officers, normal_code
 from cityhall.community.projections import MEMBERS, associations, members, memberships, received
 from cityhall.events.db import Connection, Pool
 from cityhall.events.decider import CommandHandler, DomainError
@@ -114,10 +114,10 @@ class Community:
         elif (wait := await self.throttle.wait(user_id, user_id)) > timedelta(0):
             turn.session = dialog.Session("code")
             turn.say(*say.throttled(math.ceil(wait.total_seconds())))
-        elif (
-            intent.kind != "text"
-            or (officer := await self.officers.redeem(conn, user_id, intent.text or "")) is None
-        ):
+        elif len(code := normal_code(intent.text or "")) != CODE_LENGTH:
+            turn.session = dialog.Session("code")  # not a code at all: no guess to count
+            turn.say(*say.bad_code())
+        elif (officer := await self.officers.redeem(conn, user_id, code)) is None:
             await self.throttle.failed(user_id, user_id)
             turn.session = dialog.Session("code")
             turn.say(*say.bad_code())

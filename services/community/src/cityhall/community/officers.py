@@ -29,6 +29,7 @@ from cityhall.events.db import Connection, Pool
 from cityhall.web import StaffUser
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
 CODE_LIFETIME = timedelta(days=7)
 LINK_LIFETIME = timedelta(minutes=10)
 ROLE = "community-officer"
@@ -71,7 +72,7 @@ class Officers:
         """A new officer of the association: (username, the invitation code to hand over); None
         when `officer_id` (the appointment form's) is appointed already: a double submit."""
         username = f"officer-{officer_id.hex}"
-        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
         status = await conn.execute(
             """INSERT INTO community_officers (username, association_id, display_name, code_hash,
                    code_expires_at, appointed_by) VALUES ($1, $2, $3, $4, now() + $5::interval, $6)
