@@ -162,11 +162,11 @@ async def test_officers_and_staff_sessions_are_apart(harness: Harness) -> None:
     await sign_in(harness.composed.http(), token.group(1))
 
 
-async def test_a_resident_leaves_and_is_forgotten(harness: Harness) -> None:
+async def test_a_member_leaves_and_a_forgotten_officer_is_one_no_more(harness: Harness) -> None:
     association_id, code = await register(harness)
     officer, member = harness.resident(), harness.resident()
     browser = harness.composed.http()
-    csrf = await sign_in(browser, await become_officer(officer, code))
+    await sign_in(browser, await become_officer(officer, code))
     await ask_to_join(member, "本町", "本町一丁目町会", NAME)
     await member.tap("domain=community&action=menu", expect="承認待ち：本町一丁目町会")
     # Asking again is answered, not repeated.
@@ -175,23 +175,6 @@ async def test_a_resident_leaves_and_is_forgotten(harness: Harness) -> None:
     choices = await member.tap(find_postback(towns, "本町"), expect="参加する町内会をお選びください")
     await member.tap(find_postback(choices, "本町一丁目町会"), expect="すでに参加を申し込んでいます")
 
-    clerk, staff_csrf = harness.staff(CLERK)
-
-    async def listed() -> bool:
-        return NAME in (await clerk.get(f"/staff/community/associations/{association_id}")).text
-
-    await wait_for(listed, timeout=20, message="the member on the clerk's page")
-    page = (await clerk.get(f"/staff/community/associations/{association_id}")).text
-    forget = re.search(r'action="(/staff/community/associations/[0-9a-f-]+/members/[0-9a-f-]+/forget)"', page)
-    assert forget is not None
-    assert (
-        "done=forgotten"
-        in (await clerk.post(forget.group(1), data={"csrf_token": staff_csrf})).headers["location"]
-    )
-    home = (await browser.get("/community/")).text
-    assert NAME not in home and "（消去済み）" in home
-    assert csrf
-
     # Leaving: pick, confirm; a second confirm is answered as not a member.
     menu = await member.tap("domain=community&action=menu", expect="電子回覧板です")
     leaving = await member.tap(find_postback(menu, "退会する"), expect="退会する町内会をお選びください")
@@ -199,6 +182,32 @@ async def test_a_resident_leaves_and_is_forgotten(harness: Harness) -> None:
     yes = find_postback(confirm, "退会する")
     await member.tap(yes, expect="退会しました")
     await member.tap(yes, expect="この町内会には参加していません")
+
+    # The officer asks to join too, and then to be forgotten: their name is shredded and their
+    # officer's sign-in ends.
+    await ask_to_join(officer, "本町", "本町一丁目町会", "高橋誠 1-1")
+    clerk, staff_csrf = harness.staff(CLERK)
+    page = f"/staff/community/associations/{association_id}"
+
+    async def listed() -> bool:
+        return "高橋誠 1-1" in (await clerk.get(page)).text
+
+    await wait_for(listed, timeout=20, message="the officer's request on the clerk's page")
+    forget = re.search(
+        r'action="(/staff/community/associations/[0-9a-f-]+/members/[0-9a-f-]+/forget)"',
+        (await clerk.get(page)).text,
+    )
+    assert forget is not None
+    forgotten = await clerk.post(forget.group(1), data={"csrf_token": staff_csrf})
+    assert "done=forgotten" in forgotten.headers["location"]
+    shown = (await clerk.get(page)).text
+    assert "高橋誠 1-1" not in shown and "（消去済み）" in shown and "役員はまだいません" in shown
+
+    async def signed_out() -> bool:
+        return (await browser.get("/community/")).status_code == 303
+
+    await wait_for(signed_out, timeout=20, message="the forgotten officer's session ended")
+    await officer.tap("domain=community&action=officer", expect="招待コード")  # no officer any more
 
 
 async def test_every_message_is_answered(harness: Harness) -> None:

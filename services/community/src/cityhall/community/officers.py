@@ -26,6 +26,7 @@ from datetime import timedelta
 from asyncpg import Record
 
 from cityhall.events.db import Connection, Pool
+from cityhall.events.personal import FORGOTTEN
 from cityhall.web import StaffUser
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -164,9 +165,10 @@ class Officers:
         )
 
     async def forget_resident(self, conn: Connection, user_id: str) -> None:
-        """A forgotten resident is no officer any more (their appointment stays, unbound)."""
+        """A forgotten resident is no officer any more: unbound, removed, their name gone."""
         await conn.execute(
-            """UPDATE community_officers SET user_id = NULL, session_epoch = session_epoch + 1
-               WHERE user_id = $1""",
+            """UPDATE community_officers SET user_id = NULL, disabled = true, display_name = $2,
+                   session_epoch = session_epoch + 1 WHERE user_id = $1""",
             user_id,
+            FORGOTTEN,
         )
