@@ -101,6 +101,7 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         "notify-admin",
         "voice-clerk",
         "kyodo-clerk",
+        "kyodo-admin",
         "roads-admin",
         "parks-clerk",
         "env-clerk",

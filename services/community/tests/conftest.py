@@ -14,6 +14,7 @@ from cityhall.notify.testing import ServiceHarness, service_harness
 from cityhall.web import StaffUser
 
 CLERK = StaffUser("kyodo-clerk", "協働推進課 目黒", frozenset({"kyodo"}))
+ADMIN = StaffUser("kyodo-admin", "協働推進課長 渋谷", frozenset({"kyodo", "kyodo-admin"}))
 
 Harness = ServiceHarness
 

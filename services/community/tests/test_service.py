@@ -14,7 +14,7 @@ from cityhall.events.testing import wait_for
 from cityhall.line.testing import Resident, find_postback
 from cityhall.web import SESSION_COOKIE
 
-from .conftest import CLERK, Harness
+from .conftest import ADMIN, CLERK, Harness
 
 NAME = "山田花子 3-5-201"
 TITLE = "夏祭りの準備について"
@@ -122,6 +122,15 @@ async def test_an_officer_posts_a_circular_and_sees_who_has_read_it(harness: Har
 
     views = await pool.fetch("SELECT action, department FROM audit_log WHERE actor LIKE 'officer-%'")
     assert {"view_members", "view_readers", "officer_login"} <= {v["action"] for v in views}
+    assert {v["department"] for v in views} == {"community"}
+
+    # 協働推進課's administrators read the officers' views; a clerk may not.
+    admin, _ = harness.staff(ADMIN)
+    log = await admin.get("/staff/community/audit", params={"action": "view_readers"})
+    assert log.status_code == 200 and "回覧板の確認状況の閲覧" in log.text and "町内会役員" in log.text
+    assert "役員のログイン</td>" not in log.text  # the filter
+    clerk, _ = harness.staff(CLERK)
+    assert (await clerk.get("/staff/community/audit")).status_code == 403
 
 
 async def test_officers_and_staff_sessions_are_apart(harness: Harness) -> None:

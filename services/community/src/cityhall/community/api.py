@@ -5,18 +5,19 @@ one association's officers (appointed with an invitation code shown once, remove
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Form, Request, Response
+from fastapi import Depends, FastAPI, Form, Query, Request, Response
 
 from cityhall.community import messages as say
-from cityhall.community.handlers import Community
+from cityhall.community.handlers import AUDIT, Community
 from cityhall.community.projections import ASSOCIATIONS, associations
 from cityhall.events.decider import DomainError
 from cityhall.line.japanese import datetime_ja
 from cityhall.town import districts
-from cityhall.web import StaffApp, StaffUser, require_role
+from cityhall.web import AUDIT_PAGE_SIZE, StaffApp, StaffUser, read_audit, require_role
 from cityhall.web.routes import CHECKED, NO_STORE, decided, found, redirect_back
 
 Clerk = Annotated[StaffUser, Depends(require_role("kyodo"))]
+Admin = Annotated[StaffUser, Depends(require_role("kyodo-admin"))]
 DISTRICTS = {d.key: d.name for d in districts()}
 
 
@@ -101,5 +102,19 @@ def create_app(community: Community, staff: StaffApp) -> FastAPI:
     ) -> Response:
         forgotten = community.forget(user, member_id)
         return await decided(request, f"/associations/{association_id}", forgotten, "forgotten")
+
+    @app.get("/audit", include_in_schema=False)
+    async def audit(
+        request: Request, user: Admin, action: str = "", before: Annotated[int | None, Query(ge=1)] = None
+    ) -> Response:
+        """Who saw or did what: clerks and officers alike (every view of members' names)."""
+        chosen = action if action in say.AUDIT_ACTIONS else None
+        entries = await read_audit(
+            pool, department=AUDIT, limit=AUDIT_PAGE_SIZE, before_id=before, action=chosen
+        )
+        older = entries[-1].id if len(entries) == AUDIT_PAGE_SIZE else None
+        context = {"user": user, "entries": entries, "action": chosen or "", "older": older}
+        context["actions"] = say.AUDIT_ACTIONS
+        return templates.TemplateResponse(request, "community/audit.html", context, headers=NO_STORE)
 
     return app

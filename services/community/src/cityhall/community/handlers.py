@@ -40,6 +40,10 @@ from cityhall.web import StaffUser, record_view
 from cityhall.web.personal import forget_resident, read_personal
 from cityhall.web.portal.accounts import LoginThrottle
 
+AUDIT = "community"
+"""The audit log's department of every entry this service writes, the clerks' and the officers'
+(so 協働推進課's administrators read them in one place, `/staff/community/audit`)."""
+
 
 class Community:
     def __init__(self, pool: Pool, store: EventStore, *, signin_url: str) -> None:
@@ -130,17 +134,15 @@ class Community:
         token = await self.officers.link(conn, officer)
         return say.signin_link(self.signin_url + token, int(LINK_LIFETIME.total_seconds() // 60))
 
-    async def members(
-        self, user: StaffUser, association_id: uuid.UUID, *, department: str | None = None
-    ) -> list[dict[str, Any]]:
+    async def members(self, user: StaffUser, association_id: uuid.UUID) -> list[dict[str, Any]]:
         """The association's members and requests with their names in clear, for `user` (a
-        clerk, or an officer with `department`): read with its audit entry, in one transaction."""
+        clerk, or an officer): read with its audit entry, in one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await members(conn, association_id)
             sealed = {m["member_id"].hex: m["name"] for m in rows}
             stream = ASSOCIATIONS.stream(association_id)
             names = await read_personal(
-                conn, self.personal, user, "view_members", stream, sealed, department=department
+                conn, self.personal, user, "view_members", stream, sealed, department=AUDIT
             )
         return [{**m, "name": names.get(m["member_id"].hex, "")} for m in rows]
 
@@ -166,16 +168,15 @@ class Community:
                 raise refused("already_appointed")
             username, code = appointed
             detail = {"officer": username, "name": name}
-            await record_view(conn, user, "appoint_officer", ASSOCIATIONS.stream(a), detail)
+            await record_view(conn, user, "appoint_officer", ASSOCIATIONS.stream(a), detail, department=AUDIT)
         return code
 
     async def remove_officer(self, user: StaffUser, association_id: uuid.UUID, username: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             if not await self.officers.remove(conn, association_id, username):
                 raise refused("no_officer")
-            await record_view(
-                conn, user, "remove_officer", ASSOCIATIONS.stream(association_id), {"officer": username}
-            )
+            subject, detail = ASSOCIATIONS.stream(association_id), {"officer": username}
+            await record_view(conn, user, "remove_officer", subject, detail, department=AUDIT)
 
     async def forget(self, user: StaffUser, member_id: uuid.UUID) -> None:
         """Shred the member's key (their name reads as forgotten everywhere) and unbind them as an officer."""
@@ -183,7 +184,7 @@ class Community:
             member = await MEMBERS.row(conn, member_id)
             if member is None:
                 raise refused("not_member")
-            await forget_resident(conn, self.personal, user, member["user_id"])
+            await forget_resident(conn, self.personal, user, member["user_id"], department=AUDIT)
             await self.officers.forget_resident(conn, member["user_id"])
 
     async def _association(self, conn: Connection, association_id: uuid.UUID) -> uuid.UUID:

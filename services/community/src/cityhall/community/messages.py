@@ -36,6 +36,15 @@ REFUSED = {
     "コードが分からなくなった場合は、役員から外して登録し直してください。",
 }
 """Why a command is refused, as staff and officers read it (the reason travels in the page's URL)."""
+AUDIT_ACTIONS = {
+    "view_members": "会員の閲覧",
+    "view_readers": "回覧板の確認状況の閲覧",
+    "officer_login": "役員のログイン",
+    "appoint_officer": "役員の登録",
+    "remove_officer": "役員から外す",
+    "forget_resident": "個人情報の消去",
+}
+"""What the audit log records, as 協働推進課's administrators read it."""
 
 
 def _tap(label: str, action: str, **params: str) -> PostbackAction:

@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 
 from cityhall.community import messages as say
 from cityhall.community.domain import CIRCULARS as CIRCULAR_STREAMS
-from cityhall.community.handlers import Community
+from cityhall.community.handlers import AUDIT, Community
 from cityhall.community.officers import ROLE, Officer
 from cityhall.community.projections import ASSOCIATIONS, CIRCULARS, circulars, readers
 from cityhall.community.spec import OFFICERS_MOUNT
@@ -23,8 +23,6 @@ from cityhall.web.routes import CHECKED, NO_STORE, decided, found, redirect_back
 from cityhall.web.sessions import SessionEpochs, table_loader
 
 COOKIE = "cityhall_officer"
-DEPARTMENT = "community"
-"""The audit log's department for the officers' reads and sign-ins."""
 
 
 def officer_config(web: WebConfig, community: Community) -> WebConfig:
@@ -74,7 +72,7 @@ def create_officers_app(community: Community, staff: StaffApp, web: WebConfig) -
                 request, "community/officer_signin.html", context, status_code=400
             )
         officer, epoch = redeemed
-        await record_view(pool, officer.user, "officer_login", officer.username, department=DEPARTMENT)
+        await record_view(pool, officer.user, "officer_login", officer.username, department=AUDIT)
         response = RedirectResponse(f"{OFFICERS_MOUNT}/", status_code=303)
         auth.login(request, response, officer.user, epoch=epoch)
         return response
@@ -96,7 +94,7 @@ def create_officers_app(community: Community, staff: StaffApp, web: WebConfig) -
         context = {
             "user": officer.user,
             "a": a,
-            "members": await community.members(officer.user, officer.association_id, department=DEPARTMENT),
+            "members": await community.members(officer.user, officer.association_id),
             "circulars": await circulars(pool, officer.association_id),
             "new_id": uuid.uuid4(),  # the form's id: a double submit posts once
             "done": done,
@@ -139,7 +137,7 @@ def create_officers_app(community: Community, staff: StaffApp, web: WebConfig) -
                 "view_readers",
                 CIRCULAR_STREAMS.stream(circular_id),
                 {r["member_id"].hex: r["name"] for r in rows if r["member_id"]},
-                department=DEPARTMENT,
+                department=AUDIT,
             )
         shown = [{**r, "name": names.get(r["member_id"].hex, "") if r["member_id"] else ""} for r in rows]
         context = {

@@ -19,8 +19,19 @@ service = ServiceSpec(
     order=50,
     domains=("community",),
     departments=(Department("kyodo", "協働推進課"),),
-    demo_accounts=(DemoAccount("kyodo-clerk", "協働推進課 目黒", ("kyodo",)),),
+    demo_accounts=(
+        DemoAccount("kyodo-clerk", "協働推進課 目黒", ("kyodo",)),
+        DemoAccount("kyodo-admin", "協働推進課長 渋谷", ("kyodo", "kyodo-admin")),
+    ),
     dashboards=(
         Dashboard("community", "電子回覧板", f"{MOUNT}/", ("kyodo",), "町内会・自治会と役員の登録", 60),
+        Dashboard(
+            "community-audit",
+            "電子回覧板の閲覧記録",
+            f"{MOUNT}/audit",
+            ("kyodo-admin",),
+            "職員と役員の閲覧・操作の記録",
+            61,
+        ),
     ),
 )
