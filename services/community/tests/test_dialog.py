@@ -93,3 +93,12 @@ def test_typing_回覧板_while_asked_for_a_name_gives_the_menu_not_a_request() 
     t = turn("text", Session("name", A), text="回覧板")
     respond(t, View(association=HONCHO, sealed="x"))
     assert "電子回覧板です" in said(t) and not t.commands and t.session is None
+
+
+def test_words_typed_after_join_search_the_associations_by_name() -> None:
+    joining = tapped("domain=community&action=join")
+    assert joining.claim and joining.session == Session("search")
+    typed = turn("text", joining.session, text="一丁目")
+    respond(typed, View(choices=[(A, "本町一丁目町会")]))
+    assert "「一丁目」を含む名前の町内会です" in said(typed) and tap(typed, "本町一丁目町会")
+    assert typed.session == Session("search")

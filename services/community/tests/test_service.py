@@ -184,6 +184,11 @@ async def test_a_member_leaves_and_a_forgotten_officer_is_one_no_more(harness: H
     choices = await member.tap(find_postback(towns, "本町"), expect="参加する町内会をお選びください")
     await member.tap(find_postback(choices, "本町一丁目町会"), expect="すでに参加を申し込んでいます")
 
+    # Searching by name: a part of it is enough.
+    await member.tap("domain=community&action=join", expect="名前の一部をこのトークでお送りください")
+    found = await member.say("一丁目", expect="「一丁目」を含む名前の町内会です")
+    assert find_postback(found, "本町一丁目町会")
+
     # Leaving: pick, confirm; a second confirm is answered as not a member.
     menu = await member.tap("domain=community&action=menu", expect="電子回覧板です")
     leaving = await member.tap(find_postback(menu, "退会する"), expect="退会する町内会をお選びください")
@@ -226,4 +231,7 @@ async def test_every_message_is_answered(harness: Harness) -> None:
     await resident.tap("domain=community&action=district&d=nowhere", expect="有効期限が切れています")
     await resident.tap("domain=community&action=recent", expect="最近届いた回覧板はありません")
     towns = await resident.tap("domain=community&action=join", expect="町名をお選びください")
-    await resident.tap(find_postback(towns, "北町"), expect="まだ電子回覧板を使っている町内会がありません")
+    await resident.tap(
+        find_postback(towns, "北町"), expect="北町の町内会は、まだ電子回覧板に登録されていません"
+    )
+    await resident.say("100%_町会", expect="「100%_町会」を含む名前の町内会は、まだ")  # taken literally

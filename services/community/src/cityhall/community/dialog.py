@@ -29,7 +29,8 @@ from cityhall.town import district, districts
 @dataclass
 class Session:
     awaiting: str
-    """"name" (joining `association_id`) or "code" (an officer's invitation code)."""
+    """"search" (typed words look for an association), "name" (joining `association_id`) or
+    "code" (an officer's invitation code)."""
     association_id: uuid.UUID | None = None
 
 
@@ -50,14 +51,14 @@ class View:
     circular: Circular | None = None
     """The circular a button names."""
     choices: list[tuple[uuid.UUID, str]] = field(default_factory=list)
-    """The associations of the 町 a button names."""
+    """The associations of the 町 a button names, or whose names have the words typed."""
     recent: list[tuple[uuid.UUID, str, str, datetime, bool]] = field(default_factory=list)
     sealed: str | None = None
     """The resident's text sealed with their key."""
 
 
 MENU_WORDS = ("回覧板", "メニュー", "やめる")
-"""Typed while their name is asked: the menu, not a name."""
+"""Typed while a name is asked or searched: the menu, not a name."""
 
 Turn = dialog.Turn[Session, AssociationCommand | CircularCommand]
 
@@ -66,6 +67,11 @@ def respond(turn: Turn, view: View) -> None:
     intent, session = turn.intent, turn.session
     if intent.kind == "postback":
         _tapped(turn, view)
+    elif session is not None and session.awaiting == "search":
+        if intent.kind == "text" and (intent.text or "").strip() not in MENU_WORDS:
+            turn.say(*say.choose_association(say.searched((intent.text or "").strip()), view.choices))
+        else:
+            _menu(turn, view)
     elif session is None or session.awaiting != "name" or view.association is None:
         _menu(turn, view)
     elif (intent.text or "").strip() in MENU_WORDS:
@@ -107,7 +113,7 @@ def _tapped(turn: Turn, view: View) -> None:
         turn.session = None
         turn.say(*say.cancelled())
     elif action == "join":
-        turn.session = None
+        turn.session, turn.claim = Session("search"), True  # the resident may type a name to search
         turn.say(*say.choose_district([(d.key, d.name) for d in districts()]))
     elif action == "district" and tapped and (d := district(tapped.get("d"))) is not None:
         turn.say(*say.choose_association(d.name, view.choices))

@@ -29,7 +29,7 @@ from cityhall.community.domain import (
     refused,
 )
 from cityhall.community.officers import CODE_LENGTH, LINK_LIFETIME, Officer, Officers, normal_code
-from cityhall.community.projections import MEMBERS, associations, members, memberships, received
+from cityhall.community.projections import MEMBERS, associations, members, memberships, received, search
 from cityhall.events.db import Connection, Pool
 from cityhall.events.decider import CommandHandler, DomainError
 from cityhall.events.envelope import Envelope
@@ -98,6 +98,8 @@ class Community:
             view.choices = [
                 (r["association_id"], r["name"]) for r in await associations(conn, tapped.get("d"))
             ]
+        if session and session.awaiting == "search" and turn.intent.kind == "text" and turn.intent.text:
+            view.choices = await search(conn, turn.intent.text.strip()[:40])
         if tapped and tapped.action == "recent":
             view.recent = await received(conn, user_id)
         if session and session.awaiting == "name" and tapped is None:

@@ -78,20 +78,31 @@ def menu(joined: Sequence[str], pending: Sequence[str], officer: bool) -> list[M
 
 def choose_district(districts: Sequence[tuple[str, str]]) -> list[Message]:
     choices = [_tap(name, "district", d=key) for key, name in districts]
-    return [build.text("お住まいの町名をお選びください。", *choices, _cancel())]
+    return [
+        build.text(
+            "お住まいの町名をお選びください。町内会の名前で探すときは、名前の一部をこのトークでお送りください。",
+            *choices,
+            _cancel(),
+        )
+    ]
 
 
-def choose_association(district: str, associations: Sequence[tuple[uuid.UUID, str]]) -> list[Message]:
+def choose_association(where: str, associations: Sequence[tuple[uuid.UUID, str]]) -> list[Message]:
+    """`where`: the 町 picked (本町) or the words searched (「一丁目」を含む名前)."""
     if not associations:
         return [
             build.text(
-                f"申し訳ありません。{district}には、まだ電子回覧板を使っている町内会がありません。",
-                _tap("町名を選び直す", "join"),
+                f"申し訳ありません。{where}の町内会は、まだ電子回覧板に登録されていません。",
+                _tap("町名から選ぶ", "join"),
                 _menu(),
             )
         ]
     choices = [_tap(name, "pick", a=a.hex) for a, name in associations[:12]]
-    return [build.text(f"{district}の町内会です。参加する町内会をお選びください。", *choices, _cancel())]
+    return [build.text(f"{where}の町内会です。参加する町内会をお選びください。", *choices, _cancel())]
+
+
+def searched(words: str) -> str:
+    return f"「{words[:20]}」を含む名前"
 
 
 def ask_name(association: str) -> list[Message]:
@@ -192,7 +203,7 @@ def recent(circulars: Sequence[tuple[uuid.UUID, str, str, datetime, bool]]) -> l
 def choose_leave(memberships: Sequence[tuple[uuid.UUID, str]]) -> list[Message]:
     if not memberships:
         return [build.text("参加している町内会はありません。", _menu())]
-    choices = [_tap(f"退会：{name}", "leave_pick", a=a.hex) for a, name in memberships]
+    choices = [_tap(f"退会：{name}", "leave_pick", a=a.hex) for a, name in memberships[:12]]  # 13 at most
     return [build.text("退会する町内会をお選びください。", *choices, _cancel())]
 
 

@@ -121,6 +121,17 @@ async def associations(db: Pool | Connection, district: str | None = None) -> li
     return [dict(r) for r in rows]
 
 
+async def search(db: Pool | Connection, words: str, limit: int = 12) -> list[tuple[uuid.UUID, str]]:
+    """The associations whose names contain `words` (taken literally), by name."""
+    pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = await db.fetch(
+        f"SELECT association_id, name FROM {ASSOCIATIONS.name} WHERE name ILIKE $1 ORDER BY name LIMIT $2",
+        pattern,
+        limit,
+    )
+    return [(r["association_id"], r["name"]) for r in rows]
+
+
 async def memberships(db: Pool | Connection, user_id: str) -> list[Membership]:
     rows = await db.fetch(
         f"""SELECT m.association_id, a.name, m.pending FROM {MEMBERS.name} m
