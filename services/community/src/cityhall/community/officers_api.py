@@ -5,7 +5,7 @@ shows members' names writes its audit entry in the transaction that reads them."
 
 import uuid
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, Request, Response
 from fastapi.responses import RedirectResponse
@@ -120,16 +120,15 @@ def create_officers_app(community: Community, staff: StaffApp, web: WebConfig) -
         posted = community.post(officer, circular_id, title, text)
         return await decided(request, "/", posted, "posted", caught_up=staff.caught_up)
 
-    @app.get("/circulars/{circular_id}", include_in_schema=False)
-    async def circular(
-        request: Request, circular_id: uuid.UUID, officer: Signed, done: str = "", error: str = ""
-    ) -> Response:
+    async def readers_of(officer: Officer, circular_id: uuid.UUID) -> dict[str, Any]:
+        """The circular (the officer's association's, else 404) and its recipients by name, who
+        has read it and who has not: read with its audit entry."""
         c = await CIRCULARS.row(pool, circular_id)
         c = found(
             c if c and c["association_id"] == officer.association_id else None, say.REFUSED["no_circular"]
         )
-        rows = await readers(pool, circular_id)
         async with pool.acquire() as conn, conn.transaction():
+            rows = await readers(conn, circular_id)
             names = await read_personal(
                 conn,
                 community.personal,
@@ -140,17 +139,27 @@ def create_officers_app(community: Community, staff: StaffApp, web: WebConfig) -
                 department=AUDIT,
             )
         shown = [{**r, "name": names.get(r["member_id"].hex, "") if r["member_id"] else ""} for r in rows]
-        context = {
-            "user": officer.user,
-            "c": c,
-            "unread": [r for r in shown if r["read_at"] is None],
-            "read": [r for r in shown if r["read_at"] is not None],
-            "done": done,
-            "error": error,
-        }
+        unread = [r for r in shown if r["read_at"] is None]
+        return {"user": officer.user, "c": c, "unread": unread, "read": [r for r in shown if r not in unread]}
+
+    @app.get("/circulars/{circular_id}", include_in_schema=False)
+    async def circular(
+        request: Request, circular_id: uuid.UUID, officer: Signed, done: str = "", error: str = ""
+    ) -> Response:
+        context = await readers_of(officer, circular_id) | {"done": done, "error": error}
         return templates.TemplateResponse(
             request, "community/officer_circular.html", context, headers=NO_STORE
         )
+
+    @app.get("/circulars/{circular_id}/readers", include_in_schema=False)
+    async def readers_fragment(request: Request, circular_id: uuid.UUID, officer: Signed) -> Response:
+        """The page's lists alone, fetched again when the live stream says the reads moved."""
+        context = await readers_of(officer, circular_id)
+        return templates.TemplateResponse(request, "community/_readers.html", context, headers=NO_STORE)
+
+    @app.get("/live", include_in_schema=False)
+    async def live(officer: Signed) -> Response:
+        return staff.live.response()
 
     @app.post("/circulars/{circular_id}/remind", include_in_schema=False, dependencies=CHECKED)
     async def remind(request: Request, circular_id: uuid.UUID, officer: Signed) -> Response:
