@@ -230,6 +230,8 @@ async def test_every_message_is_answered(harness: Harness) -> None:
     await resident.tap("domain=community&action=pick&a=not-a-uuid", expect="有効期限が切れています")
     await resident.tap("domain=community&action=district&d=nowhere", expect="有効期限が切れています")
     await resident.tap("domain=community&action=recent", expect="最近届いた回覧板はありません")
+    await resident.tap("domain=community&action=officer", expect="招待コード")
+    await resident.say("回覧板", expect="電子回覧板です")  # the menu again, not a wrong code
     towns = await resident.tap("domain=community&action=join", expect="町名をお選びください")
     await resident.tap(
         find_postback(towns, "北町"), expect="北町の町内会は、まだ電子回覧板に登録されていません"

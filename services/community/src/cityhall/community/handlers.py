@@ -63,10 +63,9 @@ class Community:
     # -- the resident in LINE ------------------------------------------------------------------
 
     async def respond(self, turn: dialog.Turn, conn: Connection) -> None:
-        tapped, session = turn.postback, turn.session
-        if (tapped and tapped.action == "officer") or (
-            tapped is None and session is not None and session.awaiting == "code"
-        ):
+        tapped, session, typed = turn.postback, turn.session, (turn.intent.text or "").strip()
+        code_typed = tapped is None and session is not None and session.awaiting == "code"
+        if (tapped and tapped.action == "officer") or (code_typed and typed not in dialog.MENU_WORDS):
             await self._officer(turn, conn)
             return
         view = await self._view(turn, conn)
