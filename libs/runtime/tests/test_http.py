@@ -27,7 +27,13 @@ async def build(context: ServiceContext) -> Running:
     async def echo(request: Request) -> dict[str, int]:
         return {"bytes": len(await request.body())}
 
-    return Running(app=app, endpoints={"/hook": hook})
+    side = FastAPI()  # a second app at a prefix of its own (community's officers' pages)
+
+    @side.get("/page")
+    async def side_page(request: Request) -> Response:
+        return Response(f"side at {request.scope['root_path']}", media_type="text/plain")
+
+    return Running(app=app, endpoints={"/hook": hook}, mounts={"/demo-side": side})
 
 
 SPEC = ServiceSpec(name="demo", mount="/demo", build=build, uses_database=False, uses_bus=False)
@@ -91,3 +97,9 @@ def test_allowed_hosts_come_from_the_public_url_and_the_setting() -> None:
     production = {"CITYHALL_PROFILE": "production", "CITYHALL_PUBLIC_URL": "https://city.example"}
     assert Settings.from_env(production).allowed_hosts == {"city.example"}  # no localhost
     assert hostname("[::1]:8000") == "::1" and hostname("Example.org:80") == "example.org"
+
+
+async def test_a_services_further_apps_are_served_at_their_own_prefixes() -> None:
+    async with await composed(Settings()) as client:
+        assert (await client.get("/demo-side/page")).text == "side at /demo-side"
+        assert (await client.get("/demo/page")).status_code == 200  # and the main app still at its own

@@ -100,7 +100,15 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         ("voice", "menu"),
         ("notify", "howto"),
     ]
-    assert set(registry.domains()) == {"guide", "notify", "certificates", "reservations", "reports", "voice"}
+    assert set(registry.domains()) == {
+        "guide",
+        "notify",
+        "certificates",
+        "reservations",
+        "reports",
+        "voice",
+        "community",
+    }
     assert registry.departments()["roads"] == "道路管理課"  # reports' (it replaced the portal's stand-in)
     assert registry.departments()["parks"] == "公園緑地課"
     assert {a.username for a in registry.demo_accounts()} == {
@@ -114,6 +122,8 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         "notify-admin",
         "bousai",
         "voice-clerk",
+        "kyodo-clerk",
+        "kyodo-admin",
         "roads-admin",
         "parks-clerk",
         "env-clerk",

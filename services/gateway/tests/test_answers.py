@@ -99,6 +99,7 @@ def test_a_greeting_gets_which_menu_does_what() -> None:
     assert said.startswith("こんにちは")
     for tile in TILES:
         assert f"・{tile.label}：" in said
+    assert "「回覧板」と送ると開けます" in said  # a service without a tile
 
 
 def test_text_it_cannot_place_gets_the_menus_and_the_main_phone() -> None:
@@ -119,6 +120,8 @@ def test_text_it_cannot_place_gets_the_menus_and_the_main_phone() -> None:
         ("道路に穴が開いています", "reports"),
         ("避難所はどこですか", "shelters"),
         ("お知らせの配信を止めたい", "notify"),
+        ("回覧板", "community"),
+        ("町内会に入りたい", "community"),
         ("こんにちは", None),
     ],
 )
@@ -131,6 +134,13 @@ def test_a_request_for_a_running_service_gets_its_tiles_button() -> None:
     assert buttons(said) == {"証明書": TILE["証明書"]}
     said = answer(intent("text", text="お知らせの配信を止めたい"), TODAY)
     assert buttons(said) == {"配信設定": TILE["配信設定"]}
+
+
+def test_a_service_without_a_tile_is_opened_by_its_own_button() -> None:
+    said = answer(intent("text", text="回覧板"), (*TODAY, "community"))
+    assert buttons(said) == {"回覧板を開く": "domain=community&action=menu"}
+    said = answer(intent("text", text="回覧板"), TODAY)
+    assert "準備" in text_of(said) and messages.CONTACTS["community"].phone in text_of(said)
 
 
 def test_a_request_for_a_service_not_running_gets_its_phone_instead() -> None:

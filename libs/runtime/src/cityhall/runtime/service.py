@@ -195,6 +195,9 @@ class Running:
     endpoints: dict[str, ASGIApp] = field(default_factory=dict)
     """Exact paths (below the service's mount) answered by plain ASGI apps, ahead of FastAPI's
     middleware and routing: for a hot endpoint that uses neither (the LINE webhook)."""
+    mounts: dict[str, FastAPI] = field(default_factory=dict)
+    """Further apps at prefixes of their own, outside the service's mount (community's officers'
+    pages at /community beside its staff pages at /staff/community); route each in deployment."""
     consumers: list[Consumer] = field(default_factory=list)
     projections: list[Projection] = field(default_factory=list)
     """Read models: the runtime creates their tables before the service serves, keeps them up

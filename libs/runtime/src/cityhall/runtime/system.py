@@ -202,15 +202,27 @@ class System:
         # Longer prefixes first so that no mount shadows a more specific one. Services with
         # the empty prefix (the gateway's /callback, the simulator's /) share the root: their
         # routes join the root app, after its own.
-        for service in sorted(self.services, key=lambda s: -len(s.spec.mount)):
-            sub = service.running.app
+        apps: list[tuple[str, ASGIApp | None, str]] = [
+            (s.spec.mount, s.running.app, s.spec.name) for s in self.services
+        ]
+        apps += [
+            (prefix, sub, f"{s.spec.name}{prefix}")
+            for s in self.services
+            for prefix, sub in s.running.mounts.items()
+        ]
+        # A dashboard's former address answers with a redirect to where it lives now.
+        apps += [
+            (old, MovedTo(old, s.spec.mount), f"{s.spec.name}{old}")
+            for s in self.services
+            for old in s.spec.moved_from
+        ]
+        for mount, sub, name in sorted(apps, key=lambda a: -len(a[0])):
             if sub is None:
                 continue
-            if service.spec.mount:
-                app.mount(service.spec.mount, sub, name=service.spec.name)
-                for old in service.spec.moved_from:
-                    app.mount(old, MovedTo(old, service.spec.mount), name=f"{service.spec.name}{old}")
+            if mount:
+                app.mount(mount, sub, name=name)
             else:
+                assert isinstance(sub, FastAPI)  # only a service's own app has the empty prefix
                 app.router.routes.extend(sub.router.routes)
                 app.exception_handlers.update(sub.exception_handlers)
         if tracing:

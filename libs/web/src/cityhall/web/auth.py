@@ -146,7 +146,7 @@ class SessionCodec:
         self.lifetime = config.session_lifetime
         self._serializer = URLSafeTimedSerializer(
             config.session_secret,
-            salt="cityhall.staff.session",
+            salt=config.session_salt,
             signer_kwargs={"digest_method": hashlib.sha512},
         )
 
@@ -312,7 +312,7 @@ class StaffAuth:
                 except InvalidToken as exc:
                     log.info("bearer token refused: %s", exc)
         else:
-            token = request.cookies.get(SESSION_COOKIE)
+            token = request.cookies.get(self.config.cookie_name)
             session = self.sessions.read(token) if token else None
             epochs = self.config.session_epochs
             if (
@@ -330,7 +330,7 @@ class StaffAuth:
         """Start a session (of the account's current `epoch`): sets the signed cookie on `response`."""
         token, session = self.sessions.issue(user, epoch=epoch)
         response.set_cookie(
-            SESSION_COOKIE,
+            self.config.cookie_name,
             token,
             max_age=int(self.config.session_lifetime.total_seconds()),
             path=self.config.cookie_path,
@@ -344,7 +344,7 @@ class StaffAuth:
 
     def logout(self, request: Request, response: Response) -> None:
         response.delete_cookie(
-            SESSION_COOKIE,
+            self.config.cookie_name,
             path=self.config.cookie_path,
             httponly=True,
             samesite="lax",

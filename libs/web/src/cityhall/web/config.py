@@ -100,6 +100,11 @@ class WebConfig:
     portal_url: str = "/staff"
     """Path of the portal: `<portal_url>/login`, `<portal_url>/logout`, `<portal_url>/`."""
     cookie_path: str = "/staff"
+    cookie_name: str = "cityhall_staff"
+    """The session cookie's name (`auth.SESSION_COOKIE` for staff)."""
+    session_salt: str = "cityhall.staff.session"
+    """Separates the sessions of one account store from another's signed with the same secret
+    (community's officers sign in with their own: a staff cookie is no officer's and vice versa)."""
     oidc: OidcSettings | None = None
     session_check_seconds: float = 5.0
     session_epochs: SessionEpochs | None = field(default=None, compare=False, repr=False)

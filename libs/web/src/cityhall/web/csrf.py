@@ -21,7 +21,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import Scope
 
 from cityhall.runtime.http import ResponseStartHook
-from cityhall.web.auth import SESSION_COOKIE, is_https, login_required, staff_auth
+from cityhall.web.auth import is_https, login_required, staff_auth
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -33,8 +33,9 @@ CSRF_MESSAGE = "フォームの有効期限が切れたか、不正な送信で�
 def _binding(request: Request, *, create: bool) -> str | None:
     session = getattr(request.state, "cityhall_session", None)
     if session is None:
-        token = request.cookies.get(SESSION_COOKIE)
-        session = staff_auth(request).sessions.read(token) if token else None
+        auth = staff_auth(request)
+        token = request.cookies.get(auth.config.cookie_name)
+        session = auth.sessions.read(token) if token else None
     if session is not None:
         return f"session:{session.sid}"
     nonce = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "cityhall_csrf_nonce", None)

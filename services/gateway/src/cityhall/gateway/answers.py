@@ -24,6 +24,7 @@ TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("certificates", ("住民票", "証明書", "戸籍", "印鑑")),
     ("reservations", ("予約",)),
     ("reports", ("通報", "道路", "公園", "街灯", "落書き", "陥没")),
+    ("community", ("回覧板", "町内会", "自治会")),
     ("notify", ("配信", "お知らせ", "通知")),
 )
 """Words that place a message, first match wins (粗大ごみの予約 is about ごみ)."""

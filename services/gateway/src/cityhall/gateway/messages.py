@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from linebot.v3.messaging import PostbackAction, TextMessage
 
 from cityhall.gateway.declared import DISASTER_TILES, TILES, tile_data
-from cityhall.line import build
+from cityhall.line import build, postback
 from cityhall.runtime.declarations import Tile
 
 TOWN = "ポケット市"
@@ -34,6 +34,7 @@ CONTACTS: dict[str, Contact] = {
     "disaster_line": Contact("災害対策本部 電話相談窓口", "0299-00-1400", "災害時は24時間受付"),
     "garbage": Contact("環境課", "0299-00-1501"),
     "notify": Contact("広報課", "0299-00-1601"),
+    "community": Contact("協働推進課", "0299-00-1701"),
 }
 """Who residents call, by domain (and a few topics)."""
 
@@ -49,7 +50,12 @@ SERVICE_NAMES = {
     "reservations": "予約",
     "reports": "通報（道路・公園の不具合のお知らせ）",
     "notify": "配信設定",
+    "community": "電子回覧板（町内会・自治会）",
 }
+ENTRIES = {"community": "回覧板を開く"}
+WORDS = {"community": "回覧板"}
+"""The word a resident types to reach a service without a tile (one of its `answers.TOPICS`)."""
+"""Services without a tile (the menu is full), started by a button labelled so: its `menu` postback."""
 
 
 def _tile(domain: str) -> Tile:
@@ -85,10 +91,11 @@ def preparing(domain: str) -> TextMessage:
 
 
 def menu_guide() -> str:
-    """Which menu does what, in the rich menu's own words (its tiles' subtitles)."""
-    return "画面下のメニューから、次のことができます。\n" + "\n".join(
-        f"・{t.label}：{t.subtitle}" for t in TILES
-    )
+    """Which menu does what, in the rich menu's own words (its tiles' subtitles), and what is
+    opened by a word instead (the services without a tile)."""
+    tiles = "\n".join(f"・{t.label}：{t.subtitle}" for t in TILES)
+    words = "".join(f"\n{SERVICE_NAMES[d]}は「{WORDS[d]}」と送ると開けます。" for d in ENTRIES)
+    return f"画面下のメニューから、次のことができます。\n{tiles}{words}"
 
 
 def overview(*, greeting: bool = False) -> TextMessage:
@@ -103,6 +110,9 @@ def overview(*, greeting: bool = False) -> TextMessage:
 
 def go_to(domain: str) -> TextMessage:
     """A recognised request whose service runs: the tile that starts it."""
+    if domain in ENTRIES:
+        entry = build.postback(ENTRIES[domain], postback.encode(domain, "menu"))
+        return _text(f"{SERVICE_NAMES[domain]}は、下のボタンから始められます。", entry)
     tile = _tile(domain)
     return _text(
         f"{SERVICE_NAMES[domain]}は、メニューの「{tile.label}」からどうぞ。下のボタンからも始められます。",
