@@ -1,6 +1,6 @@
 """The contract between the city hall (the merchant) and a payment provider.
 
-Both sides of the HTTP protocol described in `cityhall.certificates.payments` need the same few
+Both sides of the HTTP protocol described in `cityhall.payment_protocol.port` need the same few
 things, kept here once so that neither imports the other:
 
 - the secret they share (`CITYHALL_PAYMENTS_SECRET`; the API's bearer and the notices' key);

@@ -59,7 +59,6 @@ from cityhall.certificates.events import (
     RefundRequested,
     request_stream,
 )
-from cityhall.certificates.payments import Checkout, ForgedCallback, PaymentProvider, ProviderError
 from cityhall.certificates.projections import resident_request_ids
 from cityhall.certificates.resident import ResidentLinks
 from cityhall.events.db import Connection, Pool
@@ -76,6 +75,7 @@ from cityhall.line.contracts import (
 )
 from cityhall.line.dialog import Conversation, SessionStore, intent_of
 from cityhall.line.dialog import Turn as DialogTurn
+from cityhall.payment_protocol.port import Checkout, ForgedCallback, PaymentProvider, ProviderError
 
 log = logging.getLogger(__name__)
 

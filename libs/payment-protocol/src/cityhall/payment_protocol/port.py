@@ -1,4 +1,6 @@
-"""The payment provider port: open a checkout, verify the provider's signed confirmation, refund.
+"""The payment provider port, the merchant's side: open a checkout, verify the provider's signed
+confirmation, refund. Every service that takes a fee (certificates, reservations' bulky waste)
+pays through it; `connect` builds the one a service uses from its settings.
 
 LINE Pay has closed in Japan, so the fee goes through a payment provider behind this port.
 `HttpPaymentProvider` speaks the small HTTP protocol below; the simulated provider that the
@@ -20,12 +22,13 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Literal, Protocol
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from cityhall.payment_protocol import signature_matches
+from cityhall.payment_protocol import shared_secret, signature_matches
 
 
 @dataclass(frozen=True)
@@ -147,3 +150,28 @@ class HttpPaymentProvider:
         if not isinstance(refund_id, str):
             raise ProviderError(f"payment provider's refund lacks refund_id: {body}")
         return Refund(refund_id=refund_id, payment_id=payment_id, amount=amount)
+
+
+def connect(
+    service: str,
+    *,
+    payments_url: str | None,
+    secret: str | None,
+    callback_url: str,
+    public_url: str,
+    data_dir: Path,
+    profile: str,
+    embedded: bool,
+) -> HttpPaymentProvider:
+    """The provider `service` pays through: `payments_url`, or in the development profile the
+    simulated provider at `<public_url>/pay`. The simulated provider runs only in development,
+    so production must name a real one; the embedded development run generates the secret."""
+    development = profile == "development"
+    if payments_url is None and not development:
+        raise SystemExit(
+            f"{service} needs a payment provider in the production profile: set "
+            "CITYHALL_PAYMENTS_URL (the simulated provider at /pay runs only with "
+            "CITYHALL_PROFILE=development)"
+        )
+    key = shared_secret(secret, data_dir, generate=embedded and development)
+    return HttpPaymentProvider(payments_url or f"{public_url}/pay", key, callback_url)
