@@ -16,6 +16,8 @@ from pathlib import Path
 
 SIGNATURE_HEADER = "X-Payment-Signature"
 SECRET_ENV = "CITYHALL_PAYMENTS_SECRET"
+MAX_NOTICE_BYTES = 64 * 1024
+"""The largest notice a merchant reads (a notice is a few hundred bytes; more is refused with 413)."""
 
 
 def sign(secret: str, body: bytes) -> str:
