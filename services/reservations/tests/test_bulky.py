@@ -16,7 +16,7 @@ from cityhall.payment_protocol import SIGNATURE_HEADER, sign
 from cityhall.payment_simulator.testing import press
 from cityhall.reservations.bulky.events import PickupPaid, PickupRefunded, RefundDue
 from cityhall.reservations.events import BookingCancelled, BookingMade
-from cityhall.reservations.testing import starting
+from cityhall.reservations.testing import to_pickup_summary
 from cityhall.web import StaffUser
 
 from .conftest import PickupHarness
@@ -31,21 +31,10 @@ async def events_of(harness: PickupHarness, *types: str) -> list[Any]:
 
 
 async def to_summary(resident: Resident) -> dict[str, Any]:
-    """予約 → 粗大ごみ収集 → 本町 → ソファ ×2 and 自転車 ×1 → Monday 14 December: the summary."""
-    categories = await resident.tap("domain=reservations&action=menu", expect="ご希望の種類")
-    districts = await resident.tap(find_postback(categories, "粗大ごみ収集"), expect="収集にうかがう地区")
-    await resident.tap(find_postback(districts, "本町"), expect="出すものの名前を送ってください")
-    sofas = await resident.say("ソファ", expect="「ソファ」の品目")
-    assert "ソファ（1人掛け）　500円" in content(sofas) and "ソファ（2人掛け以上）　1,000円" in content(sofas)
-    counts = await resident.tap(starting(sofas, "ソファ（2人掛け以上）"), expect="いくつ出しますか")
-    await resident.tap(find_postback(counts, "2点"), expect="合計 2,000円")
-    bikes = await resident.say("じてんしゃ", expect="「じてんしゃ」の品目")
-    counts = await resident.tap(starting(bikes, "自転車"), expect="いくつ出しますか")
-    cart = await resident.tap(find_postback(counts, "1点"), expect="合計 2,500円")
-    mark = await resident.send("postback", postback_data=find_postback(cart, "収集日を選ぶ"))
-    days = await resident.expect("予約日を選ぶ", since=mark)
-    assert "12月15日（火）" not in content(days)  # 本町 is collected on Mondays
-    return await resident.tap(starting(days, "12月14日（月）"), expect="粗大ごみ収集の確認")
+    """本町's pickup on Monday 14 December (not Tuesday: 本町 is collected on Mondays) of two
+    sofas and a bicycle (typed in hiragana): the summary."""
+    items = [("ソファ", "ソファ（2人掛け以上）", "2点"), ("じてんしゃ", "自転車", "1点")]
+    return await to_pickup_summary(resident, "本町", items, "12月14日（月）")
 
 
 async def pay(url: str, outcome: str = "pay") -> None:
@@ -165,11 +154,20 @@ async def test_names_not_in_the_list_and_the_cutoff_are_answered(pickups: Pickup
     categories = await resident.tap("domain=reservations&action=menu", expect="ご希望の種類")
     districts = await resident.tap(find_postback(categories, "粗大ごみ収集"), expect="収集にうかがう地区")
     await resident.tap(find_postback(districts, "西町"), expect="出すものの名前")
+    sofas = await resident.say("ソファ", expect="「ソファ」の品目")
+    assert "ソファ（1人掛け）　500円" in content(sofas) and "ソファ（2人掛け以上）　1,000円" in content(sofas)
     await resident.say("テレビ", expect="家電リサイクル法の対象")
     await resident.say("宇宙船", expect="品目表に見つかりませんでした")
     # No item yet: the day is not offered.
     draft = re.search(r"d=([0-9a-f]{32})", content(districts)).group(1)  # type: ignore[union-attr]
     await resident.tap(f"domain=reservations&action=bk_days&d={draft}", expect="まず、出すものの名前")
+    # A pickup is booked only through its own steps, with its fee: no plain booking, no waitlist.
+    stale = "有効期限が切れています"
+    await resident.tap(f"domain=reservations&action=res&d={draft}&r=sodai_nishi", expect=stale)
+    await resident.tap(f"domain=reservations&action=wait&d={draft}&t=202612180830", expect=stale)
+    await resident.tap(
+        f"domain=reservations&action=book&d={draft}&r=sodai_nishi&t=202612180830", expect=stale
+    )
     # A forged count is refused without changing the cart.
     await resident.tap(
         f"domain=reservations&action=bk_count&d={draft}&i=sofa_1&n=99", expect="有効期限が切れています"

@@ -19,16 +19,20 @@ sides share (the secret, the notice's signature) is `cityhall.payment_protocol`.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Literal, Protocol
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cityhall.payment_protocol import shared_secret, signature_matches
+from cityhall.payment_protocol.env import MerchantEnv
+from cityhall.runtime.service import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -153,25 +157,38 @@ class HttpPaymentProvider:
 
 
 def connect(
-    service: str,
-    *,
-    payments_url: str | None,
-    secret: str | None,
-    callback_url: str,
-    public_url: str,
-    data_dir: Path,
-    profile: str,
-    embedded: bool,
+    service: str, env: MerchantEnv, settings: Settings, *, callback_url: str, embedded: bool
 ) -> HttpPaymentProvider:
-    """The provider `service` pays through: `payments_url`, or in the development profile the
-    simulated provider at `<public_url>/pay`. The simulated provider runs only in development,
+    """The provider `service` pays through: `CITYHALL_PAYMENTS_URL`, or in the development profile
+    the simulated provider at `<public URL>/pay`. The simulated provider runs only in development,
     so production must name a real one; the embedded development run generates the secret."""
-    development = profile == "development"
-    if payments_url is None and not development:
+    development = settings.profile == "development"
+    if env.payments_url is None and not development:
         raise SystemExit(
             f"{service} needs a payment provider in the production profile: set "
             "CITYHALL_PAYMENTS_URL (the simulated provider at /pay runs only with "
             "CITYHALL_PROFILE=development)"
         )
-    key = shared_secret(secret, data_dir, generate=embedded and development)
-    return HttpPaymentProvider(payments_url or f"{public_url}/pay", key, callback_url)
+    key = shared_secret(env.payments_secret, settings.data_dir, generate=embedded and development)
+    return HttpPaymentProvider(env.payments_url or f"{settings.public_url}/pay", key, callback_url)
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """What a merchant answers the provider's notice with."""
+
+    status: int
+    message: str
+
+
+def received(provider: PaymentProvider, body: bytes, signature: str | None) -> PaymentNotice | CallbackResult:
+    """The verified notice of a callback, or the answer to one that is not (400: forged, or a
+    paid notice without its payment id); nothing is changed for those."""
+    try:
+        notice = provider.verify_callback(body, signature)
+    except ForgedCallback as exc:
+        log.warning("payment callback refused: %s", exc)
+        return CallbackResult(400, "invalid signature or body")
+    if notice.kind == "paid" and not notice.payment_id:
+        return CallbackResult(400, "a paid notice needs a payment_id")
+    return notice

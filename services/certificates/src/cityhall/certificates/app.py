@@ -113,12 +113,9 @@ async def start(
     if provider is None:
         http_provider = connect(
             "certificates",
-            payments_url=options.payments_url,
-            secret=CertificatesEnv.read(options.env or None).payments_secret,
+            CertificatesEnv.read(options.env or None),
+            settings,
             callback_url=options.callback_url or f"{settings.public_url}{MOUNT}/payments/callback",
-            public_url=settings.public_url,
-            data_dir=settings.data_dir,
-            profile=settings.profile,
             embedded=ctx.mode == "embedded",
         )
         closing.append(http_provider.close)

@@ -75,12 +75,9 @@ async def start(
         if provider is None:
             http_provider = connect(
                 "reservations (bulky-waste fees)",
-                payments_url=env.payments_url,
-                secret=env.payments_secret,
+                env,
+                settings,
                 callback_url=env.callback_url or f"{settings.public_url}{MOUNT}/payments/callback",
-                public_url=settings.public_url,
-                data_dir=settings.data_dir,
-                profile=settings.profile,
                 embedded=ctx.mode == "embedded",
             )
             closing.append(http_provider.close)

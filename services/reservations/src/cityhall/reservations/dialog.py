@@ -196,6 +196,9 @@ def _tapped(turn: Turn, tapped: postback.Postback | None, view: View) -> None:
     if not current or session is None:
         turn.say(*say.stale())
         return
+    if bulky.owns(session) and action not in bulky.ACTIONS | {"day"}:
+        turn.say(*say.stale())  # a pickup is booked only with its fee: no waitlist, no plain 確定
+        return
     if action in bulky.ACTIONS:
         bulky.tapped(turn, session, tapped, view)
     elif action == "cat":
@@ -231,7 +234,7 @@ def _category(turn: Turn, session: Session, code: str, view: View) -> None:
 
 def _resource(turn: Turn, session: Session, code: str, view: View) -> None:
     resource = view.catalogue.resource(code)
-    if resource is None:
+    if resource is None or bulky.is_pickup(resource):  # a pickup is chosen by its district
         turn.say(*say.stale())
         return
     if view.active >= resource.max_active and not session.replaces:

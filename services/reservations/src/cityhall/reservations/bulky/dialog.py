@@ -53,6 +53,11 @@ def is_pickup(resource: Resource) -> bool:
     return resource.category == CATEGORY
 
 
+def owns(session: booking.Session) -> bool:
+    """Whether the dialog is a pickup's (its buttons alone apply, and the day carousel's)."""
+    return session.category == CATEGORY
+
+
 def district_name(key: str) -> str:
     found = town_district(key)
     return found.name if found else key
@@ -63,7 +68,11 @@ def start(turn: booking.Turn, session: booking.Session, category: str, view: boo
     if facts is None:
         turn.say(*say.stale())
         return
-    choices = [(d.key, d.name) for d in town_districts() if d.key in facts.prices.districts]
+    choices = [
+        (d.key, d.name, facts.prices.districts[d.key])
+        for d in town_districts()
+        if d.key in facts.prices.districts
+    ]
     turn.session = replace(session, step="bulky_district", category=category, cart="")
     turn.say(*tell.districts(session.draft, choices))
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cityhall.events.db import Connection, Pool
@@ -25,7 +24,7 @@ from cityhall.events.decider import CommandHandler, Decision, DomainError
 from cityhall.events.envelope import Envelope
 from cityhall.line import postback
 from cityhall.line.dialog import intent_of
-from cityhall.payment_protocol.port import Checkout, ForgedCallback, PaymentProvider, ProviderError
+from cityhall.payment_protocol.port import CallbackResult, Checkout, PaymentProvider, ProviderError, received
 from cityhall.reservations.bulky import dialog as bulky
 from cityhall.reservations.bulky import messages as tell
 from cityhall.reservations.bulky import projections
@@ -57,12 +56,6 @@ NETWORK_TIMEOUT = 20.0
 """Seconds the provider may take to open a checkout or refund before it counts as failed."""
 UNPAID = "system"
 """Who cancels a seat whose pickup was not paid in time (the bookings' `cancelled_by`)."""
-
-
-@dataclass(frozen=True)
-class CallbackResult:
-    status: int
-    message: str
 
 
 class Pickups:
@@ -139,15 +132,11 @@ class Pickups:
 
     async def callback(self, body: bytes, signature: str | None) -> CallbackResult:
         """400 for a forged notice (nothing changes), 200 for a genuine one, also when replayed."""
-        try:
-            notice = self.provider.verify_callback(body, signature)
-        except ForgedCallback as exc:
-            log.warning("payment callback refused: %s", exc)
-            return CallbackResult(400, "invalid signature or body")
-        if notice.kind != "paid":
+        notice = received(self.provider, body, signature)
+        if isinstance(notice, CallbackResult):
+            return notice
+        if notice.kind != "paid" or not notice.payment_id:
             return CallbackResult(200, "noted: the hold runs out unless the resident pays")
-        if not notice.payment_id:
-            return CallbackResult(400, "a paid notice needs a payment_id")
         stream = pickup_stream(notice.reference)
         command = Pay(payment_id=notice.payment_id, checkout_id=notice.checkout_id, amount=notice.amount)
         async with self.pool.acquire() as conn, conn.transaction():

@@ -23,7 +23,7 @@ from cityhall.line import build
 from cityhall.reservations.bulky.events import Line
 from cityhall.reservations.bulky.prices import Item, PriceList, fee
 from cityhall.reservations.catalogue import Catalogue, Resource, SlotRef
-from cityhall.reservations.messages import ACCENT, _quit, day_label, slot_params, tap, when
+from cityhall.reservations.messages import ACCENT, _quit, card, day_label, slot_params, tap, when
 
 LABEL_MAX = 20
 """LINE's limit on a quick reply's label."""
@@ -41,8 +41,10 @@ def _label(text: str) -> str:
     return text if len(text) <= LABEL_MAX else text[: LABEL_MAX - 1] + "…"
 
 
-def districts(draft: uuid.UUID, choices: Sequence[tuple[str, str]]) -> list[Message]:
-    buttons = [tap(name, "bk_dist", name, d=draft.hex, v=key) for key, name in choices]
+def districts(draft: uuid.UUID, choices: Sequence[tuple[str, str, str]]) -> list[Message]:
+    """The town's districts (key, name, pickup resource): the button names the resource too, so
+    the handler counts the resident's pickups of it (the catalogue's `max_active`)."""
+    buttons = [tap(name, "bk_dist", name, d=draft.hex, v=key, r=code) for key, name, code in choices]
     return [
         build.text(
             "粗大ごみの収集のお申し込みですね（手数料はこのトークでお支払いいただけます）。\n"
@@ -164,25 +166,17 @@ def summary(
         FlexSeparator(margin="md"),
         build.row("手数料の合計", yen(fee(lines)), bold=True),
     ]
-    bubble = FlexBubble(
-        header=FlexBox(
-            layout="vertical",
-            background_color=ACCENT,
-            contents=[FlexText(text="粗大ごみ収集の確認", weight="bold", size="lg", color="#ffffff")],
-        ),
-        body=FlexBox(layout="vertical", contents=rows, spacing="sm"),
-        footer=FlexBox(
-            layout="vertical",
-            spacing="sm",
-            contents=[
-                FlexButton(
-                    style="primary",
-                    color=ACCENT,
-                    action=tap("確定して支払う", "bk_pay", "確定して支払う", d=draft.hex, **slot_params(ref)),
-                ),
-                FlexButton(style="link", action=_quit(draft)),
-            ],
-        ),
+    bubble = card(
+        "粗大ごみ収集の確認",
+        rows,
+        [
+            FlexButton(
+                style="primary",
+                color=ACCENT,
+                action=tap("確定して支払う", "bk_pay", "確定して支払う", d=draft.hex, **slot_params(ref)),
+            ),
+            FlexButton(style="link", action=_quit(draft)),
+        ],
     )
     return [
         build.text(
@@ -245,25 +239,9 @@ def receipt(
         *(build.row(f"{line.name} ×{line.count}", yen(line.total)) for line in lines),
         build.row("手数料（お支払い済み）", yen(fee(lines)), bold=True),
     ]
-    bubble = FlexBubble(
-        header=FlexBox(
-            layout="vertical",
-            background_color=ACCENT,
-            contents=[
-                FlexText(text="粗大ごみ収集を受け付けました", weight="bold", size="md", color="#ffffff")
-            ],
-        ),
-        body=FlexBox(layout="vertical", contents=rows, spacing="sm"),
-        footer=FlexBox(
-            layout="vertical",
-            contents=[
-                FlexButton(
-                    style="link",
-                    height="sm",
-                    action=tap("キャンセル", "cancel", b=booking_id.hex, **slot_params(ref)),
-                )
-            ],
-        ),
+    cancel = tap("キャンセル", "cancel", b=booking_id.hex, **slot_params(ref))
+    bubble = card(
+        "粗大ごみ収集を受け付けました", rows, [FlexButton(style="link", height="sm", action=cancel)]
     )
     return [
         build.text(
