@@ -149,6 +149,21 @@ async def test_an_unpaid_pickup_is_released_and_a_late_payment_refunded(pickups:
     await wait_for(refunded, timeout=20, message="the late payment refunded")
 
 
+async def test_giving_up_on_the_checkout_frees_the_day_at_once(pickups: PickupHarness) -> None:
+    resident = pickups.resident()
+    summary = await to_summary(resident)
+    await resident.tap(find_postback(summary, "確定して支払う"), expect="お支払いください")
+    card = await resident.expect("手数料のお支払い")
+    await pay(find_uri(card, "支払う"), "cancel")
+    await resident.expect(
+        "お支払いが完了しなかったため、12月14日（月）の粗大ごみ収集のお申し込みを取り消しました"
+    )
+    [cancelled] = await events_of(pickups, BookingCancelled.TYPE)
+    assert cancelled.data["by"] == "system"
+    assert await pickups.sweep() == 0  # nothing left to release at the hold's end
+    assert await events_of(pickups, PickupPaid.TYPE, RefundDue.TYPE) == []
+
+
 async def test_names_not_in_the_list_and_the_cutoff_are_answered(pickups: PickupHarness) -> None:
     resident = pickups.resident()
     categories = await resident.tap("domain=reservations&action=menu", expect="ご希望の種類")

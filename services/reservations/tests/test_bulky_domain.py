@@ -122,3 +122,12 @@ def test_a_withdrawn_paid_pickup_is_refunded_once() -> None:
     assert isinstance(done, PickupRefunded) and done.amount == 2500
     assert decide(CompleteRefund(payment_id="p1", refund_id="r1"), pickup_decider.fold([done], state)) == []
     assert decide(Withdraw(by="U1"), state) == []
+
+
+def test_a_failed_checkout_ends_the_pickup_at_once_unless_it_is_an_older_one() -> None:
+    state = ordered()
+    assert decide(Expire(now=NOW, reason="failed", checkout_id="co_0"), state) == []
+    [ended] = decide(Expire(now=NOW, reason="cancelled", checkout_id="co_1"), state)
+    assert isinstance(ended, PickupExpired) and ended.reason == "cancelled"
+    paid = pickup_decider.fold(decide(Pay(payment_id="p1", checkout_id="co_1", amount=2500), state), state)
+    assert decide(Expire(now=NOW, reason="failed", checkout_id="co_1"), paid) == []

@@ -93,9 +93,13 @@ def decide(command: PickupCommand, pickup: Pickup) -> list[Event]:
         case Expire():
             if pickup.status != "unpaid" or pickup.booking_id is None or pickup.until is None:
                 return []
-            if command.now < pickup.until:
+            if command.reason == "timeout" and command.now < pickup.until:
                 return []
-            return [PickupExpired(booking_id=pickup.booking_id, user_id=pickup.user_id)]
+            if command.reason != "timeout" and command.checkout_id != pickup.checkout_id:
+                return []
+            return [
+                PickupExpired(booking_id=pickup.booking_id, user_id=pickup.user_id, reason=command.reason)
+            ]
         case Withdraw():
             if pickup.status not in ("unpaid", "paid") or pickup.booking_id is None:
                 return []

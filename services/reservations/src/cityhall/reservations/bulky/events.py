@@ -58,8 +58,16 @@ class Pay(decider.Command):
     amount: int
 
 
+ExpiryReason = Literal["timeout", "failed", "cancelled"]
+"""Why an unpaid pickup ends: its hold ran out, or the provider says its checkout failed or the
+resident gave up on it (that checkout can no longer be paid)."""
+
+
 class Expire(decider.Command):
     now: datetime
+    reason: ExpiryReason = "timeout"
+    checkout_id: str = ""
+    """For a failed or abandoned checkout: the one the notice is about (an older one ends nothing)."""
 
 
 class Withdraw(decider.Command):
@@ -98,10 +106,11 @@ class PickupPaid(ReservationsEvent):
 
 
 class PickupExpired(ReservationsEvent):
-    """Not paid in time: the seat is released with it."""
+    """Not paid (in time, or at all): the seat is released with it."""
 
     booking_id: uuid.UUID
     user_id: str
+    reason: ExpiryReason = "timeout"
 
 
 class PickupWithdrawn(ReservationsEvent):

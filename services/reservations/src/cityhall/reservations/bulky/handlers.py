@@ -135,16 +135,19 @@ class Pickups:
         notice = received(self.provider, body, signature)
         if isinstance(notice, CallbackResult):
             return notice
-        if notice.kind != "paid" or not notice.payment_id:
-            return CallbackResult(200, "noted: the hold runs out unless the resident pays")
         stream = pickup_stream(notice.reference)
-        command = Pay(payment_id=notice.payment_id, checkout_id=notice.checkout_id, amount=notice.amount)
         async with self.pool.acquire() as conn, conn.transaction():
             state, _version = await self.pickups.load(stream, conn=conn)
             if state.status == "new":
                 return CallbackResult(404, "no such pickup")
-            decision = await self.pickups.handle(stream, command, conn=conn)
-        return CallbackResult(200, "recorded" if decision.events else "already recorded")
+            if notice.kind == "paid" and notice.payment_id:
+                pay = Pay(payment_id=notice.payment_id, checkout_id=notice.checkout_id, amount=notice.amount)
+                recorded = bool((await self.pickups.handle(stream, pay, conn=conn)).events)
+            else:  # that checkout can no longer be paid: the seat is freed now, not at the hold's end
+                why = "failed" if notice.kind == "failed" else "cancelled"
+                ended = Expire(now=self.service.clock(), reason=why, checkout_id=notice.checkout_id)
+                recorded = await self._release(conn, notice.reference, ended)
+        return CallbackResult(200, "recorded" if recorded else "already recorded")
 
     # What residents are told, and what a cancelled seat does to its pickup.
 
@@ -170,8 +173,9 @@ class Pickups:
                 ordered = await self._ordered(conn, event.booking_id)
                 if ordered is not None:
                     ref = SlotRef(ordered.resource, ordered.start)
+                    messages = tell.expired(ref, event.reason)
                     await self.service.push(
-                        conn, event.user_id, tell.expired(ref), f"bulky-expired:{event.booking_id}", envelope
+                        conn, event.user_id, messages, f"bulky-expired:{event.booking_id}", envelope
                     )
             case PickupWithdrawn() if event.paid:
                 ordered = await self._ordered(conn, event.booking_id)
@@ -199,6 +203,27 @@ class Pickups:
                 return ordered if isinstance(ordered, PickupOrdered) else None
         return None
 
+    async def _release(self, conn: Connection, booking_id: uuid.UUID, command: Expire) -> bool:
+        """End an unpaid pickup and free its seat, in the caller's transaction; False when it is
+        not unpaid any more (paid, or ended already)."""
+        decision = await self.pickups.handle(pickup_stream(booking_id), command, conn=conn)
+        state = decision.state
+        resource = self.service.catalogue.resource(state.resource)
+        if not decision.events or resource is None or state.start is None:
+            return False
+        why = "お支払いの期限切れ" if command.reason == "timeout" else "お支払いが完了しなかったため"
+        cancel = Cancel(
+            booking_id=booking_id, user_id=None, by=UNPAID, reason=why, capacity=resource.capacity,
+            hold_hours=resource.hold_hours, now=command.now,
+        )  # fmt: skip
+        try:
+            await self.service.decide(
+                conn, SlotRef(resource.code, state.start).stream, cancel, tell_cancelled=False
+            )
+        except DomainError as exc:  # a clerk cancelled it already: the seat is free
+            log.info("unpaid pickup %s: seat not cancelled: %s", booking_id, exc.reason)
+        return True
+
     # The staff's list.
 
     async def annotate(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -217,22 +242,7 @@ class Pickups:
         now, done = self.service.clock(), 0
         for booking_id in await projections.unpaid_due(self.pool, now):
             async with self.pool.acquire() as conn, conn.transaction():
-                decision = await self.pickups.handle(pickup_stream(booking_id), Expire(now=now), conn=conn)
-                state = decision.state
-                resource = self.service.catalogue.resource(state.resource)
-                if not decision.events or resource is None or state.start is None:
-                    continue
-                cancel = Cancel(
-                    booking_id=booking_id, user_id=None, by=UNPAID, reason="お支払いの期限切れ",
-                    capacity=resource.capacity, hold_hours=resource.hold_hours, now=now,
-                )  # fmt: skip
-                try:
-                    await self.service.decide(
-                        conn, SlotRef(resource.code, state.start).stream, cancel, tell_cancelled=False
-                    )
-                except DomainError as exc:  # a clerk cancelled it already: the seat is free
-                    log.info("unpaid pickup %s: seat not cancelled: %s", booking_id, exc.reason)
-                done += 1
+                done += await self._release(conn, booking_id, Expire(now=now))
         for row in await projections.refunds_due(self.pool):
             try:
                 async with asyncio.timeout(self.network_timeout):

@@ -262,10 +262,15 @@ def already_paid(number: str) -> list[Message]:
     ]
 
 
-def expired(ref: SlotRef) -> list[Message]:
+def expired(ref: SlotRef, reason: str = "timeout") -> list[Message]:
+    why = (
+        "お支払いの期限までにお支払いが確認できなかった"
+        if reason == "timeout"
+        else "お支払いが完了しなかった"
+    )
     return [
         build.text(
-            f"お支払いの期限までにお支払いが確認できなかったため、{day_label(ref.start.date())}の粗大ごみ収集の"
+            f"{why}ため、{day_label(ref.start.date())}の粗大ごみ収集の"
             "お申し込みを取り消しました。お手数ですが、もう一度お申し込みください。",
             tap("もう一度申し込む", "menu"),
         )
