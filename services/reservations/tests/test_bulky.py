@@ -164,6 +164,28 @@ async def test_giving_up_on_the_checkout_frees_the_day_at_once(pickups: PickupHa
     assert await events_of(pickups, PickupPaid.TYPE, RefundDue.TYPE) == []
 
 
+async def test_a_resident_holds_at_most_the_catalogues_pickups_of_a_district(pickups: PickupHarness) -> None:
+    resident = pickups.resident()
+    summary = await to_summary(resident)
+    await resident.tap(find_postback(summary, "確定して支払う"), expect="お支払いください")
+    # The same day again: one pickup a day (the slot holds one seat per resident).
+    again = await to_summary(resident)
+    await resident.tap(find_postback(again, "確定して支払う"), expect="すでにご予約いただいています")
+    for day in ("12月21日（月）",):  # sodai_honcho's max_active is 2; unpaid ones count while held
+        items = [("ふとん", "布団（1枚）", "1点")]
+        summary = await to_pickup_summary(resident, "本町", items, day)
+        await resident.tap(find_postback(summary, "確定して支払う"), expect="お支払いください")
+        for runner in pickups.composed.service("reservations").projections.values():
+            await runner.catch_up()
+    categories = await resident.tap("domain=reservations&action=menu", expect="ご希望の種類")
+    districts = await resident.tap(find_postback(categories, "粗大ごみ収集"), expect="収集にうかがう地区")
+    await resident.tap(find_postback(districts, "本町"), expect="お一人2件までです")
+    await resident.tap(find_postback(districts, "北町"), expect="有効期限が切れています")  # that dialog ended
+    categories = await resident.tap("domain=reservations&action=menu", expect="ご希望の種類")
+    districts = await resident.tap(find_postback(categories, "粗大ごみ収集"), expect="収集にうかがう地区")
+    await resident.tap(find_postback(districts, "北町"), expect="出すものの名前")  # another district's
+
+
 async def test_names_not_in_the_list_and_the_cutoff_are_answered(pickups: PickupHarness) -> None:
     resident = pickups.resident()
     categories = await resident.tap("domain=reservations&action=menu", expect="ご希望の種類")
