@@ -88,7 +88,7 @@ async def test_a_pickup_paid_numbered_cancelled_and_refunded_across_processes(
     told = await resident.expect("お支払いを確認しました。受付番号は R-")
     number = re.search(r"R-[0-9A-F]{8}", content(told))
     assert number is not None
-    receipt = await resident.expect("粗大ごみ収集を受け付けました")
+    receipt = await resident.expect("粗大ごみ収集の受付完了")
     await resident.tap(confirm, expect=f"お支払い済みです（受付番号 {number.group(0)}）")
 
     # The provider's notice replayed (its signature is good): recorded once, nothing said twice.

@@ -67,7 +67,7 @@ async def test_a_resident_searches_pays_gets_the_number_cancels_and_is_refunded(
     receipt = await resident.expect("お支払いを確認しました。受付番号は R-")
     number = re.search(r"R-[0-9A-F]{8}", content(receipt))
     assert number is not None and f"処理券に受付番号 {number.group(0)}" in content(receipt)
-    receipt = await resident.expect("粗大ごみ収集を受け付けました")
+    receipt = await resident.expect("粗大ごみ収集の受付完了")
     await resident.tap(confirm, expect=f"お支払い済みです（受付番号 {number.group(0)}）")
 
     # A forged notice is refused; the genuine one replayed pays once.
@@ -190,6 +190,14 @@ async def test_names_not_in_the_list_and_the_cutoff_are_answered(pickups: Pickup
     resident = pickups.resident()
     categories = await resident.tap("domain=reservations&action=menu", expect="ご希望の種類")
     districts = await resident.tap(find_postback(categories, "粗大ごみ収集"), expect="収集にうかがう地区")
+    # The district from where the resident lives (libs/town), confirmed with one tap.
+    mark = await resident.send(
+        "location", location={"latitude": 35.6667, "longitude": 139.535, "address": "北町"}
+    )
+    found = await resident.expect("送っていただいた場所は北町です", since=mark)
+    assert "北町で申し込む" in content(found)
+    mark = await resident.send("location", location={"latitude": 35.0, "longitude": 135.0, "address": "京都"})
+    await resident.expect("市内の収集地区の外のようです", since=mark)
     await resident.tap(find_postback(districts, "西町"), expect="出すものの名前")
     sofas = await resident.say("ソファ", expect="「ソファ」の品目")
     assert "ソファ（1人掛け）　500円" in content(sofas) and "ソファ（2人掛け以上）　1,000円" in content(sofas)
@@ -217,7 +225,7 @@ async def test_names_not_in_the_list_and_the_cutoff_are_answered(pickups: Pickup
     card = await other.expect("手数料のお支払い")
     await pay(find_uri(card, "支払う"))
     await other.expect("受付番号は R-")
-    receipt = await other.expect("粗大ごみ収集を受け付けました")
+    receipt = await other.expect("粗大ごみ収集の受付完了")
     pickups.clock.advance(timedelta(days=5, hours=23))  # Sunday 13 December, 8:30
     await other.tap(find_postback(receipt, "キャンセル"), expect="環境課 粗大ごみ受付 0299-00-1530")
     assert await events_of(pickups, BookingCancelled.TYPE) == []

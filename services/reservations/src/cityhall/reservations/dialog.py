@@ -99,6 +99,8 @@ def respond(turn: Turn, view: View) -> None:
     elif session is None:
         turn.say(*say.stale())
         turn.release = True
+    elif session.step == bulky.DISTRICT and intent.kind == "location":
+        bulky.located(turn, session, view)
     elif session.step == bulky.ITEMS:
         bulky.typed(turn, session, view, text)
     elif session.step != "question":

@@ -23,9 +23,12 @@ from cityhall.reservations.bulky.events import Order, pickup_stream
 from cityhall.reservations.bulky.prices import CATEGORY, PriceList, fee, put
 from cityhall.reservations.catalogue import Resource, SlotRef
 from cityhall.reservations.events import Book, booking_number
+from cityhall.town import Point, district_of
 from cityhall.town import district as town_district
 from cityhall.town import districts as town_districts
 
+DISTRICT = "bulky_district"
+"""The session's step while the resident chooses (or sends the location of) their district."""
 ITEMS = "bulky_items"
 """The session's step while the resident names what they put out."""
 CONFIRM = "bulky_confirm"
@@ -68,13 +71,25 @@ def start(turn: booking.Turn, session: booking.Session, category: str, view: boo
     if facts is None:
         turn.say(*say.stale())
         return
-    choices = [
-        (d.key, d.name, facts.prices.districts[d.key])
-        for d in town_districts()
-        if d.key in facts.prices.districts
-    ]
-    turn.session = replace(session, step="bulky_district", category=category, cart="")
-    turn.say(*tell.districts(session.draft, choices))
+    turn.session = replace(session, step=DISTRICT, category=category, cart="")
+    turn.say(*tell.districts(session.draft, _choices(facts.prices)))
+
+
+def _choices(prices: PriceList) -> list[tuple[str, str, str]]:
+    """The town's districts that have a pickup: (key, name, pickup resource)."""
+    return [(d.key, d.name, prices.districts[d.key]) for d in town_districts() if d.key in prices.districts]
+
+
+def located(turn: booking.Turn, session: booking.Session, view: booking.View) -> None:
+    """A location sent at the district step: the district it lies in (libs/town), to confirm."""
+    where = turn.intent.location
+    if view.bulky is None or where is None:
+        turn.say(*say.stale())
+        return
+    found = district_of(Point(where.latitude, where.longitude))
+    choices = _choices(view.bulky.prices)
+    chosen = next((c for c in choices if found is not None and c[0] == found.key), None)
+    turn.say(*tell.district_found(session.draft, chosen, choices))
 
 
 def tapped(turn: booking.Turn, session: booking.Session, tap: postback.Postback, view: booking.View) -> None:

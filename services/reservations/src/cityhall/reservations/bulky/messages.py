@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from linebot.v3.messaging import (
+    Action,
     FlexBox,
     FlexBubble,
     FlexButton,
@@ -15,6 +16,7 @@ from linebot.v3.messaging import (
     FlexMessage,
     FlexSeparator,
     FlexText,
+    LocationAction,
     Message,
     URIAction,
 )
@@ -44,12 +46,38 @@ def _label(text: str) -> str:
 def districts(draft: uuid.UUID, choices: Sequence[tuple[str, str, str]]) -> list[Message]:
     """The town's districts (key, name, pickup resource): the button names the resource too, so
     the handler counts the resident's pickups of it (the catalogue's `max_active`)."""
-    buttons = [tap(name, "bk_dist", name, d=draft.hex, v=key, r=code) for key, name, code in choices]
     return [
         build.text(
             "粗大ごみの収集のお申し込みですね（手数料はこのトークでお支払いいただけます）。\n"
-            "収集にうかがう地区をお選びください。",
-            *buttons,
+            "収集にうかがう地区をお選びください。わからないときは、ご自宅の位置情報を送ってください。",
+            *_district_buttons(draft, choices),
+            LocationAction(label="位置情報を送る"),
+            _quit(draft),
+        )
+    ]
+
+
+def _district_buttons(draft: uuid.UUID, choices: Sequence[tuple[str, str, str]]) -> list[Action]:
+    return [tap(name, "bk_dist", name, d=draft.hex, v=key, r=code) for key, name, code in choices]
+
+
+def district_found(
+    draft: uuid.UUID, chosen: tuple[str, str, str] | None, choices: Sequence[tuple[str, str, str]]
+) -> list[Message]:
+    """The district a sent location lies in, to confirm; outside the town, the list again."""
+    if chosen is None:
+        return [
+            build.text(
+                "送っていただいた場所は、市内の収集地区の外のようです。収集にうかがう地区をお選びください。",
+                *_district_buttons(draft, choices),
+                _quit(draft),
+            )
+        ]
+    key, name, code = chosen
+    return [
+        build.text(
+            f"送っていただいた場所は{name}です。{name}の収集日でお申し込みになりますか。",
+            tap(f"{name}で申し込む", "bk_dist", name, d=draft.hex, v=key, r=code),
             _quit(draft),
         )
     ]
@@ -240,9 +268,7 @@ def receipt(
         build.row("手数料（お支払い済み）", yen(fee(lines)), bold=True),
     ]
     cancel = tap("キャンセル", "cancel", b=booking_id.hex, **slot_params(ref))
-    bubble = card(
-        "粗大ごみ収集を受け付けました", rows, [FlexButton(style="link", height="sm", action=cancel)]
-    )
+    bubble = card("粗大ごみ収集の受付完了", rows, [FlexButton(style="link", height="sm", action=cancel)])
     return [
         build.text(
             f"お支払いを確認しました。受付番号は {number} です。\n"
