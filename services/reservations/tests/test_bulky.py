@@ -100,6 +100,7 @@ async def test_a_resident_searches_pays_gets_the_number_cancels_and_is_refunded(
     )
     exported = await browser.get("/staff/reservations/resources/sodai_honcho/export.csv?day=2026-12-14")
     assert "品目,手数料,支払い" in exported.text and "2500,支払済み" in exported.text
+    assert "収集済み</button>" in page.text and "出席</button>" not in page.text  # collected, not attended
 
     # Cancel before the cutoff: the fee comes back through the provider.
     asked = await resident.tap(find_postback(receipt, "キャンセル"), expect="キャンセルしますか")

@@ -272,9 +272,10 @@ def create_app(service: Reservations, staff: StaffApp) -> FastAPI:
         writer = csv.writer(out)
         questions = [q.label for q in resource.questions]
         pickup = ["品目", "手数料", "支払い"] if is_pickup(resource) else []  # bulky waste
-        writer.writerow(["予約番号", "日時", "状態", "出欠", *questions, *pickup])
+        marks = ("収集", "収集済み", "未収集") if pickup else ("出欠", "出席", "欠席")
+        writer.writerow(["予約番号", "日時", "状態", marks[0], *questions, *pickup])
         for row in rows:
-            attended = {True: "出席", False: "欠席", None: ""}[row["attended"]]
+            attended = {True: marks[1], False: marks[2], None: ""}[row["attended"]]
             status = "予約" if row["status"] == "booked" else "取消"
             answers = [row["answers"].get(q.key, "") for q in resource.questions]
             if pickup:
