@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 
 from cityhall.events.testing import wait_for
 from cityhall.line.testing import Resident, content, find_postback, find_uri
+from cityhall.payment_simulator.testing import press
 from cityhall.web import StaffUser
 
 from .harness import SESSION_SECRET, Deployment, LineClient
@@ -95,10 +96,8 @@ async def checkout_of(link: dict[str, Any]) -> str:
 
 async def pay(link: dict[str, Any] | str) -> None:
     url = link if isinstance(link, str) else await checkout_of(link)
-    async with httpx.AsyncClient(timeout=30) as browser:
-        assert (await browser.get(url)).status_code == 200
-        paid = await browser.post(f"{url}/pay", follow_redirects=True)
-        assert "お支払いが完了しました" in paid.text
+    paid = await press(url)
+    assert "お支払いが完了しました" in paid.text
 
 
 async def clerk_client(deployment: Deployment) -> tuple[httpx.AsyncClient, str]:

@@ -50,8 +50,10 @@ def deployment(
     postgres_dsn: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
     deployment = Deployment(postgres_dsn, kafka_bootstrap, tmp_path_factory.mktemp("reservations"))
-    for name in ("gateway", "notify", "staff-portal", "reservations"):
+    for name in ("gateway", "notify", "staff-portal"):
         deployment.service(name)
+    # Bulky waste's fees need the provider's secret (no fee is paid here: see test_bulky_waste.py).
+    deployment.service("reservations", env={"CITYHALL_PAYMENTS_SECRET": "integration-payments-secret"})
     with deployment:
         yield deployment
 

@@ -131,6 +131,7 @@ def test_the_installed_services_declare_todays_menu_departments_and_logins() -> 
         "kenko-clerk",
         "shimin-clerk",
         "kominkan-clerk",
+        "gomi-clerk",
     }
 
 

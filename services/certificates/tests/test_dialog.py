@@ -24,11 +24,11 @@ from cityhall.certificates.events import (
     Start,
     Submit,
 )
-from cityhall.certificates.payments import Checkout, ProviderError
 from cityhall.certificates.resident import ResidentLinks
 from cityhall.events.envelope import Envelope
 from cityhall.line import postback
 from cityhall.line.contracts import ResidentIntent
+from cityhall.payment_protocol.port import Checkout, ProviderError
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 USER = "U" + "1" * 32

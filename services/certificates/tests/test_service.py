@@ -30,6 +30,7 @@ from cityhall.events.decider import DomainError
 from cityhall.events.testing import wait_for
 from cityhall.line.contracts import DialogClaimed, DialogReleased, OutboundMessageRequested
 from cityhall.payment_protocol import SIGNATURE_HEADER, sign
+from cityhall.payment_simulator.testing import press
 
 from .conftest import ADMIN, CLERK, CLERK2, Harness, Resident, content, find_postback, find_uri, licence_photo
 
@@ -85,10 +86,7 @@ async def checkout_of(message: dict[str, Any]) -> str:
 async def pay(harness: Harness, message: dict[str, Any] | str, outcome: str = "pay") -> httpx.Response:
     """What the resident does on the checkout page the link opens (or a checkout page kept open)."""
     url = message if isinstance(message, str) else await checkout_of(message)
-    async with httpx.AsyncClient(timeout=20) as browser:
-        page = await browser.get(url)
-        assert page.status_code == 200 and "お支払い" in page.text
-        return await browser.post(f"{url}/{outcome}", follow_redirects=True)
+    return await press(url, outcome)
 
 
 async def outbound_texts(harness: Harness) -> str:

@@ -56,3 +56,34 @@ async def harness(fresh_database: str, tmp_path: Path) -> AsyncIterator[Harness]
     spec = replace(reservations_spec.service, build=reservations)
     async with service_harness([spec], "reservations", fresh_database, tmp_path) as base:
         yield Harness(base.composed, base.line, base.domain, clock, started[0])
+
+
+@dataclass
+class PickupHarness(Harness):
+    """The harness with the simulated payment provider composed beside reservations."""
+
+    async def sweep(self) -> int:
+        """The pickups' sweep as it runs after the time the test clock skipped: the read models
+        it reads have applied every event recorded so far."""
+        for runner in self.composed.service("reservations").projections.values():
+            await runner.catch_up()
+        pickups = self.service.pickups
+        assert pickups is not None
+        return await pickups.sweep()
+
+
+@pytest.fixture
+async def pickups(fresh_database: str, tmp_path: Path) -> AsyncIterator[PickupHarness]:
+    from cityhall.payment_simulator import spec as paysim_spec
+
+    clock = Clock()
+    started: list[Reservations] = []
+
+    async def reservations(ctx: ServiceContext) -> Running:
+        service, running = await reservations_app.start(ctx, clock=clock, sweep_interval=3600)
+        started.append(service)
+        return running
+
+    specs = [replace(reservations_spec.service, build=reservations), paysim_spec.service]
+    async with service_harness(specs, "reservations", fresh_database, tmp_path) as base:
+        yield PickupHarness(base.composed, base.line, base.domain, clock, started[0])

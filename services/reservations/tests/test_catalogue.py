@@ -30,7 +30,7 @@ def test_the_seeded_catalogue_has_the_six_resources_in_known_categories() -> Non
         "離乳食教室",
         "公民館 会議室",
     } <= names
-    assert CATALOGUE.departments() == {"kosodate", "shimin", "kenko", "kominkan"}
+    assert CATALOGUE.departments() == {"kosodate", "shimin", "kenko", "kominkan", "environment"}
 
 
 def test_opening_rules_cut_a_day_into_slots_and_closed_days_have_none() -> None:

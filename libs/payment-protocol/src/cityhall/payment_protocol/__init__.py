@@ -1,6 +1,6 @@
 """The contract between the city hall (the merchant) and a payment provider.
 
-Both sides of the HTTP protocol described in `cityhall.certificates.payments` need the same few
+Both sides of the HTTP protocol described in `cityhall.payment_protocol.port` need the same few
 things, kept here once so that neither imports the other:
 
 - the secret they share (`CITYHALL_PAYMENTS_SECRET`; the API's bearer and the notices' key);
@@ -16,6 +16,8 @@ from pathlib import Path
 
 SIGNATURE_HEADER = "X-Payment-Signature"
 SECRET_ENV = "CITYHALL_PAYMENTS_SECRET"
+MAX_NOTICE_BYTES = 64 * 1024
+"""The largest notice a merchant reads (a notice is a few hundred bytes; more is refused with 413)."""
 
 
 def sign(secret: str, body: bytes) -> str:

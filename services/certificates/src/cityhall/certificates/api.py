@@ -45,7 +45,7 @@ from cityhall.events.db import Pool
 from cityhall.events.personal import FORGOTTEN, PersonalData
 from cityhall.events.store import EventStore, RecordedEvent
 from cityhall.line.content import PhotoStore
-from cityhall.payment_protocol import SIGNATURE_HEADER
+from cityhall.payment_protocol import MAX_NOTICE_BYTES, SIGNATURE_HEADER
 from cityhall.web import (
     AUDIT_PAGE_SIZE,
     AuditEntry,
@@ -61,7 +61,6 @@ from cityhall.web.personal import read_personal
 from cityhall.web.routes import CHECKED, NO_STORE, found, live_list, redirect_back
 
 HERE = Path(__file__).parent
-MAX_CALLBACK_BODY = 64 * 1024
 CLERK_ROLE = "certificates"
 ADMIN_ROLE = "certificates-admin"
 
@@ -240,7 +239,7 @@ def create_app(
     # --- the provider's callback (no staff login: the signature is the credential) ----------
 
     # The bound is checked as the bytes arrive (413 past it), so a huge body is never held.
-    @app.post("/payments/callback", include_in_schema=False, max_body_size=MAX_CALLBACK_BODY)
+    @app.post("/payments/callback", include_in_schema=False, max_body_size=MAX_NOTICE_BYTES)
     async def payment_callback(request: Request) -> Response:
         body = await request.body()
         result = await callbacks.receive(body, request.headers.get(SIGNATURE_HEADER))

@@ -30,7 +30,6 @@ from cityhall.certificates.domain import Request, certificate_decider
 from cityhall.certificates.events import SOURCE, Command
 from cityhall.certificates.handlers import Intents, Notices, PaymentCallbacks
 from cityhall.certificates.housekeeping import Housekeeping, Timers
-from cityhall.certificates.payments import HttpPaymentProvider, PaymentProvider
 from cityhall.certificates.projections import DAILY, PROJECTIONS, REQUESTS
 from cityhall.certificates.resident import ResidentLinks
 from cityhall.certificates.settings import CertificatesEnv
@@ -38,7 +37,7 @@ from cityhall.certificates.spec import MOUNT
 from cityhall.events.decider import CommandHandler
 from cityhall.events.personal import PersonalData
 from cityhall.line.content import Downloader, PhotoStore, line_content
-from cityhall.payment_protocol import shared_secret
+from cityhall.payment_protocol.port import PaymentProvider, connect
 from cityhall.runtime.intents import intents_consumer
 from cityhall.runtime.service import Consumer, Running, ServiceContext
 from cityhall.web import StaffAuth, WebConfig, staff_app
@@ -112,23 +111,12 @@ async def start(
     content = content or line_content(settings, "certificates")
     closing = []
     if provider is None:
-        # The simulated provider at /pay runs only in development: production names a real one.
-        development = settings.profile == "development"
-        if options.payments_url is None and not development:
-            raise SystemExit(
-                "certificates needs a payment provider in the production profile: set "
-                "CITYHALL_PAYMENTS_URL (the simulated provider at /pay runs only with "
-                "CITYHALL_PROFILE=development)"
-            )
-        secret = shared_secret(
-            CertificatesEnv.read(options.env or None).payments_secret,
-            settings.data_dir,
-            generate=ctx.mode == "embedded" and development,
-        )
-        http_provider = HttpPaymentProvider(
-            options.payments_url or f"{settings.public_url}/pay",
-            secret,
-            options.callback_url or f"{settings.public_url}{MOUNT}/payments/callback",
+        http_provider = connect(
+            "certificates",
+            CertificatesEnv.read(options.env or None),
+            settings,
+            callback_url=options.callback_url or f"{settings.public_url}{MOUNT}/payments/callback",
+            embedded=ctx.mode == "embedded",
         )
         closing.append(http_provider.close)
         provider = http_provider

@@ -55,7 +55,6 @@ from cityhall.certificates.events import (
     Submit,
     request_stream,
 )
-from cityhall.certificates.payments import Checkout, ProviderError
 from cityhall.certificates.resident import ResidentLinks
 from cityhall.certificates.statuses import CANCELLABLE
 from cityhall.events.decider import DomainError
@@ -65,6 +64,7 @@ from cityhall.line.build import postback_buttons
 from cityhall.line.content import Photo, PhotoRefused
 from cityhall.line.contracts import ResidentIntent
 from cityhall.line.japanese import jst
+from cityhall.payment_protocol.port import Checkout, ProviderError
 
 log = logging.getLogger(__name__)
 

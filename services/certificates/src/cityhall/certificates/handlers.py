@@ -20,7 +20,6 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from cityhall.certificates import messages as say
@@ -59,7 +58,6 @@ from cityhall.certificates.events import (
     RefundRequested,
     request_stream,
 )
-from cityhall.certificates.payments import Checkout, ForgedCallback, PaymentProvider, ProviderError
 from cityhall.certificates.projections import resident_request_ids
 from cityhall.certificates.resident import ResidentLinks
 from cityhall.events.db import Connection, Pool
@@ -76,6 +74,7 @@ from cityhall.line.contracts import (
 )
 from cityhall.line.dialog import Conversation, SessionStore, intent_of
 from cityhall.line.dialog import Turn as DialogTurn
+from cityhall.payment_protocol.port import CallbackResult, Checkout, PaymentProvider, ProviderError, received
 
 log = logging.getLogger(__name__)
 
@@ -306,12 +305,6 @@ class Notices:
             await self.conversation.store.append(out.subject, None, [out], conn=conn)
 
 
-@dataclass(frozen=True)
-class CallbackResult:
-    status: int
-    message: str
-
-
 class PaymentCallbacks:
     def __init__(
         self,
@@ -327,16 +320,12 @@ class PaymentCallbacks:
 
     async def receive(self, body: bytes, signature: str | None) -> CallbackResult:
         """400 for a forged notice (nothing changes), 200 for a genuine one, also when replayed."""
-        try:
-            notice = self.provider.verify_callback(body, signature)
-        except ForgedCallback as exc:
-            log.warning("payment callback refused: %s", exc)
-            return CallbackResult(400, "invalid signature or body")
+        notice = received(self.provider, body, signature)
+        if isinstance(notice, CallbackResult):
+            return notice
         stream = request_stream(notice.reference)
         command: ConfirmPayment | FailPayment
-        if notice.kind == "paid":
-            if not notice.payment_id:
-                return CallbackResult(400, "a paid notice needs a payment_id")
+        if notice.kind == "paid" and notice.payment_id:
             command = ConfirmPayment(
                 payment_id=notice.payment_id,
                 checkout_id=notice.checkout_id,

@@ -31,10 +31,10 @@ from cityhall.certificates.events import (
     PurgePhoto,
     request_stream,
 )
-from cityhall.certificates.payments import PaymentProvider, ProviderError
 from cityhall.events.db import Pool
 from cityhall.events.decider import CommandHandler, DomainError
 from cityhall.line.content import PhotoStore
+from cityhall.payment_protocol.port import PaymentProvider, ProviderError
 
 log = logging.getLogger(__name__)
 

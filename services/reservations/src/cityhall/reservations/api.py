@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Request, Response, Up
 from cityhall.events.decider import DomainError
 from cityhall.line.japanese import JST, datetime_ja
 from cityhall.reservations import projections
+from cityhall.reservations.bulky.dialog import is_pickup
 from cityhall.reservations.catalogue import CalendarImportError, Resource, SlotRef, read_calendar, weekday_ja
 from cityhall.reservations.domain import REFUSED
 from cityhall.reservations.events import CALLER_NAME, CALLER_PHONE
@@ -270,11 +271,16 @@ def create_app(service: Reservations, staff: StaffApp) -> FastAPI:
         out = io.StringIO()
         writer = csv.writer(out)
         questions = [q.label for q in resource.questions]
-        writer.writerow(["予約番号", "日時", "状態", "出欠", *questions])
+        pickup = ["品目", "手数料", "支払い"] if is_pickup(resource) else []  # bulky waste
+        marks = ("収集", "収集済み", "未収集") if pickup else ("出欠", "出席", "欠席")
+        writer.writerow(["予約番号", "日時", "状態", marks[0], *questions, *pickup])
         for row in rows:
-            attended = {True: "出席", False: "欠席", None: ""}[row["attended"]]
+            attended = {True: marks[1], False: marks[2], None: ""}[row["attended"]]
             status = "予約" if row["status"] == "booked" else "取消"
             answers = [row["answers"].get(q.key, "") for q in resource.questions]
+            if pickup:
+                found = row.get("pickup") or {"items": "", "fee": "", "payment": ""}
+                answers += [found["items"], found["fee"], found["payment"]]
             writer.writerow([row["number"], when(row["start"]), status, attended, *answers])
         name = f"{resource.code}-{first.isoformat()}.csv"
         return Response(

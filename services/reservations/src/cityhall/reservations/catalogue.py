@@ -339,10 +339,12 @@ def load(path: Path | None = None) -> Catalogue:
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(f"{name}: not TOML: {exc}") from exc
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
-        )
-        raise CatalogueError(f"{name}: {problems}") from exc
+        raise CatalogueError(f"{name}: {problems(exc)}") from exc
+
+
+def problems(exc: ValidationError) -> str:
+    """A validation error as one line: where in the file, and what is wrong."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
 
 
 def _unique(values: list[str], what: str) -> None:

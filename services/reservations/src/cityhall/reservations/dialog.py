@@ -17,6 +17,8 @@ from datetime import date, datetime, timedelta
 from cityhall.line import dialog, postback
 from cityhall.line.japanese import JST
 from cityhall.reservations import messages as say
+from cityhall.reservations.bulky import dialog as bulky
+from cityhall.reservations.bulky.events import PickupCommand
 from cityhall.reservations.catalogue import Catalogue, Resource, SlotRef
 from cityhall.reservations.domain import Slot
 from cityhall.reservations.events import Book, Cancel, Command, Unwait, Wait, booking_number
@@ -41,6 +43,10 @@ class Session:
     """Answering the questions to join the waitlist rather than to book."""
     replaces: str = ""
     """`<stamp>/<booking id>` of the booking a change replaces."""
+    district: str = ""
+    """A bulky-waste pickup's district (libs/town's key)."""
+    cart: str = ""
+    """A bulky-waste pickup's items so far (`code:count,…`)."""
 
     def sealed(self) -> list[str]:
         return self.answers.split("\n") if self.answers else []
@@ -66,12 +72,15 @@ class View:
     upcoming: Sequence[say.Upcoming] = ()
     waiting: Sequence[tuple[Resource, SlotRef]] = ()
     """The slots the resident waits for (予約確認)."""
+    bulky: bulky.Facts | None = None
+    """The price list and what a bulky-waste turn needs (None: the service takes no bulky waste)."""
 
     def free(self, resource: Resource, start: datetime) -> int:
         return self.left.get(start, resource.capacity)
 
 
-Turn = dialog.Turn[Session, Command]
+Turn = dialog.Turn[Session, Command | PickupCommand]
+"""A turn's commands go to slots, and for a bulky-waste pickup to its own stream."""
 
 
 def named(intent_data: str | None) -> tuple[str, str]:
@@ -90,6 +99,10 @@ def respond(turn: Turn, view: View) -> None:
     elif session is None:
         turn.say(*say.stale())
         turn.release = True
+    elif session.step == bulky.DISTRICT and intent.kind == "location":
+        bulky.located(turn, session, view)
+    elif session.step == bulky.ITEMS:
+        bulky.typed(turn, session, view, text)
     elif session.step != "question":
         turn.say(*say.use_buttons(session.draft))
     else:
@@ -176,13 +189,21 @@ def _tapped(turn: Turn, tapped: postback.Postback | None, view: View) -> None:
         _accept(turn, tapped, view)
         return
     current = session is not None and session.draft == tapped.uuid("d")
+    if action == "bk_pay" and not current:
+        bulky.again(turn, tapped.uuid("d"), view)
+        return
     if action == "book" and not current:
         _book_again(turn, tapped, view)
         return
     if not current or session is None:
         turn.say(*say.stale())
         return
-    if action == "cat":
+    if bulky.owns(session) and action not in bulky.ACTIONS | {"day"}:
+        turn.say(*say.stale())  # a pickup is booked only with its fee: no waitlist, no plain 確定
+        return
+    if action in bulky.ACTIONS:
+        bulky.tapped(turn, session, tapped, view)
+    elif action == "cat":
         _category(turn, session, tapped.get("c", ""), view)
     elif action == "res":
         _resource(turn, session, tapped.get("r", ""), view)
@@ -206,13 +227,16 @@ def _category(turn: Turn, session: Session, code: str, view: View) -> None:
     if category is None or not found:
         turn.say(*say.stale())
         return
+    if bulky.is_pickup(found[0]):
+        bulky.start(turn, session, code, view)
+        return
     turn.session = replace(session, step="resource", category=code)
     turn.say(*say.resources(session.draft, category.label, found))
 
 
 def _resource(turn: Turn, session: Session, code: str, view: View) -> None:
     resource = view.catalogue.resource(code)
-    if resource is None:
+    if resource is None or bulky.is_pickup(resource):  # a pickup is chosen by its district
         turn.say(*say.stale())
         return
     if view.active >= resource.max_active and not session.replaces:
@@ -269,6 +293,9 @@ def _day(turn: Turn, session: Session, value: str, view: View) -> None:
         if day >= last.astimezone(JST).date():
             reason = "too_far"
         turn.say(*say.time_refused(resource, reason))
+        return
+    if session.cart:  # a bulky-waste pickup: the day's one slot
+        bulky.day_chosen(turn, session, resource, starts[0], view)
         return
     turn.session = replace(session, step="time")
     turn.say(*say.times(session.draft, resource, day, [(s, view.free(resource, s)) for s in starts]))
@@ -408,6 +435,8 @@ def _booking_action(turn: Turn, action: str, tapped: postback.Postback, view: Vi
         turn.say(*say.already_cancelled(seat.number))
     elif view.now >= Catalogue.changeable_until(resource, ref.start):
         turn.say(*say.past_cutoff(resource, ref))
+    elif action == "change" and bulky.is_pickup(resource):
+        turn.say(*bulky.tell.no_change(resource))
     elif action == "cancel":
         turn.say(*say.confirm_cancel(seat.number, resource, ref, booking_id))
     elif action == "cancel_ok":
@@ -471,6 +500,9 @@ def refused(turn: Turn, reason: str, before: Session | None, view: View) -> None
     turn.commands.clear()
     turn.replies.clear()
     turn.session = before
+    if before is not None and before.step == bulky.CONFIRM:
+        bulky.refused(turn, reason, before, view)
+        return
     resource_code, stamp = named(turn.intent.postback_data)
     if before is not None and not resource_code:
         resource_code, stamp = before.resource, before.start

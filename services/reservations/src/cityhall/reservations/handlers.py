@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from linebot.v3.messaging import Message
 
@@ -20,6 +20,8 @@ from cityhall.line import postback
 from cityhall.line.dialog import IDLE, Conversation, SessionStore
 from cityhall.reservations import dialog, projections
 from cityhall.reservations import messages as say
+from cityhall.reservations.bulky.dialog import is_pickup
+from cityhall.reservations.bulky.events import PICKUP_COMMANDS, PickupCommand
 from cityhall.reservations.catalogue import CalendarImportError, CalendarRow, Catalogue, SlotRef
 from cityhall.reservations.domain import Slot, refused, slot_decider
 from cityhall.reservations.events import (
@@ -43,6 +45,9 @@ from cityhall.reservations.ics import Links
 from cityhall.web import StaffUser
 from cityhall.web.personal import forget_resident, read_personal
 
+if TYPE_CHECKING:
+    from cityhall.reservations.bulky.handlers import Pickups
+
 REMINDER_LOOKAHEAD = timedelta(days=2)
 """How far ahead the sweep looks for bookings whose reminder may be due."""
 
@@ -60,7 +65,9 @@ class Reservations:
         self.pool, self.store, self.catalogue, self.links, self.clock = pool, store, catalogue, links, clock
         self.personal = PersonalData(pool)
         self.slots: CommandHandler[Command, Slot] = CommandHandler(store, slot_decider, source=SOURCE)
-        self.conversation: Conversation[dialog.Session, Command] = Conversation(
+        self.pickups: Pickups | None = None
+        """Bulky-waste pickups with their fee (set by the composition root when it has a payment port)."""
+        self.conversation: Conversation[dialog.Session, Command | PickupCommand] = Conversation(
             domain=say.DOMAIN,
             source=SOURCE,
             store=store,
@@ -86,7 +93,12 @@ class Reservations:
             try:
                 async with conn.transaction():  # all of the turn's commands, or none
                     for stream, command in turn.commands:
-                        await self.decide(conn, stream, command, caused_by=turn.envelope)
+                        if isinstance(command, PICKUP_COMMANDS):
+                            if self.pickups is None:
+                                raise LookupError("a pickup command, and no pickups")
+                            await self.pickups.decide(conn, stream, command, caused_by=turn.envelope)
+                        else:
+                            await self.decide(conn, stream, command, caused_by=turn.envelope)
             except DomainError as exc:
                 dialog.refused(turn, exc.reason, before, view)
             turn.commands.clear()
@@ -119,6 +131,8 @@ class Reservations:
             ]
         if session is not None and session.answers:
             fields["answers"] = [await self.personal.decrypt(a, conn=conn) for a in session.sealed()]
+        if self.pickups is not None:
+            fields["bulky"] = await self.pickups.facts(conn, turn)
         if intent.kind == "text" and intent.text and session is not None and session.step == "question":
             fields["sealed"] = await self.personal.encrypt(intent.user_id, intent.text.strip(), conn=conn)
         return dialog.View(self.catalogue, now, self.links.ics_url, **fields)
@@ -234,6 +248,8 @@ class Reservations:
                     conn, self.personal, user, "view_attendees", stream, row["answers"], detail
                 )
                 row["answers"] = dict(viewed)
+            if self.pickups is not None:
+                await self.pickups.annotate(conn, rows)
             return rows
 
     async def cancel(self, user: StaffUser, booking_id: uuid.UUID, reason: str) -> None:
@@ -256,6 +272,10 @@ class Reservations:
         resource = self.catalogue.resource(row["resource"]) if row else None
         if row is None or resource is None or row["status"] != "booked":
             raise refused("unknown_booking")
+        if is_pickup(resource):
+            raise refused(
+                "pickup_moved"
+            )  # its fee is for its day: cancelled (refunded) and applied for again
         new = SlotRef.parse(resource.code, stamp)
         if new is None or not self.catalogue.is_slot(resource, new.start) or new.start <= self.clock():
             raise refused("bad_slot")

@@ -211,25 +211,17 @@ def summary(
         rows += [build.row(q.label, f"{value}{q.unit}") for q, value in answers]
     if replacing:
         rows += [FlexSeparator(margin="md"), build.row("変更前", replacing)]
-    bubble = FlexBubble(
-        header=FlexBox(
-            layout="vertical",
-            background_color=ACCENT,
-            contents=[FlexText(text="予約内容の確認", weight="bold", size="lg", color="#ffffff")],
-        ),
-        body=FlexBox(layout="vertical", contents=rows, spacing="sm"),
-        footer=FlexBox(
-            layout="vertical",
-            spacing="sm",
-            contents=[
-                FlexButton(
-                    style="primary",
-                    color=ACCENT,
-                    action=tap("確定", "book", "確定", d=draft.hex, **slot_params(ref)),
-                ),
-                FlexButton(style="link", action=_quit(draft)),
-            ],
-        ),
+    bubble = card(
+        "予約内容の確認",
+        rows,
+        [
+            FlexButton(
+                style="primary",
+                color=ACCENT,
+                action=tap("確定", "book", "確定", d=draft.hex, **slot_params(ref)),
+            ),
+            FlexButton(style="link", action=_quit(draft)),
+        ],
     )
     return [
         build.text("内容をご確認のうえ、「確定」を押してください。"),
@@ -258,14 +250,19 @@ def _booking_bubble(
             action=tap("キャンセル", "cancel", b=booking_id.hex, **slot_params(ref)),
         ),
     ]
+    return card(title, rows, buttons)
+
+
+def card(title: str, rows: Sequence[FlexComponent], buttons: Sequence[FlexComponent]) -> FlexBubble:
+    """A bubble in the service's look: the title on the accent colour, the rows, the buttons."""
     return FlexBubble(
         header=FlexBox(
             layout="vertical",
             background_color=ACCENT,
             contents=[FlexText(text=title, weight="bold", size="lg", color="#ffffff")],
         ),
-        body=FlexBox(layout="vertical", contents=rows, spacing="sm"),
-        footer=FlexBox(layout="vertical", spacing="sm", contents=buttons),
+        body=FlexBox(layout="vertical", contents=list(rows), spacing="sm"),
+        footer=FlexBox(layout="vertical", spacing="sm", contents=list(buttons)),
     )
 
 

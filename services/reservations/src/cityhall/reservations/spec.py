@@ -14,9 +14,12 @@ DEPARTMENTS = (
     Department("kenko", "健康推進課"),
     Department("shimin", "市民相談課"),
     Department("kominkan", "中央公民館"),
+    Department("environment", "環境課", placeholder=True),
 )
 """The front desk and the departments whose resources residents book (each resource in the
-catalogue names one; its clerks see that resource's calendar)."""
+catalogue names one; its clerks see that resource's calendar). 環境課 (`environment`), whose
+clerks work the bulky-waste pickups, is reports' department: declared here as a stand-in for a
+run without reports."""
 ROLES = tuple(d.role for d in DEPARTMENTS)
 
 service = ServiceSpec(
@@ -34,6 +37,7 @@ service = ServiceSpec(
         DemoAccount("kenko-clerk", "健康推進課 森", ("kenko",)),
         DemoAccount("shimin-clerk", "市民相談課 田村", ("shimin",)),
         DemoAccount("kominkan-clerk", "中央公民館 小川", ("kominkan",)),
+        DemoAccount("gomi-clerk", "環境課 粗大ごみ係 松本", ("environment",)),
     ),
     dashboards=(
         Dashboard(
@@ -41,7 +45,7 @@ service = ServiceSpec(
             title="予約",
             path=f"{MOUNT}/",
             roles=ROLES,
-            description="相談・保育・健診・教室・施設の予約カレンダーと参加者の管理",
+            description="相談・保育・健診・教室・施設・粗大ごみ収集の予約カレンダーと参加者の管理",
             order=30,
         ),
     ),

@@ -41,3 +41,21 @@ async def to_summary(
     for i, answer in enumerate(answers):
         summary = await resident.say(answer, expect="予約内容の確認" if i == len(answers) - 1 else "数字で")
     return find_postback(summary, "確定")
+
+
+async def to_pickup_summary(
+    resident: Resident, district: str, items: list[tuple[str, str, str]], day: str
+) -> dict[str, Any]:
+    """予約 → 粗大ごみ収集 → the district → for each (name typed, the item's label, the count's
+    label) the search, the item and its count → 収集日を選ぶ → the day: the Flex summary."""
+    categories = await resident.tap("domain=reservations&action=menu", expect="ご希望の種類")
+    districts = await resident.tap(find_postback(categories, "粗大ごみ収集"), expect="収集にうかがう地区")
+    await resident.tap(find_postback(districts, district), expect="出すものの名前を送ってください")
+    cart: dict[str, Any] = {}
+    for typed, item, count in items:
+        found = await resident.say(typed, expect=f"「{typed}」の品目")
+        counts = await resident.tap(starting(found, item), expect="いくつ出しますか")
+        cart = await resident.tap(find_postback(counts, count), expect="合計")
+    mark = await resident.send("postback", postback_data=find_postback(cart, "収集日を選ぶ"))
+    days = await resident.expect("予約日を選ぶ", since=mark)
+    return await resident.tap(starting(days, day), expect="粗大ごみ収集の確認")

@@ -1,4 +1,6 @@
-"""The payment provider port: open a checkout, verify the provider's signed confirmation, refund.
+"""The payment provider port, the merchant's side: open a checkout, verify the provider's signed
+confirmation, refund. Every service that takes a fee (certificates, reservations' bulky waste)
+pays through it; `connect` builds the one a service uses from its settings.
 
 LINE Pay has closed in Japan, so the fee goes through a payment provider behind this port.
 `HttpPaymentProvider` speaks the small HTTP protocol below; the simulated provider that the
@@ -17,6 +19,7 @@ sides share (the secret, the notice's signature) is `cityhall.payment_protocol`.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +28,11 @@ from typing import Literal, Protocol
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from cityhall.payment_protocol import signature_matches
+from cityhall.payment_protocol import shared_secret, signature_matches
+from cityhall.payment_protocol.env import MerchantEnv
+from cityhall.runtime.service import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -147,3 +154,41 @@ class HttpPaymentProvider:
         if not isinstance(refund_id, str):
             raise ProviderError(f"payment provider's refund lacks refund_id: {body}")
         return Refund(refund_id=refund_id, payment_id=payment_id, amount=amount)
+
+
+def connect(
+    service: str, env: MerchantEnv, settings: Settings, *, callback_url: str, embedded: bool
+) -> HttpPaymentProvider:
+    """The provider `service` pays through: `CITYHALL_PAYMENTS_URL`, or in the development profile
+    the simulated provider at `<public URL>/pay`. The simulated provider runs only in development,
+    so production must name a real one; the embedded development run generates the secret."""
+    development = settings.profile == "development"
+    if env.payments_url is None and not development:
+        raise SystemExit(
+            f"{service} needs a payment provider in the production profile: set "
+            "CITYHALL_PAYMENTS_URL (the simulated provider at /pay runs only with "
+            "CITYHALL_PROFILE=development)"
+        )
+    key = shared_secret(env.payments_secret, settings.data_dir, generate=embedded and development)
+    return HttpPaymentProvider(env.payments_url or f"{settings.public_url}/pay", key, callback_url)
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """What a merchant answers the provider's notice with."""
+
+    status: int
+    message: str
+
+
+def received(provider: PaymentProvider, body: bytes, signature: str | None) -> PaymentNotice | CallbackResult:
+    """The verified notice of a callback, or the answer to one that is not (400: forged, or a
+    paid notice without its payment id); nothing is changed for those."""
+    try:
+        notice = provider.verify_callback(body, signature)
+    except ForgedCallback as exc:
+        log.warning("payment callback refused: %s", exc)
+        return CallbackResult(400, "invalid signature or body")
+    if notice.kind == "paid" and not notice.payment_id:
+        return CallbackResult(400, "a paid notice needs a payment_id")
+    return notice
