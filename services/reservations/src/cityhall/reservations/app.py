@@ -46,6 +46,7 @@ async def start(
     staff = staff_app(ctx, "reservations", projections=projections.TABLES)
     links = Links.from_secret(staff.auth.config.session_secret, f"{ctx.settings.public_url}{MOUNT}")
     service = Reservations(ctx.require_pool(), ctx.require_store(), resources, links, clock=clock)
+    await service.seed()  # the file's resources not yet in the store; edited ones keep their edits
 
     async def sweeping() -> None:
         while True:
