@@ -17,7 +17,7 @@ from cityhall.reservations.handlers import Reservations
 from cityhall.reservations.testing import starting, to_summary, to_time
 
 from .conftest import KENKO, KOMINKAN, Harness
-from .test_service import events_of
+from .test_service import events_of, wait_booked
 
 SETTINGS = "/staff/reservations/resources/kominkan_room/settings"
 
@@ -103,12 +103,7 @@ async def test_an_edit_that_would_take_away_booked_slots_or_seats_is_refused_nam
     for person in (resident, other):
         confirm = await to_summary(person, "施設", "公民館 会議室", "12月13日（日）", "17:00", ["3"])
         await person.tap(confirm, expect="予約番号は R-")
-    pool = harness.composed.service("reservations").context.require_pool()
-
-    async def booked() -> bool:
-        return await pool.fetchval("SELECT count(*) FROM reservations_bookings WHERE status = 'booked'") == 2
-
-    await wait_for(booked, timeout=20, message="two bookings in the read model")
+    await wait_booked(harness, 2)
     before = await events_of(harness, ResourceEdited.TYPE)
 
     below = await save(clerk, form(room(service), csrf, capacity="1"))
