@@ -143,7 +143,8 @@ class Race:
         token = {"replyToken": event["replyToken"], "userId": user}
         for attempt in range(3):
             try:
-                response = await self.emulator.post("/_inspect/reply-tokens", json=token)
+                async with self.slots:  # httpx's pool gets slow with thousands of requests queued
+                    response = await self.emulator.post("/_inspect/reply-tokens", json=token)
                 break
             except httpx.TransportError:  # a keep-alive connection the server had just closed
                 if attempt == 2:
