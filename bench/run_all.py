@@ -16,6 +16,7 @@ BENCHES = [
     "bench.bench_reports_nearby",
     "bench.bench_open311",
     "bench.bench_reports_intake",
+    "bench.bench_reservations",
 ]
 
 if __name__ == "__main__":

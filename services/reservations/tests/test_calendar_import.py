@@ -9,7 +9,7 @@ from cityhall.reservations.events import CapacitySet, SlotClosed
 from cityhall.reservations.testing import to_summary
 
 from .conftest import KENKO, KOMINKAN, Harness
-from .test_service import events_of
+from .test_service import events_of, wait_booked
 
 ROOM = "/staff/reservations/resources/kominkan_room"
 SLOT = "/staff/reservations/slots/kominkan_room"
@@ -35,12 +35,7 @@ async def test_a_bad_line_refuses_the_whole_file_and_a_good_file_sets_and_closes
     resident = harness.resident()
     confirm = await to_summary(resident, "施設", "公民館 会議室", "12月13日（日）", "17:00", ["3"])
     await resident.tap(confirm, expect="予約番号は R-")
-    pool = harness.composed.service("reservations").context.require_pool()
-
-    async def booked() -> bool:
-        return await pool.fetchval("SELECT count(*) FROM reservations_bookings WHERE status = 'booked'") == 3
-
-    await wait_for(booked, timeout=20, message="three bookings in the read model")
+    await wait_booked(harness, 3)
     before = len(await events_of(harness, CapacitySet.TYPE))
 
     # Line 3 would leave fewer seats than booked: refused, and line 2 is not written either.

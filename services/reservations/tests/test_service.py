@@ -27,6 +27,17 @@ async def events_of(harness: Harness, type_: str) -> list[Any]:
     return [r for r in await store.read_all(limit=5000) if r.type == type_]
 
 
+async def wait_booked(harness: Harness, count: int) -> None:
+    """Until the read model holds `count` active bookings."""
+    pool = harness.composed.service("reservations").context.require_pool()
+
+    async def booked() -> bool:
+        found = await pool.fetchval("SELECT count(*) FROM reservations_bookings WHERE status = 'booked'")
+        return bool(found == count)
+
+    await wait_for(booked, timeout=20, message=f"{count} bookings in the read model")
+
+
 async def test_a_resident_books_gets_the_calendar_file_lists_and_cancels(harness: Harness) -> None:
     resident = harness.resident()
     confirm = await to_summary(

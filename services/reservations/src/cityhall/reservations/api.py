@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Request, Response, Up
 
 from cityhall.events.decider import DomainError
 from cityhall.line.japanese import JST, datetime_ja
-from cityhall.reservations import projections
+from cityhall.reservations import projections, resources
 from cityhall.reservations.bulky.dialog import is_pickup
 from cityhall.reservations.catalogue import CalendarImportError, Resource, SlotRef, read_calendar, weekday_ja
 from cityhall.reservations.domain import REFUSED
@@ -51,10 +51,9 @@ def create_app(service: Reservations, staff: StaffApp) -> FastAPI:
     templates.env.filters["jst"] = datetime_ja
     templates.env.filters["when"] = when
     templates.env.globals["caller_fields"] = (CALLER_NAME, CALLER_PHONE)
-    catalogue = service.catalogue
 
     def resource_for(user: StaffUser, code: str) -> Resource:
-        resource = catalogue.resource(code)
+        resource = service.catalogue.resource(code)
         if resource is None:
             raise HTTPException(404, "この予約枠は見つかりません。")
         if not user.has_role(resource.department, FRONT_DESK):
@@ -63,7 +62,7 @@ def create_app(service: Reservations, staff: StaffApp) -> FastAPI:
 
     def slot_for(user: StaffUser, code: str, stamp: str) -> tuple[Resource, SlotRef]:
         resource, ref = resource_for(user, code), SlotRef.parse(code, stamp)
-        if ref is None or not catalogue.is_slot(resource, ref.start):
+        if ref is None or not service.catalogue.is_slot(resource, ref.start):
             raise HTTPException(404, "この予約枠は見つかりません。")
         return resource, ref
 
@@ -76,7 +75,7 @@ def create_app(service: Reservations, staff: StaffApp) -> FastAPI:
         for offset in range(days):
             day = first + timedelta(days=offset)
             slots = []
-            for moment in catalogue.slots_on(resource, day):
+            for moment in service.catalogue.slots_on(resource, day):
                 row = counts.get(moment, {})
                 slots.append(
                     {
@@ -102,7 +101,7 @@ def create_app(service: Reservations, staff: StaffApp) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     async def home(request: Request, user: Clerk) -> Response:
-        mine = [r for r in catalogue.resources if user.has_role(r.department, FRONT_DESK)]
+        mine = [r for r in service.catalogue.resources if user.has_role(r.department, FRONT_DESK)]
         return templates.TemplateResponse(
             request, "reservations/home.html", {"user": user, "resources": mine}
         )
@@ -139,7 +138,7 @@ def create_app(service: Reservations, staff: StaffApp) -> FastAPI:
         try:
             if len(raw) > MAX_UPLOAD:
                 raise CalendarImportError(0, "ファイルが大きすぎます（1MBまで）。")
-            rows = read_calendar(catalogue, resource, decoded(raw))
+            rows = read_calendar(service.catalogue, resource, decoded(raw))
             count = await service.import_calendar(user, rows)
         except CalendarImportError as exc:
             context = await resource_context(user, code, "", "day") | {"done": "", "import_error": str(exc)}
@@ -169,8 +168,8 @@ def create_app(service: Reservations, staff: StaffApp) -> FastAPI:
         now = service.clock()
         targets = [  # (stamp, label): where a booking may be moved
             (SlotRef(resource.code, s).stamp, when(s))
-            for d in catalogue.days(resource, now)
-            for s in catalogue.slots_on(resource, d)
+            for d in service.catalogue.days(resource, now)
+            for s in service.catalogue.slots_on(resource, d)
             if s > now and s != ref.start
         ]
         context = {
@@ -263,6 +262,67 @@ def create_app(service: Reservations, staff: StaffApp) -> FastAPI:
         await service.close_day(user, resource.code, chosen, reason)
         return redirect_back(request, f"/resources/{resource.code}", day=chosen.isoformat(), done="closed")
 
+    @app.middleware("http")
+    async def current_settings(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Every page reads the resources' settings as last edited (one small query when unchanged)."""
+        await service.refresh()
+        return await call_next(request)
+
+    async def settings_page(
+        request: Request,
+        user: StaffUser,
+        resource: Resource,
+        *,
+        done: str = "",
+        errors: dict[str, str] | None = None,
+        refusal: str = "",
+        posted: dict[str, str] | None = None,
+    ) -> Response:
+        """The settings form: the current values (or those just posted, with what is wrong) and
+        who changed what when."""
+        values: dict[str, Any] = {
+            **{k: getattr(resource, k) for k in (*resources.TEXTS, *resources.NUMBERS)},
+            "bring": "\n".join(resource.bring),
+            "opening": resources.opening_text(resource),
+            **{
+                f"q_{q.key}_{end}": getattr(q, end)
+                for q in resource.questions
+                for end in ("min", "max", "prompt")
+            },
+        }
+        context = {
+            "user": user, "resource": resource, "values": values | (posted or {}), "errors": errors or {},
+            "refusal": refusal, "done": done, "labels": resources.LABELS,
+            "bounds": {k: resources.bounds(k) for k in resources.NUMBERS},
+            "history": await service.resource_history(resource.code),
+        }  # fmt: skip
+        status = 422 if errors or refusal else 200
+        return templates.TemplateResponse(
+            request, "reservations/settings.html", context, status_code=status, headers=NO_STORE
+        )
+
+    @app.get("/resources/{code}/settings", include_in_schema=False)
+    async def settings(request: Request, code: str, user: Clerk, done: str = "") -> Response:
+        return await settings_page(request, user, resource_for(user, code), done=done)
+
+    @app.post("/resources/{code}/settings", include_in_schema=False, dependencies=CHECKED)
+    async def edit_settings(request: Request, code: str, user: Clerk) -> Response:
+        """A resource's settings saved whole as one event, or refused with why (nothing written)."""
+        resource = resource_for(user, code)
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        try:
+            changed = await service.edit_resource(user, resources.read_form(resource, form))
+        except resources.SettingsInvalid as exc:
+            return await settings_page(request, user, resource, errors=exc.errors, posted=form)
+        except DomainError as exc:
+            return await settings_page(request, user, resource, refusal=str(exc), posted=form)
+        await staff.caught_up()
+        return redirect_back(
+            request, f"/resources/{resource.code}/settings", done="saved" if changed else "same"
+        )
+
     @app.get("/resources/{code}/export.csv", include_in_schema=False)
     async def export(code: str, user: Clerk, day: str = "") -> Response:
         resource, first = resource_for(user, code), parse_day(day)
@@ -298,7 +358,7 @@ def create_app(service: Reservations, staff: StaffApp) -> FastAPI:
         if not service.links.signed(booking_id, s):
             raise HTTPException(403, "このリンクは使えません。LINEのトークに届いたリンクから開いてください。")
         row = await projections.booking(service.pool, booking_id)
-        resource = catalogue.resource(row["resource"]) if row else None
+        resource = service.catalogue.resource(row["resource"]) if row else None
         if row is None or resource is None or row["status"] != "booked":
             raise HTTPException(404, "この予約は見つからないか、キャンセルされています。")
         body = booking_calendar(

@@ -87,6 +87,7 @@ async def start(
         except catalogue.CatalogueError as exc:
             raise SystemExit(str(exc)) from exc
     pickups = service.pickups
+    await service.seed()  # the file's resources not yet in the store; edited ones keep their edits
 
     async def sweeping() -> None:
         while True:

@@ -145,6 +145,11 @@ class Resource(_Model):
     def question(self, key: str) -> Question | None:
         return next((q for q in self.questions if q.key == key), None)
 
+    def opens_at(self, start: datetime) -> bool:
+        """Whether the weekly rules open a slot at `start` (closed dates aside)."""
+        local = start.astimezone(JST)
+        return local.time() in self._starts(WEEKDAYS[local.weekday()])
+
 
 class Catalogue(_Model):
     categories: Annotated[list[Category], Field(min_length=1)]

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cityhall.events import decider
 from cityhall.events.envelope import Event
@@ -184,3 +185,45 @@ class CapacitySet(ReservationsEvent):
     start: datetime
     capacity: int
     by: str
+
+
+# A resource's settings: one stream per resource (`resource-<code>`), seeded from the catalogue
+# file once and edited by its department in the dashboard. `settings` is the whole resource as
+# the catalogue writes it (`catalogue.Resource`, as JSON).
+
+
+class SeedResource(decider.Command):
+    settings: dict[str, Any]
+
+
+class Occupied(BaseModel):
+    """A future slot that residents hold: the edited rules must keep it, with enough seats."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: datetime
+    taken: int
+    """Seats booked plus seats held by open offers."""
+    waiting: int
+    capacity: int | None
+    """A clerk's capacity for this slot, which an edit of the resource's seats leaves alone."""
+
+
+class EditResource(decider.Command):
+    settings: dict[str, Any]
+    by: str
+    occupied: list[Occupied] = Field(default_factory=list)
+    """The resource's future slots with anyone booked, offered or waiting (from the read model)."""
+
+
+class ResourceSeeded(ReservationsEvent):
+    code: str
+    settings: dict[str, Any]
+
+
+class ResourceEdited(ReservationsEvent):
+    code: str
+    settings: dict[str, Any]
+    by: str
+    changed: list[str]
+    """The settings that changed (their catalogue names), for the history."""

@@ -18,11 +18,11 @@ from cityhall.events.personal import PersonalData, SubjectForgotten
 from cityhall.events.store import EventStore
 from cityhall.line import postback
 from cityhall.line.dialog import IDLE, Conversation, SessionStore
-from cityhall.reservations import dialog, projections
+from cityhall.reservations import dialog, projections, resources
 from cityhall.reservations import messages as say
 from cityhall.reservations.bulky.dialog import is_pickup
 from cityhall.reservations.bulky.events import PICKUP_COMMANDS, PickupCommand
-from cityhall.reservations.catalogue import CalendarImportError, CalendarRow, Catalogue, SlotRef
+from cityhall.reservations.catalogue import CalendarImportError, CalendarRow, Catalogue, Resource, SlotRef
 from cityhall.reservations.domain import Slot, refused, slot_decider
 from cityhall.reservations.events import (
     CALLER_NAME,
@@ -34,10 +34,13 @@ from cityhall.reservations.events import (
     Cancel,
     Close,
     Command,
+    EditResource,
     Lapse,
     Mark,
+    Occupied,
     OfferLapsed,
     SeatOffered,
+    SeedResource,
     SetCapacity,
     WaitlistEnded,
 )
@@ -62,9 +65,17 @@ class Reservations:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.pool, self.store, self.catalogue, self.links, self.clock = pool, store, catalogue, links, clock
+        self.pool, self.store, self.links, self.clock = pool, store, links, clock
+        self.seeds = catalogue
+        """The catalogue file: it seeds the resources not yet in the store."""
+        self.catalogue = catalogue
+        """The catalogue with each resource's settings as last edited (`refresh` keeps it current)."""
+        self._generation = -1
         self.personal = PersonalData(pool)
         self.slots: CommandHandler[Command, Slot] = CommandHandler(store, slot_decider, source=SOURCE)
+        self.settings: CommandHandler[resources.ResourceCommand, resources.Settings] = CommandHandler(
+            store, resources.resource_decider, source=SOURCE
+        )
         self.pickups: Pickups | None = None
         """Bulky-waste pickups with their fee (set by the composition root when it has a payment port)."""
         self.conversation: Conversation[dialog.Session, Command | PickupCommand] = Conversation(
@@ -106,6 +117,7 @@ class Reservations:
     async def _view(self, conn: Connection, turn: dialog.Turn) -> dialog.View:
         """What the dialog needs for this turn: seats left of the resource it is about, the slot a
         button names, the resident's bookings, their answers (sealed and in clear)."""
+        await self.refresh(conn)
         intent, session, now = turn.intent, turn.session, self.clock()
         code, stamp = dialog.named(intent.postback_data) if intent.kind == "postback" else ("", "")
         code = code or (session.resource if session else "")
@@ -206,6 +218,7 @@ class Reservations:
 
     async def sweep(self) -> int:
         """One pass; returns what it did (offers lapsed + reminders sent)."""
+        await self.refresh()
         now, done = self.clock(), 0
         for row in await projections.due_offers(self.pool, now):
             resource = self.catalogue.resource(row["resource"])
@@ -394,3 +407,64 @@ class Reservations:
         """Shred the resident's answers (their key) and record who did it."""
         async with self.pool.acquire() as conn, conn.transaction():
             return await forget_resident(conn, self.personal, user, resident)
+
+    # The resources' settings: seeded from the file, edited by their departments.
+
+    async def seed(self) -> int:
+        """Put the file's resources that the store does not have yet into it; returns how many."""
+        seeded = 0
+        for resource in self.seeds.resources:
+            command = SeedResource(settings=resource.model_dump(mode="json"))
+            decision = await self.settings.handle(resources.stream(resource.code), command)
+            seeded += len(decision.events)
+        return seeded
+
+    async def refresh(self, conn: Connection | None = None) -> Catalogue:
+        """The catalogue with the settings the read model holds, re-read only when they changed."""
+        db = conn or self.pool
+        if self._generation < 0 and not await projections.resources_ready(db):
+            return self.catalogue  # the projection has not made its table yet: the file's settings
+        generation = await projections.resources_generation(db)
+        if generation != self._generation:
+            stored = {row["code"]: row["settings"] for row in await projections.resource_settings(db)}
+            self._use(stored, generation)
+        return self.catalogue
+
+    def _use(self, stored: dict[str, Any], generation: int) -> None:
+        categories = {c.code for c in self.seeds.categories}
+        edited = {
+            code: resource
+            for code, settings in stored.items()
+            if (resource := Resource.model_validate(settings)).category in categories
+        }
+        merged = [edited.pop(r.code, r) for r in self.seeds.resources] + list(edited.values())
+        self.catalogue = self.seeds.model_copy(update={"resources": merged})
+        self._generation = generation
+
+    async def edit_resource(self, user: StaffUser, edited: Resource) -> list[str]:
+        """A department's edit of a resource's settings, as an event (who and when). Refused with a
+        `DomainError` naming the slot when it would take away a future slot residents hold or
+        seats they booked. Returns the settings that changed (none: nothing was written)."""
+        now = self.clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            occupied = [Occupied(**row) for row in await projections.occupied(conn, edited.code, now)]
+            command = EditResource(
+                settings=edited.model_dump(mode="json"), by=user.username, occupied=occupied
+            )
+            decision = await self.settings.handle(resources.stream(edited.code), command, conn=conn)
+        if decision.events:  # this replica uses it at once; the others once the projection has it
+            merged = [edited if r.code == edited.code else r for r in self.catalogue.resources]
+            self.catalogue = self.catalogue.model_copy(update={"resources": merged})
+        return [str(c) for e in decision.events for c in e.data.get("changed", [])]
+
+    async def resource_history(self, code: str) -> list[dict[str, Any]]:
+        """Who changed a resource's settings and when, newest first."""
+        recorded = await self.store.read_stream(resources.stream(code))
+        return [
+            {
+                "at": r.recorded_at,
+                "by": r.envelope.data.get("by", ""),
+                "changed": r.envelope.data.get("changed"),
+            }
+            for r in reversed(recorded)
+        ]

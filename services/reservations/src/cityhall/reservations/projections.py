@@ -19,6 +19,8 @@ from cityhall.reservations.events import (
     BookingMade,
     CapacitySet,
     OfferLapsed,
+    ResourceEdited,
+    ResourceSeeded,
     SeatOffered,
     SlotClosed,
     WaitlistJoined,
@@ -28,7 +30,8 @@ from cityhall.reservations.events import (
 BOOKINGS = "reservations_bookings"
 QUEUE = "reservations_queue"
 SLOTS = "reservations_slots"
-TABLES = (BOOKINGS, QUEUE, SLOTS)
+RESOURCES = "reservations_resources"
+TABLES = (BOOKINGS, QUEUE, SLOTS, RESOURCES)
 
 
 def _events(events: Sequence[RecordedEvent], types: frozenset[str]) -> list[tuple[RecordedEvent, Any]]:
@@ -166,8 +169,30 @@ class SlotsProjection:
                     )  # fmt: skip
 
 
+RESOURCES_TABLE = TableProjection(
+    RESOURCES,
+    """code      text        PRIMARY KEY,
+       settings  jsonb       NOT NULL,
+       version   integer     NOT NULL,
+       edited_by text        NOT NULL,
+       edited_at timestamptz NOT NULL""",
+    key="code",
+    inserts={
+        ResourceSeeded: lambda e, r: {
+            "settings": e.settings, "version": r.version, "edited_by": "", "edited_at": r.recorded_at,
+        },
+    },
+    updates={
+        ResourceEdited: lambda e, r: {
+            "settings": e.settings, "version": r.version, "edited_by": e.by, "edited_at": r.recorded_at,
+        },
+    },
+)  # fmt: skip
+"""Each resource's settings as last seeded or edited (the stream `resource-<code>` is the authority)."""
+
+
 def all_projections() -> list[Any]:
-    return [BOOKINGS_TABLE, QueueProjection(), SlotsProjection()]
+    return [BOOKINGS_TABLE, QueueProjection(), SlotsProjection(), RESOURCES_TABLE]
 
 
 # Queries.
@@ -260,5 +285,43 @@ async def due_reminders(conn: Connection | Pool, start: datetime, end: datetime)
             WHERE b.status = 'booked' AND b.start >= $1 AND b.start < $2
               AND NOT EXISTS (SELECT 1 FROM reservations_reminded r WHERE r.booking_id = b.booking_id)""",
         start, end,
+    )  # fmt: skip
+    return [dict(r) for r in rows]
+
+
+async def resources_ready(conn: Connection | Pool) -> bool:
+    """Whether the projection has made its table (it does once, when the service first starts)."""
+    found: bool = await conn.fetchval(f"SELECT to_regclass('{RESOURCES}') IS NOT NULL")
+    return found
+
+
+async def resources_generation(conn: Connection | Pool) -> int:
+    """Grows with every seeding or edit of a resource: whether the settings read before are stale."""
+    found: int = await conn.fetchval(f"SELECT coalesce(sum(version), 0) FROM {RESOURCES}")
+    return found
+
+
+async def resource_settings(conn: Connection | Pool) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(f"SELECT code, settings FROM {RESOURCES} ORDER BY code")]
+
+
+async def occupied(conn: Connection | Pool, resource: str, now: datetime) -> list[dict[str, Any]]:
+    """The resource's future slots with seats booked or offered or residents waiting, with a clerk's
+    capacity for the slot if any (what an edit of its rules must keep)."""
+    rows = await conn.fetch(
+        f"""SELECT start, booked + offered AS taken, waiting, capacity FROM (
+                SELECT c.start, coalesce(b.n, 0) AS booked, coalesce(q.offered, 0) AS offered,
+                       coalesce(q.waiting, 0) AS waiting, s.capacity
+                FROM (SELECT start FROM {BOOKINGS} WHERE resource = $1 AND start > $2 AND status = 'booked'
+                      UNION SELECT start FROM {QUEUE} WHERE resource = $1 AND start > $2
+                                                       AND status IN ('waiting', 'offered')) c
+                LEFT JOIN (SELECT start, count(*) AS n FROM {BOOKINGS}
+                           WHERE resource = $1 AND status = 'booked' GROUP BY start) b ON b.start = c.start
+                LEFT JOIN (SELECT start, count(*) FILTER (WHERE status = 'offered') AS offered,
+                                  count(*) FILTER (WHERE status = 'waiting') AS waiting
+                           FROM {QUEUE} WHERE resource = $1 GROUP BY start) q ON q.start = c.start
+                LEFT JOIN {SLOTS} s ON s.resource = $1 AND s.start = c.start AND NOT s.closed
+            ) o ORDER BY start""",
+        resource, now,
     )  # fmt: skip
     return [dict(r) for r in rows]
