@@ -33,6 +33,7 @@ from cityhall.notify.events import (
     notice_stream,
 )
 from cityhall.notify.images import NoticeImages
+from cityhall.notify.plan import Plan
 from cityhall.notify.preferences import INTERESTS, LANGUAGES
 from cityhall.notify.segments import SegmentError, parse
 from cityhall.notify.sender import NoticeSender
@@ -49,10 +50,16 @@ def invalid(message: str) -> DomainError:
 
 class Desk:
     def __init__(
-        self, pool: Pool, store: EventStore, audience: Audience, sender: NoticeSender, images: NoticeImages
+        self,
+        pool: Pool,
+        store: EventStore,
+        audience: Audience,
+        sender: NoticeSender,
+        images: NoticeImages,
+        plan: Plan | None = None,
     ) -> None:
         self.pool, self.store, self.audience, self.sender = pool, store, audience, sender
-        self.images = images
+        self.images, self.plan = images, plan or Plan()
         self.notices: CommandHandler[NoticeCommand, Notice] = sender.notices
         self._quota: tuple[float, dict[str, int | None] | None] | None = None
 
