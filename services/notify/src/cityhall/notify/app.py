@@ -148,7 +148,7 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
         ],
         projections=[DeliveriesProjection()],
         relay="relay",  # the name notify's relay has always had: its checkpoint
-        tasks=[dispatcher.run, sender.run, newcomers.run],
+        tasks=[dispatcher.run, sender.run, newcomers.run, images.run],
         on_stop=[line.close],
     )
     return parts, running

@@ -44,6 +44,12 @@ QUOTA_FRESH_FOR = 30.0
 """Seconds a quota read from LINE is shown before it is read again."""
 
 
+IMAGE_GONE = (
+    "添付した画像は保存期間を過ぎて削除されたため、承認できません。"
+    "画像を付け直したお知らせを新しく作成してください。"
+)
+
+
 def invalid(message: str) -> DomainError:
     return DomainError("invalid", message)
 
@@ -173,6 +179,8 @@ class Desk:
             )  # fmt: skip
             assert isinstance(drafted, NoticeDrafted)
             alert = drafted.kind == "alert"
+            if drafted.image and await self.images.find(drafted.image) is None:
+                raise invalid(IMAGE_GONE)  # rolls the approval back with it
             content = await self.content(drafted)
             variants = {
                 str(LANGUAGES[lang][0]): [m.to_dict() for m in composer.messages(content, lang)]
