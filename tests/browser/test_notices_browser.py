@@ -81,6 +81,8 @@ def test_a_notice_reaches_the_residents_its_segment_and_language_say(
         desk.get_by_role("button", name="条件を追加する").click()
         desk.locator(".segment-row").first.get_by_label("東町").check()
         expect(audience).to_contain_text("対象者：1人")  # counted live as the condition changes
+        # the month's use against the plan, and this send's cost beyond its free messages
+        expect(desk.locator("#quota")).to_contain_text("この配信は無料分に収まります（追加料金なし）")
         desk.get_by_label("本文（日本語）").fill("土曜日に東公園で夏まつりを開きます。")
         desk.get_by_label("形式（テンプレートを選ぶと、項目を埋めたカードで届きます）").select_option("event")
         desk.get_by_label("日時（日本語・必須）").fill("8月3日（土）18時から")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,7 +19,7 @@ from PIL import Image
 from cityhall.events.testing import wait_for
 from cityhall.notify import composer
 from cityhall.notify.composer import ComposeError, Content, Picture
-from cityhall.notify.images import ImageRefused, NoticeImages
+from cityhall.notify.images import KEEP_FOR, ImageRefused, NoticeImages
 from cityhall.notify.preferences import Preferences
 from cityhall.web import SESSION_COOKIE
 from cityhall.web.csrf import CSRF_HEADER
@@ -253,6 +255,47 @@ async def test_a_card_with_an_image_and_an_english_variant_reaches_each_resident
     assert hero.startswith(harness.service.context.settings.public_url + "/staff/notices/images/")
     served = await client.get(hero.split("/staff/notices", 1)[1])
     assert served.status_code == 200 and served.content[:3] == b"\xff\xd8\xff"
+
+
+async def test_an_image_is_deleted_once_no_send_has_used_it_for_its_retention(
+    harness: Harness, client: httpx.AsyncClient
+) -> None:
+    await resident_with(harness, Preferences(district="higashi"))
+    sent, unused, drafted = [(await upload(client, png())).json()["image_id"] for _ in range(3)]
+    author, approver = as_(client, AUTHOR), as_(client, APPROVER)
+    body = {"kind": "campaign", "title": "夏まつり", "interest": "event", "condition": {"district": ["higashi"]},
+            "texts": {"ja": "ぜひお越しください。"}}  # fmt: skip
+    notice_id = (await author.post("/api/notices", {**body, "image_id": sent})).json()["notice_id"]
+    waiting = (await author.post("/api/notices", {**body, "image_id": drafted})).json()["notice_id"]
+    assert (await approver.post(f"/api/notices/{notice_id}/approve")).status_code == 200
+    await completed(harness, notice_id)
+    finished = await harness.pool.fetchval(
+        "SELECT finished_at FROM notice_sends WHERE notice_id = $1", uuid.UUID(notice_id)
+    )
+    images = harness.notify.desk.images
+
+    async def kept() -> set[str]:
+        return {str(r["image_id"]) for r in await harness.pool.fetch("SELECT image_id FROM notice_images")}
+
+    assert await images.prune(datetime.now(UTC)) == 0  # all uploaded just now
+    await harness.pool.execute("UPDATE notice_images SET uploaded_at = uploaded_at - interval '100 days'")
+    assert await images.prune(datetime.now(UTC)) == 2  # the one a send finished with lately stays
+    assert await kept() == {sent}
+    assert (await client.get(f"/images/{drafted}.jpg")).status_code == 404
+    assert await images.prune(finished + KEEP_FOR + timedelta(minutes=1)) == 1
+    assert await kept() == set()
+
+    # a draft whose image went is refused at approval with the reason, and stays a draft
+    refused = await approver.post(f"/api/notices/{waiting}/approve")
+    assert refused.status_code == 422 and "保存期間" in refused.json()["error"]
+    assert (await author.get(f"/api/notices/{waiting}")).json()["status"] == "draft"
+    assert (
+        await harness.pool.fetchval(
+            "SELECT count(*) FROM notice_sends WHERE notice_id = $1", uuid.UUID(waiting)
+        )
+        == 0
+    )
+    assert unused not in await kept()
 
 
 async def _both(got: Any, *residents: str) -> bool:

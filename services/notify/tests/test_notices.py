@@ -19,6 +19,7 @@ from cityhall.line.japanese import jst
 from cityhall.line.ratelimit import RateLimit
 from cityhall.line_emulator.settings import EmulatorSettings
 from cityhall.notify.events import NoticeCompleted
+from cityhall.notify.plan import Plan
 from cityhall.notify.preferences import Preferences
 from cityhall.web import SESSION_COOKIE, StaffAuth, StaffUser
 from cityhall.web.csrf import CSRF_HEADER
@@ -98,11 +99,12 @@ async def test_the_audience_is_counted_live_and_bad_conditions_are_refused(
     await resident_with(harness, Preferences(district="nishi"))
     author = as_(client, AUTHOR)
     school = {"school": ["東小学校区"]}
-    assert (await author.post("/api/segments/count", {"condition": school})).json() == {
-        "count": 2, "opted_out": 0, "blocked": 1, "quota": {"limit": None, "used": 0},
-    }  # fmt: skip
-    counted = await author.post("/api/segments/count", {"condition": school, "interest": "kosodate"})
-    assert counted.json() == {"count": 1, "opted_out": 1, "blocked": 1, "quota": {"limit": None, "used": 0}}
+    counted = (await author.post("/api/segments/count", {"condition": school})).json()
+    counted.pop("cost")
+    assert counted == {"count": 2, "opted_out": 0, "blocked": 1, "quota": {"limit": None, "used": 0}}
+    counted = (await author.post("/api/segments/count", {"condition": school, "interest": "kosodate"})).json()
+    counted.pop("cost")
+    assert counted == {"count": 1, "opted_out": 1, "blocked": 1, "quota": {"limit": None, "used": 0}}
     either = {"any": [{"district": ["nishi"]}, {"district": ["higashi"]}]}
     assert (await author.post("/api/segments/count", {"condition": either})).json()["count"] == 2
     bad = await author.post("/api/segments/count", {"condition": {"district": ["atlantis"]}})
@@ -329,6 +331,27 @@ async def test_the_count_previews_the_months_quota(make_harness: HarnessFactory)
     ) as client:
         counted = await as_(client, AUTHOR).post("/api/segments/count", {"condition": {"all": []}})
     assert counted.json()["quota"] == {"limit": 500, "used": 1}
+
+
+async def test_the_count_previews_the_cost_beyond_the_plans_free_messages(
+    make_harness: HarnessFactory,
+) -> None:
+    plan = Plan(monthly_yen=15_000, free_messages=2, additional_yen=2.5)
+    harness = await make_harness(options=quick_options(plan=plan))
+    await harness.publish(outbound(user()))  # one of the two free messages used this month
+    await wait_for(lambda: harness.stats("push"), timeout=20, message="the push")
+    for _ in range(4):
+        await resident_with(harness, Preferences(district="higashi"))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=harness.app), base_url="http://notify"
+    ) as client:
+        counted = await as_(client, AUTHOR).post("/api/segments/count", {"condition": {"all": []}})
+    answer = counted.json()
+    assert answer["count"] == 4
+    assert answer["cost"] == {
+        "monthly_yen": 15_000, "free_messages": 2, "additional_yen": 2.5,
+        "additional_messages": 3, "yen": 8,
+    }  # fmt: skip
 
 
 async def test_a_weekly_notice_goes_out_each_week_until_cancelled(

@@ -407,7 +407,10 @@ def create_api(
             counted = await desk.count(body.condition, kind=body.kind, interest=body.interest)
         except SegmentError as exc:
             return refused(str(exc))
-        return {**counted, "quota": await desk.quota()}
+        quota = await desk.quota()
+        # the month's use comes from LINE: without it the cost is unknown
+        cost = None if quota is None else desk.plan.cost(quota["used"] or 0, counted["count"])
+        return {**counted, "quota": quota, "cost": cost}
 
     @app.post("/api/notices", dependencies=Checked)
     async def draft(user: Author, body: DraftRequest) -> Any:

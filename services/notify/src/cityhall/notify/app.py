@@ -1,8 +1,10 @@
 """Composition root: notify's consumers, dispatcher, relay and projection, from settings.
 
 Environment (besides the shared names): `NOTIFY_WORKERS` (requests delivered at once,
-default 32), `NOTIFY_LINE_TIMEOUT` (seconds per Messaging API request, default 10), and the
-staff sign-in of libs/web (`CITYHALL_SESSION_SECRET`, `CITYHALL_OIDC_*`).
+default 32), `NOTIFY_LINE_TIMEOUT` (seconds per Messaging API request, default 10), the channel's plan for
+the composer's cost preview (`NOTIFY_PLAN_YEN`, `NOTIFY_PLAN_FREE_MESSAGES`,
+`NOTIFY_ADDITIONAL_MESSAGE_YEN`: `cityhall.notify.plan`), and the staff sign-in of libs/web
+(`CITYHALL_SESSION_SECRET`, `CITYHALL_OIDC_*`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from cityhall.notify.handlers import Handlers
 from cityhall.notify.images import NoticeImages
 from cityhall.notify.line_api import LINE_BACKOFF, LINE_LIMITS, Endpoint, LineApi
 from cityhall.notify.newcomers import Newcomers
+from cityhall.notify.plan import Plan
 from cityhall.notify.projections import DeliveriesProjection
 from cityhall.notify.safety import Safety
 from cityhall.notify.sender import NoticeSender
@@ -47,13 +50,16 @@ class Options:
     backoff: Backoff = LINE_BACKOFF
     notice_concurrency: int = 32
     """Multicasts of notices in flight at once (LINE's 200/s is the bucket's to keep)."""
+    plan: Plan = field(default_factory=Plan)
+    """The channel's plan: the composer shows what a notice costs beyond the free messages."""
     web: WebConfig | None = None
     """Staff sign-in for the API; None: from the environment (`CITYHALL_SESSION_SECRET`, OIDC)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Options:
         read = NotifyEnv.read(env)
-        return cls(workers=read.workers, line_timeout=read.line_timeout)
+        plan = Plan(read.plan_yen, read.plan_free_messages, read.additional_message_yen)
+        return cls(workers=read.workers, line_timeout=read.line_timeout, plan=plan)
 
 
 class NotifyEnv(EnvSettings):
@@ -61,6 +67,9 @@ class NotifyEnv(EnvSettings):
 
     workers: int = Field(Options.workers, alias="NOTIFY_WORKERS", gt=0)
     line_timeout: float = Field(Options.line_timeout, alias="NOTIFY_LINE_TIMEOUT", gt=0)
+    plan_yen: int = Field(Plan.monthly_yen, alias="NOTIFY_PLAN_YEN", ge=0)
+    plan_free_messages: int = Field(Plan.free_messages, alias="NOTIFY_PLAN_FREE_MESSAGES", ge=0)
+    additional_message_yen: float = Field(Plan.additional_yen, alias="NOTIFY_ADDITIONAL_MESSAGE_YEN", ge=0)
 
 
 @dataclass
@@ -105,7 +114,7 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
     images = NoticeImages(
         pool, settings.public_url + service.mount, require_https=settings.profile == "production"
     )
-    desk = Desk(pool, store, handlers.audience, sender, images)
+    desk = Desk(pool, store, handlers.audience, sender, images, options.plan)
     newcomers = Newcomers(pool, sender)
     parts = Notify(
         handlers=handlers,
@@ -139,7 +148,7 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
         ],
         projections=[DeliveriesProjection()],
         relay="relay",  # the name notify's relay has always had: its checkpoint
-        tasks=[dispatcher.run, sender.run, newcomers.run],
+        tasks=[dispatcher.run, sender.run, newcomers.run, images.run],
         on_stop=[line.close],
     )
     return parts, running

@@ -33,6 +33,7 @@ from cityhall.notify.events import (
     notice_stream,
 )
 from cityhall.notify.images import NoticeImages
+from cityhall.notify.plan import Plan
 from cityhall.notify.preferences import INTERESTS, LANGUAGES
 from cityhall.notify.segments import SegmentError, parse
 from cityhall.notify.sender import NoticeSender
@@ -43,16 +44,28 @@ QUOTA_FRESH_FOR = 30.0
 """Seconds a quota read from LINE is shown before it is read again."""
 
 
+IMAGE_GONE = (
+    "添付した画像は保存期間を過ぎて削除されたため、承認できません。"
+    "画像を付け直したお知らせを新しく作成してください。"
+)
+
+
 def invalid(message: str) -> DomainError:
     return DomainError("invalid", message)
 
 
 class Desk:
     def __init__(
-        self, pool: Pool, store: EventStore, audience: Audience, sender: NoticeSender, images: NoticeImages
+        self,
+        pool: Pool,
+        store: EventStore,
+        audience: Audience,
+        sender: NoticeSender,
+        images: NoticeImages,
+        plan: Plan | None = None,
     ) -> None:
         self.pool, self.store, self.audience, self.sender = pool, store, audience, sender
-        self.images = images
+        self.images, self.plan = images, plan or Plan()
         self.notices: CommandHandler[NoticeCommand, Notice] = sender.notices
         self._quota: tuple[float, dict[str, int | None] | None] | None = None
 
@@ -166,6 +179,8 @@ class Desk:
             )  # fmt: skip
             assert isinstance(drafted, NoticeDrafted)
             alert = drafted.kind == "alert"
+            if drafted.image and await self.images.find(drafted.image) is None:
+                raise invalid(IMAGE_GONE)  # rolls the approval back with it
             content = await self.content(drafted)
             variants = {
                 str(LANGUAGES[lang][0]): [m.to_dict() for m in composer.messages(content, lang)]

@@ -2,18 +2,31 @@
 as reports does with residents' photos), kept in `notice_images`, and served by notify itself at
 `<mount>/images/<id>.jpg` (and `-preview.jpg`, the thumbnail), the addresses LINE and residents'
 phones fetch them from. The id is unguessable; a notice is public, so the route needs no session.
+
+Retention: an image is deleted `KEEP_FOR` after its upload and after the last send that used it
+finished (a weekly notice's sends keep theirs while it runs); a draft whose image went meanwhile
+is refused at approval with the reason.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from cityhall.events.db import Pool
 from cityhall.line.content import PhotoRefused
 from cityhall.line.images import process
 from cityhall.notify.composer import Picture
 from cityhall.web import StaffUser
+
+log = logging.getLogger(__name__)
+
+KEEP_FOR = timedelta(days=90)
+"""How long an image is kept after its upload and after the last send that used it finished."""
 
 REFUSED = {
     "not_an_image": "画像を読み取れませんでした。JPEGかPNGの画像を選んでください。",
@@ -61,6 +74,31 @@ class NoticeImages:
             image_id, user.username, processed.width, processed.height, processed.photo, processed.thumbnail,
         )  # fmt: skip
         return Stored(image_id, processed.width, processed.height)
+
+    async def prune(self, now: datetime, keep_for: timedelta = KEEP_FOR) -> int:
+        """Delete the images uploaded before `now - keep_for` that no send uses which is unfinished
+        or finished after that (a send holds its image's address in its messages); how many."""
+        status: str = await self.pool.execute(
+            """DELETE FROM notice_images i
+               WHERE i.uploaded_at < $1
+                 AND NOT EXISTS (SELECT 1 FROM notice_sends s
+                                 WHERE strpos(s.variants::text, i.image_id::text) > 0
+                                   AND (s.finished_at IS NULL OR s.finished_at >= $1))""",
+            now - keep_for,
+        )
+        return int(status.split()[-1])
+
+    async def run(
+        self, interval: float = 3600.0, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        """Prune every `interval` seconds while notify runs."""
+        while True:
+            try:
+                if deleted := await self.prune(clock()):
+                    log.info("deleted %d notice images past their retention", deleted)
+            except Exception:
+                log.exception("notice images could not be pruned; trying again")
+            await asyncio.sleep(interval)
 
     async def find(self, image_id: uuid.UUID) -> Stored | None:
         row = await self.pool.fetchrow(

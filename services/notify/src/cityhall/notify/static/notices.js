@@ -124,6 +124,13 @@
         var over = q.limit !== null && q.used + d.count > q.limit;
         quota.textContent = "今月の送信数：" + q.used.toLocaleString("ja-JP") + "通（" + plan + "）。この配信で " +
           d.count.toLocaleString("ja-JP") + "通ふえます" + (over ? "。上限を超えるため、超えた分は届きません。" : "。");
+        var c = d.cost;
+        var yen = function (n) { return n.toLocaleString("ja-JP") + "円"; };
+        var free = "月額" + yen(c.monthly_yen) + "のプランの無料分は月" + c.free_messages.toLocaleString("ja-JP") + "通";
+        quota.textContent += c.additional_messages ?
+          "料金の目安：" + free + "で、この配信のうち " + c.additional_messages.toLocaleString("ja-JP") +
+            "通が追加メッセージ（1通 " + c.additional_yen.toLocaleString("ja-JP") + "円）となり、約" + yen(c.yen) + "（税別）かかります。" :
+          "料金の目安：" + free + "で、この配信は無料分に収まります（追加料金なし）。";
         quota.classList.toggle("audience-error", over);
       } else {
         quota.textContent = "今月の送信数をLINEから読み取れませんでした。";
