@@ -107,14 +107,17 @@ def district_found(
     ]
 
 
+def _prompt(draft: uuid.UUID, text: str) -> list[Message]:
+    """A question the resident answers by typing, with the button to give up."""
+    return [build.text(text, _quit(draft))]
+
+
 def ask_address(draft: uuid.UUID, district: str) -> list[Message]:
-    return [
-        build.text(
-            f"{district}ですね。収集にうかがう場所の、{district}に続く丁目・番地と、建物名・部屋番号を送ってください"
-            f"（例：2丁目3-4 コーポ{district}101号室）。",
-            _quit(draft),
-        )
-    ]
+    return _prompt(
+        draft,
+        f"{district}ですね。収集にうかがう場所の、{district}に続く丁目・番地と、建物名・部屋番号を送ってください"
+        f"（例：2丁目3-4 コーポ{district}101号室）。",
+    )
 
 
 def bad_address(draft: uuid.UUID, district: str, problem: str) -> list[Message]:
@@ -123,28 +126,22 @@ def bad_address(draft: uuid.UUID, district: str, problem: str) -> list[Message]:
         if problem == "number"
         else "住所は60文字以内で、丁目・番地から"
     )
-    return [
-        build.text(f"{why}お送りください（例：{district}2丁目3-4 コーポ{district}101号室）。", _quit(draft))
-    ]
+    return _prompt(draft, f"{why}お送りください（例：{district}2丁目3-4 コーポ{district}101号室）。")
 
 
 def ask_phone(draft: uuid.UUID, address: str) -> list[Message]:
-    return [
-        build.text(
-            f"収集場所は「{address}」ですね。\n収集日にご連絡のつく電話番号を送ってください（例：090-1234-5678）。"
-            "品物が見当たらないときなどに、収集の担当からお電話します。",
-            _quit(draft),
-        )
-    ]
+    return _prompt(
+        draft,
+        f"収集場所は「{address}」ですね。\n収集日にご連絡のつく電話番号を送ってください（例：090-1234-5678）。"
+        "品物が見当たらないときなどに、収集の担当からお電話します。",
+    )
 
 
 def bad_phone(draft: uuid.UUID) -> list[Message]:
-    return [
-        build.text(
-            "電話番号は、市外局番または携帯番号から、10けたか11けたの数字でお送りください（例：090-1234-5678）。",
-            _quit(draft),
-        )
-    ]
+    return _prompt(
+        draft,
+        "電話番号は、市外局番または携帯番号から、10けたか11けたの数字でお送りください（例：090-1234-5678）。",
+    )
 
 
 def ask_item(draft: uuid.UUID, district: str, prices: PriceList) -> list[Message]:
