@@ -210,6 +210,10 @@ async def test_names_not_in_the_list_and_the_cutoff_are_answered(pickups: Pickup
     await resident.expect("市内の収集地区の外のようです", since=mark)
     await resident.tap(find_postback(districts, "西町"), expect="丁目・番地と、建物名")
     # The address and the phone are checked, each with what to send instead.
+    mark = await resident.send(
+        "location", location={"latitude": 35.66, "longitude": 139.53, "address": "西町"}
+    )
+    await resident.expect("丁目・番地と、建物名", since=mark)  # not typed: the question again
     await resident.say("コーポ西町", expect="番地の数字が見当たりませんでした")
     await resident.say(
         "西町５丁目１２－３ コーポ西町２０１", expect="収集場所は「西町５丁目１２－３ コーポ西町２０１」"

@@ -231,11 +231,12 @@ class Reservations:
                 if first.endswith(" 1"):
                     ref = SlotRef(resource.code, row["start"])
                     booked = await self._made(conn, ref, row["booking_id"])
-                    messages = (
+                    pickup = (
                         await self.pickups.reminder(conn, row["number"], ref, row["booking_id"])
                         if self.pickups is not None and is_pickup(resource)
-                        else say.reminder(row["number"], resource, ref)
+                        else None
                     )
+                    messages = pickup or say.reminder(row["number"], resource, ref)
                     await self.push(conn, row["user_id"], messages, f"reminder:{row['booking_id']}", booked)
                     done += 1
         return done

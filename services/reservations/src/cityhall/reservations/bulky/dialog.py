@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from linebot.v3.messaging import Message
+
 from cityhall.events.personal import FORGOTTEN
 from cityhall.line import postback
 from cityhall.payment_protocol.port import Checkout, ProviderError
@@ -195,8 +197,11 @@ def tapped(turn: booking.Turn, session: booking.Session, tap: postback.Postback,
 
 def personal(turn: booking.Turn, session: booking.Session, view: booking.View, text: str) -> None:
     """The address, then the phone number, typed: checked, and kept sealed (the handler sealed it)."""
-    if view.bulky is None or view.sealed is None:
-        turn.say(*say.use_buttons(session.draft))
+    if view.bulky is None:
+        turn.say(*say.stale())
+        return
+    if not text or view.sealed is None:  # a sticker, a photo: the question again
+        turn.say(*_ask(session))
         return
     if session.step == ADDRESS:
         problem = address_problem(text)
@@ -211,6 +216,12 @@ def personal(turn: booking.Turn, session: booking.Session, view: booking.View, t
         return
     turn.session = replace(session, step=ITEMS, answers="\n".join([*session.sealed()[:1], view.sealed]))
     turn.say(*tell.ask_item(session.draft, district_name(session.district), view.bulky.prices))
+
+
+def _ask(session: booking.Session) -> list[Message]:
+    if session.step == ADDRESS:
+        return tell.ask_address(session.draft, district_name(session.district))
+    return tell.bad_phone(session.draft)
 
 
 def typed(turn: booking.Turn, session: booking.Session, view: booking.View, text: str) -> None:

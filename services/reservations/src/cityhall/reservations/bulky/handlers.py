@@ -210,12 +210,12 @@ class Pickups:
 
     async def reminder(
         self, conn: Connection, number: str, ref: SlotRef, booking_id: uuid.UUID
-    ) -> list[Message]:
-        """The day before a pickup: its items, its address, by what time."""
+    ) -> list[Message] | None:
+        """The day before a pickup: its items, its address, by what time (None: no pickup ordered)."""
         resource = self.service.catalogue.resource(ref.resource)
         ordered = await self._ordered(conn, booking_id)
         if resource is None or ordered is None:
-            raise LookupError(f"no pickup ordered for {booking_id}")
+            return None
         return tell.reminder(number, resource, ref, ordered.lines, await self._where(conn, ref, booking_id))
 
     async def _ordered(self, conn: Connection, booking_id: uuid.UUID) -> PickupOrdered | None:
