@@ -103,6 +103,9 @@ async def test_a_resident_searches_pays_gets_the_number_cancels_and_is_refunded(
         and "支払済み" in page.text
     )
     assert "本町2丁目3-4 コーポ101号室" in page.text and "090-1234-5678" in page.text
+    pool = pickups.composed.service("reservations").context.require_pool()
+    audited = await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'view_attendees'")
+    assert audited == 1  # the address and phone are read as the booking's answers, and recorded
     exported = await browser.get("/staff/reservations/resources/sodai_honcho/export.csv?day=2026-12-14")
     assert "収集場所,当日の連絡先,品目,手数料,支払い" in exported.text
     assert (
