@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cityhall.events.testing import wait_for
+from cityhall.line.japanese import JST
 from cityhall.line.testing import Resident, content, find_postback, find_uri
 from cityhall.payment_protocol import SIGNATURE_HEADER, sign
 from cityhall.payment_simulator.testing import press
@@ -52,6 +53,8 @@ async def test_a_resident_searches_pays_gets_the_number_cancels_and_is_refunded(
     resident = pickups.resident()
     summary = await to_summary(resident)
     assert "手数料の合計" in content(summary) and "2,500円" in content(summary)
+    assert "本町2丁目3-4 コーポ101号室" in content(summary) and "090-1234-5678" in content(summary)
+    assert "12月14日（月） 8時30分までに出す" in content(summary)  # the district's slot, the catalogue's hour
     confirm = find_postback(summary, "確定して支払う")
     link = await resident.tap(confirm, expect="手数料2,500円をお支払いください")
     card = await resident.expect("手数料のお支払い")
@@ -68,6 +71,7 @@ async def test_a_resident_searches_pays_gets_the_number_cancels_and_is_refunded(
     number = re.search(r"R-[0-9A-F]{8}", content(receipt))
     assert number is not None and f"処理券に受付番号 {number.group(0)}" in content(receipt)
     receipt = await resident.expect("粗大ごみ収集の受付完了")
+    assert "本町2丁目3-4 コーポ101号室" in content(receipt) and "090-1234-5678" in content(receipt)
     await resident.tap(confirm, expect=f"お支払い済みです（受付番号 {number.group(0)}）")
 
     # A forged notice is refused; the genuine one replayed pays once.
@@ -98,8 +102,16 @@ async def test_a_resident_searches_pays_gets_the_number_cancels_and_is_refunded(
         and "2,500円" in page.text
         and "支払済み" in page.text
     )
+    assert "本町2丁目3-4 コーポ101号室" in page.text and "090-1234-5678" in page.text
+    pool = pickups.composed.service("reservations").context.require_pool()
+    audited = await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'view_attendees'")
+    assert audited == 1  # the address and phone are read as the booking's answers, and recorded
     exported = await browser.get("/staff/reservations/resources/sodai_honcho/export.csv?day=2026-12-14")
-    assert "品目,手数料,支払い" in exported.text and "2500,支払済み" in exported.text
+    assert "収集場所,当日の連絡先,品目,手数料,支払い" in exported.text
+    assert (
+        "本町2丁目3-4 コーポ101号室,090-1234-5678,ソファ（2人掛け以上）×2、自転車×1,2500,支払済み"
+        in exported.text
+    )
     assert "収集済み</button>" in page.text and "出席</button>" not in page.text  # collected, not attended
 
     # Cancel before the cutoff: the fee comes back through the provider.
@@ -184,7 +196,7 @@ async def test_a_resident_holds_at_most_the_catalogues_pickups_of_a_district(pic
     await resident.tap(find_postback(districts, "北町"), expect="有効期限が切れています")  # that dialog ended
     categories = await resident.tap("domain=reservations&action=menu", expect="ご希望の種類")
     districts = await resident.tap(find_postback(categories, "粗大ごみ収集"), expect="収集にうかがう地区")
-    await resident.tap(find_postback(districts, "北町"), expect="出すものの名前")  # another district's
+    await resident.tap(find_postback(districts, "北町"), expect="丁目・番地と、建物名")  # another district's
 
 
 async def test_names_not_in_the_list_and_the_cutoff_are_answered(pickups: PickupHarness) -> None:
@@ -199,7 +211,18 @@ async def test_names_not_in_the_list_and_the_cutoff_are_answered(pickups: Pickup
     assert "北町で申し込む" in content(found)
     mark = await resident.send("location", location={"latitude": 35.0, "longitude": 135.0, "address": "京都"})
     await resident.expect("市内の収集地区の外のようです", since=mark)
-    await resident.tap(find_postback(districts, "西町"), expect="出すものの名前")
+    await resident.tap(find_postback(districts, "西町"), expect="丁目・番地と、建物名")
+    # The address and the phone are checked, each with what to send instead.
+    mark = await resident.send(
+        "location", location={"latitude": 35.66, "longitude": 139.53, "address": "西町"}
+    )
+    await resident.expect("丁目・番地と、建物名", since=mark)  # not typed: the question again
+    await resident.say("コーポ西町", expect="番地の数字が見当たりませんでした")
+    await resident.say(
+        "西町５丁目１２－３ コーポ西町２０１", expect="収集場所は「西町５丁目１２－３ コーポ西町２０１」"
+    )
+    await resident.say("1234", expect="10けたか11けたの数字でお送りください")
+    await resident.say("０９０－１２３４－５６７８", expect="出すものの名前")
     sofas = await resident.say("ソファ", expect="「ソファ」の品目")
     assert "ソファ（1人掛け）　500円" in content(sofas) and "ソファ（2人掛け以上）　1,000円" in content(sofas)
     await resident.say("テレビ", expect="家電リサイクル法の対象")
@@ -230,3 +253,51 @@ async def test_names_not_in_the_list_and_the_cutoff_are_answered(pickups: Pickup
     pickups.clock.advance(timedelta(days=5, hours=23))  # Sunday 13 December, 8:30
     await other.tap(find_postback(receipt, "キャンセル"), expect="環境課 粗大ごみ受付 0299-00-1530")
     assert await events_of(pickups, BookingCancelled.TYPE) == []
+
+
+async def test_the_day_before_says_what_where_and_by_when_and_the_address_is_forgotten_with_its_key(
+    pickups: PickupHarness,
+) -> None:
+    resident = pickups.resident()
+    summary = await to_summary(resident)
+    await resident.tap(find_postback(summary, "確定して支払う"), expect="お支払いください")
+    await pay(find_uri(await resident.expect("手数料のお支払い"), "支払う"))
+    await resident.expect("粗大ごみ収集の受付完了")
+    for runner in pickups.composed.service("reservations").projections.values():
+        await runner.catch_up()
+    pickups.clock.now = datetime(2026, 12, 13, 17, 59, tzinfo=JST)  # sodai_honcho's reminder_hour is 18
+    assert await pickups.service.sweep() == 0
+    pickups.clock.now = datetime(2026, 12, 13, 18, 0, tzinfo=JST)
+    assert await pickups.service.sweep() == 1
+    assert await pickups.service.sweep() == 0  # once
+    told = content(await resident.expect("明日は粗大ごみの収集日です"))
+    assert "12月14日（月）の朝8時30分までに" in told
+    assert "・ソファ（2人掛け以上） ×2" in told and "・自転車 ×1" in told
+    assert "収集場所：本町2丁目3-4 コーポ101号室" in told
+
+    # Forgotten: the address and the phone read 消去済み on the day's list and in its CSV.
+    browser, csrf = pickups.staff(GOMI)
+    slot = "/staff/reservations/slots/sodai_honcho/202612140830"
+    page = await browser.get(slot)
+    booking_id = re.search(r"/bookings/([0-9a-f-]{36})/forget", page.text).group(1)  # type: ignore[union-attr]
+    forgot = await browser.post(
+        f"/staff/reservations/bookings/{booking_id}/forget", data={"csrf_token": csrf}
+    )
+    assert "done=forgotten" in forgot.headers["location"]
+    page = await browser.get(slot)
+    assert (
+        "コーポ101号室" not in page.text and "090-1234-5678" not in page.text and "（消去済み）" in page.text
+    )
+    exported = await browser.get("/staff/reservations/resources/sodai_honcho/export.csv?day=2026-12-14")
+    assert "コーポ101号室" not in exported.text and "（消去済み）,（消去済み）" in exported.text
+
+
+async def test_a_clerk_cannot_book_a_pickup_for_a_phone_caller(pickups: PickupHarness) -> None:
+    browser, csrf = pickups.staff(GOMI)
+    slot = "/staff/reservations/slots/sodai_honcho/202612140830"
+    page = await browser.get(slot)
+    assert "電話での予約として登録できません" in page.text and '202612140830/book"' not in page.text
+    form = {"name": "佐藤 花子", "phone": "090-0000-0000", "csrf_token": csrf}
+    refused = await browser.post(f"{slot}/book", data=form)
+    assert "error=pickup_by_phone" in refused.headers["location"]
+    assert await events_of(pickups, BookingMade.TYPE) == []

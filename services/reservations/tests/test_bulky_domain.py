@@ -10,6 +10,7 @@ import pytest
 from cityhall.line.japanese import JST
 from cityhall.reservations import catalogue
 from cityhall.reservations.bulky import prices
+from cityhall.reservations.bulky.dialog import address_problem, full_address, phone_number, where
 from cityhall.reservations.bulky.domain import Pickup, decide, pickup_decider
 from cityhall.reservations.bulky.events import (
     CompleteRefund,
@@ -53,6 +54,30 @@ def test_the_price_list_fits_the_catalogue_and_the_town() -> None:
 )
 def test_the_search_finds_items_by_name_in_either_kana(typed: str, found: set[str]) -> None:
     assert {i.code for i in PRICES.search(typed)} == found
+
+
+@pytest.mark.parametrize(
+    ("typed", "number"),
+    [
+        ("090-1234-5678", "09012345678"),
+        ("０３（１２３４）５６７８", "0312345678"),
+        ("0299 00 1530", "0299001530"),
+        ("1234", None),
+        ("090-1234-56789", None),
+        ("でんわ", None),
+    ],
+)
+def test_a_phone_number_is_ten_or_eleven_digits_from_zero(typed: str, number: str | None) -> None:
+    assert phone_number(typed) == number
+
+
+def test_the_address_needs_a_number_and_gets_its_district_once() -> None:
+    assert address_problem("コーポ本町") == "number"
+    assert address_problem("1") == "length" and address_problem("1" * 61) == "length"
+    assert address_problem("２丁目３－４") is None
+    assert full_address("honcho", "2丁目3-4") == "本町2丁目3-4" == full_address("honcho", "本町2丁目3-4")
+    forgotten = where("honcho", {"address": "[forgotten]", "phone": "[forgotten]"})
+    assert (forgotten.address, forgotten.phone) == ("（消去済み）", "（消去済み）")
 
 
 def test_what_is_not_collected_says_why() -> None:

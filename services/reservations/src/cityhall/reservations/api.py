@@ -331,7 +331,7 @@ def create_app(service: Reservations, staff: StaffApp) -> FastAPI:
         out = io.StringIO()
         writer = csv.writer(out)
         questions = [q.label for q in resource.questions]
-        pickup = ["品目", "手数料", "支払い"] if is_pickup(resource) else []  # bulky waste
+        pickup = ["収集場所", "当日の連絡先", "品目", "手数料", "支払い"] if is_pickup(resource) else []
         marks = ("収集", "収集済み", "未収集") if pickup else ("出欠", "出席", "欠席")
         writer.writerow(["予約番号", "日時", "状態", marks[0], *questions, *pickup])
         for row in rows:
@@ -339,8 +339,10 @@ def create_app(service: Reservations, staff: StaffApp) -> FastAPI:
             status = "予約" if row["status"] == "booked" else "取消"
             answers = [row["answers"].get(q.key, "") for q in resource.questions]
             if pickup:
-                found = row.get("pickup") or {"items": "", "fee": "", "payment": ""}
-                answers += [found["items"], found["fee"], found["payment"]]
+                found = row.get("pickup") or dict.fromkeys(
+                    ("address", "phone", "items", "fee", "payment"), ""
+                )
+                answers += [found["address"], found["phone"], found["items"], found["fee"], found["payment"]]
             writer.writerow([row["number"], when(row["start"]), status, attended, *answers])
         name = f"{resource.code}-{first.isoformat()}.csv"
         return Response(

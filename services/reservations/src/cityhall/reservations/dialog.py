@@ -101,6 +101,8 @@ def respond(turn: Turn, view: View) -> None:
         turn.release = True
     elif session.step == bulky.DISTRICT and intent.kind == "location":
         bulky.located(turn, session, view)
+    elif session.step in bulky.SEALED:
+        bulky.personal(turn, session, view, text)
     elif session.step == bulky.ITEMS:
         bulky.typed(turn, session, view, text)
     elif session.step != "question":

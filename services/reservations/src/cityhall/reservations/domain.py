@@ -53,6 +53,10 @@ REFUSED = {
     "bad_slot": "その日時には予約枠がないか、すでに過ぎています。",
     "bad_answer": "質問への回答が範囲外です。",
     "caller_missing": "お名前と電話番号を入力してください。",
+    "pickup_by_phone": (
+        "粗大ごみ収集は、電話での予約として登録できません。品目・手数料・収集場所は、"
+        "ご本人がLINEでお申し込みになり、手数料をお支払いいただいた時点で確定します。"
+    ),
     "pickup_moved": "粗大ごみ収集は別の日に移せません。取り消すと手数料は返金されます。",
 }
 """Why a command is refused (the reason travels in the dashboard's URL; the dialog words its own)."""

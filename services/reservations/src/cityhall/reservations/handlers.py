@@ -20,7 +20,7 @@ from cityhall.line import postback
 from cityhall.line.dialog import IDLE, Conversation, SessionStore
 from cityhall.reservations import dialog, projections, resources
 from cityhall.reservations import messages as say
-from cityhall.reservations.bulky.dialog import is_pickup
+from cityhall.reservations.bulky.dialog import SEALED, is_pickup
 from cityhall.reservations.bulky.events import PICKUP_COMMANDS, PickupCommand
 from cityhall.reservations.catalogue import CalendarImportError, CalendarRow, Catalogue, Resource, SlotRef
 from cityhall.reservations.domain import Slot, refused, slot_decider
@@ -51,6 +51,8 @@ from cityhall.web.personal import forget_resident, read_personal
 if TYPE_CHECKING:
     from cityhall.reservations.bulky.handlers import Pickups
 
+PERSONAL_STEPS = SEALED | {"question"}
+"""The dialog's steps whose typed text is sealed with the resident's key before it is kept."""
 REMINDER_LOOKAHEAD = timedelta(days=2)
 """How far ahead the sweep looks for bookings whose reminder may be due."""
 
@@ -145,7 +147,7 @@ class Reservations:
             fields["answers"] = [await self.personal.decrypt(a, conn=conn) for a in session.sealed()]
         if self.pickups is not None:
             fields["bulky"] = await self.pickups.facts(conn, turn)
-        if intent.kind == "text" and intent.text and session is not None and session.step == "question":
+        if intent.kind == "text" and intent.text and session is not None and session.step in PERSONAL_STEPS:
             fields["sealed"] = await self.personal.encrypt(intent.user_id, intent.text.strip(), conn=conn)
         return dialog.View(self.catalogue, now, self.links.ics_url, **fields)
 
@@ -242,7 +244,12 @@ class Reservations:
                 if first.endswith(" 1"):
                     ref = SlotRef(resource.code, row["start"])
                     booked = await self._made(conn, ref, row["booking_id"])
-                    messages = say.reminder(row["number"], resource, ref)
+                    pickup = (
+                        await self.pickups.reminder(conn, row["number"], ref, row["booking_id"])
+                        if self.pickups is not None and is_pickup(resource)
+                        else None
+                    )
+                    messages = pickup or say.reminder(row["number"], resource, ref)
                     await self.push(conn, row["user_id"], messages, f"reminder:{row['booking_id']}", booked)
                     done += 1
         return done
@@ -320,6 +327,8 @@ class Reservations:
         resource = self.catalogue.resource(ref.resource)
         if resource is None or not self.catalogue.is_slot(resource, ref.start) or ref.start <= self.clock():
             raise refused("bad_slot")
+        if is_pickup(resource):  # its fee, items and address are the resident's own application
+            raise refused("pickup_by_phone")
         values: dict[str, str] = {}
         for question in resource.questions:
             value = question.parse(answers.get(question.key, ""))

@@ -44,13 +44,20 @@ async def to_summary(
 
 
 async def to_pickup_summary(
-    resident: Resident, district: str, items: list[tuple[str, str, str]], day: str
+    resident: Resident,
+    district: str,
+    items: list[tuple[str, str, str]],
+    day: str,
+    address: str = "2丁目3-4 コーポ101号室",
+    phone: str = "090-1234-5678",
 ) -> dict[str, Any]:
-    """予約 → 粗大ごみ収集 → the district → for each (name typed, the item's label, the count's
+    """予約 → 粗大ごみ収集 → the district → the 番地 and the phone → for each (name typed, the item's label, the count's
     label) the search, the item and its count → 収集日を選ぶ → the day: the Flex summary."""
     categories = await resident.tap("domain=reservations&action=menu", expect="ご希望の種類")
     districts = await resident.tap(find_postback(categories, "粗大ごみ収集"), expect="収集にうかがう地区")
-    await resident.tap(find_postback(districts, district), expect="出すものの名前を送ってください")
+    await resident.tap(find_postback(districts, district), expect="丁目・番地と、建物名")
+    await resident.say(address, expect="ご連絡のつく電話番号")
+    await resident.say(phone, expect="出すものの名前を送ってください")
     cart: dict[str, Any] = {}
     for typed, item, count in items:
         found = await resident.say(typed, expect=f"「{typed}」の品目")

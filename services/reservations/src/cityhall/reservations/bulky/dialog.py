@@ -8,11 +8,17 @@ hands its turns here where a step or a button is bulky's.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from linebot.v3.messaging import Message
+
+from cityhall.events.personal import FORGOTTEN
 from cityhall.line import postback
 from cityhall.payment_protocol.port import Checkout, ProviderError
 from cityhall.reservations import dialog as booking
@@ -29,6 +35,14 @@ from cityhall.town import districts as town_districts
 
 DISTRICT = "bulky_district"
 """The session's step while the resident chooses (or sends the location of) their district."""
+ADDRESS = "bulky_address"
+"""The session's step while the resident types the pickup's 番地 and building (the 町 is the district's)."""
+PHONE = "bulky_phone"
+"""The session's step while the resident types a number to reach them on the pickup day."""
+SEALED = frozenset({ADDRESS, PHONE})
+"""The steps whose typed text is personal (the handler seals it with the resident's key)."""
+ADDRESS_KEY, PHONE_KEY = "address", "phone"
+"""The pickup's answers on its booking (sealed like a booking's answers, forgotten with the key)."""
 ITEMS = "bulky_items"
 """The session's step while the resident names what they put out."""
 CONFIRM = "bulky_confirm"
@@ -64,6 +78,42 @@ def owns(session: booking.Session) -> bool:
 def district_name(key: str) -> str:
     found = town_district(key)
     return found.name if found else key
+
+
+def full_address(district_key: str, typed: str) -> str:
+    """The 町 of the district and what the resident typed, without the 町 twice."""
+    town = district_name(district_key)
+    return typed if typed.startswith(town) else town + typed
+
+
+def where(district_key: str, clear: Mapping[str, str]) -> tell.Where:
+    """A pickup's address and phone from its booking's answers in clear (消去済み once forgotten)."""
+    address, phone = clear.get(ADDRESS_KEY, ""), clear.get(PHONE_KEY, "")
+    return tell.Where(
+        "（消去済み）" if address == FORGOTTEN else full_address(district_key, address) if address else "",
+        "（消去済み）" if phone == FORGOTTEN else phone,
+    )
+
+
+def address_problem(text: str) -> str | None:
+    """Why a typed 番地/建物 cannot be the pickup's address (None when it can)."""
+    plain = unicodedata.normalize("NFKC", text).strip()
+    if len(plain) < 2 or len(plain) > 60:
+        return "length"
+    if not any(c.isdecimal() for c in plain):
+        return "number"
+    return None
+
+
+def phone_number(text: str) -> str | None:
+    """A Japanese phone number as typed (hyphens, spaces, full-width digits allowed), or None."""
+    digits = re.sub(r"[-‐－ー−()（）\s]", "", unicodedata.normalize("NFKC", text))
+    return digits if re.fullmatch(r"0\d{9,10}", digits) else None
+
+
+def answers(session: booking.Session) -> dict[str, str]:
+    """The pickup's sealed address and phone, for its booking."""
+    return dict(zip((ADDRESS_KEY, PHONE_KEY), session.sealed(), strict=False))
 
 
 def start(turn: booking.Turn, session: booking.Session, category: str, view: booking.View) -> None:
@@ -107,8 +157,10 @@ def tapped(turn: booking.Turn, session: booking.Session, tap: postback.Postback,
             turn.session = None
             turn.say(*say.limit_reached(resource))
             return
-        turn.session = replace(session, step=ITEMS, resource=resource.code, district=tap.get("v"))
-        turn.say(*tell.ask_item(session.draft, district_name(tap.get("v")), prices))
+        turn.session = replace(
+            session, step=ADDRESS, resource=resource.code, district=tap.get("v"), answers=""
+        )
+        turn.say(*tell.ask_address(session.draft, district_name(tap.get("v"))))
     elif action == "bk_item" and session.step == ITEMS:
         item = prices.item(tap.get("i"))
         if item is None:
@@ -143,6 +195,35 @@ def tapped(turn: booking.Turn, session: booking.Session, tap: postback.Postback,
         turn.say(*say.stale())
 
 
+def personal(turn: booking.Turn, session: booking.Session, view: booking.View, text: str) -> None:
+    """The address, then the phone number, typed: checked, and kept sealed (the handler sealed it)."""
+    if view.bulky is None:
+        turn.say(*say.stale())
+        return
+    if not text or view.sealed is None:  # a sticker, a photo: the question again
+        turn.say(*_ask(session))
+        return
+    if session.step == ADDRESS:
+        problem = address_problem(text)
+        if problem is not None:
+            turn.say(*tell.bad_address(session.draft, district_name(session.district), problem))
+            return
+        turn.session = replace(session, step=PHONE, answers=view.sealed)
+        turn.say(*tell.ask_phone(session.draft, full_address(session.district, text.strip())))
+        return
+    if phone_number(text) is None:
+        turn.say(*tell.bad_phone(session.draft))
+        return
+    turn.session = replace(session, step=ITEMS, answers="\n".join([*session.sealed()[:1], view.sealed]))
+    turn.say(*tell.ask_item(session.draft, district_name(session.district), view.bulky.prices))
+
+
+def _ask(session: booking.Session) -> list[Message]:
+    if session.step == ADDRESS:
+        return tell.ask_address(session.draft, district_name(session.district))
+    return tell.bad_phone(session.draft)
+
+
 def typed(turn: booking.Turn, session: booking.Session, view: booking.View, text: str) -> None:
     """A name typed while choosing items: the matching items of the price list."""
     if view.bulky is None or not text:
@@ -169,8 +250,11 @@ def day_chosen(
         return
     turn.session = replace(session, step=CONFIRM, start=ref.stamp)
     lines = view.bulky.prices.lines(session.cart)
+    here = where(session.district, dict(zip((ADDRESS_KEY, PHONE_KEY), view.answers, strict=False)))
     turn.say(
-        *tell.summary(session.draft, resource, district_name(session.district), ref, lines, view.bulky.prices)
+        *tell.summary(
+            session.draft, resource, district_name(session.district), ref, lines, view.bulky.prices, here
+        )
     )
 
 
@@ -189,7 +273,7 @@ def _pay(turn: booking.Turn, session: booking.Session, facts: Facts, view: booki
     turn.command(
         ref.stream,
         Book(booking_id=session.draft, user_id=user, resource=resource.code, start=ref.start,
-             capacity=resource.capacity, now=view.now),
+             capacity=resource.capacity, answers=answers(session), now=view.now),
     )  # fmt: skip
     turn.command(
         pickup_stream(session.draft),

@@ -19,6 +19,8 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from linebot.v3.messaging import Message
+
 from cityhall.events.db import Connection, Pool
 from cityhall.events.decider import CommandHandler, Decision, DomainError
 from cityhall.events.envelope import Envelope
@@ -165,7 +167,10 @@ class Pickups:
                 resource = self.service.catalogue.resource(ordered.resource) if ordered else None
                 if ordered is not None and resource is not None:
                     ref = SlotRef(resource.code, ordered.start)
-                    messages = tell.receipt(ordered.number, resource, ref, ordered.lines, event.booking_id)
+                    here = await self._where(conn, ref, event.booking_id)
+                    messages = tell.receipt(
+                        ordered.number, resource, ref, ordered.lines, event.booking_id, here
+                    )
                     await self.service.push(
                         conn, event.user_id, messages, f"bulky-paid:{event.payment_id}", envelope
                     )
@@ -195,6 +200,23 @@ class Pickups:
                 await self.service.push(
                     conn, event.user_id, messages, f"bulky-refunded:{event.payment_id}", envelope
                 )
+
+    async def _where(self, conn: Connection, ref: SlotRef, booking_id: uuid.UUID) -> tell.Where:
+        """The pickup's address and phone, read from its booking's sealed answers."""
+        made = await self.service._made(conn, ref, booking_id)
+        sealed: dict[str, str] = made.data.get("answers") or {}
+        clear = {k: await self.service.personal.decrypt(v, conn=conn) for k, v in sealed.items()}
+        return bulky.where(self.prices.district_of(ref.resource) or "", clear)
+
+    async def reminder(
+        self, conn: Connection, number: str, ref: SlotRef, booking_id: uuid.UUID
+    ) -> list[Message] | None:
+        """The day before a pickup: its items, its address, by what time (None: no pickup ordered)."""
+        resource = self.service.catalogue.resource(ref.resource)
+        ordered = await self._ordered(conn, booking_id)
+        if resource is None or ordered is None:
+            return None
+        return tell.reminder(number, resource, ref, ordered.lines, await self._where(conn, ref, booking_id))
 
     async def _ordered(self, conn: Connection, booking_id: uuid.UUID) -> PickupOrdered | None:
         for recorded in await self.service.store.read_stream(pickup_stream(booking_id), conn=conn):
@@ -233,7 +255,11 @@ class Pickups:
             pickup = found.get(row["booking_id"])
             if pickup is not None:
                 items = "、".join(f"{line['name']}×{line['count']}" for line in pickup["lines"])
-                row["pickup"] = {"items": items, "fee": pickup["fee"], "payment": projections.payment(pickup)}
+                here = bulky.where(self.prices.district_of(row["resource"]) or "", row["answers"])
+                row["pickup"] = {
+                    "items": items, "fee": pickup["fee"], "payment": projections.payment(pickup),
+                    "address": here.address, "phone": here.phone,
+                }  # fmt: skip
 
     # The sweep.
 

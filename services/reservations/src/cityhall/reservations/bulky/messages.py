@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from linebot.v3.messaging import (
@@ -22,6 +23,7 @@ from linebot.v3.messaging import (
 )
 
 from cityhall.line import build
+from cityhall.line.japanese import JST
 from cityhall.reservations.bulky.events import Line
 from cityhall.reservations.bulky.prices import Item, PriceList, fee
 from cityhall.reservations.catalogue import Catalogue, Resource, SlotRef
@@ -31,8 +33,30 @@ LABEL_MAX = 20
 """LINE's limit on a quick reply's label."""
 
 
+@dataclass(frozen=True)
+class Where:
+    """Where the crew collects the pickup, and the number to reach the resident on the day."""
+
+    address: str
+    phone: str
+
+    def rows(self) -> list[FlexComponent]:
+        return [build.row("収集場所", self.address, bold=True), build.row("当日の連絡先", self.phone)]
+
+
 def yen(amount: int) -> str:
     return f"{amount:,}円"
+
+
+def _day(start: datetime) -> str:
+    """The pickup's day in Japan (a start read back from the database is in UTC)."""
+    return day_label(start.astimezone(JST).date())
+
+
+def by(start: datetime) -> str:
+    """The time the items must be out by (the district's slot starts at the catalogue's hour)."""
+    at = start.astimezone(JST)
+    return f"{at.hour}時{at.minute:02d}分" if at.minute else f"{at.hour}時"
 
 
 def _lines_text(lines: Sequence[Line]) -> str:
@@ -83,10 +107,47 @@ def district_found(
     ]
 
 
+def _prompt(draft: uuid.UUID, text: str) -> list[Message]:
+    """A question the resident answers by typing, with the button to give up."""
+    return [build.text(text, _quit(draft))]
+
+
+def ask_address(draft: uuid.UUID, district: str) -> list[Message]:
+    return _prompt(
+        draft,
+        f"{district}ですね。収集にうかがう場所の、{district}に続く丁目・番地と、建物名・部屋番号を送ってください"
+        f"（例：2丁目3-4 コーポ{district}101号室）。",
+    )
+
+
+def bad_address(draft: uuid.UUID, district: str, problem: str) -> list[Message]:
+    why = (
+        "番地の数字が見当たりませんでした。丁目・番地まで"
+        if problem == "number"
+        else "住所は60文字以内で、丁目・番地から"
+    )
+    return _prompt(draft, f"{why}お送りください（例：{district}2丁目3-4 コーポ{district}101号室）。")
+
+
+def ask_phone(draft: uuid.UUID, address: str) -> list[Message]:
+    return _prompt(
+        draft,
+        f"収集場所は「{address}」ですね。\n収集日にご連絡のつく電話番号を送ってください（例：090-1234-5678）。"
+        "品物が見当たらないときなどに、収集の担当からお電話します。",
+    )
+
+
+def bad_phone(draft: uuid.UUID) -> list[Message]:
+    return _prompt(
+        draft,
+        "電話番号は、市外局番または携帯番号から、10けたか11けたの数字でお送りください（例：090-1234-5678）。",
+    )
+
+
 def ask_item(draft: uuid.UUID, district: str, prices: PriceList) -> list[Message]:
     return [
         build.text(
-            f"{district}ですね。出すものの名前を送ってください（例：ソファ、自転車、たんす）。\n"
+            "ありがとうございます。出すものの名前を送ってください（例：ソファ、自転車、たんす）。\n"
             f"1回のお申し込みで{prices.max_kinds}品目まで、1品目{prices.max_count}点まで承ります。",
             _quit(draft),
         )
@@ -185,10 +246,12 @@ def summary(
     ref: SlotRef,
     lines: Sequence[Line],
     prices: PriceList,
+    where: Where,
 ) -> list[Message]:
     rows: list[FlexComponent] = [
         build.row("地区", district, bold=True),
-        build.row("収集日", day_label(ref.start.date()) + " 8:30〜"),
+        build.row("収集日", f"{_day(ref.start)} {by(ref.start)}までに出す"),
+        *where.rows(),
         FlexSeparator(margin="md"),
         *(build.row(f"{line.name} ×{line.count}", yen(line.total)) for line in lines),
         FlexSeparator(margin="md"),
@@ -211,9 +274,7 @@ def summary(
             "内容をご確認のうえ、「確定して支払う」を押してください。"
             f"収集日はお支払いまで{prices.hold_minutes}分間確保します。"
         ),
-        FlexMessage(
-            alt_text=f"粗大ごみ収集の確認（{district} {day_label(ref.start.date())}）", contents=bubble
-        ),
+        FlexMessage(alt_text=f"粗大ごみ収集の確認（{district} {_day(ref.start)}）", contents=bubble),
     ]
 
 
@@ -224,7 +285,7 @@ def pay(total: int, url: str, until: datetime, ref: SlotRef) -> list[Message]:
             spacing="sm",
             contents=[
                 FlexText(text="手数料のお支払い", weight="bold", size="lg"),
-                build.row("収集日", day_label(ref.start.date())),
+                build.row("収集日", _day(ref.start)),
                 build.row("手数料", yen(total), bold=True),
                 build.row("お支払い期限", when(until)),
             ],
@@ -256,12 +317,13 @@ def payment_unavailable(draft: uuid.UUID, ref: SlotRef) -> list[Message]:
 
 
 def receipt(
-    number: str, resource: Resource, ref: SlotRef, lines: Sequence[Line], booking_id: uuid.UUID
+    number: str, resource: Resource, ref: SlotRef, lines: Sequence[Line], booking_id: uuid.UUID, where: Where
 ) -> list[Message]:
     until = when(Catalogue.changeable_until(resource, ref.start))
     rows: list[FlexComponent] = [
         build.row("受付番号", number, bold=True),
-        build.row("収集日", day_label(ref.start.date()) + " 8:30〜"),
+        build.row("収集日", f"{_day(ref.start)} {by(ref.start)}までに出す"),
+        *where.rows(),
         build.row("出す場所", resource.place),
         FlexSeparator(margin="md"),
         *(build.row(f"{line.name} ×{line.count}", yen(line.total)) for line in lines),
@@ -272,11 +334,27 @@ def receipt(
     return [
         build.text(
             f"お支払いを確認しました。受付番号は {number} です。\n"
-            f"処理券に受付番号 {number} を書いて出すものに1点ずつ貼り、{day_label(ref.start.date())}の朝8時30分までに"
+            f"処理券に受付番号 {number} を書いて出すものに1点ずつ貼り、{_day(ref.start)}の朝{by(ref.start)}までに"
             f"{resource.place}に出してください。\n"
             f"キャンセルは{until}までこのトークでできます（手数料はお返しします）。それ以降は{resource.phone}までお電話ください。"
         ),
         FlexMessage(alt_text=f"粗大ごみ収集 受付番号 {number}", contents=bubble),
+    ]
+
+
+def reminder(
+    number: str, resource: Resource, ref: SlotRef, lines: Sequence[Line], where: Where
+) -> list[Message]:
+    """The day before: what to put out, where, by what time."""
+    return [
+        build.text(
+            f"【明日は粗大ごみの収集日です】受付番号 {number}\n"
+            f"明日{_day(ref.start)}の朝{by(ref.start)}までに、次のものを出してください。\n"
+            f"{_lines_text(lines)}\n"
+            f"収集場所：{where.address}\n出す場所：{resource.place}\n"
+            f"それぞれに受付番号 {number} を書いた処理券を貼ってください。"
+            f"ご不明な点は{resource.phone}までどうぞ。"
+        )
     ]
 
 
@@ -296,7 +374,7 @@ def expired(ref: SlotRef, reason: str = "timeout") -> list[Message]:
     )
     return [
         build.text(
-            f"{why}ため、{day_label(ref.start.date())}の粗大ごみ収集の"
+            f"{why}ため、{_day(ref.start)}の粗大ごみ収集の"
             "お申し込みを取り消しました。お手数ですが、もう一度お申し込みください。",
             tap("もう一度申し込む", "menu"),
         )
