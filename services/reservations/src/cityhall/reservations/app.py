@@ -70,6 +70,7 @@ async def start(
     links = Links.from_secret(staff.auth.config.session_secret, f"{ctx.settings.public_url}{MOUNT}")
     service = Reservations(ctx.require_pool(), ctx.require_store(), resources, links, clock=clock)
     closing = []
+    pickups: Pickups | None = None
     if any(r.category == prices.CATEGORY for r in resources.resources):
         env, settings = ReservationsEnv.read(), ctx.settings
         if provider is None:
@@ -83,10 +84,9 @@ async def start(
             closing.append(http_provider.close)
             provider = http_provider
         try:
-            service.pickups = Pickups(service, prices.load(), provider, env.return_url)
+            service.pickups = pickups = Pickups(service, prices.load(), provider, env.return_url)
         except catalogue.CatalogueError as exc:
             raise SystemExit(str(exc)) from exc
-    pickups = service.pickups
     await service.seed()  # the file's resources not yet in the store; edited ones keep their edits
 
     async def sweeping() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from linebot.v3.messaging import Message
 
@@ -20,7 +20,8 @@ from cityhall.line import postback
 from cityhall.line.dialog import IDLE, Conversation, SessionStore
 from cityhall.reservations import dialog, projections, resources
 from cityhall.reservations import messages as say
-from cityhall.reservations.bulky.dialog import SEALED, is_pickup
+from cityhall.reservations.bulky.dialog import SEALED, Facts, is_pickup
+from cityhall.reservations.bulky.domain import Pickup
 from cityhall.reservations.bulky.events import PICKUP_COMMANDS, PickupCommand
 from cityhall.reservations.catalogue import CalendarImportError, CalendarRow, Catalogue, Resource, SlotRef
 from cityhall.reservations.domain import Slot, refused, slot_decider
@@ -48,8 +49,23 @@ from cityhall.reservations.ics import Links
 from cityhall.web import StaffUser
 from cityhall.web.personal import forget_resident, read_personal
 
-if TYPE_CHECKING:
-    from cityhall.reservations.bulky.handlers import Pickups
+
+class PickupDesk(Protocol):
+    """What the bookings ask of bulky-waste pickups (`bulky.handlers.Pickups`, which in turn uses
+    this service): a protocol, so that the two modules do not import each other."""
+
+    async def decide(
+        self, conn: Connection, stream: str, command: PickupCommand, *, caused_by: Envelope | None = None
+    ) -> Decision[Pickup]: ...
+
+    async def facts(self, conn: Connection, turn: dialog.Turn) -> Facts: ...
+
+    async def reminder(
+        self, conn: Connection, number: str, ref: SlotRef, booking_id: uuid.UUID
+    ) -> list[Message] | None: ...
+
+    async def annotate(self, conn: Connection, rows: list[dict[str, Any]]) -> None: ...
+
 
 PERSONAL_STEPS = SEALED | {"question"}
 """The dialog's steps whose typed text is sealed with the resident's key before it is kept."""
@@ -78,7 +94,7 @@ class Reservations:
         self.settings: CommandHandler[resources.ResourceCommand, resources.Settings] = CommandHandler(
             store, resources.resource_decider, source=SOURCE
         )
-        self.pickups: Pickups | None = None
+        self.pickups: PickupDesk | None = None
         """Bulky-waste pickups with their fee (set by the composition root when it has a payment port)."""
         self.conversation: Conversation[dialog.Session, Command | PickupCommand] = Conversation(
             domain=say.DOMAIN,

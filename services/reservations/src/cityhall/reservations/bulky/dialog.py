@@ -13,19 +13,19 @@ import unicodedata
 import uuid
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from linebot.v3.messaging import Message
 
 from cityhall.events.personal import FORGOTTEN
 from cityhall.line import postback
-from cityhall.payment_protocol.port import Checkout, ProviderError
-from cityhall.reservations import dialog as booking
+from cityhall.payment_protocol.port import Checkout
 from cityhall.reservations import messages as say
+from cityhall.reservations import state as booking
 from cityhall.reservations.bulky import messages as tell
-from cityhall.reservations.bulky.domain import Pickup
 from cityhall.reservations.bulky.events import Order, pickup_stream
+from cityhall.reservations.bulky.facts import Facts
 from cityhall.reservations.bulky.prices import CATEGORY, PriceList, fee, put
 from cityhall.reservations.catalogue import Resource, SlotRef
 from cityhall.reservations.events import Book, booking_number
@@ -47,17 +47,6 @@ ITEMS = "bulky_items"
 """The session's step while the resident names what they put out."""
 CONFIRM = "bulky_confirm"
 ACTIONS = frozenset({"bk_dist", "bk_item", "bk_count", "bk_days", "bk_pay"})
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the handler fetched for a bulky turn."""
-
-    prices: PriceList
-    checkout: Checkout | ProviderError | None = None
-    """The checkout `prepare` opened for 確定して支払う (before the transaction)."""
-    pickup: Pickup | None = None
-    """The pickup a 確定して支払う names (a double tap, a replay)."""
 
 
 def checkout_attempt(session: booking.Session) -> int:
@@ -259,7 +248,7 @@ def day_chosen(
 
 
 def _pay(turn: booking.Turn, session: booking.Session, facts: Facts, view: booking.View) -> None:
-    chosen = booking._still_bookable(turn, session, session.start, view)
+    chosen = booking.still_bookable(turn, session, session.start, view)
     if chosen is None:
         return
     resource, ref = chosen
