@@ -223,7 +223,7 @@ class Reservations:
             return  # a phone caller's booking: the clerk tells them
         await self.conversation.send(conn, user_id, messages, key=f"reservations:{key}", caused_by=caused_by)
 
-    async def _made(self, conn: Connection, ref: SlotRef, booking_id: uuid.UUID) -> Envelope:
+    async def booking_made(self, conn: Connection, ref: SlotRef, booking_id: uuid.UUID) -> Envelope:
         """The event that made a booking: what a later message about it is caused by."""
         for recorded in await self.store.read_stream(ref.stream, conn=conn):
             if recorded.type == BookingMade.TYPE and recorded.envelope.data.get("booking_id") == str(
@@ -259,7 +259,7 @@ class Reservations:
                 )
                 if first.endswith(" 1"):
                     ref = SlotRef(resource.code, row["start"])
-                    booked = await self._made(conn, ref, row["booking_id"])
+                    booked = await self.booking_made(conn, ref, row["booking_id"])
                     pickup = (
                         await self.pickups.reminder(conn, row["number"], ref, row["booking_id"])
                         if self.pickups is not None and is_pickup(resource)
@@ -331,7 +331,7 @@ class Reservations:
             await self.decide(conn, old.stream, cancel, tell_cancelled=False)
             seat = made.state.seat(moved_id)
             messages = say.moved_by_staff(row["number"], seat.number if seat else "", resource, old, new, why)
-            moved = await self._made(conn, new, moved_id)
+            moved = await self.booking_made(conn, new, moved_id)
             await self.push(conn, row["user_id"], messages, f"moved:{booking_id}", moved)
         return moved_id
 

@@ -203,7 +203,7 @@ class Pickups:
 
     async def _where(self, conn: Connection, ref: SlotRef, booking_id: uuid.UUID) -> tell.Where:
         """The pickup's address and phone, read from its booking's sealed answers."""
-        made = await self.service._made(conn, ref, booking_id)
+        made = await self.service.booking_made(conn, ref, booking_id)
         sealed: dict[str, str] = made.data.get("answers") or {}
         clear = {k: await self.service.personal.decrypt(v, conn=conn) for k, v in sealed.items()}
         return bulky.where(self.prices.district_of(ref.resource) or "", clear)
