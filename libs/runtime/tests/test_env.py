@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,14 @@ def test_without_a_mapping_the_process_environment_is_read(monkeypatch: pytest.M
     settings = Settings.from_env()
     assert (settings.port, settings.line_channel_secret) == (8123, "s3cret")
     assert Settings.from_env({}).port == 8000  # a mapping given: the process environment is not read
+
+
+def test_the_clock_offset_moves_now_in_development_and_is_refused_in_production() -> None:
+    moved = Settings.from_env({"CITYHALL_CLOCK_OFFSET": "-3600"})
+    assert moved.clock_offset == timedelta(hours=-1)
+    assert abs(moved.now() - (datetime.now(UTC) - timedelta(hours=1))) < timedelta(seconds=5)
+    assert Settings.from_env({}).clock_offset == timedelta(0)
+    with pytest.raises(ConfigError, match=r"^CITYHALL_CLOCK_OFFSET: .*only in development"):
+        Settings.from_env({"CITYHALL_CLOCK_OFFSET": "60", "CITYHALL_PROFILE": "production"})
+    with pytest.raises(ConfigError, match=r"^CITYHALL_CLOCK_OFFSET: "):
+        Settings.from_env({"CITYHALL_CLOCK_OFFSET": "an hour"})

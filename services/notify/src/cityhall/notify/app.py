@@ -108,6 +108,7 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
         line,
         CommandHandler(store, notice_decider, source=SOURCE),
         concurrency=options.notice_concurrency,
+        clock=settings.now,  # CITYHALL_CLOCK_OFFSET moves it (development only): quiet hours, schedules
     )
     safety = Safety(pool, sender, PersonalData(pool))
     handlers = Handlers(store, queue, safety)
@@ -115,7 +116,7 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
         pool, settings.public_url + service.mount, require_https=settings.profile == "production"
     )
     desk = Desk(pool, store, handlers.audience, sender, images, options.plan)
-    newcomers = Newcomers(pool, sender)
+    newcomers = Newcomers(pool, sender, clock=settings.now)
     parts = Notify(
         handlers=handlers,
         queue=queue,

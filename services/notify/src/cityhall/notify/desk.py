@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from cityhall.events.db import Pool
@@ -85,7 +85,7 @@ class Desk:
         if interest and interest not in INTERESTS:
             raise SegmentError(f"お知らせの種類「{interest}」はありません。")
         code = INTERESTS[interest][0] if interest and kind == "campaign" else None
-        return await self.audience.count(parsed, jst(datetime.now(UTC)).date(), interest=code)
+        return await self.audience.count(parsed, jst(self.sender.clock()).date(), interest=code)
 
     async def draft(
         self,
@@ -153,7 +153,7 @@ class Desk:
         notice_id = notice_id or uuid.uuid4()
         command = DraftNotice(
             notice_id=notice_id, kind=kind, title=title, interest=interest if kind == "campaign" else None,
-            condition=condition, texts=cleaned, author=user.username, at=datetime.now(UTC),
+            condition=condition, texts=cleaned, author=user.username, at=self.sender.clock(),
             template=template or None, fields=filled, image=image, titles=named,
         )  # fmt: skip
         await self.notices.handle(notice_stream(notice_id), command)
@@ -168,7 +168,7 @@ class Desk:
         async with self.pool.acquire() as conn, conn.transaction():
             decision = await self.notices.handle(
                 stream,
-                ApproveNotice(by=user.username, at=datetime.now(UTC), send_at=send_at, weekly=weekly),
+                ApproveNotice(by=user.username, at=self.sender.clock(), send_at=send_at, weekly=weekly),
                 conn=conn,
             )
             if not decision.events:
@@ -215,7 +215,7 @@ class Desk:
         """Stop a notice: chunks not sent yet are not sent; what was sent stays sent."""
         async with self.pool.acquire() as conn, conn.transaction():
             decision = await self.notices.handle(
-                notice_stream(notice_id), CancelNotice(by=user.username, at=datetime.now(UTC)), conn=conn
+                notice_stream(notice_id), CancelNotice(by=user.username, at=self.sender.clock()), conn=conn
             )
             if not decision.events:
                 return

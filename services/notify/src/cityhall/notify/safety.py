@@ -45,8 +45,8 @@ class Safety:
             )  # fmt: skip
             await conn.execute(
                 """INSERT INTO notice_sends (send_id, alert, condition, variants, not_before, series)
-                   VALUES ($1, true, $2, $3, now(), $4)""",
-                check_id, condition, variants, SERIES,
+                   VALUES ($1, true, $2, $3, $4, $5)""",
+                check_id, condition, variants, self.sender.clock(), SERIES,
             )  # fmt: skip
             await record_view(conn, user, "start_safety_check", f"safety-{check_id}", {"title": title})
             await conn.execute("SELECT pg_notify($1, '')", await self.sender.channel())
