@@ -177,7 +177,16 @@ class ServiceProcess:
 class Deployment:
     """The LINE emulator and some services, each its own process, on the test Postgres and Kafka."""
 
-    def __init__(self, postgres_dsn: str, kafka_bootstrap: str, log_dir: Path) -> None:
+    def __init__(
+        self,
+        postgres_dsn: str,
+        kafka_bootstrap: str,
+        log_dir: Path,
+        *,
+        emulator_env: Mapping[str, str] | None = None,
+    ) -> None:
+        """`emulator_env`: the LINE emulator's settings (`LINE_EMULATOR_RATE_LIMITS`, ...;
+        tools/line-emulator/README.md) beside the accepted token."""
         self.postgres_dsn = postgres_dsn
         self.kafka_bootstrap = kafka_bootstrap
         self.log_dir = log_dir
@@ -187,7 +196,7 @@ class Deployment:
             "line-emulator",
             [sys.executable, "-m", "cityhall.line_emulator", "--host", "127.0.0.1", "--port", str(port)],
             port=port,
-            env={"LINE_EMULATOR_TOKENS": ACCESS_TOKEN},
+            env={"LINE_EMULATOR_TOKENS": ACCESS_TOKEN, **(emulator_env or {})},
             log_dir=log_dir,
             ready_path="/_inspect/stats",
         )

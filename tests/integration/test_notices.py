@@ -40,10 +40,21 @@ def deployment(
         yield deployment
 
 
-async def settle_in(resident: Resident, district: str, *, stop: str | None = None) -> None:
+async def settle_in(
+    resident: Resident, district: str, *, stop: str | None = None, quiet: str | None = None
+) -> None:
+    """The resident's 配信設定 through the dialog: `district`, optionally an interest stopped and
+    quiet hours (`quiet`: the choice's label, e.g. 「22時〜翌7時」)."""
     menu = await resident.tap("domain=notify&action=settings", expect="現在の配信設定です")
     districts = await resident.tap(find_postback(menu, "地域"), expect="町丁目")
     menu = await resident.tap(find_postback(districts, district), expect=f"「{district}」")
+    if quiet:
+        hours = await resident.tap(
+            find_postback(menu, "通知しない時間帯"), expect="通知しない時間帯をお選びください"
+        )
+        menu = await resident.tap(
+            find_postback(hours, quiet), expect=f"通知しない時間帯を「{quiet}」にしました"
+        )
     if stop:
         interests = await resident.tap(find_postback(menu, "お知らせの種類"), expect="受け取るお知らせの種類")
         interests = await resident.tap(
@@ -53,27 +64,35 @@ async def settle_in(resident: Resident, district: str, *, stop: str | None = Non
     await resident.tap(find_postback(menu, "終了"), expect="配信設定を保存しました")
 
 
-async def notice(deployment: Deployment, body: dict[str, Any]) -> str:
+async def approved(deployment: Deployment, body: dict[str, Any]) -> str:
+    """A notice drafted by the author and approved to go now by the approver; its id."""
     author, author_csrf = await deployment.clerk("notify", AUTHOR)
     approver, approver_csrf = await deployment.clerk("notify", APPROVER)
     try:
         made = await author.post("/staff/notices/api/notices", json=body, headers={CSRF_HEADER: author_csrf})
         assert made.status_code == 200, made.text
         notice_id: str = made.json()["notice_id"]
-        approved = await approver.post(
+        done = await approver.post(
             f"/staff/notices/api/notices/{notice_id}/approve", json={}, headers={CSRF_HEADER: approver_csrf}
         )
-        assert approved.status_code == 200, approved.text
-
-        async def completed() -> bool:
-            shown = (await author.get(f"/staff/notices/api/notices/{notice_id}")).json()
-            return bool(shown["status"] == "completed")
-
-        await wait_for(completed, timeout=60, message=f"notice {notice_id} completed")
+        assert done.status_code == 200, done.text
         return notice_id
     finally:
         await author.aclose()
         await approver.aclose()
+
+
+async def notice(deployment: Deployment, body: dict[str, Any]) -> str:
+    """A notice approved to go now, once it has completed; its id."""
+    notice_id = await approved(deployment, body)
+    author, _csrf = await deployment.clerk("notify", AUTHOR)
+    try:
+        await wait_for(
+            lambda: _completed(author, notice_id), timeout=60, message=f"notice {notice_id} completed"
+        )
+        return notice_id
+    finally:
+        await author.aclose()
 
 
 async def test_an_alert_overrides_a_stopped_interest_and_a_campaign_respects_it(
