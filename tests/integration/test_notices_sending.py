@@ -15,6 +15,10 @@ the residents of the quiet-hours test set their 配信設定 through signed webh
 - notify's clock is moved (`CITYHALL_CLOCK_OFFSET`, development only) to 01:00 Japan time, inside
   the quiet hours 22時〜翌7時, whatever the hour the tests run at; the quiet-hours test then
   restarts notify with its clock at 07:00 to see the held campaign go out when the hours end.
+- The SIGKILL lands after LINE accepted the alert's first multicasts; the test then sets those
+  chunks back to pending in notify's database, as a kill between LINE's acceptance and notify's
+  commit would leave them, so the restart sends them again and only their retry keys (LINE's 409)
+  keep them from arriving twice.
 - The 5,000 and 3,000 residents of the bulk tests are seeded as a test fixture: their 配信設定
   stored through notify's own store API (`Audience.save`, the call the 配信設定 dialog makes when a
   resident saves: the preferences sealed with the resident's key plus the code table's row) on
@@ -25,6 +29,7 @@ the residents of the quiet-hours test set their 配信設定 through signed webh
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
@@ -207,6 +212,7 @@ async def test_an_alert_resumes_after_a_sigkill_mid_send_none_lost_none_twice(
              "texts": {"ja": text}}  # fmt: skip
     staff, _csrf = await deployment.clerk("notify", AUTHOR)
     try:
+        conflicts = (await line.stats())["endpoints"].get("multicast", {}).get("conflicts", 0)
         notice_id = await approved(deployment, alert)
 
         async def some_received() -> bool:
@@ -216,6 +222,13 @@ async def test_an_alert_resumes_after_a_sigkill_mid_send_none_lost_none_twice(
         deployment.services["notify"].kill()  # SIGKILL: no shutdown code runs
         at_kill = await received(line, text)
         assert 0 < sum(at_kill.values()) < count  # killed in the middle of the send
+        accepted = {m["retryKey"] for m in await line.messages() if text in str(m["message"].get("text", ""))}
+        # The worst moment for the kill: LINE had accepted these chunks, notify had not yet
+        # committed that. Their rows go back to pending, as that crash leaves them.
+        await notify_db.execute(
+            "UPDATE notice_chunks SET status = 'pending', sent_at = NULL WHERE send_id = $1 AND status = 'delivered'",
+            uuid.UUID(notice_id),
+        )
 
         deployment.services["notify"].start()
 
@@ -226,6 +239,9 @@ async def test_an_alert_resumes_after_a_sigkill_mid_send_none_lost_none_twice(
         got = await received(line, text)
         assert set(got) == residents  # none lost
         assert set(got.values()) == {1}  # none twice
+        # the chunks LINE had accepted were sent again under their retry keys and refused as such
+        resent = (await line.stats())["endpoints"]["multicast"]["conflicts"] - conflicts
+        assert resent >= len(accepted) > 0
         notice = await shown(staff, notice_id)
         assert notice["completed_delivered"] == count and notice["completed_failed"] == 0
     finally:
