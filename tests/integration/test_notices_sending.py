@@ -115,9 +115,14 @@ async def shown(staff: httpx.AsyncClient, notice_id: str) -> dict[str, Any]:
     return found
 
 
+async def records(line: LineClient, text: str) -> list[dict[str, Any]]:
+    """The emulator's record of each message containing `text` it delivered (`to`, `retryKey`, ...)."""
+    return [m for m in await line.messages() if text in str(m["message"].get("text", ""))]
+
+
 async def received(line: LineClient, text: str) -> Counter[str]:
     """How many messages containing `text` the emulator delivered, per recipient."""
-    return Counter(m["to"] for m in await line.messages() if text in str(m["message"].get("text", "")))
+    return Counter(m["to"] for m in await records(line, text))
 
 
 async def test_an_alert_overrides_quiet_hours_and_a_campaign_waits_for_them_to_end(
@@ -223,7 +228,7 @@ async def test_an_alert_resumes_after_a_sigkill_mid_send_none_lost_none_twice(
         deployment.services["notify"].kill()  # SIGKILL: no shutdown code runs
         at_kill = await received(line, text)
         assert 0 < sum(at_kill.values()) < count  # killed in the middle of the send
-        accepted = {m["retryKey"] for m in await line.messages() if text in str(m["message"].get("text", ""))}
+        accepted = {m["retryKey"] for m in await records(line, text)}  # the chunks LINE accepted
         # The worst moment for the kill: LINE had accepted these chunks, notify had not yet
         # committed that. Their rows go back to pending, as that crash leaves them.
         await notify_db.execute(
