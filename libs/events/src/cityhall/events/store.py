@@ -53,6 +53,9 @@ class RecordedEvent:
     version: int
     envelope: Envelope
     recorded_at: datetime
+    mine: bool = False
+    """Appended by the transaction that read it and not committed yet (`read_stream` only): it
+    may still be rolled back."""
 
     @property
     def id(self) -> uuid.UUID:
@@ -100,6 +103,7 @@ def _row_to_event(row: asyncpg.Record) -> RecordedEvent:
         stream=row["stream"],
         version=row["version"],
         recorded_at=row["recorded_at"],
+        mine=bool(row.get("mine")),
         envelope=Envelope(
             id=row["id"],
             type=row["type"],
@@ -261,7 +265,10 @@ class EventStore:
     async def read_stream(
         self, stream: str, *, after_version: int = 0, conn: Connection | None = None
     ) -> list[RecordedEvent]:
-        sql = f"SELECT {_COLUMNS} FROM events WHERE stream = $1 AND version > $2 ORDER BY version"
+        """The stream's events after `after_version`, in order; in the caller's transaction with `conn`
+        (then its own appends are read too, marked `mine`)."""
+        sql = f"""SELECT {_COLUMNS}, tx = pg_current_xact_id_if_assigned() AS mine
+                  FROM events WHERE stream = $1 AND version > $2 ORDER BY version"""
         if conn is not None:
             rows = await conn.fetch(sql, stream, after_version)
         else:
