@@ -161,7 +161,7 @@ class CommandHandler(Generic[C, S]):
         conn: Connection | None = None,
         **wrap: Any,
     ) -> Decision[S]:
-        """Decide and append. Raises `DomainError` when refused.
+        """Decide and append. Raises `DomainError` when refused, having written nothing.
 
         With `caused_by`, event ids derive from the cause's id, so handling the same
         message twice appends nothing new (the store ignores known ids).

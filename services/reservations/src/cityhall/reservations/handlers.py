@@ -4,6 +4,7 @@ the clerks' actions."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -119,8 +120,12 @@ class Reservations:
         before = turn.session
         dialog.respond(turn, view)
         if turn.commands:
+            # All of the turn's commands, or none. A refused command has written nothing (the
+            # handler refuses before it appends), so only a turn of several needs a savepoint to
+            # undo the ones before: not the one-command turn refused by a full session.
+            several = len(turn.commands) > 1
             try:
-                async with conn.transaction():  # all of the turn's commands, or none
+                async with conn.transaction() if several else contextlib.nullcontext():
                     for stream, command in turn.commands:
                         if isinstance(command, PICKUP_COMMANDS):
                             if self.pickups is None:
