@@ -16,7 +16,9 @@ stream (`/_inspect/stream`, one reader for everyone). The clock stops at the las
 
 Reported: the time from the first webhook to the last answer; decisions (answers) per second;
 how many were booked and how many told the session is full (the read model and the event store
-are checked too: exactly `--seats` bookings); the events the reservations store appended in the
+are checked too: exactly `--seats` bookings); each process's CPU time in the race (user +
+system, from /proc) over the residents, the CPU per decision, which does not depend on how busy
+the machine is as wall time does; the events the reservations store appended in the
 race window; and, in the same run on the same Postgres, the event store's own append rate
 (`bench_backbone.bench_append`: one event per append with the expected version, 16 writers).
 """
@@ -46,6 +48,7 @@ import asyncpg
 import httpx
 
 from bench.bench_backbone import WRITERS, bench_append
+from bench.bench_webhook import cpu_seconds
 from bench.infra import kafka, postgres
 from cityhall.events.db import create_pool, migrate
 from cityhall.events.localpg import create_database_async
@@ -231,6 +234,9 @@ async def run(deployment: Deployment, pg: str, residents: int, seats: int, profi
 
         accepted: list[float] = []
         profilers = profile(deployment, profile_seconds) if profile_seconds else []
+        processes = {"line-emulator": deployment.emulator, **deployment.services}
+        pids = {name: p.proc.pid for name, p in processes.items() if p.proc is not None}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         load_before = os.getloadavg()
         wall_start = datetime.now(JST)
         first = time.perf_counter()
@@ -244,6 +250,7 @@ async def run(deployment: Deployment, pg: str, residents: int, seats: int, profi
         answers = await asyncio.gather(*(answer(u) for u in users))
         await sending
         last = max(at for at, _ in answers)
+        cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         wall_end = datetime.now(JST)
         load_after = os.getloadavg()
     finally:
@@ -295,6 +302,11 @@ async def run(deployment: Deployment, pg: str, residents: int, seats: int, profi
         f"  reservations' store appended {appended} events in the race window ({appended / elapsed:.0f}/s);"
         f" the store's own rate in this run: {store_rate:.0f} one-event appends/s ({WRITERS} writers),"
         f" plain INSERT {insert_rate:.0f}/s"
+    )
+    print(
+        "  CPU per decision (user + system time of each process from the first webhook to the last"
+        " answer, over the residents): "
+        + ", ".join(f"{name} {1000 * used / residents:.2f} ms" for name, used in cpu_used.items())
     )
     print(
         f"  load average before {load_before[0]:.1f} / after {load_after[0]:.1f}"

@@ -18,7 +18,7 @@ from cityhall.events.store import (
     load_checkpoint,
     parse_announced,
 )
-from cityhall.events.testing.samples import CounterIncremented
+from cityhall.events.testing.samples import CounterIncremented, NameGiven
 
 
 def incremented(by: int = 1, stream: str = "counter-1") -> Envelope:
@@ -121,6 +121,27 @@ async def test_read_all_hides_events_of_a_transaction_still_running(store: Event
         await tr.commit()
     seen = [e.stream for e in await store.read_all(START)]
     assert sorted(seen) == ["fast-1", "slow-1"]
+
+
+async def test_read_all_of_some_types_gives_them_and_the_last_event_read(store: EventStore) -> None:
+    await store.append("counter-1", NO_STREAM, [incremented(1)])
+    for n in range(3):
+        named = Envelope.wrap(
+            NameGiven(family_name="山田", given_name=str(n)), source="/t", subject=f"name-{n}"
+        )
+        await store.append(named.subject, NO_STREAM, [named])
+    await store.append("counter-1", 1, [incremented(2)])
+    every = await store.read_all()
+    assert [e.type for e in every] == [CounterIncremented.TYPE] + [NameGiven.TYPE] * 3 + [
+        CounterIncremented.TYPE
+    ]
+    counters = {CounterIncremented.TYPE}
+    first = await store.read_all(limit=3, types=counters)  # of the first three, a counter and the last
+    assert [e.id for e in first] == [every[0].id, every[2].id]
+    assert first[1].envelope.event() == NameGiven(family_name="山田", given_name="1")
+    rest = await store.read_all(first[-1].position, types=counters)
+    assert [e.id for e in rest] == [every[4].id]  # the last event read is a counter
+    assert await store.read_all(rest[-1].position, types=counters) == []
 
 
 async def test_tailing_reader_never_skips_an_event_from_concurrent_writers(store: EventStore) -> None:

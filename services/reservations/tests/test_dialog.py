@@ -98,6 +98,22 @@ def test_a_full_slot_offers_the_waitlist_and_a_lost_race_keeps_the_dialog() -> N
     assert lost.session is not None and lost.session.answers == "pd1:x"
 
 
+def test_a_confirm_on_a_slot_fetched_full_is_answered_without_a_command() -> None:
+    confirming = Session(uuid.uuid4(), "confirm", "facility", "kominkan_room", "202612121000", "pd1:x")
+    data = f"domain=reservations&action=book&d={confirming.draft.hex}&r=kominkan_room&t=202612121000"
+    resource = CATALOGUE.resource("kominkan_room")
+    assert resource is not None
+    seats = tuple(Seat(uuid.uuid4(), f"U{n:032d}", f"R-{n}") for n in range(resource.capacity))
+    full = turn("postback", confirming, postback_data=data)
+    respond(full, view(slot=Slot("kominkan_room", SLOT, seats)))
+    assert full.commands == [] and "満席" in said(full) and "予約番号は" not in said(full)
+    assert full.session is not None and full.session.answers == "pd1:x"  # as after a lost race
+    one_left = turn("postback", confirming, postback_data=data)
+    respond(one_left, view(slot=Slot("kominkan_room", SLOT, seats[1:])))
+    [(_stream, command)] = one_left.commands
+    assert isinstance(command, Book) and "予約番号は R-" in said(one_left)
+
+
 def test_only_the_resident_cancels_their_booking_and_only_before_the_cutoff() -> None:
     booking_id = uuid.uuid4()
     slot = Slot("kominkan_room", SLOT, (Seat(booking_id, USER, "R-1"),))

@@ -4,10 +4,14 @@ resident's dialog and the calendar; the catalogue file seeds only resources not 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+from typing import Any, cast
 
 import httpx
 
+from cityhall.events.db import Connection
 from cityhall.events.testing import wait_for
 from cityhall.line.testing import content
 from cityhall.reservations import resources
@@ -71,6 +75,39 @@ async def test_the_file_seeds_each_resource_once_and_an_edit_outlives_a_restart(
     unchanged = await save(clerk, form(room(service), csrf))
     assert "done=same" in unchanged.headers["location"]
     assert len(await events_of(harness, ResourceEdited.TYPE)) == 1
+
+
+class Unread:
+    """A connection that no query may use."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the settings were read ({name}) though nothing changed")
+
+
+async def test_a_replica_following_the_settings_reads_them_only_after_a_change(harness: Harness) -> None:
+    service = harness.service
+    for runner in harness.composed.service("reservations").projections.values():
+        await runner.catch_up()  # the seeds in the read model, announced before the replica listens
+    replica = Reservations(service.pool, service.store, service.seeds, service.links, clock=service.clock)
+    following = asyncio.create_task(replica.follow_settings())
+    try:
+        await wait_for(lambda: replica._followed, message="the replica listening")
+        await replica.refresh()  # reads what changed before it listened
+        await replica.refresh(cast(Connection, Unread()))  # nothing changed since: no query
+
+        clerk, csrf = harness.staff(KOMINKAN)
+        assert (await save(clerk, form(room(service), csrf, capacity="4"))).status_code == 303
+
+        async def edited() -> bool:
+            return (await replica.refresh()).resource("kominkan_room") == room(service)
+
+        await wait_for(edited, timeout=20, message="the edit announced and read")
+        assert room(replica).capacity == 4
+        await replica.refresh(cast(Connection, Unread()))
+    finally:
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
 
 
 async def test_the_dialog_and_the_calendar_use_the_edited_rules_at_once(harness: Harness) -> None:

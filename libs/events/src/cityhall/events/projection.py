@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from cityhall.events.db import Connection, Pool, check_schema_name
@@ -23,6 +23,9 @@ from cityhall.events.waiting import wake_or_timeout
 
 
 class Projection(Protocol):
+    """A read model. One with a `types` attribute (the event types it reads) is given only events
+    of those types, and the last event of each batch whatever its type (`EventStore.read_all`)."""
+
     name: str
     """Also the view's table name."""
 
@@ -133,6 +136,8 @@ class ProjectionRunner:
         check_schema_name(projection.name)
         self.store, self.projection, self.batch_size = store, projection, batch_size
         self._wake = asyncio.Event()
+        types: Collection[str] | None = getattr(projection, "types", None)  # optional: see `Projection`
+        self._types = types
 
     @property
     def name(self) -> str:
@@ -155,7 +160,8 @@ class ProjectionRunner:
             )
 
     async def catch_up(self) -> int:
-        """Apply everything not yet applied; returns the number of events."""
+        """Apply everything not yet applied; returns the number of events given to the projection
+        (of its `types`, and the last of each batch)."""
         total = 0
         while True:
             async with self.store.pool.acquire() as conn, conn.transaction():
@@ -165,7 +171,7 @@ class ProjectionRunner:
                     self._checkpoint,
                 )
                 after = Position(row["tx"], row["position"]) if row else START
-                events = await self.store.read_all(after, limit=self.batch_size, conn=conn)
+                events = await self.store.read_all(after, limit=self.batch_size, conn=conn, types=self._types)
                 if events:
                     await self.projection.apply(conn, self.name, events)
                     await save_checkpoint(conn, self._checkpoint, events[-1].position)
@@ -202,7 +208,9 @@ class ProjectionRunner:
 
         async def replay(conn: Connection) -> None:
             nonlocal position, total
-            while events := await self.store.read_all(position, limit=self.batch_size * 5, conn=conn):
+            while events := await self.store.read_all(
+                position, limit=self.batch_size * 5, conn=conn, types=self._types
+            ):
                 await self.projection.apply(conn, fresh, events)
                 position = events[-1].position
                 total += len(events)
@@ -211,7 +219,9 @@ class ProjectionRunner:
             while True:  # the bulk, in batches, without holding the live projection
                 async with conn.transaction():
                     before = total
-                    events = await self.store.read_all(position, limit=self.batch_size * 5, conn=conn)
+                    events = await self.store.read_all(
+                        position, limit=self.batch_size * 5, conn=conn, types=self._types
+                    )
                     if events:
                         await self.projection.apply(conn, fresh, events)
                         position, total = events[-1].position, before + len(events)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -53,6 +53,9 @@ class RecordedEvent:
     version: int
     envelope: Envelope
     recorded_at: datetime
+    mine: bool = False
+    """Appended by the transaction that read it and not committed yet (`read_stream` only): it
+    may still be rolled back."""
 
     @property
     def id(self) -> uuid.UUID:
@@ -100,6 +103,7 @@ def _row_to_event(row: asyncpg.Record) -> RecordedEvent:
         stream=row["stream"],
         version=row["version"],
         recorded_at=row["recorded_at"],
+        mine=bool(row.get("mine")),
         envelope=Envelope(
             id=row["id"],
             type=row["type"],
@@ -121,9 +125,9 @@ _COLUMNS = (
 )
 
 
-def _read_all_sql(after_tx: str, after_seq: str, category: str, limit: str) -> str:
+def _read_all_sql(after_tx: str, after_seq: str, category: str, limit: str, columns: str = _COLUMNS) -> str:
     """`read_all`'s query, with its parameters at the given places ("$1", …)."""
-    return f"""SELECT {_COLUMNS} FROM events
+    return f"""SELECT {columns} FROM events
                WHERE (tx, position) > ({after_tx}::text::xid8, {after_seq})
                  AND tx < pg_snapshot_xmin(pg_current_snapshot())
                  AND ({category}::text IS NULL OR category = {category})
@@ -131,6 +135,13 @@ def _read_all_sql(after_tx: str, after_seq: str, category: str, limit: str) -> s
 
 
 _READ_ALL = _read_all_sql("$1", "$2", "$3", "$4")
+
+# The same `limit` events, of which only those of the types in $5 come back, and the last one
+# whatever its type (how far the reader got): the others' rows are neither sent nor decoded.
+_READ_ALL_OF_TYPES = f"""SELECT {_COLUMNS} FROM (
+    SELECT scanned.*, row_number() OVER (ORDER BY tx DESC, position DESC) = 1 AS last
+    FROM ({_read_all_sql("$1", "$2", "$3", "$4", columns="*")}) scanned
+) batch WHERE type = ANY($5::text[]) OR last ORDER BY tx, position"""
 
 # $1 name, $2 tx (as text), $3 seq, $4 the channel to NOTIFY with "tx:seq", or NULL.
 _SAVE_CHECKPOINT = """INSERT INTO checkpoints (name, tx, position) VALUES ($1, $2::text::xid8, $3)
@@ -261,7 +272,10 @@ class EventStore:
     async def read_stream(
         self, stream: str, *, after_version: int = 0, conn: Connection | None = None
     ) -> list[RecordedEvent]:
-        sql = f"SELECT {_COLUMNS} FROM events WHERE stream = $1 AND version > $2 ORDER BY version"
+        """The stream's events after `after_version`, in order; in the caller's transaction with `conn`
+        (then its own appends are read too, marked `mine`)."""
+        sql = f"""SELECT {_COLUMNS}, tx = pg_current_xact_id_if_assigned() AS mine
+                  FROM events WHERE stream = $1 AND version > $2 ORDER BY version"""
         if conn is not None:
             rows = await conn.fetch(sql, stream, after_version)
         else:
@@ -275,10 +289,19 @@ class EventStore:
         limit: int = 1000,
         category: str | None = None,
         conn: Connection | None = None,
+        types: Collection[str] | None = None,
     ) -> list[RecordedEvent]:
-        """Events after `after` in commit order; never one that a running transaction could still precede."""
+        """Events after `after` in commit order; never one that a running transaction could still precede.
+
+        With `types`, of the next `limit` events only those of these types, and the last one
+        whatever its type, so that the reader moves on past the others (a projection that reads
+        bookings need not load every reply written through the outbox).
+        """
         args = (str(after.tx), after.seq, category, limit)
-        rows = await (conn or self.pool).fetch(_READ_ALL, *args)
+        if types is None:
+            rows = await (conn or self.pool).fetch(_READ_ALL, *args)
+        else:
+            rows = await (conn or self.pool).fetch(_READ_ALL_OF_TYPES, *args, list(types))
         return [_row_to_event(r) for r in rows]
 
     async def save_checkpoint_and_read_all(

@@ -17,6 +17,7 @@ message to a resident (a clerk's answer, a notice) through the same outbox.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -199,7 +200,11 @@ class Conversation(Generic[S, C]):
         handler = self.commands
         if turn.commands and handler is None:
             raise TypeError(f"the {self.domain} conversation has no command handler for its turn's commands")
-        async with conn.transaction():
+        # In the caller's transaction (the consumer's), a failure rolls the whole of it back: a
+        # savepoint is needed only for a refused command, which a caller may answer in the same
+        # transaction, and costs two statements a turn otherwise.
+        needed = bool(turn.commands) or not conn.is_in_transaction()
+        async with conn.transaction() if needed else contextlib.nullcontext():
             if handler is not None:
                 for stream, command in turn.commands:
                     await handler.handle(stream, command, caused_by=caused_by, conn=conn)

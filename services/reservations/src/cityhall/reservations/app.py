@@ -118,7 +118,7 @@ async def start(
         consumers=consumers,
         projections=[*projections.all_projections(), *bulky_projections.PROJECTIONS],
         relay="reservations-relay",
-        tasks=[sweeping],
+        tasks=[sweeping, service.follow_settings],
         on_stop=[staff.live.close, *closing],
         banner=[
             f"  Reservations       : {ctx.settings.public_url}{MOUNT}/  (roles reservations, kosodate, kenko, shimin, kominkan, environment)"

@@ -2,7 +2,8 @@
 summary → 確定; and 予約確認, 変更, キャンセル, 空き待ち and a waitlist offer's 予約する.
 
 `respond(turn, view)` fills the turn (session, commands, replies) from the resident's session,
-the intent and what the handler fetched beforehand (`View`). The handler runs the commands; when
+the intent and what the handler fetched beforehand (`View`). A booking that the slot as fetched
+(`View.slot`) refuses is answered at once with `refused`. The handler runs the commands; when
 the slot refuses one (the last seat went to someone else a moment before), it calls
 `refused(turn, reason, session)` to answer instead.
 """
@@ -13,11 +14,13 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 
+from cityhall.events.decider import DomainError
 from cityhall.line import postback
 from cityhall.line.japanese import JST
 from cityhall.reservations import messages as say
 from cityhall.reservations.bulky import dialog as bulky
 from cityhall.reservations.catalogue import Catalogue, Resource, SlotRef
+from cityhall.reservations.domain import slot_decider
 from cityhall.reservations.events import Book, Cancel, Unwait, Wait, booking_number
 from cityhall.reservations.state import Session, Turn, View, still_bookable, weeks
 
@@ -270,7 +273,7 @@ def _book(turn: Turn, session: Session, view: View) -> None:
             turn.command(old_ref.stream, _cancel(turn, resource, booking_id, view))
             turn.say(*say.changed(booking_number(session.draft), booking_number(booking_id)))
     turn.session = None
-    _booking(turn, resource, ref, session.draft, _answers(resource, session), view)
+    _booking(turn, resource, ref, session.draft, _answers(resource, session), view, before=session)
 
 
 def _booking(
@@ -281,14 +284,35 @@ def _booking(
     answers: dict[str, str],
     view: View,
     offer_id: uuid.UUID | None = None,
+    *,
+    before: Session | None,
 ) -> None:
-    """Book the seat (the handler runs it; `refused` answers when the slot says no) and say so."""
+    """Book the seat (the handler runs it; `refused` answers when the slot says no) and say so.
+    `before`: the session as the turn began."""
     command = Book(
         booking_id=booking_id, user_id=turn.intent.user_id, resource=resource.code, start=ref.start,
         capacity=resource.capacity, answers=answers, offer_id=offer_id, now=view.now,
     )  # fmt: skip
+    reason = _refusal(command, ref, view)
+    if reason is not None:
+        refused(turn, reason, before, view)
+        return
     turn.command(ref.stream, command)
     turn.say(*say.booked(booking_number(booking_id), resource, ref, booking_id, view.ics_url(booking_id)))
+
+
+def _refusal(command: Book, ref: SlotRef, view: View) -> str | None:
+    """Why the slot as this turn read it refuses `command`, if it does. Answered at once, without a
+    booking's answer built only to be thrown away (a full session refuses most of its 確定 taps);
+    the handler still decides every command it is given on the stream."""
+    slot = view.slot
+    if slot is None or slot.resource != ref.resource or slot.start != ref.start:
+        return None
+    try:
+        slot_decider.decide(command, slot)
+    except DomainError as exc:
+        return exc.reason
+    return None
 
 
 def _answers(resource: Resource, session: Session) -> dict[str, str]:
@@ -391,7 +415,7 @@ def _accept(turn: Turn, tapped: postback.Postback, view: View) -> None:
         turn.say(*say.offer_gone())
     else:
         booking_id = _offer_booking(offer_id)
-        _booking(turn, resource, ref, booking_id, dict(offer.answers), view, offer_id)
+        _booking(turn, resource, ref, booking_id, dict(offer.answers), view, offer_id, before=turn.session)
 
 
 def _unwait(turn: Turn, tapped: postback.Postback, view: View) -> None:

@@ -4,6 +4,8 @@ the clerks' actions."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -71,6 +73,8 @@ PERSONAL_STEPS = SEALED | {"question"}
 """The dialog's steps whose typed text is sealed with the resident's key before it is kept."""
 REMINDER_LOOKAHEAD = timedelta(days=2)
 """How far ahead the sweep looks for bookings whose reminder may be due."""
+SETTINGS_PING = 30.0
+"""Seconds between checks that the connection listening for changed settings is alive."""
 
 
 class Reservations:
@@ -89,6 +93,10 @@ class Reservations:
         self.catalogue = catalogue
         """The catalogue with each resource's settings as last edited (`refresh` keeps it current)."""
         self._generation = -1
+        self._followed = False
+        """Whether `follow_settings` listens for changes of the settings (else each turn checks)."""
+        self._announced, self._read = 0, -1
+        """Changes of the settings announced, and how many of them the catalogue has read."""
         self.personal = PersonalData(pool)
         self.slots: CommandHandler[Command, Slot] = CommandHandler(store, slot_decider, source=SOURCE)
         self.settings: CommandHandler[resources.ResourceCommand, resources.Settings] = CommandHandler(
@@ -119,8 +127,12 @@ class Reservations:
         before = turn.session
         dialog.respond(turn, view)
         if turn.commands:
+            # All of the turn's commands, or none. A refused command has written nothing (the
+            # handler refuses before it appends), so only a turn of several needs a savepoint to
+            # undo the ones before: not the one-command turn refused by a full session.
+            several = len(turn.commands) > 1
             try:
-                async with conn.transaction():  # all of the turn's commands, or none
+                async with conn.transaction() if several else contextlib.nullcontext():
                     for stream, command in turn.commands:
                         if isinstance(command, PICKUP_COMMANDS):
                             if self.pickups is None:
@@ -444,8 +456,32 @@ class Reservations:
             seeded += len(decision.events)
         return seeded
 
+    async def follow_settings(self) -> None:
+        """Until cancelled, listen for the read model's announcements of changed settings, so that
+        `refresh` reads nothing on a turn when nothing changed. A background task: when it fails,
+        the runtime starts it again, and meanwhile `refresh` checks the settings' generation."""
+        async with self.pool.acquire() as conn:
+            channel = projections.RESOURCES_CHANGED + await conn.fetchval("SELECT current_schema()")
+            await conn.add_listener(channel, self._settings_changed)
+            try:
+                self._announced += 1  # whatever changed before it listened
+                self._followed = True
+                while True:
+                    await asyncio.sleep(SETTINGS_PING)
+                    await conn.fetchval("SELECT 1")  # raises on a dead connection
+            finally:
+                self._followed = False
+                with contextlib.suppress(Exception):
+                    await conn.remove_listener(channel, self._settings_changed)
+
+    def _settings_changed(self, *_args: object) -> None:
+        self._announced += 1
+
     async def refresh(self, conn: Connection | None = None) -> Catalogue:
         """The catalogue with the settings the read model holds, re-read only when they changed."""
+        if self._followed and self._read == self._announced:
+            return self.catalogue
+        announced = self._announced  # one announced while reading is read again next time
         db = conn or self.pool
         if self._generation < 0 and not await projections.resources_ready(db):
             return self.catalogue  # the projection has not made its table yet: the file's settings
@@ -453,6 +489,7 @@ class Reservations:
         if generation != self._generation:
             stored = {row["code"]: row["settings"] for row in await projections.resource_settings(db)}
             self._use(stored, generation)
+        self._read = announced
         return self.catalogue
 
     def _use(self, stored: dict[str, Any], generation: int) -> None:

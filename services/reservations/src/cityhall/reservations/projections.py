@@ -169,7 +169,21 @@ class SlotsProjection:
                     )  # fmt: skip
 
 
-RESOURCES_TABLE = TableProjection(
+RESOURCES_CHANGED = "reservations_resources_"
+"""The channel (with the schema's name after it) on which a change of the settings is announced."""
+
+
+class ResourcesProjection(TableProjection):
+    """A `TableProjection` that announces a change of the settings on `RESOURCES_CHANGED` at its
+    commit: each replica reads them again then, rather than checking on every turn."""
+
+    async def apply(self, conn: Connection, table: str, events: Sequence[RecordedEvent]) -> None:
+        await super().apply(conn, table, events)
+        if any(r.type in self.types for r in events):
+            await conn.execute(f"SELECT pg_notify('{RESOURCES_CHANGED}' || current_schema(), '')")
+
+
+RESOURCES_TABLE = ResourcesProjection(
     RESOURCES,
     """code      text        PRIMARY KEY,
        settings  jsonb       NOT NULL,
