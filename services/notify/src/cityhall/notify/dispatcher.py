@@ -33,6 +33,7 @@ from cityhall.events.telemetry import span_from
 from cityhall.events.waiting import wake_or_timeout
 from cityhall.line.contracts import OutboundMessageRequested
 from cityhall.notify.events import SOURCE, MessageDelivered, MessageDeliveryFailed, MessageSkipped
+from cityhall.notify.line_api import serialised
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ class Job:
     request_id: uuid.UUID
     key: str
     request: OutboundMessageRequested
-    messages: list[Message]
+    messages: str
+    """The request's messages as JSON, as they were queued (and validated then: `parse_messages`)."""
     cause: Envelope
     """A stand-in for the request's envelope: outcome events name it as their cause."""
     reply_attempted: bool = False
@@ -109,11 +111,12 @@ class DeliveryQueue:
     async def enqueue(self, conn: Connection, envelope: Envelope, key: str) -> None:
         """Inside the consumer's transaction: the request is now notify's to deliver."""
         await conn.execute(
-            """INSERT INTO delivery_queue (request_id, key, request, correlation_id, traceparent)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id) DO NOTHING""",
+            """INSERT INTO delivery_queue (request_id, key, request, messages, correlation_id, traceparent)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO NOTHING""",
             envelope.id,
             key,
             envelope.data,
+            serialised(envelope.data["messages"]),
             envelope.correlation_id or str(envelope.id),
             envelope.traceparent,
         )
@@ -137,7 +140,7 @@ class DeliveryQueue:
         Returns them and the position read up to."""
         rows = await self.pool.fetch(
             """SELECT * FROM (
-                   SELECT seq, tx::text::bigint AS tx, request_id, key, request, correlation_id, traceparent,
+                   SELECT seq, tx::text::bigint AS tx, request_id, key, request, messages, correlation_id, traceparent,
                           reply_attempted_at IS NOT NULL AS reply_attempted, skipped,
                           sum(jsonb_array_length(request->'to')) OVER (ORDER BY tx, seq) AS running,
                           jsonb_array_length(request->'to') AS size
@@ -198,7 +201,7 @@ class DeliveryQueue:
             request_id=row["request_id"],
             key=row["key"],
             request=request,
-            messages=parse_messages(request.messages),
+            messages=row["messages"] or serialised([m.to_dict() for m in parse_messages(request.messages)]),
             cause=cause,
             reply_attempted=row["reply_attempted"],
             skipped=row["skipped"],
