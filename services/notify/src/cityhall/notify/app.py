@@ -135,7 +135,13 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
             handlers.disaster,
         ),
         consumers=[
-            Consumer(OUTBOUND_CONSUMER, (OUTBOUND_TOPIC,), handlers.on_outbound, batched=True),
+            Consumer(
+                OUTBOUND_CONSUMER,
+                (OUTBOUND_TOPIC,),
+                handlers.on_outbound,
+                batched=True,
+                handle_batch=handlers.on_outbound_batch,
+            ),
             Consumer(
                 "notify-intents",
                 (intents_topic("notify"),),

@@ -108,17 +108,24 @@ class DeliveryQueue:
 
     # --- the consumer's side --------------------------------------------------------------
 
-    async def enqueue(self, conn: Connection, envelope: Envelope, key: str) -> None:
-        """Inside the consumer's transaction: the request is now notify's to deliver."""
+    async def enqueue_all(self, conn: Connection, requests: Sequence[tuple[Envelope, str]]) -> None:
+        """Inside the consumer's transaction: the requests (envelope, key) are now notify's to
+        deliver; one INSERT for all of them, in their order, and one wake-up."""
+        if not requests:
+            return
         await conn.execute(
             """INSERT INTO delivery_queue (request_id, key, request, messages, correlation_id, traceparent)
-               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO NOTHING""",
-            envelope.id,
-            key,
-            envelope.data,
-            serialised(envelope.data["messages"]),
-            envelope.correlation_id or str(envelope.id),
-            envelope.traceparent,
+               SELECT request_id, key, request, messages, correlation_id, traceparent
+               FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::text[])
+                   WITH ORDINALITY AS r(request_id, key, request, messages, correlation_id, traceparent, n)
+               ORDER BY n
+               ON CONFLICT (request_id) DO NOTHING""",
+            [e.id for e, _key in requests],
+            [key for _e, key in requests],
+            [e.data for e, _key in requests],
+            [serialised(e.data["messages"]) for e, _key in requests],
+            [e.correlation_id or str(e.id) for e, _key in requests],
+            [e.traceparent for e, _key in requests],
         )
         await conn.execute("SELECT pg_notify($1, '')", await self.channel())
 
