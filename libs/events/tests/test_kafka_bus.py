@@ -189,7 +189,7 @@ def test_fetches_are_paced_only_while_the_rate_is_high() -> None:
     now[0] = 2.0
     assert not pacing.fetched(int(PACED_ABOVE)), "the threshold itself is not above it"
     now[0] = 3.0
-    assert pacing.fetched(150)
+    assert pacing.fetched(int(PACED_ABOVE) + 1)
     now[0] = 3.5
     assert pacing.fetched(0), "the pacing holds for the window"
     now[0] = 4.0

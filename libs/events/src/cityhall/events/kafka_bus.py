@@ -29,8 +29,10 @@ _OFFSETS_RETRY = Backoff(base=0.2, cap=1.6, jitter=False, max_attempts=5)
 
 MAX_RECORDS_PER_FETCH = 500
 
-PACED_ABOVE = 100.0
-"""Records per second a subscription reads above which its fetches are paced (`FetchPacing`)."""
+PACED_ABOVE = 150.0
+"""Records per second a subscription reads above which its fetches are paced (`FetchPacing`).
+Not 100: at a steady 100/s a one-second window often counts a few more, and pacing then added
+~10 ms to the median latency (bench/RESULTS.md, bench_consumer)."""
 PACED_MAX_WAIT_MS = 20
 PACED_MIN_BYTES = 64 * 1024
 PACING_WINDOW = 1.0
