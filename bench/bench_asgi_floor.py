@@ -16,7 +16,8 @@ from contextlib import ExitStack
 
 from bench import loadgen
 from bench.bare_app import APPS
-from bench.bench_webhook import cpu_seconds, start
+from bench.bench_webhook import start
+from bench.cpu import cpu_seconds
 from cityhall.events.localpg import free_port
 
 BODY = (b'{"destination": "U0", "events": []}', {"Content-Type": "application/json"})

@@ -16,11 +16,11 @@ stream (`/_inspect/stream`, one reader for everyone). The clock stops at the las
 
 Reported: the time from the first webhook to the last answer; decisions (answers) per second;
 how many were booked and how many told the session is full (the read model and the event store
-are checked too: exactly `--seats` bookings); each process's CPU time in the race (user +
-system, from /proc) over the residents, the CPU per decision, which does not depend on how busy
-the machine is as wall time does; the events the reservations store appended in the
-race window; and, in the same run on the same Postgres, the event store's own append rate
-(`bench_backbone.bench_append`: one event per append with the expected version, 16 writers).
+are checked too: exactly `--seats` bookings); the events the reservations store appended in the
+race window; the CPU each process spent in the race per resident (bench/cpu.py: the services,
+the emulator, Kafka's broker, Postgres with its backends); and, in the same run on the same
+Postgres, the event store's own append rate (`bench_backbone.bench_append`: one event per append
+with the expected version, 16 writers).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ import asyncpg
 import httpx
 
 from bench.bench_backbone import WRITERS, bench_append
-from bench.bench_webhook import cpu_seconds
+from bench.cpu import CpuMeter, listening
 from bench.infra import kafka, postgres
 from cityhall.events.db import create_pool, migrate
 from cityhall.events.localpg import create_database_async
@@ -202,7 +202,9 @@ async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
-async def run(deployment: Deployment, pg: str, residents: int, seats: int, profile_seconds: int) -> None:
+async def run(
+    deployment: Deployment, pg: str, bootstrap: str, residents: int, seats: int, profile_seconds: int
+) -> None:
     tomorrow: date = datetime.now(JST).date() + timedelta(days=1)
     stamp = f"{tomorrow:%Y%m%d}1000"
     limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
@@ -234,9 +236,8 @@ async def run(deployment: Deployment, pg: str, residents: int, seats: int, profi
 
         accepted: list[float] = []
         profilers = profile(deployment, profile_seconds) if profile_seconds else []
-        processes = {"line-emulator": deployment.emulator, **deployment.services}
-        pids = {name: p.proc.pid for name, p in processes.items() if p.proc is not None}
-        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        cpu = CpuMeter(processes(deployment, pg, bootstrap))
+        cpu.start()
         load_before = os.getloadavg()
         wall_start = datetime.now(JST)
         first = time.perf_counter()
@@ -250,7 +251,7 @@ async def run(deployment: Deployment, pg: str, residents: int, seats: int, profi
         answers = await asyncio.gather(*(answer(u) for u in users))
         await sending
         last = max(at for at, _ in answers)
-        cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+        cpu.stop()
         wall_end = datetime.now(JST)
         load_after = os.getloadavg()
     finally:
@@ -303,17 +304,23 @@ async def run(deployment: Deployment, pg: str, residents: int, seats: int, profi
         f" the store's own rate in this run: {store_rate:.0f} one-event appends/s ({WRITERS} writers),"
         f" plain INSERT {insert_rate:.0f}/s"
     )
-    print(
-        "  CPU per decision (user + system time of each process from the first webhook to the last"
-        " answer, over the residents): "
-        + ", ".join(f"{name} {1000 * used / residents:.2f} ms" for name, used in cpu_used.items())
-    )
+    print(f"  {cpu.report(residents, 'resident')}")
     print(
         f"  load average before {load_before[0]:.1f} / after {load_after[0]:.1f}"
         f" (1 min; 5 min {load_after[1]:.1f})"
     )
     if booked != seats or made != seats or booked + full != residents:
         raise SystemExit("the race's outcome is wrong (see above)")
+
+
+def processes(deployment: Deployment, pg: str, bootstrap: str) -> dict[str, int]:
+    """The race's processes by name: each service, the emulator, Kafka's broker and Postgres."""
+    pids = {name: p.proc.pid for name, p in deployment.services.items() if p.proc is not None}
+    assert deployment.emulator.proc is not None
+    pids["emulator"] = deployment.emulator.proc.pid
+    pids["kafka"] = listening(bootstrap)
+    pids["postgres"] = listening(pg)
+    return pids
 
 
 def profile(deployment: Deployment, seconds: int) -> list[subprocess.Popen[bytes]]:
@@ -376,7 +383,7 @@ def main() -> None:
         deployment.service("notify")
         deployment.service("reservations", env={"CITYHALL_RESERVATIONS_CATALOGUE": str(file)})
         with deployment:
-            asyncio.run(run(deployment, pg, args.residents, args.seats, args.profile))
+            asyncio.run(run(deployment, pg, bootstrap, args.residents, args.seats, args.profile))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from bench import loadgen
+from bench.cpu import cpu_seconds
 from bench.infra import kafka, postgres
 from cityhall.events.localpg import create_database, free_port
 from cityhall.gateway.declared import DOMAINS
@@ -56,12 +57,6 @@ def requests(n: int, per_request: int = 1) -> list[tuple[bytes, dict[str, str]]]
         body = encode({"destination": "U" + "0" * 32, "events": events})
         out.append((body, {"Content-Type": "application/json", "x-line-signature": sign(SECRET, body)}))
     return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time the process has used so far, all its threads (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start(argv: list[str], env: dict[str, str], port: int, stack: ExitStack) -> int:

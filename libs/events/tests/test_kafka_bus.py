@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.consumer.fetcher import Fetcher
 
 from cityhall.events.bus import Message, Record, Subscription
 from cityhall.events.db import Pool, create_pool, migrate
 from cityhall.events.envelope import Envelope
-from cityhall.events.kafka_bus import KafkaBus
+from cityhall.events.kafka_bus import (
+    PACED_ABOVE,
+    PACED_MAX_WAIT_MS,
+    PACED_MIN_BYTES,
+    FetchPacing,
+    KafkaBus,
+    pace,
+)
 from cityhall.events.testing import wait_for
 from cityhall.events.testing.samples import CounterIncremented
 
@@ -168,3 +177,37 @@ async def test_publish_of_nothing_is_a_no_op(bus: KafkaBus, kafka_bootstrap: str
     await bus.publish([])
     await KafkaBus(kafka_bootstrap).publish([])  # not even a started producer is needed
     assert await broker_contents() == before  # no topic created, no record written
+
+
+def test_fetches_are_paced_only_while_the_rate_is_high() -> None:
+    now = [0.0]
+    pacing = FetchPacing(clock=lambda: now[0])
+    now[0] = 0.5
+    assert not pacing.fetched(500), "no decision before a whole window"
+    now[0] = 1.0
+    assert pacing.fetched(0)  # 500 records in 1 s
+    now[0] = 2.0
+    assert not pacing.fetched(int(PACED_ABOVE)), "the threshold itself is not above it"
+    now[0] = 3.0
+    assert pacing.fetched(int(PACED_ABOVE) + 1)
+    now[0] = 3.5
+    assert pacing.fetched(0), "the pacing holds for the window"
+    now[0] = 4.0
+    assert not pacing.fetched(1), "a lone message ends the pacing after one window"
+
+
+async def test_aiokafkas_fetcher_still_builds_each_fetch_request_from_the_attributes_pace_sets() -> None:
+    """`pace` writes private attributes of aiokafka's fetcher: if aiokafka renames them or stops
+    reading them for every request, pacing would silently do nothing."""
+    built = inspect.getsource(Fetcher._get_actions_per_node)
+    assert "self._fetch_min_bytes" in built and "self._fetch_max_wait_ms" in built
+    assert "self._fetcher = Fetcher(" in inspect.getsource(AIOKafkaConsumer.start)
+    consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")  # never started: no connection
+    consumer._fetcher = Fetcher.__new__(Fetcher)
+    pace(consumer, True)
+    assert (consumer._fetcher._fetch_min_bytes, consumer._fetcher._fetch_max_wait_ms) == (
+        PACED_MIN_BYTES,
+        PACED_MAX_WAIT_MS,
+    )
+    pace(consumer, False)
+    assert (consumer._fetcher._fetch_min_bytes, consumer._fetcher._fetch_max_wait_ms) == (1, 500)

@@ -131,6 +131,22 @@ async def test_a_refused_reply_token_falls_back_to_push(harness: Harness) -> Non
     assert (await harness.stats("reply")).get("status400") == 1
 
 
+async def test_the_messages_go_to_line_as_they_were_queued(harness: Harness) -> None:
+    """The JSON the service queued, not rebuilt through the SDK's models (which would put "sender"
+    before "text") nor read back from jsonb (which puts "text" first)."""
+    resident = user()
+    envelope = outbound(resident)
+    queued = {"type": "text", "text": "順番どおり", "sender": {"name": "市役所"}}
+    envelope = replace(envelope, data={**envelope.data, "messages": [queued]})
+    await harness.publish(envelope)
+
+    [outcome] = await harness.settled(envelope)
+    assert isinstance(outcome, MessageDelivered)
+    [pushed] = await harness.messages(resident)
+    assert list(pushed["message"]) == ["type", "text", "sender"]
+    assert pushed["message"] == queued
+
+
 # --- LINE's answers ------------------------------------------------------------------------
 
 

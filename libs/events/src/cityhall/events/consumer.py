@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope, Connection], Awaitable[None]]
 """Handles one message inside the consumer's transaction; its writes go through `conn`."""
+
+BatchHandler = Callable[[Sequence[Envelope], Connection], Awaitable[None]]
+"""Handles a batched consumer's new messages of one fetch together, in their order, inside the
+batch's transaction: one INSERT for all of them, say, instead of one per message."""
 
 Prepare = Callable[[Envelope, Pool], Awaitable[None]]
 """Runs before a message's transaction, holding none: where a handler makes its network calls
@@ -61,6 +66,22 @@ Partition = tuple[str, int]
 _STORE_OFFSET = """INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
    ON CONFLICT (consumer, topic, partition)
    DO UPDATE SET next_offset = greatest(consumer_offsets.next_offset, excluded.next_offset)"""
+
+_RECEIVE = """WITH fresh AS (
+       INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])
+       ON CONFLICT DO NOTHING RETURNING event_id
+   ), stored AS (
+       INSERT INTO consumer_offsets (consumer, topic, partition, next_offset)
+       SELECT $1, unnest($3::text[]), unnest($4::integer[]), unnest($5::bigint[])
+       ON CONFLICT (consumer, topic, partition)
+       DO UPDATE SET next_offset = greatest(consumer_offsets.next_offset, excluded.next_offset)
+   )
+   SELECT event_id FROM fresh"""
+"""A batch's inbox rows and its partitions' offsets (one row per partition), in one round trip:
+the ids not seen before come back. Postgres runs both inserts whatever the SELECT reads. Only for
+a batch, which has the consumer to itself: the offsets' rows stay locked until it commits. The
+offsets are worked out before the handlers run; nothing else of the batch's partitions is
+unfinished then, so they are never past unfinished work."""
 
 
 class Positions:
@@ -121,16 +142,20 @@ class IdempotentConsumer:
         max_buffered: int = MAX_BUFFERED,
         prepare: Prepare | None = None,
         on_dead_letter: DeadLetter | None = None,
+        handle_batch: BatchHandler | None = None,
     ) -> None:
         """`batched=True` handles a fetched batch in one transaction (one commit instead of one per
         message) and falls back to one message at a time when anything in it fails. Only for
         handlers whose effects are all in the database: a failed batch runs its handlers again.
-        A batched consumer finishes each batch before it fetches the next."""
+        A batched consumer finishes each batch before it fetches the next. `handle_batch` (with
+        `batched`) takes a batch's new messages in one call instead of `handler` for each; the
+        fallback and single messages still go to `handler`."""
         if concurrency < 1 or max_buffered < 1:
             raise ValueError("concurrency and max_buffered must be at least 1")
         self.name = name
         self.topics = list(topics)
         self.handler = handler
+        self.handle_batch = handle_batch
         self.bus = bus
         self.pool = pool
         self.retry = retry or CONSUMER_RETRY
@@ -256,26 +281,23 @@ class IdempotentConsumer:
             return False  # a poison message: the one-by-one path dead-letters it in its place
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                fresh = {
-                    r["event_id"]
-                    for r in await conn.fetch(
-                        """INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])
-                           ON CONFLICT DO NOTHING RETURNING event_id""",
-                        self.name,
-                        [e.id for e in envelopes],
-                    )
-                }
+                fresh = await self._receive(conn, [e.id for e in envelopes], self._offsets(messages))
+                new: list[tuple[Message, Envelope]] = []
                 for message, envelope in zip(messages, envelopes, strict=True):
-                    if envelope.id not in fresh:
-                        continue
-                    fresh.discard(envelope.id)  # a duplicate within the batch has one effect too
-                    with span_from(envelope.traceparent, f"process {message.topic}", SpanKind.CONSUMER):
-                        await self.handler(envelope, conn)
-                last: dict[Partition, Message] = {}
-                for message in messages:
-                    last[(message.topic, message.partition)] = message
-                for message in last.values():
-                    await self._commit_offset(conn, message, together=messages)
+                    if envelope.id in fresh:
+                        fresh.discard(envelope.id)  # a duplicate within the batch has one effect too
+                        new.append((message, envelope))
+                if self.handle_batch is not None and new:
+                    # One span for the batch, in the first message's trace: the others' traces
+                    # end at their publish.
+                    first, envelope = new[0]
+                    with span_from(envelope.traceparent, f"process {first.topic}", SpanKind.CONSUMER) as span:
+                        span.set_attribute("messaging.batch.message_count", len(new))
+                        await self.handle_batch([e for _m, e in new], conn)
+                else:
+                    for message, envelope in new:
+                        with span_from(envelope.traceparent, f"process {message.topic}", SpanKind.CONSUMER):
+                            await self.handler(envelope, conn)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -300,19 +322,38 @@ class IdempotentConsumer:
             )
             if first_time:
                 await self.handler(envelope, conn)
+            # Last: the offset's row stays locked until the commit, and other messages of the
+            # partition, handled at the same time, write it too.
             await self._commit_offset(conn, message)
 
-    async def _commit_offset(
-        self, conn: Connection, message: Message, together: Sequence[Message] = ()
-    ) -> None:
-        """Store how far this partition is done once `message` is (see `Positions`)."""
-        same = [m for m in together if (m.topic, m.partition) == (message.topic, message.partition)]
-        await conn.execute(
-            _STORE_OFFSET,
+    def _offsets(self, messages: Sequence[Message]) -> dict[Partition, int]:
+        """Per partition of `messages`: the offset to store once they are all done (`Positions`)."""
+        last: dict[Partition, Message] = {}
+        together: dict[Partition, list[Message]] = {}
+        for message in messages:
+            tp = (message.topic, message.partition)
+            last[tp] = message
+            together.setdefault(tp, []).append(message)
+        return {tp: self.positions.commit_after(m, together[tp]) for tp, m in last.items()}
+
+    async def _receive(
+        self, conn: Connection, ids: list[uuid.UUID], offsets: dict[Partition, int]
+    ) -> set[uuid.UUID]:
+        """Inbox rows for `ids` and the `offsets`, in one statement; the ids not seen before."""
+        rows = await conn.fetch(
+            _RECEIVE,
             self.name,
-            message.topic,
-            message.partition,
-            self.positions.commit_after(message, same),
+            ids,
+            [t for t, _p in offsets],
+            [p for _t, p in offsets],
+            list(offsets.values()),
+        )
+        return {r["event_id"] for r in rows}
+
+    async def _commit_offset(self, conn: Connection, message: Message) -> None:
+        """Store how far this partition is done once `message` is (see `Positions`)."""
+        await conn.execute(
+            _STORE_OFFSET, self.name, message.topic, message.partition, self.positions.commit_after(message)
         )
 
     async def _dead_letter(

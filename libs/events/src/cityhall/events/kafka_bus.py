@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -28,6 +28,42 @@ log = logging.getLogger(__name__)
 _OFFSETS_RETRY = Backoff(base=0.2, cap=1.6, jitter=False, max_attempts=5)
 
 MAX_RECORDS_PER_FETCH = 500
+
+PACED_ABOVE = 150.0
+"""Records per second a subscription reads above which its fetches are paced (`FetchPacing`).
+Not 100: at a steady 100/s a one-second window often counts a few more, and pacing then added
+~10 ms to the median latency (bench/RESULTS.md, bench_consumer)."""
+PACED_MAX_WAIT_MS = 20
+PACED_MIN_BYTES = 64 * 1024
+PACING_WINDOW = 1.0
+"""Seconds over which the rate is measured; pacing changes at most once per window."""
+
+
+class FetchPacing:
+    """Whether a subscription's fetches wait for more records.
+
+    Unpaced (aiokafka's default), the broker answers a fetch as soon as it has one record, so at a
+    few hundred records a second each fetch brings one or two and the broker and the client pay
+    their per-request cost for each. Paced, a fetch waits up to `PACED_MAX_WAIT_MS` for
+    `PACED_MIN_BYTES`: many records a request, for at most 20 ms more latency, and only while the
+    rate is above `PACED_ABOVE`, so a lone message (a resident's tap on a quiet day) is never held.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.paced = False
+        self._since = clock()
+        self._count = 0
+
+    def fetched(self, count: int) -> bool:
+        """Count a fetch's records; whether fetches are paced from now on."""
+        self._count += count
+        now = self.clock()
+        elapsed = now - self._since
+        if elapsed >= PACING_WINDOW:
+            self.paced = self._count / elapsed > PACED_ABOVE
+            self._since, self._count = now, 0
+        return self.paced
 
 
 class KafkaBus(Bus):
@@ -156,6 +192,16 @@ class KafkaBus(Bus):
         return KafkaSubscription(self, group, topics, pool)
 
 
+def pace(consumer: AIOKafkaConsumer, paced: bool) -> None:
+    """Pace the fetches `consumer` sends from now on (see `FetchPacing`), or stop pacing them.
+
+    aiokafka has no public way to change a running consumer's fetch settings; its fetcher reads
+    these two attributes whenever it builds a fetch request (test_kafka_bus guards that)."""
+    fetcher = consumer._fetcher
+    fetcher._fetch_min_bytes = PACED_MIN_BYTES if paced else consumer._fetch_min_bytes
+    fetcher._fetch_max_wait_ms = PACED_MAX_WAIT_MS if paced else consumer._fetch_max_wait_ms
+
+
 class _SeekToStoredOffsets(ConsumerRebalanceListener):
     """On every assignment, positions come from the consumer's own database."""
 
@@ -189,6 +235,8 @@ class KafkaSubscription(Subscription):
         self._lag_task: asyncio.Task[None] | None = None
         self._last_lag_commit = 0.0
         self._floor: dict[tuple[str, int], int] = {}
+        self.pacing = FetchPacing()
+        self._paced = False
 
     async def start(self) -> None:
         if self._consumer is not None:
@@ -246,6 +294,10 @@ class KafkaSubscription(Subscription):
         ]
         await self._sample_lag(consumer)
         self._maybe_commit_lag()
+        paced = self.pacing.fetched(len(messages))
+        if paced != self._paced:
+            pace(consumer, paced)
+            self._paced = paced
         return messages
 
     async def _sample_lag(self, consumer: AIOKafkaConsumer) -> None:

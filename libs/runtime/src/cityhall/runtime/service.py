@@ -24,7 +24,7 @@ from pydantic import Field
 from starlette.types import ASGIApp
 
 from cityhall.events.bus import Bus
-from cityhall.events.consumer import CONCURRENCY, DeadLetter, Handler, Prepare
+from cityhall.events.consumer import CONCURRENCY, BatchHandler, DeadLetter, Handler, Prepare
 from cityhall.events.db import Pool
 from cityhall.events.projection import Projection
 from cityhall.events.store import EventStore
@@ -204,6 +204,8 @@ class Consumer:
     """Network calls for a message, made before its transaction (see `IdempotentConsumer`)."""
     on_dead_letter: DeadLetter | None = None
     """Tells whoever waits on a message that it could not be handled."""
+    handle_batch: BatchHandler | None = None
+    """With `batched`: a batch's new messages in one call (see `IdempotentConsumer`)."""
 
 
 @dataclass

@@ -113,6 +113,7 @@ class System:
                     concurrency=c.concurrency,
                     prepare=c.prepare,
                     on_dead_letter=c.on_dead_letter,
+                    handle_batch=c.handle_batch,
                 )
                 for c in running.consumers
             }

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from linebot.v3.messaging import Configuration
 from pydantic import Field
 
 from cityhall.events.backoff import Backoff
@@ -94,9 +93,8 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
     store = context.require_store()
     pool = context.require_pool()
     line = LineApi(
-        Configuration(
-            host=settings.line_api_url or LINE_API, access_token=settings.line_channel_access_token
-        ),
+        settings.line_api_url or LINE_API,
+        settings.line_channel_access_token,
         limits=options.limits,
         timeout=options.line_timeout,
         backoff=options.backoff,
@@ -138,7 +136,13 @@ async def start(context: ServiceContext, options: Options | None = None) -> tupl
             handlers.disaster,
         ),
         consumers=[
-            Consumer(OUTBOUND_CONSUMER, (OUTBOUND_TOPIC,), handlers.on_outbound, batched=True),
+            Consumer(
+                OUTBOUND_CONSUMER,
+                (OUTBOUND_TOPIC,),
+                handlers.on_outbound,
+                batched=True,
+                handle_batch=handlers.on_outbound_batch,
+            ),
             Consumer(
                 "notify-intents",
                 (intents_topic("notify"),),

@@ -26,12 +26,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from linebot.v3.messaging import (
-    ApiResponse,
-    PushMessageRequest,
-    ReplyMessageRequest,
-)
-
 from cityhall.events.coalescer import Coalescer
 from cityhall.events.db import Pool
 from cityhall.events.envelope import Event
@@ -44,7 +38,16 @@ from cityhall.notify.events import (
     MessageDelivered,
     MessageDeliveryFailed,
 )
-from cityhall.notify.line_api import Answer, LineApi, multicast_request, retry_key, retryable
+from cityhall.notify.line_api import (
+    MULTICAST,
+    PUSH,
+    REPLY,
+    Answer,
+    LineApi,
+    body,
+    retry_key,
+    retryable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,14 +152,10 @@ class Deliverer:
         if not uncertain:
             await self.queue.mark_reply_attempted(job)
 
-        async def call(timeout: float) -> ApiResponse:
-            request = ReplyMessageRequest(
-                reply_token=token,
-                messages=job.messages,
-                notification_disabled=job.request.notification_disabled,
-            )
-            return await self.line.api.reply_message_with_http_info(request, _request_timeout=timeout)
-
+        call = self.line.post(
+            REPLY,
+            body(job.messages, replyToken=token, notificationDisabled=job.request.notification_disabled),
+        )
         attempts = 0
         while self._fresh(job):
             attempts += 1
@@ -184,16 +183,11 @@ class Deliverer:
         if to in await self.friends.blocked([to]):
             await self.queue.complete(job, [(skipped_event(job, [to]), "skipped")])
             return
-        key = retry_key(job.request.idempotency_key)
-
-        async def call(timeout: float) -> ApiResponse:
-            request = PushMessageRequest(
-                to=to, messages=job.messages, notification_disabled=job.request.notification_disabled
-            )
-            return await self.line.api.push_message_with_http_info(
-                request, x_line_retry_key=key, _request_timeout=timeout
-            )
-
+        call = self.line.post(
+            PUSH,
+            body(job.messages, to=to, notificationDisabled=job.request.notification_disabled),
+            retry_key=retry_key(job.request.idempotency_key),
+        )
         answer = await self.line.send("push", call)
         await self.queue.complete(job, [(self._outcome(job, "push", answer, 1, to=to), "outcome")])
 
@@ -215,16 +209,11 @@ class Deliverer:
         recording = asyncio.Lock()  # one append to this request's stream at a time
 
         async def send(index: int, chunk: list[str]) -> None:
-            key = retry_key(job.request.idempotency_key, index)
-            request = multicast_request(
-                chunk, job.messages, notification_disabled=job.request.notification_disabled
+            call = self.line.post(
+                MULTICAST,
+                body(job.messages, to=chunk, notificationDisabled=job.request.notification_disabled),
+                retry_key=retry_key(job.request.idempotency_key, index),
             )
-
-            async def call(timeout: float) -> ApiResponse:
-                return await self.line.api.multicast_with_http_info(
-                    request, x_line_retry_key=key, _request_timeout=timeout
-                )
-
             async with gate:
                 answer = await self.line.send("multicast", call)
             outcome = self._outcome(job, "multicast", answer, len(chunk), chunk=index)

@@ -33,6 +33,7 @@ from cityhall.events.telemetry import span_from
 from cityhall.events.waiting import wake_or_timeout
 from cityhall.line.contracts import OutboundMessageRequested
 from cityhall.notify.events import SOURCE, MessageDelivered, MessageDeliveryFailed, MessageSkipped
+from cityhall.notify.line_api import serialised
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ class Job:
     request_id: uuid.UUID
     key: str
     request: OutboundMessageRequested
-    messages: list[Message]
+    messages: str
+    """The request's messages as JSON, as they were queued (and validated then: `parse_messages`)."""
     cause: Envelope
     """A stand-in for the request's envelope: outcome events name it as their cause."""
     reply_attempted: bool = False
@@ -106,16 +108,24 @@ class DeliveryQueue:
 
     # --- the consumer's side --------------------------------------------------------------
 
-    async def enqueue(self, conn: Connection, envelope: Envelope, key: str) -> None:
-        """Inside the consumer's transaction: the request is now notify's to deliver."""
+    async def enqueue_all(self, conn: Connection, requests: Sequence[tuple[Envelope, str]]) -> None:
+        """Inside the consumer's transaction: the requests (envelope, key) are now notify's to
+        deliver; one INSERT for all of them, in their order, and one wake-up."""
+        if not requests:
+            return
         await conn.execute(
-            """INSERT INTO delivery_queue (request_id, key, request, correlation_id, traceparent)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id) DO NOTHING""",
-            envelope.id,
-            key,
-            envelope.data,
-            envelope.correlation_id or str(envelope.id),
-            envelope.traceparent,
+            """INSERT INTO delivery_queue (request_id, key, request, messages, correlation_id, traceparent)
+               SELECT request_id, key, request, messages, correlation_id, traceparent
+               FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::text[])
+                   WITH ORDINALITY AS r(request_id, key, request, messages, correlation_id, traceparent, n)
+               ORDER BY n
+               ON CONFLICT (request_id) DO NOTHING""",
+            [e.id for e, _key in requests],
+            [key for _e, key in requests],
+            [e.data for e, _key in requests],
+            [serialised(e.data["messages"]) for e, _key in requests],
+            [e.correlation_id or str(e.id) for e, _key in requests],
+            [e.traceparent for e, _key in requests],
         )
         await conn.execute("SELECT pg_notify($1, '')", await self.channel())
 
@@ -137,7 +147,7 @@ class DeliveryQueue:
         Returns them and the position read up to."""
         rows = await self.pool.fetch(
             """SELECT * FROM (
-                   SELECT seq, tx::text::bigint AS tx, request_id, key, request, correlation_id, traceparent,
+                   SELECT seq, tx::text::bigint AS tx, request_id, key, request, messages, correlation_id, traceparent,
                           reply_attempted_at IS NOT NULL AS reply_attempted, skipped,
                           sum(jsonb_array_length(request->'to')) OVER (ORDER BY tx, seq) AS running,
                           jsonb_array_length(request->'to') AS size
@@ -198,7 +208,7 @@ class DeliveryQueue:
             request_id=row["request_id"],
             key=row["key"],
             request=request,
-            messages=parse_messages(request.messages),
+            messages=row["messages"] or serialised([m.to_dict() for m in parse_messages(request.messages)]),
             cause=cause,
             reply_attempted=row["reply_attempted"],
             skipped=row["skipped"],

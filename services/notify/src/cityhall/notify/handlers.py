@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -55,18 +56,24 @@ class Handlers:
         )
 
     async def on_outbound(self, envelope: Envelope, conn: Connection) -> None:
-        if envelope.type != OutboundMessageRequested.TYPE:
-            return  # nothing else travels on line.outbound today
-        try:
-            request = envelope.event()
-            if not isinstance(request, OutboundMessageRequested):
-                raise TypeError(f"{envelope.type} did not load as an OutboundMessageRequested")
-            parse_messages(request.messages)
-        except (ValidationError, ValueError) as exc:
-            await self._refuse(envelope, conn, f"invalid request: {exc}")
-            return
-        key = request.to[0] if len(request.to) == 1 else request.idempotency_key
-        await self.queue.enqueue(conn, envelope, key)
+        await self.on_outbound_batch([envelope], conn)
+
+    async def on_outbound_batch(self, envelopes: Sequence[Envelope], conn: Connection) -> None:
+        """Valid requests are queued together (one INSERT), in order."""
+        valid: list[tuple[Envelope, str]] = []
+        for envelope in envelopes:
+            if envelope.type != OutboundMessageRequested.TYPE:
+                continue  # nothing else travels on line.outbound today
+            try:
+                request = envelope.event()
+                if not isinstance(request, OutboundMessageRequested):
+                    raise TypeError(f"{envelope.type} did not load as an OutboundMessageRequested")
+                parse_messages(request.messages)
+            except (ValidationError, ValueError) as exc:
+                await self._refuse(envelope, conn, f"invalid request: {exc}")
+                continue
+            valid.append((envelope, request.to[0] if len(request.to) == 1 else request.idempotency_key))
+        await self.queue.enqueue_all(conn, valid)
 
     async def _refuse(self, envelope: Envelope, conn: Connection, error: str) -> None:
         data: dict[str, Any] = envelope.data

@@ -32,8 +32,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from linebot.v3.messaging import ApiResponse, Message
-
 from cityhall.events.coalescer import Coalescer
 from cityhall.events.db import Connection, Pool
 from cityhall.events.decider import CommandHandler
@@ -43,7 +41,7 @@ from cityhall.notify.delivery import MULTICAST_MAX
 from cityhall.notify.dispatcher import parse_messages
 from cityhall.notify.domain import Notice
 from cityhall.notify.events import CompleteNotice, NoticeCommand, notice_stream
-from cityhall.notify.line_api import Answer, LineApi, multicast_request, retry_key
+from cityhall.notify.line_api import MULTICAST, Answer, LineApi, Response, body, retry_key, serialised
 from cityhall.notify.segments import Where, parse
 
 log = logging.getLogger(__name__)
@@ -132,7 +130,7 @@ class NoticeSender:
         self._gate = asyncio.Semaphore(concurrency)
         self._in_flight: dict[tuple[uuid.UUID, int], asyncio.Task[None]] = {}
         self._cutting: dict[uuid.UUID, asyncio.Task[None]] = {}
-        self._messages: dict[uuid.UUID, dict[int, list[Message]]] = {}
+        self._messages: dict[uuid.UUID, dict[int, str]] = {}
         self._cancelled: set[uuid.UUID] = set()
         self._records: Coalescer[tuple[Chunk, Answer], None] = Coalescer(self._record, max_batch=200)
         self._channel: str | None = None
@@ -269,26 +267,32 @@ class NoticeSender:
         if len(self._in_flight) <= self.buffered // 2:
             self._wake.set()
 
-    async def _variant(self, chunk: Chunk) -> list[Message]:
+    async def _variant(self, chunk: Chunk) -> str:
+        """The chunk's messages as JSON, serialised once per notice: through the SDK's models,
+        which check them and put their keys back in LINE's order (jsonb keeps its own)."""
         variants = self._messages.get(chunk.send_id)
         if variants is None:
             raw: dict[str, list[dict[str, Any]]] = await self.pool.fetchval(
                 "SELECT variants FROM notice_sends WHERE send_id = $1", chunk.send_id
             )
-            variants = {int(code): parse_messages(messages) for code, messages in raw.items()}
+            variants = {
+                int(code): serialised([m.to_dict() for m in parse_messages(messages)])
+                for code, messages in raw.items()
+            }
             self._messages[chunk.send_id] = variants
         return variants.get(chunk.variant) or variants[0]
 
-    async def _send(self, chunk: Chunk, messages: list[Message]) -> None:
-        key = chunk_key(chunk.send_id, chunk.idx)
-        request = multicast_request(chunk.recipients, messages)
+    async def _send(self, chunk: Chunk, messages: str) -> None:
+        post = self.line.post(
+            MULTICAST,
+            body(messages, to=chunk.recipients, notificationDisabled=False),
+            retry_key=chunk_key(chunk.send_id, chunk.idx),
+        )
 
-        async def call(timeout: float) -> ApiResponse:
+        async def call(timeout: float) -> Response:
             if chunk.send_id in self._cancelled:
                 raise Stopped()
-            return await self.line.api.multicast_with_http_info(
-                request, x_line_retry_key=key, _request_timeout=timeout
-            )
+            return await post(timeout)
 
         try:
             async with self._gate:
