@@ -19,6 +19,10 @@ the residents of the quiet-hours test set their 配信設定 through signed webh
   chunks back to pending in notify's database, as a kill between LINE's acceptance and notify's
   commit would leave them, so the restart sends them again and only their retry keys (LINE's 409)
   keep them from arriving twice.
+- The test Kafka is shared by every integration module, and a new notify reads `intents.notify`
+  from its beginning (its offsets live in its own new database): residents that earlier modules
+  settled in a district are in this module's audience too. So the tests speak of their own
+  residents, and totals are compared with the emulator's record rather than with a fixed number.
 - The 5,000 and 3,000 residents of the bulk tests are seeded as a test fixture: their 配信設定
   stored through notify's own store API (`Audience.save`, the call the 配信設定 dialog makes when a
   resident saves: the preferences sealed with the resident's key plus the code table's row) on
@@ -140,9 +144,10 @@ async def test_an_alert_overrides_quiet_hours_and_a_campaign_waits_for_them_to_e
 
         async def held() -> bool:
             progress = (await shown(author, campaign_id))["progress"]
-            return bool(progress["materialized"] and progress["delivered"] == 1 and progress["pending"] == 1)
+            return bool(progress["materialized"] and progress["pending"] == 1)
 
         await wait_for(held, timeout=30, message="the campaign held back for the resident in quiet hours")
+        delivered_at_once = (await shown(author, campaign_id))["progress"]["delivered"]
 
         alert = {"kind": "alert", "title": "避難指示", "condition": {"district": ["nishi"]},
                  "texts": {"ja": "西町に避難指示を発令しました。直ちに避難してください。"}}  # fmt: skip
@@ -163,7 +168,8 @@ async def test_an_alert_overrides_quiet_hours_and_a_campaign_waits_for_them_to_e
             return (await shown(author, campaign_id))["status"] == "completed"
 
         await wait_for(completed, timeout=60, message="the campaign completed")
-        assert (await shown(author, campaign_id))["completed_delivered"] == 2
+        # everyone delivered at once, and the one held resident
+        assert (await shown(author, campaign_id))["completed_delivered"] == delivered_at_once + 1
         assert await sleeping.count("清掃活動") == 1 and await awake.count("清掃活動") == 1
         assert await sleeping.count("西町に避難指示を発令しました") == 1  # the alert once
     finally:
@@ -243,12 +249,12 @@ async def test_an_alert_resumes_after_a_sigkill_mid_send_none_lost_none_twice(
 
         await wait_for(completed, timeout=180, message="the alert completed after the restart")
         got = await received(line, text)
-        assert set(got) == residents  # none lost
+        assert residents <= set(got)  # none lost
         assert set(got.values()) == {1}  # none twice
         # the chunks LINE had accepted were sent again under their retry keys and refused as such
         resent = (await line.stats())["endpoints"]["multicast"]["conflicts"] - conflicts
         assert resent >= len(accepted) > 0
         notice = await shown(staff, notice_id)
-        assert notice["completed_delivered"] == count and notice["completed_failed"] == 0
+        assert notice["completed_delivered"] == len(got) and notice["completed_failed"] == 0
     finally:
         await staff.aclose()
