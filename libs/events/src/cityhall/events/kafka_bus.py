@@ -236,7 +236,6 @@ class KafkaSubscription(Subscription):
         self._last_lag_commit = 0.0
         self._floor: dict[tuple[str, int], int] = {}
         self.pacing = FetchPacing()
-        self._paced = False
 
     async def start(self) -> None:
         if self._consumer is not None:
@@ -294,10 +293,9 @@ class KafkaSubscription(Subscription):
         ]
         await self._sample_lag(consumer)
         self._maybe_commit_lag()
-        paced = self.pacing.fetched(len(messages))
-        if paced != self._paced:
-            pace(consumer, paced)
-            self._paced = paced
+        was_paced = self.pacing.paced
+        if self.pacing.fetched(len(messages)) != was_paced:
+            pace(consumer, not was_paced)
         return messages
 
     async def _sample_lag(self, consumer: AIOKafkaConsumer) -> None:

@@ -70,6 +70,12 @@ def parse_messages(raw: Sequence[dict[str, Any]]) -> list[Message]:
     return [Message.from_dict(m) for m in raw]
 
 
+def messages_json(raw: Sequence[dict[str, Any]]) -> str:
+    """The messages as the JSON a request carries, through the SDK's models: checked, and their
+    keys in LINE's order again (jsonb keeps its own)."""
+    return serialised([m.to_dict() for m in parse_messages(raw)])
+
+
 @dataclass
 class Job:
     """One queued `OutboundMessageRequested`."""
@@ -208,7 +214,7 @@ class DeliveryQueue:
             request_id=row["request_id"],
             key=row["key"],
             request=request,
-            messages=row["messages"] or serialised([m.to_dict() for m in parse_messages(request.messages)]),
+            messages=row["messages"] or messages_json(request.messages),
             cause=cause,
             reply_attempted=row["reply_attempted"],
             skipped=row["skipped"],

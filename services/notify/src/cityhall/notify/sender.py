@@ -38,10 +38,10 @@ from cityhall.events.decider import CommandHandler
 from cityhall.events.waiting import wake_or_timeout
 from cityhall.line.japanese import jst
 from cityhall.notify.delivery import MULTICAST_MAX
-from cityhall.notify.dispatcher import parse_messages
+from cityhall.notify.dispatcher import messages_json
 from cityhall.notify.domain import Notice
 from cityhall.notify.events import CompleteNotice, NoticeCommand, notice_stream
-from cityhall.notify.line_api import MULTICAST, Answer, LineApi, Response, body, retry_key, serialised
+from cityhall.notify.line_api import MULTICAST, Answer, LineApi, Response, body, retry_key
 from cityhall.notify.segments import Where, parse
 
 log = logging.getLogger(__name__)
@@ -268,17 +268,13 @@ class NoticeSender:
             self._wake.set()
 
     async def _variant(self, chunk: Chunk) -> str:
-        """The chunk's messages as JSON, serialised once per notice: through the SDK's models,
-        which check them and put their keys back in LINE's order (jsonb keeps its own)."""
+        """The chunk's messages as JSON, serialised once per notice (`messages_json`)."""
         variants = self._messages.get(chunk.send_id)
         if variants is None:
             raw: dict[str, list[dict[str, Any]]] = await self.pool.fetchval(
                 "SELECT variants FROM notice_sends WHERE send_id = $1", chunk.send_id
             )
-            variants = {
-                int(code): serialised([m.to_dict() for m in parse_messages(messages)])
-                for code, messages in raw.items()
-            }
+            variants = {int(code): messages_json(messages) for code, messages in raw.items()}
             self._messages[chunk.send_id] = variants
         return variants.get(chunk.variant) or variants[0]
 
