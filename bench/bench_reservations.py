@@ -14,6 +14,10 @@ emulator, the clock starts, and every resident taps 確定 at once: one signed w
 on 256 connections as fast as the gateway takes them. Replies are read from the emulator's live
 stream (`/_inspect/stream`, one reader for everyone). The clock stops at the last answer.
 
+The load generator shares the two cores with what it measures, so it must cost little: aiohttp on
+uvloop (httpx's connection pool took a whole core at a few hundred requests/s with 256
+connections, and was what paced the race). Its own CPU is reported beside the services'.
+
 Reported: the time from the first webhook to the last answer; decisions (answers) per second;
 how many were booked and how many told the session is full (the read model and the event store
 are checked too: exactly `--seats` bookings); the events the reservations store appended in the
@@ -44,8 +48,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
-import httpx
+import uvloop
 
 from bench.bench_backbone import WRITERS, bench_append
 from bench.cpu import CpuMeter, listening
@@ -63,6 +68,9 @@ RESOURCE = "bousai_kouza"
 CONNECTIONS = 256
 PREPARING = 200
 REDELIVERIES = 5
+JSON = {"content-type": "application/json"}
+LOAD_GENERATOR = "load-generator"
+"""This process, in the CPU report: measured without its children (the services it started)."""
 """Residents walking the dialog to the summary at once, before the clock."""
 
 
@@ -99,11 +107,13 @@ class Inbox:
     signals: dict[str, asyncio.Event] = field(default_factory=lambda: defaultdict(asyncio.Event))
 
     async def read(self, emulator: str, connected: asyncio.Event) -> None:
+        forever = aiohttp.ClientTimeout(total=None, sock_read=None)
         async with (
-            httpx.AsyncClient(base_url=emulator, timeout=None) as client,
-            client.stream("GET", "/_inspect/stream") as stream,
+            aiohttp.ClientSession(timeout=forever) as client,
+            client.get(f"{emulator}/_inspect/stream") as stream,
         ):
-            async for raw in stream.aiter_lines():
+            async for raw_line in stream.content:
+                raw = raw_line.decode().rstrip("\r\n")
                 if raw.startswith(": connected"):
                     connected.set()
                 if not raw.startswith("data: "):
@@ -133,10 +143,10 @@ class Inbox:
 
 @dataclass
 class Race:
-    gateway: httpx.AsyncClient
-    emulator: httpx.AsyncClient
+    http: aiohttp.ClientSession
+    gateway: str
+    emulator: str
     inbox: Inbox
-    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONNECTIONS))
     redelivered: int = 0
     answered_in: list[float] = field(default_factory=list)
     """How long the gateway took to answer each webhook (200 once the bus has the intents)."""
@@ -144,36 +154,37 @@ class Race:
     async def token(self, user: str, event: dict[str, Any]) -> None:
         """Issue the event's reply token at the emulator, as LINE knows the tokens it hands out."""
         token = {"replyToken": event["replyToken"], "userId": user}
+        status = await self.post(f"{self.emulator}/_inspect/reply-tokens", json.dumps(token).encode(), JSON)
+        if status != 200:
+            raise RuntimeError(f"the emulator answered {status}")
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """POST and read the answer; sent again on a keep-alive connection the server had just closed."""
         for attempt in range(3):
             try:
-                async with self.slots:  # httpx's pool gets slow with thousands of requests queued
-                    response = await self.emulator.post("/_inspect/reply-tokens", json=token)
-                break
-            except httpx.TransportError:  # a keep-alive connection the server had just closed
+                async with self.http.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    return response.status
+            except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
                 if attempt == 2:
                     raise
-        response.raise_for_status()
+        raise AssertionError("unreachable")
 
     async def deliver(self, *events: dict[str, Any]) -> None:
         """One signed webhook; redelivered as LINE does while the gateway answers 500 (it could
         not record the events within its budget)."""
         for attempt in range(REDELIVERIES + 1):
             body, headers = line.signed(line.webhook(*events), CHANNEL_SECRET)
-            async with self.slots:
-                try:
-                    posted = time.perf_counter()
-                    response = await self.gateway.post("/callback", content=body, headers=headers)
-                    self.answered_in.append(time.perf_counter() - posted)
-                except httpx.TransportError:  # a keep-alive connection the server had closed
-                    if attempt == REDELIVERIES:
-                        raise
-                    response = httpx.Response(500)
-            if response.status_code != 500 or attempt == REDELIVERIES:
+            posted = time.perf_counter()
+            status = await self.post(f"{self.gateway}/callback", body, headers)
+            self.answered_in.append(time.perf_counter() - posted)
+            if status != 500 or attempt == REDELIVERIES:
                 break
             self.redelivered += 1
             events = tuple(line.redelivered(e) for e in events)
             await asyncio.sleep(1.0)
-        response.raise_for_status()
+        if status != 200:
+            raise RuntimeError(f"the gateway answered {status}")
 
     async def to_summary(self, user: str, stamp: str) -> dict[str, Any]:
         """予約 → the class → the session, in one webhook; the 確定 tap (its event, token not issued)."""
@@ -207,13 +218,13 @@ async def run(
 ) -> None:
     tomorrow: date = datetime.now(JST).date() + timedelta(days=1)
     stamp = f"{tomorrow:%Y%m%d}1000"
-    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
-    gateway = httpx.AsyncClient(base_url=deployment.services["gateway"].url, timeout=60, limits=limits)
-    emulator = httpx.AsyncClient(base_url=deployment.emulator.url, timeout=60, limits=limits)
+    http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=CONNECTIONS), timeout=aiohttp.ClientTimeout(total=60)
+    )
     inbox, ready = Inbox(), asyncio.Event()
     reader = asyncio.create_task(inbox.read(deployment.emulator.url, ready))
     await asyncio.wait_for(ready.wait(), 30)
-    race = Race(gateway, emulator, inbox)
+    race = Race(http, deployment.services["gateway"].url, deployment.emulator.url, inbox)
     users = [line.user_id() for _ in range(residents)]
     profilers: list[subprocess.Popen[bytes]] = []
     try:
@@ -236,7 +247,7 @@ async def run(
 
         accepted: list[float] = []
         profilers = profile(deployment, profile_seconds) if profile_seconds else []
-        cpu = CpuMeter(processes(deployment, pg, bootstrap))
+        cpu = CpuMeter(processes(deployment, pg, bootstrap), alone=[LOAD_GENERATOR])
         cpu.start()
         load_before = os.getloadavg()
         wall_start = datetime.now(JST)
@@ -258,8 +269,7 @@ async def run(
         for profiler in profilers:
             profiler.wait()
         reader.cancel()
-        await gateway.aclose()
-        await emulator.aclose()
+        await http.close()
 
     elapsed = last - first
     booked = sum("予約番号は" in text for _, text in answers)
@@ -314,12 +324,13 @@ async def run(
 
 
 def processes(deployment: Deployment, pg: str, bootstrap: str) -> dict[str, int]:
-    """The race's processes by name: each service, the emulator, Kafka's broker and Postgres."""
+    """The race's processes by name: each service, the emulator, Kafka's broker, Postgres and this one."""
     pids = {name: p.proc.pid for name, p in deployment.services.items() if p.proc is not None}
     assert deployment.emulator.proc is not None
     pids["emulator"] = deployment.emulator.proc.pid
     pids["kafka"] = listening(bootstrap)
     pids["postgres"] = listening(pg)
+    pids[LOAD_GENERATOR] = os.getpid()  # webhooks out, the emulator's stream in (its children apart)
     return pids
 
 
@@ -331,11 +342,11 @@ def profile(deployment: Deployment, seconds: int) -> list[subprocess.Popen[bytes
         print("--profile: py-spy is not installed (uv tool install py-spy)")
         return []
     started = []
-    for name, process in deployment.services.items():
-        if process.proc is None:
-            continue
+    targets = {name: p.proc.pid for name, p in deployment.services.items() if p.proc is not None}
+    targets[LOAD_GENERATOR] = os.getpid()
+    for name, pid in targets.items():
         output = deployment.log_dir / f"{name}.profile.txt"
-        argv = [spy, "record", "--pid", str(process.proc.pid), "--duration", str(seconds), "--rate", "50"]
+        argv = [spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "50"]
         argv += ["--format", "raw", "--output", str(output)]
         started.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return started
@@ -383,7 +394,9 @@ def main() -> None:
         deployment.service("notify")
         deployment.service("reservations", env={"CITYHALL_RESERVATIONS_CATALOGUE": str(file)})
         with deployment:
-            asyncio.run(run(deployment, pg, bootstrap, args.residents, args.seats, args.profile))
+            race = run(deployment, pg, bootstrap, args.residents, args.seats, args.profile)
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(race)
 
 
 if __name__ == "__main__":

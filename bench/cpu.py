@@ -7,7 +7,7 @@ ones already reaped: Postgres' backends come and go) before and after a measured
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from urllib.parse import urlsplit
 
 import psutil
@@ -22,10 +22,12 @@ def listening(address: str) -> int:
     raise LookupError(f"no process listens on {address}")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system time of `pid` and of all its children, reaped or alive."""
+def cpu_seconds(pid: int, *, children: bool = True) -> float:
+    """User + system time of `pid` and of all its children, reaped or alive (or of `pid` alone)."""
     process = psutil.Process(pid)
     times = process.cpu_times()
+    if not children:
+        return times.user + times.system
     total = times.user + times.system + times.children_user + times.children_system
     for child in process.children(recursive=True):
         try:
@@ -39,17 +41,23 @@ def cpu_seconds(pid: int) -> float:
 class CpuMeter:
     """CPU seconds per named process between `start()` and `stop()`."""
 
-    def __init__(self, pids: Mapping[str, int]) -> None:
+    def __init__(self, pids: Mapping[str, int], *, alone: Collection[str] = ()) -> None:
+        """`alone`: names of processes measured without their children (a benchmark that started
+        the others itself)."""
         self.pids = dict(pids)
+        self.alone = frozenset(alone)
         self._before: dict[str, float] = {}
         self.spent: dict[str, float] = {}
 
     def start(self) -> None:
-        self._before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._before = {name: self._seconds(name, pid) for name, pid in self.pids.items()}
 
     def stop(self) -> dict[str, float]:
-        self.spent = {name: cpu_seconds(pid) - self._before[name] for name, pid in self.pids.items()}
+        self.spent = {name: self._seconds(name, pid) - self._before[name] for name, pid in self.pids.items()}
         return self.spent
+
+    def _seconds(self, name: str, pid: int) -> float:
+        return cpu_seconds(pid, children=name not in self.alone)
 
     def report(self, per: int, unit: str) -> str:
         """Milliseconds per `unit` (e.g. per resident), for each process and in all."""
