@@ -166,6 +166,9 @@ class IdempotentConsumer:
         self.positions = Positions()
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._finished: list[asyncio.Task[None]] = []
+        """Tasks done since the last `_reap` (their done callbacks add them: no scan of every task)."""
+        self._any_finished = asyncio.Event()
         self._last_of_key: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
@@ -176,7 +179,10 @@ class IdempotentConsumer:
         try:
             while True:
                 while self.positions.unfinished() >= self.max_buffered:
-                    await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                    # Not asyncio.wait(self._tasks): it hooks every buffered task each time, a
+                    # thousand per finished message when the buffer is full.
+                    self._any_finished.clear()
+                    await self._any_finished.wait()
                     self._reap()
                 messages = [m for m in await subscription.fetch(timeout=1.0) if self.positions.fetched(m)]
                 self._reap()
@@ -194,6 +200,7 @@ class IdempotentConsumer:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks.clear()
+            self._finished.clear()
             self._last_of_key.clear()
             await self._save_positions()
             await subscription.stop()
@@ -214,6 +221,7 @@ class IdempotentConsumer:
         """Handle `message` after the previous message of its key, in one of the slots."""
         previous = self._last_of_key.get(message.key)
         task = asyncio.create_task(self._in_turn(message, previous))
+        task.add_done_callback(self._on_finished)
         self._tasks.add(task)
         self._last_of_key[message.key] = task
 
@@ -232,11 +240,15 @@ class IdempotentConsumer:
             if self._last_of_key.get(message.key) is asyncio.current_task():
                 del self._last_of_key[message.key]
 
+    def _on_finished(self, task: asyncio.Task[None]) -> None:
+        self._finished.append(task)
+        self._any_finished.set()
+
     def _reap(self) -> None:
         """Forget finished tasks; re-raise the first failure (the run ends, as it did when one
         message at a time was handled in the loop)."""
-        finished = {t for t in self._tasks if t.done()}
-        self._tasks -= finished
+        finished, self._finished = self._finished, []
+        self._tasks.difference_update(finished)
         for task in finished:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
