@@ -260,3 +260,34 @@ async def test_a_message_that_fails_beyond_dead_lettering_ends_the_run_unfinishe
     # its key's next message was not handled out of order.
     assert await stored_offset(effects, "c-gone") <= await offset_of(bus, "bad")
     assert await effects_of(effects, "bad") == []
+
+
+async def test_a_full_buffer_stops_fetching_until_a_message_is_done_and_then_goes_on(
+    bus: EmbeddedBus, effects: Pool
+) -> None:
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def hold(env: Envelope, conn: Connection) -> None:
+        started.append(str(env.subject))
+        await release.wait()
+        await record_effect(env, conn)
+
+    await bus.publish([record(f"k-{i}", i) for i in range(3)])
+    consumer = IdempotentConsumer(
+        "c-full", [TOPIC], hold, bus=bus, pool=effects, concurrency=8, max_buffered=3
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        await wait_for(lambda: len(started) == 3, timeout=30)
+        await bus.publish([record(f"k-{i}", i) for i in range(3, 12)])
+        await asyncio.sleep(1.0)  # the bus polls every 0.2 s: a consumer past its buffer would start more
+        assert len(started) == 3 and consumer.positions.unfinished() == 3
+        release.set()
+        await wait_for(lambda: consumer.handled == 12, timeout=30)
+        assert sorted(started) == sorted(f"k-{i}" for i in range(12))
+        n: int = await effects.fetchval("SELECT count(*) FROM effects")
+        assert n == 12
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
