@@ -3,15 +3,18 @@ messages in one call of `handle_batch`, and a redelivered batch with no second e
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import pytest
 
+from cityhall.events import consumer as consumer_module
 from cityhall.events.bus import Message, Record
 from cityhall.events.consumer import IdempotentConsumer
 from cityhall.events.db import Connection, Pool
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.envelope import Envelope
+from cityhall.events.testing import wait_for
 from cityhall.events.testing.samples import CounterIncremented
 
 TOPIC, OTHER = "events.batch", "events.batch-other"
@@ -148,3 +151,60 @@ async def test_a_failing_batch_writes_nothing(effects: Pool) -> None:
     assert await offsets(effects) == {}
     assert await effects.fetchval("SELECT count(*) FROM effects") == 0
     assert await effects.fetchval("SELECT count(*) FROM inbox") == 0
+
+
+async def test_a_batch_prepares_its_new_messages_before_its_transaction(effects: Pool) -> None:
+    handled = Handled()
+    steps: list[str] = []
+
+    async def prepare(envelope: Envelope, pool: Pool) -> None:
+        steps.append(f"prepare {envelope.data['by']}")
+
+    async def handle(envelope: Envelope, conn: Connection) -> None:
+        steps.append(f"handle {envelope.data['by']}")
+        await handled.one(envelope, conn)
+
+    def run() -> IdempotentConsumer:  # a run of the consumer (a restart makes another)
+        c = consumer(effects, handled, batch=False)
+        c.handler, c.prepare = handle, prepare
+        return c
+
+    first = [message(TOPIC, 0, 1, "a", 1), message(TOPIC, 1, 1, "b", 2)]
+    assert await take(run(), first)
+    assert steps == ["prepare 1", "prepare 2", "handle 1", "handle 2"]
+
+    # Redelivered with a new one: only the new one is prepared and handled.
+    assert await take(run(), [*first, message(TOPIC, 0, 2, "a", 3)])
+    assert steps[4:] == ["prepare 3", "handle 3"]
+
+
+async def test_a_batched_run_takes_at_most_batch_limit_messages_per_transaction(
+    fresh_database: str, effects: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumer_module, "BATCH_LIMIT", 3)
+    bus = EmbeddedBus(fresh_database, poll_interval=0.05)
+    await bus.start()
+    handled = Handled()
+    transactions: list[int] = []
+
+    async def batch(envelopes: Sequence[Envelope], conn: Connection) -> None:
+        transactions.append(len(envelopes))
+        await handled.batch(envelopes, conn)
+
+    c = IdempotentConsumer(
+        "c-limit", [TOPIC], handled.one, bus=bus, pool=effects, batched=True, handle_batch=batch
+    )
+    await bus.publish([Record.of(TOPIC, f"k{i}", envelope(i)) for i in range(8)])
+    task = asyncio.create_task(c.run())
+    try:
+        await wait_for(lambda: c.handled == 8, timeout=30)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await bus.stop()
+    assert sum(transactions) + len(handled.one_by_one) == 8 and max(transactions) <= 3
+    assert sorted(r["seq"] for r in await effects.fetch("SELECT seq FROM effects")) == list(range(8))
+
+
+def envelope(seq: int) -> Envelope:
+    return Envelope.wrap(CounterIncremented(by=seq), source="/services/test", subject=f"k{seq}")

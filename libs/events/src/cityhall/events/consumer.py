@@ -52,6 +52,10 @@ CONSUMER_RETRY = Backoff(base=0.05, cap=5.0, max_attempts=5)
 
 CONCURRENCY = 16
 """Keys a consumer handles at once (`concurrency=1` is one message at a time)."""
+BATCH_LIMIT = 32
+"""Messages a batched consumer handles in one transaction. Every relay on the Postgres server
+reads only below the oldest running transaction (`EventStore.read_all`), so a long batch would
+hold back every service's publishing, the gateway's webhook answers among them."""
 MAX_BUFFERED = 1000
 """Fetched messages not yet finished, beyond which the consumer stops fetching."""
 
@@ -145,9 +149,10 @@ class IdempotentConsumer:
         handle_batch: BatchHandler | None = None,
     ) -> None:
         """`batched=True` handles a fetched batch in one transaction (one commit instead of one per
-        message) and falls back to one message at a time when anything in it fails. Only for
-        handlers whose effects are all in the database: a failed batch runs its handlers again.
-        A batched consumer finishes each batch before it fetches the next. `handle_batch` (with
+        message; at most `BATCH_LIMIT` messages each) and falls back to one message at a time when
+        anything in it fails. Only for handlers whose effects are all in the database: a failed
+        batch runs its handlers again. `prepare` runs for each new message of a batch before its
+        transaction. A batched consumer finishes each batch before it fetches the next. `handle_batch` (with
         `batched`) takes a batch's new messages in one call instead of `handler` for each; the
         fallback and single messages still go to `handler`."""
         if concurrency < 1 or max_buffered < 1:
@@ -186,15 +191,12 @@ class IdempotentConsumer:
                     self._reap()
                 messages = [m for m in await subscription.fetch(timeout=1.0) if self.positions.fetched(m)]
                 self._reap()
-                if self.batched and len(messages) > 1 and await self._process_together(messages):
-                    for message in messages:
-                        self.positions.done(message)
+                if self.batched:
+                    for start in range(0, len(messages), BATCH_LIMIT):
+                        await self._finish_batch(messages[start : start + BATCH_LIMIT])
                     continue
                 for message in messages:
                     self._dispatch(message)
-                if self.batched:
-                    await asyncio.gather(*self._tasks)
-                    self._reap()
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -204,6 +206,17 @@ class IdempotentConsumer:
             self._last_of_key.clear()
             await self._save_positions()
             await subscription.stop()
+
+    async def _finish_batch(self, messages: list[Message]) -> None:
+        """`messages` in one transaction, else one by one (each in its own)."""
+        if len(messages) > 1 and await self._process_together(messages):
+            for message in messages:
+                self.positions.done(message)
+            return
+        for message in messages:
+            self._dispatch(message)
+        await asyncio.gather(*self._tasks)
+        self._reap()
 
     async def _save_positions(self) -> None:
         """On stopping, store each partition's resume point. Two messages finishing together
@@ -292,6 +305,11 @@ class IdempotentConsumer:
         except ValueError:
             return False  # a poison message: the one-by-one path dead-letters it in its place
         try:
+            if self.prepare is not None:
+                seen = await self._seen([e.id for e in envelopes])
+                for envelope in envelopes:
+                    if envelope.id not in seen:
+                        await self.prepare(envelope, self.pool)
             async with self.pool.acquire() as conn, conn.transaction():
                 fresh = await self._receive(conn, [e.id for e in envelopes], self._offsets(messages))
                 new: list[tuple[Message, Envelope]] = []
@@ -318,13 +336,16 @@ class IdempotentConsumer:
         self.handled += len(messages)
         return True
 
+    async def _seen(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of `ids` this consumer has handled already (before preparing the others)."""
+        rows = await self.pool.fetch(
+            "SELECT event_id FROM inbox WHERE consumer = $1 AND event_id = ANY($2::uuid[])", self.name, ids
+        )
+        return {r["event_id"] for r in rows}
+
     async def _handle_once(self, message: Message, envelope: Envelope) -> None:
-        if self.prepare is not None:
-            seen = await self.pool.fetchval(
-                "SELECT true FROM inbox WHERE consumer = $1 AND event_id = $2", self.name, envelope.id
-            )
-            if not seen:
-                await self.prepare(envelope, self.pool)
+        if self.prepare is not None and not await self._seen([envelope.id]):
+            await self.prepare(envelope, self.pool)
         async with self.pool.acquire() as conn, conn.transaction():
             first_time = await conn.fetchval(
                 """INSERT INTO inbox (consumer, event_id) VALUES ($1, $2)
