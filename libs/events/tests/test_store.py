@@ -205,3 +205,31 @@ async def test_save_checkpoint_and_read_all_stores_and_announces_the_position_an
         await store.save_checkpoint_and_read_all("relay", rest[0].position, limit=1, announce="relay_test")
         assert parse_announced(await asyncio.wait_for(heard.get(), timeout=5)) == rest[0].position
         await listener.remove_listener("relay_test", hear)
+
+
+async def test_readers_wait_for_a_transaction_of_this_database_not_for_one_of_another(
+    store: EventStore, pool: Pool, postgres_dsn: str
+) -> None:
+    """Transaction ids are server-wide; only a transaction of this database can still commit an
+    event with a lower one (`commit_horizon()`)."""
+    first = incremented(stream="counter-1")
+    await store.append(first.subject, NO_STREAM, [first])
+    elsewhere = await asyncpg.connect(postgres_dsn)  # the server's own database: not the store's
+    here = await pool.acquire()
+    try:
+        async with elsewhere.transaction():
+            await elsewhere.fetchval("SELECT pg_current_xact_id()")  # running, with an id
+            later = incremented(stream="counter-2")
+            await store.append(later.subject, NO_STREAM, [later])
+            read = await store.read_all()
+            assert [e.id for e in read] == [first.id, later.id], "held back by another database"
+
+            async with here.transaction():
+                await here.fetchval("SELECT pg_current_xact_id()")
+                last = incremented(stream="counter-3")
+                await store.append(last.subject, NO_STREAM, [last])
+                assert await store.read_all(read[-1].position) == [], "read past a running transaction"
+            assert [e.id for e in await store.read_all(read[-1].position)] == [last.id]
+    finally:
+        await pool.release(here)
+        await elsewhere.close()

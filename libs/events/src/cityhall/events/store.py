@@ -3,8 +3,9 @@
 Streams are named `<category>-<id>`. Each event has a per-stream `version` (1, 2, …)
 and a global position `(tx, position)`: the writing transaction's id (xid8) and a
 sequence number. Readers only see events whose transaction id is below the oldest
-transaction still running (`pg_snapshot_xmin`), and read in `(tx, position)` order,
-so an event committed late with a lower sequence number is never skipped.
+transaction still running in this database (`commit_horizon()`, 003_commit_horizon.sql), and
+read in `(tx, position)` order, so an event committed late with a lower sequence number is never
+skipped.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def _read_all_sql(after_tx: str, after_seq: str, category: str, limit: str, colu
     """`read_all`'s query, with its parameters at the given places ("$1", …)."""
     return f"""SELECT {columns} FROM events
                WHERE (tx, position) > ({after_tx}::text::xid8, {after_seq})
-                 AND tx < pg_snapshot_xmin(pg_current_snapshot())
+                 AND tx < (SELECT commit_horizon())
                  AND ({category}::text IS NULL OR category = {category})
                ORDER BY tx, position LIMIT {limit}"""
 

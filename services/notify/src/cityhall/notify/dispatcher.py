@@ -158,7 +158,7 @@ class DeliveryQueue:
                           sum(jsonb_array_length(request->'to')) OVER (ORDER BY tx, seq) AS running,
                           jsonb_array_length(request->'to') AS size
                    FROM delivery_queue
-                   WHERE (tx, seq) > ($1::text::xid8, $2) AND tx < pg_snapshot_xmin(pg_current_snapshot())
+                   WHERE (tx, seq) > ($1::text::xid8, $2) AND tx < (SELECT commit_horizon())
                    ORDER BY tx, seq LIMIT $3) AS next
                WHERE running - size < $4
                ORDER BY tx, seq""",
