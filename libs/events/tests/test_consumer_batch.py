@@ -153,29 +153,38 @@ async def test_a_failing_batch_writes_nothing(effects: Pool) -> None:
     assert await effects.fetchval("SELECT count(*) FROM inbox") == 0
 
 
-async def test_a_batch_prepares_its_new_messages_before_its_transaction(effects: Pool) -> None:
-    handled = Handled()
-    steps: list[str] = []
+async def test_a_message_to_prepare_is_handled_on_its_own_and_a_slow_one_stalls_no_batch(
+    fresh_database: str, effects: Pool
+) -> None:
+    bus = EmbeddedBus(fresh_database, poll_interval=0.05)
+    await bus.start()
+    handled, release = Handled(), asyncio.Event()
+    prepared: list[int] = []
 
     async def prepare(envelope: Envelope, pool: Pool) -> None:
-        steps.append(f"prepare {envelope.data['by']}")
+        if envelope.data["by"] == 0:
+            prepared.append(0)
+            await release.wait()  # a payment provider that does not answer
 
-    async def handle(envelope: Envelope, conn: Connection) -> None:
-        steps.append(f"handle {envelope.data['by']}")
-        await handled.one(envelope, conn)
-
-    def run() -> IdempotentConsumer:  # a run of the consumer (a restart makes another)
-        c = consumer(effects, handled, batch=False)
-        c.handler, c.prepare = handle, prepare
-        return c
-
-    first = [message(TOPIC, 0, 1, "a", 1), message(TOPIC, 1, 1, "b", 2)]
-    assert await take(run(), first)
-    assert steps == ["prepare 1", "prepare 2", "handle 1", "handle 2"]
-
-    # Redelivered with a new one: only the new one is prepared and handled.
-    assert await take(run(), [*first, message(TOPIC, 0, 2, "a", 3)])
-    assert steps[4:] == ["prepare 3", "handle 3"]
+    c = IdempotentConsumer(
+        "c-prepare", [TOPIC], handled.one, bus=bus, pool=effects, batched=True, handle_batch=handled.batch,
+        prepare=prepare, prepares=lambda envelope: envelope.data["by"] == 0,
+    )  # fmt: skip
+    payer = [Record.of(TOPIC, "payer", envelope(0)), Record.of(TOPIC, "payer", envelope(1))]
+    await bus.publish([payer[0], *(Record.of(TOPIC, f"k{i}", envelope(i)) for i in range(2, 8)), payer[1]])
+    task = asyncio.create_task(c.run())
+    try:
+        await wait_for(lambda: c.handled == 6, timeout=30, message="the batch waited for a slow prepare")
+        assert prepared == [0]
+        assert sorted(seq for batch in handled.batches for seq in batch) == list(range(2, 8))
+        assert handled.one_by_one == []  # the payer's second message waits behind its first
+        release.set()
+        await wait_for(lambda: c.handled == 8, timeout=30)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await bus.stop()
+    assert handled.one_by_one == [0, 1]
 
 
 async def test_a_batched_run_takes_at_most_batch_limit_messages_per_transaction(

@@ -147,14 +147,19 @@ class IdempotentConsumer:
         prepare: Prepare | None = None,
         on_dead_letter: DeadLetter | None = None,
         handle_batch: BatchHandler | None = None,
+        prepares: Callable[[Envelope], bool] | None = None,
     ) -> None:
         """`batched=True` handles a fetched batch in one transaction (one commit instead of one per
         message; at most `BATCH_LIMIT` messages each) and falls back to one message at a time when
         anything in it fails. Only for handlers whose effects are all in the database: a failed
-        batch runs its handlers again. `prepare` runs for each new message of a batch before its
-        transaction. A batched consumer finishes each batch before it fetches the next. `handle_batch` (with
-        `batched`) takes a batch's new messages in one call instead of `handler` for each; the
-        fallback and single messages still go to `handler`."""
+        batch runs its handlers again. A batched consumer finishes each batch before it fetches
+        the next. `handle_batch` (with `batched`) takes a batch's new messages in one call instead
+        of `handler` for each; the fallback and single messages still go to `handler`.
+
+        With `batched` and `prepare`, a message `prepare` has work for (`prepares`, else every
+        message) is handled on its own, concurrently as without `batched`, and so are the later
+        messages of its key while it is unfinished: a slow remote end delays its resident only,
+        never a batch."""
         if concurrency < 1 or max_buffered < 1:
             raise ValueError("concurrency and max_buffered must be at least 1")
         self.name = name
@@ -166,6 +171,7 @@ class IdempotentConsumer:
         self.retry = retry or CONSUMER_RETRY
         self.batched = batched
         self.prepare, self.on_dead_letter = prepare, on_dead_letter
+        self.prepares = prepares
         self.max_buffered = max_buffered
         self.handled = 0
         self.positions = Positions()
@@ -192,8 +198,14 @@ class IdempotentConsumer:
                 messages = [m for m in await subscription.fetch(timeout=1.0) if self.positions.fetched(m)]
                 self._reap()
                 if self.batched:
-                    for start in range(0, len(messages), BATCH_LIMIT):
-                        await self._finish_batch(messages[start : start + BATCH_LIMIT])
+                    # On their own (see __init__): keys with a message to prepare, or in flight.
+                    alone = {m.key for m in messages if self._needs_preparing(m)} | self._last_of_key.keys()
+                    for message in messages:
+                        if message.key in alone:
+                            self._dispatch(message)
+                    together = [m for m in messages if m.key not in alone]
+                    for start in range(0, len(together), BATCH_LIMIT):
+                        await self._finish_batch(together[start : start + BATCH_LIMIT])
                     continue
                 for message in messages:
                     self._dispatch(message)
@@ -207,15 +219,23 @@ class IdempotentConsumer:
             await self._save_positions()
             await subscription.stop()
 
+    def _needs_preparing(self, message: Message) -> bool:
+        if self.prepare is None:
+            return False
+        try:
+            return self.prepares is None or self.prepares(message.envelope())
+        except ValueError:
+            return True  # a poison message: the one-by-one path dead-letters it
+
     async def _finish_batch(self, messages: list[Message]) -> None:
         """`messages` in one transaction, else one by one (each in its own)."""
+        if not messages:
+            return
         if len(messages) > 1 and await self._process_together(messages):
             for message in messages:
                 self.positions.done(message)
             return
-        for message in messages:
-            self._dispatch(message)
-        await asyncio.gather(*self._tasks)
+        await asyncio.gather(*[self._dispatch(message) for message in messages])
         self._reap()
 
     async def _save_positions(self) -> None:
@@ -230,13 +250,14 @@ class IdempotentConsumer:
         except Exception as exc:  # the database may be gone already; the inbox covers a re-read
             log.warning("%s: could not store its positions on stopping: %s", self.name, exc)
 
-    def _dispatch(self, message: Message) -> None:
+    def _dispatch(self, message: Message) -> asyncio.Task[None]:
         """Handle `message` after the previous message of its key, in one of the slots."""
         previous = self._last_of_key.get(message.key)
         task = asyncio.create_task(self._in_turn(message, previous))
         task.add_done_callback(self._on_finished)
         self._tasks.add(task)
         self._last_of_key[message.key] = task
+        return task
 
     async def _in_turn(self, message: Message, previous: asyncio.Task[None] | None) -> None:
         """A message that failed (or follows one of its key that failed) stays unfinished, so
@@ -305,11 +326,6 @@ class IdempotentConsumer:
         except ValueError:
             return False  # a poison message: the one-by-one path dead-letters it in its place
         try:
-            if self.prepare is not None:
-                seen = await self._seen([e.id for e in envelopes])
-                for envelope in envelopes:
-                    if envelope.id not in seen:
-                        await self.prepare(envelope, self.pool)
             async with self.pool.acquire() as conn, conn.transaction():
                 fresh = await self._receive(conn, [e.id for e in envelopes], self._offsets(messages))
                 new: list[tuple[Message, Envelope]] = []
@@ -336,16 +352,13 @@ class IdempotentConsumer:
         self.handled += len(messages)
         return True
 
-    async def _seen(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-        """Which of `ids` this consumer has handled already (before preparing the others)."""
-        rows = await self.pool.fetch(
-            "SELECT event_id FROM inbox WHERE consumer = $1 AND event_id = ANY($2::uuid[])", self.name, ids
-        )
-        return {r["event_id"] for r in rows}
-
     async def _handle_once(self, message: Message, envelope: Envelope) -> None:
-        if self.prepare is not None and not await self._seen([envelope.id]):
-            await self.prepare(envelope, self.pool)
+        if self.prepare is not None:
+            seen = await self.pool.fetchval(
+                "SELECT true FROM inbox WHERE consumer = $1 AND event_id = $2", self.name, envelope.id
+            )
+            if not seen:
+                await self.prepare(envelope, self.pool)
         async with self.pool.acquire() as conn, conn.transaction():
             first_time = await conn.fetchval(
                 """INSERT INTO inbox (consumer, event_id) VALUES ($1, $2)

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp
 from cityhall.events.bus import Bus
 from cityhall.events.consumer import CONCURRENCY, BatchHandler, DeadLetter, Handler, Prepare
 from cityhall.events.db import Pool
+from cityhall.events.envelope import Envelope
 from cityhall.events.projection import Projection
 from cityhall.events.store import EventStore
 from cityhall.runtime.declarations import Dashboard, DemoAccount, Department, Tile
@@ -202,6 +203,8 @@ class Consumer:
     """Keys (residents, streams) handled at once; one key's messages stay in order."""
     prepare: Prepare | None = None
     """Network calls for a message, made before its transaction (see `IdempotentConsumer`)."""
+    prepares: Callable[[Envelope], bool] | None = None
+    """With `batched` and `prepare`: whether `prepare` has work for a message (see `IdempotentConsumer`)."""
     on_dead_letter: DeadLetter | None = None
     """Tells whoever waits on a message that it could not be handled."""
     handle_batch: BatchHandler | None = None

@@ -112,6 +112,7 @@ class System:
                     batched=c.batched,
                     concurrency=c.concurrency,
                     prepare=c.prepare,
+                    prepares=c.prepares,
                     on_dead_letter=c.on_dead_letter,
                     handle_batch=c.handle_batch,
                 )

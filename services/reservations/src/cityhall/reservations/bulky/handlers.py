@@ -25,6 +25,7 @@ from cityhall.events.db import Connection, Pool
 from cityhall.events.decider import CommandHandler, Decision, DomainError
 from cityhall.events.envelope import Envelope
 from cityhall.line import postback
+from cityhall.line.contracts import ResidentIntent
 from cityhall.line.dialog import intent_of
 from cityhall.payment_protocol.port import CallbackResult, Checkout, PaymentProvider, ProviderError, received
 from cityhall.reservations.bulky import dialog as bulky
@@ -84,16 +85,17 @@ class Pickups:
 
     # The resident's turn.
 
+    def prepares(self, envelope: Envelope) -> bool:
+        """Whether `prepare` has a checkout to open for this intent (a tap on 確定して支払う): the
+        consumer then handles it on its own, outside its batches."""
+        return _payment_tap(envelope) is not None
+
     async def prepare(self, envelope: Envelope, pool: Pool) -> None:
         """Outside any transaction: the checkout 確定して支払う will record."""
-        intent = intent_of(envelope)
-        tapped = (
-            postback.decode(intent.postback_data)
-            if intent is not None and intent.kind == "postback"
-            else None
-        )
-        if intent is None or tapped is None or tapped.action != "bk_pay":
+        tap = _payment_tap(envelope)
+        if tap is None:
             return
+        intent, tapped = tap
         sessions = self.service.conversation.sessions
         if sessions is None:
             return
@@ -281,3 +283,12 @@ class Pickups:
                 refunded = await self.pickups.handle(pickup_stream(row["booking_id"]), command, conn=conn)
             done += bool(refunded.events)
         return done
+
+
+def _payment_tap(envelope: Envelope) -> tuple[ResidentIntent, postback.Postback] | None:
+    """The intent and its postback if it is a tap on 確定して支払う (a checkout to open), else None."""
+    intent = intent_of(envelope)
+    if intent is None or intent.kind != "postback":
+        return None
+    tapped = postback.decode(intent.postback_data)
+    return (intent, tapped) if tapped is not None and tapped.action == "bk_pay" else None
