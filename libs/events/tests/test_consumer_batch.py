@@ -215,5 +215,40 @@ async def test_a_batched_run_takes_at_most_batch_limit_messages_per_transaction(
     assert sorted(r["seq"] for r in await effects.fetch("SELECT seq FROM effects")) == list(range(8))
 
 
-def envelope(seq: int) -> Envelope:
-    return Envelope.wrap(CounterIncremented(by=seq), source="/services/test", subject=f"k{seq}")
+def envelope(seq: int, prefix: str = "k") -> Envelope:
+    return Envelope.wrap(CounterIncremented(by=seq), source="/services/test", subject=f"{prefix}{seq}")
+
+
+async def test_batches_of_different_partitions_are_decided_at_once(
+    fresh_database: str, effects: Pool
+) -> None:
+    bus = EmbeddedBus(fresh_database, poll_interval=0.05)
+    await bus.start()
+    handled = Handled()
+    started = {"a": asyncio.Event(), "b": asyncio.Event()}
+    overlapped: list[bool] = []
+
+    async def batch(envelopes: Sequence[Envelope], conn: Connection) -> None:
+        mine = str(envelopes[0].subject)[0]
+        started[mine].set()
+        other = started["b" if mine == "a" else "a"]
+        try:  # each waits (briefly) for the other partition's batch to be under way too
+            await asyncio.wait_for(other.wait(), timeout=5)
+            overlapped.append(True)
+        except TimeoutError:
+            overlapped.append(False)
+        await handled.batch(envelopes, conn)
+
+    c = IdempotentConsumer(
+        "c-parts", [TOPIC, OTHER], handled.one, bus=bus, pool=effects, batched=True, handle_batch=batch
+    )
+    await bus.publish([Record.of(TOPIC, f"a{i}", envelope(i, "a")) for i in range(3)])
+    await bus.publish([Record.of(OTHER, f"b{i}", envelope(i, "b")) for i in range(3)])
+    task = asyncio.create_task(c.run())
+    try:
+        await wait_for(lambda: c.handled == 6, timeout=30)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await bus.stop()
+    assert overlapped == [True, True], "one partition's batch waited for the other's"

@@ -149,11 +149,11 @@ class IdempotentConsumer:
         handle_batch: BatchHandler | None = None,
         prepares: Callable[[Envelope], bool] | None = None,
     ) -> None:
-        """`batched=True` handles a fetched batch in one transaction (one commit instead of one per
-        message; at most `BATCH_LIMIT` messages each) and falls back to one message at a time when
-        anything in it fails. Only for handlers whose effects are all in the database: a failed
-        batch runs its handlers again. A batched consumer finishes each batch before it fetches
-        the next. `handle_batch` (with `batched`) takes a batch's new messages in one call instead
+        """`batched=True` handles a fetch's messages of each partition in one transaction (one commit
+        instead of one per message; at most `BATCH_LIMIT` messages each) and falls back to one
+        message at a time when anything in it fails. Only for handlers whose effects are all in the
+        database: a failed batch runs its handlers again. Different partitions' batches run at
+        once, one partition's one after another, all finished before the next fetch. `handle_batch` (with `batched`) takes a batch's new messages in one call instead
         of `handler` for each; the fallback and single messages still go to `handler`.
 
         With `batched` and `prepare`, a message `prepare` has work for (`prepares`, else every
@@ -203,9 +203,13 @@ class IdempotentConsumer:
                     for message in messages:
                         if message.key in alone:
                             self._dispatch(message)
-                    together = [m for m in messages if m.key not in alone]
-                    for start in range(0, len(together), BATCH_LIMIT):
-                        await self._finish_batch(together[start : start + BATCH_LIMIT])
+                    # Partitions' batches at once (each its own offsets row: none waits for
+                    # another's commit); one partition's in order.
+                    by_partition: dict[Partition, list[Message]] = {}
+                    for message in messages:
+                        if message.key not in alone:
+                            by_partition.setdefault((message.topic, message.partition), []).append(message)
+                    await asyncio.gather(*(self._finish_batches(part) for part in by_partition.values()))
                     continue
                 for message in messages:
                     self._dispatch(message)
@@ -227,10 +231,13 @@ class IdempotentConsumer:
         except ValueError:
             return True  # a poison message: the one-by-one path dead-letters it
 
+    async def _finish_batches(self, messages: list[Message]) -> None:
+        """`messages` (of one partition) in transactions of at most `BATCH_LIMIT`, one after another."""
+        for start in range(0, len(messages), BATCH_LIMIT):
+            await self._finish_batch(messages[start : start + BATCH_LIMIT])
+
     async def _finish_batch(self, messages: list[Message]) -> None:
         """`messages` in one transaction, else one by one (each in its own)."""
-        if not messages:
-            return
         if len(messages) > 1 and await self._process_together(messages):
             for message in messages:
                 self.positions.done(message)

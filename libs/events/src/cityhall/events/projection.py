@@ -159,12 +159,16 @@ class ProjectionRunner:
                 self._checkpoint,
             )
 
-    async def catch_up(self) -> int:
+    async def catch_up(self, conn: Connection | None = None) -> int:
         """Apply everything not yet applied; returns the number of events given to the projection
-        (of its `types`, and the last of each batch)."""
+        (of its `types`, and the last of each batch). On `conn` if given (`run` uses the connection
+        it listens on), else on one from the pool."""
+        if conn is None:
+            async with self.store.pool.acquire() as conn:
+                return await self.catch_up(conn)
         total = 0
         while True:
-            async with self.store.pool.acquire() as conn, conn.transaction():
+            async with conn.transaction():
                 # The checkpoint row doubles as the projection's lock (rebuild holds it to swap).
                 row = await conn.fetchrow(
                     "SELECT tx::text::bigint AS tx, position FROM checkpoints WHERE name = $1 FOR UPDATE",
@@ -187,7 +191,7 @@ class ProjectionRunner:
                 await conn.add_listener(channel, self._notified)
                 while True:
                     self._wake.clear()
-                    await self.catch_up()
+                    await self.catch_up(conn)
                     await wake_or_timeout(self._wake, poll_interval)
             finally:
                 with contextlib.suppress(Exception):
