@@ -155,9 +155,10 @@ class Reservations:
         fields: dict[str, Any] = {}
         if resource is not None:
             earliest, last = self.catalogue.window(resource, now)
-            rows = await projections.slot_counts(conn, resource.code, earliest, last)
+            rows, fields["active"] = await projections.slot_counts_and_active(
+                conn, resource.code, earliest, last, intent.user_id, now
+            )
             fields["left"] = projections.free_seats(rows, resource.capacity)
-            fields["active"] = await projections.active_count(conn, intent.user_id, resource.code, now)
         ref = SlotRef.parse(code, stamp) if stamp else None
         if ref is not None:
             fields["slot"], _version = await self.slots.load(ref.stream, conn=conn)

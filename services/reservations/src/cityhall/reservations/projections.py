@@ -212,26 +212,42 @@ def all_projections() -> list[Any]:
 # Queries.
 
 
+_SLOT_COUNTS = f"""WITH b AS (SELECT start, count(*) AS booked FROM {BOOKINGS}
+                   WHERE resource = $1 AND start >= $2 AND start < $3 AND status = 'booked' GROUP BY start),
+             q AS (SELECT start, count(*) FILTER (WHERE status = 'offered') AS offered,
+                          count(*) FILTER (WHERE status = 'waiting') AS waiting
+                   FROM {QUEUE} WHERE resource = $1 AND start >= $2 AND start < $3 GROUP BY start),
+             s AS (SELECT start, capacity, closed FROM {SLOTS}
+                   WHERE resource = $1 AND start >= $2 AND start < $3)
+        SELECT coalesce(b.start, q.start, s.start) AS start, coalesce(b.booked, 0) AS booked,
+               coalesce(q.offered, 0) AS offered, coalesce(q.waiting, 0) AS waiting,
+               s.capacity, coalesce(s.closed, false) AS closed
+        FROM b FULL JOIN q ON q.start = b.start FULL JOIN s ON s.start = coalesce(b.start, q.start)"""
+# $1 resource, $2 from, $3 to (slot starts).
+
+
 async def slot_counts(
     conn: Connection | Pool, resource: str, start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
     """Per slot of `resource` starting in [start, end) that has anything: seats booked, offers
     open, waiting residents, a clerk's capacity and whether it is closed."""
+    return [dict(r) for r in await conn.fetch(_SLOT_COUNTS, resource, start, end)]
+
+
+async def slot_counts_and_active(
+    conn: Connection | Pool, resource: str, start: datetime, end: datetime, user_id: str, now: datetime
+) -> tuple[list[dict[str, Any]], int]:
+    """`slot_counts`, and how many of the resource's sessions to come `user_id` has booked, in one
+    round trip (every turn about a resource needs both)."""
     rows = await conn.fetch(
-        f"""WITH b AS (SELECT start, count(*) AS booked FROM {BOOKINGS}
-                       WHERE resource = $1 AND start >= $2 AND start < $3 AND status = 'booked' GROUP BY start),
-                 q AS (SELECT start, count(*) FILTER (WHERE status = 'offered') AS offered,
-                              count(*) FILTER (WHERE status = 'waiting') AS waiting
-                       FROM {QUEUE} WHERE resource = $1 AND start >= $2 AND start < $3 GROUP BY start),
-                 s AS (SELECT start, capacity, closed FROM {SLOTS}
-                       WHERE resource = $1 AND start >= $2 AND start < $3)
-            SELECT coalesce(b.start, q.start, s.start) AS start, coalesce(b.booked, 0) AS booked,
-                   coalesce(q.offered, 0) AS offered, coalesce(q.waiting, 0) AS waiting,
-                   s.capacity, coalesce(s.closed, false) AS closed
-            FROM b FULL JOIN q ON q.start = b.start FULL JOIN s ON s.start = coalesce(b.start, q.start)""",
-        resource, start, end,
+        f"""WITH counts AS ({_SLOT_COUNTS}),
+                 active AS (SELECT count(*) AS n FROM {BOOKINGS}
+                            WHERE user_id = $4 AND resource = $1 AND status = 'booked' AND start > $5)
+            SELECT counts.*, active.n AS active FROM active LEFT JOIN counts ON true""",
+        resource, start, end, user_id, now,
     )  # fmt: skip
-    return [dict(r) for r in rows]
+    active: int = rows[0]["active"]
+    return [{k: v for k, v in r.items() if k != "active"} for r in rows if r["start"] is not None], active
 
 
 def free_seats(rows: Sequence[dict[str, Any]], capacity: int) -> dict[datetime, int]:
@@ -240,14 +256,6 @@ def free_seats(rows: Sequence[dict[str, Any]], capacity: int) -> dict[datetime, 
         r["start"]: 0 if r["closed"] else (r["capacity"] or capacity) - r["booked"] - r["offered"]
         for r in rows
     }
-
-
-async def active_count(conn: Connection | Pool, user_id: str, resource: str, now: datetime) -> int:
-    count: int = await conn.fetchval(
-        f"SELECT count(*) FROM {BOOKINGS} WHERE user_id = $1 AND resource = $2 AND status = 'booked' AND start > $3",
-        user_id, resource, now,
-    )  # fmt: skip
-    return count
 
 
 async def upcoming(conn: Connection | Pool, user_id: str, now: datetime) -> list[dict[str, Any]]:
