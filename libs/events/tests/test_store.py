@@ -233,3 +233,17 @@ async def test_readers_wait_for_a_transaction_of_this_database_not_for_one_of_an
     finally:
         await pool.release(here)
         await elsewhere.close()
+
+
+async def test_append_each_appends_to_each_subjects_stream_in_order_and_skips_stored_ids(
+    store: EventStore, pool: Pool
+) -> None:
+    await store.append("counter-1", NO_STREAM, [incremented(1)])
+    a, b, c = incremented(2), incremented(3, stream="counter-2"), incremented(4)
+    async with pool.acquire() as conn, conn.transaction():
+        await store.append_each([a, b, c], conn=conn)
+    async with pool.acquire() as conn, conn.transaction():
+        await store.append_each([c, incremented(5, stream="counter-2")], conn=conn)  # c again: a no-op
+    first = await store.read_stream("counter-1")
+    assert [(e.version, e.envelope.data["by"]) for e in first] == [(1, 1), (2, 2), (3, 4)]
+    assert [e.envelope.data["by"] for e in await store.read_stream("counter-2")] == [3, 5]

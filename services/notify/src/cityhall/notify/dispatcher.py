@@ -239,8 +239,7 @@ class DeliveryQueue:
                 "UPDATE delivery_queue SET skipped = $2 WHERE request_id = $1", job.request_id, skipped
             )
             outcomes = [skipped_event(job, skipped)] if skipped else []
-            for event in outcomes:
-                await self._append(conn, job, event, "skipped")
+            await self.store.append_each([_outcome(job, e, "skipped") for e in outcomes], conn=conn)
         self.store.notify()
         _count(outcomes)
         job.skipped = skipped
@@ -256,9 +255,8 @@ class DeliveryQueue:
     async def _write(self, writes: list[_Write]) -> list[None]:
         """Many workers' outcomes in one transaction, one commit (one fsync) for all of them."""
         async with self.pool.acquire() as conn, conn.transaction():
-            for write in writes:
-                for event, name in write.outcomes:
-                    await self._append(conn, write.job, event, name)
+            outcomes = [_outcome(w.job, event, name) for w in writes for event, name in w.outcomes]
+            await self.store.append_each(outcomes, conn=conn)
             done = [w.job.request_id for w in writes if w.done]
             if done:
                 await conn.execute("DELETE FROM delivery_queue WHERE request_id = ANY($1::uuid[])", done)
@@ -269,17 +267,22 @@ class DeliveryQueue:
     async def recorded(self, job: Job) -> list[Event]:
         return [r.envelope.event() for r in await self.store.read_stream(delivery_stream(job.request_id))]
 
-    async def _append(self, conn: Connection, job: Job, event: Event, name: str) -> None:
-        stream = delivery_stream(job.request_id)
-        envelope = Envelope.wrap(
-            event, source=SOURCE, subject=stream, id=uuid.uuid5(job.request_id, name), caused_by=job.cause
-        )
-        # No NOTIFY inside the transaction (it would serialise commits): `store.notify()` after it.
-        await self.store.append(stream, None, [envelope], conn=conn, notify=False)
-
     async def depth(self) -> int:
         count: int = await self.pool.fetchval("SELECT count(*) FROM delivery_queue")
         return count
+
+
+def _outcome(job: Job, event: Event, name: str) -> Envelope:
+    """An outcome of `job` for its delivery stream, its id fixed by `name` (written once).
+    Appended without NOTIFY inside the transaction (it would serialise commits):
+    `store.notify()` after it."""
+    return Envelope.wrap(
+        event,
+        source=SOURCE,
+        subject=delivery_stream(job.request_id),
+        id=uuid.uuid5(job.request_id, name),
+        caused_by=job.cause,
+    )
 
 
 def skipped_event(job: Job, recipients: list[str]) -> MessageSkipped:
