@@ -52,10 +52,10 @@ CONSUMER_RETRY = Backoff(base=0.05, cap=5.0, max_attempts=5)
 
 CONCURRENCY = 16
 """Keys a consumer handles at once (`concurrency=1` is one message at a time)."""
-BATCH_LIMIT = 32
-"""Messages a batched consumer handles in one transaction. Every relay on the Postgres server
-reads only below the oldest running transaction (`EventStore.read_all`), so a long batch would
-hold back every service's publishing, the gateway's webhook answers among them."""
+BATCH_LIMIT = 64
+"""Messages a batched consumer handles in one transaction. The service's relay and projections
+read only below its oldest running transaction (`commit_horizon()`), so a long batch holds back
+the service's publishing: at most this many (bench/RESULTS.md, the 5,000-resident race)."""
 MAX_BUFFERED = 1000
 """Fetched messages not yet finished, beyond which the consumer stops fetching."""
 

@@ -109,11 +109,11 @@ async def start(
             service.conversation,
             prepare=pickups.prepare if pickups else None,
             prepares=pickups.prepares if pickups else None,
-            # A burst (a session opening, a race for its seats) is decided 32 turns to a
-            # transaction: one commit, one inbox and offset statement, one wake-up of the relay
-            # and projections for all of them. Turns of one batch run in order, so they never
-            # race each other for a slot; a payment tap, which opens a checkout first, is
-            # handled on its own. bench/RESULTS.md: 2026-12-06, the load generator.
+            # A burst (a session opening, a race for its seats) is decided in batches, up to
+            # BATCH_LIMIT turns of a partition to a transaction: one commit, one inbox and
+            # offsets statement, one wake-up of the relay and projections for all of them. A
+            # payment tap, which opens a checkout first, is handled on its own.
+            # bench/RESULTS.md: 2026-12-06, the load generator.
             batched=True,
         )
     ]

@@ -212,6 +212,7 @@ def all_projections() -> list[Any]:
 # Queries.
 
 
+# $1 resource, $2 from, $3 to (slot starts).
 _SLOT_COUNTS = f"""WITH b AS (SELECT start, count(*) AS booked FROM {BOOKINGS}
                    WHERE resource = $1 AND start >= $2 AND start < $3 AND status = 'booked' GROUP BY start),
              q AS (SELECT start, count(*) FILTER (WHERE status = 'offered') AS offered,
@@ -223,7 +224,6 @@ _SLOT_COUNTS = f"""WITH b AS (SELECT start, count(*) AS booked FROM {BOOKINGS}
                coalesce(q.offered, 0) AS offered, coalesce(q.waiting, 0) AS waiting,
                s.capacity, coalesce(s.closed, false) AS closed
         FROM b FULL JOIN q ON q.start = b.start FULL JOIN s ON s.start = coalesce(b.start, q.start)"""
-# $1 resource, $2 from, $3 to (slot starts).
 
 
 async def slot_counts(
