@@ -21,9 +21,13 @@ from cityhall.notify.events import (
     notice_stream,
 )
 
+_TYPES = frozenset({MessageDelivered.TYPE, MessageDeliveryFailed.TYPE, MessageSkipped.TYPE})
+
 
 class DeliveriesProjection:
     name = "deliveries"
+    types = _TYPES
+    """The runner reads only these (`Projection`): not the notices' events."""
 
     async def create(self, conn: Connection, table: str) -> None:
         # Unnamed indexes: a rebuild creates them again beside the live table's.
@@ -85,9 +89,6 @@ class DeliveriesProjection:
                     ON CONFLICT (event_id) DO NOTHING""",
                 rows,
             )
-
-
-_TYPES = frozenset({MessageDelivered.TYPE, MessageDeliveryFailed.TYPE, MessageSkipped.TYPE})
 
 
 _NOTICE_TYPES = [NoticeDrafted.TYPE, NoticeApproved.TYPE, NoticeCancelled.TYPE, NoticeCompleted.TYPE]
