@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cityhall.events.db import Pool, create_pool, migrate
+from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.store import EventStore
 
 
@@ -21,3 +22,12 @@ async def pool(fresh_database: str) -> AsyncIterator[Pool]:
 @pytest.fixture
 def store(pool: Pool) -> EventStore:
     return EventStore(pool)
+
+
+@pytest.fixture
+async def bus(fresh_database: str) -> AsyncIterator[EmbeddedBus]:
+    """A started embedded bus on the test's database, for tests that run a consumer."""
+    bus = EmbeddedBus(fresh_database, poll_interval=0.05)
+    await bus.start()
+    yield bus
+    await bus.stop()

@@ -4,7 +4,8 @@ messages in one call of `handle_batch`, and a redelivered batch with no second e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -46,6 +47,16 @@ class Handled:
 async def effects(pool: Pool) -> Pool:
     await pool.execute("CREATE TABLE effects (seq int)")
     return pool
+
+
+@asynccontextmanager
+async def running(c: IdempotentConsumer) -> AsyncIterator[None]:
+    task = asyncio.create_task(c.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def consumer(pool: Pool, handled: Handled, *, batch: bool = True) -> IdempotentConsumer:
@@ -154,10 +165,8 @@ async def test_a_failing_batch_writes_nothing(effects: Pool) -> None:
 
 
 async def test_a_message_to_prepare_is_handled_on_its_own_and_a_slow_one_stalls_no_batch(
-    fresh_database: str, effects: Pool
+    bus: EmbeddedBus, effects: Pool
 ) -> None:
-    bus = EmbeddedBus(fresh_database, poll_interval=0.05)
-    await bus.start()
     handled, release = Handled(), asyncio.Event()
     prepared: list[int] = []
 
@@ -172,27 +181,20 @@ async def test_a_message_to_prepare_is_handled_on_its_own_and_a_slow_one_stalls_
     )  # fmt: skip
     payer = [Record.of(TOPIC, "payer", envelope(0)), Record.of(TOPIC, "payer", envelope(1))]
     await bus.publish([payer[0], *(Record.of(TOPIC, f"k{i}", envelope(i)) for i in range(2, 8)), payer[1]])
-    task = asyncio.create_task(c.run())
-    try:
+    async with running(c):
         await wait_for(lambda: c.handled == 6, timeout=30, message="the batch waited for a slow prepare")
         assert prepared == [0]
         assert sorted(seq for batch in handled.batches for seq in batch) == list(range(2, 8))
         assert handled.one_by_one == []  # the payer's second message waits behind its first
         release.set()
         await wait_for(lambda: c.handled == 8, timeout=30)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await bus.stop()
     assert handled.one_by_one == [0, 1]
 
 
 async def test_a_batched_run_takes_at_most_batch_limit_messages_per_transaction(
-    fresh_database: str, effects: Pool, monkeypatch: pytest.MonkeyPatch
+    bus: EmbeddedBus, effects: Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(consumer_module, "BATCH_LIMIT", 3)
-    bus = EmbeddedBus(fresh_database, poll_interval=0.05)
-    await bus.start()
     handled = Handled()
     transactions: list[int] = []
 
@@ -204,13 +206,8 @@ async def test_a_batched_run_takes_at_most_batch_limit_messages_per_transaction(
         "c-limit", [TOPIC], handled.one, bus=bus, pool=effects, batched=True, handle_batch=batch
     )
     await bus.publish([Record.of(TOPIC, f"k{i}", envelope(i)) for i in range(8)])
-    task = asyncio.create_task(c.run())
-    try:
+    async with running(c):
         await wait_for(lambda: c.handled == 8, timeout=30)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await bus.stop()
     assert sum(transactions) + len(handled.one_by_one) == 8 and max(transactions) <= 3
     assert sorted(r["seq"] for r in await effects.fetch("SELECT seq FROM effects")) == list(range(8))
 
@@ -219,11 +216,7 @@ def envelope(seq: int, prefix: str = "k") -> Envelope:
     return Envelope.wrap(CounterIncremented(by=seq), source="/services/test", subject=f"{prefix}{seq}")
 
 
-async def test_batches_of_different_partitions_are_decided_at_once(
-    fresh_database: str, effects: Pool
-) -> None:
-    bus = EmbeddedBus(fresh_database, poll_interval=0.05)
-    await bus.start()
+async def test_batches_of_different_partitions_are_decided_at_once(bus: EmbeddedBus, effects: Pool) -> None:
     handled = Handled()
     started = {"a": asyncio.Event(), "b": asyncio.Event()}
     overlapped: list[bool] = []
@@ -244,11 +237,6 @@ async def test_batches_of_different_partitions_are_decided_at_once(
     )
     await bus.publish([Record.of(TOPIC, f"a{i}", envelope(i, "a")) for i in range(3)])
     await bus.publish([Record.of(OTHER, f"b{i}", envelope(i, "b")) for i in range(3)])
-    task = asyncio.create_task(c.run())
-    try:
+    async with running(c):
         await wait_for(lambda: c.handled == 6, timeout=30)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await bus.stop()
     assert overlapped == [True, True], "one partition's batch waited for the other's"

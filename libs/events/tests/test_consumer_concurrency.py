@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -51,14 +50,6 @@ def test_a_stopping_consumer_resumes_at_the_lowest_unfinished_message_or_past_al
     assert positions.resume_points() == {(TOPIC, 0): 3, (TOPIC, 1): 5}
     positions.done(message(3))
     assert positions.resume_points()[(TOPIC, 0)] == 10
-
-
-@pytest.fixture
-async def bus(fresh_database: str) -> AsyncIterator[EmbeddedBus]:
-    bus = EmbeddedBus(fresh_database, poll_interval=0.2)
-    await bus.start()
-    yield bus
-    await bus.stop()
 
 
 @pytest.fixture
@@ -281,7 +272,7 @@ async def test_a_full_buffer_stops_fetching_until_a_message_is_done_and_then_goe
     try:
         await wait_for(lambda: len(started) == 3, timeout=30)
         await bus.publish([record(f"k-{i}", i) for i in range(3, 12)])
-        await asyncio.sleep(1.0)  # the bus polls every 0.2 s: a consumer past its buffer would start more
+        await asyncio.sleep(1.0)  # the bus polls every 0.05 s: a consumer past its buffer would start more
         assert len(started) == 3 and consumer.positions.unfinished() == 3
         release.set()
         await wait_for(lambda: consumer.handled == 12, timeout=30)

@@ -154,6 +154,20 @@ _SAVE_CHECKPOINT = """INSERT INTO checkpoints (name, tx, position) VALUES ($1, $
 _SAVE_CHECKPOINT_AND_READ_ALL = f"WITH saved AS ({_SAVE_CHECKPOINT}) {_read_all_sql('$2', '$3', '$5', '$6')}"
 
 
+def _columns(envelopes: Sequence[Envelope]) -> tuple[list[Any], ...]:
+    """The envelopes as the column arrays `unnest` takes: stream, category, id, type, data,
+    metadata, occurred_at."""
+    return (
+        [e.subject for e in envelopes],
+        [category_of(e.subject) for e in envelopes],
+        [e.id for e in envelopes],
+        [e.type for e in envelopes],
+        [e.data for e in envelopes],
+        [e.metadata() for e in envelopes],
+        [e.time for e in envelopes],
+    )
+
+
 class EventStore:
     """Append-only streams in the current schema (see `001_backbone.sql`)."""
 
@@ -246,13 +260,7 @@ class EventStore:
                            $7::timestamptz[]) WITH ORDINALITY
                     AS t(stream, category, id, type, data, metadata, occurred_at, n)
                ORDER BY t.n""",
-            [e.subject for e in envelopes],
-            [category_of(e.subject) for e in envelopes],
-            [e.id for e in envelopes],
-            [e.type for e in envelopes],
-            [e.data for e in envelopes],
-            [e.metadata() for e in envelopes],
-            [e.time for e in envelopes],
+            *_columns(envelopes),
         )
         assert all(r["outcome"] in ("appended", "duplicate") for r in rows), "one id, no expected version"
 
@@ -276,13 +284,7 @@ class EventStore:
                            $7::timestamptz[]) AS t(stream, category, id, type, data, metadata, occurred_at)
                ON CONFLICT (id) DO NOTHING
                RETURNING id, tx::text::bigint AS tx, position""",
-            [e.subject for e in envelopes],
-            [category_of(e.subject) for e in envelopes],
-            [e.id for e in envelopes],
-            [e.type for e in envelopes],
-            [e.data for e in envelopes],
-            [e.metadata() for e in envelopes],
-            [e.time for e in envelopes],
+            *_columns(envelopes),
         )
         positions = {r["id"]: Position(r["tx"], r["position"]) for r in rows}
         stored_before = [e.id for e in envelopes if e.id not in positions]
