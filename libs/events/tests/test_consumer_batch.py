@@ -4,8 +4,7 @@ messages in one call of `handle_batch`, and a redelivered batch with no second e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
 import pytest
 
@@ -15,7 +14,7 @@ from cityhall.events.consumer import IdempotentConsumer
 from cityhall.events.db import Connection, Pool
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.envelope import Envelope
-from cityhall.events.testing import wait_for
+from cityhall.events.testing import running, wait_for
 from cityhall.events.testing.samples import CounterIncremented
 
 TOPIC, OTHER = "events.batch", "events.batch-other"
@@ -47,16 +46,6 @@ class Handled:
 async def effects(pool: Pool) -> Pool:
     await pool.execute("CREATE TABLE effects (seq int)")
     return pool
-
-
-@asynccontextmanager
-async def running(c: IdempotentConsumer) -> AsyncIterator[None]:
-    task = asyncio.create_task(c.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 def consumer(pool: Pool, handled: Handled, *, batch: bool = True) -> IdempotentConsumer:

@@ -12,7 +12,7 @@ from cityhall.events.consumer import IdempotentConsumer, Positions
 from cityhall.events.db import Connection, Pool
 from cityhall.events.embedded_bus import EmbeddedBus
 from cityhall.events.envelope import Envelope
-from cityhall.events.testing import wait_for
+from cityhall.events.testing import running, wait_for
 from cityhall.events.testing.samples import CounterIncremented
 
 TOPIC = "events.lanes"
@@ -268,17 +268,13 @@ async def test_a_full_buffer_stops_fetching_until_a_message_is_done_and_then_goe
     consumer = IdempotentConsumer(
         "c-full", [TOPIC], hold, bus=bus, pool=effects, concurrency=8, max_buffered=3
     )
-    task = asyncio.create_task(consumer.run())
-    try:
+    async with running(consumer):
         await wait_for(lambda: len(started) == 3, timeout=30)
         await bus.publish([record(f"k-{i}", i) for i in range(3, 12)])
         await asyncio.sleep(1.0)  # the bus polls every 0.05 s: a consumer past its buffer would start more
         assert len(started) == 3 and consumer.positions.unfinished() == 3
         release.set()
         await wait_for(lambda: consumer.handled == 12, timeout=30)
-        assert sorted(started) == sorted(f"k-{i}" for i in range(12))
-        n: int = await effects.fetchval("SELECT count(*) FROM effects")
-        assert n == 12
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    assert sorted(started) == sorted(f"k-{i}" for i in range(12))
+    n: int = await effects.fetchval("SELECT count(*) FROM effects")
+    assert n == 12

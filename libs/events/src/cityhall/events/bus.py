@@ -46,8 +46,13 @@ class Message:
     headers: tuple[tuple[str, bytes], ...]
 
     def envelope(self) -> Envelope:
-        """The CloudEvent inside; `ValueError` when it is not one (a poison message)."""
-        return Envelope.from_kafka(self.key.encode(), self.value, list(self.headers))
+        """The CloudEvent inside; `ValueError` when it is not one (a poison message). Decoded once:
+        a batched consumer asks for it to sort a message and again to handle it."""
+        decoded: Envelope | None = self.__dict__.get("_envelope")
+        if decoded is None:
+            decoded = Envelope.from_kafka(self.key.encode(), self.value, list(self.headers))
+            object.__setattr__(self, "_envelope", decoded)  # frozen: the fields, not this cache
+        return decoded
 
     def header(self, name: str) -> str | None:
         for k, v in self.headers:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Protocol
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -52,3 +54,18 @@ async def wait_for(
         await asyncio.sleep(min(interval, remaining))
     detail = f": {message}" if message else ""
     raise AssertionError(f"condition not met within {timeout} s{detail} (last value: {last!r})")
+
+
+class Runnable(Protocol):
+    async def run(self) -> None: ...
+
+
+@asynccontextmanager
+async def running(loop: Runnable) -> AsyncIterator[None]:
+    """`loop.run()` (a consumer, a relay) in the background while the block runs, then cancelled."""
+    task = asyncio.create_task(loop.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
