@@ -178,3 +178,12 @@ async def test_create_database_is_idempotent(postgres_dsn: str) -> None:
         await drop_database_async(postgres_dsn, "localpg_create_test")
     with pytest.raises(ValueError):
         await create_database_async(postgres_dsn, 'x"; DROP DATABASE postgres; --')
+
+
+def test_free_port_never_hands_out_a_port_twice() -> None:
+    # A port handed out is free until its server binds it: the OS may offer it again
+    # (CI once started notify and the staff portal on one port).
+    from cityhall.events.localpg import free_port
+
+    ports = [free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from playwright.async_api import Page, async_playwright, expect
 
 from cityhall.events.db import Pool, create_pool, migrate
+from cityhall.events.localpg import free_port
 from cityhall.events.projection import ProjectionRunner
 from cityhall.events.store import EventStore
 from cityhall.events.testing import wait_for
@@ -40,12 +40,6 @@ class Running:
     url: str
     pool: Pool
     store: EventStore
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -14,6 +13,7 @@ import uvicorn
 from fastapi import Depends, FastAPI
 
 from cityhall.events.db import Pool, create_pool, migrate
+from cityhall.events.localpg import free_port
 from cityhall.events.projection import ProjectionRunner
 from cityhall.events.store import EventStore
 from cityhall.events.testing import wait_for
@@ -94,12 +94,6 @@ async def test_many_streams_share_one_connection(service: tuple[Pool, EventStore
         await asyncio.gather(*readers, return_exceptions=True)
     await wait_for(lambda: not live.listening and pool.get_size() - pool.get_idle_size() == 1, timeout=5)
     await live.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_sse_over_http_survives_client_disconnects(service: tuple[Pool, EventStore]) -> None:

@@ -61,12 +61,23 @@ class PostgresError(RuntimeError):
     """The local server could not be initialised, started or stopped."""
 
 
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port nobody listens on right now (the OS picks it), never one this process
+    handed out before: a port handed out is free until its server binds it, and the OS
+    would give it to the next caller too (two test servers on one port)."""
+    with _handed_out_lock:
+        for _ in range(1000):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
+                port: int = sock.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+    raise OSError("no free TCP port that was not handed out already")
 
 
 class LocalPostgres:
