@@ -164,10 +164,10 @@ async def test_a_turn_that_ends_the_session_releases_the_dialog(pool: Pool) -> N
 class FailingDialogs(EventStore):
     """A store that fails on the last write of a turn (the dialog event)."""
 
-    async def append(self, stream: str, expected_version: int | None, envelopes, **kwargs):  # type: ignore[no-untyped-def, override]
+    async def append_each(self, envelopes, **kwargs):  # type: ignore[no-untyped-def, override]
         if any(e.topic == DIALOGS_TOPIC for e in envelopes):
             raise RuntimeError("the database went away")
-        return await super().append(stream, expected_version, envelopes, **kwargs)
+        return await super().append_each(envelopes, **kwargs)
 
 
 @pytest.mark.parametrize("failure", ["store", "command"])
@@ -207,6 +207,46 @@ async def test_the_consumers_handler_begins_responds_and_finishes_a_turn(pool: P
         events = await written(store, conn, "U1")
     assert seen == ["2通"]
     assert [type(e) for e in events] == [OutboundMessageRequested, DialogReleased]
+
+
+async def test_a_batch_reads_the_sessions_once_and_a_residents_later_turn_sees_the_earlier(pool: Pool) -> None:
+    store = EventStore(pool)
+    talk = conversation(store)
+    request = uuid.uuid4()
+    first, _ = intent_envelope("U1")
+    second, _ = intent_envelope("U1")
+    other, _ = intent_envelope("U2")
+    sessions_seen: list[tuple[str, Step | None]] = []
+
+    async def respond(turn: Turn[Step, Add], conn: Connection) -> None:
+        sessions_seen.append((turn.intent.user_id, turn.session))
+        if turn.intent.user_id == "U2":
+            turn.session = None  # ends U2's dialog
+            turn.say(TextMessage(text="終了しました。"))
+            return
+        awaiting = "purpose" if turn.session is None else "done"
+        turn.session = Step(request, awaiting)
+        turn.command("counter-1", Add(1))
+        turn.say(TextMessage(text=f"{awaiting}をお選びください。"))
+        turn.claim = True
+
+    async with pool.acquire() as conn:
+        await talk.sessions.save(conn, "U2", Step(uuid.uuid4(), "copies"), now=NOW)  # type: ignore[union-attr]
+        async with conn.transaction():
+            await talk.batch_handler(respond)([first, other, second], conn)
+        events = await written(store, conn, "U1")
+        replies_to_u2 = [e for e in await written(store, conn, "U2") if isinstance(e, OutboundMessageRequested)]
+        kept = await talk.sessions.load(conn, "U1")  # type: ignore[union-attr]
+        ended = await talk.sessions.load(conn, "U2")  # type: ignore[union-attr]
+    assert sessions_seen[0] == ("U1", None) and sessions_seen[2] == ("U1", Step(request, "purpose"))
+    assert sessions_seen[1][0] == "U2" and sessions_seen[1][1] is not None
+    assert kept == Step(request, "done") and ended is None
+    texts = [e.messages[0]["text"] for e in events if isinstance(e, OutboundMessageRequested)]
+    assert texts == ["purposeをお選びください。", "doneをお選びください。"]
+    assert [type(e) for e in events if isinstance(e, DialogClaimed)] == [DialogClaimed, DialogClaimed]
+    assert [e.messages[0]["text"] for e in replies_to_u2] == ["終了しました。"]
+    counter = await store.read_stream("counter-1")
+    assert len(counter) == 2
 
 
 async def test_send_pushes_or_replies_once_per_key(pool: Pool) -> None:

@@ -246,21 +246,24 @@ class EventStore:
             self.notify()
         return version
 
-    async def append_each(self, envelopes: Sequence[Envelope], *, conn: Connection) -> None:
+    async def append_each(
+        self, envelopes: Sequence[Envelope], *, conn: Connection, notify: bool = False
+    ) -> None:
         """Each envelope appended to the stream its `subject` names, without a version check, in
-        one round trip: what `append(e.subject, None, [e], conn=conn, notify=False)` does for each,
-        in order (a stored id is a no-op). For many streams' outcomes written in one transaction;
-        NOTIFY is left to the caller (`notify()` after commit)."""
+        one round trip: what `append(e.subject, None, [e], conn=conn, notify=notify)` does for
+        each, in order (a stored id is a no-op). For many streams' events written in one
+        transaction; without `notify`, NOTIFY is left to the caller (`notify()` after commit)."""
         if not envelopes:
             return
         rows = await conn.fetch(
             """SELECT (append_events(t.stream, t.category, NULL, ARRAY[t.id], ARRAY[t.type], ARRAY[t.data],
-                                     ARRAY[t.metadata], ARRAY[t.occurred_at], false)).outcome
+                                     ARRAY[t.metadata], ARRAY[t.occurred_at], $8)).outcome
                FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[],
                            $7::timestamptz[]) WITH ORDINALITY
                     AS t(stream, category, id, type, data, metadata, occurred_at, n)
                ORDER BY t.n""",
             *_columns(envelopes),
+            notify,
         )
         assert all(r["outcome"] in ("appended", "duplicate") for r in rows), "one id, no expected version"
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -82,31 +82,49 @@ class SessionStore(Generic[S]):
         self.table, self.session, self.idle, self.columns = table, session, idle, columns
         values = ", ".join(f"${i}" for i in range(2, len(columns) + 3))
         updates = ", ".join(f"{c} = excluded.{c}" for c in [*columns, "updated_at"])
-        self._select = f"SELECT {', '.join(columns)}, updated_at FROM {table} WHERE user_id = $1 FOR UPDATE"
+        self._select = (
+            f"SELECT user_id, {', '.join(columns)}, updated_at FROM {table} "
+            "WHERE user_id = ANY($1::text[]) ORDER BY user_id FOR UPDATE"
+        )
         self._upsert = (
             f"INSERT INTO {table} (user_id, {', '.join(columns)}, updated_at) VALUES ($1, {values}) "
             f"ON CONFLICT (user_id) DO UPDATE SET {updates}"
         )
         self._delete = f"DELETE FROM {table} WHERE user_id = $1"
+        self._delete_many = f"DELETE FROM {table} WHERE user_id = ANY($1::text[])"
 
     async def load(self, conn: Connection, user_id: str, *, now: datetime | None = None) -> S | None:
-        row = await conn.fetchrow(self._select, user_id)
-        if row is None:
-            return None
-        if self.idle is not None:
-            if now is None:
-                raise ValueError("a store with an idle timeout needs `now` to load")
-            if row["updated_at"] <= now - self.idle:
-                return None
-        return self.session(**{c: row[c] for c in self.columns})
+        return (await self.load_many(conn, [user_id], now=now)).get(user_id)
+
+    async def load_many(
+        self, conn: Connection, user_ids: Sequence[str], *, now: datetime | None = None
+    ) -> dict[str, S]:
+        """The sessions of `user_ids` that there are, in one statement (rows locked in one order,
+        so that two transactions loading overlapping residents cannot deadlock)."""
+        if self.idle is not None and now is None:
+            raise ValueError("a store with an idle timeout needs `now` to load")
+        found: dict[str, S] = {}
+        for row in await conn.fetch(self._select, sorted(set(user_ids))):
+            if self.idle is None or now is None or row["updated_at"] > now - self.idle:
+                found[row["user_id"]] = self.session(**{c: row[c] for c in self.columns})
+        return found
 
     async def save(self, conn: Connection, user_id: str, session: S | None, *, now: datetime) -> None:
         """Write the resident's session; None ends it."""
-        if session is None:
-            await conn.execute(self._delete, user_id)
-            return
-        values = [getattr(session, c) for c in self.columns]
-        await conn.execute(self._upsert, user_id, *values, now)
+        await self.save_many(conn, {user_id: session}, now=now)
+
+    async def save_many(self, conn: Connection, sessions: Mapping[str, S | None], *, now: datetime) -> None:
+        """Write each resident's session (None ends it): a round trip for those ended, one for the others."""
+        ended = [user_id for user_id, session in sessions.items() if session is None]
+        kept = [
+            (user_id, *[getattr(session, c) for c in self.columns], now)
+            for user_id, session in sessions.items()
+            if session is not None
+        ]
+        if ended:
+            await conn.execute(self._delete_many, ended)
+        if kept:
+            await conn.executemany(self._upsert, kept)
 
     async def end(self, conn: Connection, user_id: str, **where: Any) -> bool:
         """End the resident's session if its fields equal `where`; True when there was one."""
@@ -190,49 +208,80 @@ class Conversation(Generic[S, C]):
     async def finish(self, conn: Connection, turn: Turn[S, C], *, key: str | None = None) -> None:
         """Write everything `turn` produced, or nothing. `key`: the reply's idempotency key
         (default `<domain>:<webhook event id>`)."""
-        intent, caused_by = turn.intent, turn.envelope
-        out: list[Envelope] = []
-        ended = self.sessions is not None and turn.session is None
-        if turn.claim and not ended:
-            out.append(self._dialog(DialogClaimed(user_id=intent.user_id, domain=self.domain), caused_by))
-        elif turn.release or ended:
-            out.append(self._dialog(DialogReleased(user_id=intent.user_id, domain=self.domain), caused_by))
-        handler = self.commands
-        if turn.commands and handler is None:
-            raise TypeError(f"the {self.domain} conversation has no command handler for its turn's commands")
         # In the caller's transaction (the consumer's), a failure rolls the whole of it back: a
         # savepoint is needed only for a refused command, which a caller may answer in the same
         # transaction, and costs two statements a turn otherwise.
         needed = bool(turn.commands) or not conn.is_in_transaction()
         async with conn.transaction() if needed else contextlib.nullcontext():
-            if handler is not None:
-                for stream, command in turn.commands:
-                    await handler.handle(stream, command, caused_by=caused_by, conn=conn)
-            if self.sessions is not None:
-                await self.sessions.save(conn, intent.user_id, turn.session, now=self.clock())
-            if turn.replies:
-                key = key or f"{self.domain}:{intent.webhook_event_id}"
-                await self.send(
-                    conn, intent.user_id, turn.replies, key=key, caused_by=caused_by, reply_to=intent
-                )
-            for envelope in out:
-                await self.store.append(envelope.subject, None, [envelope], conn=conn)
+            await self._run_commands(conn, turn)
+            await self._write(conn, [turn], key=key)
 
     def handler(
         self, respond: Callable[[Turn[S, C], Connection], Awaitable[None]]
     ) -> Callable[[Envelope, Connection], Awaitable[None]]:
         """A consumer's handler for the domain's intents: begin the turn (the resident's session,
         locked), `respond(turn, conn)` (fetch what the pure dialog needs, run it), finish it."""
+        answer = self.batch_handler(respond)
 
         async def on_intent(envelope: Envelope, conn: Connection) -> None:
-            intent = intent_of(envelope)
-            if intent is None:
-                return
-            turn = await self.begin(conn, envelope, intent)
-            await respond(turn, conn)
-            await self.finish(conn, turn)
+            await answer([envelope], conn)
 
         return on_intent
+
+    def batch_handler(
+        self, respond: Callable[[Turn[S, C], Connection], Awaitable[None]]
+    ) -> Callable[[Sequence[Envelope], Connection], Awaitable[None]]:
+        """`handler` for a batched consumer's batch (`handle_batch`), in its order: the sessions
+        are read in one statement before the first turn and written with the replies after the
+        last, so that a turn costs only what `respond` reads and decides (bench/RESULTS.md, the
+        5,000-resident race). A resident's later turn in the batch sees their earlier one's session."""
+
+        async def on_intents(envelopes: Sequence[Envelope], conn: Connection) -> None:
+            intents = [(e, intent) for e in envelopes if (intent := intent_of(e)) is not None]
+            sessions: dict[str, S | None] = {}
+            if self.sessions is not None:
+                users = [intent.user_id for _e, intent in intents]
+                sessions.update(await self.sessions.load_many(conn, users, now=self.clock()))
+            turns = []
+            for envelope, intent in intents:
+                turn: Turn[S, C] = Turn(intent, envelope, sessions.get(intent.user_id))
+                await respond(turn, conn)
+                # No savepoint: a refused command fails the consumer's transaction, all of it.
+                await self._run_commands(conn, turn)
+                sessions[intent.user_id] = turn.session
+                turns.append(turn)
+            await self._write(conn, turns)
+
+        return on_intents
+
+    async def _run_commands(self, conn: Connection, turn: Turn[S, C]) -> None:
+        if not turn.commands:
+            return
+        if self.commands is None:
+            raise TypeError(f"the {self.domain} conversation has no command handler for its turn's commands")
+        for stream, command in turn.commands:
+            await self.commands.handle(stream, command, caused_by=turn.envelope, conn=conn)
+
+    async def _write(self, conn: Connection, turns: Sequence[Turn[S, C]], *, key: str | None = None) -> None:
+        """The turns' sessions (each resident's last), then their replies and `DialogClaimed` /
+        `DialogReleased` events in one append."""
+        if self.sessions is not None:
+            last = {turn.intent.user_id: turn.session for turn in turns}
+            await self.sessions.save_many(conn, last, now=self.clock())
+        out: list[Envelope] = []
+        for turn in turns:
+            intent, caused_by = turn.intent, turn.envelope
+            if turn.replies:
+                reply_key = key or f"{self.domain}:{intent.webhook_event_id}"
+                out.append(self._request(intent.user_id, turn.replies, reply_key, caused_by, intent))
+            ended = self.sessions is not None and turn.session is None
+            if turn.claim and not ended:
+                out.append(self._dialog(DialogClaimed(user_id=intent.user_id, domain=self.domain), caused_by))
+            elif turn.release or ended:
+                out.append(
+                    self._dialog(DialogReleased(user_id=intent.user_id, domain=self.domain), caused_by)
+                )
+        await self.store.append_each(out, conn=conn, notify=True)
 
     async def send(
         self,
@@ -247,7 +296,18 @@ class Conversation(Generic[S, C]):
         """Send `messages` to the resident `to` through the outbox, in the caller's transaction:
         a reply when `reply_to` is the intent being answered, else a push. `key`: the idempotency
         key (the same key sends once however often it is written)."""
-        request = outbound_message(
+        request = self._request(to, messages, key, caused_by, reply_to)
+        await self.store.append(request.subject, None, [request], conn=conn)
+
+    def _request(
+        self,
+        to: str,
+        messages: Sequence[Message],
+        key: str,
+        caused_by: Envelope,
+        reply_to: ResidentIntent | None,
+    ) -> Envelope:
+        return outbound_message(
             to=to,
             messages=list(messages)[:MAX_REPLIES],
             source=self.source,
@@ -255,7 +315,6 @@ class Conversation(Generic[S, C]):
             reply_to=reply_to,
             caused_by=caused_by,
         )
-        await self.store.append(request.subject, None, [request], conn=conn)
 
     async def could_not_handle(self, envelope: Envelope, conn: Connection) -> None:
         """A consumer's `on_dead_letter`: the resident whose intent failed for good is told so

@@ -111,10 +111,12 @@ async def start(
             prepares=pickups.prepares if pickups else None,
             # A burst (a session opening, a race for its seats) is decided in batches, up to
             # BATCH_LIMIT turns of a partition to a transaction: one commit, one inbox and
-            # offsets statement, one wake-up of the relay and projections for all of them. A
-            # payment tap, which opens a checkout first, is handled on its own.
-            # bench/RESULTS.md: 2026-12-06, the load generator.
+            # offsets statement, one read and one write of the sessions, one append of the
+            # replies, one wake-up of the relay and projections for all of them. A payment tap,
+            # which opens a checkout first, is handled on its own.
+            # bench/RESULTS.md: 2026-12-06, the load generator; 2026-12-06 (evening).
             batched=True,
+            handle_batch=service.conversation.batch_handler(service.respond),
         )
     ]
     if pickups is not None:
