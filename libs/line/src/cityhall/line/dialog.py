@@ -11,7 +11,9 @@
 A dialog itself stays pure, `(session, intent) -> (session', commands, replies)`, and its
 handler does the I/O (downloads, checkouts, reading state) around it:
 `Conversation.handler(respond)` is the consumer's handler that begins the turn, lets
-`respond(turn, conn)` fetch and fill it, and finishes it. `Conversation.send` is any other
+`respond(turn, conn)` fetch and fill it, and finishes it; `Conversation.batch_handler(respond)`
+does the same for a batched consumer's many intents, reading and writing their sessions and
+replies once for all of them. `Conversation.send` is any other
 message to a resident (a clerk's answer, a notice) through the same outbox.
 """
 
