@@ -209,7 +209,7 @@ async def test_the_consumers_handler_begins_responds_and_finishes_a_turn(pool: P
     assert [type(e) for e in events] == [OutboundMessageRequested, DialogReleased]
 
 
-async def test_a_batch_reads_the_sessions_once_and_a_residents_later_turn_sees_the_earlier(pool: Pool) -> None:
+async def test_a_batch_of_turns_shares_one_session_read_and_one_write(pool: Pool) -> None:
     store = EventStore(pool)
     talk = conversation(store)
     request = uuid.uuid4()
@@ -235,7 +235,9 @@ async def test_a_batch_reads_the_sessions_once_and_a_residents_later_turn_sees_t
         async with conn.transaction():
             await talk.batch_handler(respond)([first, other, second], conn)
         events = await written(store, conn, "U1")
-        replies_to_u2 = [e for e in await written(store, conn, "U2") if isinstance(e, OutboundMessageRequested)]
+        replies_to_u2 = [
+            e for e in await written(store, conn, "U2") if isinstance(e, OutboundMessageRequested)
+        ]
         kept = await talk.sessions.load(conn, "U1")  # type: ignore[union-attr]
         ended = await talk.sessions.load(conn, "U2")  # type: ignore[union-attr]
     assert sessions_seen[0] == ("U1", None) and sessions_seen[2] == ("U1", Step(request, "purpose"))
