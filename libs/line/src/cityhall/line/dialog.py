@@ -92,8 +92,7 @@ class SessionStore(Generic[S]):
             f"INSERT INTO {table} (user_id, {', '.join(columns)}, updated_at) VALUES ($1, {values}) "
             f"ON CONFLICT (user_id) DO UPDATE SET {updates}"
         )
-        self._delete = f"DELETE FROM {table} WHERE user_id = $1"
-        self._delete_many = f"DELETE FROM {table} WHERE user_id = ANY($1::text[])"
+        self._delete = f"DELETE FROM {table} WHERE user_id = ANY($1::text[])"
 
     async def load(self, conn: Connection, user_id: str, *, now: datetime | None = None) -> S | None:
         return (await self.load_many(conn, [user_id], now=now)).get(user_id)
@@ -103,11 +102,14 @@ class SessionStore(Generic[S]):
     ) -> dict[str, S]:
         """The sessions of `user_ids` that there are, in one statement (rows locked in one order,
         so that two transactions loading overlapping residents cannot deadlock)."""
-        if self.idle is not None and now is None:
-            raise ValueError("a store with an idle timeout needs `now` to load")
+        cutoff = None
+        if self.idle is not None:
+            if now is None:
+                raise ValueError("a store with an idle timeout needs `now` to load")
+            cutoff = now - self.idle
         found: dict[str, S] = {}
         for row in await conn.fetch(self._select, sorted(set(user_ids))):
-            if self.idle is None or now is None or row["updated_at"] > now - self.idle:
+            if cutoff is None or row["updated_at"] > cutoff:
                 found[row["user_id"]] = self.session(**{c: row[c] for c in self.columns})
         return found
 
@@ -124,7 +126,7 @@ class SessionStore(Generic[S]):
             if session is not None
         ]
         if ended:
-            await conn.execute(self._delete_many, ended)
+            await conn.execute(self._delete, ended)
         if kept:
             await conn.executemany(self._upsert, kept)
 
@@ -134,7 +136,7 @@ class SessionStore(Generic[S]):
         if unknown:
             raise ValueError(f"{sorted(unknown)} are not fields of {self.session.__name__}")
         conditions = "".join(f" AND {c} = ${i}" for i, c in enumerate(where, start=2))
-        deleted: str = await conn.execute(self._delete + conditions, user_id, *where.values())
+        deleted: str = await conn.execute(self._delete + conditions, [user_id], *where.values())
         return deleted.endswith(" 1")
 
 
@@ -266,7 +268,8 @@ class Conversation(Generic[S, C]):
 
     async def _write(self, conn: Connection, turns: Sequence[Turn[S, C]], *, key: str | None = None) -> None:
         """The turns' sessions (each resident's last), then their replies and `DialogClaimed` /
-        `DialogReleased` events in one append."""
+        `DialogReleased` events in one append. `key`: the reply's idempotency key of a lone turn
+        (`finish`); otherwise each reply's is `<domain>:<webhook event id>`."""
         if self.sessions is not None:
             last = {turn.intent.user_id: turn.session for turn in turns}
             await self.sessions.save_many(conn, last, now=self.clock())
